@@ -1,0 +1,33 @@
+# webpush: Web Push notifications from PostgreSQL (PGXS build)
+
+MODULE_big = webpush
+OBJS = \
+	src/b64.o \
+	src/p256.o \
+	src/ece.o \
+	src/vapid.o \
+	src/endpoint.o \
+	src/http.o \
+	src/push.o \
+	src/validate.o \
+	src/store.o \
+	src/sql_keys.o \
+	src/sql_subscriptions.o \
+	src/sql_send.o \
+	src/webpush.o
+
+EXTENSION = webpush
+DATA = webpush--0.1.sql
+PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
+
+REGRESS = encrypt keys subscriptions send_errors
+REGRESS_OPTS = --inputdir=sql --outputdir=$(REGRESS_OUTPUTDIR)
+REGRESS_OUTPUTDIR ?= .
+
+PG_CPPFLAGS = -Isrc
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = -lcurl -lssl -lcrypto
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

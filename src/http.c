@@ -1,0 +1,423 @@
+/*
+ * http.c
+ *		Concurrent HTTPS POSTs to push services through one libcurl multi
+ *		handle.
+ *
+ * libcurl tells us which sockets it wants watched (CURLMOPT_SOCKETFUNCTION)
+ * and when it next needs a timeout call (CURLMOPT_TIMERFUNCTION); we wait on
+ * those with a WaitEventSet that also holds the process latch.
+ */
+#include "postgres.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "storage/latch.h"
+
+#include "http.h"
+
+typedef struct WatchedSocket
+{
+	curl_socket_t fd;
+	int			what;			/* CURL_POLL_IN / OUT / INOUT */
+} WatchedSocket;
+
+struct HttpClient
+{
+	CURLM	   *multi;
+	HttpClientConfig config;
+	char	   *ca_file;		/* our copy of config.ca_file */
+	int			in_flight;
+	long		timer_ms;		/* libcurl's next timeout, -1 for none */
+	WatchedSocket *sockets;
+	int			nsockets;
+	int			sockets_cap;
+	HttpRequest *done_head;
+	HttpRequest *done_tail;
+};
+
+static int
+socket_callback(CURL *easy, curl_socket_t fd, int what, void *clientp, void *socketp)
+{
+	HttpClient *client = clientp;
+	int			i;
+
+	(void) easy;
+	(void) socketp;
+	for (i = 0; i < client->nsockets; i++)
+		if (client->sockets[i].fd == fd)
+			break;
+
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < client->nsockets)
+			client->sockets[i] = client->sockets[--client->nsockets];
+		return 0;
+	}
+	if (i == client->nsockets)
+	{
+		if (client->nsockets == client->sockets_cap)
+		{
+			int			cap = client->sockets_cap ? client->sockets_cap * 2 : 16;
+			WatchedSocket *grown = realloc(client->sockets, cap * sizeof(WatchedSocket));
+
+			if (grown == NULL)
+				return -1;
+			client->sockets = grown;
+			client->sockets_cap = cap;
+		}
+		client->nsockets++;
+	}
+	client->sockets[i].fd = fd;
+	client->sockets[i].what = what;
+	return 0;
+}
+
+static int
+timer_callback(CURLM *multi, long timeout_ms, void *clientp)
+{
+	HttpClient *client = clientp;
+
+	(void) multi;
+	client->timer_ms = timeout_ms;
+	return 0;
+}
+
+/*
+ * Runs right before libcurl connects, with the address DNS gave it: the one
+ * place where a rebinding resolver cannot slip a private address past us.
+ */
+static curl_socket_t
+open_socket_callback(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	HttpRequest *req = clientp;
+	AddressClass cls;
+
+	(void) purpose;
+	cls = endpoint_address_class(&address->addr);
+	if (cls != ADDRESS_PUBLIC && !req->client->config.allow_private)
+	{
+		req->refused_address = true;
+		snprintf(req->error, sizeof(req->error),
+				 "refused to connect to a %s address (webpush.allow_private_endpoints is off)",
+				 address_class_name(cls));
+		return CURL_SOCKET_BAD;
+	}
+	return socket(address->family, address->socktype, address->protocol);
+}
+
+static size_t
+write_callback(char *data, size_t size, size_t nmemb, void *clientp)
+{
+	HttpRequest *req = clientp;
+	size_t		len = size * nmemb;
+	size_t		keep = Min(len, HTTP_RESPONSE_KEEP - req->response_len);
+
+	if (keep > 0)
+	{
+		char	   *grown = realloc(req->response, req->response_len + keep + 1);
+
+		if (grown == NULL)
+			return 0;			/* aborts the transfer */
+		req->response = grown;
+		memcpy(req->response + req->response_len, data, keep);
+		req->response_len += keep;
+		req->response[req->response_len] = '\0';
+	}
+	return len;					/* the rest is read and dropped */
+}
+
+HttpClient *
+http_client_create(const HttpClientConfig *config)
+{
+	HttpClient *client;
+	static bool curl_ready = false;
+
+	if (!curl_ready)
+	{
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return NULL;
+		curl_ready = true;
+	}
+	client = calloc(1, sizeof(HttpClient));
+	if (client == NULL)
+		return NULL;
+	client->multi = curl_multi_init();
+	if (client->multi == NULL)
+	{
+		free(client);
+		return NULL;
+	}
+	client->timer_ms = -1;
+	curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, socket_callback);
+	curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
+	curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, timer_callback);
+	curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
+	curl_multi_setopt(client->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+	http_client_configure(client, config);
+	return client;
+}
+
+void
+http_client_configure(HttpClient *client, const HttpClientConfig *config)
+{
+	free(client->ca_file);
+	client->ca_file = NULL;
+	client->config = *config;
+	if (config->ca_file != NULL && config->ca_file[0] != '\0')
+		client->ca_file = strdup(config->ca_file);
+	client->config.ca_file = client->ca_file;
+}
+
+void
+http_client_destroy(HttpClient *client)
+{
+	HttpRequest *req;
+
+	if (client == NULL)
+		return;
+	/* Requests still running belong to the caller; detach them. */
+	while ((req = http_client_next_done(client)) != NULL)
+		;
+	curl_multi_cleanup(client->multi);
+	free(client->sockets);
+	free(client->ca_file);
+	free(client);
+}
+
+HttpRequest *
+http_request_create(void)
+{
+	HttpRequest *req = calloc(1, sizeof(HttpRequest));
+
+	if (req != NULL)
+		req->retry_after = -1;
+	return req;
+}
+
+void
+http_request_free(HttpRequest *req)
+{
+	if (req == NULL)
+		return;
+	if (req->easy != NULL && req->client != NULL)
+		http_client_cancel(req->client, req);
+	if (req->easy != NULL)
+		curl_easy_cleanup(req->easy);
+	curl_slist_free_all(req->headers);
+	free(req->url);
+	free(req->body);
+	free(req->response);
+	free(req);
+}
+
+bool
+http_client_start(HttpClient *client, HttpRequest *req)
+{
+	CURL	   *easy = curl_easy_init();
+	CURLMcode	mc;
+
+	if (easy == NULL)
+	{
+		snprintf(req->error, sizeof(req->error), "could not create a libcurl handle");
+		return false;
+	}
+	req->client = client;
+	req->easy = easy;
+	req->error[0] = '\0';
+
+	curl_easy_setopt(easy, CURLOPT_URL, req->url);
+	/* Only https, never follow redirects, always verify the peer. */
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https");
+#else
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS, (long) CURLPROTO_HTTPS);
+#endif
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (client->ca_file != NULL)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, client->ca_file);
+	/* libcurl must leave PostgreSQL's SIGALRM handling alone. */
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, client->config.timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+	/* Wait for an existing connection to multiplex on rather than open more. */
+	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body ? (char *) req->body : "");
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "webpush-postgresql/0.1");
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->error);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket_callback);
+	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, req);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_callback);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
+
+	mc = curl_multi_add_handle(client->multi, easy);
+	if (mc != CURLM_OK)
+	{
+		snprintf(req->error, sizeof(req->error), "%s", curl_multi_strerror(mc));
+		curl_easy_cleanup(easy);
+		req->easy = NULL;
+		req->client = NULL;
+		return false;
+	}
+	client->in_flight++;
+	return true;
+}
+
+void
+http_client_cancel(HttpClient *client, HttpRequest *req)
+{
+	if (req->easy == NULL || req->client != client)
+		return;
+	curl_multi_remove_handle(client->multi, req->easy);
+	curl_easy_cleanup(req->easy);
+	req->easy = NULL;
+	req->client = NULL;
+	client->in_flight--;
+}
+
+int
+http_client_in_flight(HttpClient *client)
+{
+	return client->in_flight;
+}
+
+/* Move what libcurl finished onto the done list. */
+static void
+collect_finished(HttpClient *client)
+{
+	CURLMsg    *msg;
+	int			left;
+
+	while ((msg = curl_multi_info_read(client->multi, &left)) != NULL)
+	{
+		HttpRequest *req = NULL;
+		curl_off_t	retry_after = 0;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
+		req->curl_code = msg->data.result;
+		curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->status);
+		/* libcurl parses both forms of Retry-After, seconds and HTTP-date. */
+		if (curl_easy_getinfo(req->easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+			retry_after > 0)
+			req->retry_after = (long) retry_after;
+		if (req->curl_code != CURLE_OK)
+		{
+			req->status = 0;
+			if (req->error[0] == '\0')
+				snprintf(req->error, sizeof(req->error), "%s",
+						 curl_easy_strerror(req->curl_code));
+		}
+		curl_multi_remove_handle(client->multi, req->easy);
+		curl_easy_cleanup(req->easy);
+		req->easy = NULL;
+		req->client = NULL;
+		client->in_flight--;
+
+		req->next_done = NULL;
+		if (client->done_tail)
+			client->done_tail->next_done = req;
+		else
+			client->done_head = req;
+		client->done_tail = req;
+	}
+}
+
+bool
+http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
+{
+	WaitEventSet *set;
+	WaitEvent  *events;
+	int			nevents;
+	int			i;
+	int			running;
+	bool		latch_set = false;
+	long		wait_ms = timeout_ms;
+
+	/* libcurl asked to be called right away: do so before sleeping. */
+	if (client->timer_ms == 0)
+	{
+		client->timer_ms = -1;
+		curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		collect_finished(client);
+		if (client->done_head != NULL)
+			return false;
+	}
+	if (client->timer_ms >= 0 && (wait_ms < 0 || client->timer_ms < wait_ms))
+		wait_ms = client->timer_ms;
+
+	nevents = client->nsockets + 2;
+#if PG_VERSION_NUM >= 170000
+	set = CreateWaitEventSet(NULL, nevents);
+#else
+	set = CreateWaitEventSet(CurrentMemoryContext, nevents);
+#endif
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (i = 0; i < client->nsockets; i++)
+	{
+		uint32		ev = 0;
+
+		if (client->sockets[i].what & CURL_POLL_IN)
+			ev |= WL_SOCKET_READABLE;
+		if (client->sockets[i].what & CURL_POLL_OUT)
+			ev |= WL_SOCKET_WRITEABLE;
+		if (ev != 0)
+			AddWaitEventToSet(set, ev, client->sockets[i].fd, NULL, NULL);
+	}
+
+	events = palloc(sizeof(WaitEvent) * nevents);
+	nevents = WaitEventSetWait(set, wait_ms, events, nevents, wait_event_info);
+	FreeWaitEventSet(set);
+
+	if (nevents == 0 && client->timer_ms >= 0 && wait_ms == client->timer_ms)
+	{
+		client->timer_ms = -1;
+		curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	for (i = 0; i < nevents; i++)
+	{
+		if (events[i].events & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			latch_set = true;
+		}
+		else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+		{
+			int			mask = 0;
+
+			if (events[i].events & WL_SOCKET_READABLE)
+				mask |= CURL_CSELECT_IN;
+			if (events[i].events & WL_SOCKET_WRITEABLE)
+				mask |= CURL_CSELECT_OUT;
+			curl_multi_socket_action(client->multi, events[i].fd, mask, &running);
+		}
+	}
+	pfree(events);
+	collect_finished(client);
+	return latch_set;
+}
+
+HttpRequest *
+http_client_next_done(HttpClient *client)
+{
+	HttpRequest *req = client->done_head;
+
+	if (req != NULL)
+	{
+		client->done_head = req->next_done;
+		if (client->done_head == NULL)
+			client->done_tail = NULL;
+		req->next_done = NULL;
+	}
+	return req;
+}

@@ -1,0 +1,83 @@
+/*
+ * http.h
+ *		Concurrent HTTPS POSTs to push services through one libcurl multi
+ *		handle: HTTP/2 multiplexing, connection reuse, per-request timeouts,
+ *		and the connect-time address policy.
+ *
+ * The caller starts requests and then calls http_client_wait, which sleeps on
+ * the process latch and on libcurl's sockets together, so a COMMIT that wakes
+ * the worker is seen at once even while requests are in flight.  Knows
+ * nothing of queues or SQL; all memory handed to libcurl is malloc'd.
+ */
+#ifndef WEBPUSH_HTTP_H
+#define WEBPUSH_HTTP_H
+
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "endpoint.h"
+
+/* Bytes of a response body kept for diagnostics (Apple's JSON reason...). */
+#define HTTP_RESPONSE_KEEP 1024
+
+typedef struct HttpClientConfig
+{
+	long		timeout_ms;		/* whole request, connect included */
+	const char *ca_file;		/* extra CA bundle, NULL or "" for none */
+	bool		allow_private;	/* connect to non-public addresses too */
+} HttpClientConfig;
+
+typedef struct HttpClient HttpClient;
+
+typedef struct HttpRequest
+{
+	/* Set by the caller before http_client_start; freed by http_request_free. */
+	char	   *url;
+	struct curl_slist *headers;
+	uint8	   *body;			/* may be NULL when body_len is 0 */
+	size_t		body_len;
+	void	   *owner;			/* the caller's, untouched here */
+
+	/* Set when the request completes. */
+	long		status;			/* HTTP status, 0 when none was received */
+	CURLcode	curl_code;
+	char		error[CURL_ERROR_SIZE + 128];	/* why, when status is 0 */
+	bool		refused_address;	/* blocked by the address policy */
+	long		retry_after;	/* seconds from Retry-After, -1 if absent */
+	char	   *response;		/* first HTTP_RESPONSE_KEEP bytes, NUL-ended */
+	size_t		response_len;
+
+	/* Private to http.c. */
+	CURL	   *easy;
+	HttpClient *client;
+	struct HttpRequest *next_done;
+} HttpRequest;
+
+extern HttpClient *http_client_create(const HttpClientConfig *config);
+extern void http_client_configure(HttpClient *client, const HttpClientConfig *config);
+extern void http_client_destroy(HttpClient *client);
+
+/* A zeroed request; the caller fills url, headers and body. */
+extern HttpRequest *http_request_create(void);
+extern void http_request_free(HttpRequest *req);
+
+/* Start a request; false (with req->error set) if libcurl refuses it. */
+extern bool http_client_start(HttpClient *client, HttpRequest *req);
+
+/* Abandon a started request that has not completed. */
+extern void http_client_cancel(HttpClient *client, HttpRequest *req);
+
+extern int	http_client_in_flight(HttpClient *client);
+
+/*
+ * Wait up to timeout_ms (-1: no limit other than libcurl's own timers) for
+ * network activity or the process latch, and let libcurl make progress.
+ * Returns true when the latch was set (it is reset here).
+ */
+extern bool http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info);
+
+/* Next completed request, or NULL. */
+extern HttpRequest *http_client_next_done(HttpClient *client);
+
+#endif							/* WEBPUSH_HTTP_H */

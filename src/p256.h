@@ -1,0 +1,52 @@
+/*
+ * p256.h
+ *		P-256 key pairs: generation, raw import/export, PEM import, ECDH.
+ *
+ * Web Push moves keys around as raw bytes: a 65-byte uncompressed point for
+ * public keys and a 32-byte scalar for private ones.  This module turns those
+ * into OpenSSL EVP_PKEYs and back.  No PostgreSQL headers.
+ */
+#ifndef WEBPUSH_P256_H
+#define WEBPUSH_P256_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/evp.h>
+
+#define P256_PUBLIC_LEN		65	/* 0x04 || X || Y */
+#define P256_PRIVATE_LEN	32
+#define P256_SECRET_LEN		32	/* ECDH shared secret (the X coordinate) */
+
+/*
+ * Build a public key from an uncompressed point.  Returns NULL when the bytes
+ * are not a point on the curve (or not uncompressed), which is how a forged or
+ * corrupted p256dh shows up.
+ */
+extern EVP_PKEY *p256_public_from_raw(const uint8_t raw[P256_PUBLIC_LEN]);
+
+/*
+ * Build a full key pair from a private scalar, computing the public point.
+ * Returns NULL when the scalar is zero or not below the group order.
+ */
+extern EVP_PKEY *p256_keypair_from_private(const uint8_t priv[P256_PRIVATE_LEN]);
+
+/*
+ * Parse a private key from PEM text (SEC1 "EC PRIVATE KEY" or PKCS#8
+ * "PRIVATE KEY").  Returns NULL unless it is a P-256 key.
+ */
+extern EVP_PKEY *p256_keypair_from_pem(const char *pem, size_t len);
+
+/* A fresh random key pair, or NULL on failure. */
+extern EVP_PKEY *p256_generate(void);
+
+/* Export the raw forms; return 0 on success, -1 on failure. */
+extern int	p256_export_public(EVP_PKEY *key, uint8_t out[P256_PUBLIC_LEN]);
+extern int	p256_export_private(EVP_PKEY *key, uint8_t out[P256_PRIVATE_LEN]);
+
+/*
+ * ECDH between our private key and a peer public key that was validated when
+ * it was built (p256_public_from_raw), so it is not validated again here.
+ */
+extern int	p256_ecdh(EVP_PKEY *ours, EVP_PKEY *peer, uint8_t secret[P256_SECRET_LEN]);
+
+#endif							/* WEBPUSH_P256_H */

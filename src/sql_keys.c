@@ -1,0 +1,91 @@
+/*
+ * sql_keys.c
+ *		SQL functions for the VAPID key pair: webpush_keys, webpush_keys_import.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "b64.h"
+#include "p256.h"
+#include "store.h"
+#include "vapid.h"
+
+PG_FUNCTION_INFO_V1(webpush_keys);
+PG_FUNCTION_INFO_V1(webpush_keys_import);
+
+static text *
+public_key_text(const uint8 public_key[P256_PUBLIC_LEN])
+{
+	char		encoded[B64URL_ENCODED_LEN(P256_PUBLIC_LEN) + 1];
+
+	b64url_encode(public_key, P256_PUBLIC_LEN, encoded);
+	return cstring_to_text(encoded);
+}
+
+Datum
+webpush_keys(PG_FUNCTION_ARGS)
+{
+	uint8		public_key[P256_PUBLIC_LEN];
+
+	store_get_or_create_keys(public_key);
+	PG_RETURN_TEXT_P(public_key_text(public_key));
+}
+
+Datum
+webpush_keys_import(PG_FUNCTION_ARGS)
+{
+	text	   *input = PG_GETARG_TEXT_PP(0);
+	EVP_PKEY   *key = NULL;
+	uint8		private_key[P256_PRIVATE_LEN];
+	uint8		public_key[P256_PUBLIC_LEN];
+	int64		orphaned;
+
+	switch (vapid_import_private(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), &key))
+	{
+		case VAPID_IMPORT_OK:
+			break;
+		case VAPID_IMPORT_BAD_FORMAT:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid VAPID private key"),
+					 errdetail("The key is neither base64url nor PEM."),
+					 errhint("Pass the private key as web-push prints it (base64url of the 32-byte scalar), or a PEM \"EC PRIVATE KEY\" or \"PRIVATE KEY\".")));
+			break;
+		case VAPID_IMPORT_BAD_LENGTH:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid VAPID private key"),
+					 errdetail("A raw private key is 32 bytes: 43 base64url characters."),
+					 errhint("Pass the private key, not the public key (which is 87 characters).")));
+			break;
+		case VAPID_IMPORT_BAD_KEY:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid VAPID private key"),
+					 errdetail("The key is not a valid private key on the P-256 curve."),
+					 errhint("VAPID keys are ECDSA P-256 (prime256v1) keys.")));
+			break;
+	}
+
+	if (p256_export_private(key, private_key) != 0 ||
+		p256_export_public(key, public_key) != 0)
+	{
+		EVP_PKEY_free(key);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not export the imported VAPID key pair")));
+	}
+	EVP_PKEY_free(key);
+
+	orphaned = store_replace_keys(private_key, public_key);
+	explicit_bzero(private_key, sizeof(private_key));
+	if (orphaned > 0)
+		ereport(NOTICE,
+				(errmsg("%lld existing subscriptions were made for the previous VAPID key",
+						(long long) orphaned),
+				 errdetail("Browsers bind each subscription to the key they were given; push services will reject sends to them with this key."),
+				 errhint("Have the browsers subscribe again with the new key, or import the previous key back.")));
+	PG_RETURN_TEXT_P(public_key_text(public_key));
+}

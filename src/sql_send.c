@@ -1,0 +1,284 @@
+/*
+ * sql_send.c
+ *		SQL functions that encrypt and deliver from the calling backend:
+ *		webpush_encrypt and webpush_send_now.
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "http.h"
+#include "push.h"
+#include "store.h"
+#include "validate.h"
+#include "vapid.h"
+#include "webpush.h"
+
+PG_FUNCTION_INFO_V1(webpush_encrypt);
+PG_FUNCTION_INFO_V1(webpush_send_now_id);
+PG_FUNCTION_INFO_V1(webpush_send_now_json);
+
+/* Kept for the life of the backend: crypto contexts, JWT cache, connections. */
+static PushContext backend_push;
+static HttpClient *backend_http = NULL;
+static EceContext *backend_ece = NULL;
+
+static void
+require_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name)));
+}
+
+Datum
+webpush_encrypt(PG_FUNCTION_ARGS)
+{
+	bytea	   *payload;
+	text	   *p256dh;
+	text	   *auth;
+	EceRecipient recipient;
+	uint8		ua_public[P256_PUBLIC_LEN];
+	uint8		auth_secret[ECE_AUTH_LEN];
+	const uint8 *salt = NULL;
+	EVP_PKEY   *sender = NULL;
+	bytea	   *out;
+	size_t		out_len = 0;
+	size_t		len;
+	EceResult	rc;
+
+	require_arg(fcinfo, 0, "payload");
+	require_arg(fcinfo, 1, "p256dh");
+	require_arg(fcinfo, 2, "auth");
+	payload = PG_GETARG_BYTEA_PP(0);
+	p256dh = PG_GETARG_TEXT_PP(1);
+	auth = PG_GETARG_TEXT_PP(2);
+	len = VARSIZE_ANY_EXHDR(payload);
+
+	validate_payload_length(len);
+	validate_p256dh(VARDATA_ANY(p256dh), VARSIZE_ANY_EXHDR(p256dh), ua_public);
+	validate_auth(VARDATA_ANY(auth), VARSIZE_ANY_EXHDR(auth), auth_secret);
+
+	if (!PG_ARGISNULL(3))
+	{
+		bytea	   *s = PG_GETARG_BYTEA_PP(3);
+
+		if (VARSIZE_ANY_EXHDR(s) != ECE_SALT_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("salt must be 16 bytes"),
+					 errhint("Leave it NULL: a fixed salt is only for test vectors.")));
+		salt = (const uint8 *) VARDATA_ANY(s);
+	}
+	if (!PG_ARGISNULL(4))
+	{
+		text	   *k = PG_GETARG_TEXT_PP(4);
+
+		if (vapid_import_private(VARDATA_ANY(k), VARSIZE_ANY_EXHDR(k), &sender) != VAPID_IMPORT_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid sender private key"),
+					 errdetail("It must be base64url of a 32-byte P-256 scalar, or PEM."),
+					 errhint("Leave it NULL: a fixed sender key is only for test vectors.")));
+	}
+
+	if (backend_ece == NULL)
+		backend_ece = ece_context_create();
+	if (backend_ece == NULL || ece_recipient_init(&recipient, ua_public, auth_secret) != 0)
+	{
+		EVP_PKEY_free(sender);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not set up encryption")));
+	}
+
+	out = palloc(VARHDRSZ + ECE_BODY_LEN(len));
+	rc = ece_encrypt(backend_ece, &recipient, (const uint8 *) VARDATA_ANY(payload), len,
+					 salt, sender, (uint8 *) VARDATA(out), &out_len);
+	ece_recipient_clear(&recipient);
+	EVP_PKEY_free(sender);
+	if (rc != ECE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not encrypt the payload")));
+	SET_VARSIZE(out, VARHDRSZ + out_len);
+	PG_RETURN_BYTEA_P(out);
+}
+
+/*
+ * Run one request to completion, waking on the latch so that a cancel or
+ * statement_timeout interrupts it.  On error the request is abandoned and
+ * freed here.
+ */
+static void
+run_request(HttpRequest *req)
+{
+	HttpClientConfig config;
+
+	config.timeout_ms = webpush_timeout_ms;
+	config.ca_file = webpush_ca_file;
+	config.allow_private = webpush_allow_private_endpoints;
+	if (backend_http == NULL)
+		backend_http = http_client_create(&config);
+	else
+		http_client_configure(backend_http, &config);
+	if (backend_http == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not initialise libcurl")));
+
+	if (!http_client_start(backend_http, req))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not start the push request: %s", req->error)));
+
+	PG_TRY();
+	{
+		while (http_client_next_done(backend_http) != req)
+		{
+			http_client_wait(backend_http, 1000, PG_WAIT_EXTENSION);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		http_request_free(req);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+static Datum
+send_now(FunctionCallInfo fcinfo, Subscription *sub)
+{
+	MessageOptions opts;
+	PushMessage msg;
+	uint8		private_key[P256_PRIVATE_LEN];
+	uint8		public_key[P256_PUBLIC_LEN];
+	const char *subject;
+	const char *build_error;
+	HttpRequest *req;
+	text	   *payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	long		status;
+
+	validate_message_options(PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2),
+							 PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3),
+							 PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4),
+							 &opts);
+	if (payload != NULL)
+		validate_payload_length(VARSIZE_ANY_EXHDR(payload));
+	subject = webpush_require_subject();
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "webpush: return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	if (!store_load_keys(private_key, public_key))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("there is no VAPID key pair yet"),
+				 errhint("Call webpush_keys() to create one, and give its result to browsers as applicationServerKey.")));
+	if (!push_context_prepare(&backend_push, private_key, subject))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not prepare the VAPID signer")));
+	explicit_bzero(private_key, sizeof(private_key));
+
+	memset(&msg, 0, sizeof(msg));
+	msg.endpoint = sub->endpoint;
+	msg.origin = sub->parsed.origin;
+	msg.p256dh = sub->p256dh;
+	msg.auth = sub->auth;
+	if (payload != NULL)
+	{
+		msg.payload = (const uint8 *) VARDATA_ANY(payload);
+		msg.payload_len = VARSIZE_ANY_EXHDR(payload);
+	}
+	msg.ttl = opts.ttl;
+	msg.urgency = opts.urgency;
+	msg.topic = opts.has_topic ? opts.topic : NULL;
+
+	req = http_request_create();
+	if (req == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	build_error = push_build_request(&backend_push, &msg, time(NULL), req);
+	if (build_error != NULL)
+	{
+		http_request_free(req);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not build the push request: %s", build_error)));
+	}
+
+	run_request(req);
+
+	status = req->status;
+	if (status == 0)
+	{
+		char	   *why = pstrdup(req->error);
+		bool		refused = req->refused_address;
+
+		http_request_free(req);
+		ereport(ERROR,
+				(errcode(refused ? ERRCODE_INSUFFICIENT_PRIVILEGE : ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not deliver the push notification to %s", sub->parsed.origin),
+				 errdetail("%s", why),
+				 refused ? errhint("Only a superuser can allow such endpoints, with webpush.allow_private_endpoints.") : 0));
+	}
+	values[0] = Int32GetDatum((int32) status);
+	if (req->response != NULL)
+		values[1] = CStringGetTextDatum(req->response);
+	else
+		values[1] = CStringGetTextDatum("");
+	http_request_free(req);
+
+	if ((status == 404 || status == 410) && sub->id != 0 &&
+		store_delete_subscription(sub->id))
+		ereport(NOTICE,
+				(errmsg("subscription %lld was removed", (long long) sub->id),
+				 errdetail("The push service answered %ld: the browser unsubscribed or the subscription expired.",
+						   status)));
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+Datum
+webpush_send_now_id(PG_FUNCTION_ARGS)
+{
+	Subscription sub;
+	int64		id;
+
+	require_arg(fcinfo, 0, "subscription_id");
+	id = PG_GETARG_INT64(0);
+	if (!store_load_subscription(id, &sub))
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("push subscription %lld does not exist", (long long) id),
+				 errhint("It may have been removed after the push service reported it gone (404/410).")));
+	validate_endpoint(sub.endpoint, strlen(sub.endpoint), &sub.parsed);
+	return send_now(fcinfo, &sub);
+}
+
+Datum
+webpush_send_now_json(PG_FUNCTION_ARGS)
+{
+	Subscription sub;
+
+	require_arg(fcinfo, 0, "subscription");
+	validate_subscription_json(PG_GETARG_JSONB_P(0), &sub);
+	return send_now(fcinfo, &sub);
+}

@@ -1,0 +1,95 @@
+/*
+ * webpush.c
+ *		Module entry point: settings (GUCs).
+ */
+#include "postgres.h"
+
+#include <string.h>
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "webpush.h"
+
+PG_MODULE_MAGIC;
+
+char	   *webpush_subject = NULL;
+char	   *webpush_ca_file = NULL;
+bool		webpush_allow_private_endpoints = false;
+int			webpush_timeout_ms = 30000;
+
+void		_PG_init(void);
+
+static bool
+check_subject(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval;
+
+	(void) extra;
+	(void) source;
+	if (s == NULL || s[0] == '\0')
+		return true;
+	if ((strncmp(s, "mailto:", 7) == 0 && s[7] != '\0') ||
+		(strncmp(s, "https://", 8) == 0 && s[8] != '\0'))
+		return true;
+	GUC_check_errdetail("webpush.subject must be a mailto: address or an https: URL.");
+	return false;
+}
+
+const char *
+webpush_require_subject(void)
+{
+	if (webpush_subject == NULL || webpush_subject[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("webpush.subject is not set"),
+				 errdetail("Push services require a contact for the application server in every VAPID token."),
+				 errhint("Set it, for example: ALTER SYSTEM SET webpush.subject = 'mailto:admin@example.com'; SELECT pg_reload_conf();")));
+	return webpush_subject;
+}
+
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("webpush.subject",
+							   "Contact for the application server (VAPID \"sub\"): a mailto: address or https: URL.",
+							   "Push services use it to reach the sender; Apple rejects mailto: addresses at localhost.",
+							   &webpush_subject,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   check_subject, NULL, NULL);
+
+	DefineCustomStringVariable("webpush.ca_file",
+							   "Extra CA bundle (PEM file) trusted when connecting to push services.",
+							   "Empty means the system's trust store only.",
+							   &webpush_ca_file,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("webpush.allow_private_endpoints",
+							 "Allows push endpoints on loopback, private and other non-public addresses.",
+							 "Checked when connecting, so DNS cannot get around it. Only for tests and private push services.",
+							 &webpush_allow_private_endpoints,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webpush.timeout",
+							"Time limit for one request to a push service, connecting included.",
+							NULL,
+							&webpush_timeout_ms,
+							30000, 100, 600000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("webpush");
+#else
+	EmitWarningsOnPlaceholders("webpush");
+#endif
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# test/cluster.sh init DIR: a throwaway cluster listening only on a unix
+# socket in $PGHOST, with webpush preloaded.
+set -euo pipefail
+dir=$2
+initdb -D "$dir" -A trust -E UTF8 --locale=C >/dev/null
+cat >> "$dir/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$PGHOST'
+port = $PGPORT
+shared_preload_libraries = 'webpush'
+fsync = off
+log_min_messages = info
+log_line_prefix = '%m [%p] %b '
+CONF

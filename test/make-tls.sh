@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# test/make-tls.sh DIR: a CA made for this run, and a certificate it signed
+# for localhost, 127.0.0.1 and ::1.  Written to DIR/{ca,server}.{pem,key}.
+set -euo pipefail
+dir=$1
+mkdir -p "$dir"
+cd "$dir"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout ca.key -out ca.pem -days 2 -subj "/CN=webpush test CA" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' > server.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+    -out server.pem -days 2 -extfile server.ext 2>/dev/null
+chmod 600 ca.key server.key

@@ -1,0 +1,248 @@
+'use strict';
+// A Web Push service on loopback, for tests and the demo.
+//
+// It plays the browser vendor's side of RFC 8030: it hands out subscriptions
+// (a P-256 key pair and auth secret it keeps, as a browser would), and for
+// every POST to an endpoint it checks the request as a strict push service
+// would: headers, the VAPID JWT (verified with `jose`), and the aes128gcm
+// body (decrypted with `http_ece`). None of the extension's own code is used.
+// Responses can be scripted per subscription to inject failures.
+//
+// As a program: node push-service.js --port N --key K --cert C [--state FILE]
+// prints each decrypted message as a JSON line on stdout.
+
+const crypto = require('node:crypto');
+const http2 = require('node:http2');
+const fs = require('node:fs');
+const ece = require('http_ece');
+const jose = require('jose');
+
+const URGENCIES = new Set(['very-low', 'low', 'normal', 'high']);
+const B64URL = /^[A-Za-z0-9_-]+$/;
+
+function b64url(buf) {
+  return Buffer.from(buf).toString('base64url');
+}
+
+class PushService {
+  constructor() {
+    this.subscriptions = new Map(); // id -> { ecdh, auth, responses: [] }
+    this.messages = [];             // every accepted or rejected request, in order
+    this.problems = [];             // protocol violations seen
+    this.waiters = [];
+    this.nextId = 1;
+    this.sessions = new Set();
+    this.defaultResponse = { status: 201 };
+  }
+
+  async start({ key, cert, port = 0, host = '127.0.0.1' }) {
+    this.server = http2.createSecureServer({ key, cert, allowHTTP1: true },
+      (req, res) => this.handle(req, res).catch((err) => {
+        this.problems.push(`handler crashed: ${err.stack}`);
+        if (!res.headersSent) { res.writeHead(500); }
+        res.end();
+      }));
+    this.server.on('session', (s) => { this.sessions.add(s); s.on('close', () => this.sessions.delete(s)); });
+    this.sockets = new Set();
+    this.server.on('secureConnection', (sock) => {
+      this.sockets.add(sock);
+      sock.on('close', () => this.sockets.delete(sock));
+    });
+    await new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, resolve);
+    });
+    this.port = this.server.address().port;
+    this.origin = `https://localhost:${this.port}`;
+    return this;
+  }
+
+  async stop() {
+    for (const s of this.sessions) s.destroy();
+    for (const s of this.sockets) s.destroy();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  // A new subscription, as PushSubscription.toJSON() would give it.
+  subscribe({ host = 'localhost' } = {}) {
+    const id = String(this.nextId++);
+    const ecdh = crypto.createECDH('prime256v1');
+    ecdh.generateKeys();
+    const auth = crypto.randomBytes(16);
+    this.subscriptions.set(id, { id, ecdh, auth, responses: [] });
+    return {
+      endpoint: `https://${host}:${this.port}/push/${id}`,
+      expirationTime: null,
+      keys: { p256dh: b64url(ecdh.getPublicKey()), auth: b64url(auth) },
+    };
+  }
+
+  // Script the next responses of a subscription:
+  // { status, headers, body, delayMs, drop } (drop: reset the stream).
+  respond(endpoint, ...responses) {
+    const sub = this.subscriptions.get(endpoint.split('/').pop());
+    sub.responses.push(...responses);
+  }
+
+  received(endpoint) {
+    const id = endpoint.split('/').pop();
+    return this.messages.filter((m) => m.subscription === id);
+  }
+
+  // Resolves when predicate(messages) is true; rejects after timeoutMs.
+  waitFor(predicate, timeoutMs = 10000) {
+    if (predicate(this.messages)) return Promise.resolve(this.messages);
+    return new Promise((resolve, reject) => {
+      const w = { predicate, resolve };
+      w.timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        reject(new Error(`push service: condition not met within ${timeoutMs} ms (${this.messages.length} messages)`));
+      }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  notify() {
+    for (const w of [...this.waiters]) {
+      if (w.predicate(this.messages)) {
+        clearTimeout(w.timer);
+        this.waiters = this.waiters.filter((x) => x !== w);
+        w.resolve(this.messages);
+      }
+    }
+  }
+
+  async handle(req, res) {
+    const body = await new Promise((resolve, reject) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => resolve(Buffer.concat(chunks)));
+      req.on('error', reject);
+    });
+    const m = /^\/push\/(\d+)$/.exec(req.url);
+    if (req.method !== 'POST' || !m) {
+      res.writeHead(404); res.end('no such endpoint'); return;
+    }
+    const sub = this.subscriptions.get(m[1]);
+    if (!sub) { res.writeHead(404); res.end('unknown subscription'); return; }
+
+    const record = {
+      subscription: sub.id,
+      receivedAt: Date.now(),
+      httpVersion: req.httpVersion,
+      headers: { ...req.headers },
+      bodyLength: body.length,
+      payload: null,
+      claims: null,
+      errors: [],
+    };
+    await this.check(sub, req, body, record);
+    if (record.errors.length) this.problems.push(...record.errors.map((e) => `${req.url}: ${e}`));
+
+    const scripted = sub.responses.shift() || this.defaultResponse;
+    record.status = record.errors.length ? 400 : scripted.status;
+    this.messages.push(record);
+    this.notify();
+
+    if (scripted.delayMs) await new Promise((r) => setTimeout(r, scripted.delayMs));
+    if (scripted.drop && !record.errors.length) {
+      if (req.stream) req.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      else req.socket.destroy();
+      return;
+    }
+    if (record.errors.length) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: record.errors }));
+      return;
+    }
+    res.writeHead(scripted.status, scripted.headers || {});
+    res.end(scripted.body || '');
+  }
+
+  async check(sub, req, body, record) {
+    const h = req.headers;
+    const err = (e) => record.errors.push(e);
+
+    if (!/^\d+$/.test(h.ttl || '')) err(`TTL header missing or not a number: ${h.ttl}`);
+    if (h.urgency !== undefined && !URGENCIES.has(h.urgency)) err(`bad Urgency: ${h.urgency}`);
+    if (h.topic !== undefined && (!B64URL.test(h.topic) || h.topic.length > 32)) err(`bad Topic: ${h.topic}`);
+    if (h['content-length'] === undefined) err('no Content-Length');
+    else if (Number(h['content-length']) !== body.length) err('Content-Length does not match the body');
+    if (h['content-type'] !== 'application/octet-stream') err(`Content-Type is ${h['content-type']}`);
+
+    // VAPID (RFC 8292 section 3): "vapid t=<jwt>, k=<p256 public key>"
+    const auth = /^vapid t=([^,\s]+),\s*k=([A-Za-z0-9_-]+)$/.exec(h.authorization || '');
+    if (!auth) {
+      err(`Authorization is not "vapid t=..., k=...": ${h.authorization}`);
+    } else {
+      try {
+        const k = Buffer.from(auth[2], 'base64url');
+        if (k.length !== 65 || k[0] !== 4) throw new Error('k is not a 65-byte uncompressed point');
+        const key = await jose.importJWK({
+          kty: 'EC', crv: 'P-256', x: b64url(k.subarray(1, 33)), y: b64url(k.subarray(33)),
+        }, 'ES256');
+        const header = jose.decodeProtectedHeader(auth[1]);
+        if (header.typ !== 'JWT') throw new Error(`JWT typ is ${header.typ}`);
+        const { payload } = await jose.jwtVerify(auth[1], key, {
+          algorithms: ['ES256'], audience: this.origin,
+        });
+        const now = Math.floor(Date.now() / 1000);
+        if (!(payload.exp > now && payload.exp <= now + 24 * 3600)) throw new Error(`exp ${payload.exp} not within 24 h`);
+        if (!/^(mailto:|https:)/.test(payload.sub || '')) throw new Error(`sub is ${payload.sub}`);
+        record.claims = payload;
+        record.vapidKey = auth[2];
+      } catch (e) {
+        err(`VAPID: ${e.message}`);
+      }
+    }
+
+    if (body.length === 0) {
+      if (h['content-encoding'] !== undefined) err('Content-Encoding on a push without payload');
+      return;
+    }
+    if (h['content-encoding'] !== 'aes128gcm') err(`Content-Encoding is ${h['content-encoding']}`);
+    if (body.length > 4096) err(`body of ${body.length} bytes is over 4096`);
+    try {
+      record.payload = ece.decrypt(body, {
+        version: 'aes128gcm', privateKey: sub.ecdh, authSecret: b64url(sub.auth),
+      });
+      record.senderKey = b64url(body.subarray(21, 86));
+    } catch (e) {
+      err(`decryption failed: ${e.message}`);
+    }
+  }
+}
+
+module.exports = { PushService };
+
+if (require.main === module) {
+  const args = require('node:util').parseArgs({
+    options: {
+      port: { type: 'string', default: '0' },
+      key: { type: 'string' },
+      cert: { type: 'string' },
+      subscription: { type: 'string' },
+    },
+  }).values;
+  const service = new PushService();
+  service.start({ key: fs.readFileSync(args.key), cert: fs.readFileSync(args.cert), port: Number(args.port) })
+    .then(() => {
+      // Write one subscription, as a browser would hand it to the app.
+      if (args.subscription) fs.writeFileSync(args.subscription, JSON.stringify(service.subscribe()));
+      console.error(`push service listening on ${service.origin}`);
+      const origNotify = service.notify.bind(service);
+      let shown = 0;
+      service.notify = () => {
+        for (; shown < service.messages.length; shown++) {
+          const m = service.messages[shown];
+          console.log(JSON.stringify({
+            subscription: m.subscription, status: m.status, http: m.httpVersion,
+            ttl: m.headers.ttl, urgency: m.headers.urgency, sub: m.claims && m.claims.sub,
+            payload: m.payload ? m.payload.toString('utf8') : null, errors: m.errors,
+          }));
+        }
+        origNotify();
+      };
+    });
+  process.on('SIGTERM', () => service.stop().then(() => process.exit(0)));
+}
