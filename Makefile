@@ -20,9 +20,7 @@ EXTENSION = webpush
 DATA = webpush--0.1.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = encrypt keys subscriptions send_errors
-REGRESS_OPTS = --inputdir=sql --outputdir=$(REGRESS_OUTPUTDIR)
-REGRESS_OUTPUTDIR ?= .
+REGRESS = setup encrypt keys subscriptions send_errors
 
 PG_CPPFLAGS = -Isrc
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare

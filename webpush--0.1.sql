@@ -65,7 +65,7 @@ GRANT EXECUTE ON FUNCTION webpush_keys() TO PUBLIC;
 
 CREATE FUNCTION webpush_keys_import(private_key text) RETURNS text
     AS 'MODULE_PATHNAME', 'webpush_keys_import'
-    LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+    LANGUAGE C VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_keys_import(text) IS
     'Replaces the VAPID key pair with an existing private key (base64url raw scalar or PEM); returns the public key';
@@ -83,7 +83,7 @@ REVOKE ALL ON FUNCTION webpush_subscribe(jsonb, text) FROM PUBLIC;
 
 CREATE FUNCTION webpush_unsubscribe(endpoint text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'webpush_unsubscribe'
-    LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+    LANGUAGE C VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_unsubscribe(text) IS 'Removes a subscription by endpoint; true if it existed';
 REVOKE ALL ON FUNCTION webpush_unsubscribe(text) FROM PUBLIC;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -169,6 +170,10 @@ endpoint_parse(const char *url, size_t len, int allow_private, Endpoint *out)
 	}
 	memcpy(buf, url, len);
 	buf[len] = '\0';
+
+	/* libcurl would read "https:///x" as host "x"; an endpoint names its host. */
+	if (len >= 8 && strncasecmp(buf, "https://", 8) == 0 && (len == 8 || buf[8] == '/'))
+		return ENDPOINT_NO_HOST;
 
 	u = curl_url();
 	if (u == NULL)

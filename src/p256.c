@@ -117,13 +117,14 @@ done:
 }
 
 EVP_PKEY *
-p256_keypair_from_pem(const char *pem, size_t len)
+p256_keypair_from_pem(const char *pem, size_t len, int *is_key)
 {
 	BIO		   *bio;
 	EVP_PKEY   *parsed;
 	EVP_PKEY   *key = NULL;
 	uint8_t		priv[P256_PRIVATE_LEN];
 
+	*is_key = 0;
 	if (len > 16384)
 		return NULL;
 	bio = BIO_new_mem_buf(pem, (int) len);
@@ -133,6 +134,7 @@ p256_keypair_from_pem(const char *pem, size_t len)
 	BIO_free(bio);
 	if (parsed == NULL)
 		return NULL;
+	*is_key = 1;
 
 	/*
 	 * Rebuild from the scalar: that both checks the curve (a key of another

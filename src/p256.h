@@ -32,9 +32,10 @@ extern EVP_PKEY *p256_keypair_from_private(const uint8_t priv[P256_PRIVATE_LEN])
 
 /*
  * Parse a private key from PEM text (SEC1 "EC PRIVATE KEY" or PKCS#8
- * "PRIVATE KEY").  Returns NULL unless it is a P-256 key.
+ * "PRIVATE KEY").  Returns NULL unless it is a P-256 key; *is_key tells
+ * whether the PEM held a private key at all.
  */
-extern EVP_PKEY *p256_keypair_from_pem(const char *pem, size_t len);
+extern EVP_PKEY *p256_keypair_from_pem(const char *pem, size_t len, int *is_key);
 
 /* A fresh random key pair, or NULL on failure. */
 extern EVP_PKEY *p256_generate(void);

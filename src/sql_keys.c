@@ -36,11 +36,18 @@ webpush_keys(PG_FUNCTION_ARGS)
 Datum
 webpush_keys_import(PG_FUNCTION_ARGS)
 {
-	text	   *input = PG_GETARG_TEXT_PP(0);
+	text	   *input;
 	EVP_PKEY   *key = NULL;
 	uint8		private_key[P256_PRIVATE_LEN];
 	uint8		public_key[P256_PUBLIC_LEN];
 	int64		orphaned;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("private_key must not be NULL"),
+				 errhint("Pass the private key to import, or call webpush_keys() to generate a pair.")));
+	input = PG_GETARG_TEXT_PP(0);
 
 	switch (vapid_import_private(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), &key))
 	{
@@ -53,12 +60,22 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 					 errdetail("The key is neither base64url nor PEM."),
 					 errhint("Pass the private key as web-push prints it (base64url of the 32-byte scalar), or a PEM \"EC PRIVATE KEY\" or \"PRIVATE KEY\".")));
 			break;
+		case VAPID_IMPORT_BAD_PEM:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid VAPID private key"),
+					 errdetail("The PEM text holds no readable, unencrypted private key."),
+					 errhint("Pass an unencrypted \"EC PRIVATE KEY\" or \"PRIVATE KEY\" block, for example from: openssl ecparam -name prime256v1 -genkey -noout")));
+			break;
 		case VAPID_IMPORT_BAD_LENGTH:
+			/* 87 or 88 characters is a public key pasted by mistake. */
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid VAPID private key"),
 					 errdetail("A raw private key is 32 bytes: 43 base64url characters."),
-					 errhint("Pass the private key, not the public key (which is 87 characters).")));
+					 VARSIZE_ANY_EXHDR(input) >= 86 && VARSIZE_ANY_EXHDR(input) <= 90 ?
+					 errhint("This looks like the public key; pass the private key.") :
+					 errhint("Copy the whole private key as web-push prints it.")));
 			break;
 		case VAPID_IMPORT_BAD_KEY:
 			ereport(ERROR,

@@ -32,5 +32,10 @@ webpush_subscribe(PG_FUNCTION_ARGS)
 Datum
 webpush_unsubscribe(PG_FUNCTION_ARGS)
 {
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("endpoint must not be NULL"),
+				 errhint("Pass the subscription's endpoint URL.")));
 	PG_RETURN_BOOL(store_delete_subscription_by_endpoint(PG_GETARG_TEXT_PP(0)));
 }

@@ -40,7 +40,8 @@ json_string_member(JsonbContainer *object, const char *key, const char *path)
 	if (v->type != jbvString)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("push subscription member \"%s\" must be a string", path)));
+				 errmsg("push subscription member \"%s\" must be a string", path),
+				 errhint("Pass the browser's PushSubscription.toJSON() unchanged.")));
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
@@ -59,7 +60,7 @@ validate_endpoint(const char *url, size_t len, Endpoint *out)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("push endpoint refers to a non-public address"),
-				 errdetail("The endpoint's host is a %s address.",
+				 errdetail("The endpoint's host is in a non-public address range (%s).",
 						   address_class_name(out->literal_class)),
 				 errhint("Only a superuser can allow such endpoints, with webpush.allow_private_endpoints.")));
 	ereport(ERROR,
@@ -130,7 +131,8 @@ validate_subscription_json(Jsonb *json, Subscription *out)
 	if (keys->type != jbvBinary || !JsonContainerIsObject(keys->val.binary.data))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("push subscription member \"keys\" must be an object")));
+				 errmsg("push subscription member \"keys\" must be an object"),
+				 errhint("Pass the browser's PushSubscription.toJSON() unchanged: {\"endpoint\": ..., \"keys\": {\"p256dh\": ..., \"auth\": ...}}.")));
 
 	p256dh = json_string_member(keys->val.binary.data, "p256dh", "keys.p256dh");
 	auth = json_string_member(keys->val.binary.data, "auth", "keys.auth");
@@ -172,7 +174,8 @@ validate_message_options(bool ttl_null, int32 ttl, text *urgency, text *topic,
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ttl must be zero or more seconds"),
-				 errdetail("ttl is how long the push service may keep the message for an offline browser; 0 means deliver now or never.")));
+				 errdetail("ttl is how long the push service may keep the message for an offline browser; 0 means deliver now or never."),
+				 errhint("The default is 2419200 (28 days).")));
 	out->ttl = ttl;
 
 	if (urgency == NULL)

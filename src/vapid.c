@@ -59,8 +59,12 @@ vapid_import_private(const char *text, size_t len, EVP_PKEY **key_out)
 	*key_out = NULL;
 	if (looks_like_pem(text, len))
 	{
-		*key_out = p256_keypair_from_pem(text, len);
-		return *key_out ? VAPID_IMPORT_OK : VAPID_IMPORT_BAD_KEY;
+		int			is_key;
+
+		*key_out = p256_keypair_from_pem(text, len, &is_key);
+		if (*key_out != NULL)
+			return VAPID_IMPORT_OK;
+		return is_key ? VAPID_IMPORT_BAD_KEY : VAPID_IMPORT_BAD_PEM;
 	}
 
 	/* Tolerate surrounding whitespace from copy and paste. */

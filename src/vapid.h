@@ -26,6 +26,7 @@ typedef enum VapidImportResult
 {
 	VAPID_IMPORT_OK = 0,
 	VAPID_IMPORT_BAD_FORMAT,	/* neither base64(url) nor PEM */
+	VAPID_IMPORT_BAD_PEM,		/* PEM without a readable private key */
 	VAPID_IMPORT_BAD_LENGTH,	/* base64 that is not 32 bytes */
 	VAPID_IMPORT_BAD_KEY		/* not a valid P-256 private key */
 } VapidImportResult;

@@ -1,0 +1,107 @@
+-- The VAPID key pair: generation, stability, import formats, privileges.
+
+-- Generated on first call: a 65-byte uncompressed point, 87 characters.
+SELECT length(webpush_keys()) AS characters,
+       length(regress.b64url_decode(webpush_keys())) AS bytes,
+       get_byte(regress.b64url_decode(webpush_keys()), 0) AS point_format;
+-- Stable afterwards.
+SELECT webpush_keys() = webpush_keys() AS stable,
+       (SELECT count(*) FROM webpush.vapid_keys) AS pairs;
+-- The stored public key matches the stored private key.
+SELECT regress.b64url(public_key) = webpush_keys() AS stored FROM webpush.vapid_keys;
+
+-- Import the private key as npm web-push prints it (base64url of the raw
+-- scalar).  This is the RFC 8291 example sender key, whose public key is known.
+SELECT webpush_keys_import('yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw');
+SELECT webpush_keys() = 'BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8' AS imported;
+
+-- The same key as standard base64 with padding, and with stray whitespace.
+SELECT webpush_keys_import(E'  yfWPiYE+n46HLnH0KqZOF1fJJU3MYrct3AELtAQ+oRw=\n');
+-- SEC1 PEM ("EC PRIVATE KEY") and PKCS#8 PEM ("PRIVATE KEY") of the same key.
+SELECT webpush_keys_import('-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIMn1j4mBPp+Ohy5x9CqmThdXySVNzGK3LdwBC7QEPqEcoAoGCCqGSM49
+AwEHoUQDQgAE/jP0qw3qcZFNtVgj9ztUlI9BMG2SBzLbuaWaUyhkgiAOWXp7e8Jg
+uhwieZhYCZLpOXMALzASooro8Gu7eOXsDw==
+-----END EC PRIVATE KEY-----
+');
+SELECT webpush_keys_import('-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgyfWPiYE+n46HLnH0
+KqZOF1fJJU3MYrct3AELtAQ+oRyhRANCAAT+M/SrDepxkU21WCP3O1SUj0EwbZIH
+Mtu5pZpTKGSCIA5Zent7wmC6HCJ5mFgJkuk5cwAvMBKiiujwa7t45ewP
+-----END PRIVATE KEY-----');
+SELECT count(*) AS pairs FROM webpush.vapid_keys;
+
+-- Replacing the key while subscriptions exist says they are now orphaned.
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/keys-test')) > 0 AS subscribed;
+SELECT webpush_keys_import('yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw');
+SELECT webpush_unsubscribe('https://push.example.com/keys-test');
+
+-- Bad keys: each fails, and the stored pair is unchanged.
+\x on
+SELECT t.call, r.*
+FROM (VALUES
+    ($$SELECT webpush_keys_import('')$$),
+    ($$SELECT webpush_keys_import('not a key!')$$),
+    -- the public key instead of the private one
+    ($$SELECT webpush_keys_import('BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8')$$),
+    -- 31 bytes
+    ($$SELECT webpush_keys_import('yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oQ')$$),
+    -- zero, and the group order: not valid scalars
+    ($$SELECT webpush_keys_import('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')$$),
+    ($$SELECT webpush_keys_import('_____wAAAAD__________7zm-q2nF56E87nKwvxjJVE')$$),
+    ($$SELECT webpush_keys_import(NULL)$$),
+    -- a P-384 key and an Ed25519 key
+    ($$SELECT webpush_keys_import('-----BEGIN PRIVATE KEY-----
+MIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDCEOgDjpnQm7ICQvzw+
+vTxpytzASVumDsAWpFtk0TAg7zanzvWQ7XsF9+rCn5KPObyhZANiAASp/wdM7O7+
+2Y1eq+ST7mdXVzHvXfYZInbcE1I0RjMm0V/KUGcHapIHz2mRNoxt+fBomKY7vE4d
+05YDJxYxC7sIfgORh+3rc+h745GCYBHJlBtgXhNIU0ynTlcL1GkWhRc=
+-----END PRIVATE KEY-----')$$),
+    ($$SELECT webpush_keys_import('-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIOfygQ/jO9yFshW8VcLFUJqnJiofa0fv+Yyz7sTC/SqD
+-----END PRIVATE KEY-----')$$),
+    ($$SELECT webpush_keys_import('-----BEGIN PRIVATE KEY-----
+garbage
+-----END PRIVATE KEY-----')$$)
+) AS t(call), LATERAL regress.try(t.call) AS r;
+\x off
+SELECT webpush_keys() = 'BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8' AS unchanged;
+
+-- Privileges: an ordinary role gets the public key and nothing else.
+CREATE ROLE regress_webpush_app;
+SET ROLE regress_webpush_app;
+SELECT webpush_keys() = 'BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8' AS public_key_readable;
+\x on
+SELECT t.call, r.state, r.message
+FROM (VALUES
+    ($$SELECT private_key FROM webpush.vapid_keys$$),
+    ($$SELECT * FROM webpush.subscriptions$$),
+    ($$SELECT webpush_keys_import('yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw')$$),
+    ($$SELECT webpush_subscribe(regress.subscription())$$),
+    ($$SELECT webpush_unsubscribe('https://push.example.com/send/abc')$$),
+    ($$SELECT webpush_encrypt('x', 'a', 'b')$$),
+    ($$SELECT webpush_send_now(1, 'x')$$),
+    ($$SELECT webpush_send_now(regress.subscription(), 'x')$$),
+    ($$SET webpush.allow_private_endpoints = on$$),
+    ($$SET webpush.ca_file = '/tmp/evil.pem'$$)
+) AS t(call), LATERAL regress.try(t.call) AS r;
+\x off
+RESET ROLE;
+DROP ROLE regress_webpush_app;
+
+-- Every SECURITY DEFINER function pins search_path.
+SELECT p.oid::regprocedure AS unpinned_security_definer
+FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'webpush'
+WHERE p.prosecdef
+  AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%');
+
+-- Only webpush_keys() is executable by PUBLIC.
+SELECT p.oid::regprocedure AS public_function
+FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'webpush'
+WHERE has_function_privilege('public', p.oid, 'EXECUTE')
+ORDER BY 1;
+
+-- pg_dump keeps the key pair and the subscriptions (config tables).
+SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'webpush' ORDER BY 1;

@@ -1,0 +1,85 @@
+-- Browser subscriptions: storing, updating, removing, and refusing bad ones.
+
+-- Stored as the browser gives it; returns the id.
+SELECT webpush_subscribe(regress.subscription(), 'alice') AS id \gset
+SELECT endpoint, user_id, regress.b64url(p256dh) AS p256dh, regress.b64url(auth) AS auth,
+       expiration_time
+FROM webpush.subscriptions WHERE id = :id;
+
+-- Idempotent by endpoint: the same id, keys and user updated.
+SELECT webpush_subscribe(regress.subscription(
+           auth => 'AAAAAAAAAAAAAAAAAAAAAA'), 'bob') = :id AS same_id;
+SELECT user_id, regress.b64url(auth) AS auth, updated_at >= created_at AS touched
+FROM webpush.subscriptions WHERE id = :id;
+
+-- Standard base64 with padding is accepted and stored decoded; so is an
+-- expirationTime in milliseconds.
+SELECT webpush_subscribe(jsonb_build_object(
+    'endpoint', 'https://push.example.com:8443/send/std',
+    'expirationTime', 1767225600000,
+    'keys', jsonb_build_object(
+        'p256dh', replace(encode(regress.b64url_decode('BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4'), 'base64'), E'\n', ''),
+        'auth', 'BTBZMqHH6r4Tts7J/aSIgg=='))) > 0 AS subscribed;
+SELECT endpoint, user_id IS NULL AS no_user, regress.b64url(p256dh) AS p256dh,
+       regress.b64url(auth) AS auth, expiration_time AT TIME ZONE 'UTC' AS expires_utc
+FROM webpush.subscriptions WHERE endpoint LIKE '%/std';
+
+-- Unsubscribe: true once, then false.
+SELECT webpush_unsubscribe('https://push.example.com:8443/send/std') AS removed,
+       webpush_unsubscribe('https://push.example.com:8443/send/std') AS removed_again;
+
+-- Bad subscriptions: each fails with a clear error and nothing is stored.
+SELECT count(*) AS before FROM webpush.subscriptions;
+\x on
+SELECT t.call, r.*
+FROM (VALUES
+    ($$SELECT webpush_subscribe(NULL)$$),
+    ($$SELECT webpush_subscribe('[]')$$),
+    ($$SELECT webpush_subscribe('"https://push.example.com/x"')$$),
+    ($$SELECT webpush_subscribe('{}')$$),
+    ($$SELECT webpush_subscribe(regress.subscription() - 'endpoint' || '{"endpoint": 42}')$$),
+    ($$SELECT webpush_subscribe(regress.subscription(''))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('push.example.com/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('http://push.example.com/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('ftp://push.example.com/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https:///x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://user:secret@push.example.com/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://push.example.com/a b'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://push.example.com/' || repeat('x', 2030)))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://127.0.0.1/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://10.1.2.3/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://192.168.0.1/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://172.16.0.1/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://169.254.169.254/latest/meta-data'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://100.64.0.1/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://224.0.0.1/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://0.0.0.0/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://2130706433/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://0x7f000001/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://[::1]/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://[fe80::1]/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://[fd00::1]/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://[::ffff:127.0.0.1]/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://[ff02::1]/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription() - 'keys')$$),
+    ($$SELECT webpush_subscribe(regress.subscription() || '{"keys": "p256dh"}')$$),
+    ($$SELECT webpush_subscribe(regress.subscription() || '{"keys": {"auth": "BTBZMqHH6r4Tts7J_aSIgg"}}')$$),
+    ($$SELECT webpush_subscribe(regress.subscription() || '{"keys": {"p256dh": 1, "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}')$$),
+    ($$SELECT webpush_subscribe(regress.subscription(p256dh => 'not base64!'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription(p256dh => 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIA'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription(p256dh => 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjzPjs7Vd8pZGH6SRpkNtoIAiw4'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription(p256dh => 'AiVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcx'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription(auth => 'BTBZMqHH6r4Tts7J_aSI'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription(auth => 'BTBZMqHH6r4Tts7J_aSIgg+/'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription() || '{"expirationTime": "tomorrow"}')$$),
+    ($$SELECT webpush_subscribe(regress.subscription() || '{"expirationTime": -1}')$$),
+    ($$SELECT webpush_subscribe(regress.subscription() || '{"expirationTime": 1e300}')$$)
+) AS t(call), LATERAL regress.try(t.call) AS r;
+\x off
+SELECT count(*) AS after FROM webpush.subscriptions;
+
+-- A superuser may allow private endpoints (tests, private push services).
+SET webpush.allow_private_endpoints = on;
+SELECT webpush_subscribe(regress.subscription('https://127.0.0.1:8443/x')) > 0 AS private_allowed;
+SELECT webpush_unsubscribe('https://127.0.0.1:8443/x');
+RESET webpush.allow_private_endpoints;
