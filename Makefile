@@ -29,3 +29,6 @@ SHLIB_LINK = -lcurl -lssl -lcrypto
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies; the headers are few, so depend on all.
+$(OBJS): $(wildcard src/*.h)

@@ -36,6 +36,7 @@ struct HttpClient
 	int			sockets_cap;
 	HttpRequest *done_head;
 	HttpRequest *done_tail;
+	bool		reset_pending;	/* drop all connections when idle */
 };
 
 static int
@@ -99,10 +100,9 @@ open_socket_callback(void *clientp, curlsocktype purpose, struct curl_sockaddr *
 	cls = endpoint_address_class(&address->addr);
 	if (cls != ADDRESS_PUBLIC && !req->client->config.allow_private)
 	{
+		/* The message is written when the transfer ends: curl's comes last. */
 		req->refused_address = true;
-		snprintf(req->error, sizeof(req->error),
-				 "refused to connect to a %s address (webpush.allow_private_endpoints is off)",
-				 address_class_name(cls));
+		req->refused_class = cls;
 		return CURL_SOCKET_BAD;
 	}
 	return socket(address->family, address->socktype, address->protocol);
@@ -129,6 +129,16 @@ write_callback(char *data, size_t size, size_t nmemb, void *clientp)
 	return len;					/* the rest is read and dropped */
 }
 
+static void
+setup_multi(HttpClient *client)
+{
+	curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, socket_callback);
+	curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
+	curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, timer_callback);
+	curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
+	curl_multi_setopt(client->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+}
+
 HttpClient *
 http_client_create(const HttpClientConfig *config)
 {
@@ -151,24 +161,48 @@ http_client_create(const HttpClientConfig *config)
 		return NULL;
 	}
 	client->timer_ms = -1;
-	curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, socket_callback);
-	curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
-	curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, timer_callback);
-	curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
-	curl_multi_setopt(client->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+	setup_multi(client);
 	http_client_configure(client, config);
+	client->reset_pending = false;
 	return client;
 }
 
 void
 http_client_configure(HttpClient *client, const HttpClientConfig *config)
 {
-	free(client->ca_file);
-	client->ca_file = NULL;
+	const char *new_ca = (config->ca_file != NULL && config->ca_file[0] != '\0') ?
+		config->ca_file : NULL;
+	bool		same_ca = (new_ca == NULL && client->ca_file == NULL) ||
+		(new_ca != NULL && client->ca_file != NULL && strcmp(new_ca, client->ca_file) == 0);
+
+	if (!same_ca || config->allow_private != client->config.allow_private)
+		client->reset_pending = true;
+	if (!same_ca)
+	{
+		free(client->ca_file);
+		client->ca_file = new_ca ? strdup(new_ca) : NULL;
+	}
 	client->config = *config;
-	if (config->ca_file != NULL && config->ca_file[0] != '\0')
-		client->ca_file = strdup(config->ca_file);
 	client->config.ca_file = client->ca_file;
+}
+
+bool
+http_client_ready(HttpClient *client)
+{
+	if (!client->reset_pending)
+		return true;
+	if (client->in_flight > 0)
+		return false;
+	/* A new multi handle has an empty connection cache. */
+	curl_multi_cleanup(client->multi);
+	client->multi = curl_multi_init();
+	client->nsockets = 0;
+	client->timer_ms = -1;
+	if (client->multi == NULL)
+		return false;
+	setup_multi(client);
+	client->reset_pending = false;
+	return true;
 }
 
 void
@@ -313,7 +347,11 @@ collect_finished(HttpClient *client)
 		if (req->curl_code != CURLE_OK)
 		{
 			req->status = 0;
-			if (req->error[0] == '\0')
+			if (req->refused_address)
+				snprintf(req->error, sizeof(req->error),
+						 "refused to connect to a %s address (webpush.allow_private_endpoints is off)",
+						 address_class_name(req->refused_class));
+			else if (req->error[0] == '\0')
 				snprintf(req->error, sizeof(req->error), "%s",
 						 curl_easy_strerror(req->curl_code));
 		}

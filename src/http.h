@@ -44,6 +44,7 @@ typedef struct HttpRequest
 	CURLcode	curl_code;
 	char		error[CURL_ERROR_SIZE + 128];	/* why, when status is 0 */
 	bool		refused_address;	/* blocked by the address policy */
+	AddressClass refused_class; /* ... for being of this class */
 	long		retry_after;	/* seconds from Retry-After, -1 if absent */
 	char	   *response;		/* first HTTP_RESPONSE_KEEP bytes, NUL-ended */
 	size_t		response_len;
@@ -55,7 +56,17 @@ typedef struct HttpRequest
 } HttpRequest;
 
 extern HttpClient *http_client_create(const HttpClientConfig *config);
+
+/*
+ * Apply new settings.  When the CA file or the address policy changed, open
+ * connections were made under the old rules and must not be reused: the
+ * client then needs a reset, done by http_client_ready once nothing is in
+ * flight.
+ */
 extern void http_client_configure(HttpClient *client, const HttpClientConfig *config);
+
+/* Whether new requests may start (no reset pending); resets when it can. */
+extern bool http_client_ready(HttpClient *client);
 extern void http_client_destroy(HttpClient *client);
 
 /* A zeroed request; the caller fills url, headers and body. */

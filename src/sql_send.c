@@ -132,7 +132,7 @@ run_request(HttpRequest *req)
 		backend_http = http_client_create(&config);
 	else
 		http_client_configure(backend_http, &config);
-	if (backend_http == NULL)
+	if (backend_http == NULL || !http_client_ready(backend_http))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not initialise libcurl")));
@@ -186,11 +186,16 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub)
 		elog(ERROR, "webpush: return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
+	/*
+	 * Browsers subscribe with the key webpush_keys() gave them, so the pair
+	 * normally exists; create it here too rather than fail a first send.
+	 */
 	if (!store_load_keys(private_key, public_key))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("there is no VAPID key pair yet"),
-				 errhint("Call webpush_keys() to create one, and give its result to browsers as applicationServerKey.")));
+	{
+		store_get_or_create_keys(public_key);
+		if (!store_load_keys(private_key, public_key))
+			elog(ERROR, "webpush: the VAPID key pair could not be read back");
+	}
 	if (!push_context_prepare(&backend_push, private_key, subject))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
