@@ -11,6 +11,10 @@ OBJS = \
 	src/push.o \
 	src/validate.o \
 	src/store.o \
+	src/queue.o \
+	src/wake.o \
+	src/worker.o \
+	src/sql_queue.o \
 	src/sql_keys.o \
 	src/sql_subscriptions.o \
 	src/sql_send.o \

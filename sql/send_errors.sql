@@ -23,6 +23,39 @@ FROM (VALUES
 ) AS t(call), LATERAL regress.try(replace(t.call, ':sub_id', :'sub_id')) AS r;
 
 -- Without a contact for the VAPID token nothing is sent.
-RESET webpush.subject;
+SET webpush.subject = '';
 SELECT * FROM regress.try(format($$SELECT webpush_send_now(%s, 'hi')$$, :'sub_id'));
 \x off
+
+-- Queueing validates the same way, in the caller's transaction, and nothing
+-- is queued by a failed call.
+SET webpush.subject = 'mailto:ops@example.com';
+\x on
+SELECT t.call, r.*
+FROM (VALUES
+    ($$SELECT webpush_send(:sub_id, 'hi', ttl => -5)$$),
+    ($$SELECT webpush_send(:sub_id, 'hi', urgency => 'now')$$),
+    ($$SELECT webpush_send(:sub_id, 'hi', topic => 'way-too-long-topic-name-over-32-chars')$$),
+    ($$SELECT webpush_send(:sub_id, repeat('x', 4000))$$),
+    ($$SELECT webpush_send(:sub_id, convert_to(repeat('x', 3994), 'UTF8'))$$),
+    ($$SELECT webpush_send(:sub_id, jsonb_build_object('body', repeat('x', 4000)))$$),
+    ($$SELECT webpush_send(999999999, 'hi')$$),
+    ($$SELECT webpush_send(NULL::bigint, 'hi')$$),
+    ($$SELECT webpush_send('{"endpoint": "https://10.0.0.1/x", "keys": {}}'::jsonb, 'hi')$$),
+    ($$SELECT webpush_send_user(NULL, 'hi')$$),
+    ($$SELECT webpush_send_user('nobody', 'hi', urgency => 'asap')$$)
+) AS t(call), LATERAL regress.try(replace(t.call, ':sub_id', :'sub_id')) AS r;
+\x off
+SELECT count(*) AS queued_by_failed_calls FROM webpush.queue;
+
+-- A database that no worker serves still queues, with a NOTICE saying so.
+SELECT webpush_send(:sub_id, 'hello') > 0 AS queued;
+SELECT webpush_send(:sub_id, NULL) > 0 AS queued_without_payload;
+SELECT webpush_send(:sub_id, '{"title": "Hi"}'::jsonb) > 0 AS queued_json;
+SELECT webpush_send(:sub_id, '\x00ff'::bytea) > 0 AS queued_binary;
+SELECT webpush_send(regress.subscription('https://push.example.com/one-off'), 'hi') > 0 AS queued_one_off;
+SELECT webpush_send_user('nobody', 'hi') AS queued_for_nobody;
+SELECT subscription_id = :sub_id AS stored, endpoint, payload, ttl, urgency, topic, state, attempts,
+       expires_at - created_at AS lifetime
+FROM webpush.queue ORDER BY id;
+SELECT queued, retrying, sending, delivered FROM webpush.status;

@@ -1,6 +1,10 @@
 -- Installs the extension and the helpers the other regression tests share.
 CREATE EXTENSION webpush;
 
+-- The test cluster allows loopback endpoints for the end-to-end tests;
+-- these tests check that they are refused by default.
+ALTER DATABASE contrib_regression SET webpush.allow_private_endpoints = off;
+
 CREATE SCHEMA regress;
 GRANT USAGE ON SCHEMA regress TO PUBLIC;
 

@@ -4,12 +4,15 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "webpush.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -17,6 +20,12 @@ char	   *webpush_subject = NULL;
 char	   *webpush_ca_file = NULL;
 bool		webpush_allow_private_endpoints = false;
 int			webpush_timeout_ms = 30000;
+char	   *webpush_database_names = NULL;
+int			webpush_workers = 1;
+int			webpush_max_attempts = 10;
+int			webpush_batch_size = 500;
+int			webpush_max_in_flight = 200;
+int			webpush_history_retention_s = 7 * 24 * 3600;
 
 void		_PG_init(void);
 
@@ -86,6 +95,64 @@ _PG_init(void)
 							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("webpush.database_name",
+							   "Databases the background workers deliver for (comma-separated).",
+							   "One worker (or webpush.workers) per database; needs webpush in shared_preload_libraries.",
+							   &webpush_database_names,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webpush.workers",
+							"Background workers per database, draining the queue in parallel.",
+							NULL,
+							&webpush_workers,
+							1, 1, 16,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webpush.max_attempts",
+							"Delivery attempts before a notification is recorded as failed.",
+							"Retries follow 5xx answers, timeouts, connection errors and 429.",
+							&webpush_max_attempts,
+							10, 1, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webpush.batch_size",
+							"Notifications a worker claims from the queue in one transaction.",
+							NULL,
+							&webpush_batch_size,
+							500, 1, 100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webpush.max_in_flight",
+							"Requests a worker keeps in flight at once, over all push services.",
+							NULL,
+							&webpush_max_in_flight,
+							200, 1, 10000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webpush.history_retention",
+							"How long outcomes stay in webpush.history.",
+							NULL,
+							&webpush_history_retention_s,
+							7 * 24 * 3600, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	/* Workers and their shared memory exist only when preloaded. */
+	if (process_shared_preload_libraries_in_progress)
+		worker_register_all();
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("webpush");

@@ -11,6 +11,12 @@ extern char *webpush_subject;
 extern char *webpush_ca_file;
 extern bool webpush_allow_private_endpoints;
 extern int	webpush_timeout_ms;
+extern char *webpush_database_names;
+extern int	webpush_workers;
+extern int	webpush_max_attempts;
+extern int	webpush_batch_size;
+extern int	webpush_max_in_flight;
+extern int	webpush_history_retention_s;
 
 /* Error unless webpush.subject is set; returns it. */
 extern const char *webpush_require_subject(void);

@@ -13,3 +13,9 @@ fsync = off
 log_min_messages = info
 log_line_prefix = '%m [%p] %b '
 CONF
+cat >> "$dir/postgresql.conf" <<CONF
+webpush.database_name = 'postgres'
+webpush.subject = 'mailto:ops@example.com'
+webpush.ca_file = '$WEBPUSH_TEST_TLS/ca.pem'
+webpush.allow_private_endpoints = on
+CONF

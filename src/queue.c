@@ -1,0 +1,473 @@
+/*
+ * queue.c
+ *		The notification queue and its history, through SPI.
+ *
+ * Statements are prepared once per process and kept (SPI_keepplan).
+ */
+#include "postgres.h"
+
+#include <string.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "queue.h"
+#include "wake.h"
+
+static SPIPlanPtr
+prepared(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
+{
+	if (*cache == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL)
+			elog(ERROR, "webpush: could not prepare \"%s\": %s",
+				 sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "webpush: could not keep a prepared plan");
+		*cache = plan;
+	}
+	return *cache;
+}
+
+static void
+spi_connect(void)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "webpush: SPI_connect failed");
+}
+
+static bytea *
+bytes_to_bytea(const uint8 *data, size_t len)
+{
+	bytea	   *b = palloc(VARHDRSZ + len);
+
+	SET_VARSIZE(b, VARHDRSZ + len);
+	memcpy(VARDATA(b), data, len);
+	return b;
+}
+
+/* The message columns shared by the three ways to queue: $n.. onwards. */
+static void
+message_args(bytea *payload, const MessageOptions *opts, Datum *values, char *nulls)
+{
+	values[0] = PointerGetDatum(payload);
+	nulls[0] = payload ? ' ' : 'n';
+	values[1] = Int32GetDatum(opts->ttl);
+	nulls[1] = ' ';
+	values[2] = CStringGetTextDatum(opts->urgency);
+	nulls[2] = ' ';
+	values[3] = opts->has_topic ? CStringGetTextDatum(opts->topic) : (Datum) 0;
+	nulls[3] = opts->has_topic ? ' ' : 'n';
+}
+
+int64
+queue_for_subscription(int64 subscription_id, bytea *payload, const MessageOptions *opts)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[5] = {INT8OID, BYTEAOID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5];
+	bool		isnull;
+	int64		id = 0;
+
+	values[0] = Int64GetDatum(subscription_id);
+	nulls[0] = ' ';
+	message_args(payload, opts, values + 1, nulls + 1);
+	spi_connect();
+	if (SPI_execute_plan(prepared(&plan,
+								  "INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, "
+								  "payload, ttl, urgency, topic, expires_at) "
+								  "SELECT id, endpoint, p256dh, auth, $2, $3, $4, $5, "
+								  "now() + make_interval(secs => $3) "
+								  "FROM webpush.subscriptions WHERE id = $1 RETURNING id",
+								  5, types),
+						 values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "webpush: could not queue the notification");
+	if (SPI_processed == 1)
+		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	if (id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("push subscription %lld does not exist", (long long) subscription_id),
+				 errhint("It may have been removed after the push service reported it gone (404/410).")));
+	return id;
+}
+
+int64
+queue_for_object(const Subscription *sub, bytea *payload, const MessageOptions *opts)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[7] = {TEXTOID, BYTEAOID, BYTEAOID, BYTEAOID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' '};
+	bool		isnull;
+	int64		id;
+
+	values[0] = CStringGetTextDatum(sub->endpoint);
+	values[1] = PointerGetDatum(bytes_to_bytea(sub->p256dh, P256_PUBLIC_LEN));
+	values[2] = PointerGetDatum(bytes_to_bytea(sub->auth, ECE_AUTH_LEN));
+	message_args(payload, opts, values + 3, nulls + 3);
+	spi_connect();
+	if (SPI_execute_plan(prepared(&plan,
+								  "INSERT INTO webpush.queue (endpoint, p256dh, auth, "
+								  "payload, ttl, urgency, topic, expires_at) "
+								  "VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $5)) "
+								  "RETURNING id",
+								  7, types),
+						 values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
+		SPI_processed != 1)
+		elog(ERROR, "webpush: could not queue the notification");
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return id;
+}
+
+int64
+queue_for_user(text *user_id, bytea *payload, const MessageOptions *opts)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[5] = {TEXTOID, BYTEAOID, INT4OID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5];
+	int64		n;
+
+	values[0] = PointerGetDatum(user_id);
+	nulls[0] = ' ';
+	message_args(payload, opts, values + 1, nulls + 1);
+	spi_connect();
+	if (SPI_execute_plan(prepared(&plan,
+								  "INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, "
+								  "payload, ttl, urgency, topic, expires_at) "
+								  "SELECT id, endpoint, p256dh, auth, $2, $3, $4, $5, "
+								  "now() + make_interval(secs => $3) "
+								  "FROM webpush.subscriptions WHERE user_id = $1",
+								  5, types),
+						 values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "webpush: could not queue the notifications");
+	n = (int64) SPI_processed;
+	SPI_finish();
+	return n;
+}
+
+/* Copy a bytea column of a claimed row; false when NULL. */
+static bool
+copy_bytes(HeapTuple row, TupleDesc desc, int col, uint8 **out, size_t *len)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(row, desc, col, &isnull);
+	bytea	   *b;
+
+	if (isnull)
+		return false;
+	b = DatumGetByteaPP(d);
+	*len = VARSIZE_ANY_EXHDR(b);
+	*out = palloc(*len > 0 ? *len : 1);
+	memcpy(*out, VARDATA_ANY(b), *len);
+	return true;
+}
+
+int
+queue_claim(int limit, ClaimedMessage **out)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(limit), Int32GetDatum(MyProcPid)};
+	MemoryContext caller = CurrentMemoryContext;
+	ClaimedMessage *claimed;
+	int			n;
+	int			i;
+
+	spi_connect();
+	if (SPI_execute_plan(prepared(&plan,
+								  "WITH due AS ("
+								  " SELECT id FROM webpush.queue"
+								  " WHERE state = 'queued' AND next_attempt_at <= now()"
+								  " ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
+								  "UPDATE webpush.queue q SET state = 'sending', claimed_by = $2,"
+								  " attempts = q.attempts + 1 "
+								  "FROM due WHERE q.id = due.id "
+								  "RETURNING q.id, q.subscription_id, q.endpoint, q.p256dh, q.auth,"
+								  " q.payload, q.urgency, q.topic, q.attempts, q.expires_at",
+								  2, types),
+						 values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "webpush: could not claim notifications");
+
+	n = (int) SPI_processed;
+	claimed = MemoryContextAllocZero(caller, sizeof(ClaimedMessage) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		ClaimedMessage *m = &claimed[i];
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		bool		isnull;
+		uint8	   *bytes;
+		size_t		len;
+		char	   *s;
+
+		m->id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		m->subscription_id = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+		if (isnull)
+			m->subscription_id = 0;
+		m->endpoint = TextDatumGetCString(SPI_getbinval(row, desc, 3, &isnull));
+		/* The table's CHECK constraints guarantee these lengths. */
+		if (copy_bytes(row, desc, 4, &bytes, &len) && len == P256_PUBLIC_LEN)
+			memcpy(m->p256dh, bytes, len);
+		if (copy_bytes(row, desc, 5, &bytes, &len) && len == ECE_AUTH_LEN)
+			memcpy(m->auth, bytes, len);
+		if (copy_bytes(row, desc, 6, &bytes, &len))
+		{
+			m->payload = bytes;
+			m->payload_len = len;
+		}
+		s = TextDatumGetCString(SPI_getbinval(row, desc, 7, &isnull));
+		strlcpy(m->urgency, s, sizeof(m->urgency));
+		s = SPI_getvalue(row, desc, 8);
+		if (s != NULL)
+			strlcpy(m->topic, s, sizeof(m->topic));
+		m->attempts = DatumGetInt32(SPI_getbinval(row, desc, 9, &isnull));
+		m->expires_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 10, &isnull));
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	*out = claimed;
+	return n;
+}
+
+bool
+queue_next_due(TimestampTz *when)
+{
+	bool		isnull = true;
+
+	spi_connect();
+	if (SPI_execute("SELECT min(next_attempt_at) FROM webpush.queue WHERE state = 'queued'",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not read the queue");
+	if (SPI_processed == 1)
+		*when = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return !isnull;
+}
+
+static ArrayType *
+int8_array(const int64 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = Int64GetDatum(v[i]);
+	return construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+static ArrayType *
+int4_array(const int32 *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = Int32GetDatum(v[i]);
+	return construct_array(d, n, INT4OID, 4, true, TYPALIGN_INT);
+}
+
+static ArrayType *
+float8_array(const double *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		d[i] = Float8GetDatum(v[i]);
+	return construct_array(d, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+/* A text[] whose NULL entries stand for NULL strings. */
+static ArrayType *
+text_array(char *const *v, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		nulls[i] = (v[i] == NULL);
+		d[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(v[i]);
+	}
+	return construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+void
+queue_record_outcomes(const Outcome *outcomes, int n)
+{
+	static SPIPlanPtr finish_plan = NULL;
+	static SPIPlanPtr retry_plan = NULL;
+	static SPIPlanPtr gone_plan = NULL;
+	int64	   *ids = palloc(sizeof(int64) * n);
+	int32	   *statuses = palloc(sizeof(int32) * n);
+	char	  **reasons = palloc(sizeof(char *) * n);
+	char	  **kinds = palloc(sizeof(char *) * n);
+	double	   *delays = palloc(sizeof(double) * n);
+	int64	   *gone = palloc(sizeof(int64) * n);
+	int			nfinish = 0;
+	int			nretry = 0;
+	int			ngone = 0;
+	int			i;
+
+	spi_connect();
+
+	/* Finished notifications leave the queue for the history. */
+	for (i = 0; i < n; i++)
+	{
+		const Outcome *o = &outcomes[i];
+
+		if (o->kind == OUTCOME_RETRY)
+			continue;
+		ids[nfinish] = o->id;
+		statuses[nfinish] = o->status;
+		reasons[nfinish] = o->reason;
+		kinds[nfinish] = o->kind == OUTCOME_DELIVERED ? "delivered" :
+			o->kind == OUTCOME_EXPIRED ? "expired" : "failed";
+		nfinish++;
+		if (o->kind == OUTCOME_GONE && o->subscription_id != 0)
+			gone[ngone++] = o->subscription_id;
+	}
+	if (nfinish > 0)
+	{
+		Oid			types[5] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4OID};
+		Datum		values[5];
+
+		values[0] = PointerGetDatum(int8_array(ids, nfinish));
+		values[1] = PointerGetDatum(text_array(kinds, nfinish));
+		values[2] = PointerGetDatum(int4_array(statuses, nfinish));
+		values[3] = PointerGetDatum(text_array(reasons, nfinish));
+		values[4] = Int32GetDatum(MyProcPid);
+		if (SPI_execute_plan(prepared(&finish_plan,
+									  "WITH o AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[])"
+									  "  AS o(id, outcome, status, reason)),"
+									  " d AS (DELETE FROM webpush.queue q USING o"
+									  "  WHERE q.id = o.id AND q.claimed_by = $5"
+									  "  RETURNING q.id, q.subscription_id, q.endpoint, q.attempts, q.created_at,"
+									  "   o.outcome, o.status, o.reason) "
+									  "INSERT INTO webpush.history AS h (id, subscription_id, endpoint, outcome,"
+									  " status, attempts, reason, created_at) "
+									  "SELECT id, subscription_id, endpoint, outcome, NULLIF(status, 0), attempts,"
+									  " reason, created_at FROM d "
+									  "ON CONFLICT (id) DO UPDATE SET outcome = EXCLUDED.outcome,"
+									  " status = EXCLUDED.status, attempts = EXCLUDED.attempts,"
+									  " reason = EXCLUDED.reason, finished_at = EXCLUDED.finished_at",
+									  5, types),
+							 values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "webpush: could not record delivery outcomes");
+	}
+
+	/* Retries go back to the queue with their next attempt time. */
+	for (i = 0; i < n; i++)
+	{
+		const Outcome *o = &outcomes[i];
+
+		if (o->kind != OUTCOME_RETRY)
+			continue;
+		ids[nretry] = o->id;
+		statuses[nretry] = o->status;
+		reasons[nretry] = o->reason;
+		delays[nretry] = o->retry_delay_ms;
+		nretry++;
+	}
+	if (nretry > 0)
+	{
+		Oid			types[5] = {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4OID};
+		Datum		values[5];
+
+		values[0] = PointerGetDatum(int8_array(ids, nretry));
+		values[1] = PointerGetDatum(int4_array(statuses, nretry));
+		values[2] = PointerGetDatum(text_array(reasons, nretry));
+		values[3] = PointerGetDatum(float8_array(delays, nretry));
+		values[4] = Int32GetDatum(MyProcPid);
+		if (SPI_execute_plan(prepared(&retry_plan,
+									  "UPDATE webpush.queue q SET state = 'queued', claimed_by = NULL,"
+									  " next_attempt_at = clock_timestamp() + o.delay_ms * interval '1 millisecond',"
+									  " last_status = NULLIF(o.status, 0), last_error = o.reason "
+									  "FROM unnest($1::bigint[], $2::int[], $3::text[], $4::float8[])"
+									  " AS o(id, status, reason, delay_ms) "
+									  "WHERE q.id = o.id AND q.claimed_by = $5",
+									  5, types),
+							 values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "webpush: could not schedule retries");
+	}
+
+	/*
+	 * A 404/410 means the browser's subscription is gone: delete it, and fail
+	 * what else was queued for it rather than send it to a dead endpoint.
+	 */
+	if (ngone > 0)
+	{
+		Oid			types[1] = {INT8ARRAYOID};
+		Datum		values[1];
+
+		values[0] = PointerGetDatum(int8_array(gone, ngone));
+		if (SPI_execute_plan(prepared(&gone_plan,
+									  "WITH s AS (DELETE FROM webpush.subscriptions WHERE id = ANY($1)),"
+									  " d AS (DELETE FROM webpush.queue"
+									  "  WHERE subscription_id = ANY($1) AND state = 'queued'"
+									  "  RETURNING id, subscription_id, endpoint, attempts, created_at) "
+									  "INSERT INTO webpush.history (id, subscription_id, endpoint, outcome,"
+									  " status, attempts, reason, created_at) "
+									  "SELECT id, subscription_id, endpoint, 'failed', NULL, attempts,"
+									  " 'subscription gone: the push service answered 404 or 410', created_at "
+									  "FROM d ON CONFLICT (id) DO NOTHING",
+									  1, types),
+							 values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "webpush: could not remove gone subscriptions");
+	}
+	SPI_finish();
+}
+
+int64
+queue_reclaim_orphans(void)
+{
+	int			pids[1024];
+	int			npids = wake_live_worker_pids(pids, lengthof(pids));
+	Oid			types[1] = {INT4ARRAYOID};
+	Datum		values[1];
+	int64		n;
+
+	values[0] = PointerGetDatum(int4_array(pids, npids));
+	spi_connect();
+	if (SPI_execute_with_args("UPDATE webpush.queue SET state = 'queued', claimed_by = NULL "
+							  "WHERE state = 'sending' AND claimed_by <> ALL ($1)",
+							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not reclaim notifications");
+	n = (int64) SPI_processed;
+	SPI_finish();
+	return n;
+}
+
+int64
+queue_purge_history(int retention_s)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(retention_s)};
+	int64		n;
+
+	spi_connect();
+	if (SPI_execute_with_args("DELETE FROM webpush.history WHERE id IN ("
+							  " SELECT id FROM webpush.history"
+							  " WHERE finished_at < now() - make_interval(secs => $1) LIMIT 10000)",
+							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "webpush: could not purge history");
+	n = (int64) SPI_processed;
+	SPI_finish();
+	return n;
+}

@@ -1,0 +1,80 @@
+/*
+ * queue.h
+ *		The notification queue and its history, through SPI: queueing from
+ *		SQL, and the worker's claim / outcome / maintenance statements.
+ *
+ * Every function runs inside the caller's transaction; the worker keeps its
+ * transactions short (one per loop turn) and never holds one across network
+ * waits.
+ */
+#ifndef WEBPUSH_QUEUE_H
+#define WEBPUSH_QUEUE_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+
+#include "ece.h"
+#include "validate.h"
+
+/* Queueing, from the SQL functions.  payload NULL: a push without payload. */
+extern int64 queue_for_subscription(int64 subscription_id, bytea *payload,
+									const MessageOptions *opts);
+extern int64 queue_for_object(const Subscription *sub, bytea *payload,
+							  const MessageOptions *opts);
+extern int64 queue_for_user(text *user_id, bytea *payload, const MessageOptions *opts);
+
+/* A notification the worker claimed, copied out of SPI memory. */
+typedef struct ClaimedMessage
+{
+	int64		id;
+	int64		subscription_id;	/* 0 for one-offs */
+	char	   *endpoint;
+	uint8		p256dh[P256_PUBLIC_LEN];
+	uint8		auth[ECE_AUTH_LEN];
+	uint8	   *payload;		/* NULL: no payload */
+	size_t		payload_len;
+	char		urgency[16];
+	char		topic[33];		/* "" for none */
+	int32		attempts;		/* including this one */
+	TimestampTz expires_at;
+} ClaimedMessage;
+
+/*
+ * Claim up to limit due notifications for this worker (FOR UPDATE SKIP
+ * LOCKED), allocating in the current memory context.  Returns how many.
+ */
+extern int	queue_claim(int limit, ClaimedMessage **out);
+
+/* When the next queued notification falls due; false when none is queued. */
+extern bool queue_next_due(TimestampTz *when);
+
+typedef enum OutcomeKind
+{
+	OUTCOME_DELIVERED,
+	OUTCOME_FAILED,
+	OUTCOME_EXPIRED,
+	OUTCOME_RETRY,
+	OUTCOME_GONE				/* failed, and the subscription is deleted */
+} OutcomeKind;
+
+typedef struct Outcome
+{
+	int64		id;
+	int64		subscription_id;
+	OutcomeKind kind;
+	int32		status;			/* HTTP status, 0 for none */
+	char	   *reason;			/* malloc'd or NULL */
+	double		retry_delay_ms; /* OUTCOME_RETRY */
+} Outcome;
+
+/* Record a batch of outcomes: history rows, retries, removed subscriptions. */
+extern void queue_record_outcomes(const Outcome *outcomes, int n);
+
+/* Hand back notifications claimed by workers that no longer run. */
+extern int64 queue_reclaim_orphans(void);
+
+/* Remove history older than retention_s seconds, a bounded batch at a time. */
+extern int64 queue_purge_history(int retention_s);
+
+#endif							/* WEBPUSH_QUEUE_H */

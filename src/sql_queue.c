@@ -1,0 +1,172 @@
+/*
+ * sql_queue.c
+ *		SQL functions that queue notifications for the worker: webpush_send
+ *		and webpush_send_user.  Everything is validated here, in the caller's
+ *		transaction, so a bad call fails where it was made.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "queue.h"
+#include "validate.h"
+#include "wake.h"
+#include "webpush.h"
+
+PG_FUNCTION_INFO_V1(webpush_send_id_text);
+PG_FUNCTION_INFO_V1(webpush_send_id_jsonb);
+PG_FUNCTION_INFO_V1(webpush_send_id_bytea);
+PG_FUNCTION_INFO_V1(webpush_send_json_text);
+PG_FUNCTION_INFO_V1(webpush_send_user_text);
+PG_FUNCTION_INFO_V1(webpush_send_user_jsonb);
+
+/* The last transaction this backend warned about having no worker. */
+static TransactionId warned_xid = InvalidTransactionId;
+
+typedef enum PayloadKind
+{
+	PAYLOAD_TEXT,
+	PAYLOAD_JSONB,
+	PAYLOAD_BYTEA
+} PayloadKind;
+
+/* Argument 1 as the bytes to send, or NULL for a push without payload. */
+static bytea *
+payload_arg(FunctionCallInfo fcinfo, PayloadKind kind)
+{
+	bytea	   *payload;
+
+	if (PG_ARGISNULL(1))
+		return NULL;
+	if (kind == PAYLOAD_JSONB)
+	{
+		char	   *json = JsonbToCString(NULL, &PG_GETARG_JSONB_P(1)->root, 0);
+
+		payload = (bytea *) cstring_to_text(json);
+	}
+	else
+		payload = (bytea *) PG_GETARG_VARLENA_PP(1);	/* text and bytea alike */
+	validate_payload_length(VARSIZE_ANY_EXHDR(payload));
+	return payload;
+}
+
+/* Validate ttl, urgency, topic (arguments 2-4) and check the setup. */
+static void
+message_args(FunctionCallInfo fcinfo, MessageOptions *opts)
+{
+	validate_message_options(PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2),
+							 PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3),
+							 PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4),
+							 opts);
+	(void) webpush_require_subject();
+}
+
+static void
+require_arg(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name),
+				 errhint("Only the payload (for a push without payload) and the optional arguments may be NULL.")));
+}
+
+/* Arrange the worker's wake-up at COMMIT, or say that nothing will send. */
+static void
+wake_at_commit(void)
+{
+	if (wake_workers_at_commit())
+		return;
+	if (TransactionIdEquals(warned_xid, GetTopTransactionIdIfAny()) &&
+		TransactionIdIsValid(warned_xid))
+		return;
+	warned_xid = GetTopTransactionId();
+	ereport(NOTICE,
+			(errmsg("no webpush worker serves database \"%s\"",
+					get_database_name(MyDatabaseId)),
+			 errdetail("The notification is queued and will be sent once a worker runs for this database."),
+			 errhint("Add webpush to shared_preload_libraries and this database to webpush.database_name, then restart the server.")));
+}
+
+static Datum
+send_to_id(FunctionCallInfo fcinfo, PayloadKind kind)
+{
+	MessageOptions opts;
+	bytea	   *payload;
+	int64		id;
+
+	require_arg(fcinfo, 0, "subscription_id");
+	payload = payload_arg(fcinfo, kind);
+	message_args(fcinfo, &opts);
+	id = queue_for_subscription(PG_GETARG_INT64(0), payload, &opts);
+	wake_at_commit();
+	PG_RETURN_INT64(id);
+}
+
+Datum
+webpush_send_id_text(PG_FUNCTION_ARGS)
+{
+	return send_to_id(fcinfo, PAYLOAD_TEXT);
+}
+
+Datum
+webpush_send_id_jsonb(PG_FUNCTION_ARGS)
+{
+	return send_to_id(fcinfo, PAYLOAD_JSONB);
+}
+
+Datum
+webpush_send_id_bytea(PG_FUNCTION_ARGS)
+{
+	return send_to_id(fcinfo, PAYLOAD_BYTEA);
+}
+
+Datum
+webpush_send_json_text(PG_FUNCTION_ARGS)
+{
+	Subscription sub;
+	MessageOptions opts;
+	bytea	   *payload;
+	int64		id;
+
+	require_arg(fcinfo, 0, "subscription");
+	validate_subscription_json(PG_GETARG_JSONB_P(0), &sub);
+	payload = payload_arg(fcinfo, PAYLOAD_TEXT);
+	message_args(fcinfo, &opts);
+	id = queue_for_object(&sub, payload, &opts);
+	wake_at_commit();
+	PG_RETURN_INT64(id);
+}
+
+static Datum
+send_to_user(FunctionCallInfo fcinfo, PayloadKind kind)
+{
+	MessageOptions opts;
+	bytea	   *payload;
+	int64		n;
+
+	require_arg(fcinfo, 0, "user_id");
+	payload = payload_arg(fcinfo, kind);
+	message_args(fcinfo, &opts);
+	n = queue_for_user(PG_GETARG_TEXT_PP(0), payload, &opts);
+	if (n > 0)
+		wake_at_commit();
+	PG_RETURN_INT32((int32) n);
+}
+
+Datum
+webpush_send_user_text(PG_FUNCTION_ARGS)
+{
+	return send_to_user(fcinfo, PAYLOAD_TEXT);
+}
+
+Datum
+webpush_send_user_jsonb(PG_FUNCTION_ARGS)
+{
+	return send_to_user(fcinfo, PAYLOAD_JSONB);
+}

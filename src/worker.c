@@ -1,0 +1,551 @@
+/*
+ * worker.c
+ *		The background worker that drains webpush.queue.
+ *
+ * One loop turn: one short transaction that records the outcomes of the
+ * requests that finished and claims as many due notifications as there is
+ * room in flight; then encrypt, sign and start those requests; then sleep
+ * on the latch (set at COMMIT by senders) and on the sockets together.  No
+ * transaction is open while the network is awaited, and a slow push service
+ * only occupies its own requests' slots.
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "endpoint.h"
+#include "http.h"
+#include "push.h"
+#include "queue.h"
+#include "store.h"
+#include "wake.h"
+#include "webpush.h"
+#include "worker.h"
+
+/* How often history is purged and orphaned rows are looked for. */
+#define MAINTENANCE_INTERVAL_MS 60000
+/* Longest sleep when idle: only a safety net, commits wake the worker. */
+#define IDLE_WAIT_MS 60000
+/* Retries back off exponentially up to this. */
+#define MAX_BACKOFF_MS (3600.0 * 1000)
+
+/* What the worker keeps about a request in flight (HttpRequest.owner). */
+typedef struct Delivery
+{
+	int64		id;
+	int64		subscription_id;
+	int32		attempts;
+	TimestampTz expires_at;
+} Delivery;
+
+static int	my_slot;
+static HttpClient *http;
+static PushContext push_ctx;
+static MemoryContext loop_cxt;
+
+/* Outcomes waiting to be written in the next transaction (malloc'd). */
+static Outcome *pending;
+static int	npending;
+static int	pending_cap;
+
+static void
+worker_exit(int code, Datum arg)
+{
+	wake_detach_worker(my_slot);
+}
+
+static HttpClientConfig
+current_http_config(void)
+{
+	HttpClientConfig config;
+
+	config.timeout_ms = webpush_timeout_ms;
+	config.ca_file = webpush_ca_file;
+	config.allow_private = webpush_allow_private_endpoints;
+	return config;
+}
+
+static void
+add_outcome(const Outcome *o)
+{
+	if (npending == pending_cap)
+	{
+		int			cap = pending_cap ? pending_cap * 2 : 256;
+		Outcome    *grown = realloc(pending, sizeof(Outcome) * cap);
+
+		if (grown == NULL)
+			elog(FATAL, "webpush worker: out of memory");
+		pending = grown;
+		pending_cap = cap;
+	}
+	pending[npending++] = *o;
+}
+
+static char *
+malloc_printf(const char *fmt,...) pg_attribute_printf(1, 2);
+
+static char *
+malloc_printf(const char *fmt,...)
+{
+	char		buf[2048];
+	va_list		args;
+
+	va_start(args, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, args);
+	va_end(args);
+	return strdup(buf);
+}
+
+/* Uniform in [0, 1): random() returns 31 bits. */
+static double
+random_fraction(void)
+{
+	return (double) random() / 2147483648.0;
+}
+
+static double
+backoff_ms(int attempts)
+{
+	double		base = 1000.0 * pow(2.0, Min(attempts - 1, 30));
+	double		jitter = 0.5 + random_fraction();
+
+	return Min(base, MAX_BACKOFF_MS) * jitter;
+}
+
+/*
+ * Decide what a finished request means for its notification.  Retries that
+ * would fall after the TTL, or beyond webpush.max_attempts, end it instead.
+ */
+static void
+judge(HttpRequest *req)
+{
+	Delivery   *d = req->owner;
+	PushOutcome result = push_outcome(req);
+	Outcome		o = {0};
+	const char *why = req->status == 0 ? req->error :
+		(req->response != NULL && req->response[0] != '\0') ? req->response : NULL;
+
+	o.id = d->id;
+	o.subscription_id = d->subscription_id;
+	o.status = (int32) req->status;
+
+	switch (result)
+	{
+		case PUSH_DELIVERED:
+			o.kind = OUTCOME_DELIVERED;
+			break;
+		case PUSH_GONE:
+			o.kind = OUTCOME_GONE;
+			o.reason = malloc_printf("subscription gone (HTTP %ld)%s%s", req->status,
+									 why ? ": " : "", why ? why : "");
+			break;
+		case PUSH_FAILED:
+			o.kind = OUTCOME_FAILED;
+			o.reason = req->status ?
+				malloc_printf("HTTP %ld%s%s", req->status, why ? ": " : "", why ? why : "") :
+				strdup(why);
+			break;
+		case PUSH_RETRY:
+		case PUSH_RATE_LIMITED:
+			{
+				double		delay;
+				TimestampTz next;
+
+				if (result == PUSH_RATE_LIMITED && req->retry_after > 0)
+				{
+					/* No earlier than told; a little later spreads the herd. */
+					delay = req->retry_after * 1000.0 *
+						(1.0 + 0.1 * random_fraction());
+				}
+				else
+					delay = backoff_ms(d->attempts);
+				next = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) delay);
+				o.retry_delay_ms = delay;
+				o.reason = req->status ?
+					malloc_printf("HTTP %ld%s%s", req->status, why ? ": " : "", why ? why : "") :
+					strdup(why);
+				if (d->attempts >= webpush_max_attempts)
+				{
+					char	   *last = o.reason;
+
+					o.kind = OUTCOME_FAILED;
+					o.reason = malloc_printf("gave up after %d attempts; last: %s",
+											 d->attempts, last ? last : "");
+					free(last);
+				}
+				else if (next > d->expires_at)
+				{
+					char	   *last = o.reason;
+
+					o.kind = OUTCOME_EXPIRED;
+					o.reason = malloc_printf("TTL ran out before a retry; last: %s",
+											 last ? last : "");
+					free(last);
+				}
+				else
+					o.kind = OUTCOME_RETRY;
+			}
+			break;
+	}
+	add_outcome(&o);
+}
+
+/* Encrypt, sign and start one claimed notification, or record why not. */
+static void
+start_delivery(const ClaimedMessage *m, TimestampTz now)
+{
+	Endpoint	ep;
+	PushMessage msg;
+	HttpRequest *req;
+	Delivery   *d;
+	const char *error;
+	Outcome		o = {0};
+	long		secs;
+	int			usecs;
+
+	o.id = m->id;
+	o.subscription_id = m->subscription_id;
+
+	/* Sent later than its TTL allows: the push service would drop it. */
+	TimestampDifference(m->expires_at, now, &secs, &usecs);
+	if (now > m->expires_at && secs >= 1)
+	{
+		o.kind = OUTCOME_EXPIRED;
+		o.reason = strdup("TTL ran out before it could be sent");
+		add_outcome(&o);
+		return;
+	}
+
+	/* Re-checked here: webpush.allow_private_endpoints may have changed. */
+	if (endpoint_parse(m->endpoint, strlen(m->endpoint),
+					   webpush_allow_private_endpoints, &ep) != ENDPOINT_OK)
+	{
+		o.kind = OUTCOME_FAILED;
+		o.reason = strdup("the endpoint is not allowed (non-public address or invalid URL)");
+		add_outcome(&o);
+		return;
+	}
+
+	memset(&msg, 0, sizeof(msg));
+	msg.endpoint = m->endpoint;
+	msg.origin = ep.origin;
+	msg.p256dh = m->p256dh;
+	msg.auth = m->auth;
+	msg.payload = m->payload;
+	msg.payload_len = m->payload_len;
+	/* What is left of the TTL, so the push service keeps it no longer. */
+	TimestampDifference(now, m->expires_at, &secs, &usecs);
+	msg.ttl = (int32) Min(secs, PG_INT32_MAX);
+	msg.urgency = m->urgency;
+	msg.topic = m->topic[0] ? m->topic : NULL;
+
+	req = http_request_create();
+	d = malloc(sizeof(Delivery));
+	if (req == NULL || d == NULL)
+		elog(FATAL, "webpush worker: out of memory");
+	d->id = m->id;
+	d->subscription_id = m->subscription_id;
+	d->attempts = m->attempts;
+	d->expires_at = m->expires_at;
+	req->owner = d;
+
+	error = push_build_request(&push_ctx, &msg, time(NULL), req);
+	if (error == NULL && !http_client_start(http, req))
+		error = req->error;
+	if (error != NULL)
+	{
+		o.kind = OUTCOME_FAILED;
+		o.reason = strdup(error);
+		add_outcome(&o);
+		http_request_free(req);
+		free(d);
+	}
+}
+
+static void
+begin_transaction(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+end_transaction(void)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	/* CommitTransactionCommand leaves us in TopMemoryContext. */
+	MemoryContextSwitchTo(loop_cxt);
+}
+
+/* Is the extension installed here?  The worker idles until it is. */
+static bool
+extension_ready(void)
+{
+	bool		ready;
+
+	begin_transaction();
+	ready = OidIsValid(get_extension_oid("webpush", true));
+	if (ready)
+	{
+		int64		n = queue_reclaim_orphans();
+
+		if (n > 0)
+			elog(LOG, "webpush worker: %lld notifications claimed by a stopped worker are queued again",
+				 (long long) n);
+	}
+	end_transaction();
+	return ready;
+}
+
+/*
+ * One transaction: write pending outcomes, claim up to room notifications
+ * and start them.  Returns how many were claimed.  When it claimed, *next_due
+ * becomes when the next queued one falls due (0 for none or right away).
+ */
+static int
+record_and_claim(int room, TimestampTz *next_due)
+{
+	ClaimedMessage *claimed = NULL;
+	int			n = 0;
+	int			i;
+	bool		can_send = room > 0 && webpush_subject != NULL && webpush_subject[0] != '\0';
+
+	pgstat_report_activity(STATE_RUNNING, "webpush: record outcomes and claim");
+	begin_transaction();
+
+	if (npending > 0)
+	{
+		queue_record_outcomes(pending, npending);
+		for (i = 0; i < npending; i++)
+			free(pending[i].reason);
+		npending = 0;
+	}
+
+	if (can_send)
+	{
+		uint8		private_key[P256_PRIVATE_LEN];
+		uint8		public_key[P256_PUBLIC_LEN];
+
+		if (!store_load_keys(private_key, public_key))
+			store_get_or_create_keys(public_key);
+		if (store_load_keys(private_key, public_key) &&
+			push_context_prepare(&push_ctx, private_key, webpush_subject))
+		{
+			/* The claimed rows must outlive the transaction. */
+			MemoryContext txn = MemoryContextSwitchTo(loop_cxt);
+
+			n = queue_claim(room, &claimed);
+			MemoryContextSwitchTo(txn);
+		}
+		explicit_bzero(private_key, sizeof(private_key));
+		*next_due = 0;
+		if (n < room && !queue_next_due(next_due))
+			*next_due = 0;
+	}
+	end_transaction();
+
+	/* Crypto and request set-up happen outside the transaction. */
+	for (i = 0; i < n; i++)
+		start_delivery(&claimed[i], GetCurrentTimestamp());
+	return n;
+}
+
+static void
+maintenance(void)
+{
+	int64		purged;
+	int64		reclaimed;
+
+	pgstat_report_activity(STATE_RUNNING, "webpush: maintenance");
+	begin_transaction();
+	purged = queue_purge_history(webpush_history_retention_s);
+	reclaimed = queue_reclaim_orphans();
+	end_transaction();
+	if (purged > 0 || reclaimed > 0)
+		elog(DEBUG1, "webpush worker: purged %lld history rows, requeued %lld orphans",
+			 (long long) purged, (long long) reclaimed);
+}
+
+void
+webpush_worker_main(Datum arg)
+{
+	HttpClientConfig config;
+	TimestampTz last_maintenance = 0;
+	TimestampTz last_subject_warning = 0;
+	TimestampTz next_due = 0;
+	bool		ready = false;
+	bool		claim_wanted = true;
+
+	my_slot = DatumGetInt32(arg);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
+
+	wake_attach_worker(my_slot);
+	on_shmem_exit(worker_exit, (Datum) 0);
+	pgstat_report_appname("webpush worker");
+	srandom((unsigned int) (MyProcPid ^ GetCurrentTimestamp()));
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "webpush worker loop",
+									 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(loop_cxt);
+	config = current_http_config();
+	http = http_client_create(&config);
+	if (http == NULL)
+		elog(FATAL, "webpush worker: could not initialise libcurl");
+
+	elog(LOG, "webpush worker started for database \"%s\"", MyBgworkerEntry->bgw_extra);
+
+	for (;;)
+	{
+		long		wait_ms = IDLE_WAIT_MS;
+		TimestampTz now;
+		HttpRequest *done;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(loop_cxt);
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			config = current_http_config();
+			http_client_configure(http, &config);
+			claim_wanted = true;
+		}
+
+		if (!ready)
+			ready = extension_ready();
+
+		now = GetCurrentTimestamp();
+		if (next_due != 0 && now >= next_due)
+			claim_wanted = true;
+
+		if (ready && (claim_wanted || npending > 0))
+		{
+			int			room = webpush_max_in_flight - http_client_in_flight(http);
+			int			limit;
+			int			claimed;
+
+			if (!http_client_ready(http) || !claim_wanted)
+				room = 0;		/* reconnecting under new settings, or no need */
+			limit = Min(Max(room, 0), webpush_batch_size);
+			claimed = record_and_claim(limit, &next_due);
+
+			/*
+			 * Claim again at once after a full batch (there may be more),
+			 * and as soon as there is room again if there was none.
+			 */
+			if (claim_wanted)
+				claim_wanted = (limit == 0 || claimed == limit);
+			if (claimed == limit && limit > 0)
+				wait_ms = 0;
+		}
+
+		now = GetCurrentTimestamp();
+		if (ready && (webpush_subject == NULL || webpush_subject[0] == '\0') &&
+			TimestampDifferenceExceeds(last_subject_warning, now, MAINTENANCE_INTERVAL_MS))
+		{
+			ereport(WARNING,
+					(errmsg("webpush worker: webpush.subject is not set, nothing is sent"),
+					 errhint("Set it in postgresql.conf or with ALTER SYSTEM, then reload.")));
+			last_subject_warning = now;
+		}
+		if (next_due != 0 && wait_ms > 0)
+		{
+			long		secs;
+			int			usecs;
+
+			TimestampDifference(now, next_due, &secs, &usecs);
+			wait_ms = Min(wait_ms, secs * 1000 + usecs / 1000 + 1);
+		}
+		if (ready && TimestampDifferenceExceeds(last_maintenance, now, MAINTENANCE_INTERVAL_MS))
+		{
+			maintenance();
+			last_maintenance = now;
+		}
+
+		/* Outcomes are written at the next turn; don't let them wait long. */
+		if (npending > 0)
+			wait_ms = 0;
+
+		if (http_client_wait(http, wait_ms, PG_WAIT_EXTENSION))
+			claim_wanted = true;	/* a sender committed */
+		while ((done = http_client_next_done(http)) != NULL)
+		{
+			judge(done);
+			free(done->owner);
+			http_request_free(done);
+			claim_wanted = true;	/* room in flight again */
+		}
+	}
+}
+
+void
+worker_register_all(void)
+{
+	char	   *names = pstrdup(webpush_database_names);
+	List	   *dbs = NIL;
+	ListCell   *lc;
+	char	  **slot_dbnames;
+	int			nslots;
+	int			slot = 0;
+
+	if (!SplitIdentifierString(names, ',', &dbs))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid list syntax in webpush.database_name")));
+
+	nslots = list_length(dbs) * webpush_workers;
+	slot_dbnames = MemoryContextAlloc(TopMemoryContext, sizeof(char *) * Max(nslots, 1));
+	foreach(lc, dbs)
+	{
+		char	   *dbname = lfirst(lc);
+		int			w;
+
+		for (w = 0; w < webpush_workers; w++)
+		{
+			BackgroundWorker worker;
+
+			memset(&worker, 0, sizeof(worker));
+			worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+			worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+			worker.bgw_restart_time = 1;
+			snprintf(worker.bgw_library_name, BGW_MAXLEN, "webpush");
+			snprintf(worker.bgw_function_name, BGW_MAXLEN, "webpush_worker_main");
+			snprintf(worker.bgw_name, BGW_MAXLEN, "webpush worker %d for database %s", w + 1, dbname);
+			snprintf(worker.bgw_type, BGW_MAXLEN, "webpush worker");
+			strlcpy(worker.bgw_extra, dbname, BGW_EXTRALEN);
+			worker.bgw_main_arg = Int32GetDatum(slot);
+			RegisterBackgroundWorker(&worker);
+
+			slot_dbnames[slot++] = MemoryContextStrdup(TopMemoryContext, dbname);
+		}
+	}
+	wake_request_shmem(nslots, slot_dbnames);
+}
