@@ -247,8 +247,9 @@ queue_next_due(TimestampTz *when)
 	bool		isnull = true;
 
 	spi_connect();
+	/* Not read-only: retries scheduled earlier in this transaction count. */
 	if (SPI_execute("SELECT min(next_attempt_at) FROM webpush.queue WHERE state = 'queued'",
-					true, 1) != SPI_OK_SELECT)
+					false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not read the queue");
 	if (SPI_processed == 1)
 		*when = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],

@@ -31,6 +31,7 @@ class PushService {
     this.problems = [];             // protocol violations seen
     this.waiters = [];
     this.nextId = 1;
+    this.truncated = 0;             // requests cut off mid-body (sender died)
     this.sessions = new Set();
     this.defaultResponse = { status: 201 };
   }
@@ -125,6 +126,13 @@ class PushService {
     }
     const sub = this.subscriptions.get(m[1]);
     if (!sub) { res.writeHead(404); res.end('unknown subscription'); return; }
+    // A sender killed mid-request leaves a truncated body: not a message.
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > body.length) {
+      this.truncated++;
+      res.writeHead(400); res.end('truncated body');
+      return;
+    }
 
     const record = {
       subscription: sub.id,

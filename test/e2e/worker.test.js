@@ -1,0 +1,306 @@
+'use strict';
+// The queue and the background worker: notifications fired by a trigger go
+// out after COMMIT, exactly once, retried when the push service asks, and
+// nothing is lost when the worker or the server dies mid-drain.
+//
+// The worker serves the database "postgres" (webpush.database_name in
+// test/cluster.sh), where these tests run.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const { startService, connect } = require('./helpers');
+
+let service;
+let db;
+
+async function reconnect() {
+  // After a crash the postmaster restarts every backend: wait until it
+  // accepts connections again.
+  for (let i = 0; i < 200; i++) {
+    try {
+      db = await connect('postgres');
+      db.on('error', () => {});
+      return;
+    } catch (e) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error('the server did not come back');
+}
+
+// Polls a condition on the database (no fixed sleeps as synchronisation).
+async function until(what, fn, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      if (!/terminat|not queryable|ECONNRESET|shut down|starting up|recovery/.test(e.message)) throw e;
+      await reconnect();
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function count(sql, params) {
+  const { rows } = await db.query(sql, params);
+  return Number(rows[0].n);
+}
+
+async function subscribe(userId = null) {
+  const subscription = service.subscribe();
+  const { rows } = await db.query('SELECT webpush_subscribe($1, $2) AS id', [subscription, userId]);
+  return { ...subscription, id: rows[0].id };
+}
+
+const queueEmpty = () => until('an empty queue', async () => (await count('SELECT count(*) AS n FROM webpush.queue')) === 0);
+
+before(async () => {
+  service = await startService();
+  await reconnect();
+  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
+  await db.query('SELECT webpush_keys()');
+  await db.query(`
+    CREATE TABLE orders (id serial PRIMARY KEY, user_id text NOT NULL, item text NOT NULL);
+    CREATE FUNCTION notify_order() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      PERFORM webpush_send_user(NEW.user_id,
+        jsonb_build_object('title', 'Order received', 'body', NEW.item, 'order', NEW.id));
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION notify_order();`);
+});
+
+after(async () => {
+  await db.end();
+  await service.stop();
+});
+
+test('the worker runs, visible in pg_stat_activity', async () => {
+  const { rows } = await db.query(
+    "SELECT datname, backend_type FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0].datname, 'postgres');
+});
+
+test('a trigger notifies every device of a user after COMMIT', async () => {
+  const phone = await subscribe('alice');
+  const laptop = await subscribe('alice');
+  const other = await subscribe('bob');
+  await db.query("INSERT INTO orders (user_id, item) VALUES ('alice', 'a book')");
+  await service.waitFor(() => service.received(phone.endpoint).length === 1 &&
+                              service.received(laptop.endpoint).length === 1);
+  for (const sub of [phone, laptop]) {
+    const [msg] = service.received(sub.endpoint);
+    assert.deepEqual(msg.errors, []);
+    const body = JSON.parse(msg.payload.toString());
+    assert.equal(body.title, 'Order received');
+    assert.equal(body.body, 'a book');
+  }
+  await queueEmpty();
+  assert.equal(service.received(other.endpoint).length, 0);
+  assert.equal(await count("SELECT count(*) AS n FROM webpush.history WHERE subscription_id = ANY($1) AND outcome = 'delivered'",
+    [[phone.id, laptop.id]]), 2);
+});
+
+test('a rolled-back transaction sends nothing', async () => {
+  const sub = await subscribe('carol');
+  await db.query('BEGIN');
+  await db.query("INSERT INTO orders (user_id, item) VALUES ('carol', 'never')");
+  await db.query('ROLLBACK');
+  await db.query("INSERT INTO orders (user_id, item) VALUES ('carol', 'marker')");
+  await service.waitFor(() => service.received(sub.endpoint).length >= 1);
+  await queueEmpty();
+  const bodies = service.received(sub.endpoint).map((m) => JSON.parse(m.payload.toString()).body);
+  assert.deepEqual(bodies, ['marker'], 'only the committed notification arrived');
+});
+
+test('every committed notification arrives exactly once with its payload intact', async () => {
+  const subs = [await subscribe(), await subscribe(), await subscribe()];
+  const n = 300;
+  await db.query(`SELECT webpush_send(s.id, 'msg-' || s.id || '-' || i)
+                  FROM unnest($1::bigint[]) AS s(id), generate_series(1, $2) AS i`,
+  [subs.map((s) => s.id), n]);
+  await service.waitFor(() => subs.every((s) => service.received(s.endpoint).length >= n), 30000);
+  await queueEmpty();
+  for (const s of subs) {
+    const payloads = service.received(s.endpoint).map((m) => m.payload.toString());
+    assert.equal(payloads.length, n, 'no duplicates');
+    const expected = Array.from({ length: n }, (_, i) => `msg-${s.id}-${i + 1}`).sort();
+    assert.deepEqual([...payloads].sort(), expected);
+  }
+});
+
+test('commit-to-delivery latency is milliseconds (wake on commit, no polling)', async () => {
+  const sub = await subscribe();
+  const latencies = [];
+  for (let i = 0; i < 30; i++) {
+    const before = service.received(sub.endpoint).length;
+    const t0 = Date.now();
+    await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, `ping ${i}`]);
+    await service.waitFor(() => service.received(sub.endpoint).length > before);
+    latencies.push(service.received(sub.endpoint)[before].receivedAt - t0);
+  }
+  latencies.sort((a, b) => a - b);
+  const median = latencies[15];
+  console.log(`# commit-to-delivery: median ${median} ms, max ${latencies[29]} ms over 30 sends`);
+  assert.ok(median < 100, `median ${median} ms`);
+});
+
+test('429 with Retry-After is retried no earlier than told', async () => {
+  const sub = await subscribe();
+  service.respond(sub.endpoint, { status: 429, headers: { 'retry-after': '2' } });
+  await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, 'patience']);
+  await service.waitFor(() => service.received(sub.endpoint).length >= 2, 15000);
+  const [first, second] = service.received(sub.endpoint);
+  assert.ok(second.receivedAt - first.receivedAt >= 2000,
+    `retried after ${second.receivedAt - first.receivedAt} ms`);
+  assert.equal(second.payload.toString(), 'patience');
+  await queueEmpty();
+  const { rows } = await db.query('SELECT outcome, attempts FROM webpush.history WHERE subscription_id = $1', [sub.id]);
+  assert.deepEqual(rows, [{ outcome: 'delivered', attempts: 2 }]);
+});
+
+test('503 and a dropped connection are retried until delivered', async () => {
+  const sub = await subscribe();
+  service.respond(sub.endpoint, { status: 503 }, { drop: true });
+  await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, 'persist']);
+  await service.waitFor(() => service.received(sub.endpoint).length >= 3, 15000);
+  await queueEmpty();
+  const msgs = service.received(sub.endpoint);
+  assert.equal(msgs.length, 3);
+  assert.ok(msgs.every((m) => m.payload.toString() === 'persist'));
+  const { rows } = await db.query('SELECT outcome, attempts, status FROM webpush.history WHERE subscription_id = $1', [sub.id]);
+  assert.deepEqual(rows, [{ outcome: 'delivered', attempts: 3, status: 201 }]);
+});
+
+test('a push service taking 4 s to answer does not hold up other deliveries', async () => {
+  const slow = await subscribe();
+  const fast = await subscribe();
+  service.respond(slow.endpoint, { status: 201, delayMs: 4000 });
+  await db.query('SELECT webpush_send($1::bigint, $2)', [slow.id, 'slow']);
+  await service.waitFor(() => service.received(slow.endpoint).length === 1);
+  const t0 = Date.now();
+  await db.query("SELECT webpush_send($1::bigint, 'fast ' || i) FROM generate_series(1, 20) i", [fast.id]);
+  await service.waitFor(() => service.received(fast.endpoint).length === 20, 3000);
+  await until('the fast ones recorded', async () =>
+    (await count("SELECT count(*) AS n FROM webpush.history WHERE subscription_id = $1", [fast.id])) === 20);
+  assert.ok(Date.now() - t0 < 3000, 'fast deliveries finished while the slow one was pending');
+  assert.equal(await count('SELECT count(*) AS n FROM webpush.queue WHERE subscription_id = $1', [slow.id]), 1,
+    'the slow one is still in flight');
+  await queueEmpty();
+});
+
+for (const status of [404, 410]) {
+  test(`${status} deletes the subscription and fails what else was queued for it`, async () => {
+    const sub = await subscribe();
+    // The first message is told to come back in 5 s; meanwhile the second
+    // learns that the subscription is gone.
+    service.respond(sub.endpoint, { status: 429, headers: { 'retry-after': '5' } }, { status });
+    await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, 'first']);
+    await service.waitFor(() => service.received(sub.endpoint).length === 1);
+    await until('the first one waiting for its retry', async () =>
+      (await count("SELECT count(*) AS n FROM webpush.queue WHERE subscription_id = $1 AND state = 'queued' AND attempts = 1", [sub.id])) === 1);
+    await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, 'second']);
+    await until('both recorded', async () =>
+      (await count('SELECT count(*) AS n FROM webpush.history WHERE subscription_id = $1', [sub.id])) === 2);
+    assert.equal(await count('SELECT count(*) AS n FROM webpush.subscriptions WHERE id = $1', [sub.id]), 0);
+    assert.equal(await count('SELECT count(*) AS n FROM webpush.queue WHERE subscription_id = $1', [sub.id]), 0);
+    const { rows } = await db.query(
+      'SELECT outcome, status, attempts, reason FROM webpush.history WHERE subscription_id = $1 ORDER BY id', [sub.id]);
+    assert.equal(rows[0].outcome, 'failed');
+    assert.equal(rows[0].attempts, 1, 'the waiting message was not sent again');
+    assert.match(rows[0].reason, /subscription gone/);
+    assert.equal(rows[1].outcome, 'failed');
+    assert.equal(rows[1].status, status);
+    assert.equal(service.received(sub.endpoint).length, 2);
+  });
+}
+
+test('permanent errors (400, 401, 403, 413) fail at once with the reason recorded', async () => {
+  for (const status of [400, 401, 403, 413]) {
+    const sub = await subscribe();
+    service.respond(sub.endpoint, { status, body: `{"reason":"Bad${status}"}` });
+    await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, 'x']);
+    await until(`the ${status} recorded`, async () =>
+      (await count('SELECT count(*) AS n FROM webpush.history WHERE subscription_id = $1', [sub.id])) === 1);
+    const { rows } = await db.query('SELECT outcome, status, attempts, reason FROM webpush.history WHERE subscription_id = $1', [sub.id]);
+    assert.equal(rows[0].outcome, 'failed');
+    assert.equal(rows[0].status, status);
+    assert.equal(rows[0].attempts, 1);
+    assert.match(rows[0].reason, new RegExp(`Bad${status}`));
+    assert.equal(await count('SELECT count(*) AS n FROM webpush.subscriptions WHERE id = $1', [sub.id]), 1, 'kept');
+  }
+});
+
+test('a message whose TTL runs out while waiting is not sent, and is recorded as expired', async () => {
+  const sub = await subscribe();
+  service.respond(sub.endpoint, { status: 429, headers: { 'retry-after': '5' } });
+  await db.query('SELECT webpush_send($1::bigint, $2, ttl => 2)', [sub.id, 'stale soon']);
+  await until('the expiry recorded', async () =>
+    (await count("SELECT count(*) AS n FROM webpush.history WHERE subscription_id = $1 AND outcome = 'expired'", [sub.id])) === 1);
+  assert.equal(service.received(sub.endpoint).length, 1, 'only the first attempt went out');
+});
+
+// Queues n notifications over a few subscriptions, lets the drain start,
+// breaks things with crash(), and checks that every one arrives.
+async function drainThrough(label, n, crash) {
+  const subs = [await subscribe(), await subscribe(), await subscribe(), await subscribe()];
+  service.defaultResponse = { status: 201, delayMs: 150 };
+  try {
+    await db.query(`SELECT webpush_send(s.id, $3 || '-' || s.id || '-' || i)
+                    FROM unnest($1::bigint[]) AS s(id), generate_series(1, $2) AS i`,
+    [subs.map((s) => s.id), n / subs.length, label]);
+    const got = () => subs.reduce((a, s) => a + service.received(s.endpoint).length, 0);
+    await service.waitFor(() => got() >= n / 5, 30000);
+    await crash();
+    await reconnect();
+    await service.waitFor(() => {
+      const distinct = new Set(subs.flatMap((s) => service.received(s.endpoint).map((m) => String(m.payload))));
+      return distinct.size === n;
+    }, 60000);
+    await queueEmpty();
+  } finally {
+    service.defaultResponse = { status: 201 };
+  }
+  const all = subs.flatMap((s) => service.received(s.endpoint).map((m) => String(m.payload)));
+  const distinct = new Set(all);
+  assert.equal(distinct.size, n, 'nothing lost');
+  console.log(`# ${label}: ${n} queued, ${distinct.size} delivered, ${all.length - distinct.size} duplicates`);
+  assert.equal(await count('SELECT count(*) AS n FROM webpush.history WHERE subscription_id = ANY($1) AND outcome = $2',
+    [subs.map((s) => s.id), 'delivered']), n);
+}
+
+test('kill -9 of the worker mid-drain loses nothing', async () => {
+  await drainThrough('kill-9', 2000, async () => {
+    const { rows } = await db.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
+    assert.equal(rows.length, 1);
+    process.kill(rows[0].pid, 'SIGKILL');
+  });
+});
+
+test('an immediate shutdown mid-drain loses nothing', async () => {
+  await drainThrough('immediate-stop', 2000, async () => {
+    await db.end().catch(() => {});
+    execFileSync('pg_ctl', ['stop', '-m', 'immediate', '-w'], { stdio: 'ignore' });
+    execFileSync('pg_ctl', ['start', '-w', '-l', `${process.env.PGDATA}/../postgres.log`], { stdio: 'ignore' });
+  });
+});
+
+test('the status views sum it up', async () => {
+  const { rows } = await db.query('SELECT * FROM webpush.status');
+  assert.equal(Number(rows[0].queued), 0);
+  assert.ok(Number(rows[0].delivered) > 4000);
+  assert.ok(Number(rows[0].failed) >= 6);
+  assert.ok(Number(rows[0].expired) >= 1);
+  const { rows: hosts } = await db.query('SELECT * FROM webpush.status_by_host');
+  assert.deepEqual(hosts.map((h) => h.host), ['localhost']);
+});
+
+test('the push service saw no protocol violation', () => {
+  assert.deepEqual(service.problems, []);
+});
