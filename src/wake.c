@@ -157,7 +157,7 @@ wake_xact_callback(XactEvent event, void *arg)
 				int			n = 0;
 
 				SpinLockAcquire(&shared->mutex);
-				for (i = 0; i < my_nslots && n < lengthof(latches); i++)
+				for (i = 0; i < my_nslots && n < (int) lengthof(latches); i++)
 					if (shared->slots[my_slots[i]].latch != NULL)
 						latches[n++] = shared->slots[my_slots[i]].latch;
 				SpinLockRelease(&shared->mutex);

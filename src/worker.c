@@ -255,7 +255,7 @@ start_delivery(const ClaimedMessage *m, TimestampTz now)
 	msg.payload_len = m->payload_len;
 	/* What is left of the TTL, so the push service keeps it no longer. */
 	TimestampDifference(now, m->expires_at, &secs, &usecs);
-	msg.ttl = (int32) Min(secs, PG_INT32_MAX);
+	msg.ttl = (int32) Min(secs + (usecs >= 500000 ? 1 : 0), PG_INT32_MAX);
 	msg.urgency = m->urgency;
 	msg.topic = m->topic[0] ? m->topic : NULL;
 
