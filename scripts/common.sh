@@ -23,7 +23,7 @@ as_test_user() {
         local user=${WEBPUSH_TEST_USER:-postgres}
         chown -R "$user" "$dir"
         runuser -u "$user" -- env -C "$dir" HOME="$(getent passwd "$user" | cut -d: -f6)" \
-            PATH="$PATH" CI="${CI:-}" "$@"
+            PATH="$PATH" CI="${CI:-}" WEBPUSH_VALGRIND="${WEBPUSH_VALGRIND:-}" "$@"
     else
         (cd "$dir" && "$@")
     fi

@@ -2,8 +2,16 @@
 # The whole test suite: installs what it needs, builds and installs the
 # extension, then runs pg_regress and the end-to-end tests against a
 # throwaway cluster and a loopback HTTPS push service.
+#
+#   scripts/test.sh             the suite
+#   scripts/test.sh --valgrind  the suite with the server under valgrind
+#                               memcheck; fails on any error in webpush code
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--valgrind" ]; then
+    export WEBPUSH_VALGRIND=1
+    command -v valgrind >/dev/null || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq valgrind >/dev/null || sudo apt-get install -y -qq valgrind >/dev/null; }
+fi
 scripts/setup.sh
 . scripts/common.sh
 build_and_install

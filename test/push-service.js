@@ -92,6 +92,7 @@ class PushService {
 
   // Resolves when predicate(messages) is true; rejects after timeoutMs.
   waitFor(predicate, timeoutMs = 10000) {
+    if (process.env.WEBPUSH_TEST_SLOW) timeoutMs *= 20;
     if (predicate(this.messages)) return Promise.resolve(this.messages);
     return new Promise((resolve, reject) => {
       const w = { predicate, resolve };

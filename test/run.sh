@@ -23,7 +23,28 @@ test/make-tls.sh "$WEBPUSH_TEST_TLS"
 
 echo "== throwaway cluster in $PGDATA"
 test/cluster.sh init "$PGDATA"
-pg_ctl start -w -l "$work/postgres.log" >/dev/null
+if [ -n "${WEBPUSH_VALGRIND:-}" ]; then
+    # Backends and the worker are forked from the postmaster, so valgrind
+    # follows them all; one log per process.
+    echo "== server under valgrind memcheck: logs in $work/valgrind.*"
+    valgrind --quiet --leak-check=no --track-origins=yes --num-callers=30 \
+        --suppressions=test/valgrind.supp --log-file="$work/valgrind.%p" \
+        "$(command -v postgres)" -D "$PGDATA" > "$work/postgres.log" 2>&1 &
+    for _ in $(seq 600); do pg_isready -q && break; sleep 0.2; done
+    export WEBPUSH_TEST_SLOW=1
+else
+    pg_ctl start -w -l "$work/postgres.log" >/dev/null
+fi
+valgrind_errors() {
+    [ -n "${WEBPUSH_VALGRIND:-}" ] || return 0
+    # Errors whose stack passes through the extension.
+    if grep -l 'webpush.so' "$work"/valgrind.* >/dev/null 2>&1; then
+        echo "valgrind found errors in webpush code:"
+        grep -l 'webpush.so' "$work"/valgrind.* | xargs cat
+        return 1
+    fi
+    echo "valgrind: no errors in webpush code ($(ls "$work"/valgrind.* | wc -l) processes checked)"
+}
 
 echo "== pg_regress"
 if ! make -s installcheck; then
@@ -32,5 +53,5 @@ if ! make -s installcheck; then
 fi
 
 echo "== end-to-end tests"
-cd test
-node --test --test-concurrency=1 --test-reporter=spec e2e/
+(cd test && node --test --test-concurrency=1 --test-reporter=spec e2e/)
+valgrind_errors
