@@ -16,6 +16,7 @@
 #include "utils/lsyscache.h"
 
 #include "queue.h"
+#include "spi_util.h"
 #include "wake.h"
 
 static SPIPlanPtr
@@ -33,23 +34,6 @@ prepared(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
 		*cache = plan;
 	}
 	return *cache;
-}
-
-static void
-spi_connect(void)
-{
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "webpush: SPI_connect failed");
-}
-
-static bytea *
-bytes_to_bytea(const uint8 *data, size_t len)
-{
-	bytea	   *b = palloc(VARHDRSZ + len);
-
-	SET_VARSIZE(b, VARHDRSZ + len);
-	memcpy(VARDATA(b), data, len);
-	return b;
 }
 
 /* The message columns shared by the three ways to queue: $n.. onwards. */
@@ -79,7 +63,7 @@ queue_for_subscription(int64 subscription_id, bytea *payload, const MessageOptio
 	values[0] = Int64GetDatum(subscription_id);
 	nulls[0] = ' ';
 	message_args(payload, opts, values + 1, nulls + 1);
-	spi_connect();
+	spi_connect_or_error();
 	if (SPI_execute_plan(prepared(&plan,
 								  "INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, "
 								  "payload, ttl, urgency, topic, expires_at) "
@@ -114,7 +98,7 @@ queue_for_object(const Subscription *sub, bytea *payload, const MessageOptions *
 	values[1] = PointerGetDatum(bytes_to_bytea(sub->p256dh, P256_PUBLIC_LEN));
 	values[2] = PointerGetDatum(bytes_to_bytea(sub->auth, ECE_AUTH_LEN));
 	message_args(payload, opts, values + 3, nulls + 3);
-	spi_connect();
+	spi_connect_or_error();
 	if (SPI_execute_plan(prepared(&plan,
 								  "INSERT INTO webpush.queue (endpoint, p256dh, auth, "
 								  "payload, ttl, urgency, topic, expires_at) "
@@ -141,7 +125,7 @@ queue_for_user(text *user_id, bytea *payload, const MessageOptions *opts)
 	values[0] = PointerGetDatum(user_id);
 	nulls[0] = ' ';
 	message_args(payload, opts, values + 1, nulls + 1);
-	spi_connect();
+	spi_connect_or_error();
 	if (SPI_execute_plan(prepared(&plan,
 								  "INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, "
 								  "payload, ttl, urgency, topic, expires_at) "
@@ -184,7 +168,7 @@ queue_claim(int limit, ClaimedMessage **out)
 	int			n;
 	int			i;
 
-	spi_connect();
+	spi_connect_or_error();
 	if (SPI_execute_plan(prepared(&plan,
 								  "WITH due AS ("
 								  " SELECT id FROM webpush.queue"
@@ -246,7 +230,7 @@ queue_next_due(TimestampTz *when)
 {
 	bool		isnull = true;
 
-	spi_connect();
+	spi_connect_or_error();
 	/* Not read-only: retries scheduled earlier in this transaction count. */
 	if (SPI_execute("SELECT min(next_attempt_at) FROM webpush.queue WHERE state = 'queued'",
 					false, 1) != SPI_OK_SELECT)
@@ -326,7 +310,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	int			ngone = 0;
 	int			i;
 
-	spi_connect();
+	spi_connect_or_error();
 
 	/* Finished notifications leave the queue for the history. */
 	for (i = 0; i < n; i++)
@@ -445,7 +429,7 @@ queue_reclaim_orphans(void)
 	int64		n;
 
 	values[0] = PointerGetDatum(int4_array(pids, npids));
-	spi_connect();
+	spi_connect_or_error();
 	if (SPI_execute_with_args("UPDATE webpush.queue SET state = 'queued', claimed_by = NULL "
 							  "WHERE state = 'sending' AND claimed_by <> ALL ($1)",
 							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
@@ -462,7 +446,7 @@ queue_purge_history(int retention_s)
 	Datum		values[1] = {Int32GetDatum(retention_s)};
 	int64		n;
 
-	spi_connect();
+	spi_connect_or_error();
 	if (SPI_execute_with_args("DELETE FROM webpush.history WHERE id IN ("
 							  " SELECT id FROM webpush.history"
 							  " WHERE finished_at < now() - make_interval(secs => $1) LIMIT 10000)",

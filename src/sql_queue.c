@@ -66,16 +66,6 @@ message_args(FunctionCallInfo fcinfo, MessageOptions *opts)
 	(void) webpush_require_subject();
 }
 
-static void
-require_arg(FunctionCallInfo fcinfo, int n, const char *name)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", name),
-				 errhint("Only the payload (for a push without payload) and the optional arguments may be NULL.")));
-}
-
 /* Arrange the worker's wake-up at COMMIT, or say that nothing will send. */
 static void
 wake_at_commit(void)
@@ -100,7 +90,7 @@ send_to_id(FunctionCallInfo fcinfo, PayloadKind kind)
 	bytea	   *payload;
 	int64		id;
 
-	require_arg(fcinfo, 0, "subscription_id");
+	validate_not_null(PG_ARGISNULL(0), "subscription_id");
 	payload = payload_arg(fcinfo, kind);
 	message_args(fcinfo, &opts);
 	id = queue_for_subscription(PG_GETARG_INT64(0), payload, &opts);
@@ -134,7 +124,7 @@ webpush_send_json_text(PG_FUNCTION_ARGS)
 	bytea	   *payload;
 	int64		id;
 
-	require_arg(fcinfo, 0, "subscription");
+	validate_not_null(PG_ARGISNULL(0), "subscription");
 	validate_subscription_json(PG_GETARG_JSONB_P(0), &sub);
 	payload = payload_arg(fcinfo, PAYLOAD_TEXT);
 	message_args(fcinfo, &opts);
@@ -150,7 +140,7 @@ send_to_user(FunctionCallInfo fcinfo, PayloadKind kind)
 	bytea	   *payload;
 	int64		n;
 
-	require_arg(fcinfo, 0, "user_id");
+	validate_not_null(PG_ARGISNULL(0), "user_id");
 	payload = payload_arg(fcinfo, kind);
 	message_args(fcinfo, &opts);
 	n = queue_for_user(PG_GETARG_TEXT_PP(0), payload, &opts);

@@ -31,16 +31,6 @@ static PushContext backend_push;
 static HttpClient *backend_http = NULL;
 static EceContext *backend_ece = NULL;
 
-static void
-require_arg(FunctionCallInfo fcinfo, int n, const char *name)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", name),
-				 errhint("Only the payload (for a push without payload) and the optional arguments may be NULL.")));
-}
-
 Datum
 webpush_encrypt(PG_FUNCTION_ARGS)
 {
@@ -57,9 +47,9 @@ webpush_encrypt(PG_FUNCTION_ARGS)
 	size_t		len;
 	EceResult	rc;
 
-	require_arg(fcinfo, 0, "payload");
-	require_arg(fcinfo, 1, "p256dh");
-	require_arg(fcinfo, 2, "auth");
+	validate_not_null(PG_ARGISNULL(0), "payload");
+	validate_not_null(PG_ARGISNULL(1), "p256dh");
+	validate_not_null(PG_ARGISNULL(2), "auth");
 	payload = PG_GETARG_BYTEA_PP(0);
 	p256dh = PG_GETARG_TEXT_PP(1);
 	auth = PG_GETARG_TEXT_PP(2);
@@ -268,7 +258,7 @@ webpush_send_now_id(PG_FUNCTION_ARGS)
 	Subscription sub;
 	int64		id;
 
-	require_arg(fcinfo, 0, "subscription_id");
+	validate_not_null(PG_ARGISNULL(0), "subscription_id");
 	id = PG_GETARG_INT64(0);
 	if (!store_load_subscription(id, &sub))
 		ereport(ERROR,
@@ -284,7 +274,7 @@ webpush_send_now_json(PG_FUNCTION_ARGS)
 {
 	Subscription sub;
 
-	require_arg(fcinfo, 0, "subscription");
+	validate_not_null(PG_ARGISNULL(0), "subscription");
 	validate_subscription_json(PG_GETARG_JSONB_P(0), &sub);
 	return send_now(fcinfo, &sub);
 }

@@ -11,14 +11,8 @@
 #include "executor/spi.h"
 #include "utils/builtins.h"
 
+#include "spi_util.h"
 #include "store.h"
-
-static void
-spi_connect(void)
-{
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "webpush: SPI_connect failed");
-}
 
 /* Copy a bytea column of the current SPI row into out, checking its length. */
 static bool
@@ -37,22 +31,12 @@ spi_get_bytes(int row, int col, uint8 *out, size_t len)
 	return true;
 }
 
-static bytea *
-bytes_to_bytea(const uint8 *data, size_t len)
-{
-	bytea	   *b = palloc(VARHDRSZ + len);
-
-	SET_VARSIZE(b, VARHDRSZ + len);
-	memcpy(VARDATA(b), data, len);
-	return b;
-}
-
 bool
 store_load_keys(uint8 private_key[P256_PRIVATE_LEN], uint8 public_key[P256_PUBLIC_LEN])
 {
 	bool		found = false;
 
-	spi_connect();
+	spi_connect_or_error();
 	/* Not read-only: a key pair stored earlier in this statement must show. */
 	if (SPI_execute("SELECT private_key, public_key FROM webpush.vapid_keys",
 					false, 1) != SPI_OK_SELECT)
@@ -100,7 +84,7 @@ store_get_or_create_keys(uint8 public_key[P256_PUBLIC_LEN])
 	values[0] = PointerGetDatum(bytes_to_bytea(private_key, P256_PRIVATE_LEN));
 	values[1] = PointerGetDatum(bytes_to_bytea(public_key, P256_PUBLIC_LEN));
 	explicit_bzero(private_key, sizeof(private_key));
-	spi_connect();
+	spi_connect_or_error();
 	if (SPI_execute_with_args("INSERT INTO webpush.vapid_keys (private_key, public_key) "
 							  "VALUES ($1, $2) ON CONFLICT DO NOTHING",
 							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
@@ -124,7 +108,7 @@ store_replace_keys(const uint8 private_key[P256_PRIVATE_LEN],
 
 	values[0] = PointerGetDatum(bytes_to_bytea(private_key, P256_PRIVATE_LEN));
 	values[1] = PointerGetDatum(bytes_to_bytea(public_key, P256_PUBLIC_LEN));
-	spi_connect();
+	spi_connect_or_error();
 	if (SPI_execute_with_args("INSERT INTO webpush.vapid_keys (private_key, public_key) "
 							  "VALUES ($1, $2) ON CONFLICT (singleton) DO UPDATE "
 							  "SET private_key = EXCLUDED.private_key, "
@@ -158,7 +142,7 @@ store_upsert_subscription(const Subscription *sub, text *user_id)
 	if (!sub->has_expiration)
 		nulls[4] = 'n';
 
-	spi_connect();
+	spi_connect_or_error();
 	if (SPI_execute_with_args("INSERT INTO webpush.subscriptions "
 							  "(endpoint, p256dh, auth, user_id, expiration_time) "
 							  "VALUES ($1, $2, $3, $4, $5) "
@@ -183,7 +167,7 @@ store_delete_subscription_by_endpoint(text *endpoint)
 	Datum		values[1] = {PointerGetDatum(endpoint)};
 	bool		found;
 
-	spi_connect();
+	spi_connect_or_error();
 	if (SPI_execute_with_args("DELETE FROM webpush.subscriptions WHERE endpoint = $1",
 							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "webpush: could not delete the subscription");
@@ -199,7 +183,7 @@ store_delete_subscription(int64 id)
 	Datum		values[1] = {Int64GetDatum(id)};
 	bool		found;
 
-	spi_connect();
+	spi_connect_or_error();
 	if (SPI_execute_with_args("DELETE FROM webpush.subscriptions WHERE id = $1",
 							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "webpush: could not delete the subscription");
@@ -216,7 +200,7 @@ store_load_subscription(int64 id, Subscription *out)
 	bool		found = false;
 
 	memset(out, 0, sizeof(*out));
-	spi_connect();
+	spi_connect_or_error();
 	if (SPI_execute_with_args("SELECT endpoint, p256dh, auth FROM webpush.subscriptions "
 							  "WHERE id = $1",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)

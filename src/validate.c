@@ -221,3 +221,13 @@ validate_payload_length(size_t len)
 						   len, ECE_MAX_PLAINTEXT),
 				 errhint("Send less and let the service worker fetch the rest.")));
 }
+
+void
+validate_not_null(bool isnull, const char *name)
+{
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", name),
+				 errhint("Only the payload (for a push without payload) and the optional arguments may be NULL.")));
+}

@@ -47,4 +47,7 @@ extern void validate_message_options(bool ttl_null, int32 ttl,
 									 MessageOptions *out);
 extern void validate_payload_length(size_t len);
 
+/* Error unless an argument that must be given was (isnull false). */
+extern void validate_not_null(bool isnull, const char *name);
+
 #endif							/* WEBPUSH_VALIDATE_H */

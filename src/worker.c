@@ -535,7 +535,8 @@ worker_register_all(void)
 			memset(&worker, 0, sizeof(worker));
 			worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 			worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-			worker.bgw_restart_time = 1;
+			/* After a crash all workers restart at once; this is for errors. */
+			worker.bgw_restart_time = 5;
 			snprintf(worker.bgw_library_name, BGW_MAXLEN, "webpush");
 			snprintf(worker.bgw_function_name, BGW_MAXLEN, "webpush_worker_main");
 			snprintf(worker.bgw_name, BGW_MAXLEN, "webpush worker %d for database %s", w + 1, dbname);

@@ -30,7 +30,7 @@ if [ -n "${WEBPUSH_VALGRIND:-}" ]; then
     valgrind --quiet --leak-check=no --track-origins=yes --num-callers=30 \
         --suppressions=test/valgrind.supp --log-file="$work/valgrind.%p" \
         "$(command -v postgres)" -D "$PGDATA" > "$work/postgres.log" 2>&1 &
-    for _ in $(seq 600); do pg_isready -q && break; sleep 0.2; done
+    for _ in $(seq 600); do psql -Xqc 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
     export WEBPUSH_TEST_SLOW=1
 else
     pg_ctl start -w -l "$work/postgres.log" >/dev/null
