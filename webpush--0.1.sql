@@ -293,3 +293,34 @@ CREATE FUNCTION webpush_send_user(user_id text, payload jsonb,
 COMMENT ON FUNCTION webpush_send_user(text, jsonb, integer, text, text) IS
     'Queues a JSON notification for every subscription of a user; returns how many';
 REVOKE ALL ON FUNCTION webpush_send_user(text, jsonb, integer, text, text) FROM PUBLIC;
+
+-- Privileges -----------------------------------------------------------
+
+-- The role to grant to the application's roles: it may store subscriptions,
+-- queue and send notifications, and read the queue, history and views, but
+-- never the private key (webpush.vapid_keys stays superuser-only), and it
+-- cannot change webpush.ca_file or webpush.allow_private_endpoints.
+-- Roles belong to the cluster, so it outlives DROP EXTENSION.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'webpush_sender') THEN
+        CREATE ROLE webpush_sender NOLOGIN;
+    END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA webpush TO webpush_sender;
+GRANT SELECT ON webpush.subscriptions, webpush.queue, webpush.history,
+                webpush.status, webpush.status_by_host TO webpush_sender;
+GRANT EXECUTE ON FUNCTION
+    webpush_subscribe(jsonb, text),
+    webpush_unsubscribe(text),
+    webpush_encrypt(bytea, text, text, bytea, text),
+    webpush_send(bigint, text, integer, text, text),
+    webpush_send(bigint, jsonb, integer, text, text),
+    webpush_send(bigint, bytea, integer, text, text),
+    webpush_send(jsonb, text, integer, text, text),
+    webpush_send_user(text, text, integer, text, text),
+    webpush_send_user(text, jsonb, integer, text, text),
+    webpush_send_now(bigint, text, integer, text, text),
+    webpush_send_now(jsonb, text, integer, text, text)
+TO webpush_sender;

@@ -105,3 +105,43 @@ ORDER BY 1;
 
 -- pg_dump keeps the key pair and the subscriptions (config tables).
 SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'webpush' ORDER BY 1;
+
+-- The role model: webpush_sender may subscribe, send and read the queue,
+-- never the private key or the security settings.
+CREATE ROLE regress_webpush_sender IN ROLE webpush_sender;
+SET ROLE regress_webpush_sender;
+SET webpush.subject = 'mailto:ops@example.com';
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/sender'), 'erin') > 0 AS can_subscribe;
+SELECT webpush_send((SELECT id FROM webpush.subscriptions WHERE endpoint = 'https://push.example.com/sender'), 'hi') > 0 AS can_queue;
+SELECT count(*) >= 1 AS can_read_queue FROM webpush.queue;
+SELECT count(*) AS history FROM webpush.history;
+SELECT webpush_unsubscribe('https://push.example.com/sender') AS can_unsubscribe;
+\x on
+SELECT t.call, r.state, r.message
+FROM (VALUES
+    ($$SELECT private_key FROM webpush.vapid_keys$$),
+    ($$SELECT webpush_keys_import('yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw')$$),
+    ($$DELETE FROM webpush.queue$$),
+    ($$UPDATE webpush.subscriptions SET user_id = 'mallory'$$),
+    ($$SET webpush.allow_private_endpoints = on$$),
+    ($$SET webpush.ca_file = '/tmp/evil.pem'$$)
+) AS t(call), LATERAL regress.try(t.call) AS r;
+\x off
+RESET ROLE;
+DELETE FROM webpush.queue;
+DROP ROLE regress_webpush_sender;
+
+-- SECURITY DEFINER functions cannot be hijacked through search_path: a
+-- caller's own "webpush" objects or operators earlier in the path are not used.
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/evil')) AS evil_id \gset
+CREATE SCHEMA regress_evil;
+CREATE FUNCTION regress_evil.now() RETURNS timestamptz LANGUAGE sql AS $$ SELECT '1999-01-01'::timestamptz $$;
+CREATE FUNCTION regress_evil.make_interval(secs integer) RETURNS interval LANGUAGE sql AS $$ SELECT interval '0' $$;
+SET search_path = regress_evil, public, pg_catalog;
+SET webpush.subject = 'mailto:ops@example.com';
+SELECT webpush_send(:evil_id, 'x') > 0 AS queued;
+RESET search_path;
+SELECT expires_at - created_at AS lifetime, created_at > '2000-01-01' AS real_clock FROM webpush.queue;
+DELETE FROM webpush.queue;
+DROP SCHEMA regress_evil CASCADE;
+SELECT webpush_unsubscribe('https://push.example.com/evil');

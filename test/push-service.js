@@ -64,6 +64,18 @@ class PushService {
     await new Promise((resolve) => this.server.close(resolve));
   }
 
+  // An outage: connections are reset and refused until resume().
+  async pause() {
+    await this.stop();
+  }
+
+  async resume() {
+    await new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, '127.0.0.1', resolve);
+    });
+  }
+
   // A new subscription, as PushSubscription.toJSON() would give it.
   subscribe({ host = 'localhost' } = {}) {
     const id = String(this.nextId++);

@@ -53,5 +53,7 @@ if ! make -s installcheck; then
 fi
 
 echo "== end-to-end tests"
-(cd test && node --test --test-concurrency=1 --test-reporter=spec e2e/)
-valgrind_errors
+status=0
+(cd test && node --test --test-concurrency=1 --test-reporter=spec e2e/) || status=$?
+valgrind_errors || status=1
+exit $status

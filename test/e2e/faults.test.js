@@ -1,0 +1,222 @@
+'use strict';
+// Faults survived: repeated worker kills, push service outages and rate
+// limiting, dumps, and a standby promoted to primary.  Each ends with every
+// committed notification delivered (or recorded as failed with a reason).
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { Client } = require('pg');
+const { startService, connect, SLOW } = require('./helpers');
+
+let service;
+let db;
+
+async function reconnect() {
+  for (let i = 0; i < 300; i++) {
+    try {
+      db = await connect('postgres');
+      db.on('error', () => {});
+      return;
+    } catch (e) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error('the server did not come back');
+}
+
+async function until(what, fn, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs * SLOW;
+  for (;;) {
+    try {
+      if (await fn()) return;
+    } catch (e) {
+      if (!/terminat|not queryable|ECONNRESET|shut down|starting up|recovery|ENOENT/.test(e.message)) throw e;
+      await reconnect();
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function scalar(sql, params) {
+  const { rows } = await db.query(sql, params);
+  return Number(Object.values(rows[0])[0]);
+}
+
+async function subscribeMany(n) {
+  const subs = [];
+  for (let i = 0; i < n; i++) {
+    const s = service.subscribe();
+    const { rows } = await db.query('SELECT webpush_subscribe($1) AS id', [s]);
+    subs.push({ ...s, id: rows[0].id });
+  }
+  return subs;
+}
+
+async function queue(subs, per, label, extra = '') {
+  await db.query(`SELECT webpush_send(s.id, $3 || '-' || s.id || '-' || i ${extra})
+                  FROM unnest($1::bigint[]) AS s(id), generate_series(1, $2) AS i`,
+  [subs.map((s) => s.id), per, label]);
+}
+
+function payloads(subs) {
+  return subs.flatMap((s) => service.received(s.endpoint).filter((m) => m.status === 201)
+    .map((m) => String(m.payload)));
+}
+
+// Waits until every queued notification is accounted for and returns the
+// figures: delivered (distinct), duplicates, lost.
+async function settle(subs, expected) {
+  await until('an empty queue', async () =>
+    (await scalar('SELECT count(*) FROM webpush.queue WHERE subscription_id = ANY($1)', [subs.map((s) => s.id)])) === 0,
+  120000);
+  const all = payloads(subs);
+  const distinct = new Set(all);
+  const recorded = await scalar(
+    "SELECT count(*) FROM webpush.history WHERE subscription_id = ANY($1) AND outcome = 'delivered'",
+    [subs.map((s) => s.id)]);
+  return { delivered: distinct.size, duplicates: all.length - distinct.size, lost: expected - distinct.size, recorded };
+}
+
+before(async () => {
+  service = await startService();
+  await reconnect();
+  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
+  await db.query('SELECT webpush_keys()');
+});
+
+after(async () => {
+  await db.end().catch(() => {});
+  await service.stop().catch(() => {});
+});
+
+test('kill -9 of the worker three times during a drain of 3000: nothing lost', async () => {
+  const subs = await subscribeMany(6);
+  service.defaultResponse = { status: 201, delayMs: 100 };
+  try {
+    await queue(subs, 500, 'kill3');
+    for (let k = 1; k <= 3; k++) {
+      const target = (3000 * k) / 4;
+      await service.waitFor(() => new Set(payloads(subs)).size >= target, 60000);
+      const { rows } = await db.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
+      assert.equal(rows.length, 1, 'one worker before each kill');
+      process.kill(rows[0].pid, 'SIGKILL');
+      await reconnect();
+    }
+    const r = await settle(subs, 3000);
+    console.log(`# kill -9 x3: 3000 queued, ${r.delivered} delivered, ${r.duplicates} duplicates, ${r.lost} lost`);
+    assert.equal(r.lost, 0);
+    assert.equal(r.recorded, 3000);
+  } finally {
+    service.defaultResponse = { status: 201 };
+  }
+});
+
+test('a push service refusing connections for 30 s: delivered once it is back', async () => {
+  const subs = await subscribeMany(2);
+  await service.pause();
+  const t0 = Date.now();
+  await queue(subs, 50, 'outage');
+  // The worker keeps retrying with backoff while nothing answers.
+  await until('retries during the outage', async () =>
+    (await scalar('SELECT count(*) FROM webpush.queue WHERE subscription_id = ANY($1) AND attempts >= 2',
+      [subs.map((s) => s.id)])) === 100);
+  const { rows } = await db.query('SELECT DISTINCT last_error FROM webpush.queue WHERE subscription_id = ANY($1)',
+    [subs.map((s) => s.id)]);
+  assert.match(rows.map((r) => r.last_error).join(' '), /connect/i);
+  await new Promise((r) => setTimeout(r, Math.max(0, 30000 - (Date.now() - t0))));
+  await service.resume();
+  const r = await settle(subs, 100);
+  console.log(`# 30 s outage: 100 queued, ${r.delivered} delivered, ${r.duplicates} duplicates, ${r.lost} lost`);
+  assert.equal(r.lost, 0);
+  assert.equal(r.recorded, 100);
+});
+
+test('a push service answering 429 to everything for a while: delivered afterwards', async () => {
+  const subs = await subscribeMany(2);
+  service.defaultResponse = { status: 429, headers: { 'retry-after': '1' } };
+  await queue(subs, 100, 'throttled');
+  await until('every message throttled at least twice', async () =>
+    (await scalar('SELECT count(*) FROM webpush.queue WHERE subscription_id = ANY($1) AND attempts >= 2',
+      [subs.map((s) => s.id)])) === 200);
+  service.defaultResponse = { status: 201 };
+  const r = await settle(subs, 200);
+  const throttled = subs.reduce((a, s) => a + service.received(s.endpoint).filter((m) => m.status === 429).length, 0);
+  console.log(`# 429 storm: 200 queued, ${throttled} answers of 429, ${r.delivered} delivered, ${r.duplicates} duplicates, ${r.lost} lost`);
+  assert.equal(r.lost, 0);
+  assert.equal(r.recorded, 200);
+});
+
+test('pg_dump and pg_restore keep the key pair and the subscriptions', async () => {
+  const admin = await connect('postgres');
+  for (const name of ['e2e_dump_src', 'e2e_dump_dst']) {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${name}`);
+  }
+  const src = await connect('e2e_dump_src');
+  await src.query('CREATE EXTENSION webpush');
+  const key = (await src.query('SELECT webpush_keys() AS k')).rows[0].k;
+  const sub = service.subscribe();
+  await src.query("SELECT webpush_subscribe($1, 'dana')", [sub]);
+  await src.end();
+  const file = path.join(process.env.PGDATA, '..', 'dump.custom');
+  execFileSync('pg_dump', ['-Fc', '-f', file, 'e2e_dump_src']);
+  execFileSync('pg_restore', ['-d', 'e2e_dump_dst', file]);
+  const dst = await connect('e2e_dump_dst');
+  assert.equal((await dst.query('SELECT webpush_keys() AS k')).rows[0].k, key, 'same key pair');
+  const { rows } = await dst.query('SELECT endpoint, user_id FROM webpush.subscriptions');
+  assert.deepEqual(rows, [{ endpoint: sub.endpoint, user_id: 'dana' }]);
+  // And the restored database can send with them.
+  await dst.query(`SET webpush.ca_file = '${require('./helpers').caFile}'`);
+  const { rows: sent } = await dst.query('SELECT status FROM webpush_send_now((SELECT id FROM webpush.subscriptions), $1)', ['restored']);
+  assert.equal(sent[0].status, 201);
+  assert.equal(service.received(sub.endpoint)[0].vapidKey, key);
+  await dst.end();
+  await admin.end();
+});
+
+test('a standby runs no worker; once promoted it delivers what was queued before', async () => {
+  const standbyDir = path.join(process.env.PGDATA, '..', 'standby');
+  const port = Number(process.env.PGPORT) + 1;
+  fs.rmSync(standbyDir, { recursive: true, force: true });
+  execFileSync('pg_basebackup', ['-D', standbyDir, '-R', '-X', 'stream', '-c', 'fast']);
+  fs.appendFileSync(path.join(standbyDir, 'postgresql.conf'), `\nport = ${port}\n`);
+  execFileSync('pg_ctl', ['start', '-w', '-D', standbyDir, '-l', path.join(standbyDir, 'log')], { stdio: 'ignore' });
+  const standby = new Client({ host: process.env.PGHOST, port, database: 'postgres' });
+  await standby.connect();
+  let subs = [];
+  try {
+    assert.equal((await standby.query('SELECT pg_is_in_recovery() AS r')).rows[0].r, true);
+    // While nothing can be delivered, queue on the primary.
+    subs = await subscribeMany(2);
+    await service.pause();
+    await queue(subs, 25, 'switchover');
+    const lsn = (await db.query('SELECT pg_current_wal_lsn() AS l')).rows[0].l;
+    await until('the standby replayed it', async () =>
+      (await standby.query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn])).rows[0].ok);
+    const workers = await standby.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
+    assert.equal(workers.rows[0].n, 0, 'no worker on a standby');
+    // The primary goes away; the standby takes over.
+    await db.end().catch(() => {});
+    execFileSync('pg_ctl', ['stop', '-m', 'immediate', '-w'], { stdio: 'ignore' });
+    await service.resume();
+    execFileSync('pg_ctl', ['promote', '-w', '-D', standbyDir], { stdio: 'ignore' });
+    await until('the promoted server delivered everything', async () =>
+      Number((await standby.query('SELECT count(*) AS n FROM webpush.queue WHERE subscription_id = ANY($1)',
+        [subs.map((s) => s.id)])).rows[0].n) === 0, 60000);
+    const distinct = new Set(payloads(subs));
+    console.log(`# standby promoted: 50 queued before the switch, ${distinct.size} delivered after it`);
+    assert.equal(distinct.size, 50);
+  } finally {
+    await standby.end().catch(() => {});
+    execFileSync('pg_ctl', ['stop', '-m', 'fast', '-w', '-D', standbyDir], { stdio: 'ignore' });
+    // Bring the original primary back for whatever runs next.
+    execFileSync('pg_ctl', ['start', '-w', '-l', path.join(process.env.PGDATA, '..', 'postgres.log')], { stdio: 'ignore' });
+    await reconnect();
+    // The old primary still holds the copies the promoted standby delivered.
+    await db.query('DELETE FROM webpush.queue WHERE subscription_id = ANY($1)', [subs.map((s) => s.id)]);
+  }
+});
