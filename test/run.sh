@@ -27,6 +27,9 @@ if [ -n "${WEBPUSH_VALGRIND:-}" ]; then
     # Backends and the worker are forked from the postmaster, so valgrind
     # follows them all; one log per process.
     echo "== server under valgrind memcheck: logs in $work/valgrind.*"
+    # Everything is ~20x slower: a request must not time out merely because
+    # the worker is slow to read its answer (that would be a retry).
+    echo "webpush.timeout = '300s'" >> "$PGDATA/postgresql.conf"
     valgrind --quiet --leak-check=no --track-origins=yes --num-callers=30 \
         --suppressions=test/valgrind.supp --log-file="$work/valgrind.%p" \
         "$(command -v postgres)" -D "$PGDATA" > "$work/postgres.log" 2>&1 &

@@ -9,36 +9,17 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { Client } = require('pg');
-const { startService, connect, SLOW } = require('./helpers');
+const { startService, connect, connectRetrying, until: waitUntil, caFile } = require('./helpers');
 
 let service;
 let db;
 
 async function reconnect() {
-  for (let i = 0; i < 300; i++) {
-    try {
-      db = await connect('postgres');
-      db.on('error', () => {});
-      return;
-    } catch (e) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error('the server did not come back');
+  db = await connectRetrying('postgres');
 }
 
-async function until(what, fn, timeoutMs = 30000) {
-  const deadline = Date.now() + timeoutMs * SLOW;
-  for (;;) {
-    try {
-      if (await fn()) return;
-    } catch (e) {
-      if (!/terminat|not queryable|ECONNRESET|shut down|starting up|recovery|ENOENT/.test(e.message)) throw e;
-      await reconnect();
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function until(what, fn, timeoutMs) {
+  return waitUntil(what, fn, reconnect, timeoutMs);
 }
 
 async function scalar(sql, params) {
@@ -170,7 +151,7 @@ test('pg_dump and pg_restore keep the key pair and the subscriptions', async () 
   const { rows } = await dst.query('SELECT endpoint, user_id FROM webpush.subscriptions');
   assert.deepEqual(rows, [{ endpoint: sub.endpoint, user_id: 'dana' }]);
   // And the restored database can send with them.
-  await dst.query(`SET webpush.ca_file = '${require('./helpers').caFile}'`);
+  await dst.query(`SET webpush.ca_file = '${caFile}'`);
   const { rows: sent } = await dst.query('SELECT status FROM webpush_send_now((SELECT id FROM webpush.subscriptions), $1)', ['restored']);
   assert.equal(sent[0].status, 201);
   assert.equal(service.received(sub.endpoint)[0].vapidKey, key);

@@ -59,4 +59,38 @@ async function expectError(db, sql, params) {
   throw new Error(`expected an error from: ${sql}`);
 }
 
-module.exports = { startService, connect, freshDatabase, configure, expectError, caFile, SLOW };
+// A connection, waiting for the server to accept one: after a crash the
+// postmaster restarts every backend, and that takes a moment.
+async function connectRetrying(database = 'postgres') {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const client = await connect(database);
+      client.on('error', () => {});
+      return client;
+    } catch (e) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error('the server did not come back');
+}
+
+const CONNECTION_LOST = /terminat|not queryable|ECONNRESET|ENOENT|shut down|starting up|recovery/;
+
+// Polls fn until it returns something truthy (conditions, not sleeps, are
+// what tests wait on).  When the connection is lost, reconnect() is called.
+async function until(what, fn, reconnect, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs * SLOW;
+  for (;;) {
+    try {
+      const result = await fn();
+      if (result) return result;
+    } catch (e) {
+      if (!CONNECTION_LOST.test(e.message)) throw e;
+      await reconnect();
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+module.exports = { connectRetrying, until, startService, connect, freshDatabase, configure, expectError, caFile, SLOW };

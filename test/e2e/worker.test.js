@@ -9,41 +9,17 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
-const { startService, connect, SLOW } = require('./helpers');
+const { startService, connect, connectRetrying, until: waitUntil, SLOW } = require('./helpers');
 
 let service;
 let db;
 
 async function reconnect() {
-  // After a crash the postmaster restarts every backend: wait until it
-  // accepts connections again.
-  for (let i = 0; i < 200; i++) {
-    try {
-      db = await connect('postgres');
-      db.on('error', () => {});
-      return;
-    } catch (e) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error('the server did not come back');
+  db = await connectRetrying('postgres');
 }
 
-// Polls a condition on the database (no fixed sleeps as synchronisation).
-async function until(what, fn, timeoutMs = 20000) {
-  const deadline = Date.now() + timeoutMs * SLOW;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      if (!/terminat|not queryable|ECONNRESET|shut down|starting up|recovery/.test(e.message)) throw e;
-      await reconnect();
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function until(what, fn, timeoutMs) {
+  return waitUntil(what, fn, reconnect, timeoutMs);
 }
 
 async function count(sql, params) {
