@@ -34,6 +34,8 @@ class PushService {
     this.truncated = 0;             // requests cut off mid-body (sender died)
     this.sessions = new Set();
     this.defaultResponse = { status: 201 };
+    this.verifyEvery = 1;           // benchmarks check a sample only
+    this.arrivals = [];             // light mode: receive times
   }
 
   async start({ key, cert, port = 0, host = '127.0.0.1' }) {
@@ -76,12 +78,13 @@ class PushService {
     });
   }
 
-  // A new subscription, as PushSubscription.toJSON() would give it.
-  subscribe({ host = 'localhost' } = {}) {
+  // A new subscription, as PushSubscription.toJSON() would give it.  Keys
+  // made elsewhere can be given (benchmarks make them in another process).
+  subscribe({ host = 'localhost', privateKey = null, auth: givenAuth = null } = {}) {
     const id = String(this.nextId++);
     const ecdh = crypto.createECDH('prime256v1');
-    ecdh.generateKeys();
-    const auth = crypto.randomBytes(16);
+    if (privateKey) ecdh.setPrivateKey(privateKey); else ecdh.generateKeys();
+    const auth = givenAuth || crypto.randomBytes(16);
     this.subscriptions.set(id, { id, ecdh, auth, responses: [] });
     return {
       endpoint: `https://${host}:${this.port}/push/${id}`,
@@ -146,6 +149,14 @@ class PushService {
       res.writeHead(400); res.end('truncated body');
       return;
     }
+
+    if (this.verifyEvery > 1 && this.arrivals.length % this.verifyEvery !== 0) {
+      this.arrivals.push(Date.now());
+      res.writeHead(201);
+      res.end();
+      return;
+    }
+    if (this.verifyEvery > 1) this.arrivals.push(Date.now());
 
     const record = {
       subscription: sub.id,

@@ -1,0 +1,138 @@
+'use strict';
+// Throughput benchmark: the extension's worker against npm web-push, on one
+// machine, to the same local HTTPS push service.  Prints numbers; asserts
+// nothing.  Run through scripts/bench.sh.
+//
+//   BENCH_N            notifications per run (default 10000)
+//   BENCH_MODE=million drain 1,000,000 and sample the worker's RSS
+
+const { fork, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const https = require('node:https');
+const path = require('node:path');
+const { Client } = require('../test/node_modules/pg');
+const webpush = require('../test/node_modules/web-push');
+
+const N = Number(process.env.BENCH_N || 10000);
+const MODE = process.env.BENCH_MODE || 'compare';
+const tls = process.env.WEBPUSH_TEST_TLS;
+
+const child = fork(path.join(__dirname, 'service.js'), { stdio: 'inherit' });
+function ask(msg) {
+  return new Promise((resolve) => { child.once('message', resolve); child.send(msg); });
+}
+
+function cpuSeconds(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;   // utime + stime, in clock ticks
+}
+function rssKb(pid, field = 'VmRSS') {
+  const m = new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]);
+}
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+
+async function waitCount(target, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await ask({ cmd: 'stats' });
+    if (s.count >= target) return s;
+    if (Date.now() > deadline) throw new Error(`only ${s.count} of ${target} arrived`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function main() {
+  const { port } = await ask({ cmd: 'start', key: `${tls}/server.key`, cert: `${tls}/server.pem`, verifyEvery: 100 });
+  const db = new Client({ host: process.env.PGHOST, port: Number(process.env.PGPORT), database: 'postgres' });
+  await db.connect();
+  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
+  await db.query('SELECT webpush_keys()');
+
+  const nsubs = MODE === 'million' ? 10000 : N;
+  const { subs } = await ask({ cmd: 'subscribe', n: nsubs });
+  for (let i = 0; i < subs.length; i += 5000) {
+    await db.query('SELECT count(webpush_subscribe(s)) FROM jsonb_array_elements($1::jsonb) s',
+      [JSON.stringify(subs.slice(i, i + 5000))]);
+  }
+  const { rows } = await db.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
+  const worker = rows[0].pid;
+  const total = MODE === 'million' ? 1000000 : N;
+  const per = total / nsubs;
+
+  const cpu0 = cpuSeconds(worker);
+  const t0 = Date.now();
+  await db.query('BEGIN');
+  await db.query("SELECT count(webpush_send(s.id, 'bench ' || s.id || ' ' || i)) FROM webpush.subscriptions s, generate_series(1, $1) i", [per]);
+  const tQueued = Date.now();
+  await db.query('COMMIT');
+  const tCommit = Date.now();
+
+  let rssMax = 0;
+  let rssMin = Infinity;
+  const rssTimer = setInterval(() => {
+    const r = rssKb(worker);
+    rssMax = Math.max(rssMax, r);
+    rssMin = Math.min(rssMin, r);
+  }, 1000);
+  const stats = await waitCount(total, 3600 * 1000);
+  clearInterval(rssTimer);
+  for (;;) {   // outcomes recorded too, so the CPU figure includes them
+    const { rows: q } = await db.query('SELECT count(*)::int AS n FROM webpush.queue');
+    if (q[0].n === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const cpu1 = cpuSeconds(worker);
+  const { arrivals } = await ask({ cmd: 'stats', arrivals: true });
+  const lat = arrivals.map((a) => a - tCommit).sort((a, b) => a - b);
+  const last = lat[lat.length - 1];
+  const ours = {
+    enqueue: total / ((tQueued - t0) / 1000),
+    drain: total / (last / 1000),
+    p50: pct(lat, 0.5),
+    p99: pct(lat, 0.99),
+    cpuPer1000: ((cpu1 - cpu0) / total) * 1000,
+    peakRss: rssKb(worker, 'VmHWM'),
+  };
+
+  console.log(`\nwebpush worker: ${total} notifications to ${nsubs} subscriptions`);
+  console.log(`  enqueue (one INSERT ... SELECT webpush_send)  ${ours.enqueue.toFixed(0)} /s`);
+  console.log(`  drain, commit to last delivery                ${ours.drain.toFixed(0)} /s`);
+  console.log(`  commit-to-delivery latency                    p50 ${ours.p50} ms, p99 ${ours.p99} ms`);
+  console.log(`  worker CPU                                    ${(ours.cpuPer1000).toFixed(3)} s per 1000 (${(ours.cpuPer1000 * 1000).toFixed(0)} us each)`);
+  console.log(`  worker peak RSS                               ${(ours.peakRss / 1024).toFixed(1)} MiB`);
+  if (MODE === 'million') console.log(`  worker RSS during the drain                   ${(rssMin / 1024).toFixed(1)} .. ${(rssMax / 1024).toFixed(1)} MiB`);
+  console.log(`  checked with http_ece + jose                  ${stats.verified} sampled, ${stats.problems} problems${stats.firstProblem ? ': ' + stats.firstProblem : ''}`);
+
+  if (MODE !== 'million') {
+    await ask({ cmd: 'reset' });
+    const keys = webpush.generateVAPIDKeys();
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ca: fs.readFileSync(`${tls}/ca.pem`) });
+    const options = {
+      vapidDetails: { subject: 'mailto:bench@example.com', publicKey: keys.publicKey, privateKey: keys.privateKey },
+      contentEncoding: 'aes128gcm', agent,
+    };
+    let next = 0;
+    const w0 = Date.now();
+    await Promise.all(Array.from({ length: 64 }, async () => {
+      while (next < N) {
+        const i = next++;
+        await webpush.sendNotification(subs[i], `bench ${i}`, options);
+      }
+    }));
+    const rate = N / ((Date.now() - w0) / 1000);
+    const s2 = await ask({ cmd: 'stats' });
+    console.log(`\nnpm web-push ${require('../test/node_modules/web-push/package.json').version}, 64 concurrent sends: ${N} notifications`);
+    console.log(`  rate                                          ${rate.toFixed(0)} /s (${s2.problems} problems)`);
+    console.log(`\nratio (webpush drain / web-push)                ${(ours.drain / rate).toFixed(1)}x`);
+  }
+  try {
+    const speed = execFileSync('openssl', ['speed', '-seconds', '2', 'ecdhp256'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+    const m = /256 bits ecdh \(nistp256\)\s+([\d.]+)s\s+([\d.]+)/.exec(speed);
+    if (m) console.log(`openssl speed ecdhp256 (one core)              ${Number(m[2]).toFixed(0)} ECDH /s = ${(Number(m[1]) * 1e6).toFixed(0)} us each`);
+  } catch (e) { /* informational only */ }
+  await db.end();
+  await ask({ cmd: 'stop' }).catch(() => {});
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
