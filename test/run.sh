@@ -15,6 +15,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+echo "== unit tests of the pure-C modules (ASan + UBSan)"
+make -s -C test/unit clean check
+
 echo "== npm packages for the test push service"
 (cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 

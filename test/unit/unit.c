@@ -1,0 +1,286 @@
+/*
+ * unit.c
+ *		Unit tests of the pure-C modules (no server): base64, endpoint
+ *		validation and the address classes the worker refuses to connect
+ *		to, the RFC 8291 example, and VAPID signatures.  Built with ASan and
+ *		UBSan by "make unit"; ends with the line "N passed, M failed".
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+
+#include "b64.h"
+#include "ece.h"
+#include "endpoint.h"
+#include "p256.h"
+#include "vapid.h"
+
+static int	passed;
+static int	failed;
+
+#define CHECK(cond, ...) \
+	do { \
+		if (cond) \
+			passed++; \
+		else \
+		{ \
+			failed++; \
+			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+			printf(__VA_ARGS__); \
+			printf("\n"); \
+		} \
+	} while (0)
+
+static long
+decode(const char *s, uint8_t *out, size_t cap)
+{
+	return b64_decode(s, strlen(s), out, cap);
+}
+
+static void
+test_b64(void)
+{
+	uint8_t		out[128];
+	char		enc[256];
+
+	CHECK(decode("BTBZMqHH6r4Tts7J_aSIgg", out, sizeof(out)) == 16, "base64url, no padding");
+	CHECK(decode("BTBZMqHH6r4Tts7J/aSIgg==", out, sizeof(out)) == 16, "standard, padded");
+	CHECK(decode("BTBZMqHH6r4Tts7J/aSIgg", out, sizeof(out)) == 16, "standard, unpadded");
+	CHECK(decode("BTBZMqHH6r4Tts7J_aSIgg==", out, sizeof(out)) == 16, "base64url, padded");
+	CHECK(decode("BTBZMqHH6r4Tts7J_aSIgg=", out, sizeof(out)) == -1, "wrong padding");
+	CHECK(decode("a-b+", out, sizeof(out)) == -1, "mixed alphabets refused");
+	CHECK(decode("QR", out, sizeof(out)) == -1, "non-zero leftover bits refused");
+	CHECK(decode("QQ", out, sizeof(out)) == 1 && out[0] == 'A', "one byte");
+	CHECK(decode("Q", out, sizeof(out)) == -1, "a lone character");
+	CHECK(decode("QQ QQ", out, sizeof(out)) == -1, "whitespace refused");
+	CHECK(decode("", out, sizeof(out)) == 0, "empty");
+	CHECK(decode("QUJD", out, 2) == -1, "does not overflow the output");
+	CHECK(b64url_encode((const uint8_t *) "\xfb\xff", 2, enc) == 3 && strcmp(enc, "-_8") == 0,
+		  "url alphabet, no padding: %s", enc);
+}
+
+static AddressClass
+v4(const char *a)
+{
+	struct sockaddr_in sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	inet_pton(AF_INET, a, &sa.sin_addr);
+	return endpoint_address_class((struct sockaddr *) &sa);
+}
+
+static AddressClass
+v6(const char *a)
+{
+	struct sockaddr_in6 sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, a, &sa.sin6_addr);
+	return endpoint_address_class((struct sockaddr *) &sa);
+}
+
+/* What the connect-time check sees: every class, both families. */
+static void
+test_address_classes(void)
+{
+	static const struct
+	{
+		const char *addr;
+		AddressClass cls;
+	}			cases[] = {
+		{"8.8.8.8", ADDRESS_PUBLIC}, {"1.1.1.1", ADDRESS_PUBLIC},
+		{"172.32.0.1", ADDRESS_PUBLIC}, {"100.128.0.1", ADDRESS_PUBLIC},
+		{"0.0.0.0", ADDRESS_UNSPECIFIED}, {"0.1.2.3", ADDRESS_UNSPECIFIED},
+		{"127.0.0.1", ADDRESS_LOOPBACK}, {"127.255.255.254", ADDRESS_LOOPBACK},
+		{"10.0.0.1", ADDRESS_PRIVATE}, {"172.16.0.1", ADDRESS_PRIVATE},
+		{"172.31.255.255", ADDRESS_PRIVATE}, {"192.168.1.1", ADDRESS_PRIVATE},
+		{"169.254.169.254", ADDRESS_LINK_LOCAL},
+		{"100.64.0.1", ADDRESS_CGNAT}, {"100.127.255.255", ADDRESS_CGNAT},
+		{"224.0.0.1", ADDRESS_MULTICAST}, {"239.255.255.250", ADDRESS_MULTICAST},
+		{"240.0.0.1", ADDRESS_RESERVED}, {"255.255.255.255", ADDRESS_RESERVED},
+		{"192.0.0.8", ADDRESS_RESERVED}, {"192.0.2.1", ADDRESS_RESERVED},
+		{"198.51.100.1", ADDRESS_RESERVED}, {"203.0.113.1", ADDRESS_RESERVED},
+		{"198.18.0.1", ADDRESS_RESERVED}, {"198.19.255.255", ADDRESS_RESERVED},
+	};
+	static const struct
+	{
+		const char *addr;
+		AddressClass cls;
+	}			cases6[] = {
+		{"2606:4700:4700::1111", ADDRESS_PUBLIC}, {"2a00:1450::1", ADDRESS_PUBLIC},
+		{"::", ADDRESS_UNSPECIFIED}, {"::1", ADDRESS_LOOPBACK},
+		{"::ffff:127.0.0.1", ADDRESS_MAPPED}, {"::ffff:8.8.8.8", ADDRESS_MAPPED},
+		{"::127.0.0.1", ADDRESS_RESERVED},
+		{"fe80::1", ADDRESS_LINK_LOCAL}, {"febf::1", ADDRESS_LINK_LOCAL},
+		{"fec0::1", ADDRESS_PRIVATE},
+		{"fc00::1", ADDRESS_UNIQUE_LOCAL}, {"fd12:3456::1", ADDRESS_UNIQUE_LOCAL},
+		{"ff02::1", ADDRESS_MULTICAST}, {"2001:db8::1", ADDRESS_RESERVED},
+	};
+	size_t		i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CHECK(v4(cases[i].addr) == cases[i].cls, "%s is %s, not %s", cases[i].addr,
+			  address_class_name(v4(cases[i].addr)), address_class_name(cases[i].cls));
+	for (i = 0; i < sizeof(cases6) / sizeof(cases6[0]); i++)
+		CHECK(v6(cases6[i].addr) == cases6[i].cls, "%s is %s, not %s", cases6[i].addr,
+			  address_class_name(v6(cases6[i].addr)), address_class_name(cases6[i].cls));
+}
+
+static void
+test_endpoints(void)
+{
+	static const struct
+	{
+		const char *url;
+		EndpointError err;
+		const char *origin;
+	}			cases[] = {
+		{"https://fcm.googleapis.com/fcm/send/x", ENDPOINT_OK, "https://fcm.googleapis.com"},
+		{"https://Push.Example.COM:443/x", ENDPOINT_OK, "https://push.example.com"},
+		{"https://push.example.com:8443/x", ENDPOINT_OK, "https://push.example.com:8443"},
+		{"https://[2606:4700::1]:8443/x", ENDPOINT_OK, "https://[2606:4700::1]:8443"},
+		{"http://push.example.com/x", ENDPOINT_NOT_HTTPS, NULL},
+		{"wss://push.example.com/x", ENDPOINT_NOT_HTTPS, NULL},
+		{"https:///x", ENDPOINT_NO_HOST, NULL},
+		{"https://", ENDPOINT_NO_HOST, NULL},
+		{"https://u@push.example.com/x", ENDPOINT_USERINFO, NULL},
+		{"https://u:p@push.example.com/x", ENDPOINT_USERINFO, NULL},
+		{"https://push.example.com/a b", ENDPOINT_BAD_CHARACTER, NULL},
+		{"https://push.example.com/\x01", ENDPOINT_BAD_CHARACTER, NULL},
+		{"push.example.com/x", ENDPOINT_NOT_URL, NULL},
+		{"", ENDPOINT_EMPTY, NULL},
+		{"https://127.0.0.1/x", ENDPOINT_NON_PUBLIC_ADDRESS, NULL},
+		{"https://2130706433/x", ENDPOINT_NON_PUBLIC_ADDRESS, NULL},
+		{"https://0x7f.1/x", ENDPOINT_NON_PUBLIC_ADDRESS, NULL},
+		{"https://017700000001/x", ENDPOINT_NON_PUBLIC_ADDRESS, NULL},
+		{"https://[::1]/x", ENDPOINT_NON_PUBLIC_ADDRESS, NULL},
+		{"https://[::ffff:10.0.0.1]/x", ENDPOINT_NON_PUBLIC_ADDRESS, NULL},
+		{"https://[fe80::1%25eth0]/x", ENDPOINT_NON_PUBLIC_ADDRESS, NULL},
+	};
+	char		longurl[ENDPOINT_MAX_LEN + 2];
+	Endpoint	ep;
+	size_t		i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		EndpointError err = endpoint_parse(cases[i].url, strlen(cases[i].url), 0, &ep);
+
+		CHECK(err == cases[i].err, "%s: error %d, expected %d", cases[i].url, err, cases[i].err);
+		if (err == ENDPOINT_OK && cases[i].origin)
+			CHECK(strcmp(ep.origin, cases[i].origin) == 0, "%s: origin %s", cases[i].url, ep.origin);
+	}
+	CHECK(endpoint_parse("https://127.0.0.1:8443/x", 24, 1, &ep) == ENDPOINT_OK &&
+		  strcmp(ep.origin, "https://127.0.0.1:8443") == 0, "allowed when private endpoints are on");
+
+	memset(longurl, 'a', sizeof(longurl));
+	memcpy(longurl, "https://a.example/", 18);
+	CHECK(endpoint_parse(longurl, ENDPOINT_MAX_LEN, 0, &ep) == ENDPOINT_OK, "2048 bytes is allowed");
+	CHECK(endpoint_parse(longurl, ENDPOINT_MAX_LEN + 1, 0, &ep) == ENDPOINT_TOO_LONG, "2049 is not");
+}
+
+static void
+test_rfc8291(void)
+{
+	uint8_t		ua_public[65], auth[16], salt[16], as_private[32], expected[144];
+	uint8_t		body[ECE_BODY_LEN(64)];
+	size_t		len = 0;
+	EceContext *ctx = ece_context_create();
+	EceRecipient r;
+	EVP_PKEY   *sender;
+	const char *pt = "When I grow up, I want to be a watermelon";
+
+	decode("BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", ua_public, 65);
+	decode("BTBZMqHH6r4Tts7J_aSIgg", auth, 16);
+	decode("DGv6ra1nlYgDCS1FRnbzlw", salt, 16);
+	decode("yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw", as_private, 32);
+	decode("DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN",
+		   expected, sizeof(expected));
+	sender = p256_keypair_from_private(as_private);
+	CHECK(ctx && sender && ece_recipient_init(&r, ua_public, auth) == 0, "set-up");
+	CHECK(ece_encrypt(ctx, &r, (const uint8_t *) pt, strlen(pt), salt, sender, body, &len) == ECE_OK,
+		  "encrypts");
+	CHECK(len == 144 && memcmp(body, expected, 144) == 0, "RFC 8291 section 5 body, byte for byte");
+	CHECK(ece_encrypt(ctx, &r, body, ECE_MAX_PLAINTEXT + 1, NULL, NULL, body, &len) ==
+		  ECE_ERROR_PAYLOAD_TOO_LARGE, "3994 bytes refused");
+	ua_public[40] ^= 1;
+	CHECK(p256_public_from_raw(ua_public) == NULL, "a corrupted point is refused");
+	ece_recipient_clear(&r);
+	EVP_PKEY_free(sender);
+	ece_context_free(ctx);
+}
+
+/* Every signature must verify: r and s are left-padded to 32 bytes each. */
+static void
+test_vapid(void)
+{
+	uint8_t		priv[32];
+	EVP_PKEY   *key;
+	char		jwt[VAPID_JWT_MAX_LEN];
+	int			i;
+	int			ok = 0;
+	int			short_half = 0;
+	VapidSigner *signer;
+	const char *a;
+	const char *b;
+
+	decode("yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw", priv, 32);
+	key = p256_keypair_from_private(priv);
+	for (i = 0; i < 1000; i++)
+	{
+		long		n = vapid_jwt_sign(key, "https://push.example.com", "mailto:a@example.com",
+									   1700000000 + i, jwt, sizeof(jwt));
+		const char *dot = strrchr(jwt, '.');
+		uint8_t		rs[64];
+		ECDSA_SIG  *sig = ECDSA_SIG_new();
+		unsigned char *der = NULL;
+		int			der_len;
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+		if (n < 0 || b64_decode(dot + 1, strlen(dot + 1), rs, sizeof(rs)) != 64)
+			continue;
+		if (rs[0] == 0 || rs[32] == 0)
+			short_half++;
+		ECDSA_SIG_set0(sig, BN_bin2bn(rs, 32, NULL), BN_bin2bn(rs + 32, 32, NULL));
+		der_len = i2d_ECDSA_SIG(sig, &der);
+		if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) == 1 &&
+			EVP_DigestVerify(md, der, der_len, (const unsigned char *) jwt, dot - jwt) == 1)
+			ok++;
+		OPENSSL_free(der);
+		ECDSA_SIG_free(sig);
+		EVP_MD_CTX_free(md);
+	}
+	CHECK(ok == 1000, "%d of 1000 signatures verify (%d had a half with a leading zero byte)",
+		  ok, short_half);
+
+	signer = vapid_signer_create(priv, "mailto:a@example.com");
+	a = vapid_jwt_for_origin(signer, "https://a.example", 1700000000);
+	b = vapid_jwt_for_origin(signer, "https://a.example", 1700000000 + 3600);
+	CHECK(a != NULL && a == b, "one JWT per origin, reused");
+	b = vapid_jwt_for_origin(signer, "https://a.example", 1700000000 + 11 * 3600 + 1);
+	CHECK(b != NULL, "re-signed an hour before it expires");
+	CHECK(strcmp(vapid_signer_public_key(signer),
+				 "BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8") == 0,
+		  "k= is the public key");
+	vapid_signer_free(signer);
+	EVP_PKEY_free(key);
+}
+
+int
+main(void)
+{
+	test_b64();
+	test_address_classes();
+	test_endpoints();
+	test_rfc8291();
+	test_vapid();
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
