@@ -5,6 +5,7 @@
 //
 //   BENCH_N            notifications per run (default 10000)
 //   BENCH_MODE=million drain 1,000,000 and sample the worker's RSS
+//   BENCH_MODE=valgrind the server under valgrind memcheck (no web-push run)
 
 const { fork, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -104,7 +105,7 @@ async function main() {
   if (MODE === 'million') console.log(`  worker RSS during the drain                   ${(rssMin / 1024).toFixed(1)} .. ${(rssMax / 1024).toFixed(1)} MiB`);
   console.log(`  checked with http_ece + jose                  ${stats.verified} sampled, ${stats.problems} problems${stats.firstProblem ? ': ' + stats.firstProblem : ''}`);
 
-  if (MODE !== 'million') {
+  if (MODE === 'compare') {
     await ask({ cmd: 'reset' });
     const keys = webpush.generateVAPIDKeys();
     const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ca: fs.readFileSync(`${tls}/ca.pem`) });

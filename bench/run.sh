@@ -10,7 +10,21 @@ trap 'pg_ctl stop -m immediate >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 (cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 test/make-tls.sh "$WEBPUSH_TEST_TLS"
 test/cluster.sh init "$PGDATA"
-echo "synchronous_commit = on" >> "$PGDATA/postgresql.conf"
-pg_ctl start -w -l "$work/postgres.log" >/dev/null
+if [ "${BENCH_MODE:-}" = "valgrind" ]; then
+    # The worker (forked from the postmaster) under memcheck for the drain.
+    echo "webpush.timeout = '300s'" >> "$PGDATA/postgresql.conf"
+    valgrind --quiet --leak-check=no --num-callers=30 --suppressions=test/valgrind.supp \
+        --log-file="$work/valgrind.%p" "$(command -v postgres)" -D "$PGDATA" > "$work/postgres.log" 2>&1 &
+    for _ in $(seq 600); do psql -Xqc 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
+else
+    pg_ctl start -w -l "$work/postgres.log" >/dev/null
+fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 node bench/bench.js
+if [ "${BENCH_MODE:-}" = "valgrind" ]; then
+    if grep -l 'webpush.so' "$work"/valgrind.* >/dev/null 2>&1; then
+        echo "valgrind found errors in webpush code:"; grep -l 'webpush.so' "$work"/valgrind.* | xargs cat
+        exit 1
+    fi
+    echo "valgrind: no errors in webpush code ($(ls "$work"/valgrind.* | wc -l) processes checked)"
+fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The throughput benchmark (bench/): the worker against npm web-push on this
-# machine.  BENCH_N=10000 by default; BENCH_MODE=million drains 1,000,000.
+# machine.  BENCH_N=10000 by default; BENCH_MODE=million drains 1,000,000;
+# BENCH_MODE=valgrind drains BENCH_N with the server under valgrind memcheck.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
