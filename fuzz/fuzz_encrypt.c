@@ -34,7 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (b64_decode((const char *) data, 87, p256dh, sizeof(p256dh)) != P256_PUBLIC_LEN ||
 		b64_decode((const char *) data + 87, 22, auth, sizeof(auth)) != ECE_AUTH_LEN)
 		return 0;
-	if (ece_recipient_init(&r, p256dh, auth) != 0)
+	if (ece_recipient_init(&r, p256dh, auth, 1) != 0)
 		return 0;
 	payload = data + 109;
 	payload_len = size - 109;

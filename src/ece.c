@@ -23,6 +23,7 @@ struct EceContext
 	EVP_MAC_CTX *hmac;			/* HMAC-SHA256, rekeyed per use */
 	EVP_CIPHER *aes_gcm;
 	EVP_CIPHER_CTX *cipher;
+	EVP_PKEY_CTX *keygen;		/* P-256 key generation, set up once */
 };
 
 EceContext *
@@ -40,10 +41,12 @@ ece_context_create(void)
 	EVP_MAC_free(mac);			/* the context keeps its own reference */
 	ctx->aes_gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
 	ctx->cipher = EVP_CIPHER_CTX_new();
+	ctx->keygen = p256_keygen_context();
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
 												 (char *) "SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
 	if (ctx->hmac == NULL || ctx->aes_gcm == NULL || ctx->cipher == NULL ||
+		ctx->keygen == NULL ||
 		!EVP_MAC_CTX_set_params(ctx->hmac, params))
 	{
 		ece_context_free(ctx);
@@ -60,14 +63,15 @@ ece_context_free(EceContext *ctx)
 	EVP_MAC_CTX_free(ctx->hmac);
 	EVP_CIPHER_free(ctx->aes_gcm);
 	EVP_CIPHER_CTX_free(ctx->cipher);
+	EVP_PKEY_CTX_free(ctx->keygen);
 	free(ctx);
 }
 
 int
 ece_recipient_init(EceRecipient *r, const uint8_t p256dh[P256_PUBLIC_LEN],
-				   const uint8_t auth[ECE_AUTH_LEN])
+				   const uint8_t auth[ECE_AUTH_LEN], int full_check)
 {
-	r->public_key = p256_public_from_raw(p256dh);
+	r->public_key = p256_public_from_raw(p256dh, full_check);
 	if (r->public_key == NULL)
 		return -1;
 	memcpy(r->public_raw, p256dh, P256_PUBLIC_LEN);
@@ -131,8 +135,8 @@ ece_encrypt(EceContext *ctx, const EceRecipient *r,
 		return ECE_ERROR_CRYPTO;
 
 	/* A fresh ephemeral key per message: never reused across messages. */
-	if (sender == NULL)
-		sender = p256_generate();
+	if (sender == NULL && EVP_PKEY_generate(ctx->keygen, &sender) <= 0)
+		sender = NULL;
 	if (sender == NULL)
 		goto done;
 	if (p256_export_public(sender, sender_public) != 0 ||

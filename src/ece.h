@@ -51,10 +51,10 @@ extern void ece_context_free(EceContext *ctx);
 
 /*
  * Fill a recipient from raw keys.  Returns 0, or -1 when p256dh is not an
- * uncompressed point on P-256.
+ * uncompressed point on P-256.  full_check: see p256_public_from_raw.
  */
 extern int	ece_recipient_init(EceRecipient *r, const uint8_t p256dh[P256_PUBLIC_LEN],
-							   const uint8_t auth[ECE_AUTH_LEN]);
+							   const uint8_t auth[ECE_AUTH_LEN], int full_check);
 extern void ece_recipient_clear(EceRecipient *r);
 
 /*

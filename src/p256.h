@@ -20,9 +20,11 @@
 /*
  * Build a public key from an uncompressed point.  Returns NULL when the bytes
  * are not a point on the curve (or not uncompressed), which is how a forged or
- * corrupted p256dh shows up.
+ * corrupted p256dh shows up.  full_check adds OpenSSL's complete public key
+ * validation: worth it where keys enter (subscribe), too dear per message for
+ * keys that were checked then (decoding still refuses off-curve points).
  */
-extern EVP_PKEY *p256_public_from_raw(const uint8_t raw[P256_PUBLIC_LEN]);
+extern EVP_PKEY *p256_public_from_raw(const uint8_t raw[P256_PUBLIC_LEN], int full_check);
 
 /*
  * Build a full key pair from a private scalar, computing the public point.
@@ -39,6 +41,12 @@ extern EVP_PKEY *p256_keypair_from_pem(const char *pem, size_t len, int *is_key)
 
 /* A fresh random key pair, or NULL on failure. */
 extern EVP_PKEY *p256_generate(void);
+
+/*
+ * A context ready for EVP_PKEY_generate of P-256 keys: set up once, it saves
+ * the algorithm fetch and parameter setup that p256_generate pays per key.
+ */
+extern EVP_PKEY_CTX *p256_keygen_context(void);
 
 /* Export the raw forms; return 0 on success, -1 on failure. */
 extern int	p256_export_public(EVP_PKEY *key, uint8_t out[P256_PUBLIC_LEN]);

@@ -55,7 +55,8 @@ push_build_request(PushContext *ctx, const PushMessage *msg, time_t now,
 		size_t		body_len = 0;
 		EceResult	rc;
 
-		if (ece_recipient_init(&recipient, msg->p256dh, msg->auth) != 0)
+		/* Checked in full when it was subscribed or queued. */
+		if (ece_recipient_init(&recipient, msg->p256dh, msg->auth, 0) != 0)
 			return "the subscription's p256dh key is not a valid P-256 point";
 		req->body = malloc(ECE_BODY_LEN(msg->payload_len));
 		if (req->body == NULL)

@@ -84,7 +84,7 @@ webpush_encrypt(PG_FUNCTION_ARGS)
 
 	if (backend_ece == NULL)
 		backend_ece = ece_context_create();
-	if (backend_ece == NULL || ece_recipient_init(&recipient, ua_public, auth_secret) != 0)
+	if (backend_ece == NULL || ece_recipient_init(&recipient, ua_public, auth_secret, 1) != 0)
 	{
 		EVP_PKEY_free(sender);
 		ereport(ERROR,

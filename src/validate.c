@@ -82,7 +82,7 @@ validate_p256dh(const char *text, size_t len, uint8 out[P256_PUBLIC_LEN])
 				 errmsg("invalid p256dh key"),
 				 errdetail("keys.p256dh must be base64url (or base64) of a 65-byte uncompressed P-256 point: 87 characters without padding."),
 				 errhint("Pass the browser's PushSubscription.toJSON() unchanged.")));
-	key = p256_public_from_raw(raw);
+	key = p256_public_from_raw(raw, 1);
 	if (key == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -181,6 +181,15 @@ test('connections to loopback are refused at connect time unless allowed', async
   }
 });
 
+test('redirects are not followed', async () => {
+  const sub = await subscribe();
+  const elsewhere = service.subscribe();
+  service.respond(sub.endpoint, { status: 307, headers: { location: elsewhere.endpoint } });
+  const { rows } = await db.query('SELECT status FROM webpush_send_now($1::bigint, $2)', [sub.id, 'x']);
+  assert.equal(rows[0].status, 307);
+  assert.equal(service.received(elsewhere.endpoint).length, 0);
+});
+
 test('TLS is verified: without the test CA the send fails', async () => {
   const sub = await subscribe();
   await db.query("SET webpush.ca_file = ''");  // the system store only

@@ -74,7 +74,7 @@ async function connectRetrying(database = 'postgres') {
   throw new Error('the server did not come back');
 }
 
-const CONNECTION_LOST = /terminat|not queryable|ECONNRESET|ENOENT|shut down|starting up|recovery/;
+const CONNECTION_LOST = /terminat|not queryable|ECONNRESET|EPIPE|ECONNREFUSED|ENOENT|shut down|starting up|recovery|closed the connection|Connection terminated/;
 
 // Polls fn until it returns something truthy (conditions, not sleeps, are
 // what tests wait on).  When the connection is lost, reconnect() is called.

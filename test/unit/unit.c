@@ -204,14 +204,15 @@ test_rfc8291(void)
 	decode("DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN",
 		   expected, sizeof(expected));
 	sender = p256_keypair_from_private(as_private);
-	CHECK(ctx && sender && ece_recipient_init(&r, ua_public, auth) == 0, "set-up");
+	CHECK(ctx && sender && ece_recipient_init(&r, ua_public, auth, 1) == 0, "set-up");
 	CHECK(ece_encrypt(ctx, &r, (const uint8_t *) pt, strlen(pt), salt, sender, body, &len) == ECE_OK,
 		  "encrypts");
 	CHECK(len == 144 && memcmp(body, expected, 144) == 0, "RFC 8291 section 5 body, byte for byte");
 	CHECK(ece_encrypt(ctx, &r, body, ECE_MAX_PLAINTEXT + 1, NULL, NULL, body, &len) ==
 		  ECE_ERROR_PAYLOAD_TOO_LARGE, "3994 bytes refused");
 	ua_public[40] ^= 1;
-	CHECK(p256_public_from_raw(ua_public) == NULL, "a corrupted point is refused");
+	CHECK(p256_public_from_raw(ua_public, 1) == NULL && p256_public_from_raw(ua_public, 0) == NULL,
+		  "a corrupted point is refused, with or without the full check");
 	ece_recipient_clear(&r);
 	EVP_PKEY_free(sender);
 	ece_context_free(ctx);
