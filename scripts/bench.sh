@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 . scripts/common.sh
 build_and_install
-as_test_user "${TMPDIR:-/tmp}/webpush-bench-tree" env BENCH_N="${BENCH_N:-10000}" BENCH_MODE="${BENCH_MODE:-compare}" bash bench/run.sh
+as_test_user webpush-bench-tree env BENCH_N="${BENCH_N:-10000}" BENCH_MODE="${BENCH_MODE:-compare}" bash bench/run.sh

@@ -12,12 +12,14 @@ build_and_install() {
     "${sudo[@]}" make -C "$top" -s install >/dev/null
 }
 
-# as_test_user DIR CMD...: run CMD in a private copy of the tree at DIR.
-# As root the copy belongs to the "postgres" account; otherwise to us.
+# as_test_user NAME CMD...: run CMD in a private copy of the tree (a new
+# temporary directory named after NAME, removed afterwards).  As root the
+# copy belongs to the "postgres" account; otherwise to us.
 as_test_user() {
-    local dir=$1; shift
-    rm -rf "$dir"
-    mkdir -p "$dir"
+    local dir
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX"); shift
+    chmod 755 "$dir"
+    trap "rm -rf '$dir'" EXIT
     tar -C "$top" --exclude=./test/node_modules --exclude=./.git -cf - . | tar -C "$dir" -xf -
     if [ "$(id -u)" -eq 0 ]; then
         local user=${WEBPUSH_TEST_USER:-postgres}

@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 . scripts/common.sh
 build_and_install
-as_test_user "${TMPDIR:-/tmp}/webpush-demo-tree" bash demo/run.sh
+as_test_user webpush-demo-tree bash demo/run.sh

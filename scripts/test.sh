@@ -15,4 +15,4 @@ fi
 scripts/setup.sh
 . scripts/common.sh
 build_and_install
-as_test_user "${TMPDIR:-/tmp}/webpush-test-tree" bash test/run.sh
+as_test_user webpush-test-tree bash test/run.sh
