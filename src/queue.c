@@ -242,37 +242,16 @@ queue_next_due(TimestampTz *when)
 	return !isnull;
 }
 
+/* A one-dimensional array of a fixed-size type, from n Datums. */
 static ArrayType *
-int8_array(const int64 *v, int n)
+datum_array(Datum *d, int n, Oid type)
 {
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	int			i;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
 
-	for (i = 0; i < n; i++)
-		d[i] = Int64GetDatum(v[i]);
-	return construct_array(d, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-}
-
-static ArrayType *
-int4_array(const int32 *v, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	int			i;
-
-	for (i = 0; i < n; i++)
-		d[i] = Int32GetDatum(v[i]);
-	return construct_array(d, n, INT4OID, 4, true, TYPALIGN_INT);
-}
-
-static ArrayType *
-float8_array(const double *v, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	int			i;
-
-	for (i = 0; i < n; i++)
-		d[i] = Float8GetDatum(v[i]);
-	return construct_array(d, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return construct_array(d, n, type, typlen, typbyval, typalign);
 }
 
 /* A text[] whose NULL entries stand for NULL strings. */
@@ -299,12 +278,12 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	static SPIPlanPtr finish_plan = NULL;
 	static SPIPlanPtr retry_plan = NULL;
 	static SPIPlanPtr gone_plan = NULL;
-	int64	   *ids = palloc(sizeof(int64) * n);
-	int32	   *statuses = palloc(sizeof(int32) * n);
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *statuses = palloc(sizeof(Datum) * n);
 	char	  **reasons = palloc(sizeof(char *) * n);
 	char	  **kinds = palloc(sizeof(char *) * n);
-	double	   *delays = palloc(sizeof(double) * n);
-	int64	   *gone = palloc(sizeof(int64) * n);
+	Datum	   *delays = palloc(sizeof(Datum) * n);
+	Datum	   *gone = palloc(sizeof(Datum) * n);
 	int			nfinish = 0;
 	int			nretry = 0;
 	int			ngone = 0;
@@ -319,23 +298,23 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 
 		if (o->kind == OUTCOME_RETRY)
 			continue;
-		ids[nfinish] = o->id;
-		statuses[nfinish] = o->status;
+		ids[nfinish] = Int64GetDatum(o->id);
+		statuses[nfinish] = Int32GetDatum(o->status);
 		reasons[nfinish] = o->reason;
 		kinds[nfinish] = o->kind == OUTCOME_DELIVERED ? "delivered" :
 			o->kind == OUTCOME_EXPIRED ? "expired" : "failed";
 		nfinish++;
 		if (o->kind == OUTCOME_GONE && o->subscription_id != 0)
-			gone[ngone++] = o->subscription_id;
+			gone[ngone++] = Int64GetDatum(o->subscription_id);
 	}
 	if (nfinish > 0)
 	{
 		Oid			types[5] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4OID};
 		Datum		values[5];
 
-		values[0] = PointerGetDatum(int8_array(ids, nfinish));
+		values[0] = PointerGetDatum(datum_array(ids, nfinish, INT8OID));
 		values[1] = PointerGetDatum(text_array(kinds, nfinish));
-		values[2] = PointerGetDatum(int4_array(statuses, nfinish));
+		values[2] = PointerGetDatum(datum_array(statuses, nfinish, INT4OID));
 		values[3] = PointerGetDatum(text_array(reasons, nfinish));
 		values[4] = Int32GetDatum(MyProcPid);
 		if (SPI_execute_plan(prepared(&finish_plan,
@@ -364,10 +343,10 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 
 		if (o->kind != OUTCOME_RETRY)
 			continue;
-		ids[nretry] = o->id;
-		statuses[nretry] = o->status;
+		ids[nretry] = Int64GetDatum(o->id);
+		statuses[nretry] = Int32GetDatum(o->status);
 		reasons[nretry] = o->reason;
-		delays[nretry] = o->retry_delay_ms;
+		delays[nretry] = Float8GetDatum(o->retry_delay_ms);
 		nretry++;
 	}
 	if (nretry > 0)
@@ -375,10 +354,10 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 		Oid			types[5] = {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4OID};
 		Datum		values[5];
 
-		values[0] = PointerGetDatum(int8_array(ids, nretry));
-		values[1] = PointerGetDatum(int4_array(statuses, nretry));
+		values[0] = PointerGetDatum(datum_array(ids, nretry, INT8OID));
+		values[1] = PointerGetDatum(datum_array(statuses, nretry, INT4OID));
 		values[2] = PointerGetDatum(text_array(reasons, nretry));
-		values[3] = PointerGetDatum(float8_array(delays, nretry));
+		values[3] = PointerGetDatum(datum_array(delays, nretry, FLOAT8OID));
 		values[4] = Int32GetDatum(MyProcPid);
 		if (SPI_execute_plan(prepared(&retry_plan,
 									  "UPDATE webpush.queue q SET state = 'queued', claimed_by = NULL,"
@@ -401,7 +380,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 		Oid			types[1] = {INT8ARRAYOID};
 		Datum		values[1];
 
-		values[0] = PointerGetDatum(int8_array(gone, ngone));
+		values[0] = PointerGetDatum(datum_array(gone, ngone, INT8OID));
 		if (SPI_execute_plan(prepared(&gone_plan,
 									  "WITH s AS (DELETE FROM webpush.subscriptions WHERE id = ANY($1)),"
 									  " d AS (DELETE FROM webpush.queue"
@@ -424,11 +403,15 @@ queue_reclaim_orphans(void)
 {
 	int			pids[1024];
 	int			npids = wake_live_worker_pids(pids, lengthof(pids));
+	Datum		pid_datums[lengthof(pids)];
 	Oid			types[1] = {INT4ARRAYOID};
 	Datum		values[1];
 	int64		n;
+	int			i;
 
-	values[0] = PointerGetDatum(int4_array(pids, npids));
+	for (i = 0; i < npids; i++)
+		pid_datums[i] = Int32GetDatum(pids[i]);
+	values[0] = PointerGetDatum(datum_array(pid_datums, npids, INT4OID));
 	spi_connect_or_error();
 	if (SPI_execute_with_args("UPDATE webpush.queue SET state = 'queued', claimed_by = NULL "
 							  "WHERE state = 'sending' AND claimed_by <> ALL ($1)",
