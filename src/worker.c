@@ -349,11 +349,15 @@ record_and_claim(int room, TimestampTz *next_due)
 	{
 		uint8		private_key[P256_PRIVATE_LEN];
 		uint8		public_key[P256_PUBLIC_LEN];
+		bool		have_keys = store_load_keys(private_key, public_key);
 
-		if (!store_load_keys(private_key, public_key))
+		/* Normally webpush_keys() made the pair long ago; else make it now. */
+		if (!have_keys)
+		{
 			store_get_or_create_keys(public_key);
-		if (store_load_keys(private_key, public_key) &&
-			push_context_prepare(&push_ctx, private_key, webpush_subject))
+			have_keys = store_load_keys(private_key, public_key);
+		}
+		if (have_keys && push_context_prepare(&push_ctx, private_key, webpush_subject))
 		{
 			/* The claimed rows must outlive the transaction. */
 			MemoryContext txn = MemoryContextSwitchTo(loop_cxt);
