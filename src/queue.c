@@ -36,6 +36,17 @@ prepared(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
 	return *cache;
 }
 
+/*
+ * Queue one message for the stored subscriptions the caller's WHERE clause
+ * picks ($1); $2.. are the message (message_args).
+ */
+#define QUEUE_FROM_SUBSCRIPTIONS \
+	"INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, " \
+	"payload, ttl, urgency, topic, expires_at) " \
+	"SELECT id, endpoint, p256dh, auth, $2, $3, $4, $5, " \
+	"now() + make_interval(secs => $3) " \
+	"FROM webpush.subscriptions "
+
 /* The message columns shared by the three ways to queue: $n.. onwards. */
 static void
 message_args(bytea *payload, const MessageOptions *opts, Datum *values, char *nulls)
@@ -65,11 +76,7 @@ queue_for_subscription(int64 subscription_id, bytea *payload, const MessageOptio
 	message_args(payload, opts, values + 1, nulls + 1);
 	spi_connect_or_error();
 	if (SPI_execute_plan(prepared(&plan,
-								  "INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, "
-								  "payload, ttl, urgency, topic, expires_at) "
-								  "SELECT id, endpoint, p256dh, auth, $2, $3, $4, $5, "
-								  "now() + make_interval(secs => $3) "
-								  "FROM webpush.subscriptions WHERE id = $1 RETURNING id",
+								  QUEUE_FROM_SUBSCRIPTIONS "WHERE id = $1 RETURNING id",
 								  5, types),
 						 values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "webpush: could not queue the notification");
@@ -127,11 +134,7 @@ queue_for_user(text *user_id, bytea *payload, const MessageOptions *opts)
 	message_args(payload, opts, values + 1, nulls + 1);
 	spi_connect_or_error();
 	if (SPI_execute_plan(prepared(&plan,
-								  "INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, "
-								  "payload, ttl, urgency, topic, expires_at) "
-								  "SELECT id, endpoint, p256dh, auth, $2, $3, $4, $5, "
-								  "now() + make_interval(secs => $3) "
-								  "FROM webpush.subscriptions WHERE user_id = $1",
+								  QUEUE_FROM_SUBSCRIPTIONS "WHERE user_id = $1",
 								  5, types),
 						 values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "webpush: could not queue the notifications");
