@@ -205,22 +205,6 @@ http_client_ready(HttpClient *client)
 	return true;
 }
 
-void
-http_client_destroy(HttpClient *client)
-{
-	HttpRequest *req;
-
-	if (client == NULL)
-		return;
-	/* Requests still running belong to the caller; detach them. */
-	while ((req = http_client_next_done(client)) != NULL)
-		;
-	curl_multi_cleanup(client->multi);
-	free(client->sockets);
-	free(client->ca_file);
-	free(client);
-}
-
 HttpRequest *
 http_request_create(void)
 {

@@ -67,7 +67,6 @@ extern void http_client_configure(HttpClient *client, const HttpClientConfig *co
 
 /* Whether new requests may start (no reset pending); resets when it can. */
 extern bool http_client_ready(HttpClient *client);
-extern void http_client_destroy(HttpClient *client);
 
 /* A zeroed request; the caller fills url, headers and body. */
 extern HttpRequest *http_request_create(void);

@@ -29,7 +29,6 @@ PG_FUNCTION_INFO_V1(webpush_send_now_json);
 /* Kept for the life of the backend: crypto contexts, JWT cache, connections. */
 static PushContext backend_push;
 static HttpClient *backend_http = NULL;
-static EceContext *backend_ece = NULL;
 
 Datum
 webpush_encrypt(PG_FUNCTION_ARGS)
@@ -82,9 +81,10 @@ webpush_encrypt(PG_FUNCTION_ARGS)
 					 errhint("Leave it NULL: a fixed sender key is only for test vectors.")));
 	}
 
-	if (backend_ece == NULL)
-		backend_ece = ece_context_create();
-	if (backend_ece == NULL || ece_recipient_init(&recipient, ua_public, auth_secret, 1) != 0)
+	/* The same crypto contexts as webpush_send_now's. */
+	if (backend_push.ece == NULL)
+		backend_push.ece = ece_context_create();
+	if (backend_push.ece == NULL || ece_recipient_init(&recipient, ua_public, auth_secret, 1) != 0)
 	{
 		EVP_PKEY_free(sender);
 		ereport(ERROR,
@@ -93,7 +93,7 @@ webpush_encrypt(PG_FUNCTION_ARGS)
 	}
 
 	out = palloc(VARHDRSZ + ECE_BODY_LEN(len));
-	rc = ece_encrypt(backend_ece, &recipient, (const uint8 *) VARDATA_ANY(payload), len,
+	rc = ece_encrypt(backend_push.ece, &recipient, (const uint8 *) VARDATA_ANY(payload), len,
 					 salt, sender, (uint8 *) VARDATA(out), &out_len);
 	ece_recipient_clear(&recipient);
 	EVP_PKEY_free(sender);
