@@ -18,13 +18,16 @@ OBJS = \
 	src/sql_keys.o \
 	src/sql_subscriptions.o \
 	src/sql_send.o \
+	src/sql_notification.o \
 	src/webpush.o
 
 EXTENSION = webpush
-DATA = webpush--0.1.sql
+# Installing 0.2 runs webpush--0.1.sql, then the update script: fresh
+# installs and upgrades take the same path.
+DATA = webpush--0.1.sql webpush--0.1--0.2.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = setup encrypt keys subscriptions send_errors
+REGRESS = setup encrypt keys subscriptions send_errors notification broadcast
 
 PG_CPPFLAGS = -Isrc
 # -Wextra less -Wunused-parameter: PostgreSQL's own headers (inline functions,

@@ -10,6 +10,7 @@ trap 'pg_ctl stop -m immediate >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 (cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 test/make-tls.sh "$WEBPUSH_TEST_TLS"
 test/cluster.sh init "$PGDATA"
+echo "webpush.workers = ${BENCH_WORKERS:-1}" >> "$PGDATA/postgresql.conf"
 if [ "${BENCH_MODE:-}" = "valgrind" ]; then
     # The worker (forked from the postmaster) under memcheck for the drain.
     echo "webpush.timeout = '300s'" >> "$PGDATA/postgresql.conf"

@@ -12,21 +12,27 @@ build_and_install() {
     "${sudo[@]}" make -C "$top" -s install >/dev/null
 }
 
+# as_unprivileged CMD...: run CMD as the account that owns throwaway
+# clusters: "postgres" (or $WEBPUSH_TEST_USER) when we are root, else us.
+as_unprivileged() {
+    if [ "$(id -u)" -eq 0 ]; then
+        local user=${WEBPUSH_TEST_USER:-postgres}
+        runuser -u "$user" -- env HOME="$(getent passwd "$user" | cut -d: -f6)" \
+            PATH="$PATH" CI="${CI:-}" WEBPUSH_VALGRIND="${WEBPUSH_VALGRIND:-}" "$@"
+    else
+        "$@"
+    fi
+}
+
 # as_test_user NAME CMD...: run CMD in a private copy of the tree (a new
-# temporary directory named after NAME, removed afterwards).  As root the
-# copy belongs to the "postgres" account; otherwise to us.
+# temporary directory named after NAME, removed afterwards), as_unprivileged.
 as_test_user() {
     local dir
     dir=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX"); shift
     chmod 755 "$dir"
     trap "rm -rf '$dir'" EXIT
-    tar -C "$top" --exclude=./test/node_modules --exclude=./.git -cf - . | tar -C "$dir" -xf -
-    if [ "$(id -u)" -eq 0 ]; then
-        local user=${WEBPUSH_TEST_USER:-postgres}
-        chown -R "$user" "$dir"
-        runuser -u "$user" -- env -C "$dir" HOME="$(getent passwd "$user" | cut -d: -f6)" \
-            PATH="$PATH" CI="${CI:-}" WEBPUSH_VALGRIND="${WEBPUSH_VALGRIND:-}" "$@"
-    else
-        (cd "$dir" && "$@")
-    fi
+    tar -C "$top" --exclude=./test/node_modules --exclude=./examples/express/node_modules \
+        --exclude=./.git -cf - . | tar -C "$dir" -xf -
+    [ "$(id -u)" -eq 0 ] && chown -R "${WEBPUSH_TEST_USER:-postgres}" "$dir"
+    (cd "$dir" && as_unprivileged "$@")
 }

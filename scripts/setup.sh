@@ -2,6 +2,7 @@
 # Installs what building and testing webpush needs on Debian 12: PostgreSQL 15
 # with its server headers, libcurl and OpenSSL headers, a compiler, openssl
 # (for the test CA) and Node.js with npm (for the test push service).
+# scripts/setup.sh --browser adds Debian's chromium, for the browser test.
 # Safe to run again; uses sudo when not run as root.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ PG_MAJOR=${PG_MAJOR:-15}
 packages=(build-essential pkg-config ca-certificates openssl curl
           "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
           libcurl4-openssl-dev libssl-dev)
+[ "${1:-}" = "--browser" ] && packages+=(chromium)
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

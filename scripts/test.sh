@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, builds and installs the
 # extension, then runs pg_regress and the end-to-end tests against a
-# throwaway cluster and a loopback HTTPS push service.
+# throwaway cluster and a loopback HTTPS push service, and the browser kit
+# in Debian's chromium.
 #
 #   scripts/test.sh             the suite
 #   scripts/test.sh --valgrind  the suite with the server under valgrind
@@ -12,7 +13,7 @@ if [ "${1:-}" = "--valgrind" ]; then
     export WEBPUSH_VALGRIND=1
     command -v valgrind >/dev/null || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq valgrind >/dev/null || sudo apt-get install -y -qq valgrind >/dev/null; }
 fi
-scripts/setup.sh
+scripts/setup.sh --browser
 . scripts/common.sh
 build_and_install
 as_test_user webpush-test-tree bash test/run.sh

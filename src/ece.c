@@ -23,7 +23,7 @@ struct EceContext
 	EVP_MAC_CTX *hmac;			/* HMAC-SHA256, rekeyed per use */
 	EVP_CIPHER *aes_gcm;
 	EVP_CIPHER_CTX *cipher;
-	EVP_PKEY_CTX *keygen;		/* P-256 key generation, set up once */
+	P256Ephemeral *ephemeral;	/* per-message sender key and ECDH */
 };
 
 EceContext *
@@ -41,12 +41,12 @@ ece_context_create(void)
 	EVP_MAC_free(mac);			/* the context keeps its own reference */
 	ctx->aes_gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
 	ctx->cipher = EVP_CIPHER_CTX_new();
-	ctx->keygen = p256_keygen_context();
+	ctx->ephemeral = p256_ephemeral_create();
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
 												 (char *) "SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
 	if (ctx->hmac == NULL || ctx->aes_gcm == NULL || ctx->cipher == NULL ||
-		ctx->keygen == NULL ||
+		ctx->ephemeral == NULL ||
 		!EVP_MAC_CTX_set_params(ctx->hmac, params))
 	{
 		ece_context_free(ctx);
@@ -63,7 +63,7 @@ ece_context_free(EceContext *ctx)
 	EVP_MAC_CTX_free(ctx->hmac);
 	EVP_CIPHER_free(ctx->aes_gcm);
 	EVP_CIPHER_CTX_free(ctx->cipher);
-	EVP_PKEY_CTX_free(ctx->keygen);
+	p256_ephemeral_free(ctx->ephemeral);
 	free(ctx);
 }
 
@@ -71,9 +71,16 @@ int
 ece_recipient_init(EceRecipient *r, const uint8_t p256dh[P256_PUBLIC_LEN],
 				   const uint8_t auth[ECE_AUTH_LEN], int full_check)
 {
-	r->public_key = p256_public_from_raw(p256dh, full_check);
-	if (r->public_key == NULL)
+	if (p256dh[0] != 0x04)		/* uncompressed point */
 		return -1;
+	if (full_check)
+	{
+		EVP_PKEY   *checked = p256_public_from_raw(p256dh, 1);
+
+		if (checked == NULL)
+			return -1;
+		EVP_PKEY_free(checked);
+	}
 	memcpy(r->public_raw, p256dh, P256_PUBLIC_LEN);
 	memcpy(r->auth, auth, ECE_AUTH_LEN);
 	return 0;
@@ -82,7 +89,6 @@ ece_recipient_init(EceRecipient *r, const uint8_t p256dh[P256_PUBLIC_LEN],
 void
 ece_recipient_clear(EceRecipient *r)
 {
-	EVP_PKEY_free(r->public_key);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -111,7 +117,6 @@ ece_encrypt(EceContext *ctx, const EceRecipient *r,
 	static const char key_info_label[] = "WebPush: info";	/* with its NUL */
 	static const uint8_t cek_info[] = "Content-Encoding: aes128gcm\0\1";
 	static const uint8_t nonce_info[] = "Content-Encoding: nonce\0\1";
-	EVP_PKEY   *sender = sender_in;
 	uint8_t		salt[ECE_SALT_LEN];
 	uint8_t		sender_public[P256_PUBLIC_LEN];
 	uint8_t		ecdh_secret[P256_SECRET_LEN];
@@ -134,14 +139,31 @@ ece_encrypt(EceContext *ctx, const EceRecipient *r,
 	else if (RAND_bytes(salt, ECE_SALT_LEN) != 1)
 		return ECE_ERROR_CRYPTO;
 
-	/* A fresh ephemeral key per message: never reused across messages. */
-	if (sender == NULL && EVP_PKEY_generate(ctx->keygen, &sender) <= 0)
-		sender = NULL;
-	if (sender == NULL)
-		goto done;
-	if (p256_export_public(sender, sender_public) != 0 ||
-		p256_ecdh(sender, r->public_key, ecdh_secret) != 0)
-		goto done;
+	if (sender_in == NULL)
+	{
+		/* A fresh ephemeral key per message: never reused across messages. */
+		int			rc = p256_ephemeral_ecdh(ctx->ephemeral, r->public_raw,
+											 sender_public, ecdh_secret);
+
+		if (rc == -1)
+			result = ECE_ERROR_INVALID_KEY;
+		if (rc != 0)
+			goto done;
+	}
+	else
+	{
+		/* A given sender key: test vectors only, so the slow general path. */
+		EVP_PKEY   *peer = p256_public_from_raw(r->public_raw, 0);
+		int			ok = peer != NULL &&
+			p256_export_public(sender_in, sender_public) == 0 &&
+			p256_ecdh(sender_in, peer, ecdh_secret) == 0;
+
+		if (peer == NULL)
+			result = ECE_ERROR_INVALID_KEY;
+		EVP_PKEY_free(peer);
+		if (!ok)
+			goto done;
+	}
 
 	/* key_info = "WebPush: info" 0x00 ua_public as_public, then 0x01 */
 	memcpy(key_info, key_info_label, sizeof(key_info_label));
@@ -195,8 +217,6 @@ ece_encrypt(EceContext *ctx, const EceRecipient *r,
 	result = ECE_OK;
 
 done:
-	if (sender != sender_in)
-		EVP_PKEY_free(sender);
 	memset(ecdh_secret, 0, sizeof(ecdh_secret));
 	memset(prk_key, 0, sizeof(prk_key));
 	memset(ikm, 0, sizeof(ikm));

@@ -32,16 +32,19 @@ typedef enum EceResult
 {
 	ECE_OK = 0,
 	ECE_ERROR_PAYLOAD_TOO_LARGE,
+	ECE_ERROR_INVALID_KEY,		/* p256dh is not a point on P-256 */
 	ECE_ERROR_CRYPTO			/* OpenSSL failed: out of memory or a bug */
 } EceResult;
 
 /* Algorithms fetched once and reused for every message. */
 typedef struct EceContext EceContext;
 
-/* A browser subscription's keys, validated once. */
+/*
+ * A browser subscription's keys.  Each encryption decodes the point, which
+ * checks that it is on the curve; full validation happens at subscribe.
+ */
 typedef struct EceRecipient
 {
-	EVP_PKEY   *public_key;		/* ua_public, checked to be on the curve */
 	uint8_t		public_raw[P256_PUBLIC_LEN];
 	uint8_t		auth[ECE_AUTH_LEN];
 } EceRecipient;
@@ -51,7 +54,8 @@ extern void ece_context_free(EceContext *ctx);
 
 /*
  * Fill a recipient from raw keys.  Returns 0, or -1 when p256dh is not an
- * uncompressed point on P-256.  full_check: see p256_public_from_raw.
+ * uncompressed point.  full_check adds OpenSSL's complete public key
+ * validation (see p256_public_from_raw): for keys entering the database.
  */
 extern int	ece_recipient_init(EceRecipient *r, const uint8_t p256dh[P256_PUBLIC_LEN],
 							   const uint8_t auth[ECE_AUTH_LEN], int full_check);

@@ -155,19 +155,95 @@ p256_keypair_from_pem(const char *pem, size_t len, int *is_key)
 	return key;
 }
 
-EVP_PKEY_CTX *
-p256_keygen_context(void)
+/*
+ * EVP would do the same with EVP_PKEY_keygen, EVP_PKEY_fromdata and
+ * EVP_PKEY_derive, but each of those builds and frees keys, contexts and
+ * even the curve's group per call: about a third of the worker's time went
+ * there.  On EC_POINTs of one group kept for the worker's lifetime, the work
+ * left is the two scalar multiplications themselves (the fixed-base one uses
+ * OpenSSL's precomputed table).
+ */
+struct P256Ephemeral
 {
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	EC_GROUP   *group;
+	BN_CTX	   *bn;
+	BIGNUM	   *scalar;			/* the ephemeral private key, wiped after use */
+	BIGNUM	   *x;
+	EC_POINT   *ours;
+	EC_POINT   *peer;
+	EC_POINT   *shared;
+};
 
-	if (ctx == NULL ||
-		EVP_PKEY_keygen_init(ctx) <= 0 ||
-		EVP_PKEY_CTX_set_group_name(ctx, P256_GROUP_NAME) <= 0)
+P256Ephemeral *
+p256_ephemeral_create(void)
+{
+	P256Ephemeral *e = calloc(1, sizeof(P256Ephemeral));
+
+	if (e == NULL)
+		return NULL;
+	e->group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	e->bn = BN_CTX_new();
+	e->scalar = BN_new();
+	e->x = BN_new();
+	if (e->group == NULL || e->bn == NULL || e->scalar == NULL || e->x == NULL ||
+		(e->ours = EC_POINT_new(e->group)) == NULL ||
+		(e->peer = EC_POINT_new(e->group)) == NULL ||
+		(e->shared = EC_POINT_new(e->group)) == NULL)
 	{
-		EVP_PKEY_CTX_free(ctx);
+		p256_ephemeral_free(e);
 		return NULL;
 	}
-	return ctx;
+	BN_set_flags(e->scalar, BN_FLG_CONSTTIME);
+	return e;
+}
+
+void
+p256_ephemeral_free(P256Ephemeral *e)
+{
+	if (e == NULL)
+		return;
+	EC_POINT_free(e->ours);
+	EC_POINT_free(e->peer);
+	EC_POINT_free(e->shared);
+	BN_clear_free(e->scalar);
+	BN_free(e->x);
+	BN_CTX_free(e->bn);
+	EC_GROUP_free(e->group);
+	free(e);
+}
+
+int
+p256_ephemeral_ecdh(P256Ephemeral *e, const uint8_t peer[P256_PUBLIC_LEN],
+					uint8_t sender_public[P256_PUBLIC_LEN],
+					uint8_t secret[P256_SECRET_LEN])
+{
+	int			result = -2;
+
+	/* oct2point refuses points that are not on the curve. */
+	if (peer[0] != POINT_CONVERSION_UNCOMPRESSED ||
+		!EC_POINT_oct2point(e->group, e->peer, peer, P256_PUBLIC_LEN, e->bn))
+		return -1;
+
+	/* A uniform scalar in [1, n-1]. */
+	do
+	{
+		if (!BN_priv_rand_range_ex(e->scalar, EC_GROUP_get0_order(e->group), 0, e->bn))
+			goto done;
+	} while (BN_is_zero(e->scalar));
+
+	if (EC_POINT_mul(e->group, e->ours, e->scalar, NULL, NULL, e->bn) &&
+		EC_POINT_point2oct(e->group, e->ours, POINT_CONVERSION_UNCOMPRESSED,
+						   sender_public, P256_PUBLIC_LEN, e->bn) == P256_PUBLIC_LEN &&
+		EC_POINT_mul(e->group, e->shared, NULL, e->peer, e->scalar, e->bn) &&
+		!EC_POINT_is_at_infinity(e->group, e->shared) &&
+		EC_POINT_get_affine_coordinates(e->group, e->shared, e->x, NULL, e->bn) &&
+		BN_bn2binpad(e->x, secret, P256_SECRET_LEN) == P256_SECRET_LEN)
+		result = 0;
+
+done:
+	BN_clear(e->scalar);
+	BN_clear(e->x);
+	return result;
 }
 
 EVP_PKEY *

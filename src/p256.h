@@ -43,10 +43,23 @@ extern EVP_PKEY *p256_keypair_from_pem(const char *pem, size_t len, int *is_key)
 extern EVP_PKEY *p256_generate(void);
 
 /*
- * A context ready for EVP_PKEY_generate of P-256 keys: set up once, it saves
- * the algorithm fetch and parameter setup that p256_generate pays per key.
+ * The per-message half of Web Push encryption: a fresh ephemeral key pair and
+ * its ECDH with the browser's key.  Scratch space for it, made once.
  */
-extern EVP_PKEY_CTX *p256_keygen_context(void);
+typedef struct P256Ephemeral P256Ephemeral;
+
+extern P256Ephemeral *p256_ephemeral_create(void);
+extern void p256_ephemeral_free(P256Ephemeral *e);
+
+/*
+ * Generate a random key pair, write its public point to sender_public, and
+ * the ECDH secret with peer (an uncompressed point) to secret.  The private
+ * scalar is wiped before returning.  Returns 0, -1 when peer is not a point
+ * on P-256, or -2 when OpenSSL fails.
+ */
+extern int	p256_ephemeral_ecdh(P256Ephemeral *e, const uint8_t peer[P256_PUBLIC_LEN],
+								uint8_t sender_public[P256_PUBLIC_LEN],
+								uint8_t secret[P256_SECRET_LEN]);
 
 /* Export the raw forms; return 0 on success, -1 on failure. */
 extern int	p256_export_public(EVP_PKEY *key, uint8_t out[P256_PUBLIC_LEN]);

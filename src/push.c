@@ -69,6 +69,8 @@ push_build_request(PushContext *ctx, const PushMessage *msg, time_t now,
 		ece_recipient_clear(&recipient);
 		if (rc == ECE_ERROR_PAYLOAD_TOO_LARGE)
 			return "the payload is larger than 3993 bytes";
+		if (rc == ECE_ERROR_INVALID_KEY)
+			return "the subscription's p256dh key is not a valid P-256 point";
 		if (rc != ECE_OK)
 			return "could not encrypt the payload";
 		req->body_len = body_len;

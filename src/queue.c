@@ -120,27 +120,48 @@ queue_for_object(const Subscription *sub, bytea *payload, const MessageOptions *
 	return id;
 }
 
-int64
-queue_for_user(text *user_id, bytea *payload, const MessageOptions *opts)
+/*
+ * One INSERT ... SELECT from webpush.subscriptions for every subscription
+ * that matches "where" ($1 is key, of type key_type): set-based, so a
+ * broadcast to thousands costs one statement, not one per recipient.
+ */
+static int64
+queue_matching(SPIPlanPtr *plan, const char *where, Oid key_type, Datum key,
+			   bytea *payload, const MessageOptions *opts)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			types[5] = {TEXTOID, BYTEAOID, INT4OID, TEXTOID, TEXTOID};
+	Oid			types[5] = {key_type, BYTEAOID, INT4OID, TEXTOID, TEXTOID};
 	Datum		values[5];
 	char		nulls[5];
 	int64		n;
 
-	values[0] = PointerGetDatum(user_id);
+	values[0] = key;
 	nulls[0] = ' ';
 	message_args(payload, opts, values + 1, nulls + 1);
 	spi_connect_or_error();
-	if (SPI_execute_plan(prepared(&plan,
-								  QUEUE_FROM_SUBSCRIPTIONS "WHERE user_id = $1",
-								  5, types),
+	if (SPI_execute_plan(prepared(plan, where, 5, types),
 						 values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "webpush: could not queue the notifications");
 	n = (int64) SPI_processed;
 	SPI_finish();
 	return n;
+}
+
+int64
+queue_for_user(text *user_id, bytea *payload, const MessageOptions *opts)
+{
+	static SPIPlanPtr plan = NULL;
+
+	return queue_matching(&plan, QUEUE_FROM_SUBSCRIPTIONS "WHERE user_id = $1",
+						  TEXTOID, PointerGetDatum(user_id), payload, opts);
+}
+
+int64
+queue_for_subscriptions(ArrayType *ids, bytea *payload, const MessageOptions *opts)
+{
+	static SPIPlanPtr plan = NULL;
+
+	return queue_matching(&plan, QUEUE_FROM_SUBSCRIPTIONS "WHERE id = ANY ($1)",
+						  INT8ARRAYOID, PointerGetDatum(ids), payload, opts);
 }
 
 /* Copy a bytea column of a claimed row; false when NULL. */

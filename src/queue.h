@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "utils/array.h"
 
 #include "ece.h"
 #include "validate.h"
@@ -23,6 +24,10 @@ extern int64 queue_for_subscription(int64 subscription_id, bytea *payload,
 extern int64 queue_for_object(const Subscription *sub, bytea *payload,
 							  const MessageOptions *opts);
 extern int64 queue_for_user(text *user_id, bytea *payload, const MessageOptions *opts);
+
+/* One notification to each existing id in the array; returns how many. */
+extern int64 queue_for_subscriptions(ArrayType *ids, bytea *payload,
+									 const MessageOptions *opts);
 
 /* A notification the worker claimed, copied out of SPI memory. */
 typedef struct ClaimedMessage

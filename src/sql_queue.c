@@ -1,7 +1,7 @@
 /*
  * sql_queue.c
- *		SQL functions that queue notifications for the worker: webpush_send
- *		and webpush_send_user.  Everything is validated here, in the caller's
+ *		SQL functions that queue notifications for the worker: webpush_send,
+ *		webpush_send_many and webpush_send_user.  Everything is validated here, in the caller's
  *		transaction, so a bad call fails where it was made.
  */
 #include "postgres.h"
@@ -22,6 +22,8 @@ PG_FUNCTION_INFO_V1(webpush_send_id_text);
 PG_FUNCTION_INFO_V1(webpush_send_id_jsonb);
 PG_FUNCTION_INFO_V1(webpush_send_id_bytea);
 PG_FUNCTION_INFO_V1(webpush_send_json_text);
+PG_FUNCTION_INFO_V1(webpush_send_many_text);
+PG_FUNCTION_INFO_V1(webpush_send_many_jsonb);
 PG_FUNCTION_INFO_V1(webpush_send_user_text);
 PG_FUNCTION_INFO_V1(webpush_send_user_jsonb);
 
@@ -159,4 +161,38 @@ Datum
 webpush_send_user_jsonb(PG_FUNCTION_ARGS)
 {
 	return send_to_user(fcinfo, PAYLOAD_JSONB);
+}
+
+/*
+ * The broadcast path: one statement queues for every id in the array, which
+ * is what makes fan-out to thousands cheap (see bench/).  Ids that no longer
+ * exist are skipped, and each subscription gets one notification however
+ * often its id appears; the count returned tells how many were queued.
+ */
+static Datum
+send_to_many(FunctionCallInfo fcinfo, PayloadKind kind)
+{
+	MessageOptions opts;
+	bytea	   *payload;
+	int64		n;
+
+	validate_not_null(PG_ARGISNULL(0), "subscription_ids");
+	payload = payload_arg(fcinfo, kind);
+	message_args(fcinfo, &opts);
+	n = queue_for_subscriptions(PG_GETARG_ARRAYTYPE_P(0), payload, &opts);
+	if (n > 0)
+		wake_at_commit();
+	PG_RETURN_INT64(n);
+}
+
+Datum
+webpush_send_many_text(PG_FUNCTION_ARGS)
+{
+	return send_to_many(fcinfo, PAYLOAD_TEXT);
+}
+
+Datum
+webpush_send_many_jsonb(PG_FUNCTION_ARGS)
+{
+	return send_to_many(fcinfo, PAYLOAD_JSONB);
 }

@@ -20,6 +20,7 @@ make -s -C test/unit clean check
 
 echo "== npm packages for the test push service"
 (cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+(cd examples/express && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 echo "== test CA and server certificate"
 test/make-tls.sh "$WEBPUSH_TEST_TLS"

@@ -213,9 +213,52 @@ test_rfc8291(void)
 	ua_public[40] ^= 1;
 	CHECK(p256_public_from_raw(ua_public, 1) == NULL && p256_public_from_raw(ua_public, 0) == NULL,
 		  "a corrupted point is refused, with or without the full check");
+	CHECK(ece_recipient_init(&r, ua_public, auth, 0) == 0 &&
+		  ece_encrypt(ctx, &r, (const uint8_t *) pt, strlen(pt), NULL, NULL, body, &len) ==
+		  ECE_ERROR_INVALID_KEY, "the per-message path refuses a corrupted point too");
 	ece_recipient_clear(&r);
 	EVP_PKEY_free(sender);
 	ece_context_free(ctx);
+}
+
+/*
+ * The per-message ECDH (EC_POINT arithmetic) agrees with OpenSSL's EVP derive
+ * computed from the other side: the receiver's private key and the sender's
+ * public point.
+ */
+static void
+test_ephemeral_ecdh(void)
+{
+	P256Ephemeral *e = p256_ephemeral_create();
+	int			agree = 0;
+	int			distinct = 1;
+	uint8_t		previous[P256_PUBLIC_LEN] = {0};
+
+	CHECK(e != NULL, "set-up");
+	for (int i = 0; i < 200 && e != NULL; i++)
+	{
+		EVP_PKEY   *receiver = p256_generate();
+		EVP_PKEY   *sender = NULL;
+		uint8_t		receiver_public[P256_PUBLIC_LEN];
+		uint8_t		sender_public[P256_PUBLIC_LEN];
+		uint8_t		ours[P256_SECRET_LEN];
+		uint8_t		theirs[P256_SECRET_LEN];
+
+		if (receiver != NULL && p256_export_public(receiver, receiver_public) == 0 &&
+			p256_ephemeral_ecdh(e, receiver_public, sender_public, ours) == 0 &&
+			(sender = p256_public_from_raw(sender_public, 1)) != NULL &&
+			p256_ecdh(receiver, sender, theirs) == 0 &&
+			memcmp(ours, theirs, P256_SECRET_LEN) == 0)
+			agree++;
+		if (memcmp(previous, sender_public, P256_PUBLIC_LEN) == 0)
+			distinct = 0;
+		memcpy(previous, sender_public, P256_PUBLIC_LEN);
+		EVP_PKEY_free(sender);
+		EVP_PKEY_free(receiver);
+	}
+	CHECK(agree == 200, "%d of 200 ephemeral ECDH secrets match EVP_PKEY_derive", agree);
+	CHECK(distinct, "a fresh sender key every time");
+	p256_ephemeral_free(e);
 }
 
 /* Every signature must verify: r and s are left-padded to 32 bytes each. */
@@ -281,6 +324,7 @@ main(void)
 	test_address_classes();
 	test_endpoints();
 	test_rfc8291();
+	test_ephemeral_ecdh();
 	test_vapid();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;

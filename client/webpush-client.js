@@ -1,0 +1,197 @@
+// webpush-client.js: the browser half of the webpush PostgreSQL extension.
+//
+// An ES module with no dependencies and no build step.  Serve it and
+// client/sw.js from your site, then from a button's click handler:
+//
+//   import { subscribe, WebPushError } from '/webpush-client.js';
+//   button.onclick = async () => {
+//     try { await subscribe(); } catch (e) { if (e instanceof WebPushError) show(e.code); }
+//   };
+//
+// Your server needs three routes (examples/express has them):
+//   GET    /api/key           -> {"applicationServerKey": SELECT webpush_keys()}
+//   POST   /api/subscription  {subscription, oldEndpoint?} -> webpush_subscribe()
+//   DELETE /api/subscription  {endpoint}                   -> webpush_unsubscribe()
+
+const DEFAULTS = {
+  serviceWorker: '/sw.js',     // URL of client/sw.js on your site
+  scope: undefined,            // service worker scope (default: the script's folder)
+  applicationServerKey: null,  // webpush_keys(); fetched from keyUrl when null
+  keyUrl: '/api/key',
+  subscriptionUrl: '/api/subscription',
+  headers: {},                 // extra request headers, e.g. a CSRF token
+  body: {},                    // extra members of the POST body
+};
+
+// Why an operation failed, as a stable string in error.code.
+export const ErrorCode = Object.freeze({
+  UNSUPPORTED: 'unsupported',                  // no service worker, PushManager or Notification
+  PERMISSION_DENIED: 'permission-denied',      // the user (or a policy) blocked notifications
+  PERMISSION_DISMISSED: 'permission-dismissed', // the prompt was closed without an answer
+  SUBSCRIBE_FAILED: 'subscribe-failed',        // the browser's push service refused
+  SERVER: 'server-error',                      // your server answered with an error
+  NETWORK: 'network-error',                    // your server could not be reached
+});
+
+export class WebPushError extends Error {
+  // details: { cause, status, body } where they apply
+  constructor(code, message, details = {}) {
+    super(message, details.cause ? { cause: details.cause } : undefined);
+    this.name = 'WebPushError';
+    this.code = code;
+    this.status = details.status;
+    this.body = details.body;
+  }
+}
+
+// Service workers, the Push API and notifications are all needed, and only
+// secure contexts (https, or http://localhost) have them.
+export function isSupported() {
+  return typeof window !== 'undefined' && window.isSecureContext === true &&
+    'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+}
+
+// base64url (as webpush_keys() returns it) to the bytes PushManager wants.
+export function urlBase64ToUint8Array(text) {
+  const base64 = (text + '='.repeat((4 - (text.length % 4)) % 4)).replace(/-/g, '+').replace(/_/g, '/');
+  const raw = atob(base64);
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}
+
+// Notification.requestPermission() returns a promise in current browsers and
+// takes a callback in older Safari; handle both, whichever answers first.
+export function requestPermission() {
+  if (Notification.permission !== 'default') return Promise.resolve(Notification.permission);
+  return new Promise((resolve, reject) => {
+    try {
+      const answer = Notification.requestPermission(resolve);
+      if (answer && typeof answer.then === 'function') answer.then(resolve, reject);
+    } catch (err) {
+      reject(err);
+    }
+  });
+}
+
+function unsupported() {
+  return new WebPushError(ErrorCode.UNSUPPORTED,
+    'This browser cannot receive push notifications here (it needs service workers, the Push API and ' +
+    'notifications, in a secure context: https or http://localhost).');
+}
+
+async function callServer(url, method, payload, options) {
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json', ...options.headers },
+      body: payload === undefined ? undefined : JSON.stringify(payload),
+    });
+  } catch (err) {
+    throw new WebPushError(ErrorCode.NETWORK, `Could not reach ${url}: ${err.message}`, { cause: err });
+  }
+  const text = await response.text();
+  let body = text;
+  try { body = text ? JSON.parse(text) : null; } catch { /* not JSON: keep the text */ }
+  if (!response.ok) {
+    const reason = (body && body.error) || text || response.statusText;
+    throw new WebPushError(ErrorCode.SERVER, `${method} ${url} failed with ${response.status}: ${reason}`,
+      { status: response.status, body });
+  }
+  return body;
+}
+
+async function serverKey(options) {
+  if (options.applicationServerKey) return options.applicationServerKey;
+  const body = await callServer(options.keyUrl, 'GET', undefined, options);
+  const key = body && (body.applicationServerKey || body.publicKey);
+  if (typeof key !== 'string') {
+    throw new WebPushError(ErrorCode.SERVER, `${options.keyUrl} did not return {"applicationServerKey": ...}`, { body });
+  }
+  return key;
+}
+
+function sameBytes(a, b) {
+  if (!a || !b) return false;
+  const x = new Uint8Array(a);
+  const y = new Uint8Array(b);
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+// The service worker learns where to send a renewed subscription from its
+// own URL, since it cannot read this module's options.
+function workerUrl(options) {
+  const url = new URL(options.serviceWorker, location.href);
+  url.searchParams.set('subscriptionUrl', new URL(options.subscriptionUrl, location.href).pathname);
+  url.searchParams.set('keyUrl', new URL(options.keyUrl, location.href).pathname);
+  return url.href;
+}
+
+// Subscribes this browser and stores the subscription on the server.
+// Call it from a user gesture (a click): browsers ignore or penalise
+// permission prompts that appear on their own.  Resolves to the
+// PushSubscription; rejects with a WebPushError.
+export async function subscribe(userOptions = {}) {
+  const options = { ...DEFAULTS, ...userOptions };
+  if (!isSupported()) throw unsupported();
+
+  // Ask first, while the click's user activation is still fresh: Safari and
+  // Firefox only show the prompt during the gesture.
+  const permission = await requestPermission();
+  if (permission === 'denied') {
+    throw new WebPushError(ErrorCode.PERMISSION_DENIED,
+      'Notifications are blocked for this site; the user can allow them in the browser\'s site settings.');
+  }
+  if (permission !== 'granted') {
+    throw new WebPushError(ErrorCode.PERMISSION_DISMISSED, 'The permission prompt was dismissed; ask again later.');
+  }
+
+  const registration = await navigator.serviceWorker.register(workerUrl(options),
+    options.scope ? { scope: options.scope } : undefined);
+  await navigator.serviceWorker.ready;
+  const key = urlBase64ToUint8Array(await serverKey(options));
+
+  let subscription = await registration.pushManager.getSubscription();
+  let oldEndpoint;
+  if (subscription && !sameBytes(subscription.options.applicationServerKey, key)) {
+    // Made for another server key (webpush_keys_import() since): the push
+    // service would reject our VAPID tokens for it.
+    oldEndpoint = subscription.endpoint;
+    await subscription.unsubscribe();
+    subscription = null;
+  }
+  if (!subscription) {
+    try {
+      subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
+    } catch (err) {
+      throw new WebPushError(ErrorCode.SUBSCRIBE_FAILED, `The browser could not subscribe: ${err.message}`, { cause: err });
+    }
+  }
+  // Sent even when the subscription was already there: the server may have
+  // lost it (a 410 from the push service deletes it), and storing is idempotent.
+  await callServer(options.subscriptionUrl, 'POST',
+    { ...options.body, subscription: subscription.toJSON(), oldEndpoint }, options);
+  return subscription;
+}
+
+// The current subscription of this browser, or null.
+export async function getSubscription(userOptions = {}) {
+  const options = { ...DEFAULTS, ...userOptions };
+  if (!isSupported()) return null;
+  const registration = await navigator.serviceWorker.getRegistration(options.scope);
+  return registration ? registration.pushManager.getSubscription() : null;
+}
+
+// Removes the subscription from the server, then from the browser (in that
+// order, so that a server error leaves both still subscribed, and a retry
+// works).  Resolves to true if there was one.
+export async function unsubscribe(userOptions = {}) {
+  const options = { ...DEFAULTS, ...userOptions };
+  const subscription = await getSubscription(options);
+  if (!subscription) return false;
+  await callServer(options.subscriptionUrl, 'DELETE', { ...options.body, endpoint: subscription.endpoint }, options);
+  await subscription.unsubscribe();
+  return true;
+}

@@ -1,0 +1,72 @@
+// The demo page's script: one button subscribes, a form inserts a message.
+import { subscribe, unsubscribe, getSubscription, isSupported, WebPushError, ErrorCode } from '/webpush-client.js';
+
+const $ = (id) => document.getElementById(id);
+const MESSAGES = {
+  [ErrorCode.UNSUPPORTED]: 'This browser cannot receive push notifications here.',
+  [ErrorCode.PERMISSION_DENIED]: 'Notifications are blocked. Allow them in the site settings (the icon left of the address), then try again.',
+  [ErrorCode.PERMISSION_DISMISSED]: 'You closed the prompt. Click again when you are ready.',
+  [ErrorCode.SUBSCRIBE_FAILED]: 'The browser\'s push service refused the subscription.',
+  [ErrorCode.SERVER]: 'The server refused the subscription.',
+  [ErrorCode.NETWORK]: 'The server could not be reached.',
+};
+
+function show(text, kind) {
+  $('status').textContent = text;
+  $('status').className = kind || '';
+}
+
+function subscribed(yes) {
+  $('enable').hidden = yes;
+  $('disable').hidden = !yes;
+  $('send').disabled = !yes;
+}
+
+$('enable').addEventListener('click', async () => {
+  $('enable').disabled = true;
+  try {
+    await subscribe();
+    subscribed(true);
+    show('Subscribed. Send yourself a notification below.', 'ok');
+  } catch (err) {
+    const code = err instanceof WebPushError ? err.code : 'unknown';
+    document.body.dataset.error = code;
+    show(`${MESSAGES[code] || 'Something went wrong.'} (${err.message})`, 'error');
+  } finally {
+    $('enable').disabled = false;
+  }
+});
+
+$('disable').addEventListener('click', async () => {
+  await unsubscribe();
+  subscribed(false);
+  show('Unsubscribed.');
+});
+
+$('push').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  const response = await fetch('/api/push', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(Object.fromEntries(form)),
+  });
+  const answer = await response.json();
+  show(response.ok ? `Message ${answer.id} inserted; the notification follows the COMMIT.` : answer.error,
+    response.ok ? 'ok' : 'error');
+});
+
+// sw.js tells open pages what it showed.
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.addEventListener('message', (event) => {
+    if (event.data && event.data.type === 'webpush:push') {
+      const li = document.createElement('li');
+      li.textContent = `${event.data.title}: ${event.data.options.body || ''}`;
+      $('received').append(li);
+    }
+  });
+}
+
+fetch('/api/me').then((r) => r.json()).then(({ user }) => { $('user').textContent = user; });
+if (!isSupported()) show(MESSAGES[ErrorCode.UNSUPPORTED], 'error');
+getSubscription().then((s) => subscribed(Boolean(s)));

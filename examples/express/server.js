@@ -1,0 +1,126 @@
+'use strict';
+// The example app: an Express server that stores browser subscriptions with
+// the webpush extension and notifies users from a trigger.
+//
+//   GET    /api/key           the VAPID public key for PushManager.subscribe()
+//   POST   /api/subscription  {subscription, oldEndpoint?}: store (or replace)
+//   DELETE /api/subscription  {endpoint}: forget
+//   POST   /api/push          {title, body?, url?}: insert a message for the
+//                             current user; the table's trigger notifies
+//
+// The user is a random id in a cookie, standing in for your login session.
+// Run it with ./run.sh (a throwaway cluster), or DATABASE_URL=... ./run.sh.
+
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const path = require('node:path');
+const express = require('express');
+const { Pool } = require('pg');
+
+const CLIENT_DIR = path.join(__dirname, '..', '..', 'client');
+
+// webpush's validation errors (bad subscription JSON, keys, URLs, sizes) are
+// SQLSTATE class 22 or 54000: the caller's fault, so a 400 that says why.
+function isInputError(err) {
+  return typeof err.code === 'string' && (err.code.startsWith('22') || err.code === '54000');
+}
+
+function userOf(req, res) {
+  const match = /(?:^|;\s*)uid=([A-Za-z0-9_-]{8,64})/.exec(req.headers.cookie || '');
+  if (match) return match[1];
+  const uid = crypto.randomBytes(9).toString('base64url');
+  res.cookie('uid', uid, { httpOnly: true, sameSite: 'strict', path: '/' });
+  return uid;
+}
+
+function badRequest(res, error, hint) {
+  res.status(400).json({ error, hint });
+}
+
+function createApp({ pool }) {
+  const app = express();
+  app.use(express.json({ limit: '16kb' }));
+  app.use((req, res, next) => { req.user = userOf(req, res); next(); });
+
+  // The kit's two files.  sw.js is served from / so its scope is the site.
+  app.get('/sw.js', (req, res) => res.sendFile(path.join(CLIENT_DIR, 'sw.js')));
+  app.get('/webpush-client.js', (req, res) => res.sendFile(path.join(CLIENT_DIR, 'webpush-client.js')));
+  app.use(express.static(path.join(__dirname, 'public')));
+
+  app.get('/api/key', async (req, res) => {
+    const { rows } = await pool.query('SELECT webpush_keys() AS key');
+    res.json({ applicationServerKey: rows[0].key });
+  });
+
+  app.get('/api/me', (req, res) => res.json({ user: req.user }));
+
+  app.post('/api/subscription', async (req, res) => {
+    const { subscription, oldEndpoint } = req.body || {};
+    if (!subscription || typeof subscription !== 'object') {
+      return badRequest(res, 'body must be {"subscription": PushSubscription.toJSON()}');
+    }
+    const db = await pool.connect();
+    try {
+      await db.query('BEGIN');
+      // A renewed subscription (pushsubscriptionchange) replaces the old one.
+      if (typeof oldEndpoint === 'string') await db.query('SELECT webpush_unsubscribe($1)', [oldEndpoint]);
+      const { rows } = await db.query('SELECT webpush_subscribe($1::jsonb, $2) AS id',
+        [JSON.stringify(subscription), req.user]);
+      await db.query('COMMIT');
+      res.status(201).json({ id: Number(rows[0].id) });
+    } catch (err) {
+      await db.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      db.release();
+    }
+  });
+
+  app.delete('/api/subscription', async (req, res) => {
+    const { endpoint } = req.body || {};
+    if (typeof endpoint !== 'string') return badRequest(res, 'body must be {"endpoint": "..."}');
+    const { rows } = await pool.query('SELECT webpush_unsubscribe($1) AS removed', [endpoint]);
+    res.json({ removed: rows[0].removed });
+  });
+
+  app.post('/api/push', async (req, res) => {
+    const { title, body = null, url = null } = req.body || {};
+    if (typeof title !== 'string' || !title) return badRequest(res, 'body must be {"title": "...", "body"?, "url"?}');
+    const { rows } = await pool.query(
+      'INSERT INTO messages (user_id, title, body, url) VALUES ($1, $2, $3, $4) RETURNING id',
+      [req.user, title, body, url]);
+    res.status(201).json({ id: Number(rows[0].id) });
+  });
+
+  // Express 5 routes rejected promises here.
+  app.use((err, req, res, next) => {
+    if (isInputError(err)) {
+      return res.status(400).json({ error: err.message, detail: err.detail, hint: err.hint, sqlstate: err.code });
+    }
+    if (err.type === 'entity.parse.failed' || err.type === 'entity.too.large') {
+      return res.status(400).json({ error: err.message });
+    }
+    console.error(err);
+    res.status(500).json({ error: 'internal error' });
+  });
+  return app;
+}
+
+async function migrate(pool) {
+  await pool.query(fs.readFileSync(path.join(__dirname, 'schema.sql'), 'utf8'));
+}
+
+if (require.main === module) {
+  const pool = new Pool({ connectionString: process.env.DATABASE_URL });
+  const port = Number(process.env.PORT || 3000);
+  migrate(pool).then(() => {
+    createApp({ pool }).listen(port, '127.0.0.1', () => {
+      console.log(`webpush example on http://localhost:${port}/`);
+    });
+  }).catch((err) => {
+    console.error(`cannot prepare the database: ${err.message}`);
+    process.exit(1);
+  });
+}
+
+module.exports = { createApp, migrate };

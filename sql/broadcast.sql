@@ -1,0 +1,43 @@
+-- webpush_send_many: one statement queues for a list of subscriptions.
+SET webpush.subject = 'mailto:ops@example.com';
+DELETE FROM webpush.queue;
+CREATE TEMP TABLE many AS
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/many/' || i)) AS id
+FROM generate_series(1, 5) i;
+
+-- Ids that do not exist, repeats and NULL elements: each existing
+-- subscription gets one notification, and the count says how many.
+SELECT webpush_send_many(array_agg(id) || ARRAY[id_max + 1000, NULL, id_min, id_min], 'to all')
+FROM many, (SELECT max(id) AS id_max, min(id) AS id_min FROM many) m
+GROUP BY id_max, id_min;
+SELECT count(*) AS queued, count(DISTINCT subscription_id) AS subscriptions,
+       bool_and(convert_from(payload, 'UTF8') = 'to all') AS same_payload,
+       bool_and(endpoint LIKE 'https://push.example.com/many/%') AS own_endpoints
+FROM webpush.queue;
+SELECT webpush_send_many((SELECT array_agg(id) FROM many), '{"title": "json"}'::jsonb,
+                         ttl => 60, urgency => 'high', topic => 'sale') AS queued_json;
+SELECT DISTINCT convert_from(payload, 'UTF8') AS payload, ttl, urgency, topic
+FROM webpush.queue WHERE ttl = 60;
+SELECT webpush_send_many('{}', 'nobody') AS queued_for_nobody;
+SELECT webpush_send_many(ARRAY[-1], 'nobody') AS queued_for_nobody;
+DELETE FROM webpush.queue;
+
+-- Bad calls fail before anything is queued.
+\x on
+SELECT t.call, r.*
+FROM (VALUES
+    ($$SELECT webpush_send_many(NULL, 'x')$$),
+    ($$SELECT webpush_send_many(ARRAY[1], 'x', ttl => -5)$$),
+    ($$SELECT webpush_send_many(ARRAY[1], 'x', urgency => 'now')$$),
+    ($$SELECT webpush_send_many(ARRAY[1], 'x', topic => 'has space')$$),
+    ($$SELECT webpush_send_many(ARRAY[1], repeat('x', 4000))$$),
+    ($$SELECT webpush_send_many(ARRAY['a'], 'x')$$)
+) AS t(call), LATERAL regress.try(t.call) AS r;
+\x off
+SELECT count(*) AS nothing_queued FROM webpush.queue;
+
+-- Only superusers and webpush_sender may call it.
+SELECT has_function_privilege('public', 'webpush_send_many(bigint[], text, integer, text, text)', 'execute') AS public_may,
+       has_function_privilege('webpush_sender', 'webpush_send_many(bigint[], text, integer, text, text)', 'execute') AS sender_may,
+       has_function_privilege('webpush_sender', 'webpush_send_many(bigint[], jsonb, integer, text, text)', 'execute') AS sender_may_json;
+SELECT webpush_unsubscribe('https://push.example.com/many/' || i) FROM generate_series(1, 5) i;

@@ -1,0 +1,59 @@
+-- webpush_notification() builds payloads in the convention of client/sw.js.
+SELECT webpush_notification('Order shipped');
+SELECT webpush_notification('Order shipped', 'Your teapot is on its way', '/orders/42');
+SELECT webpush_notification('Hi', body => 'b', url => 'https://shop.example.com/a?b=c',
+                            icon => '/icon.png', badge => '/badge.png', image => '/big.png',
+                            tag => 'order-42', data => '{"orderId": 42, "nested": {"x": null}}',
+                            require_interaction => true, silent => false);
+-- data keeps its own nulls and may be any JSON value
+SELECT webpush_notification('t', data => 'null'), webpush_notification('t', data => '7'),
+       webpush_notification('t', data => '"s"'), webpush_notification('t', data => '[1, null]');
+-- Quotes, newlines and non-ASCII survive as JSON strings.
+SELECT webpush_notification(E'"Caf\u00e9"\n', E'tab\there');
+-- It is a plain builder: anyone may call it, and it composes with the senders.
+SELECT has_function_privilege('public', 'webpush_notification(text, text, text, text, text, text, text, jsonb, boolean, boolean)', 'execute');
+SELECT webpush_send(regress.subscription(), webpush_notification('Queued', 'x')::text) > 0 AS queued;
+SELECT convert_from(payload, 'UTF8')::jsonb AS payload FROM webpush.queue ORDER BY id DESC LIMIT 1;
+DELETE FROM webpush.queue;
+
+\x on
+SELECT t.call, r.*
+FROM (VALUES
+    ($$SELECT webpush_notification(NULL)$$),
+    ($$SELECT webpush_notification('')$$),
+    ($$SELECT webpush_notification(NULL, 'body only')$$),
+    ($$SELECT webpush_notification('t', url => 'javascript:alert(1)')$$),
+    ($$SELECT webpush_notification('t', url => '//evil.example.com/')$$),
+    ($$SELECT webpush_notification('t', url => 'orders/42')$$),
+    ($$SELECT webpush_notification('t', url => '')$$),
+    ($$SELECT webpush_notification('t', url => 'https://')$$),
+    ($$SELECT webpush_notification('t', data => '{bad')$$)
+) AS t(call), LATERAL regress.try(t.call) AS r;
+\x off
+
+-- Upgrading from 0.1, the first released version, keeps the key pair and
+-- the subscriptions.  (A fresh install takes the same path: webpush--0.1.sql,
+-- then the update scripts.)
+CREATE DATABASE webpush_upgrade;
+\c webpush_upgrade
+CREATE EXTENSION webpush VERSION '0.1';
+SELECT webpush_keys() AS key_before \gset
+SELECT webpush_subscribe('{"endpoint": "https://push.example.com/u", "keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}', 'alice');
+SELECT count(*) AS functions_in_0_1 FROM pg_proc WHERE proname LIKE 'webpush%';
+ALTER EXTENSION webpush UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'webpush';
+SELECT webpush_keys() = :'key_before' AS same_key, count(*) AS subscriptions
+FROM webpush.subscriptions WHERE user_id = 'alice';
+SELECT webpush_notification('after upgrade');
+-- what 0.2 added, with its privileges
+SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'execute') AS public_may_call
+FROM pg_proc p WHERE proname LIKE 'webpush%' AND p.oid::regprocedure::text NOT IN (
+    'webpush_keys()', 'webpush_keys_import(text)', 'webpush_subscribe(jsonb,text)',
+    'webpush_unsubscribe(text)', 'webpush_encrypt(bytea,text,text,bytea,text)',
+    'webpush_send_now(bigint,text,integer,text,text)', 'webpush_send_now(jsonb,text,integer,text,text)',
+    'webpush_send(bigint,text,integer,text,text)', 'webpush_send(bigint,jsonb,integer,text,text)',
+    'webpush_send(bigint,bytea,integer,text,text)', 'webpush_send(jsonb,text,integer,text,text)',
+    'webpush_send_user(text,text,integer,text,text)', 'webpush_send_user(text,jsonb,integer,text,text)')
+ORDER BY 1::text;
+\c contrib_regression
+DROP DATABASE webpush_upgrade;

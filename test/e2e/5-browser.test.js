@@ -1,0 +1,259 @@
+'use strict';
+// The browser kit (client/) and the Express example, in Debian's chromium
+// driven by playwright-core.  Vendor push services are out of reach, so the
+// page's PushManager hands out subscriptions of the loopback push service
+// (real keys, made by it), and what that service decrypted is delivered to
+// the service worker through the DevTools protocol.  Everything between the
+// click and the notification is real: the example server, webpush_subscribe,
+// the trigger, the worker, encryption, VAPID, HTTP/2 and client/sw.js.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { Pool } = require('pg');
+const { chromium } = require('playwright-core');
+const { createApp, migrate } = require('../../examples/express/server');
+const { startService, connect, until, SLOW } = require('./helpers');
+
+// A broken kit tends to hang (a promise that never settles): fail instead.
+const LIMIT = { timeout: 60000 * SLOW };
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+// The screenshot for the README: `WEBPUSH_SCREENSHOT=docs/browser-demo.png`.
+const SCREENSHOT = process.env.WEBPUSH_SCREENSHOT ||
+  path.join(process.env.WEBPUSH_TEST_TLS, '..', 'browser-demo.png');
+
+let service, db, pool, server, origin, browser, key;
+
+before(async () => {
+  service = await startService();
+  db = await connect(); // the worker serves database "postgres"
+  pool = new Pool({ host: process.env.PGHOST, port: Number(process.env.PGPORT), database: 'postgres', max: 4 });
+  await migrate(pool);
+  server = createApp({ pool }).listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  origin = `http://localhost:${server.address().port}`; // a secure context without TLS
+  key = (await db.query('SELECT webpush_keys() AS k')).rows[0].k;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // Loopback only: no background connections to Google's hosts.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) await new Promise((resolve) => server.close(resolve));
+  if (db) {
+    await db.query('DROP TABLE IF EXISTS messages; DROP FUNCTION IF EXISTS notify_message()');
+    await db.query("DELETE FROM webpush.subscriptions WHERE endpoint LIKE $1", [`${service.origin}/%`]);
+    await db.end();
+  }
+  if (pool) await pool.end();
+  if (service) await service.stop();
+});
+
+// Replaces PushManager in every page of the context (and, given a worker,
+// in the service worker) with one whose subscribe() returns `subscription`,
+// remembering the options it was called with.
+function fakePushManager(subscription) {
+  const state = { current: null, calls: [] };
+  self.__fakePush = state;
+  PushManager.prototype.subscribe = async function (options) {
+    const keyBytes = new Uint8Array(options.applicationServerKey);
+    state.calls.push({
+      userVisibleOnly: options.userVisibleOnly,
+      key: btoa(String.fromCharCode(...keyBytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''),
+    });
+    const json = subscription;
+    state.current = {
+      endpoint: json.endpoint,
+      expirationTime: null,
+      options: { userVisibleOnly: true, applicationServerKey: keyBytes.buffer },
+      toJSON: () => JSON.parse(JSON.stringify(json)),
+      unsubscribe: async () => { state.current = null; return true; },
+    };
+    return state.current;
+  };
+  PushManager.prototype.getSubscription = async function () { return state.current; };
+}
+
+async function newPage({ grant = true, subscription = service.subscribe() } = {}) {
+  const context = await browser.newContext();
+  if (grant) await context.grantPermissions(['notifications'], { origin });
+  await context.addInitScript(fakePushManager, subscription);
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.log(`page error: ${err.message}`));
+  await page.goto(origin);
+  await page.locator('#user').filter({ hasNotText: '…' }).waitFor();
+  return { context, page, subscription, user: await page.locator('#user').textContent() };
+}
+
+async function stored(endpoint) {
+  const { rows } = await db.query('SELECT user_id FROM webpush.subscriptions WHERE endpoint = $1', [endpoint]);
+  return rows[0] || null;
+}
+
+// The registration id DevTools knows the page's service worker by.
+async function registrationId(context, page) {
+  const cdp = await context.newCDPSession(page);
+  const registrations = [];
+  cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => registrations.push(...e.registrations));
+  await cdp.send('ServiceWorker.enable');
+  const registration = await until('a service worker registration', () =>
+    registrations.find((r) => !r.isDeleted && r.scopeURL === `${origin}/`));
+  return { cdp, id: registration.registrationId };
+}
+
+async function serviceWorkerOf(context) {
+  return context.serviceWorkers()[0] || context.waitForEvent('serviceworker');
+}
+
+test('the button asks permission, subscribes with the server key, and the subscription is stored', LIMIT, async () => {
+  const { context, page, subscription, user } = await newPage();
+  await page.click('#enable');
+  await page.locator('#status.ok').waitFor();
+
+  const calls = await page.evaluate(() => self.__fakePush.calls);
+  assert.deepEqual(calls, [{ userVisibleOnly: true, key }], 'subscribed once, with webpush_keys() as applicationServerKey');
+  assert.equal(await page.evaluate(() => Notification.permission), 'granted');
+  assert.deepEqual(await stored(subscription.endpoint), { user_id: user });
+
+  // "Turn off" removes it on the server and in the browser.
+  await page.click('#disable');
+  await until('unsubscribed on the server', async () => !(await stored(subscription.endpoint)));
+  assert.equal(await page.evaluate(() => self.__fakePush.current), null, 'unsubscribed in the browser too');
+  await context.close();
+});
+
+test('an insert into the table reaches the service worker as a notification', LIMIT, async () => {
+  const { context, page, subscription, user } = await newPage();
+  await page.click('#enable');
+  await page.locator('#status.ok').waitFor();
+  await page.fill('input[name=title]', 'Order shipped');
+  await page.fill('input[name=body]', 'Your teapot is on its way');
+  await page.fill('input[name=url]', '/orders/42');
+  await page.click('#send'); // POST /api/push: INSERT INTO messages; the trigger queues
+
+  const [message] = await service.waitFor((ms) => ms.some((m) => m.subscription === subscription.endpoint.split('/').pop()))
+    .then(() => service.received(subscription.endpoint));
+  assert.deepEqual(message.errors, []);
+  const payload = JSON.parse(message.payload.toString());
+  assert.deepEqual(payload, { title: 'Order shipped', body: 'Your teapot is on its way', url: '/orders/42' });
+  const { rows } = await db.query('SELECT user_id FROM messages ORDER BY id DESC LIMIT 1');
+  assert.equal(rows[0].user_id, user);
+
+  // What the push service decrypted, handed to the service worker as the
+  // browser's push client would.
+  const { cdp, id } = await registrationId(context, page);
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: id, data: message.payload.toString() });
+  const shown = await until('the notification', () => page.evaluate(async () => {
+    const registration = await navigator.serviceWorker.ready;
+    const list = await registration.getNotifications();
+    return list.length ? list.map((n) => ({ title: n.title, body: n.body, url: n.data.url })) : null;
+  }));
+  assert.deepEqual(shown, [{ title: 'Order shipped', body: 'Your teapot is on its way', url: '/orders/42' }]);
+  // The open page heard of it too (sw.js posts to its windows).
+  await page.locator('#received li', { hasText: 'Order shipped: Your teapot is on its way' }).waitFor();
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+  // Plain text and an empty push follow the documented fallbacks.
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: id, data: 'just text' });
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: id, data: '' });
+  const titles = await until('the fallback notifications', () => page.evaluate(async () => {
+    const list = await (await navigator.serviceWorker.ready).getNotifications();
+    return list.length === 3 ? list.map((n) => `${n.title}|${n.body}`) : null;
+  }));
+  assert.ok(titles.includes('New notification|just text'), titles.join(', '));
+  assert.ok(titles.includes('New notification|'), titles.join(', '));
+  await context.close();
+});
+
+test('a denied permission is a typed error, and nothing is stored', LIMIT, async () => {
+  const { context, page, subscription } = await newPage({ grant: false });
+  const error = await page.evaluate(() => import('/webpush-client.js').then((m) =>
+    m.subscribe().then(() => null, (e) => ({ name: e.name, code: e.code, typed: e instanceof m.WebPushError }))));
+  assert.equal(await page.evaluate(() => Notification.permission), 'denied');
+  assert.deepEqual(error, { name: 'WebPushError', code: 'permission-denied', typed: true });
+  assert.deepEqual(await page.evaluate(() => self.__fakePush.calls), [], 'PushManager.subscribe was not called');
+  assert.equal(await stored(subscription.endpoint), null);
+  // The page says what to do.
+  await page.click('#enable');
+  await page.locator('#status.error', { hasText: 'blocked' }).waitFor();
+  await context.close();
+});
+
+test('permission granted through the old callback form works; a dismissed prompt is its own error', LIMIT, async () => {
+  const { context, page, subscription } = await newPage({ grant: false });
+  // Older Safari: requestPermission takes a callback and returns undefined.
+  const result = await page.evaluate(() => {
+    Notification.requestPermission = (callback) => { setTimeout(() => callback('granted'), 10); };
+    return import('/webpush-client.js').then((m) => m.subscribe().then((s) => s.endpoint, (e) => e.code));
+  });
+  assert.equal(result, subscription.endpoint);
+  assert.ok(await stored(subscription.endpoint));
+
+  const dismissed = await page.evaluate(() => {
+    Notification.requestPermission = () => Promise.resolve('default');
+    return import('/webpush-client.js').then((m) => m.subscribe().then(() => null, (e) => e.code));
+  });
+  assert.equal(dismissed, 'permission-dismissed');
+  await context.close();
+});
+
+test('a subscription the extension refuses is a 400 with a JSON error, and a server-error in the page', LIMIT, async () => {
+  const bad = { ...service.subscribe(), endpoint: 'http://push.example.com/not-https' };
+  const { context, page } = await newPage({ subscription: bad });
+  const error = await page.evaluate(() => import('/webpush-client.js').then((m) =>
+    m.subscribe().then(() => null, (e) => ({ code: e.code, status: e.status, body: e.body }))));
+  assert.equal(error.code, 'server-error');
+  assert.equal(error.status, 400);
+  assert.equal(error.body.error, 'invalid push endpoint');
+  assert.equal(error.body.sqlstate, '22023');
+  assert.match(error.body.hint, /https/);
+  assert.equal(await stored(bad.endpoint), null);
+  await context.close();
+});
+
+test('pushsubscriptionchange re-subscribes and replaces the stored subscription', LIMIT, async () => {
+  const { context, page, subscription, user } = await newPage();
+  await page.click('#enable');
+  await page.locator('#status.ok').waitFor();
+  assert.ok(await stored(subscription.endpoint));
+
+  // The browser's push service renewed the subscription: the worker gets the
+  // event with the old one, and must subscribe again with the same key.
+  const renewed = service.subscribe();
+  const worker = await serviceWorkerOf(context);
+  const calls = await worker.evaluate(async ({ fake, renewed, endpoint }) => {
+    (0, eval)(`(${fake})`)(renewed);
+    const event = new Event('pushsubscriptionchange');
+    let done;
+    event.waitUntil = (promise) => { done = promise; };
+    event.oldSubscription = {
+      endpoint,
+      options: { applicationServerKey: await (await fetch('/api/key')).json().then(({ applicationServerKey }) =>
+        Uint8Array.from(atob(applicationServerKey.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0)).buffer) },
+    };
+    self.dispatchEvent(event);
+    await done;
+    return self.__fakePush.calls;
+  }, { fake: fakePushManager.toString(), renewed, endpoint: subscription.endpoint });
+
+  assert.deepEqual(calls, [{ userVisibleOnly: true, key }]);
+  assert.equal(await stored(subscription.endpoint), null, 'the old endpoint is gone');
+  assert.deepEqual(await stored(renewed.endpoint), { user_id: user }, 'the new one belongs to the same user');
+
+  // And the next notification goes to the new endpoint.
+  await page.click('#send');
+  await service.waitFor(() => service.received(renewed.endpoint).length === 1);
+  assert.deepEqual(service.received(renewed.endpoint)[0].errors, []);
+  await context.close();
+});
+
+test('the screenshot of the demo page was written', LIMIT, () => {
+  assert.ok(fs.statSync(SCREENSHOT).size > 1000);
+});
