@@ -15,6 +15,7 @@
 
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/memutils.h"
 
 #include "http.h"
 
@@ -22,6 +23,8 @@ typedef struct WatchedSocket
 {
 	curl_socket_t fd;
 	int			what;			/* CURL_POLL_IN / OUT / INOUT */
+	int			position;		/* in the wait set */
+	uint32		registered;		/* the WL_SOCKET_* events it waits for there */
 } WatchedSocket;
 
 struct HttpClient
@@ -37,7 +40,70 @@ struct HttpClient
 	HttpRequest *done_head;
 	HttpRequest *done_tail;
 	bool		reset_pending;	/* drop all connections when idle */
+
+	/*
+	 * The latch and curl's sockets, kept between waits and rebuilt only when
+	 * a socket comes or goes: a set per wait cost an epoll instance and a
+	 * system call per socket every time.
+	 */
+	WaitEventSet *wait_set;
+	bool		wait_set_stale;
+	WaitEvent  *events;
+	int			events_cap;
+
+	/*
+	 * Easy handles of finished requests, kept for the next ones: creating
+	 * and destroying one per request was a visible share of the worker's
+	 * malloc time.
+	 */
+	CURL	  **idle;
+	int			nidle;
+	int			idle_cap;
 };
+
+#define HTTP_IDLE_HANDLES_MAX 1024
+
+/* A handle for a new request: a recycled one, reset, or a new one. */
+static CURL *
+take_easy(HttpClient *client)
+{
+	CURL	   *easy;
+
+	if (client->nidle == 0)
+		return curl_easy_init();
+	easy = client->idle[--client->nidle];
+	/* Forgets every option; keeps buffers (connections live in the multi). */
+	curl_easy_reset(easy);
+	return easy;
+}
+
+/* A handle whose request is over (already removed from the multi). */
+static void
+give_back_easy(HttpClient *client, CURL *easy)
+{
+	if (client->nidle == client->idle_cap && client->idle_cap < HTTP_IDLE_HANDLES_MAX)
+	{
+		int			cap = client->idle_cap ? client->idle_cap * 2 : 64;
+		CURL	  **grown = realloc(client->idle, cap * sizeof(CURL *));
+
+		if (grown != NULL)
+		{
+			client->idle = grown;
+			client->idle_cap = cap;
+		}
+	}
+	if (client->nidle < client->idle_cap)
+		client->idle[client->nidle++] = easy;
+	else
+		curl_easy_cleanup(easy);
+}
+
+static void
+free_idle_handles(HttpClient *client)
+{
+	while (client->nidle > 0)
+		curl_easy_cleanup(client->idle[--client->nidle]);
+}
 
 static int
 socket_callback(CURL *easy, curl_socket_t fd, int what, void *clientp, void *socketp)
@@ -55,10 +121,12 @@ socket_callback(CURL *easy, curl_socket_t fd, int what, void *clientp, void *soc
 	{
 		if (i < client->nsockets)
 			client->sockets[i] = client->sockets[--client->nsockets];
+		client->wait_set_stale = true;
 		return 0;
 	}
 	if (i == client->nsockets)
 	{
+		client->wait_set_stale = true;
 		if (client->nsockets == client->sockets_cap)
 		{
 			int			cap = client->sockets_cap ? client->sockets_cap * 2 : 16;
@@ -194,9 +262,11 @@ http_client_ready(HttpClient *client)
 	if (client->in_flight > 0)
 		return false;
 	/* A new multi handle has an empty connection cache. */
+	free_idle_handles(client);
 	curl_multi_cleanup(client->multi);
 	client->multi = curl_multi_init();
 	client->nsockets = 0;
+	client->wait_set_stale = true;
 	client->timer_ms = -1;
 	if (client->multi == NULL)
 		return false;
@@ -234,7 +304,7 @@ http_request_free(HttpRequest *req)
 bool
 http_client_start(HttpClient *client, HttpRequest *req)
 {
-	CURL	   *easy = curl_easy_init();
+	CURL	   *easy = take_easy(client);
 	CURLMcode	mc;
 
 	if (easy == NULL)
@@ -340,7 +410,7 @@ collect_finished(HttpClient *client)
 						 curl_easy_strerror(req->curl_code));
 		}
 		curl_multi_remove_handle(client->multi, req->easy);
-		curl_easy_cleanup(req->easy);
+		give_back_easy(client, req->easy);
 		req->easy = NULL;
 		req->client = NULL;
 		client->in_flight--;
@@ -354,10 +424,84 @@ collect_finished(HttpClient *client)
 	}
 }
 
+static uint32
+socket_events(const WatchedSocket *sock)
+{
+	uint32		ev = 0;
+
+	if (sock->what & CURL_POLL_IN)
+		ev |= WL_SOCKET_READABLE;
+	if (sock->what & CURL_POLL_OUT)
+		ev |= WL_SOCKET_WRITEABLE;
+	return ev;
+}
+
+/*
+ * Bring the wait set in line with curl's sockets: modify the events of the
+ * ones that changed, rebuild when sockets came or went (or one waits for
+ * nothing, which a set cannot express).  Returns the set's size.
+ */
+static int
+prepare_wait_set(HttpClient *client)
+{
+	int			size = client->nsockets + 2;
+	int			i;
+
+	for (i = 0; i < client->nsockets && !client->wait_set_stale; i++)
+		if (socket_events(&client->sockets[i]) == 0)
+			client->wait_set_stale = true;
+
+	if (client->wait_set != NULL && !client->wait_set_stale)
+	{
+		for (i = 0; i < client->nsockets; i++)
+		{
+			WatchedSocket *sock = &client->sockets[i];
+			uint32		ev = socket_events(sock);
+
+			if (ev != sock->registered)
+			{
+				ModifyWaitEvent(client->wait_set, sock->position, ev, NULL);
+				sock->registered = ev;
+			}
+		}
+		return size;
+	}
+
+	if (client->wait_set != NULL)
+		FreeWaitEventSet(client->wait_set);
+	if (client->events_cap < size)
+	{
+		client->events_cap = Max(size, 2 * client->events_cap);
+		client->events = client->events == NULL ?
+			MemoryContextAlloc(TopMemoryContext, sizeof(WaitEvent) * client->events_cap) :
+			repalloc(client->events, sizeof(WaitEvent) * client->events_cap);
+	}
+#if PG_VERSION_NUM >= 170000
+	client->wait_set = CreateWaitEventSet(NULL, size);
+#else
+	client->wait_set = CreateWaitEventSet(TopMemoryContext, size);
+#endif
+	AddWaitEventToSet(client->wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(client->wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	size = 2;
+	for (i = 0; i < client->nsockets; i++)
+	{
+		WatchedSocket *sock = &client->sockets[i];
+
+		sock->registered = socket_events(sock);
+		if (sock->registered == 0)
+			continue;
+		sock->position = AddWaitEventToSet(client->wait_set, sock->registered,
+										   sock->fd, NULL, NULL);
+		size++;
+	}
+	client->wait_set_stale = false;
+	return size;
+}
+
 bool
 http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 {
-	WaitEventSet *set;
 	WaitEvent  *events;
 	int			nevents;
 	int			i;
@@ -377,29 +521,10 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 	if (client->timer_ms >= 0 && (wait_ms < 0 || client->timer_ms < wait_ms))
 		wait_ms = client->timer_ms;
 
-	nevents = client->nsockets + 2;
-#if PG_VERSION_NUM >= 170000
-	set = CreateWaitEventSet(NULL, nevents);
-#else
-	set = CreateWaitEventSet(CurrentMemoryContext, nevents);
-#endif
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (i = 0; i < client->nsockets; i++)
-	{
-		uint32		ev = 0;
-
-		if (client->sockets[i].what & CURL_POLL_IN)
-			ev |= WL_SOCKET_READABLE;
-		if (client->sockets[i].what & CURL_POLL_OUT)
-			ev |= WL_SOCKET_WRITEABLE;
-		if (ev != 0)
-			AddWaitEventToSet(set, ev, client->sockets[i].fd, NULL, NULL);
-	}
-
-	events = palloc(sizeof(WaitEvent) * nevents);
-	nevents = WaitEventSetWait(set, wait_ms, events, nevents, wait_event_info);
-	FreeWaitEventSet(set);
+	nevents = prepare_wait_set(client);
+	nevents = WaitEventSetWait(client->wait_set, wait_ms, client->events, nevents,
+							   wait_event_info);
+	events = client->events;
 
 	if (nevents == 0 && client->timer_ms >= 0 && wait_ms == client->timer_ms)
 	{
@@ -424,7 +549,6 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 			curl_multi_socket_action(client->multi, events[i].fd, mask, &running);
 		}
 	}
-	pfree(events);
 	collect_finished(client);
 	return latch_set;
 }
