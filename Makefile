@@ -7,6 +7,7 @@ OBJS = \
 	src/ece.o \
 	src/vapid.o \
 	src/endpoint.o \
+	src/retry_after.o \
 	src/http.o \
 	src/push.o \
 	src/validate.o \

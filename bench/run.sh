@@ -21,6 +21,9 @@ else
     pg_ctl start -w -l "$work/postgres.log" >/dev/null
 fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+# The per-message crypto floor, for comparison with the worker's CPU figure.
+cc -O2 -Isrc bench/crypto_bound.c src/p256.c -lcrypto -o "$work/crypto_bound"
+"$work/crypto_bound"
 node bench/bench.js
 if [ "${BENCH_MODE:-}" = "valgrind" ]; then
     if grep -l 'webpush.so' "$work"/valgrind.* >/dev/null 2>&1; then

@@ -18,6 +18,7 @@
 #include "utils/memutils.h"
 
 #include "http.h"
+#include "retry_after.h"
 
 typedef struct WatchedSocket
 {
@@ -377,6 +378,29 @@ http_client_in_flight(HttpClient *client)
 	return client->in_flight;
 }
 
+/*
+ * Seconds from the response's Retry-After, or -1.  Parsed by our own bounded
+ * parser (retry_after.c, fuzzed) rather than trusted to any library.
+ */
+static long
+response_retry_after(CURL *easy)
+{
+#if LIBCURL_VERSION_NUM >= 0x075400
+	struct curl_header *header;
+
+	if (curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1, &header) != CURLHE_OK)
+		return -1;
+	return retry_after_parse(header->value, strlen(header->value), time(NULL));
+#else
+	curl_off_t	seconds = -1;
+
+	/* Before 7.84 there is no header API: libcurl's own parse. */
+	if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &seconds) != CURLE_OK || seconds < 0)
+		return -1;
+	return seconds < RETRY_AFTER_MAX_SECONDS ? (long) seconds : RETRY_AFTER_MAX_SECONDS;
+#endif
+}
+
 /* Move what libcurl finished onto the done list. */
 static void
 collect_finished(HttpClient *client)
@@ -387,17 +411,13 @@ collect_finished(HttpClient *client)
 	while ((msg = curl_multi_info_read(client->multi, &left)) != NULL)
 	{
 		HttpRequest *req = NULL;
-		curl_off_t	retry_after = 0;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
 		req->curl_code = msg->data.result;
 		curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->status);
-		/* libcurl parses both forms of Retry-After, seconds and HTTP-date. */
-		if (curl_easy_getinfo(req->easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
-			retry_after > 0)
-			req->retry_after = (long) retry_after;
+		req->retry_after = response_retry_after(req->easy);
 		if (req->curl_code != CURLE_OK)
 		{
 			req->status = 0;

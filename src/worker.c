@@ -171,9 +171,12 @@ judge(HttpRequest *req)
 				double		delay;
 				TimestampTz next;
 
-				if (result == PUSH_RATE_LIMITED && req->retry_after > 0)
+				if (req->retry_after > 0)
 				{
-					/* No earlier than told; a little later spreads the herd. */
+					/*
+					 * No earlier than told (429, or a 503 that says when);
+					 * a little later spreads the herd.
+					 */
 					delay = req->retry_after * 1000.0 *
 						(1.0 + 0.1 * random_fraction());
 				}

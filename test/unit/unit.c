@@ -19,6 +19,7 @@
 #include "ece.h"
 #include "endpoint.h"
 #include "p256.h"
+#include "retry_after.h"
 #include "vapid.h"
 
 static int	passed;
@@ -261,6 +262,56 @@ test_ephemeral_ecdh(void)
 	p256_ephemeral_free(e);
 }
 
+/* Retry-After: both RFC 9110 forms, bounded, everything else refused. */
+static void
+test_retry_after(void)
+{
+	/* 1994-11-06 08:49:37 UTC, the RFC's example date */
+	const time_t rfc_date = 784111777;
+	static const struct
+	{
+		const char *value;
+		time_t		now;
+		long		expected;
+	}			cases[] = {
+		{"120", 0, 120},
+		{"0", 0, 0},
+		{"  7\t", 0, 7},
+		{"007", 0, 7},
+		{"86400", 0, RETRY_AFTER_MAX_SECONDS},
+		{"99999999999999999999999999", 0, RETRY_AFTER_MAX_SECONDS},
+		{"-1", 0, -1},
+		{"1.5", 0, -1},
+		{"12 s", 0, -1},
+		{"+5", 0, -1},
+		{"", 0, -1},
+		{"   ", 0, -1},
+		{"Sun, 06 Nov 1994 08:49:37 GMT", rfc_date - 60, 60},
+		{"Sun, 06 Nov 1994 08:49:37 GMT", rfc_date + 60, 0},
+		{"Sunday, 06-Nov-94 08:49:37 GMT", rfc_date - 5, 5},
+		{"Sun Nov  6 08:49:37 1994", rfc_date - 1, 1},
+		{"Sun, 06 Nov 1994 08:49:37 GMT", 0, RETRY_AFTER_MAX_SECONDS},
+		{"Sun, 06 Nov 1994 08:49:37 UTC", 0, -1},
+		{"Sun, 6 Nov 1994 08:49:37 GMT", 0, -1},
+		{"Sun, 31 Feb 1994 08:49:37 GMT", 0, -1},
+		{"Sun, 29 Feb 1996 00:00:00 GMT", 825552000 - 10, 10},
+		{"Sun, 29 Feb 1900 00:00:00 GMT", 0, -1},
+		{"Sun, 06 Nov 1994 24:00:00 GMT", 0, -1},
+		{"Xyz, 06 Nov 1994 08:49:37 GMT", 0, -1},
+		{"Sun, 06 Nov 1994 08:49:37 GMT trailing", 0, -1},
+		{"Sun, 06 Nov 1994 08:49", 0, -1},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		long		got = retry_after_parse(cases[i].value, strlen(cases[i].value), cases[i].now);
+
+		CHECK(got == cases[i].expected, "Retry-After \"%s\": %ld, expected %ld",
+			  cases[i].value, got, cases[i].expected);
+	}
+	CHECK(retry_after_parse("12", 1, 0) == 1, "reads only len bytes");
+}
+
 /* Every signature must verify: r and s are left-padded to 32 bytes each. */
 static void
 test_vapid(void)
@@ -325,6 +376,7 @@ main(void)
 	test_endpoints();
 	test_rfc8291();
 	test_ephemeral_ecdh();
+	test_retry_after();
 	test_vapid();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
