@@ -31,6 +31,24 @@ function rssKb(pid, field = 'VmRSS') {
   const m = new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m[1]);
 }
+// Busy and total CPU time of the whole machine, from /proc/stat, in seconds.
+function machineCpu() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + f[4];
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: (total - idle) / 100, total: total / 100 };
+}
+// CPU seconds of every process of the throwaway cluster (its postmaster's children).
+function clusterCpu(postmaster) {
+  let sum = cpuSeconds(postmaster);
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      if (Number(stat[1]) === postmaster) sum += cpuSeconds(pid);
+    } catch (e) { /* gone */ }
+  }
+  return sum;
+}
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 
 async function waitCount(target, timeoutMs) {
@@ -72,6 +90,8 @@ async function main() {
     await db.query('ROLLBACK');
   }
 
+  const postmaster = Number(fs.readFileSync(`${process.env.PGDATA}/postmaster.pid`, 'utf8').split('\n')[0]);
+
   // The broadcast: webpush_send_many, one statement per payload.
   const cpu0 = workers.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const t0 = Date.now();
@@ -80,6 +100,10 @@ async function main() {
   const tQueued = Date.now();
   await db.query('COMMIT');
   const tCommit = Date.now();
+  const machine0 = machineCpu();
+  const cluster0 = clusterCpu(postmaster);
+  const service0 = cpuSeconds(child.pid);
+  const self0 = process.cpuUsage();
 
   let rssMax = 0;
   let rssMin = Infinity;
@@ -92,6 +116,17 @@ async function main() {
   }, 1000);
   const stats = await waitCount(total, 3600 * 1000);
   clearInterval(rssTimer);
+  // Where the two cores went between COMMIT and the last delivery.
+  const machine1 = machineCpu();
+  const saturation = {
+    wall: (Date.now() - tCommit) / 1000,
+    busy: machine1.busy - machine0.busy,
+    total: machine1.total - machine0.total,
+    workers: workers.reduce((sum, pid) => sum + cpuSeconds(pid), 0) - cpu0,
+    cluster: clusterCpu(postmaster) - cluster0,
+    service: cpuSeconds(child.pid) - service0,
+    driver: (() => { const u = process.cpuUsage(self0); return (u.user + u.system) / 1e6; })(),
+  };
   for (;;) {   // outcomes recorded too, so the CPU figure includes them
     const { rows: q } = await db.query('SELECT count(*)::int AS n FROM webpush.queue');
     if (q[0].n === 0) break;
@@ -119,6 +154,13 @@ async function main() {
   console.log(`  worker peak RSS (shared buffers included)     ${(ours.peakRss / 1024).toFixed(1)} MiB`);
   if (MODE === 'million') console.log(`  worker private memory (RssAnon) over drain  ${(rssMin / 1024).toFixed(1)} .. ${(rssMax / 1024).toFixed(1)} MiB`);
   console.log(`  checked with http_ece + jose                  ${stats.verified} sampled, ${stats.problems} problems${stats.firstProblem ? ': ' + stats.firstProblem : ''}`);
+  {
+    const s = saturation;
+    const share = (x) => `${(100 * x / s.total).toFixed(0)}%`;
+    const other = s.busy - s.cluster - s.service - s.driver;
+    console.log(`  CPU during the drain (${s.wall.toFixed(1)} s, ${(s.total / s.wall).toFixed(1)} cores): busy ${share(s.busy)} of the machine =`);
+    console.log(`    worker(s) ${share(s.workers)}, rest of PostgreSQL ${share(s.cluster - s.workers)}, push service ${share(s.service)}, bench driver ${share(s.driver)}, other ${share(Math.max(0, other))}`);
+  }
 
   if (MODE === 'compare') {
     await ask({ cmd: 'reset' });

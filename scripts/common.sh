@@ -18,7 +18,8 @@ as_unprivileged() {
     if [ "$(id -u)" -eq 0 ]; then
         local user=${WEBPUSH_TEST_USER:-postgres}
         runuser -u "$user" -- env HOME="$(getent passwd "$user" | cut -d: -f6)" \
-            PATH="$PATH" CI="${CI:-}" WEBPUSH_VALGRIND="${WEBPUSH_VALGRIND:-}" "$@"
+            PATH="$PATH" CI="${CI:-}" WEBPUSH_VALGRIND="${WEBPUSH_VALGRIND:-}" \
+            WEBPUSH_ASAN="${WEBPUSH_ASAN:-}" "$@"
     else
         "$@"
     fi

@@ -7,6 +7,9 @@
 #   scripts/test.sh             the suite
 #   scripts/test.sh --valgrind  the suite with the server under valgrind
 #                               memcheck; fails on any error in webpush code
+#   scripts/test.sh --asan      the suite on a PostgreSQL built with ASan +
+#                               UBSan (built once, scripts/asan-postgres.sh),
+#                               with the extension built the same way
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--valgrind" ]; then
@@ -15,5 +18,14 @@ if [ "${1:-}" = "--valgrind" ]; then
 fi
 scripts/setup.sh --browser
 . scripts/common.sh
+if [ "${1:-}" = "--asan" ]; then
+    pg_config=$(scripts/asan-postgres.sh)
+    make -s clean >/dev/null
+    make -s PG_CONFIG="$pg_config" SANITIZE=1
+    "${sudo[@]}" make -s PG_CONFIG="$pg_config" SANITIZE=1 install >/dev/null
+    export PATH="$(dirname "$pg_config"):$PATH" WEBPUSH_ASAN=1
+    as_test_user webpush-test-tree bash test/run.sh
+    exit
+fi
 build_and_install
 as_test_user webpush-test-tree bash test/run.sh

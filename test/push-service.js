@@ -107,7 +107,7 @@ class PushService {
 
   // Resolves when predicate(messages) is true; rejects after timeoutMs.
   waitFor(predicate, timeoutMs = 10000) {
-    if (process.env.WEBPUSH_TEST_SLOW) timeoutMs *= 20;
+    timeoutMs *= Number(process.env.WEBPUSH_TEST_SLOW) || 1;
     if (predicate(this.messages)) return Promise.resolve(this.messages);
     return new Promise((resolve, reject) => {
       const w = { predicate, resolve };
@@ -162,6 +162,7 @@ class PushService {
       subscription: sub.id,
       receivedAt: Date.now(),
       httpVersion: req.httpVersion,
+      remotePort: req.socket.remotePort,  // tells connections (and so senders) apart
       headers: { ...req.headers },
       bodyLength: body.length,
       payload: null,

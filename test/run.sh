@@ -38,7 +38,17 @@ if [ -n "${WEBPUSH_VALGRIND:-}" ]; then
         --suppressions=test/valgrind.supp --log-file="$work/valgrind.%p" \
         "$(command -v postgres)" -D "$PGDATA" > "$work/postgres.log" 2>&1 &
     for _ in $(seq 600); do psql -Xqc 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
-    export WEBPUSH_TEST_SLOW=1
+    export WEBPUSH_TEST_SLOW=20
+elif [ -n "${WEBPUSH_ASAN:-}" ]; then
+    # The server and the extension built with ASan + UBSan (scripts/test.sh
+    # --asan): each process writes its reports to $work/asan.<pid>.  The
+    # postmaster frees little on purpose, so leak reports would be noise.
+    echo "== server built with ASan + UBSan: reports in $work/asan.*"
+    export ASAN_OPTIONS="detect_leaks=0:detect_stack_use_after_return=0:log_path=$work/asan"
+    export UBSAN_OPTIONS="print_stacktrace=1:log_path=$work/asan"
+    echo "webpush.timeout = '120s'" >> "$PGDATA/postgresql.conf"
+    pg_ctl start -w -l "$work/postgres.log" >/dev/null
+    export WEBPUSH_TEST_SLOW=4
 else
     pg_ctl start -w -l "$work/postgres.log" >/dev/null
 fi
@@ -53,6 +63,21 @@ valgrind_errors() {
     echo "valgrind: no errors in webpush code ($(ls "$work"/valgrind.* | wc -l) processes checked)"
 }
 
+sanitizer_errors() {
+    [ -n "${WEBPUSH_ASAN:-}" ] || return 0
+    local reports=("$work"/asan.*)
+    [ -e "${reports[0]}" ] || { echo "ASan/UBSan: no reports"; return 0; }
+    # Reports whose stack passes through the extension fail the run; others
+    # (in PostgreSQL itself) are shown.
+    if grep -l 'webpush' "${reports[@]}" >/dev/null 2>&1; then
+        echo "ASan/UBSan found errors in webpush code:"
+        grep -l 'webpush' "${reports[@]}" | xargs cat
+        return 1
+    fi
+    echo "ASan/UBSan: ${#reports[@]} report(s), none in webpush code:"
+    head -40 "${reports[@]}"
+}
+
 echo "== pg_regress"
 if ! make -s installcheck; then
     cat regression.diffs 2>/dev/null | head -200
@@ -63,4 +88,5 @@ echo "== end-to-end tests"
 status=0
 (cd test && node --test --test-concurrency=1 --test-reporter=spec e2e/) || status=$?
 valgrind_errors || status=1
+sanitizer_errors || status=1
 exit $status

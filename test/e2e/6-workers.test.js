@@ -1,0 +1,74 @@
+'use strict';
+// webpush.workers = 2: two workers drain the same queue in parallel.  Every
+// message arrives exactly once, and both workers take part.  The setting is
+// read at server start, so this file restarts the server (and restores it).
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { startService, connectRetrying, until } = require('./helpers');
+
+const LOG = path.join(process.env.PGDATA, '..', 'postgres.log');
+let service, db;
+
+async function restartWith(settings) {
+  for (const [name, value] of Object.entries(settings)) {
+    await db.query(value === null ? `ALTER SYSTEM RESET ${name}` : `ALTER SYSTEM SET ${name} = '${value}'`);
+  }
+  await db.end();
+  execFileSync('pg_ctl', ['restart', '-m', 'fast', '-w', '-l', LOG], { stdio: 'ignore' });
+  db = await connectRetrying();
+}
+
+const workerPids = async () => (await db.query(
+  "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' ORDER BY pid")).rows.map((r) => r.pid);
+
+before(async () => {
+  service = await startService();
+  db = await connectRetrying();
+  // Small claims, so that the two workers interleave on a short queue.
+  await restartWith({ 'webpush.workers': 2, 'webpush.batch_size': 25 });
+});
+
+after(async () => {
+  await restartWith({ 'webpush.workers': null, 'webpush.batch_size': null });
+  await db.end();
+  await service.stop();
+});
+
+test('two workers share the queue and send every message exactly once', async () => {
+  const pids = await until('two workers', async () => { const p = await workerPids(); return p.length === 2 && p; });
+  assert.equal(pids.length, 2);
+
+  const subs = [];
+  for (let i = 0; i < 20; i++) {
+    const s = service.subscribe();
+    const { rows } = await db.query('SELECT webpush_subscribe($1) AS id', [s]);
+    subs.push({ ...s, id: rows[0].id });
+  }
+  const ids = subs.map((s) => s.id);
+  const first = service.messages.length;
+  const { rows: [{ n }] } = await db.query(
+    "SELECT count(webpush_send(s, 'two workers ' || s || ' ' || i))::int AS n FROM unnest($1::bigint[]) s, generate_series(1, 50) i",
+    [ids]);
+  assert.equal(n, 1000);
+
+  await until('1000 recorded as delivered', async () => Number((await db.query(
+    "SELECT count(*) AS n FROM webpush.history WHERE subscription_id = ANY($1) AND outcome = 'delivered'", [ids])).rows[0].n) === 1000);
+  const arrived = service.messages.slice(first);
+  const seen = new Map();
+  for (const m of arrived) {
+    assert.deepEqual(m.errors, []);
+    const text = m.payload.toString();
+    seen.set(text, (seen.get(text) || 0) + 1);
+  }
+  const twice = [...seen.values()].filter((c) => c > 1).length;
+  console.log(`# 2 workers: 1000 queued, ${arrived.length} arrived, ${seen.size} distinct, ${twice} twice, over ${new Set(arrived.map((m) => m.remotePort)).size} connections`);
+  assert.equal(seen.size, 1000, 'every message arrived');
+  assert.equal(twice, 0, 'no message arrived twice');
+  assert.equal(arrived.length, 1000);
+  // Each worker has its own connection: both took part.
+  assert.ok(new Set(arrived.map((m) => m.remotePort)).size >= 2, 'both workers sent');
+  assert.deepEqual(await workerPids(), pids, 'neither worker restarted');
+});
