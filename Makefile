@@ -10,6 +10,7 @@ OBJS = \
 	src/retry_after.o \
 	src/http.o \
 	src/push.o \
+	src/subscription.o \
 	src/validate.o \
 	src/store.o \
 	src/queue.o \
@@ -51,3 +52,12 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies; the headers are few, so depend on all.
 $(OBJS): $(wildcard src/*.h)
+
+# The sanitizer runs of the whole suite (each builds what it needs):
+#   make check-asan       on a PostgreSQL built with ASan + UBSan
+#   make check-valgrind   with the server under valgrind memcheck
+check-asan:
+	bash scripts/test.sh --asan
+check-valgrind:
+	bash scripts/test.sh --valgrind
+.PHONY: check-asan check-valgrind

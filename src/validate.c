@@ -12,6 +12,7 @@
 #include "b64.h"
 #include "p256.h"
 #include "push.h"
+#include "subscription.h"
 #include "validate.h"
 #include "webpush.h"
 
@@ -45,74 +46,99 @@ json_string_member(JsonbContainer *object, const char *key, const char *path)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* The ERROR for a subscription value that failed its check (c: for endpoints). */
+static void
+report_subscription_error(SubscriptionError err, const SubscriptionChecked *c)
+{
+	switch (err)
+	{
+		case SUBSCRIPTION_OK:
+			return;
+		case SUBSCRIPTION_NON_PUBLIC_ENDPOINT:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("push endpoint refers to a non-public address"),
+					 errdetail("The endpoint's host is in a non-public address range (%s).",
+							   address_class_name(c->endpoint.literal_class)),
+					 errhint("Only a superuser can allow such endpoints, with webpush.allow_private_endpoints.")));
+			break;
+		case SUBSCRIPTION_BAD_ENDPOINT:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid push endpoint"),
+					 errdetail("%s", endpoint_error_message(c->endpoint_error)),
+					 errhint("The endpoint must be the absolute https URL the browser's push service gave, at most 2048 bytes.")));
+			break;
+		case SUBSCRIPTION_P256DH_ENCODING:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid p256dh key"),
+					 errdetail("keys.p256dh must be base64url (or base64) of a 65-byte uncompressed P-256 point: 87 characters without padding."),
+					 errhint("Pass the browser's PushSubscription.toJSON() unchanged.")));
+			break;
+		case SUBSCRIPTION_P256DH_NOT_ON_CURVE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid p256dh key"),
+					 errdetail("keys.p256dh is not an uncompressed point on the P-256 curve."),
+					 errhint("The key was corrupted on its way from the browser.")));
+			break;
+		case SUBSCRIPTION_AUTH_ENCODING:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid auth secret"),
+					 errdetail("keys.auth must be base64url (or base64) of 16 bytes: 22 characters without padding."),
+					 errhint("Pass the browser's PushSubscription.toJSON() unchanged.")));
+			break;
+		case SUBSCRIPTION_EXPIRATION_RANGE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("push subscription expirationTime is out of range"),
+					 errdetail("It is milliseconds since 1970-01-01, as the browser gives it.")));
+			break;
+	}
+}
+
 void
 validate_endpoint(const char *url, size_t len, Endpoint *out)
 {
-	EndpointError err;
+	SubscriptionChecked checked;
 
-	if (memchr(url, '\0', len) != NULL)
-		err = ENDPOINT_BAD_CHARACTER;
-	else
-		err = endpoint_parse(url, len, webpush_allow_private_endpoints, out);
-	if (err == ENDPOINT_OK)
-		return;
-	if (err == ENDPOINT_NON_PUBLIC_ADDRESS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("push endpoint refers to a non-public address"),
-				 errdetail("The endpoint's host is in a non-public address range (%s).",
-						   address_class_name(out->literal_class)),
-				 errhint("Only a superuser can allow such endpoints, with webpush.allow_private_endpoints.")));
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid push endpoint"),
-			 errdetail("%s", endpoint_error_message(err)),
-			 errhint("The endpoint must be the absolute https URL the browser's push service gave, at most 2048 bytes.")));
+	report_subscription_error(subscription_check_endpoint(url, len,
+														  webpush_allow_private_endpoints,
+														  &checked),
+							  &checked);
+	*out = checked.endpoint;
 }
 
 void
 validate_p256dh(const char *text, size_t len, uint8 out[P256_PUBLIC_LEN])
 {
-	uint8		raw[P256_PUBLIC_LEN];
-	EVP_PKEY   *key;
-
-	if (b64_decode(text, len, raw, sizeof(raw)) != P256_PUBLIC_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid p256dh key"),
-				 errdetail("keys.p256dh must be base64url (or base64) of a 65-byte uncompressed P-256 point: 87 characters without padding."),
-				 errhint("Pass the browser's PushSubscription.toJSON() unchanged.")));
-	key = p256_public_from_raw(raw, 1);
-	if (key == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid p256dh key"),
-				 errdetail("keys.p256dh is not an uncompressed point on the P-256 curve."),
-				 errhint("The key was corrupted on its way from the browser.")));
-	EVP_PKEY_free(key);
-	memcpy(out, raw, P256_PUBLIC_LEN);
+	report_subscription_error(subscription_check_p256dh(text, len, out), NULL);
 }
 
 void
 validate_auth(const char *text, size_t len, uint8 out[ECE_AUTH_LEN])
 {
-	if (b64_decode(text, len, out, ECE_AUTH_LEN) != ECE_AUTH_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid auth secret"),
-				 errdetail("keys.auth must be base64url (or base64) of 16 bytes: 22 characters without padding."),
-				 errhint("Pass the browser's PushSubscription.toJSON() unchanged.")));
+	report_subscription_error(subscription_check_auth(text, len, out), NULL);
 }
 
+/*
+ * Takes the members out of the jsonb (the errors for missing or mistyped
+ * ones are raised here), then checks their values (subscription.c).
+ */
 void
 validate_subscription_json(Jsonb *json, Subscription *out)
 {
 	JsonbValue *keys;
 	JsonbValue *expiration;
+	SubscriptionText text;
+	SubscriptionChecked checked;
 	char	   *p256dh;
 	char	   *auth;
 
 	memset(out, 0, sizeof(*out));
+	memset(&text, 0, sizeof(text));
 	if (!JB_ROOT_IS_OBJECT(json) || JB_ROOT_IS_SCALAR(json))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -120,7 +146,11 @@ validate_subscription_json(Jsonb *json, Subscription *out)
 				 errhint("Pass the browser's PushSubscription.toJSON() unchanged: {\"endpoint\": ..., \"keys\": {\"p256dh\": ..., \"auth\": ...}}.")));
 
 	out->endpoint = json_string_member(&json->root, "endpoint", "endpoint");
-	validate_endpoint(out->endpoint, strlen(out->endpoint), &out->parsed);
+	/* A bad endpoint is reported before missing keys, as it always was. */
+	report_subscription_error(subscription_check_endpoint(out->endpoint, strlen(out->endpoint),
+														  webpush_allow_private_endpoints,
+														  &checked),
+							  &checked);
 
 	keys = json_member(&json->root, "keys");
 	if (keys == NULL || keys->type == jbvNull)
@@ -133,34 +163,40 @@ validate_subscription_json(Jsonb *json, Subscription *out)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("push subscription member \"keys\" must be an object"),
 				 errhint("Pass the browser's PushSubscription.toJSON() unchanged: {\"endpoint\": ..., \"keys\": {\"p256dh\": ..., \"auth\": ...}}.")));
-
 	p256dh = json_string_member(keys->val.binary.data, "p256dh", "keys.p256dh");
 	auth = json_string_member(keys->val.binary.data, "auth", "keys.auth");
-	validate_p256dh(p256dh, strlen(p256dh), out->p256dh);
-	validate_auth(auth, strlen(auth), out->auth);
 
 	/* expirationTime: null, or milliseconds since the Unix epoch. */
 	expiration = json_member(&json->root, "expirationTime");
 	if (expiration != NULL && expiration->type != jbvNull)
 	{
-		float8		ms;
-
 		if (expiration->type != jbvNumeric)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("push subscription member \"expirationTime\" must be null or a number"),
 					 errdetail("It is milliseconds since 1970-01-01, as the browser gives it.")));
-		ms = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-												NumericGetDatum(expiration->val.numeric)));
-		/* Up to the year 9999. */
-		if (!(ms >= 0 && ms <= 253402300799999.0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("push subscription expirationTime is out of range"),
-					 errdetail("It is milliseconds since 1970-01-01, as the browser gives it.")));
+		text.has_expiration = 1;
+		text.expiration_ms = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+																NumericGetDatum(expiration->val.numeric)));
+	}
+
+	text.endpoint = out->endpoint;
+	text.endpoint_len = strlen(out->endpoint);
+	text.p256dh = p256dh;
+	text.p256dh_len = strlen(p256dh);
+	text.auth = auth;
+	text.auth_len = strlen(auth);
+	report_subscription_error(subscription_check(&text, webpush_allow_private_endpoints, &checked),
+							  &checked);
+
+	out->parsed = checked.endpoint;
+	memcpy(out->p256dh, checked.p256dh, P256_PUBLIC_LEN);
+	memcpy(out->auth, checked.auth, ECE_AUTH_LEN);
+	if (text.has_expiration)
+	{
 		out->has_expiration = true;
 		out->expiration = DatumGetTimestampTz(DirectFunctionCall1(float8_timestamptz,
-																  Float8GetDatum(ms / 1000.0)));
+																  Float8GetDatum(text.expiration_ms / 1000.0)));
 	}
 }
 

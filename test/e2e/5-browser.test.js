@@ -148,25 +148,28 @@ test('an insert into the table reaches the service worker as a notification', LI
 
   // What the push service decrypted, handed to the service worker as the
   // browser's push client would.
+  // Each push is awaited through the page, which sw.js tells once
+  // showNotification has resolved: polling getNotifications() while a
+  // notification is being shown can make Chromium drop it (it prunes what
+  // is not displayed yet).
   const { cdp, id } = await registrationId(context, page);
-  await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: id, data: message.payload.toString() });
-  const shown = await until('the notification', () => page.evaluate(async () => {
-    const registration = await navigator.serviceWorker.ready;
-    const list = await registration.getNotifications();
-    return list.length ? list.map((n) => ({ title: n.title, body: n.body, url: n.data.url })) : null;
-  }));
-  assert.deepEqual(shown, [{ title: 'Order shipped', body: 'Your teapot is on its way', url: '/orders/42' }]);
-  // The open page heard of it too (sw.js posts to its windows).
-  await page.locator('#received li', { hasText: 'Order shipped: Your teapot is on its way' }).waitFor();
+  const push = async (data, count) => {
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: id, data });
+    await page.locator('#received li').nth(count - 1).waitFor();
+  };
+  const notifications = () => page.evaluate(async () =>
+    (await (await navigator.serviceWorker.ready).getNotifications())
+      .map((n) => ({ title: n.title, body: n.body, url: n.data && n.data.url })));
+
+  await push(message.payload.toString(), 1);
+  assert.deepEqual(await notifications(), [{ title: 'Order shipped', body: 'Your teapot is on its way', url: '/orders/42' }]);
+  assert.equal(await page.locator('#received li').first().textContent(), 'Order shipped: Your teapot is on its way');
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
   // Plain text and an empty push follow the documented fallbacks.
-  await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: id, data: 'just text' });
-  await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: id, data: '' });
-  const titles = await until('the fallback notifications', () => page.evaluate(async () => {
-    const list = await (await navigator.serviceWorker.ready).getNotifications();
-    return list.length === 3 ? list.map((n) => `${n.title}|${n.body}`) : null;
-  }));
+  await push('just text', 2);
+  await push('', 3);
+  const titles = (await notifications()).map((n) => `${n.title}|${n.body}`);
   assert.ok(titles.includes('New notification|just text'), titles.join(', '));
   assert.ok(titles.includes('New notification|'), titles.join(', '));
   await context.close();

@@ -20,6 +20,7 @@
 #include "endpoint.h"
 #include "p256.h"
 #include "retry_after.h"
+#include "subscription.h"
 #include "vapid.h"
 
 static int	passed;
@@ -262,6 +263,53 @@ test_ephemeral_ecdh(void)
 	p256_ephemeral_free(e);
 }
 
+/* A subscription's values: the first error found, in a fixed order. */
+static void
+test_subscription_check(void)
+{
+	const char *p256dh = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+	const char *off_curve = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw8";
+	static const struct
+	{
+		const char *endpoint;
+		int			p256dh_case;	/* 0 valid, 1 short, 2 off the curve */
+		const char *auth;
+		int			has_expiration;
+		double		expiration;
+		int			allow_private;
+		SubscriptionError expected;
+	}			cases[] = {
+		{"https://push.example.com/x", 0, "BTBZMqHH6r4Tts7J_aSIgg", 0, 0, 0, SUBSCRIPTION_OK},
+		{"https://push.example.com/x", 0, "BTBZMqHH6r4Tts7J_aSIgg", 1, 1.7e12, 0, SUBSCRIPTION_OK},
+		{"http://push.example.com/x", 1, "x", 0, 0, 0, SUBSCRIPTION_BAD_ENDPOINT},
+		{"https://10.0.0.1/x", 0, "BTBZMqHH6r4Tts7J_aSIgg", 0, 0, 0, SUBSCRIPTION_NON_PUBLIC_ENDPOINT},
+		{"https://10.0.0.1/x", 0, "BTBZMqHH6r4Tts7J_aSIgg", 0, 0, 1, SUBSCRIPTION_OK},
+		{"https://push.example.com/x", 1, "BTBZMqHH6r4Tts7J_aSIgg", 0, 0, 0, SUBSCRIPTION_P256DH_ENCODING},
+		{"https://push.example.com/x", 2, "BTBZMqHH6r4Tts7J_aSIgg", 0, 0, 0, SUBSCRIPTION_P256DH_NOT_ON_CURVE},
+		{"https://push.example.com/x", 0, "BTBZMqHH6r4Tts7J_aSIg", 0, 0, 0, SUBSCRIPTION_AUTH_ENCODING},
+		{"https://push.example.com/x", 0, "BTBZMqHH6r4Tts7J_aSIgg", 1, -1, 0, SUBSCRIPTION_EXPIRATION_RANGE},
+		{"https://push.example.com/x", 0, "BTBZMqHH6r4Tts7J_aSIgg", 1, 2.6e14, 0, SUBSCRIPTION_EXPIRATION_RANGE},
+		{"https://push.example.com/x", 0, "BTBZMqHH6r4Tts7J_aSIgg", 1, 0.0 / 0.0, 0, SUBSCRIPTION_EXPIRATION_RANGE},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		const char *key = cases[i].p256dh_case == 0 ? p256dh :
+			cases[i].p256dh_case == 1 ? "BCVx" : off_curve;
+		SubscriptionText in = {
+			cases[i].endpoint, strlen(cases[i].endpoint), key, strlen(key),
+			cases[i].auth, strlen(cases[i].auth), cases[i].has_expiration, cases[i].expiration
+		};
+		SubscriptionChecked out;
+		SubscriptionError got = subscription_check(&in, cases[i].allow_private, &out);
+
+		CHECK(got == cases[i].expected, "subscription case %zu (%s): %d, expected %d",
+			  i, cases[i].endpoint, got, cases[i].expected);
+	}
+	CHECK(subscription_check_endpoint("https://a.example/\0x", 20, 0, &(SubscriptionChecked) {0}) ==
+		  SUBSCRIPTION_BAD_ENDPOINT, "an endpoint with a NUL inside is refused");
+}
+
 /* Retry-After: both RFC 9110 forms, bounded, everything else refused. */
 static void
 test_retry_after(void)
@@ -377,6 +425,7 @@ main(void)
 	test_rfc8291();
 	test_ephemeral_ecdh();
 	test_retry_after();
+	test_subscription_check();
 	test_vapid();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
