@@ -15,10 +15,11 @@ if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/webpush-pgsrc.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 # The source package, through a private apt list so the system's stays as it is.
-mkdir -p "$work/apt/lists/partial"
+mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial"
 echo 'deb-src http://deb.debian.org/debian bookworm main' > "$work/apt/sources.list"
 apt_src=(-o Dir::Etc::SourceList="$work/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-         -o Dir::State::Lists="$work/apt/lists" -o Debug::NoDropPrivs=1)
+         -o Dir::State::Lists="$work/apt/lists" -o Dir::Cache="$work/apt/cache"
+         -o Debug::NoDropPrivs=1)
 apt-get "${apt_src[@]}" update -qq >&2
 (cd "$work" && apt-get "${apt_src[@]}" source --download-only postgresql-15 >&2)
 tar -C "$work" -xjf "$work"/postgresql-15_*.orig.tar.bz2
