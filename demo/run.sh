@@ -47,7 +47,8 @@ CREATE TABLE orders (id serial PRIMARY KEY, user_id text NOT NULL, item text NOT
 CREATE FUNCTION notify_order() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM webpush_send_user(NEW.user_id,
-        jsonb_build_object('title', 'Order received', 'body', 'Your ' || NEW.item || ' is on its way'));
+        webpush_notification('Order received', 'Your ' || NEW.item || ' is on its way',
+                             url => '/orders/' || NEW.id));
     RETURN NEW;
 END $$;
 CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION notify_order();
