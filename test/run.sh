@@ -34,10 +34,22 @@ if [ -n "${WEBPUSH_VALGRIND:-}" ]; then
     # Everything is ~20x slower: a request must not time out merely because
     # the worker is slow to read its answer (that would be a retry).
     echo "webpush.timeout = '300s'" >> "$PGDATA/postgresql.conf"
-    valgrind --quiet --leak-check=no --track-origins=yes --num-callers=30 \
-        --suppressions=test/valgrind.supp --log-file="$work/valgrind.%p" \
-        "$(command -v postgres)" -D "$PGDATA" > "$work/postgres.log" 2>&1 &
-    for _ in $(seq 600); do psql -Xqc 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
+    # pg_ctl starts the "postgres" next to itself: give it one that runs the
+    # real server under valgrind, so that the tests which restart the server
+    # (standby promotion, two workers) keep it under valgrind too.  pg_ctl
+    # is copied, not linked: it would follow a link back to the real one.
+    bindir=$(pg_config --bindir)
+    mkdir -p "$work/bin"
+    cp "$bindir/pg_ctl" "$work/bin/pg_ctl"
+    cat > "$work/bin/postgres" <<WRAPPER
+#!/bin/sh
+exec valgrind --quiet --leak-check=no --track-origins=yes --num-callers=30 \\
+    --suppressions=$PWD/test/valgrind.supp --log-file=$work/valgrind.%p \\
+    $bindir/postgres "\$@"
+WRAPPER
+    chmod +x "$work/bin/postgres"
+    export PATH="$work/bin:$PATH"
+    pg_ctl start -w -t 600 -l "$work/postgres.log" >/dev/null
     export WEBPUSH_TEST_SLOW=20
 elif [ -n "${WEBPUSH_ASAN:-}" ]; then
     # The server and the extension built with ASan + UBSan (scripts/test.sh
