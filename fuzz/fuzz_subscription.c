@@ -226,7 +226,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (ece == NULL)
 			ece = ece_context_create();
-		if (ece_recipient_init(&r, checked.p256dh, checked.auth, 0) != 0 ||
+		if (ece_recipient_init(&r, checked.p256dh, checked.auth) != 0 ||
 			ece_encrypt(ece, &r, (const uint8_t *) "fuzz", 4, NULL, NULL, body, &len) != ECE_OK)
 			abort();
 	}

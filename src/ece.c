@@ -69,18 +69,10 @@ ece_context_free(EceContext *ctx)
 
 int
 ece_recipient_init(EceRecipient *r, const uint8_t p256dh[P256_PUBLIC_LEN],
-				   const uint8_t auth[ECE_AUTH_LEN], int full_check)
+				   const uint8_t auth[ECE_AUTH_LEN])
 {
 	if (p256dh[0] != 0x04)		/* uncompressed point */
 		return -1;
-	if (full_check)
-	{
-		EVP_PKEY   *checked = p256_public_from_raw(p256dh, 1);
-
-		if (checked == NULL)
-			return -1;
-		EVP_PKEY_free(checked);
-	}
 	memcpy(r->public_raw, p256dh, P256_PUBLIC_LEN);
 	memcpy(r->auth, auth, ECE_AUTH_LEN);
 	return 0;

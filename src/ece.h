@@ -54,11 +54,12 @@ extern void ece_context_free(EceContext *ctx);
 
 /*
  * Fill a recipient from raw keys.  Returns 0, or -1 when p256dh is not an
- * uncompressed point.  full_check adds OpenSSL's complete public key
- * validation (see p256_public_from_raw): for keys entering the database.
+ * uncompressed point.  Keys entering the database get OpenSSL's complete
+ * validation once, in subscription_check_p256dh; ece_encrypt refuses a point
+ * that is not on the curve.
  */
 extern int	ece_recipient_init(EceRecipient *r, const uint8_t p256dh[P256_PUBLIC_LEN],
-							   const uint8_t auth[ECE_AUTH_LEN], int full_check);
+							   const uint8_t auth[ECE_AUTH_LEN]);
 extern void ece_recipient_clear(EceRecipient *r);
 
 /*

@@ -56,7 +56,7 @@ push_build_request(PushContext *ctx, const PushMessage *msg, time_t now,
 		EceResult	rc;
 
 		/* Checked in full when it was subscribed or queued. */
-		if (ece_recipient_init(&recipient, msg->p256dh, msg->auth, 0) != 0)
+		if (ece_recipient_init(&recipient, msg->p256dh, msg->auth) != 0)
 			return "the subscription's p256dh key is not a valid P-256 point";
 		req->body = malloc(ECE_BODY_LEN(msg->payload_len));
 		if (req->body == NULL)

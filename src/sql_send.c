@@ -84,7 +84,7 @@ webpush_encrypt(PG_FUNCTION_ARGS)
 	/* The same crypto contexts as webpush_send_now's. */
 	if (backend_push.ece == NULL)
 		backend_push.ece = ece_context_create();
-	if (backend_push.ece == NULL || ece_recipient_init(&recipient, ua_public, auth_secret, 1) != 0)
+	if (backend_push.ece == NULL || ece_recipient_init(&recipient, ua_public, auth_secret) != 0)
 	{
 		EVP_PKEY_free(sender);
 		ereport(ERROR,

@@ -206,7 +206,7 @@ test_rfc8291(void)
 	decode("DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN",
 		   expected, sizeof(expected));
 	sender = p256_keypair_from_private(as_private);
-	CHECK(ctx && sender && ece_recipient_init(&r, ua_public, auth, 1) == 0, "set-up");
+	CHECK(ctx && sender && ece_recipient_init(&r, ua_public, auth) == 0, "set-up");
 	CHECK(ece_encrypt(ctx, &r, (const uint8_t *) pt, strlen(pt), salt, sender, body, &len) == ECE_OK,
 		  "encrypts");
 	CHECK(len == 144 && memcmp(body, expected, 144) == 0, "RFC 8291 section 5 body, byte for byte");
@@ -215,7 +215,7 @@ test_rfc8291(void)
 	ua_public[40] ^= 1;
 	CHECK(p256_public_from_raw(ua_public, 1) == NULL && p256_public_from_raw(ua_public, 0) == NULL,
 		  "a corrupted point is refused, with or without the full check");
-	CHECK(ece_recipient_init(&r, ua_public, auth, 0) == 0 &&
+	CHECK(ece_recipient_init(&r, ua_public, auth) == 0 &&
 		  ece_encrypt(ctx, &r, (const uint8_t *) pt, strlen(pt), NULL, NULL, body, &len) ==
 		  ECE_ERROR_INVALID_KEY, "the per-message path refuses a corrupted point too");
 	ece_recipient_clear(&r);
