@@ -6,16 +6,23 @@
 //   BENCH_N            notifications per run (default 10000)
 //   BENCH_MODE=million drain 1,000,000 and sample the worker's RSS
 //   BENCH_MODE=valgrind the server under valgrind memcheck (no web-push run)
+//   BENCH_MODE=worker  the worker's figures only (no web-push run): for tuning
+//   BENCH_MODE=callgrind the server under callgrind: the worker's instructions
+//                      per message, repeatable where seconds are not
+//   BENCH_PERF=FILE    record a perf profile of the worker(s) (DWARF call
+//                      graphs: Debian's libraries have no frame pointers)
+//                      from COMMIT until the queue is empty; read it with
+//                      perf report -i FILE
 
-const { fork, execFileSync } = require('node:child_process');
+const { fork, execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const https = require('node:https');
 const path = require('node:path');
 const { Client } = require('../test/node_modules/pg');
 const webpush = require('../test/node_modules/web-push');
 
-const N = Number(process.env.BENCH_N || 10000);
 const MODE = process.env.BENCH_MODE || 'compare';
+const N = Number(process.env.BENCH_N || (MODE === 'callgrind' ? 3000 : 10000));
 const tls = process.env.WEBPUSH_TEST_TLS;
 
 const child = fork(path.join(__dirname, 'service.js'), { stdio: 'inherit' });
@@ -67,6 +74,7 @@ async function main() {
   await db.connect();
   await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
   await db.query('SELECT webpush_keys()');
+  if (process.env.BENCH_SQL) await db.query(process.env.BENCH_SQL);   // experiments
 
   const nsubs = MODE === 'million' ? 10000 : N;
   const { subs } = await ask({ cmd: 'subscribe', n: nsubs });
@@ -100,6 +108,9 @@ async function main() {
   const tQueued = Date.now();
   await db.query('COMMIT');
   const tCommit = Date.now();
+  const perf = process.env.BENCH_PERF
+    ? spawn('perf', ['record', '-q', '-F', '499', '--call-graph', 'dwarf,16384', '-o', process.env.BENCH_PERF, '-p', workers.join(',')], { stdio: 'inherit' })
+    : null;
   const machine0 = machineCpu();
   const cluster0 = clusterCpu(postmaster);
   const service0 = cpuSeconds(child.pid);
@@ -133,6 +144,10 @@ async function main() {
     await new Promise((r) => setTimeout(r, 20));
   }
   const cpu1 = workers.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  if (perf) {
+    perf.kill('SIGINT');
+    await new Promise((r) => perf.once('exit', r));
+  }
   const { arrivals } = await ask({ cmd: 'stats', arrivals: true });
   const lat = arrivals.map((a) => a - tCommit).sort((a, b) => a - b);
   const last = lat[lat.length - 1];

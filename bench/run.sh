@@ -11,11 +11,21 @@ trap 'pg_ctl stop -m immediate >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 test/make-tls.sh "$WEBPUSH_TEST_TLS"
 test/cluster.sh init "$PGDATA"
 echo "webpush.workers = ${BENCH_WORKERS:-1}" >> "$PGDATA/postgresql.conf"
-if [ "${BENCH_MODE:-}" = "valgrind" ]; then
-    # The worker (forked from the postmaster) under memcheck for the drain.
+# BENCH_SETTINGS: extra postgresql.conf lines, separated by ';'.
+if [ -n "${BENCH_SETTINGS:-}" ]; then
+    tr ';' '\n' <<< "$BENCH_SETTINGS" >> "$PGDATA/postgresql.conf"
+    echo "settings: $BENCH_SETTINGS"
+fi
+if [ "${BENCH_MODE:-}" = "valgrind" ] || [ "${BENCH_MODE:-}" = "callgrind" ]; then
+    # The worker (forked from the postmaster) under memcheck for the drain,
+    # or under callgrind to count its instructions per message.
     echo "webpush.timeout = '300s'" >> "$PGDATA/postgresql.conf"
-    valgrind --quiet --leak-check=no --num-callers=30 --suppressions=test/valgrind.supp \
-        --log-file="$work/valgrind.%p" "$(command -v postgres)" -D "$PGDATA" > "$work/postgres.log" 2>&1 &
+    if [ "$BENCH_MODE" = "valgrind" ]; then
+        tool=(--leak-check=no --num-callers=30 --suppressions=test/valgrind.supp --log-file="$work/valgrind.%p")
+    else
+        tool=(--tool=callgrind --callgrind-out-file="$work/callgrind.%p" --log-file="$work/callgrind-log.%p")
+    fi
+    valgrind --quiet "${tool[@]}" "$(command -v postgres)" -D "$PGDATA" > "$work/postgres.log" 2>&1 &
     for _ in $(seq 600); do psql -Xqc 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.2; done
 else
     pg_ctl start -w -l "$work/postgres.log" >/dev/null
@@ -25,6 +35,17 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 cc -O2 -Isrc bench/crypto_bound.c src/p256.c -lcrypto -o "$work/crypto_bound"
 "$work/crypto_bound"
 node bench/bench.js
+if [ "${BENCH_MODE:-}" = "callgrind" ]; then
+    # Instructions are repeatable where seconds on a shared machine are not:
+    # the figure to compare before and after a change to the worker.
+    worker=$(psql -XAtc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' LIMIT 1")
+    pg_ctl stop -m fast -w >/dev/null       # the worker writes its profile as it exits
+    for _ in $(seq 300); do [ -s "$work/callgrind.$worker" ] && break; sleep 0.2; done
+    sleep 1
+    callgrind_annotate --inclusive=yes "$work/callgrind.$worker" > "$work/annotate.txt" 2>/dev/null
+    node bench/callgrind_summary.js "$work/annotate.txt" "${BENCH_N:-3000}"
+    [ -n "${BENCH_CALLGRIND:-}" ] && cp "$work/callgrind.$worker" "$BENCH_CALLGRIND"
+fi
 if [ "${BENCH_MODE:-}" = "valgrind" ]; then
     if grep -l 'webpush.so' "$work"/valgrind.* >/dev/null 2>&1; then
         echo "valgrind found errors in webpush code:"; grep -l 'webpush.so' "$work"/valgrind.* | xargs cat

@@ -1,0 +1,39 @@
+'use strict';
+// Reads callgrind_annotate --inclusive=yes output for the worker process
+// and prints its instructions per message, split by what they were spent
+// on.  Run by bench/run.sh with BENCH_MODE=callgrind.
+//
+//   node bench/callgrind_summary.js ANNOTATE_FILE MESSAGES
+
+const fs = require('node:fs');
+
+const [file, messages] = [process.argv[2], Number(process.argv[3])];
+const text = fs.readFileSync(file, 'utf8');
+const inclusive = {};
+for (const line of text.split('\n')) {
+  const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+\S*?:([A-Za-z_][\w.]*)(?: |$)/.exec(line);
+  if (m && !(m[2] in inclusive)) inclusive[m[2]] = Number(m[1].replace(/,/g, ''));
+}
+// The worker's main loop, inclusive: the process's own total is not usable
+// (a forked child's profile starts with the postmaster's counters).
+const total = inclusive.webpush_worker_main;
+const per = (ir) => Math.round(ir / messages);
+const floor = inclusive.p256_ephemeral_ecdh;
+const parts = [
+  ['keygen + ECDH (p256_ephemeral_ecdh)', 'p256_ephemeral_ecdh'],
+  ['rest of the encryption (HKDF, AES-GCM, salt)', null, () => inclusive.ece_encrypt - floor],
+  ['request set-up (headers, JWT, curl handle)', null, () => inclusive.push_build_request - inclusive.ece_encrypt + (inclusive.http_client_start || 0)],
+  ['libcurl: HTTP/2, TLS, sockets', 'curl_multi_socket_action'],
+  ['SQL: claim', 'queue_claim'],
+  ['SQL: record outcomes', 'queue_record_outcomes'],
+  ['SQL: VAPID key load', 'store_load_keys'],
+];
+console.log(`\nworker instructions (callgrind), ${messages} messages: ${per(total).toLocaleString('en')} per message`);
+let known = 0;
+for (const [label, fn, f] of parts) {
+  const ir = f ? f() : (inclusive[fn] || 0);
+  known += ir;
+  console.log(`  ${label.padEnd(46)} ${per(ir).toLocaleString('en').padStart(10)}  ${(100 * ir / total).toFixed(1).padStart(5)}%`);
+}
+console.log(`  ${'everything else (loop, waits, transactions)'.padEnd(46)} ${per(total - known).toLocaleString('en').padStart(10)}  ${(100 * (total - known) / total).toFixed(1).padStart(5)}%`);
+console.log(`  worker instructions / keygen+ECDH instructions   ${(total / floor).toFixed(2)}x`);
