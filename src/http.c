@@ -9,8 +9,11 @@
  */
 #include "postgres.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "miscadmin.h"
@@ -530,13 +533,47 @@ prepare_wait_set(HttpClient *client)
 	return size;
 }
 
+/*
+ * Hold back (or release) what is written to curl's sockets.  libcurl 7.x
+ * writes each HTTP/2 frame as its own TLS record with its own send(): two or
+ * three per request, each of which would go down the whole TCP transmit
+ * path on its own.  Corked, the records of every request started in one
+ * call leave together when it returns: fewer segments for both ends to
+ * process, the same bytes.  Linux only; elsewhere a no-op.
+ */
+static void
+cork_sockets(HttpClient *client, bool cork)
+{
+#ifdef TCP_CORK
+	int			on = cork ? 1 : 0;
+	int			i;
+
+	/* Errors are harmless: a socket curl closed meanwhile, or not TCP. */
+	for (i = 0; i < client->nsockets; i++)
+		(void) setsockopt(client->sockets[i].fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+#else
+	(void) client;
+	(void) cork;
+#endif
+}
+
+/* curl_multi_socket_action, its writes corked (see cork_sockets). */
+static void
+socket_action(HttpClient *client, curl_socket_t fd, int mask)
+{
+	int			running;
+
+	cork_sockets(client, true);
+	curl_multi_socket_action(client->multi, fd, mask, &running);
+	cork_sockets(client, false);
+}
+
 bool
 http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 {
 	WaitEvent  *events;
 	int			nevents;
 	int			i;
-	int			running;
 	bool		latch_set = false;
 	long		wait_ms = timeout_ms;
 
@@ -544,7 +581,7 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 	if (client->timer_ms == 0)
 	{
 		client->timer_ms = -1;
-		curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		socket_action(client, CURL_SOCKET_TIMEOUT, 0);
 		collect_finished(client);
 		if (client->done_head != NULL)
 			return false;
@@ -560,7 +597,7 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 	if (nevents == 0 && client->timer_ms >= 0 && wait_ms == client->timer_ms)
 	{
 		client->timer_ms = -1;
-		curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		socket_action(client, CURL_SOCKET_TIMEOUT, 0);
 	}
 	for (i = 0; i < nevents; i++)
 	{
@@ -577,7 +614,7 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 				mask |= CURL_CSELECT_IN;
 			if (events[i].events & WL_SOCKET_WRITEABLE)
 				mask |= CURL_CSELECT_OUT;
-			curl_multi_socket_action(client->multi, events[i].fd, mask, &running);
+			socket_action(client, events[i].fd, mask);
 		}
 	}
 	collect_finished(client);
