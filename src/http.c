@@ -44,6 +44,7 @@ struct HttpClient
 	HttpRequest *done_head;
 	HttpRequest *done_tail;
 	bool		reset_pending;	/* drop all connections when idle */
+	bool		corked;			/* inside socket_action: see cork_sockets */
 
 	/*
 	 * The latch and curl's sockets, kept between waits and rebuilt only when
@@ -110,6 +111,20 @@ free_idle_handles(HttpClient *client)
 		curl_easy_cleanup(client->idle[--client->nidle]);
 }
 
+static void
+set_cork(curl_socket_t fd, bool on)
+{
+#ifdef TCP_CORK
+	int			value = on ? 1 : 0;
+
+	/* Errors are harmless: a socket curl closed meanwhile, or not TCP. */
+	(void) setsockopt(fd, IPPROTO_TCP, TCP_CORK, &value, sizeof(value));
+#else
+	(void) fd;
+	(void) on;
+#endif
+}
+
 static int
 socket_callback(CURL *easy, curl_socket_t fd, int what, void *clientp, void *socketp)
 {
@@ -124,6 +139,13 @@ socket_callback(CURL *easy, curl_socket_t fd, int what, void *clientp, void *soc
 
 	if (what == CURL_POLL_REMOVE)
 	{
+		/*
+		 * curl may keep the connection open, idle, without a watch on it:
+		 * release what it wrote, rather than leave that to the kernel's
+		 * 200 ms cork timeout.
+		 */
+		if (client->corked && i < client->nsockets)
+			set_cork(fd, false);
 		if (i < client->nsockets)
 			client->sockets[i] = client->sockets[--client->nsockets];
 		client->wait_set_stale = true;
@@ -539,22 +561,17 @@ prepare_wait_set(HttpClient *client)
  * three per request, each of which would go down the whole TCP transmit
  * path on its own.  Corked, the records of every request started in one
  * call leave together when it returns: fewer segments for both ends to
- * process, the same bytes.  Linux only; elsewhere a no-op.
+ * process, the same bytes.  A socket curl stops watching during the call is
+ * released at once (socket_callback).  Linux only; elsewhere a no-op.
  */
 static void
 cork_sockets(HttpClient *client, bool cork)
 {
-#ifdef TCP_CORK
-	int			on = cork ? 1 : 0;
 	int			i;
 
-	/* Errors are harmless: a socket curl closed meanwhile, or not TCP. */
+	client->corked = cork;
 	for (i = 0; i < client->nsockets; i++)
-		(void) setsockopt(client->sockets[i].fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
-#else
-	(void) client;
-	(void) cork;
-#endif
+		set_cork(client->sockets[i].fd, cork);
 }
 
 /* curl_multi_socket_action, its writes corked (see cork_sockets). */
