@@ -44,7 +44,7 @@ if [ "${BENCH_MODE:-}" = "callgrind" ]; then
     sleep 1
     callgrind_annotate --inclusive=yes "$work/callgrind.$worker" > "$work/annotate.txt" 2>/dev/null
     node bench/callgrind_summary.js "$work/annotate.txt" "${BENCH_N:-3000}"
-    [ -n "${BENCH_CALLGRIND:-}" ] && cp "$work/callgrind.$worker" "$BENCH_CALLGRIND"
+    if [ -n "${BENCH_CALLGRIND:-}" ]; then cp "$work/callgrind.$worker" "$BENCH_CALLGRIND"; fi
 fi
 if [ "${BENCH_MODE:-}" = "valgrind" ]; then
     if grep -l 'webpush.so' "$work"/valgrind.* >/dev/null 2>&1; then

@@ -1,33 +1,53 @@
 #!/usr/bin/env bash
 # The throughput benchmark (bench/): the worker against npm web-push on this
-# machine.  BENCH_N=10000 by default; BENCH_MODE=million drains 1,000,000;
-# BENCH_MODE=valgrind drains BENCH_N with the server under valgrind memcheck;
-# BENCH_MODE=worker skips the web-push run (quick worker figures for tuning);
-# BENCH_MODE=callgrind counts the worker's instructions per message (N=3000),
-# the repeatable figure for before/after (BENCH_CALLGRIND=FILE keeps the
-# profile for callgrind_annotate);
-# BENCH_WORKERS=2 runs two workers (webpush.workers); BENCH_SETTINGS adds
-# postgresql.conf lines ("webpush.max_in_flight=64;webpush.batch_size=100"); BENCH_PERF=/tmp/w.data
-# records a perf profile of the worker during the drain (perf_event_paranoid
-# is lowered for the run, so kernel frames show, and put back after).
+# machine.  Everything is set through the environment (README, Performance):
+#   BENCH_N          notifications per run (10,000; 3,000 for callgrind)
+#   BENCH_MODE       compare (default); million: drain 1,000,000; worker: skip
+#                    the web-push run; valgrind: the server under memcheck;
+#                    callgrind: the worker's instructions per message
+#   BENCH_WORKERS    webpush.workers (1)
+#   BENCH_SETTINGS   extra postgresql.conf lines, ';'-separated
+#   BENCH_SQL        a statement run after CREATE EXTENSION (experiments)
+#   BENCH_PERF=FILE  a perf profile of the worker during the drain
+#                    (perf_event_paranoid is lowered for the run, so kernel
+#                    frames show, and put back after)
+#   BENCH_CALLGRIND=FILE  keep the worker's callgrind profile (callgrind mode)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 . scripts/common.sh
 build_and_install
+case "${BENCH_MODE:-}" in
+    valgrind|callgrind)
+        command -v valgrind >/dev/null || "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends valgrind >/dev/null ;;
+esac
+# Files the unprivileged run writes go through a directory it can write.
+out_dir=$(mktemp -d /tmp/webpush-bench-out.XXXXXX)
+chmod 777 "$out_dir"
+paranoid=
+cleanup() {
+    [ -n "$paranoid" ] && "${sudo[@]}" sysctl -qw kernel.perf_event_paranoid="$paranoid"
+    rm -rf "$out_dir"
+}
+trap cleanup EXIT
 perf_file=
+callgrind_file=
+[ -n "${BENCH_CALLGRIND:-}" ] && callgrind_file=$out_dir/worker.callgrind
 if [ -n "${BENCH_PERF:-}" ]; then
     command -v perf >/dev/null || "${sudo[@]}" apt-get install -y -qq linux-perf >/dev/null
     paranoid=$(cat /proc/sys/kernel/perf_event_paranoid)
-    trap '"${sudo[@]}" sysctl -qw kernel.perf_event_paranoid="$paranoid"' EXIT
     "${sudo[@]}" sysctl -qw kernel.perf_event_paranoid=-1
-    perf_file=$(mktemp -d /tmp/webpush-perf.XXXXXX)/worker.data
-    chmod 777 "$(dirname "$perf_file")"
+    perf_file=$out_dir/worker.data
 fi
 # A subshell, so that as_test_user's clean-up trap does not replace ours.
 (as_test_user webpush-bench-tree env BENCH_N="${BENCH_N:-}" BENCH_MODE="${BENCH_MODE:-compare}" \
-    BENCH_WORKERS="${BENCH_WORKERS:-1}" BENCH_PERF="$perf_file" BENCH_SETTINGS="${BENCH_SETTINGS:-}" BENCH_SQL="${BENCH_SQL:-}" BENCH_CALLGRIND="${BENCH_CALLGRIND:-}" bash bench/run.sh)
+    BENCH_WORKERS="${BENCH_WORKERS:-1}" BENCH_PERF="$perf_file" BENCH_SETTINGS="${BENCH_SETTINGS:-}" BENCH_SQL="${BENCH_SQL:-}" BENCH_CALLGRIND="$callgrind_file" bash bench/run.sh)
 if [ -n "$perf_file" ]; then
     cp "$perf_file" "$BENCH_PERF"
     echo "perf profile of the worker: perf report -i $BENCH_PERF"
+fi
+if [ -n "$callgrind_file" ] && [ -s "$callgrind_file" ]; then
+    cp "$callgrind_file" "$BENCH_CALLGRIND"
+    echo "callgrind profile of the worker: callgrind_annotate --inclusive=yes $BENCH_CALLGRIND"
 fi
