@@ -12,6 +12,17 @@ SELECT webpush_subscribe(regress.subscription(
 SELECT user_id, regress.b64url(auth) AS auth, updated_at >= created_at AS touched
 FROM webpush.subscriptions WHERE id = :id;
 
+-- New keys under the same endpoint re-key what is still queued for it, so
+-- the browser can read it; a one-off message to another endpoint keeps its own.
+BEGIN;
+SELECT webpush_send(:id, 'queued before the browser re-subscribed') > 0 AS queued;
+SELECT webpush_send(regress.subscription('https://push.example.com/other'), 'one-off') > 0 AS queued;
+SELECT webpush_subscribe(regress.subscription(
+           auth => 'AQEBAQEBAQEBAQEBAQEBAQ'), 'bob') = :id AS same_id;
+SELECT subscription_id = :id AS for_the_subscription, regress.b64url(auth) AS auth
+FROM webpush.queue WHERE created_at = now() ORDER BY id;
+ROLLBACK;
+
 -- Standard base64 with padding is accepted and stored decoded; so is an
 -- expirationTime in milliseconds.
 SELECT webpush_subscribe(jsonb_build_object(

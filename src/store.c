@@ -142,17 +142,29 @@ store_upsert_subscription(const Subscription *sub, text *user_id)
 	if (!sub->has_expiration)
 		nulls[4] = 'n';
 
+	/*
+	 * A browser that subscribes again under the same endpoint may bring new
+	 * keys; what is still waiting in the queue for it is encrypted when sent,
+	 * so it takes the new keys too, or the browser could not read it.
+	 * Messages already in flight keep theirs.
+	 */
 	spi_connect_or_error();
-	if (SPI_execute_with_args("INSERT INTO webpush.subscriptions "
-							  "(endpoint, p256dh, auth, user_id, expiration_time) "
-							  "VALUES ($1, $2, $3, $4, $5) "
-							  "ON CONFLICT (endpoint) DO UPDATE SET "
-							  "p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, "
-							  "user_id = EXCLUDED.user_id, "
-							  "expiration_time = EXCLUDED.expiration_time, "
-							  "updated_at = now() "
-							  "RETURNING id",
-							  5, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING ||
+	if (SPI_execute_with_args("WITH s AS ("
+							  " INSERT INTO webpush.subscriptions "
+							  " (endpoint, p256dh, auth, user_id, expiration_time) "
+							  " VALUES ($1, $2, $3, $4, $5) "
+							  " ON CONFLICT (endpoint) DO UPDATE SET "
+							  " p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, "
+							  " user_id = EXCLUDED.user_id, "
+							  " expiration_time = EXCLUDED.expiration_time, "
+							  " updated_at = now() "
+							  " RETURNING id),"
+							  " rekeyed AS ("
+							  " UPDATE webpush.queue q SET p256dh = $2, auth = $3 FROM s"
+							  " WHERE q.subscription_id = s.id AND q.state = 'queued'"
+							  " AND (q.p256dh <> $2 OR q.auth <> $3)) "
+							  "SELECT id FROM s",
+							  5, types, values, nulls, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "webpush: could not store the subscription");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
