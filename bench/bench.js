@@ -174,7 +174,7 @@ async function main() {
     const share = (x) => `${(100 * x / s.total).toFixed(0)}%`;
     const other = s.busy - s.cluster - s.service - s.driver;
     console.log(`  CPU during the drain (${s.wall.toFixed(1)} s, ${(s.total / s.wall).toFixed(1)} cores): busy ${share(s.busy)} of the machine =`);
-    console.log(`    worker(s) ${share(s.workers)}, rest of PostgreSQL ${share(s.cluster - s.workers)}, push service ${share(s.service)}, bench driver ${share(s.driver)}, other processes ${share(Math.max(0, other))}`);
+    console.log(`    worker(s) ${share(s.workers)}, rest of PostgreSQL ${share(Math.max(0, s.cluster - s.workers))}, push service ${share(s.service)}, bench driver ${share(s.driver)}, other processes ${share(Math.max(0, other))}`);
   }
 
   if (MODE === 'compare') {
