@@ -14,14 +14,12 @@
 #   BENCH_CALLGRIND=FILE  keep the worker's callgrind profile (callgrind mode)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+extra=()
+case "${BENCH_MODE:-}" in valgrind|callgrind) extra+=(valgrind) ;; esac
+[ -n "${BENCH_PERF:-}" ] && extra+=(linux-perf)
+scripts/setup.sh "${extra[@]}"
 . scripts/common.sh
 build_and_install
-case "${BENCH_MODE:-}" in
-    valgrind|callgrind)
-        command -v valgrind >/dev/null || "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -qq --no-install-recommends valgrind >/dev/null ;;
-esac
 # Files the unprivileged run writes go through a directory it can write.
 out_dir=$(mktemp -d /tmp/webpush-bench-out.XXXXXX)
 chmod 777 "$out_dir"
@@ -35,7 +33,6 @@ perf_file=
 callgrind_file=
 [ -n "${BENCH_CALLGRIND:-}" ] && callgrind_file=$out_dir/worker.callgrind
 if [ -n "${BENCH_PERF:-}" ]; then
-    command -v perf >/dev/null || "${sudo[@]}" apt-get install -y -qq linux-perf >/dev/null
     paranoid=$(cat /proc/sys/kernel/perf_event_paranoid)
     "${sudo[@]}" sysctl -qw kernel.perf_event_paranoid=-1
     perf_file=$out_dir/worker.data

@@ -2,7 +2,8 @@
 # Installs what building and testing webpush needs on Debian 12: PostgreSQL 15
 # with its server headers, libcurl and OpenSSL headers, a compiler, openssl
 # (for the test CA) and Node.js with npm (for the test push service).
-# scripts/setup.sh --browser adds Debian's chromium, for the browser test.
+# scripts/setup.sh --browser adds Debian's chromium, for the browser test;
+# further arguments are more Debian packages (valgrind, linux-perf, ...).
 # Safe to run again; uses sudo when not run as root.
 set -euo pipefail
 
@@ -10,7 +11,8 @@ PG_MAJOR=${PG_MAJOR:-15}
 packages=(build-essential pkg-config ca-certificates openssl curl
           "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
           libcurl4-openssl-dev libssl-dev)
-[ "${1:-}" = "--browser" ] && packages+=(chromium)
+if [ "${1:-}" = "--browser" ]; then packages+=(chromium); shift; fi
+packages+=("$@")
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 

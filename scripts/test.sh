@@ -12,11 +12,12 @@
 #                               with the extension built the same way
 set -euo pipefail
 cd "$(dirname "$0")/.."
+extra=()
 if [ "${1:-}" = "--valgrind" ]; then
     export WEBPUSH_VALGRIND=1
-    command -v valgrind >/dev/null || { [ "$(id -u)" -eq 0 ] && apt-get install -y -qq valgrind >/dev/null || sudo apt-get install -y -qq valgrind >/dev/null; }
+    extra=(valgrind)
 fi
-scripts/setup.sh --browser
+scripts/setup.sh --browser "${extra[@]}"
 . scripts/common.sh
 if [ "${1:-}" = "--asan" ]; then
     # Its own tools are ASan builds too; PostgreSQL's programs free little at
