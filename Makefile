@@ -8,6 +8,7 @@ OBJS = \
 	src/vapid.o \
 	src/endpoint.o \
 	src/retry_after.o \
+	src/safe_text.o \
 	src/http.o \
 	src/push.o \
 	src/subscription.o \
@@ -21,12 +22,13 @@ OBJS = \
 	src/sql_subscriptions.o \
 	src/sql_send.o \
 	src/sql_notification.o \
+	src/sql_workers.o \
 	src/webpush.o
 
 EXTENSION = webpush
-# Installing 0.2 runs webpush--0.1.sql, then the update script: fresh
+# Installing 0.3 runs webpush--0.1.sql, then the update scripts: fresh
 # installs and upgrades take the same path.
-DATA = webpush--0.1.sql webpush--0.1--0.2.sql
+DATA = webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
 REGRESS = setup encrypt keys subscriptions send_errors notification broadcast

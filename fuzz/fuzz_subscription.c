@@ -215,7 +215,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		text.has_expiration = 1;
 		text.expiration_ms = strtod(w.expiration.text, NULL);
 	}
-	if (subscription_check(&text, data[0] & 1, &checked) == SUBSCRIPTION_OK)
+	if (subscription_check(&text, &(EndpointPolicy) {data[0] & 1, data[0] & 2, 1, {443}},
+						   &checked) == SUBSCRIPTION_OK)
 	{
 		static EceContext *ece = NULL;
 		EceRecipient r;

@@ -107,29 +107,80 @@ ORDER BY 1;
 -- pg_dump keeps the key pair and the subscriptions (config tables).
 SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'webpush' ORDER BY 1;
 
--- The role model: webpush_sender may subscribe, send and read the queue,
--- never the private key or the security settings.
+-- The role model.  webpush_sender subscribes, sends and unsubscribes by
+-- endpoint; it sees which subscriptions exist and whose they are, but not
+-- their endpoints or keys, nor anyone's queued payloads, nor the private key
+-- or the security settings.
 CREATE ROLE regress_webpush_sender IN ROLE webpush_sender;
 SET ROLE regress_webpush_sender;
 SET webpush.subject = 'mailto:ops@example.com';
-SELECT webpush_subscribe(regress.subscription('https://push.example.com/sender'), 'erin') > 0 AS can_subscribe;
-SELECT webpush_send((SELECT id FROM webpush.subscriptions WHERE endpoint = 'https://push.example.com/sender'), 'hi') > 0 AS can_queue;
-SELECT count(*) >= 1 AS can_read_queue FROM webpush.queue;
-SELECT count(*) AS history FROM webpush.history;
-SELECT webpush_unsubscribe('https://push.example.com/sender') AS can_unsubscribe;
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/sender'), 'erin') AS sender_sub \gset
+SELECT webpush_send(:sender_sub, 'hi') > 0 AS can_queue;
+SELECT webpush_send_user('erin', 'hi') AS can_queue_for_user;
+SELECT count(*) AS own_subscriptions FROM (SELECT id, user_id FROM webpush.subscriptions WHERE user_id = 'erin') s;
 \x on
 SELECT t.call, r.state, r.message
 FROM (VALUES
     ($$SELECT private_key FROM webpush.vapid_keys$$),
+    ($$SELECT payload FROM webpush.queue$$),
+    ($$SELECT count(*) FROM webpush.queue$$),
+    ($$SELECT reason FROM webpush.history$$),
+    ($$SELECT endpoint FROM webpush.subscriptions$$),
+    ($$SELECT auth FROM webpush.subscriptions$$),
+    ($$SELECT * FROM webpush_workers()$$),
     ($$SELECT webpush_keys_import('yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw')$$),
     ($$DELETE FROM webpush.queue$$),
     ($$UPDATE webpush.subscriptions SET user_id = 'mallory'$$),
     ($$SET webpush.allow_private_endpoints = on$$),
+    ($$SET webpush.allowed_ports = '*'$$),
+    ($$SET webpush.max_queued_per_role = 0$$),
     ($$SET webpush.ca_file = '/tmp/evil.pem'$$)
+) AS t(call), LATERAL regress.try(t.call) AS r;
+\x off
+SELECT webpush_unsubscribe('https://push.example.com/sender') AS can_unsubscribe;
+RESET ROLE;
+
+-- webpush_monitor watches: status, workers, queue and history, without
+-- endpoints, keys or payloads; it sends nothing.
+CREATE ROLE regress_webpush_monitor IN ROLE webpush_monitor;
+SET ROLE regress_webpush_monitor;
+SELECT queued + retrying AS waiting FROM webpush.status;
+SELECT count(*) AS hosts FROM webpush.status_by_host;
+SELECT count(*) >= 2 AS sees_queue_state FROM (SELECT id, state, attempts, last_error FROM webpush.queue) q;
+SELECT count(*) AS history FROM (SELECT id, outcome, reason FROM webpush.history) h;
+SELECT count(*) >= 0 AS sees_workers FROM webpush_workers();
+\x on
+SELECT t.call, r.state, r.message
+FROM (VALUES
+    ($$SELECT payload FROM webpush.queue$$),
+    ($$SELECT endpoint FROM webpush.queue$$),
+    ($$SELECT p256dh FROM webpush.queue$$),
+    ($$SELECT endpoint FROM webpush.history$$),
+    ($$SELECT id FROM webpush.subscriptions$$),
+    ($$SELECT webpush_send(1, 'x')$$),
+    ($$SELECT webpush_subscribe(regress.subscription())$$)
 ) AS t(call), LATERAL regress.try(t.call) AS r;
 \x off
 RESET ROLE;
 DELETE FROM webpush.queue;
+DROP ROLE regress_webpush_monitor;
+
+-- An optional limit on what one role may have queued.  Superusers set it,
+-- per role or for everyone; a send over it fails and queues nothing.
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/quota'), 'quinn') AS quota_sub \gset
+SET webpush.max_queued_per_role = 3;
+SET ROLE regress_webpush_sender;
+SELECT webpush_send(:quota_sub, 'one') > 0 AS first, webpush_send(:quota_sub, 'two') > 0 AS second;
+SELECT webpush_send_user('quinn', 'three') AS third;
+SELECT webpush_send(:quota_sub, 'four');
+SELECT webpush_send_many(ARRAY[:quota_sub], 'four');
+RESET ROLE;
+SELECT count(*) AS queued_for_quinn, count(queued_by) AS counted FROM webpush.queue WHERE subscription_id = :quota_sub;
+-- Superusers are not limited.
+SELECT webpush_send(:quota_sub, 'from a superuser') > 0 AS superuser_unlimited;
+RESET webpush.max_queued_per_role;
+DELETE FROM webpush.queue;
+SELECT webpush_unsubscribe('https://push.example.com/quota');
 DROP ROLE regress_webpush_sender;
 
 -- SECURITY DEFINER functions cannot be hijacked through search_path: a

@@ -23,6 +23,13 @@ SELECT subscription_id = :id AS for_the_subscription, regress.b64url(auth) AS au
 FROM webpush.queue WHERE created_at = now() ORDER BY id;
 ROLLBACK;
 
+-- Push services listen on 443: other ports only when a superuser lists them.
+SELECT webpush_subscribe(regress.subscription('https://push.example.com:25/smtp'));
+SELECT webpush_subscribe(regress.subscription('https://push.example.com:443/explicit')) > 0 AS port_443;
+SELECT webpush_unsubscribe('https://push.example.com:443/explicit');
+SET webpush.allowed_ports = 'https';
+SET webpush.allowed_ports = '443, 8443';
+
 -- Standard base64 with padding is accepted and stored decoded; so is an
 -- expirationTime in milliseconds.
 SELECT webpush_subscribe(jsonb_build_object(
@@ -72,6 +79,11 @@ FROM (VALUES
     ($$SELECT webpush_subscribe(regress.subscription('https://[fd00::1]/x'))$$),
     ($$SELECT webpush_subscribe(regress.subscription('https://[::ffff:127.0.0.1]/x'))$$),
     ($$SELECT webpush_subscribe(regress.subscription('https://[ff02::1]/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://[64:ff9b::a00:1]/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://[2002:7f00:1::1]/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://[100::1]/x'))$$),
+    ($$SELECT webpush_subscribe(regress.subscription('https://192.88.99.1/x'))$$),
     ($$SELECT webpush_subscribe(regress.subscription() - 'keys')$$),
     ($$SELECT webpush_subscribe(regress.subscription() || '{"keys": "p256dh"}')$$),
     ($$SELECT webpush_subscribe(regress.subscription() || '{"keys": {"auth": "BTBZMqHH6r4Tts7J_aSIgg"}}')$$),

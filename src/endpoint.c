@@ -13,11 +13,19 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <curl/curl.h>
 
+/*
+ * The IANA special-purpose address registries (IPv4 and IPv6), plus
+ * multicast and the classic private ranges.  Everything listed is refused
+ * unless private endpoints are allowed: push services live on ordinary
+ * public unicast addresses, so even the blocks the registries mark as
+ * globally reachable (AS112, AMT, 6to4 relays) have no business here.
+ */
 static AddressClass
 ipv4_class(uint32_t a)
 {
@@ -33,9 +41,14 @@ ipv4_class(uint32_t a)
 		return ADDRESS_CGNAT;	/* 100.64/10 */
 	if ((a >> 28) == 0xE)
 		return ADDRESS_MULTICAST;	/* 224/4 */
+	if ((a >> 8) == 0xC05863)
+		return ADDRESS_TRANSLATED;	/* 192.88.99/24 6to4 relay anycast */
 	if ((a >> 28) == 0xF ||		/* 240/4 and broadcast */
 		(a >> 8) == 0xC00000 || /* 192.0.0/24 protocol assignments */
 		(a >> 8) == 0xC00002 || /* 192.0.2/24 documentation */
+		(a >> 8) == 0xC01FC4 || /* 192.31.196/24 AS112 */
+		(a >> 8) == 0xC034C1 || /* 192.52.193/24 AMT */
+		(a >> 8) == 0xC0AF30 || /* 192.175.48/24 AS112 direct delegation */
 		(a >> 8) == 0xC63364 || /* 198.51.100/24 documentation */
 		(a >> 8) == 0xCB0071 || /* 203.0.113/24 documentation */
 		(a >> 17) == (0xC612 >> 1)) /* 198.18/15 benchmarking */
@@ -43,20 +56,47 @@ ipv4_class(uint32_t a)
 	return ADDRESS_PUBLIC;
 }
 
+/* Whether the first bits of b are those of prefix. */
+static int
+has_prefix(const uint8_t *b, const uint8_t *prefix, int bits)
+{
+	int			whole = bits / 8;
+	int			rest = bits % 8;
+
+	if (memcmp(b, prefix, whole) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((b[whole] ^ prefix[whole]) & (0xff << (8 - rest))) == 0;
+}
+
 static AddressClass
 ipv6_class(const uint8_t *b)
 {
 	static const uint8_t zeros[16] = {0};
-	static const uint8_t mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t nat64[16] = {0x00, 0x64, 0xff, 0x9b};	/* 64:ff9b::/96, /48 */
+	static const uint8_t discard[16] = {0x01, 0x00};	/* 100::/64 */
+	static const uint8_t ietf[16] = {0x20, 0x01, 0x00};	/* 2001::/23 (Teredo...) */
+	static const uint8_t doc[16] = {0x20, 0x01, 0x0d, 0xb8};	/* 2001:db8::/32 */
+	static const uint8_t sixtofour[16] = {0x20, 0x02};	/* 2002::/16 */
+	static const uint8_t as112[16] = {0x26, 0x20, 0x00, 0x4f, 0x80, 0x00};	/* /48 */
+	static const uint8_t doc2[16] = {0x3f, 0xff, 0x00};	/* 3fff::/20 */
 
 	if (memcmp(b, zeros, 16) == 0)
 		return ADDRESS_UNSPECIFIED;
 	if (memcmp(b, zeros, 15) == 0 && b[15] == 1)
 		return ADDRESS_LOOPBACK;
-	if (memcmp(b, mapped_prefix, 12) == 0)
+	if (has_prefix(b, mapped, 96))
 		return ADDRESS_MAPPED;	/* ::ffff:a.b.c.d reaches IPv4 hosts */
-	if (memcmp(b, zeros, 12) == 0)
-		return ADDRESS_RESERVED;	/* deprecated IPv4-compatible */
+	if (has_prefix(b, nat64, 32) && (has_prefix(b + 4, zeros, 64) ||
+									 (b[4] == 0 && b[5] == 1)))
+		return ADDRESS_TRANSLATED;	/* 64:ff9b::/96 and 64:ff9b:1::/48 */
+	if (has_prefix(b, ietf, 23))
+		return has_prefix(b, ietf, 32) ? ADDRESS_TRANSLATED /* Teredo */ :
+			ADDRESS_RESERVED;
+	if (has_prefix(b, sixtofour, 16))
+		return ADDRESS_TRANSLATED;
 	if ((b[0] & 0xfe) == 0xfc)
 		return ADDRESS_UNIQUE_LOCAL;	/* fc00::/7 */
 	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
@@ -65,8 +105,12 @@ ipv6_class(const uint8_t *b)
 		return ADDRESS_PRIVATE; /* fec0::/10, deprecated site-local */
 	if (b[0] == 0xff)
 		return ADDRESS_MULTICAST;
-	if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
-		return ADDRESS_RESERVED;	/* 2001:db8::/32 documentation */
+	if (has_prefix(b, discard, 64) || has_prefix(b, doc, 32) ||
+		has_prefix(b, as112, 48) || has_prefix(b, doc2, 20))
+		return ADDRESS_RESERVED;
+	/* Only 2000::/3 is allocated for global unicast; the rest is reserved. */
+	if ((b[0] & 0xe0) != 0x20)
+		return ADDRESS_RESERVED;
 	return ADDRESS_PUBLIC;
 }
 
@@ -111,6 +155,8 @@ address_class_name(AddressClass cls)
 			return "unique-local";
 		case ADDRESS_MAPPED:
 			return "IPv4-mapped";
+		case ADDRESS_TRANSLATED:
+			return "IPv4-translating (NAT64, 6to4 or Teredo)";
 		case ADDRESS_RESERVED:
 			return "reserved";
 	}
@@ -142,9 +188,65 @@ host_literal_class(const char *host)
 	return ADDRESS_PUBLIC;
 }
 
-EndpointError
-endpoint_parse(const char *url, size_t len, int allow_private, Endpoint *out)
+int
+endpoint_port_allowed(const EndpointPolicy *policy, int port)
 {
+	int			i;
+
+	if (policy == NULL)
+		return port == 443;
+	if (policy->any_port)
+		return 1;
+	for (i = 0; i < policy->nports; i++)
+		if (policy->ports[i] == port)
+			return 1;
+	return 0;
+}
+
+int
+endpoint_parse_port_list(const char *list, EndpointPolicy *policy)
+{
+	const char *p = list;
+
+	policy->any_port = 0;
+	policy->nports = 0;
+	for (;;)
+	{
+		long		port = 0;
+		int			digits = 0;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '*')
+		{
+			policy->any_port = 1;
+			p++;
+		}
+		else
+		{
+			while (*p >= '0' && *p <= '9' && digits < 6)
+			{
+				port = port * 10 + (*p++ - '0');
+				digits++;
+			}
+			if (digits == 0 || port < 1 || port > 65535 ||
+				policy->nports == ENDPOINT_MAX_PORTS)
+				return -1;
+			policy->ports[policy->nports++] = (int) port;
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			return 0;
+		if (*p++ != ',')
+			return -1;
+	}
+}
+
+EndpointError
+endpoint_parse(const char *url, size_t len, const EndpointPolicy *policy, Endpoint *out)
+{
+	int			allow_private = policy != NULL && policy->allow_private;
 	CURLU	   *u;
 	char		buf[ENDPOINT_MAX_LEN + 1];
 	char	   *scheme = NULL;
@@ -212,6 +314,12 @@ endpoint_parse(const char *url, size_t len, int allow_private, Endpoint *out)
 
 	/* The origin names the port only when it is not https's default. */
 	curl_url_get(u, CURLUPART_PORT, &port, 0);
+	out->port = port != NULL ? atoi(port) : 443;
+	if (!endpoint_port_allowed(policy, out->port))
+	{
+		err = ENDPOINT_PORT_NOT_ALLOWED;
+		goto done;
+	}
 	if (port != NULL && strcmp(port, "443") != 0)
 		n = snprintf(out->origin, sizeof(out->origin), "https://%s:%s", host, port);
 	else
@@ -252,6 +360,8 @@ endpoint_error_message(EndpointError err)
 			return "The endpoint contains a user name or password.";
 		case ENDPOINT_NON_PUBLIC_ADDRESS:
 			return "The endpoint's host is a loopback, private or otherwise non-public address.";
+		case ENDPOINT_PORT_NOT_ALLOWED:
+			return "The endpoint's port is not in webpush.allowed_ports.";
 	}
 	return "The endpoint is invalid.";
 }

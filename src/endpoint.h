@@ -28,7 +28,8 @@ typedef enum EndpointError
 	ENDPOINT_NOT_HTTPS,
 	ENDPOINT_NO_HOST,
 	ENDPOINT_USERINFO,
-	ENDPOINT_NON_PUBLIC_ADDRESS
+	ENDPOINT_NON_PUBLIC_ADDRESS,
+	ENDPOINT_PORT_NOT_ALLOWED
 } EndpointError;
 
 typedef enum AddressClass
@@ -42,8 +43,24 @@ typedef enum AddressClass
 	ADDRESS_MULTICAST,
 	ADDRESS_UNIQUE_LOCAL,
 	ADDRESS_MAPPED,
+	ADDRESS_TRANSLATED,			/* NAT64, 6to4, Teredo: reach IPv4 hosts */
 	ADDRESS_RESERVED
 } AddressClass;
+
+#define ENDPOINT_MAX_PORTS	16
+
+/*
+ * What a superuser allows beyond public hosts on port 443
+ * (webpush.allow_private_endpoints, webpush.allowed_ports).  A NULL policy
+ * is the strictest: public addresses, port 443 only.
+ */
+typedef struct EndpointPolicy
+{
+	int			allow_private;
+	int			any_port;
+	int			nports;
+	int			ports[ENDPOINT_MAX_PORTS];
+} EndpointPolicy;
 
 typedef struct Endpoint
 {
@@ -51,14 +68,24 @@ typedef struct Endpoint
 	char		origin[ENDPOINT_MAX_LEN + 16];
 	/* class of the host when it is an address literal, else ADDRESS_PUBLIC */
 	AddressClass literal_class;
+	int			port;
 } Endpoint;
 
 /*
- * Validate a push endpoint URL and compute its origin.  allow_private lets
- * literal non-public addresses through (webpush.allow_private_endpoints).
+ * Validate a push endpoint URL and compute its origin, under a policy (NULL:
+ * the default one).
  */
-extern EndpointError endpoint_parse(const char *url, size_t len, int allow_private,
-									Endpoint *out);
+extern EndpointError endpoint_parse(const char *url, size_t len,
+									const EndpointPolicy *policy, Endpoint *out);
+
+/*
+ * Parse a port list ("443", "443, 8443" or "*") into policy->ports; 0 on
+ * success, -1 when it is not such a list.
+ */
+extern int	endpoint_parse_port_list(const char *list, EndpointPolicy *policy);
+
+/* Whether the policy (NULL: the default) allows connecting to port. */
+extern int	endpoint_port_allowed(const EndpointPolicy *policy, int port);
 
 /* A human-readable sentence for an EndpointError. */
 extern const char *endpoint_error_message(EndpointError err);

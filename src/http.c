@@ -327,10 +327,9 @@ http_request_free(HttpRequest *req)
 {
 	if (req == NULL)
 		return;
-	if (req->easy != NULL && req->client != NULL)
+	/* In flight or waiting on the done list: the client lets go of it. */
+	if (req->client != NULL)
 		http_client_cancel(req->client, req);
-	if (req->easy != NULL)
-		curl_easy_cleanup(req->easy);
 	curl_slist_free_all(req->headers);
 	free(req->url);
 	free(req->body);
@@ -338,74 +337,125 @@ http_request_free(HttpRequest *req)
 	free(req);
 }
 
+/*
+ * Set an option or fail the request: an option libcurl refuses (one this
+ * build lacks, or out of memory) would otherwise go unnoticed, and an
+ * unapplied security option is worse than a request not sent.
+ */
+#define SETOPT_OR_FAIL(easy, option, value) \
+	do { \
+		CURLcode	setopt_rc_ = curl_easy_setopt((easy), (option), (value)); \
+		if (setopt_rc_ != CURLE_OK) \
+		{ \
+			snprintf(req->error, sizeof(req->error), "libcurl refused %s: %s", \
+					 #option, curl_easy_strerror(setopt_rc_)); \
+			goto fail; \
+		} \
+	} while (0)
+
 bool
 http_client_start(HttpClient *client, HttpRequest *req)
 {
 	CURL	   *easy = take_easy(client);
 	CURLMcode	mc;
 
+	req->error[0] = '\0';
 	if (easy == NULL)
 	{
 		snprintf(req->error, sizeof(req->error), "could not create a libcurl handle");
 		return false;
 	}
-	req->client = client;
-	req->easy = easy;
-	req->error[0] = '\0';
 
-	curl_easy_setopt(easy, CURLOPT_URL, req->url);
+	SETOPT_OR_FAIL(easy, CURLOPT_URL, req->url);
 	/* Only https, never follow redirects, always verify the peer. */
 #if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "https");
+	SETOPT_OR_FAIL(easy, CURLOPT_PROTOCOLS_STR, "https");
 #else
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS, (long) CURLPROTO_HTTPS);
+	SETOPT_OR_FAIL(easy, CURLOPT_PROTOCOLS, (long) CURLPROTO_HTTPS);
 #endif
-	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	SETOPT_OR_FAIL(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT_OR_FAIL(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT_OR_FAIL(easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (client->ca_file != NULL)
-		curl_easy_setopt(easy, CURLOPT_CAINFO, client->ca_file);
-	/* libcurl must leave PostgreSQL's SIGALRM handling alone. */
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, client->config.timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
-	/* Wait for an existing connection to multiplex on rather than open more. */
-	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(easy, CURLOPT_POST, 1L);
-	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body ? (char *) req->body : "");
-	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);
-	curl_easy_setopt(easy, CURLOPT_USERAGENT, "webpush-postgresql/0.1");
-	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->error);
-	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket_callback);
-	curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, req);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_callback);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
-	curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
+		SETOPT_OR_FAIL(easy, CURLOPT_CAINFO, client->ca_file);
 
+	/*
+	 * An empty proxy turns off libcurl's reading of http_proxy, https_proxy
+	 * and all_proxy from the postmaster's environment: where the worker
+	 * connects is the database's decision alone.
+	 */
+	SETOPT_OR_FAIL(easy, CURLOPT_PROXY, "");
+	/* libcurl must leave PostgreSQL's SIGALRM handling alone. */
+	SETOPT_OR_FAIL(easy, CURLOPT_NOSIGNAL, 1L);
+	SETOPT_OR_FAIL(easy, CURLOPT_TIMEOUT_MS, client->config.timeout_ms);
+	SETOPT_OR_FAIL(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+	/* Wait for an existing connection to multiplex on rather than open more. */
+	SETOPT_OR_FAIL(easy, CURLOPT_PIPEWAIT, 1L);
+	SETOPT_OR_FAIL(easy, CURLOPT_POST, 1L);
+	SETOPT_OR_FAIL(easy, CURLOPT_POSTFIELDS, req->body ? (char *) req->body : "");
+	SETOPT_OR_FAIL(easy, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
+	SETOPT_OR_FAIL(easy, CURLOPT_HTTPHEADER, req->headers);
+	SETOPT_OR_FAIL(easy, CURLOPT_USERAGENT, "webpush-postgresql");
+	SETOPT_OR_FAIL(easy, CURLOPT_ERRORBUFFER, req->error);
+	SETOPT_OR_FAIL(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket_callback);
+	SETOPT_OR_FAIL(easy, CURLOPT_OPENSOCKETDATA, req);
+	SETOPT_OR_FAIL(easy, CURLOPT_WRITEFUNCTION, write_callback);
+	SETOPT_OR_FAIL(easy, CURLOPT_WRITEDATA, req);
+	SETOPT_OR_FAIL(easy, CURLOPT_PRIVATE, req);
+
+	req->client = client;
+	req->easy = easy;
 	mc = curl_multi_add_handle(client->multi, easy);
 	if (mc != CURLM_OK)
 	{
 		snprintf(req->error, sizeof(req->error), "%s", curl_multi_strerror(mc));
-		curl_easy_cleanup(easy);
 		req->easy = NULL;
 		req->client = NULL;
-		return false;
+		goto fail;
 	}
 	client->in_flight++;
 	return true;
+
+fail:
+	curl_easy_cleanup(easy);
+	return false;
+}
+
+/* Take a finished request off the done list (it is there exactly once). */
+static void
+unlink_done(HttpClient *client, HttpRequest *req)
+{
+	HttpRequest **link = &client->done_head;
+	HttpRequest *prev = NULL;
+
+	while (*link != NULL && *link != req)
+	{
+		prev = *link;
+		link = &(*link)->next_done;
+	}
+	if (*link == NULL)
+		return;
+	*link = req->next_done;
+	if (client->done_tail == req)
+		client->done_tail = prev;
+	req->next_done = NULL;
 }
 
 void
 http_client_cancel(HttpClient *client, HttpRequest *req)
 {
-	if (req->easy == NULL || req->client != client)
+	if (req->client != client)
 		return;
-	curl_multi_remove_handle(client->multi, req->easy);
-	curl_easy_cleanup(req->easy);
-	req->easy = NULL;
+	if (req->easy != NULL)
+	{
+		curl_multi_remove_handle(client->multi, req->easy);
+		curl_easy_cleanup(req->easy);
+		req->easy = NULL;
+		client->in_flight--;
+	}
+	else
+		unlink_done(client, req);
 	req->client = NULL;
-	client->in_flight--;
 }
 
 int
@@ -468,9 +518,9 @@ collect_finished(HttpClient *client)
 		curl_multi_remove_handle(client->multi, req->easy);
 		give_back_easy(client, req->easy);
 		req->easy = NULL;
-		req->client = NULL;
 		client->in_flight--;
 
+		/* req->client stays set: the client owns it until next_done. */
 		req->next_done = NULL;
 		if (client->done_tail)
 			client->done_tail->next_done = req;
@@ -649,6 +699,7 @@ http_client_next_done(HttpClient *client)
 		if (client->done_head == NULL)
 			client->done_tail = NULL;
 		req->next_done = NULL;
+		req->client = NULL;
 	}
 	return req;
 }

@@ -68,14 +68,22 @@ extern void http_client_configure(HttpClient *client, const HttpClientConfig *co
 /* Whether new requests may start (no reset pending); resets when it can. */
 extern bool http_client_ready(HttpClient *client);
 
-/* A zeroed request; the caller fills url, headers and body. */
+/*
+ * A zeroed request; the caller fills url, headers and body.
+ *
+ * Ownership: from http_client_start until http_client_next_done returns it,
+ * a request belongs to the client (in flight, then on the done list).
+ * http_request_free may still be called at any point, for example when an
+ * error unwinds the caller: the client lets go of the request first, so
+ * nothing it keeps can point to freed memory.
+ */
 extern HttpRequest *http_request_create(void);
 extern void http_request_free(HttpRequest *req);
 
 /* Start a request; false (with req->error set) if libcurl refuses it. */
 extern bool http_client_start(HttpClient *client, HttpRequest *req);
 
-/* Abandon a started request that has not completed. */
+/* Abandon a started request, in flight or finished but not yet collected. */
 extern void http_client_cancel(HttpClient *client, HttpRequest *req);
 
 extern int	http_client_in_flight(HttpClient *client);

@@ -6,11 +6,13 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -18,6 +20,7 @@
 #include "queue.h"
 #include "spi_util.h"
 #include "wake.h"
+#include "webpush.h"
 
 static SPIPlanPtr
 prepared(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
@@ -42,15 +45,23 @@ prepared(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
  */
 #define QUEUE_FROM_SUBSCRIPTIONS \
 	"INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, " \
-	"payload, ttl, urgency, topic, expires_at) " \
-	"SELECT id, endpoint, p256dh, auth, $2, $3, $4, $5, " \
-	"now() + make_interval(secs => $3) " \
+	"payload, ttl, urgency, topic, queued_by, expires_at) " \
+	"SELECT id, endpoint, p256dh, auth, $2, $3, $4, $5, $6, " \
+	"pg_catalog.now() + pg_catalog.make_interval(secs => $3) " \
 	"FROM webpush.subscriptions "
 
-/* The message columns shared by the three ways to queue: $n.. onwards. */
+/*
+ * The message columns shared by the three ways to queue: $n.. onwards
+ * (payload, ttl, urgency, topic, queued_by).
+ */
+#define MESSAGE_ARG_TYPES BYTEAOID, INT4OID, TEXTOID, TEXTOID, OIDOID
+
 static void
-message_args(bytea *payload, const MessageOptions *opts, Datum *values, char *nulls)
+message_args(bytea *payload, const MessageOptions *opts, Oid role,
+			 Datum *values, char *nulls)
 {
+	values[4] = ObjectIdGetDatum(role);
+	nulls[4] = OidIsValid(role) ? ' ' : 'n';
 	values[0] = PointerGetDatum(payload);
 	nulls[0] = payload ? ' ' : 'n';
 	values[1] = Int32GetDatum(opts->ttl);
@@ -65,19 +76,20 @@ int64
 queue_for_subscription(int64 subscription_id, bytea *payload, const MessageOptions *opts)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[5] = {INT8OID, BYTEAOID, INT4OID, TEXTOID, TEXTOID};
-	Datum		values[5];
-	char		nulls[5];
+	Oid			types[6] = {INT8OID, MESSAGE_ARG_TYPES};
+	Datum		values[6];
+	char		nulls[6];
 	bool		isnull;
 	int64		id = 0;
+	Oid			role = queue_limited_role();
 
 	values[0] = Int64GetDatum(subscription_id);
 	nulls[0] = ' ';
-	message_args(payload, opts, values + 1, nulls + 1);
+	message_args(payload, opts, role, values + 1, nulls + 1);
 	spi_connect_or_error();
 	if (SPI_execute_plan(prepared(&plan,
 								  QUEUE_FROM_SUBSCRIPTIONS "WHERE id = $1 RETURNING id",
-								  5, types),
+								  6, types),
 						 values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "webpush: could not queue the notification");
 	if (SPI_processed == 1)
@@ -88,6 +100,7 @@ queue_for_subscription(int64 subscription_id, bytea *payload, const MessageOptio
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("push subscription %lld does not exist", (long long) subscription_id),
 				 errhint("It may have been removed after the push service reported it gone (404/410).")));
+	queue_check_role_limit(role);
 	return id;
 }
 
@@ -95,28 +108,31 @@ int64
 queue_for_object(const Subscription *sub, bytea *payload, const MessageOptions *opts)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[7] = {TEXTOID, BYTEAOID, BYTEAOID, BYTEAOID, INT4OID, TEXTOID, TEXTOID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' '};
+	Oid			types[8] = {TEXTOID, BYTEAOID, BYTEAOID, MESSAGE_ARG_TYPES};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' '};
 	bool		isnull;
 	int64		id;
+	Oid			role = queue_limited_role();
 
 	values[0] = CStringGetTextDatum(sub->endpoint);
 	values[1] = PointerGetDatum(bytes_to_bytea(sub->p256dh, P256_PUBLIC_LEN));
 	values[2] = PointerGetDatum(bytes_to_bytea(sub->auth, ECE_AUTH_LEN));
-	message_args(payload, opts, values + 3, nulls + 3);
+	message_args(payload, opts, role, values + 3, nulls + 3);
 	spi_connect_or_error();
 	if (SPI_execute_plan(prepared(&plan,
 								  "INSERT INTO webpush.queue (endpoint, p256dh, auth, "
-								  "payload, ttl, urgency, topic, expires_at) "
-								  "VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $5)) "
+								  "payload, ttl, urgency, topic, queued_by, expires_at) "
+								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+								  " pg_catalog.now() + pg_catalog.make_interval(secs => $5)) "
 								  "RETURNING id",
-								  7, types),
+								  8, types),
 						 values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
 		SPI_processed != 1)
 		elog(ERROR, "webpush: could not queue the notification");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
+	queue_check_role_limit(role);
 	return id;
 }
 
@@ -129,20 +145,23 @@ static int64
 queue_matching(SPIPlanPtr *plan, const char *where, Oid key_type, Datum key,
 			   bytea *payload, const MessageOptions *opts)
 {
-	Oid			types[5] = {key_type, BYTEAOID, INT4OID, TEXTOID, TEXTOID};
-	Datum		values[5];
-	char		nulls[5];
+	Oid			types[6] = {key_type, MESSAGE_ARG_TYPES};
+	Datum		values[6];
+	char		nulls[6];
 	int64		n;
+	Oid			role = queue_limited_role();
 
 	values[0] = key;
 	nulls[0] = ' ';
-	message_args(payload, opts, values + 1, nulls + 1);
+	message_args(payload, opts, role, values + 1, nulls + 1);
 	spi_connect_or_error();
-	if (SPI_execute_plan(prepared(plan, where, 5, types),
+	if (SPI_execute_plan(prepared(plan, where, 6, types),
 						 values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "webpush: could not queue the notifications");
 	n = (int64) SPI_processed;
 	SPI_finish();
+	if (n > 0)
+		queue_check_role_limit(role);
 	return n;
 }
 
@@ -196,7 +215,7 @@ queue_claim(int limit, ClaimedMessage **out)
 	if (SPI_execute_plan(prepared(&plan,
 								  "WITH due AS ("
 								  " SELECT id FROM webpush.queue"
-								  " WHERE state = 'queued' AND next_attempt_at <= now()"
+								  " WHERE state = 'queued' AND next_attempt_at <= pg_catalog.now()"
 								  " ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
 								  "UPDATE webpush.queue q SET state = 'sending', claimed_by = $2,"
 								  " attempts = q.attempts + 1 "
@@ -256,7 +275,7 @@ queue_next_due(TimestampTz *when)
 
 	spi_connect_or_error();
 	/* Not read-only: retries scheduled earlier in this transaction count. */
-	if (SPI_execute("SELECT min(next_attempt_at) FROM webpush.queue WHERE state = 'queued'",
+	if (SPI_execute("SELECT pg_catalog.min(next_attempt_at) FROM webpush.queue WHERE state = 'queued'",
 					false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not read the queue");
 	if (SPI_processed == 1)
@@ -302,6 +321,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	static SPIPlanPtr finish_plan = NULL;
 	static SPIPlanPtr retry_plan = NULL;
 	static SPIPlanPtr gone_plan = NULL;
+	static SPIPlanPtr release_plan = NULL;
 	Datum	   *ids = palloc(sizeof(Datum) * n);
 	Datum	   *statuses = palloc(sizeof(Datum) * n);
 	char	  **reasons = palloc(sizeof(char *) * n);
@@ -320,7 +340,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	{
 		const Outcome *o = &outcomes[i];
 
-		if (o->kind == OUTCOME_RETRY)
+		if (o->kind == OUTCOME_RETRY || o->kind == OUTCOME_RELEASE)
 			continue;
 		ids[nfinish] = Int64GetDatum(o->id);
 		statuses[nfinish] = Int32GetDatum(o->status);
@@ -342,7 +362,8 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 		values[3] = PointerGetDatum(text_array(reasons, nfinish));
 		values[4] = Int32GetDatum(MyProcPid);
 		if (SPI_execute_plan(prepared(&finish_plan,
-									  "WITH o AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[])"
+									  "WITH o AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+									  "  pg_catalog.unnest($3), pg_catalog.unnest($4))"
 									  "  AS o(id, outcome, status, reason)),"
 									  " d AS (DELETE FROM webpush.queue q USING o"
 									  "  WHERE q.id = o.id AND q.claimed_by = $5"
@@ -385,14 +406,46 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 		values[4] = Int32GetDatum(MyProcPid);
 		if (SPI_execute_plan(prepared(&retry_plan,
 									  "UPDATE webpush.queue q SET state = 'queued', claimed_by = NULL,"
-									  " next_attempt_at = clock_timestamp() + o.delay_ms * interval '1 millisecond',"
+									  " next_attempt_at = pg_catalog.clock_timestamp() + o.delay_ms * interval '1 millisecond',"
 									  " last_status = NULLIF(o.status, 0), last_error = o.reason "
-									  "FROM unnest($1::bigint[], $2::int[], $3::text[], $4::float8[])"
+									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+									  " pg_catalog.unnest($4))"
 									  " AS o(id, status, reason, delay_ms) "
 									  "WHERE q.id = o.id AND q.claimed_by = $5",
 									  5, types),
 							 values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "webpush: could not schedule retries");
+	}
+
+	/* Released unsent: back in the queue, the attempt not counted. */
+	nretry = 0;
+	for (i = 0; i < n; i++)
+	{
+		const Outcome *o = &outcomes[i];
+
+		if (o->kind != OUTCOME_RELEASE)
+			continue;
+		ids[nretry] = Int64GetDatum(o->id);
+		delays[nretry] = Float8GetDatum(o->retry_delay_ms);
+		nretry++;
+	}
+	if (nretry > 0)
+	{
+		Oid			types[3] = {INT8ARRAYOID, FLOAT8ARRAYOID, INT4OID};
+		Datum		values[3];
+
+		values[0] = PointerGetDatum(datum_array(ids, nretry, INT8OID));
+		values[1] = PointerGetDatum(datum_array(delays, nretry, FLOAT8OID));
+		values[2] = Int32GetDatum(MyProcPid);
+		if (SPI_execute_plan(prepared(&release_plan,
+									  "UPDATE webpush.queue q SET state = 'queued', claimed_by = NULL,"
+									  " attempts = q.attempts - 1,"
+									  " next_attempt_at = pg_catalog.clock_timestamp() + o.delay_ms * interval '1 millisecond' "
+									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS o(id, delay_ms) "
+									  "WHERE q.id = o.id AND q.claimed_by = $3",
+									  3, types),
+							 values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "webpush: could not hand back notifications");
 	}
 
 	/*
@@ -456,10 +509,58 @@ queue_purge_history(int retention_s)
 	spi_connect_or_error();
 	if (SPI_execute_with_args("DELETE FROM webpush.history WHERE id IN ("
 							  " SELECT id FROM webpush.history"
-							  " WHERE finished_at < now() - make_interval(secs => $1) LIMIT 10000)",
+							  " WHERE finished_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)"
+							  " LIMIT " CppAsString2(QUEUE_PURGE_BATCH) ")",
 							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "webpush: could not purge history");
 	n = (int64) SPI_processed;
 	SPI_finish();
 	return n;
+}
+
+Oid
+queue_limited_role(void)
+{
+	/*
+	 * The send functions are SECURITY DEFINER: the role that called them is
+	 * the outer one.  Superusers are not limited.
+	 */
+	Oid			role = GetOuterUserId();
+
+	if (webpush_max_queued_per_role <= 0 || superuser_arg(role))
+		return InvalidOid;
+	return role;
+}
+
+void
+queue_check_role_limit(Oid role)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {OIDOID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	int64		queued;
+
+	if (!OidIsValid(role))
+		return;
+	/* Counting stops one past the limit: bounded work, whatever the queue. */
+	values[0] = ObjectIdGetDatum(role);
+	values[1] = Int32GetDatum(webpush_max_queued_per_role == INT_MAX ?
+							  INT_MAX : webpush_max_queued_per_role + 1);
+	spi_connect_or_error();
+	if (SPI_execute_plan(prepared(&plan,
+								  "SELECT pg_catalog.count(*) FROM (SELECT 1 FROM webpush.queue"
+								  " WHERE queued_by = $1 LIMIT $2) AS q",
+								  2, types),
+						 values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not count queued notifications");
+	queued = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	if (queued > webpush_max_queued_per_role)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("role \"%s\" would have more than %d notifications queued",
+						GetUserNameFromId(role, false), webpush_max_queued_per_role),
+				 errdetail("webpush.max_queued_per_role limits how many notifications one role may have waiting for delivery; nothing was queued."),
+				 errhint("Wait for the queue to drain, or ask a superuser to raise webpush.max_queued_per_role for this role.")));
 }

@@ -60,7 +60,9 @@ typedef enum OutcomeKind
 	OUTCOME_FAILED,
 	OUTCOME_EXPIRED,
 	OUTCOME_RETRY,
-	OUTCOME_GONE				/* failed, and the subscription is deleted */
+	OUTCOME_GONE,				/* failed, and the subscription is deleted */
+	OUTCOME_RELEASE				/* handed back unsent (its host was busy):
+								 * queued again, no attempt counted */
 } OutcomeKind;
 
 typedef struct Outcome
@@ -70,7 +72,7 @@ typedef struct Outcome
 	OutcomeKind kind;
 	int32		status;			/* HTTP status, 0 for none */
 	char	   *reason;			/* malloc'd or NULL */
-	double		retry_delay_ms; /* OUTCOME_RETRY */
+	double		retry_delay_ms; /* OUTCOME_RETRY and OUTCOME_RELEASE */
 } Outcome;
 
 /* Record a batch of outcomes: history rows, retries, removed subscriptions. */
@@ -79,7 +81,23 @@ extern void queue_record_outcomes(const Outcome *outcomes, int n);
 /* Hand back notifications claimed by workers that no longer run. */
 extern int64 queue_reclaim_orphans(void);
 
-/* Remove history older than retention_s seconds, a bounded batch at a time. */
+/* History rows one purge removes at most: bounded work per worker turn. */
+#define QUEUE_PURGE_BATCH 10000
+
+/*
+ * Remove history older than retention_s seconds, at most QUEUE_PURGE_BATCH
+ * rows; returns how many (QUEUE_PURGE_BATCH: there may be more).
+ */
 extern int64 queue_purge_history(int retention_s);
+
+/*
+ * The role whose queued notifications count against
+ * webpush.max_queued_per_role, or InvalidOid when no limit applies to the
+ * caller.  Rows are tagged with it (queued_by) as they are queued.
+ */
+extern Oid	queue_limited_role(void);
+
+/* Error when role has more than webpush.max_queued_per_role queued. */
+extern void queue_check_role_limit(Oid role);
 
 #endif							/* WEBPUSH_QUEUE_H */

@@ -49,6 +49,10 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 				 errhint("Pass the private key to import, or call webpush_keys() to generate a pair.")));
 	input = PG_GETARG_TEXT_PP(0);
 
+	/*
+	 * The statement holds the key: every error below keeps it out of the
+	 * server log (errhidestmt), however close to a real key the input is.
+	 */
 	switch (vapid_import_private(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), &key))
 	{
 		case VAPID_IMPORT_OK:
@@ -57,6 +61,7 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid VAPID private key"),
+					 errhidestmt(true),
 					 errdetail("The key is neither base64url nor PEM."),
 					 errhint("Pass the private key as web-push prints it (base64url of the 32-byte scalar), or a PEM \"EC PRIVATE KEY\" or \"PRIVATE KEY\".")));
 			break;
@@ -64,6 +69,7 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid VAPID private key"),
+					 errhidestmt(true),
 					 errdetail("The PEM text holds no readable, unencrypted private key."),
 					 errhint("Pass an unencrypted \"EC PRIVATE KEY\" or \"PRIVATE KEY\" block, for example from: openssl ecparam -name prime256v1 -genkey -noout")));
 			break;
@@ -72,6 +78,7 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid VAPID private key"),
+					 errhidestmt(true),
 					 errdetail("A raw private key is 32 bytes: 43 base64url characters."),
 					 VARSIZE_ANY_EXHDR(input) >= 86 && VARSIZE_ANY_EXHDR(input) <= 90 ?
 					 errhint("This looks like the public key; pass the private key.") :
@@ -81,6 +88,7 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid VAPID private key"),
+					 errhidestmt(true),
 					 errdetail("The key is not a valid private key on the P-256 curve."),
 					 errhint("VAPID keys are ECDSA P-256 (prime256v1) keys.")));
 			break;
@@ -92,7 +100,8 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 		EVP_PKEY_free(key);
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not export the imported VAPID key pair")));
+				 errmsg("could not export the imported VAPID key pair"),
+				 errhidestmt(true)));
 	}
 	EVP_PKEY_free(key);
 

@@ -16,7 +16,9 @@
 #include "utils/jsonb.h"
 
 #include "http.h"
+#include "mb/pg_wchar.h"
 #include "push.h"
+#include "safe_text.h"
 #include "store.h"
 #include "validate.h"
 #include "vapid.h"
@@ -77,6 +79,7 @@ webpush_encrypt(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid sender private key"),
+					 errhidestmt(true),
 					 errdetail("It must be base64url of a 32-byte P-256 scalar, or PEM."),
 					 errhint("Leave it NULL: a fixed sender key is only for test vectors.")));
 	}
@@ -225,9 +228,11 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub)
 	status = req->status;
 	if (status == 0)
 	{
-		char	   *why = pstrdup(req->error);
+		char		why[sizeof(req->error)];
 		bool		refused = req->refused_address;
 
+		safe_text(req->error, strlen(req->error), GetDatabaseEncoding() != PG_UTF8,
+				  why, sizeof(why));
 		http_request_free(req);
 		ereport(ERROR,
 				(errcode(refused ? ERRCODE_INSUFFICIENT_PRIVILEGE : ERRCODE_CONNECTION_FAILURE),
@@ -236,10 +241,14 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub)
 				 refused ? errhint("Only a superuser can allow such endpoints, with webpush.allow_private_endpoints.") : 0));
 	}
 	values[0] = Int32GetDatum((int32) status);
-	if (req->response != NULL)
-		values[1] = CStringGetTextDatum(req->response);
-	else
-		values[1] = CStringGetTextDatum("");
+	{
+		/* Whatever the push service sent, the text returned is valid. */
+		char		safe[HTTP_RESPONSE_KEEP + 1];
+
+		safe_text(req->response ? req->response : "", req->response_len,
+				  GetDatabaseEncoding() != PG_UTF8, safe, sizeof(safe));
+		values[1] = CStringGetTextDatum(safe);
+	}
 	http_request_free(req);
 
 	if ((status == 404 || status == 410) && sub->id != 0 &&

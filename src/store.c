@@ -112,7 +112,7 @@ store_replace_keys(const uint8 private_key[P256_PRIVATE_LEN],
 	if (SPI_execute_with_args("INSERT INTO webpush.vapid_keys (private_key, public_key) "
 							  "VALUES ($1, $2) ON CONFLICT (singleton) DO UPDATE "
 							  "SET private_key = EXCLUDED.private_key, "
-							  "public_key = EXCLUDED.public_key, created_at = now()",
+							  "public_key = EXCLUDED.public_key, created_at = pg_catalog.now()",
 							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "webpush: could not store the VAPID key pair");
 	explicit_bzero(VARDATA(DatumGetPointer(values[0])), P256_PRIVATE_LEN);
@@ -157,7 +157,7 @@ store_upsert_subscription(const Subscription *sub, text *user_id)
 							  " p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, "
 							  " user_id = EXCLUDED.user_id, "
 							  " expiration_time = EXCLUDED.expiration_time, "
-							  " updated_at = now() "
+							  " updated_at = pg_catalog.now() "
 							  " RETURNING id),"
 							  " rekeyed AS ("
 							  " UPDATE webpush.queue q SET p256dh = $2, auth = $3 FROM s"

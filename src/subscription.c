@@ -10,12 +10,12 @@
 #include "p256.h"
 
 SubscriptionError
-subscription_check_endpoint(const char *url, size_t len, int allow_private,
+subscription_check_endpoint(const char *url, size_t len, const EndpointPolicy *policy,
 							SubscriptionChecked *out)
 {
 	/* The URL parser stops at a NUL; the endpoint must not hide one. */
 	out->endpoint_error = memchr(url, '\0', len) != NULL ? ENDPOINT_BAD_CHARACTER :
-		endpoint_parse(url, len, allow_private, &out->endpoint);
+		endpoint_parse(url, len, policy, &out->endpoint);
 	if (out->endpoint_error == ENDPOINT_OK)
 		return SUBSCRIPTION_OK;
 	return out->endpoint_error == ENDPOINT_NON_PUBLIC_ADDRESS ?
@@ -48,13 +48,13 @@ subscription_check_auth(const char *text, size_t len, uint8_t out[ECE_AUTH_LEN])
 }
 
 SubscriptionError
-subscription_check(const SubscriptionText *in, int allow_private, SubscriptionChecked *out)
+subscription_check(const SubscriptionText *in, const EndpointPolicy *policy, SubscriptionChecked *out)
 {
 	SubscriptionError err;
 
 	memset(out, 0, sizeof(*out));
 	if ((err = subscription_check_endpoint(in->endpoint, in->endpoint_len,
-										   allow_private, out)) != SUBSCRIPTION_OK ||
+										   policy, out)) != SUBSCRIPTION_OK ||
 		(err = subscription_check_p256dh(in->p256dh, in->p256dh_len,
 										 out->p256dh)) != SUBSCRIPTION_OK ||
 		(err = subscription_check_auth(in->auth, in->auth_len,

@@ -55,7 +55,7 @@ typedef struct SubscriptionChecked
 
 /* Each value on its own, as the SQL functions that take one need. */
 extern SubscriptionError subscription_check_endpoint(const char *url, size_t len,
-													 int allow_private,
+													 const EndpointPolicy *policy,
 													 SubscriptionChecked *out);
 extern SubscriptionError subscription_check_p256dh(const char *text, size_t len,
 												   uint8_t out[P256_PUBLIC_LEN]);
@@ -63,7 +63,7 @@ extern SubscriptionError subscription_check_auth(const char *text, size_t len,
 												 uint8_t out[ECE_AUTH_LEN]);
 
 /* All of them, in that order: the first error found. */
-extern SubscriptionError subscription_check(const SubscriptionText *in, int allow_private,
+extern SubscriptionError subscription_check(const SubscriptionText *in, const EndpointPolicy *policy,
 											SubscriptionChecked *out);
 
 #endif							/* WEBPUSH_SUBSCRIPTION_H */

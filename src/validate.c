@@ -63,6 +63,12 @@ report_subscription_error(SubscriptionError err, const SubscriptionChecked *c)
 					 errhint("Only a superuser can allow such endpoints, with webpush.allow_private_endpoints.")));
 			break;
 		case SUBSCRIPTION_BAD_ENDPOINT:
+			if (c->endpoint_error == ENDPOINT_PORT_NOT_ALLOWED)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("push endpoint port %d is not allowed", c->endpoint.port),
+						 errdetail("%s", endpoint_error_message(c->endpoint_error)),
+						 errhint("Push services listen on port 443; a superuser can allow more ports with webpush.allowed_ports.")));
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid push endpoint"),
@@ -105,7 +111,7 @@ validate_endpoint(const char *url, size_t len, Endpoint *out)
 	SubscriptionChecked checked;
 
 	report_subscription_error(subscription_check_endpoint(url, len,
-														  webpush_allow_private_endpoints,
+														  &webpush_endpoint_policy,
 														  &checked),
 							  &checked);
 	*out = checked.endpoint;
@@ -148,7 +154,7 @@ validate_subscription_json(Jsonb *json, Subscription *out)
 	out->endpoint = json_string_member(&json->root, "endpoint", "endpoint");
 	/* A bad endpoint is reported before missing keys, as it always was. */
 	report_subscription_error(subscription_check_endpoint(out->endpoint, strlen(out->endpoint),
-														  webpush_allow_private_endpoints,
+														  &webpush_endpoint_policy,
 														  &checked),
 							  &checked);
 
@@ -186,7 +192,7 @@ validate_subscription_json(Jsonb *json, Subscription *out)
 	text.p256dh_len = strlen(p256dh);
 	text.auth = auth;
 	text.auth_len = strlen(auth);
-	report_subscription_error(subscription_check(&text, webpush_allow_private_endpoints, &checked),
+	report_subscription_error(subscription_check(&text, &webpush_endpoint_policy, &checked),
 							  &checked);
 
 	out->parsed = checked.endpoint;

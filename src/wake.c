@@ -23,6 +23,7 @@ typedef struct WorkerSlot
 	char		dbname[NAMEDATALEN];	/* set at startup from the GUC */
 	pid_t		pid;			/* 0 while no worker runs in the slot */
 	Latch	   *latch;
+	uint64		wakeups;		/* times its latch woke it (see wake.h) */
 } WorkerSlot;
 
 typedef struct WakeShared
@@ -123,6 +124,35 @@ wake_detach_worker(int slot)
 		shared->slots[slot].latch = NULL;
 	}
 	SpinLockRelease(&shared->mutex);
+}
+
+void
+wake_count_wakeup(int slot)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->slots[slot].wakeups++;
+	SpinLockRelease(&shared->mutex);
+}
+
+int
+wake_list_workers(WakeWorkerInfo *out, int max)
+{
+	int			n = 0;
+	int			i;
+
+	if (shared == NULL)
+		return 0;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < shared->nslots && n < max; i++)
+	{
+		out[n].slot = i;
+		strlcpy(out[n].dbname, shared->slots[i].dbname, NAMEDATALEN);
+		out[n].pid = shared->slots[i].pid;
+		out[n].wakeups = shared->slots[i].wakeups;
+		n++;
+	}
+	SpinLockRelease(&shared->mutex);
+	return n;
 }
 
 int

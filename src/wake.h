@@ -35,4 +35,22 @@ extern int	wake_live_worker_pids(int *pids, int max);
  */
 extern bool wake_workers_at_commit(void);
 
+/*
+ * Count one wake-up of the worker in slot by its latch.  Only COMMITs that
+ * queued something (and reloads) set it, so the count shows whether
+ * anything else wakes the worker for nothing.
+ */
+extern void wake_count_wakeup(int slot);
+
+typedef struct WakeWorkerInfo
+{
+	int			slot;
+	char		dbname[NAMEDATALEN];
+	int			pid;			/* 0 when not running */
+	uint64		wakeups;
+} WakeWorkerInfo;
+
+/* The worker slots (none without the preload); returns how many. */
+extern int	wake_list_workers(WakeWorkerInfo *out, int max);
+
 #endif							/* WEBPUSH_WAKE_H */

@@ -5,6 +5,7 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fmgr.h"
@@ -26,6 +27,12 @@ int			webpush_max_attempts = 10;
 int			webpush_batch_size = 500;
 int			webpush_max_in_flight = 200;
 int			webpush_history_retention_s = 7 * 24 * 3600;
+int			webpush_max_in_flight_per_host = 100;
+int			webpush_max_queued_per_role = 0;
+char	   *webpush_allowed_ports = NULL;
+
+/* allow_private_endpoints and allowed_ports, as endpoint.c takes them. */
+EndpointPolicy webpush_endpoint_policy = {0, 0, 1, {443}};
 
 void		_PG_init(void);
 
@@ -43,6 +50,46 @@ check_subject(char **newval, void **extra, GucSource source)
 		return true;
 	GUC_check_errdetail("webpush.subject must be a mailto: address or an https: URL.");
 	return false;
+}
+
+static void
+assign_allow_private(bool newval, void *extra)
+{
+	(void) extra;
+	webpush_endpoint_policy.allow_private = newval;
+}
+
+static bool
+check_allowed_ports(char **newval, void **extra, GucSource source)
+{
+	EndpointPolicy parsed;
+	EndpointPolicy *copy;
+
+	(void) source;
+	if (*newval == NULL || endpoint_parse_port_list(*newval, &parsed) != 0)
+	{
+		GUC_check_errdetail("webpush.allowed_ports must be a comma-separated list of at most %d port numbers, or *.",
+							ENDPOINT_MAX_PORTS);
+		return false;
+	}
+	/* The GUC machinery frees extra with free(). */
+	copy = malloc(sizeof(EndpointPolicy));
+	if (copy == NULL)
+		return false;
+	*copy = parsed;
+	*extra = copy;
+	return true;
+}
+
+static void
+assign_allowed_ports(const char *newval, void *extra)
+{
+	const EndpointPolicy *parsed = extra;
+
+	(void) newval;
+	webpush_endpoint_policy.any_port = parsed->any_port;
+	webpush_endpoint_policy.nports = parsed->nports;
+	memcpy(webpush_endpoint_policy.ports, parsed->ports, sizeof(parsed->ports));
 }
 
 const char *
@@ -85,7 +132,16 @@ _PG_init(void)
 							 false,
 							 PGC_SUSET,
 							 0,
-							 NULL, NULL, NULL);
+							 NULL, assign_allow_private, NULL);
+
+	DefineCustomStringVariable("webpush.allowed_ports",
+							   "Ports push endpoints may use: a comma-separated list, or * for any.",
+							   "Every push service listens on 443; other ports are for tests and private push services.",
+							   &webpush_allowed_ports,
+							   "443",
+							   PGC_SUSET,
+							   0,
+							   check_allowed_ports, assign_allowed_ports, NULL);
 
 	DefineCustomIntVariable("webpush.timeout",
 							"Time limit for one request to a push service, connecting included.",
@@ -94,24 +150,6 @@ _PG_init(void)
 							30000, 100, 600000,
 							PGC_USERSET,
 							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomStringVariable("webpush.database_name",
-							   "Databases the background workers deliver for (comma-separated).",
-							   "One worker (or webpush.workers) per database; needs webpush in shared_preload_libraries.",
-							   &webpush_database_names,
-							   "postgres",
-							   PGC_POSTMASTER,
-							   0,
-							   NULL, NULL, NULL);
-
-	DefineCustomIntVariable("webpush.workers",
-							"Background workers per database, draining the queue in parallel.",
-							NULL,
-							&webpush_workers,
-							1, 1, 16,
-							PGC_POSTMASTER,
-							0,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("webpush.max_attempts",
@@ -141,6 +179,24 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("webpush.max_in_flight_per_host",
+							"Requests a worker keeps in flight at once to one push service host.",
+							"A host that stops answering holds at most this many of webpush.max_in_flight; the others keep the rest.",
+							&webpush_max_in_flight_per_host,
+							100, 1, 10000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webpush.max_queued_per_role",
+							"Notifications one role may have waiting in the queue; 0 for no limit.",
+							"Set it for a role with ALTER ROLE ... SET, or for everyone in postgresql.conf.",
+							&webpush_max_queued_per_role,
+							0, 0, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("webpush.history_retention",
 							"How long outcomes stay in webpush.history.",
 							NULL,
@@ -150,9 +206,32 @@ _PG_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
-	/* Workers and their shared memory exist only when preloaded. */
+	/*
+	 * Workers, their shared memory and the settings that size them exist
+	 * only when preloaded: restart-only settings cannot be defined in a
+	 * backend that loads the library on demand.
+	 */
 	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomStringVariable("webpush.database_name",
+								   "Databases the background workers deliver for (comma-separated).",
+								   "One worker (or webpush.workers) per database; needs webpush in shared_preload_libraries.",
+								   &webpush_database_names,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL, NULL, NULL);
+
+		DefineCustomIntVariable("webpush.workers",
+								"Background workers per database, draining the queue in parallel.",
+								NULL,
+								&webpush_workers,
+								1, 1, 16,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 		worker_register_all();
+	}
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("webpush");

@@ -7,6 +7,8 @@
 
 #include "postgres.h"
 
+#include "endpoint.h"
+
 extern char *webpush_subject;
 extern char *webpush_ca_file;
 extern bool webpush_allow_private_endpoints;
@@ -17,6 +19,10 @@ extern int	webpush_max_attempts;
 extern int	webpush_batch_size;
 extern int	webpush_max_in_flight;
 extern int	webpush_history_retention_s;
+extern int	webpush_max_in_flight_per_host;
+extern int	webpush_max_queued_per_role;
+extern char *webpush_allowed_ports;
+extern EndpointPolicy webpush_endpoint_policy;
 
 /* Error unless webpush.subject is set; returns it. */
 extern const char *webpush_require_subject(void);

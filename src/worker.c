@@ -28,6 +28,8 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -37,6 +39,7 @@
 #include "http.h"
 #include "push.h"
 #include "queue.h"
+#include "safe_text.h"
 #include "store.h"
 #include "wake.h"
 #include "webpush.h"
@@ -49,6 +52,27 @@
 /* Retries back off exponentially up to this. */
 #define MAX_BACKOFF_MS (3600.0 * 1000)
 
+/*
+ * A host at its webpush.max_in_flight_per_host that has finished nothing
+ * for this long is stalled: what waits for it goes back to the queue, so
+ * that its share of the worker's room goes to the other hosts.
+ */
+#define HOST_STALL_MS 1000
+
+/*
+ * One push service origin, as the worker sees it.  Requests to it beyond
+ * its share wait here, built and signed, until one of its own finishes.
+ */
+typedef struct HostState
+{
+	char		origin[sizeof(((Endpoint *) NULL)->origin)];	/* hash key */
+	int			in_flight;
+	TimestampTz last_progress;	/* last finish, or first start after idle */
+	struct Delivery *parked_head;
+	struct Delivery *parked_tail;
+	int			nparked;
+} HostState;
+
 /* What the worker keeps about a request in flight (HttpRequest.owner). */
 typedef struct Delivery
 {
@@ -56,9 +80,14 @@ typedef struct Delivery
 	int64		subscription_id;
 	int32		attempts;
 	TimestampTz expires_at;
+	HostState  *host;
+	HttpRequest *req;
+	struct Delivery *next_parked;
 } Delivery;
 
 static int	my_slot;
+static HTAB *hosts;
+static int	total_parked;
 static HttpClient *http;
 static PushContext push_ctx;
 static MemoryContext loop_cxt;
@@ -142,8 +171,20 @@ judge(HttpRequest *req)
 	Delivery   *d = req->owner;
 	PushOutcome result = push_outcome(req);
 	Outcome		o = {0};
-	const char *why = req->status == 0 ? req->error :
-		(req->response != NULL && req->response[0] != '\0') ? req->response : NULL;
+	char		safe[HTTP_RESPONSE_KEEP + 1];
+	const char *why = NULL;
+
+	/* What a push service sends must be valid text before it is stored. */
+	if (req->status == 0)
+		why = req->error;
+	else if (req->response != NULL && req->response_len > 0)
+		why = req->response;
+	if (why != NULL)
+	{
+		safe_text(why, why == req->response ? req->response_len : strlen(why),
+				  GetDatabaseEncoding() != PG_UTF8, safe, sizeof(safe));
+		why = safe[0] != '\0' ? safe : NULL;
+	}
 
 	o.id = d->id;
 	o.subscription_id = d->subscription_id;
@@ -163,7 +204,7 @@ judge(HttpRequest *req)
 			o.kind = OUTCOME_FAILED;
 			o.reason = req->status ?
 				malloc_printf("HTTP %ld%s%s", req->status, why ? ": " : "", why ? why : "") :
-				strdup(why);
+				strdup(why ? why : "no response");
 			break;
 		case PUSH_RETRY:
 		case PUSH_RATE_LIMITED:
@@ -186,7 +227,7 @@ judge(HttpRequest *req)
 				o.retry_delay_ms = delay;
 				o.reason = req->status ?
 					malloc_printf("HTTP %ld%s%s", req->status, why ? ": " : "", why ? why : "") :
-					strdup(why);
+					strdup(why ? why : "no response");
 				if (d->attempts >= webpush_max_attempts)
 				{
 					char	   *last = o.reason;
@@ -213,12 +254,142 @@ judge(HttpRequest *req)
 	add_outcome(&o);
 }
 
-/* Encrypt, sign and start one claimed notification, or record why not. */
+/* The state of an origin, created on first use. */
+static HostState *
+host_state(const char *origin)
+{
+	HostState  *host;
+	bool		found;
+
+	host = hash_search(hosts, origin, HASH_ENTER, &found);
+	if (!found)
+	{
+		host->in_flight = 0;
+		host->last_progress = 0;
+		host->parked_head = host->parked_tail = NULL;
+		host->nparked = 0;
+	}
+	return host;
+}
+
+static bool
+host_stalled(const HostState *host, TimestampTz now)
+{
+	return host->in_flight >= webpush_max_in_flight_per_host &&
+		TimestampDifferenceExceeds(host->last_progress, now, HOST_STALL_MS);
+}
+
+/* Hand a claimed notification back to the queue, unsent, after delay_ms. */
+static void
+release_unsent(int64 id, double delay_ms)
+{
+	Outcome		o = {0};
+
+	o.id = id;
+	o.kind = OUTCOME_RELEASE;
+	o.retry_delay_ms = delay_ms;
+	add_outcome(&o);
+}
+
+/* Put a built request on the wire; false (outcome recorded) if it failed. */
+static bool
+launch(Delivery *d, TimestampTz now)
+{
+	HostState  *host = d->host;
+	Outcome		o = {0};
+
+	if (http_client_start(http, d->req))
+	{
+		if (host->in_flight++ == 0)
+			host->last_progress = now;
+		return true;
+	}
+	o.id = d->id;
+	o.subscription_id = d->subscription_id;
+	o.kind = OUTCOME_FAILED;
+	o.reason = strdup(d->req->error);
+	add_outcome(&o);
+	http_request_free(d->req);
+	free(d);
+	return false;
+}
+
+/*
+ * Start what waits for hosts that have room again, and hand back what waits
+ * for a stalled host (it would only hold other hosts' room).  Returns the
+ * longest wait, in ms, before a host with parked requests could stall.
+ */
+static long
+tend_hosts(TimestampTz now)
+{
+	HASH_SEQ_STATUS scan;
+	HostState  *host;
+	long		wait_ms = -1;
+
+	if (total_parked == 0)
+		return -1;
+	hash_seq_init(&scan, hosts);
+	while ((host = hash_seq_search(&scan)) != NULL)
+	{
+		while (host->parked_head != NULL &&
+			   host->in_flight < webpush_max_in_flight_per_host &&
+			   http_client_ready(http))
+		{
+			Delivery   *d = host->parked_head;
+
+			host->parked_head = d->next_parked;
+			if (host->parked_head == NULL)
+				host->parked_tail = NULL;
+			host->nparked--;
+			total_parked--;
+			launch(d, now);
+		}
+		if (host->parked_head == NULL)
+			continue;
+		if (host_stalled(host, now))
+		{
+			/* Back when its requests in flight have timed out. */
+			while (host->parked_head != NULL)
+			{
+				Delivery   *d = host->parked_head;
+
+				host->parked_head = d->next_parked;
+				release_unsent(d->id, webpush_timeout_ms);
+				http_request_free(d->req);
+				free(d);
+				host->nparked--;
+				total_parked--;
+			}
+			host->parked_tail = NULL;
+		}
+		else
+		{
+			long		secs;
+			int			usecs;
+			long		until_stall;
+
+			TimestampDifference(now, TimestampTzPlusMilliseconds(host->last_progress,
+																 HOST_STALL_MS + 1),
+								&secs, &usecs);
+			until_stall = secs * 1000 + usecs / 1000 + 1;
+			if (wait_ms < 0 || until_stall < wait_ms)
+				wait_ms = until_stall;
+		}
+	}
+	return wait_ms;
+}
+
+/*
+ * Encrypt, sign and start one claimed notification; park it when its host
+ * has no room; hand it back when that host is stalled; or record why it
+ * cannot be sent.
+ */
 static void
 start_delivery(const ClaimedMessage *m, TimestampTz now)
 {
 	Endpoint	ep;
 	PushMessage msg;
+	HostState  *host;
 	HttpRequest *req;
 	Delivery   *d;
 	const char *error;
@@ -239,13 +410,32 @@ start_delivery(const ClaimedMessage *m, TimestampTz now)
 		return;
 	}
 
-	/* Re-checked here: webpush.allow_private_endpoints may have changed. */
+	/* Re-checked here: the endpoint settings may have changed. */
 	if (endpoint_parse(m->endpoint, strlen(m->endpoint),
-					   webpush_allow_private_endpoints, &ep) != ENDPOINT_OK)
+					   &webpush_endpoint_policy, &ep) != ENDPOINT_OK)
 	{
 		o.kind = OUTCOME_FAILED;
-		o.reason = strdup("the endpoint is not allowed (non-public address or invalid URL)");
+		o.reason = strdup("the endpoint is not allowed (non-public address, port not in webpush.allowed_ports, or invalid URL)");
 		add_outcome(&o);
+		return;
+	}
+
+	/*
+	 * A host may hold up to its share in flight and park the rest of the
+	 * worker's room.  Since claims never exceed that room, a full host is
+	 * met only after the settings shrank; a stalled one gets its share back
+	 * once its requests have timed out.
+	 */
+	host = host_state(ep.origin);
+	if (host_stalled(host, now))
+	{
+		release_unsent(m->id, webpush_timeout_ms);
+		return;
+	}
+	if (host->in_flight >= webpush_max_in_flight_per_host &&
+		host->nparked >= Max(webpush_max_in_flight - webpush_max_in_flight_per_host, 0))
+	{
+		release_unsent(m->id, 1000);
 		return;
 	}
 
@@ -270,11 +460,12 @@ start_delivery(const ClaimedMessage *m, TimestampTz now)
 	d->subscription_id = m->subscription_id;
 	d->attempts = m->attempts;
 	d->expires_at = m->expires_at;
+	d->host = host;
+	d->req = req;
+	d->next_parked = NULL;
 	req->owner = d;
 
 	error = push_build_request(&push_ctx, &msg, time(NULL), req);
-	if (error == NULL && !http_client_start(http, req))
-		error = req->error;
 	if (error != NULL)
 	{
 		o.kind = OUTCOME_FAILED;
@@ -282,7 +473,20 @@ start_delivery(const ClaimedMessage *m, TimestampTz now)
 		add_outcome(&o);
 		http_request_free(req);
 		free(d);
+		return;
 	}
+	if (host->in_flight < webpush_max_in_flight_per_host && host->nparked == 0)
+	{
+		launch(d, now);
+		return;
+	}
+	if (host->parked_tail != NULL)
+		host->parked_tail->next_parked = d;
+	else
+		host->parked_head = d;
+	host->parked_tail = d;
+	host->nparked++;
+	total_parked++;
 }
 
 static void
@@ -381,7 +585,12 @@ record_and_claim(int room, TimestampTz *next_due)
 	return n;
 }
 
-static void
+/*
+ * Purge a batch of history and requeue orphans.  Returns true when the purge
+ * filled its batch: more is due, and the next turn purges again, so the
+ * purge keeps up with any delivery rate in bounded work per turn.
+ */
+static bool
 maintenance(void)
 {
 	int64		purged;
@@ -395,6 +604,28 @@ maintenance(void)
 	if (purged > 0 || reclaimed > 0)
 		elog(DEBUG1, "webpush worker: purged %lld history rows, requeued %lld orphans",
 			 (long long) purged, (long long) reclaimed);
+	return purged >= QUEUE_PURGE_BATCH;
+}
+
+/*
+ * The worker runs as a superuser in a database whose owner may create
+ * functions and operators, and may set defaults for the database with
+ * ALTER DATABASE ... SET.  Its statements are fixed text that names tables
+ * by schema and functions by pg_catalog; pinning search_path to pg_catalog
+ * (temporary objects last, and never functions or operators from there)
+ * means that no overloaded function or operator in another schema can be
+ * picked for them, and the other overrides keep database defaults from
+ * breaking the loop.
+ */
+static void
+pin_session_settings(void)
+{
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 void
@@ -402,6 +633,8 @@ webpush_worker_main(Datum arg)
 {
 	HttpClientConfig config;
 	TimestampTz last_maintenance = 0;
+	bool		purge_behind = false;
+	HASHCTL		host_ctl;
 	TimestampTz last_subject_warning = 0;
 	TimestampTz next_due = 0;
 	bool		ready = false;
@@ -412,6 +645,7 @@ webpush_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
+	pin_session_settings();
 
 	wake_attach_worker(my_slot);
 	on_shmem_exit(worker_exit, (Datum) 0);
@@ -421,6 +655,14 @@ webpush_worker_main(Datum arg)
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "webpush worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(loop_cxt);
+	memset(&host_ctl, 0, sizeof(host_ctl));
+	host_ctl.keysize = sizeof(((HostState *) NULL)->origin);
+	host_ctl.entrysize = sizeof(HostState);
+#if PG_VERSION_NUM >= 140000
+	hosts = hash_create("webpush hosts", 16, &host_ctl, HASH_ELEM | HASH_STRINGS);
+#else
+	hosts = hash_create("webpush hosts", 16, &host_ctl, HASH_ELEM);
+#endif
 	config = current_http_config();
 	http = http_client_create(&config);
 	if (http == NULL)
@@ -444,6 +686,7 @@ webpush_worker_main(Datum arg)
 			config = current_http_config();
 			http_client_configure(http, &config);
 			claim_wanted = true;
+			last_maintenance = 0;	/* a new retention applies at once */
 		}
 
 		if (!ready)
@@ -455,7 +698,8 @@ webpush_worker_main(Datum arg)
 
 		if (ready && (claim_wanted || npending > 0))
 		{
-			int			room = webpush_max_in_flight - http_client_in_flight(http);
+			/* Parked requests count: they go out as soon as their host has room. */
+			int			room = webpush_max_in_flight - http_client_in_flight(http) - total_parked;
 			int			limit;
 			int			claimed;
 
@@ -491,10 +735,19 @@ webpush_worker_main(Datum arg)
 			TimestampDifference(now, next_due, &secs, &usecs);
 			wait_ms = Min(wait_ms, secs * 1000 + usecs / 1000 + 1);
 		}
-		if (ready && TimestampDifferenceExceeds(last_maintenance, now, MAINTENANCE_INTERVAL_MS))
+		if (ready && (purge_behind ||
+					  TimestampDifferenceExceeds(last_maintenance, now, MAINTENANCE_INTERVAL_MS)))
 		{
-			maintenance();
+			purge_behind = maintenance();
 			last_maintenance = now;
+			if (purge_behind)
+				wait_ms = 0;
+		}
+		{
+			long		until_stall = tend_hosts(now);
+
+			if (until_stall >= 0 && until_stall < wait_ms)
+				wait_ms = until_stall;
 		}
 
 		/* Outcomes are written at the next turn; don't let them wait long. */
@@ -502,14 +755,23 @@ webpush_worker_main(Datum arg)
 			wait_ms = 0;
 
 		if (http_client_wait(http, wait_ms, PG_WAIT_EXTENSION))
+		{
+			wake_count_wakeup(my_slot);
 			claim_wanted = true;	/* a sender committed */
+		}
+		now = GetCurrentTimestamp();
 		while ((done = http_client_next_done(http)) != NULL)
 		{
+			Delivery   *d = done->owner;
+
+			d->host->in_flight--;
+			d->host->last_progress = now;
 			judge(done);
-			free(done->owner);
+			free(d);
 			http_request_free(done);
 			claim_wanted = true;	/* room in flight again */
 		}
+		(void) tend_hosts(now);
 	}
 }
 

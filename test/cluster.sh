@@ -18,4 +18,6 @@ webpush.database_name = 'postgres'
 webpush.subject = 'mailto:ops@example.com'
 webpush.ca_file = '$WEBPUSH_TEST_TLS/ca.pem'
 webpush.allow_private_endpoints = on
+# The loopback push services listen on ports of their own.
+webpush.allowed_ports = '*'
 CONF

@@ -46,6 +46,7 @@ async function freshDatabase(name) {
 async function configure(db) {
   await db.query(`SET webpush.ca_file = '${caFile}'`);
   await db.query('SET webpush.allow_private_endpoints = on');
+  await db.query("SET webpush.allowed_ports = '*'");
   await db.query("SET webpush.subject = 'mailto:ops@example.com'");
 }
 

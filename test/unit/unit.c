@@ -18,6 +18,7 @@
 #include "b64.h"
 #include "ece.h"
 #include "endpoint.h"
+#include "safe_text.h"
 #include "p256.h"
 #include "retry_after.h"
 #include "subscription.h"
@@ -111,6 +112,9 @@ test_address_classes(void)
 		{"192.0.0.8", ADDRESS_RESERVED}, {"192.0.2.1", ADDRESS_RESERVED},
 		{"198.51.100.1", ADDRESS_RESERVED}, {"203.0.113.1", ADDRESS_RESERVED},
 		{"198.18.0.1", ADDRESS_RESERVED}, {"198.19.255.255", ADDRESS_RESERVED},
+		{"192.88.99.1", ADDRESS_TRANSLATED}, {"192.31.196.1", ADDRESS_RESERVED},
+		{"192.52.193.1", ADDRESS_RESERVED}, {"192.175.48.1", ADDRESS_RESERVED},
+		{"192.88.100.1", ADDRESS_PUBLIC}, {"192.0.1.1", ADDRESS_PUBLIC},
 	};
 	static const struct
 	{
@@ -125,6 +129,14 @@ test_address_classes(void)
 		{"fec0::1", ADDRESS_PRIVATE},
 		{"fc00::1", ADDRESS_UNIQUE_LOCAL}, {"fd12:3456::1", ADDRESS_UNIQUE_LOCAL},
 		{"ff02::1", ADDRESS_MULTICAST}, {"2001:db8::1", ADDRESS_RESERVED},
+		{"64:ff9b::a00:1", ADDRESS_TRANSLATED}, {"64:ff9b::808:808", ADDRESS_TRANSLATED},
+		{"64:ff9b:1::1", ADDRESS_TRANSLATED}, {"2002:7f00:1::1", ADDRESS_TRANSLATED},
+		{"2001:0:4136:e378::1", ADDRESS_TRANSLATED}, {"2001:2::1", ADDRESS_RESERVED},
+		{"2001:1ff::1", ADDRESS_RESERVED}, {"2001:200::1", ADDRESS_PUBLIC},
+		{"100::1", ADDRESS_RESERVED}, {"100:0:0:1::1", ADDRESS_RESERVED},
+		{"3fff::1", ADDRESS_RESERVED}, {"5f00::1", ADDRESS_RESERVED},
+		{"2620:4f:8000::1", ADDRESS_RESERVED}, {"4000::1", ADDRESS_RESERVED},
+		{"1234::1", ADDRESS_RESERVED}, {"3ffe:ffff::1", ADDRESS_PUBLIC},
 	};
 	size_t		i;
 
@@ -170,22 +182,44 @@ test_endpoints(void)
 	char		longurl[ENDPOINT_MAX_LEN + 2];
 	Endpoint	ep;
 	size_t		i;
+	EndpointPolicy any_port = {0, 1, 0, {0}};
+	EndpointPolicy private_any_port = {1, 1, 0, {0}};
+	EndpointPolicy listed;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 	{
-		EndpointError err = endpoint_parse(cases[i].url, strlen(cases[i].url), 0, &ep);
+		EndpointError err = endpoint_parse(cases[i].url, strlen(cases[i].url), &any_port, &ep);
 
 		CHECK(err == cases[i].err, "%s: error %d, expected %d", cases[i].url, err, cases[i].err);
 		if (err == ENDPOINT_OK && cases[i].origin)
 			CHECK(strcmp(ep.origin, cases[i].origin) == 0, "%s: origin %s", cases[i].url, ep.origin);
 	}
-	CHECK(endpoint_parse("https://127.0.0.1:8443/x", 24, 1, &ep) == ENDPOINT_OK &&
+	CHECK(endpoint_parse("https://127.0.0.1:8443/x", 24, &private_any_port, &ep) == ENDPOINT_OK &&
 		  strcmp(ep.origin, "https://127.0.0.1:8443") == 0, "allowed when private endpoints are on");
+
+	/* Ports: 443 only by default, a list, or any. */
+	CHECK(endpoint_parse("https://push.example.com/x", 26, NULL, &ep) == ENDPOINT_OK && ep.port == 443,
+		  "443 by default");
+	CHECK(endpoint_parse("https://push.example.com:443/x", 30, NULL, &ep) == ENDPOINT_OK,
+		  "an explicit 443");
+	CHECK(endpoint_parse("https://push.example.com:25/x", 29, NULL, &ep) == ENDPOINT_PORT_NOT_ALLOWED,
+		  "port 25 refused by default");
+	CHECK(endpoint_parse_port_list("443, 8443", &listed) == 0 && listed.nports == 2 && !listed.any_port,
+		  "a port list");
+	CHECK(endpoint_parse("https://push.example.com:8443/x", 31, &listed, &ep) == ENDPOINT_OK,
+		  "a listed port");
+	CHECK(endpoint_parse("https://push.example.com:8444/x", 31, &listed, &ep) == ENDPOINT_PORT_NOT_ALLOWED,
+		  "an unlisted port");
+	CHECK(endpoint_parse_port_list("*", &listed) == 0 && listed.any_port, "any port");
+	CHECK(endpoint_parse_port_list("", &listed) != 0 && endpoint_parse_port_list("443,", &listed) != 0 &&
+		  endpoint_parse_port_list("0", &listed) != 0 && endpoint_parse_port_list("65536", &listed) != 0 &&
+		  endpoint_parse_port_list("44 3", &listed) != 0 && endpoint_parse_port_list("https", &listed) != 0,
+		  "malformed port lists refused");
 
 	memset(longurl, 'a', sizeof(longurl));
 	memcpy(longurl, "https://a.example/", 18);
-	CHECK(endpoint_parse(longurl, ENDPOINT_MAX_LEN, 0, &ep) == ENDPOINT_OK, "2048 bytes is allowed");
-	CHECK(endpoint_parse(longurl, ENDPOINT_MAX_LEN + 1, 0, &ep) == ENDPOINT_TOO_LONG, "2049 is not");
+	CHECK(endpoint_parse(longurl, ENDPOINT_MAX_LEN, NULL, &ep) == ENDPOINT_OK, "2048 bytes is allowed");
+	CHECK(endpoint_parse(longurl, ENDPOINT_MAX_LEN + 1, NULL, &ep) == ENDPOINT_TOO_LONG, "2049 is not");
 }
 
 static void
@@ -301,12 +335,13 @@ test_subscription_check(void)
 			cases[i].auth, strlen(cases[i].auth), cases[i].has_expiration, cases[i].expiration
 		};
 		SubscriptionChecked out;
-		SubscriptionError got = subscription_check(&in, cases[i].allow_private, &out);
+		EndpointPolicy policy = {cases[i].allow_private, 0, 1, {443}};
+		SubscriptionError got = subscription_check(&in, &policy, &out);
 
 		CHECK(got == cases[i].expected, "subscription case %zu (%s): %d, expected %d",
 			  i, cases[i].endpoint, got, cases[i].expected);
 	}
-	CHECK(subscription_check_endpoint("https://a.example/\0x", 20, 0, &(SubscriptionChecked) {0}) ==
+	CHECK(subscription_check_endpoint("https://a.example/\0x", 20, NULL, &(SubscriptionChecked) {0}) ==
 		  SUBSCRIPTION_BAD_ENDPOINT, "an endpoint with a NUL inside is refused");
 }
 
@@ -416,6 +451,42 @@ test_vapid(void)
 	EVP_PKEY_free(key);
 }
 
+/* Bytes from the network become valid UTF-8, cut on a character boundary. */
+static void
+test_safe_text(void)
+{
+	char		out[64];
+	char		big[1100];
+	char		out_big[1025];
+	size_t		n;
+
+	CHECK(safe_text("plain {\"reason\": 1}", 19, 0, out, sizeof(out)) == 19 &&
+		  strcmp(out, "plain {\"reason\": 1}") == 0, "ASCII unchanged");
+	CHECK(safe_text("caf\xc3\xa9 \xe2\x82\xac", 9, 0, out, sizeof(out)) == 9 &&
+		  strcmp(out, "caf\xc3\xa9 \xe2\x82\xac") == 0, "valid UTF-8 kept");
+	safe_text("\xff\xfe" "ok", 4, 0, out, sizeof(out));
+	CHECK(strcmp(out, "\\xFF\\xFEok") == 0, "invalid bytes escaped: %s", out);
+	safe_text("a\0b\x01\x7f\tc\n", 8, 0, out, sizeof(out));
+	CHECK(strcmp(out, "a\\x00b\\x01\\x7F\tc\n") == 0, "controls escaped, tab and newline kept: %s", out);
+	safe_text("\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80", 9, 0, out, sizeof(out));
+	CHECK(strcmp(out, "\\xC0\\xAF\\xED\\xA0\\x80\\xF4\\x90\\x80\\x80") == 0,
+		  "overlong, surrogate and out-of-range sequences escaped: %s", out);
+	safe_text("caf\xc3\xa9", 5, 1, out, sizeof(out));
+	CHECK(strcmp(out, "caf\\u{00E9}") == 0, "ASCII only: %s", out);
+	CHECK(safe_text("ab\xc3", 3, 0, out, sizeof(out)) == 2 && strcmp(out, "ab") == 0,
+		  "a character cut by the end of the input is dropped");
+	CHECK(safe_text("abc\xc3\xa9", 5, 0, out, 5) == 3 && strcmp(out, "abc") == 0,
+		  "cut before a character that does not fit");
+	CHECK(safe_text("ab\xff", 3, 0, out, 5) == 2 && strcmp(out, "ab") == 0,
+		  "never half an escape");
+
+	/* An honest 1,024-byte body cut in the middle of a two-byte character. */
+	memset(big, 'x', 1023);
+	big[1023] = (char) 0xc3;
+	n = safe_text(big, 1024, 0, out_big, sizeof(out_big));
+	CHECK(n == 1023 && out_big[1023] == '\0', "1,024 bytes cut at the character boundary: %zu", n);
+}
+
 int
 main(void)
 {
@@ -427,6 +498,7 @@ main(void)
 	test_retry_after();
 	test_subscription_check();
 	test_vapid();
+	test_safe_text();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
