@@ -8,7 +8,7 @@
 // body (decrypted with `http_ece`). None of the extension's own code is used.
 // Responses can be scripted per subscription to inject failures.
 //
-// As a program: node push-service.js --port N --key K --cert C [--state FILE]
+// As a program: node push-service.js --port N --key K --cert C [--subscription FILE]
 // prints each decrypted message as a JSON line on stdout.
 
 const crypto = require('node:crypto');
@@ -94,7 +94,8 @@ class PushService {
   }
 
   // Script the next responses of a subscription:
-  // { status, headers, body, delayMs, drop } (drop: reset the stream).
+  // { status, headers, body, delayMs, drop, respondWith } (drop: reset the
+  // stream; respondWith(res): an async function that writes the answer).
   respond(endpoint, ...responses) {
     const sub = this.subscriptions.get(endpoint.split('/').pop());
     sub.responses.push(...responses);
@@ -178,6 +179,11 @@ class PushService {
     this.notify();
 
     if (scripted.delayMs) await new Promise((r) => setTimeout(r, scripted.delayMs));
+    // A test that must act around the answer writes it itself.
+    if (scripted.respondWith && !record.errors.length) {
+      await scripted.respondWith(res);
+      return;
+    }
     if (scripted.drop && !record.errors.length) {
       if (req.stream) req.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       else req.socket.destroy();

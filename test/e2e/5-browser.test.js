@@ -39,7 +39,7 @@ before(async () => {
     executablePath: CHROMIUM,
     headless: true,
     // Loopback only: no background connections to Google's hosts.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    args: ['--no-sandbox', '--no-proxy-server', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 });
