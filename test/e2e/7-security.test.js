@@ -151,7 +151,7 @@ test('a database owner\'s planted functions and operators never run in the worke
     const ids = [];
     for (const s of [ok, retried, gone]) {
       const sid = await subscribe(s);
-      ids.push(await value('SELECT webpush_send($1, $2)', [sid, 'planted']));
+      ids.push(await value('SELECT webpush_send($1::bigint, $2::text)', [sid, 'planted']));
     }
     await until('all three finished', async () =>
       Number(await value('SELECT count(*) FROM webpush.history WHERE id = ANY($1)', [ids])) === 3, 30000);
@@ -260,7 +260,7 @@ test('a push service that never answers holds only its share of the worker', asy
     const healthy = service.subscribe();
     const healthyId = await subscribe(healthy);
     const started = Date.now();
-    await db.query("SELECT webpush_send($1, 'healthy ' || i) FROM generate_series(1, 20) i", [healthyId]);
+    await db.query("SELECT webpush_send($1::bigint, 'healthy ' || i) FROM generate_series(1, 20) i", [healthyId]);
     await service.waitFor(() => service.received(healthy.endpoint).length === 20, 10000);
     const took = Date.now() - started;
     assert.ok(took < 5000 * SLOW, `the healthy host waited ${took} ms`);
@@ -280,7 +280,7 @@ test('hostile response bytes are stored as valid text: dump, restore and LATIN1 
   const id = await subscribe(sub);
   // Retried an hour later: the answer stays in the queue's last_error.
   service.respond(sub.endpoint, { status: 500, headers: { 'retry-after': '3600' }, body: hostile });
-  const qid = await value('SELECT webpush_send($1, $2)', [id, 'hostile']);
+  const qid = await value('SELECT webpush_send($1::bigint, $2::text)', [id, 'hostile']);
   await until('the 500 recorded', async () =>
     (await value('SELECT last_status FROM webpush.queue WHERE id = $1', [qid])) === 500);
   assert.equal(await value('SELECT last_error FROM webpush.queue WHERE id = $1', [qid]),
@@ -290,13 +290,13 @@ test('hostile response bytes are stored as valid text: dump, restore and LATIN1 
   const honest = service.subscribe();
   const honestId = await subscribe(honest);
   service.respond(honest.endpoint, { status: 400, body: Buffer.concat([Buffer.alloc(1023, 'x'), Buffer.from('é')]) });
-  const hid = await value('SELECT webpush_send($1, $2)', [honestId, 'honest']);
+  const hid = await value('SELECT webpush_send($1::bigint, $2::text)', [honestId, 'honest']);
   await until('the 400 recorded', async () => (await history(hid)) !== undefined);
   assert.equal((await history(hid)).reason, `HTTP 400: ${'x'.repeat(1023)}`);
 
   // webpush_send_now returns the same, valid, text.
   service.respond(sub.endpoint, { status: 400, body: hostile });
-  const { rows } = await db.query('SELECT * FROM webpush_send_now($1, $2)', [id, 'x']);
+  const { rows } = await db.query('SELECT * FROM webpush_send_now($1::bigint, $2::text)', [id, 'x']);
   assert.equal(rows[0].response, '\\xFF\\xFEA\\x00B');
 
   // A dump holds the queue (a configuration table): it restores cleanly.
@@ -357,9 +357,9 @@ test('proxy variables in the server\'s environment are ignored', async () => {
 
     const sub = service.subscribe();
     const id = await subscribe(sub);
-    await db.query('SELECT webpush_send($1, $2)', [id, 'not through a proxy']);
+    await db.query('SELECT webpush_send($1::bigint, $2::text)', [id, 'not through a proxy']);
     await service.waitFor(() => service.received(sub.endpoint).length === 1);
-    const { rows } = await db.query('SELECT * FROM webpush_send_now($1, $2)', [id, 'nor this']);
+    const { rows } = await db.query('SELECT * FROM webpush_send_now($1::bigint, $2::text)', [id, 'nor this']);
     assert.equal(rows[0].status, 201);
     assert.equal(connections, 0, 'nothing went to the proxy');
   } finally {
@@ -373,10 +373,10 @@ test('a rollback does not wake the worker; a commit does', async () => {
   const before = await wakeups();
   for (let i = 0; i < 20; i++) {
     await db.query('BEGIN');
-    await db.query('SELECT webpush_send($1, $2)', [id, `rolled back ${i}`]);
+    await db.query('SELECT webpush_send($1::bigint, $2::text)', [id, `rolled back ${i}`]);
     await db.query('ROLLBACK');
   }
-  await db.query('SELECT webpush_send($1, $2)', [id, 'committed']);
+  await db.query('SELECT webpush_send($1::bigint, $2::text)', [id, 'committed']);
   await service.waitFor(() => service.received(sub.endpoint).length === 1);
   const woken = (await wakeups()) - before;
   assert.ok(woken >= 1 && woken <= 2, `the worker woke ${woken} times for 20 rollbacks and a commit`);
@@ -394,7 +394,7 @@ test('with private endpoints off, the worker refuses loopback at connect time', 
     const id = await subscribe(sub);
     await db.query('RESET webpush.allow_private_endpoints');
     await configure(db);
-    const qid = await value('SELECT webpush_send($1, $2)', [id, 'must not arrive']);
+    const qid = await value('SELECT webpush_send($1::bigint, $2::text)', [id, 'must not arrive']);
     await until('the refusal recorded', async () => (await history(qid)) !== undefined);
     const h = await history(qid);
     assert.equal(h.outcome, 'failed');
@@ -415,7 +415,7 @@ test('the push service\'s certificate must name its host', async () => {
     await assert.rejects(db.query('SELECT * FROM webpush_send_now($1::jsonb, $2)', [sub, 'x']),
       (e) => /could not deliver/.test(e.message) && /certificate|subject name/i.test(e.detail));
     const id = await subscribe(sub);
-    const qid = await value('SELECT webpush_send($1, $2)', [id, 'x']);
+    const qid = await value('SELECT webpush_send($1::bigint, $2::text)', [id, 'x']);
     await until('the failure recorded', async () =>
       (await value('SELECT last_error FROM webpush.queue WHERE id = $1', [qid])) !== null);
     assert.match(await value('SELECT last_error FROM webpush.queue WHERE id = $1', [qid]), /certificate|subject name/i);
@@ -433,7 +433,7 @@ test('the worker gives up after webpush.max_attempts', async () => {
     const sub = service.subscribe();
     const id = await subscribe(sub);
     service.respond(sub.endpoint, { status: 503 }, { status: 503 }, { status: 503 });
-    const qid = await value('SELECT webpush_send($1, $2)', [id, 'doomed']);
+    const qid = await value('SELECT webpush_send($1::bigint, $2::text)', [id, 'doomed']);
     await until('the give-up recorded', async () => (await history(qid)) !== undefined);
     const h = await history(qid);
     assert.equal(h.outcome, 'failed');
@@ -471,7 +471,7 @@ test('a reload that changes the CA drops the connections made under the old one'
   const sub = service.subscribe();
   const id = await subscribe(sub);
   const portOf = async (label) => {
-    await db.query('SELECT webpush_send($1, $2)', [id, label]);
+    await db.query('SELECT webpush_send($1::bigint, $2::text)', [id, label]);
     await service.waitFor(() => service.received(sub.endpoint).some((m) => String(m.payload) === label));
     return service.received(sub.endpoint).find((m) => String(m.payload) === label).remotePort;
   };
@@ -511,9 +511,9 @@ test('without the preload: keys, subscribing, queueing and send_now work', async
     const id = (await plain.query('SELECT webpush_subscribe($1) AS id', [sub])).rows[0].id;
     const notices = [];
     plain.on('notice', (n) => notices.push(n.message));
-    assert.ok((await plain.query('SELECT webpush_send($1, $2) AS q', [id, 'queued'])).rows[0].q > 0);
+    assert.ok((await plain.query('SELECT webpush_send($1::bigint, $2::text) AS q', [id, 'queued'])).rows[0].q > 0);
     assert.ok(notices.some((m) => /no webpush worker serves database/.test(m)));
-    const { rows } = await plain.query('SELECT * FROM webpush_send_now($1, $2)', [id, 'sent now']);
+    const { rows } = await plain.query('SELECT * FROM webpush_send_now($1::bigint, $2::text)', [id, 'sent now']);
     assert.equal(rows[0].status, 201);
     await service.waitFor(() => service.received(sub.endpoint).some((m) => String(m.payload) === 'sent now'));
     assert.deepEqual((await plain.query('SELECT * FROM webpush_workers()')).rows, []);
