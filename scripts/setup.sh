@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing webpush needs on Debian 12: PostgreSQL 15
-# with its server headers, libcurl and OpenSSL headers, a compiler, openssl
-# (for the test CA) and Node.js with npm (for the test push service).
+# with its server headers, libcurl and OpenSSL headers, a compiler, clang
+# with libFuzzer (for the fuzz harnesses), openssl (for the test CA) and
+# Node.js with npm (for the test push service).
 # scripts/setup.sh --browser adds Debian's chromium, for the browser test;
 # further arguments are more Debian packages (valgrind, linux-perf, ...).
 # Safe to run again; uses sudo when not run as root.
@@ -10,7 +11,8 @@ set -euo pipefail
 PG_MAJOR=${PG_MAJOR:-15}
 packages=(build-essential pkg-config ca-certificates openssl curl
           "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
-          libcurl4-openssl-dev libssl-dev)
+          libcurl4-openssl-dev libssl-dev
+          clang libclang-rt-14-dev)
 if [ "${1:-}" = "--browser" ]; then packages+=(chromium); shift; fi
 packages+=("$@")
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

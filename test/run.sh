@@ -18,6 +18,10 @@ trap cleanup EXIT
 echo "== unit tests of the pure-C modules (ASan + UBSan)"
 make -s -C test/unit clean check
 
+echo "== fuzz harnesses, ${WEBPUSH_FUZZ_SECONDS:-5} s each (make -C fuzz run SECONDS=N for longer)"
+make -s -C fuzz clean
+make -s -C fuzz run SECONDS="${WEBPUSH_FUZZ_SECONDS:-5}"
+
 echo "== npm packages for the test push service"
 (cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 (cd examples/express && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
