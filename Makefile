@@ -10,6 +10,7 @@ OBJS = \
 	src/retry_after.o \
 	src/safe_text.o \
 	src/http.o \
+	src/http2.o \
 	src/push.o \
 	src/subscription.o \
 	src/validate.o \
@@ -37,7 +38,7 @@ PG_CPPFLAGS = -Isrc
 # -Wextra less -Wunused-parameter: PostgreSQL's own headers (inline functions,
 # PG_FUNCTION_ARGS) trigger it by design.  Our code is warning-free otherwise.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter
-SHLIB_LINK = -lcurl -lssl -lcrypto
+SHLIB_LINK = -lcurl -lnghttp2 -lssl -lcrypto
 
 # make SANITIZE=1: AddressSanitizer and UBSan, for harnesses that link the
 # pure-C modules (PostgreSQL 15 hangs at start with libasan preloaded, so the

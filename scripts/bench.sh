@@ -4,7 +4,10 @@
 #   BENCH_N          notifications per run (10,000; 3,000 for callgrind)
 #   BENCH_MODE       compare (default); million: drain 1,000,000; worker: skip
 #                    the web-push run; valgrind: the server under memcheck;
-#                    callgrind: the worker's instructions per message
+#                    callgrind: the worker's instructions per message;
+#                    trigger: the TPS of an insert with and without the
+#                    tutorial's trigger (bench/trigger.sh; TRIGGER_SECONDS,
+#                    TRIGGER_CLIENTS, TRIGGER_PERF=1 for a backend's profile)
 #   BENCH_WORKERS    webpush.workers (1)
 #   BENCH_SETTINGS   extra postgresql.conf lines, ';'-separated
 #   BENCH_SQL        a statement run after CREATE EXTENSION (experiments)
@@ -17,6 +20,7 @@ cd "$(dirname "$0")/.."
 extra=()
 case "${BENCH_MODE:-}" in valgrind|callgrind) extra+=(valgrind) ;; esac
 [ -n "${BENCH_PERF:-}" ] && extra+=(linux-perf)
+[ -n "${TRIGGER_PERF:-}" ] && extra+=(linux-perf)
 scripts/setup.sh "${extra[@]}"
 . scripts/common.sh
 build_and_install
@@ -36,6 +40,12 @@ if [ -n "${BENCH_PERF:-}" ]; then
     paranoid=$(cat /proc/sys/kernel/perf_event_paranoid)
     "${sudo[@]}" sysctl -qw kernel.perf_event_paranoid=-1
     perf_file=$out_dir/worker.data
+fi
+if [ "${BENCH_MODE:-}" = "trigger" ]; then
+    [ -n "${TRIGGER_PERF:-}" ] && { paranoid=$(cat /proc/sys/kernel/perf_event_paranoid); "${sudo[@]}" sysctl -qw kernel.perf_event_paranoid=-1; }
+    (as_test_user webpush-bench-tree env TRIGGER_SECONDS="${TRIGGER_SECONDS:-}" \
+        TRIGGER_CLIENTS="${TRIGGER_CLIENTS:-}" TRIGGER_PERF="${TRIGGER_PERF:-}" bash bench/trigger.sh)
+    exit
 fi
 # A subshell, so that as_test_user's clean-up trap does not replace ours.
 (as_test_user webpush-bench-tree env BENCH_N="${BENCH_N:-}" BENCH_MODE="${BENCH_MODE:-compare}" \

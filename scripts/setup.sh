@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing webpush needs on Debian 12: PostgreSQL 15
-# with its server headers, libcurl and OpenSSL headers, a compiler, clang
+# with its server headers, libcurl, libnghttp2 and OpenSSL headers, a compiler, clang
 # with libFuzzer (for the fuzz harnesses), openssl (for the test CA) and
 # Node.js with npm (for the test push service).
 # scripts/setup.sh --browser adds Debian's chromium, for the browser test;
@@ -11,7 +11,7 @@ set -euo pipefail
 PG_MAJOR=${PG_MAJOR:-15}
 packages=(build-essential pkg-config ca-certificates openssl curl
           "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
-          libcurl4-openssl-dev libssl-dev
+          libcurl4-openssl-dev libnghttp2-dev libssl-dev
           clang libclang-rt-14-dev)
 if [ "${1:-}" = "--browser" ]; then packages+=(chromium); shift; fi
 packages+=("$@")

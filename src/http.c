@@ -1,16 +1,17 @@
 /*
  * http.c
- *		Concurrent HTTPS POSTs to push services through one libcurl multi
- *		handle.
+ *		Concurrent HTTPS POSTs to push services: the client, the wait, and
+ *		libcurl's part (DNS, connecting, TLS, and HTTP/1.1).
  *
- * libcurl tells us which sockets it wants watched (CURLMOPT_SOCKETFUNCTION)
- * and when it next needs a timeout call (CURLMOPT_TIMERFUNCTION); we wait on
- * those with a WaitEventSet that also holds the process latch.
+ * Requests go out over HTTP/2 (http2.c) on connections that libcurl opens;
+ * origins that do not offer h2 are served by libcurl's HTTP/1.1.  libcurl
+ * tells us which sockets it wants watched (CURLMOPT_SOCKETFUNCTION) and when
+ * it next needs a timeout call (CURLMOPT_TIMERFUNCTION); we wait on those,
+ * the HTTP/2 connections' sockets and the process latch in one WaitEventSet.
  */
 #include "postgres.h"
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,51 +21,8 @@
 #include "storage/latch.h"
 #include "utils/memutils.h"
 
-#include "http.h"
+#include "http_internal.h"
 #include "retry_after.h"
-
-typedef struct WatchedSocket
-{
-	curl_socket_t fd;
-	int			what;			/* CURL_POLL_IN / OUT / INOUT */
-	int			position;		/* in the wait set */
-	uint32		registered;		/* the WL_SOCKET_* events it waits for there */
-} WatchedSocket;
-
-struct HttpClient
-{
-	CURLM	   *multi;
-	HttpClientConfig config;
-	char	   *ca_file;		/* our copy of config.ca_file */
-	int			in_flight;
-	long		timer_ms;		/* libcurl's next timeout, -1 for none */
-	WatchedSocket *sockets;
-	int			nsockets;
-	int			sockets_cap;
-	HttpRequest *done_head;
-	HttpRequest *done_tail;
-	bool		reset_pending;	/* drop all connections when idle */
-	bool		corked;			/* inside socket_action: see cork_sockets */
-
-	/*
-	 * The latch and curl's sockets, kept between waits and rebuilt only when
-	 * a socket comes or goes: a set per wait cost an epoll instance and a
-	 * system call per socket every time.
-	 */
-	WaitEventSet *wait_set;
-	bool		wait_set_stale;
-	WaitEvent  *events;
-	int			events_cap;
-
-	/*
-	 * Easy handles of finished requests, kept for the next ones: creating
-	 * and destroying one per request was a visible share of the worker's
-	 * malloc time.
-	 */
-	CURL	  **idle;
-	int			nidle;
-	int			idle_cap;
-};
 
 #define HTTP_IDLE_HANDLES_MAX 1024
 #define HTTP_MAX_HOST_CONNECTIONS 4
@@ -111,20 +69,6 @@ free_idle_handles(HttpClient *client)
 		curl_easy_cleanup(client->idle[--client->nidle]);
 }
 
-static void
-set_cork(curl_socket_t fd, bool on)
-{
-#ifdef TCP_CORK
-	int			value = on ? 1 : 0;
-
-	/* Errors are harmless: a socket curl closed meanwhile, or not TCP. */
-	(void) setsockopt(fd, IPPROTO_TCP, TCP_CORK, &value, sizeof(value));
-#else
-	(void) fd;
-	(void) on;
-#endif
-}
-
 static int
 socket_callback(CURL *easy, curl_socket_t fd, int what, void *clientp, void *socketp)
 {
@@ -139,13 +83,6 @@ socket_callback(CURL *easy, curl_socket_t fd, int what, void *clientp, void *soc
 
 	if (what == CURL_POLL_REMOVE)
 	{
-		/*
-		 * curl may keep the connection open, idle, without a watch on it:
-		 * release what it wrote, rather than leave that to the kernel's
-		 * 200 ms cork timeout.
-		 */
-		if (client->corked && i < client->nsockets)
-			set_cork(fd, false);
 		if (i < client->nsockets)
 			client->sockets[i] = client->sockets[--client->nsockets];
 		client->wait_set_stale = true;
@@ -185,22 +122,30 @@ timer_callback(CURLM *multi, long timeout_ms, void *clientp)
  * Runs right before libcurl connects, with the address DNS gave it: the one
  * place where a rebinding resolver cannot slip a private address past us.
  */
+curl_socket_t
+http_open_socket_checked(HttpClient *client, struct curl_sockaddr *address,
+						 bool *refused, AddressClass *refused_class)
+{
+	AddressClass cls = endpoint_address_class(&address->addr);
+
+	if (cls != ADDRESS_PUBLIC && !client->config.allow_private)
+	{
+		/* The message is written when the transfer ends: curl's comes last. */
+		*refused = true;
+		*refused_class = cls;
+		return CURL_SOCKET_BAD;
+	}
+	return socket(address->family, address->socktype, address->protocol);
+}
+
 static curl_socket_t
 open_socket_callback(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
 {
 	HttpRequest *req = clientp;
-	AddressClass cls;
 
 	(void) purpose;
-	cls = endpoint_address_class(&address->addr);
-	if (cls != ADDRESS_PUBLIC && !req->client->config.allow_private)
-	{
-		/* The message is written when the transfer ends: curl's comes last. */
-		req->refused_address = true;
-		req->refused_class = cls;
-		return CURL_SOCKET_BAD;
-	}
-	return socket(address->family, address->socktype, address->protocol);
+	return http_open_socket_checked(req->client, address, &req->refused_address,
+									&req->refused_class);
 }
 
 static size_t
@@ -299,6 +244,7 @@ http_client_ready(HttpClient *client)
 	if (client->in_flight > 0)
 		return false;
 	/* A new multi handle has an empty connection cache. */
+	h2_close_all(client);
 	free_idle_handles(client);
 	curl_multi_cleanup(client->multi);
 	client->multi = curl_multi_init();
@@ -332,6 +278,8 @@ http_request_free(HttpRequest *req)
 		http_client_cancel(req->client, req);
 	curl_slist_free_all(req->headers);
 	free(req->url);
+	free(req->authority);
+	free(req->path);
 	free(req->body);
 	free(req->response);
 	free(req);
@@ -353,8 +301,12 @@ http_request_free(HttpRequest *req)
 		} \
 	} while (0)
 
+/*
+ * Start req through libcurl (HTTP/1.1 push services); false, with req->error
+ * set, if libcurl refuses it.  The caller counts it in flight.
+ */
 bool
-http_client_start(HttpClient *client, HttpRequest *req)
+http_start_with_curl(HttpClient *client, HttpRequest *req)
 {
 	CURL	   *easy = take_easy(client);
 	CURLMcode	mc;
@@ -388,9 +340,9 @@ http_client_start(HttpClient *client, HttpRequest *req)
 	/* libcurl must leave PostgreSQL's SIGALRM handling alone. */
 	SETOPT_OR_FAIL(easy, CURLOPT_NOSIGNAL, 1L);
 	SETOPT_OR_FAIL(easy, CURLOPT_TIMEOUT_MS, client->config.timeout_ms);
-	SETOPT_OR_FAIL(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
-	/* Wait for an existing connection to multiplex on rather than open more. */
-	SETOPT_OR_FAIL(easy, CURLOPT_PIPEWAIT, 1L);
+	SETOPT_OR_FAIL(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
+	/* A transfer may prune idle connections: never the HTTP/2 ones (http2.c). */
+	SETOPT_OR_FAIL(easy, CURLOPT_MAXAGE_CONN, 365L * 24 * 3600);
 	SETOPT_OR_FAIL(easy, CURLOPT_POST, 1L);
 	SETOPT_OR_FAIL(easy, CURLOPT_POSTFIELDS, req->body ? (char *) req->body : "");
 	SETOPT_OR_FAIL(easy, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
@@ -403,22 +355,46 @@ http_client_start(HttpClient *client, HttpRequest *req)
 	SETOPT_OR_FAIL(easy, CURLOPT_WRITEDATA, req);
 	SETOPT_OR_FAIL(easy, CURLOPT_PRIVATE, req);
 
-	req->client = client;
 	req->easy = easy;
 	mc = curl_multi_add_handle(client->multi, easy);
 	if (mc != CURLM_OK)
 	{
 		snprintf(req->error, sizeof(req->error), "%s", curl_multi_strerror(mc));
 		req->easy = NULL;
-		req->client = NULL;
 		goto fail;
 	}
-	client->in_flight++;
 	return true;
 
 fail:
 	curl_easy_cleanup(easy);
 	return false;
+}
+
+bool
+http_client_start(HttpClient *client, HttpRequest *req)
+{
+	req->client = client;
+	req->error[0] = '\0';
+	req->status = 0;
+	client->in_flight++;
+	if (!h2_start(client, req) && !http_start_with_curl(client, req))
+		http_request_done(client, req);
+	return true;
+}
+
+/* A request is over: onto the done list, where the caller collects it. */
+void
+http_request_done(HttpClient *client, HttpRequest *req)
+{
+	client->in_flight--;
+	/* req->client stays set: the client owns it until next_done. */
+	req->done_listed = true;
+	req->next_done = NULL;
+	if (client->done_tail)
+		client->done_tail->next_done = req;
+	else
+		client->done_head = req;
+	client->done_tail = req;
 }
 
 /* Take a finished request off the done list (it is there exactly once). */
@@ -446,15 +422,21 @@ http_client_cancel(HttpClient *client, HttpRequest *req)
 {
 	if (req->client != client)
 		return;
-	if (req->easy != NULL)
+	if (req->done_listed)
+		unlink_done(client, req);
+	else
 	{
-		curl_multi_remove_handle(client->multi, req->easy);
-		curl_easy_cleanup(req->easy);
-		req->easy = NULL;
+		if (req->easy != NULL)
+		{
+			curl_multi_remove_handle(client->multi, req->easy);
+			curl_easy_cleanup(req->easy);
+			req->easy = NULL;
+		}
+		else
+			h2_cancel(client, req);
 		client->in_flight--;
 	}
-	else
-		unlink_done(client, req);
+	req->done_listed = false;
 	req->client = NULL;
 }
 
@@ -500,6 +482,8 @@ collect_finished(HttpClient *client)
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
+		if (h2_connect_finished(client, msg->easy_handle, msg->data.result))
+			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
 		req->curl_code = msg->data.result;
 		curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->status);
@@ -518,15 +502,7 @@ collect_finished(HttpClient *client)
 		curl_multi_remove_handle(client->multi, req->easy);
 		give_back_easy(client, req->easy);
 		req->easy = NULL;
-		client->in_flight--;
-
-		/* req->client stays set: the client owns it until next_done. */
-		req->next_done = NULL;
-		if (client->done_tail)
-			client->done_tail->next_done = req;
-		else
-			client->done_head = req;
-		client->done_tail = req;
+		http_request_done(client, req);
 	}
 }
 
@@ -550,7 +526,7 @@ socket_events(const WatchedSocket *sock)
 static int
 prepare_wait_set(HttpClient *client)
 {
-	int			size = client->nsockets + 2;
+	int			size = client->nsockets + h2_count_sockets(client) + 2;
 	int			i;
 
 	for (i = 0; i < client->nsockets && !client->wait_set_stale; i++)
@@ -570,6 +546,7 @@ prepare_wait_set(HttpClient *client)
 				sock->registered = ev;
 			}
 		}
+		h2_update_sockets(client, client->wait_set);
 		return size;
 	}
 
@@ -601,38 +578,20 @@ prepare_wait_set(HttpClient *client)
 										   sock->fd, NULL, NULL);
 		size++;
 	}
+	/* The HTTP/2 connections' sockets carry their connection as user data. */
+	h2_add_sockets(client, client->wait_set);
+	size += h2_count_sockets(client);
 	client->wait_set_stale = false;
 	return size;
 }
 
-/*
- * Hold back (or release) what is written to curl's sockets.  libcurl 7.x
- * writes each HTTP/2 frame as its own TLS record with its own send(): two or
- * three per request, each of which would go down the whole TCP transmit
- * path on its own.  Corked, the records of every request started in one
- * call leave together when it returns: fewer segments for both ends to
- * process, the same bytes.  A socket curl stops watching during the call is
- * released at once (socket_callback).  Linux only; elsewhere a no-op.
- */
-static void
-cork_sockets(HttpClient *client, bool cork)
-{
-	int			i;
-
-	client->corked = cork;
-	for (i = 0; i < client->nsockets; i++)
-		set_cork(client->sockets[i].fd, cork);
-}
-
-/* curl_multi_socket_action, its writes corked (see cork_sockets). */
+/* Let libcurl act on a socket event or a timeout. */
 static void
 socket_action(HttpClient *client, curl_socket_t fd, int mask)
 {
 	int			running;
 
-	cork_sockets(client, true);
 	curl_multi_socket_action(client->multi, fd, mask, &running);
-	cork_sockets(client, false);
 }
 
 bool
@@ -644,17 +603,23 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 	bool		latch_set = false;
 	long		wait_ms = timeout_ms;
 
+	long		h2_wait_ms;
+
 	/* libcurl asked to be called right away: do so before sleeping. */
 	if (client->timer_ms == 0)
 	{
 		client->timer_ms = -1;
 		socket_action(client, CURL_SOCKET_TIMEOUT, 0);
 		collect_finished(client);
-		if (client->done_head != NULL)
-			return false;
 	}
+	/* Refused HTTP/2 requests go out again; late ones time out. */
+	h2_wait_ms = h2_tend(client);
+	if (client->done_head != NULL)
+		return false;
 	if (client->timer_ms >= 0 && (wait_ms < 0 || client->timer_ms < wait_ms))
 		wait_ms = client->timer_ms;
+	if (h2_wait_ms >= 0 && (wait_ms < 0 || h2_wait_ms < wait_ms))
+		wait_ms = h2_wait_ms;
 
 	nevents = prepare_wait_set(client);
 	nevents = WaitEventSetWait(client->wait_set, wait_ms, client->events, nevents,
@@ -673,6 +638,8 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 			ResetLatch(MyLatch);
 			latch_set = true;
 		}
+		else if (events[i].user_data != NULL)
+			h2_socket_ready(client, events[i].user_data, events[i].events);
 		else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
 		{
 			int			mask = 0;
@@ -685,6 +652,7 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 		}
 	}
 	collect_finished(client);
+	(void) h2_tend(client);
 	return latch_set;
 }
 
@@ -699,6 +667,7 @@ http_client_next_done(HttpClient *client)
 		if (client->done_head == NULL)
 			client->done_tail = NULL;
 		req->next_done = NULL;
+		req->done_listed = false;
 		req->client = NULL;
 	}
 	return req;

@@ -49,10 +49,20 @@ typedef struct HttpRequest
 	char	   *response;		/* first HTTP_RESPONSE_KEEP bytes, NUL-ended */
 	size_t		response_len;
 
-	/* Private to http.c. */
-	CURL	   *easy;
+	/* Private to http.c and http2.c. */
+	CURL	   *easy;			/* HTTP/1.1 through libcurl */
 	HttpClient *client;
 	struct HttpRequest *next_done;
+	bool		done_listed;
+	struct H2Conn *h2;			/* HTTP/2: its connection */
+	int32		stream_id;		/* 0 until submitted */
+	char	   *authority;
+	char	   *path;
+	size_t		body_sent;
+	int64		deadline_ms;	/* CLOCK_MONOTONIC */
+	int			refusals;		/* times the server refused it unprocessed */
+	struct HttpRequest *h2_next;
+	struct HttpRequest *h2_prev;
 } HttpRequest;
 
 extern HttpClient *http_client_create(const HttpClientConfig *config);
@@ -80,7 +90,11 @@ extern bool http_client_ready(HttpClient *client);
 extern HttpRequest *http_request_create(void);
 extern void http_request_free(HttpRequest *req);
 
-/* Start a request; false (with req->error set) if libcurl refuses it. */
+/*
+ * Start a request.  It is in flight until http_client_next_done returns it;
+ * a request that cannot be sent comes back that way too, with status 0 and
+ * req->error saying why.  Returns true.
+ */
 extern bool http_client_start(HttpClient *client, HttpRequest *req);
 
 /* Abandon a started request, in flight or finished but not yet collected. */

@@ -36,10 +36,13 @@ class PushService {
     this.defaultResponse = { status: 201 };
     this.verifyEvery = 1;           // benchmarks check a sample only
     this.arrivals = [];             // light mode: receive times
+    this.settings = {};             // HTTP/2 SETTINGS, e.g. { maxConcurrentStreams: 5 }
+    this.goawayEvery = 0;           // a graceful GOAWAY after every N requests
+    this.streams = 0;
   }
 
   async start({ key, cert, port = 0, host = '127.0.0.1' }) {
-    this.server = http2.createSecureServer({ key, cert, allowHTTP1: true },
+    this.server = http2.createSecureServer({ key, cert, allowHTTP1: true, settings: this.settings },
       (req, res) => this.handle(req, res).catch((err) => {
         this.problems.push(`handler crashed: ${err.stack}`);
         if (!res.headersSent) { res.writeHead(500); }
@@ -131,6 +134,12 @@ class PushService {
   }
 
   async handle(req, res) {
+    // The highest stream this session has begun to process: a GOAWAY must
+    // not disown it.
+    if (req.stream) {
+      const session = req.stream.session;
+      session.webpushLastStream = Math.max(session.webpushLastStream || 0, req.stream.id);
+    }
     const body = await new Promise((resolve, reject) => {
       const chunks = [];
       req.on('data', (c) => chunks.push(c));
@@ -196,6 +205,12 @@ class PushService {
     }
     res.writeHead(scripted.status, scripted.headers || {});
     res.end(scripted.body || '');
+    // A push service recycling its connections, as FCM does: no new streams
+    // after this one; the client must send the later ones elsewhere.
+    if (this.goawayEvery && req.stream && ++this.streams % this.goawayEvery === 0) {
+      const session = req.stream.session;
+      session.goaway(http2.constants.NGHTTP2_NO_ERROR, session.webpushLastStream);
+    }
   }
 
   async check(sub, req, body, record) {

@@ -1,0 +1,101 @@
+/*
+ * http_internal.h
+ *		What http.c (libcurl: connecting, HTTP/1.1) and http2.c (HTTP/2
+ *		framing with nghttp2 over the connections libcurl opened) share.
+ *		Not for use outside those two files.
+ */
+#ifndef WEBPUSH_HTTP_INTERNAL_H
+#define WEBPUSH_HTTP_INTERNAL_H
+
+#include "postgres.h"
+
+#include "storage/latch.h"
+
+#include "http.h"
+
+/* A socket libcurl asked us to watch. */
+typedef struct WatchedSocket
+{
+	curl_socket_t fd;
+	int			what;			/* CURL_POLL_IN / OUT / INOUT */
+	int			position;		/* in the wait set */
+	uint32		registered;		/* the WL_SOCKET_* events it waits for there */
+} WatchedSocket;
+
+typedef struct H2Conn H2Conn;
+typedef struct H1Origin H1Origin;
+
+struct HttpClient
+{
+	CURLM	   *multi;
+	HttpClientConfig config;
+	char	   *ca_file;		/* our copy of config.ca_file */
+	int			in_flight;
+	long		timer_ms;		/* libcurl's next timeout, -1 for none */
+	WatchedSocket *sockets;
+	int			nsockets;
+	int			sockets_cap;
+	HttpRequest *done_head;
+	HttpRequest *done_tail;
+	bool		reset_pending;	/* drop all connections when idle */
+
+	/*
+	 * The latch, curl's sockets and the HTTP/2 connections' sockets, kept
+	 * between waits and rebuilt only when a socket comes or goes.
+	 */
+	WaitEventSet *wait_set;
+	bool		wait_set_stale;
+	WaitEvent  *events;
+	int			events_cap;
+
+	/* Easy handles of finished HTTP/1.1 requests, kept for the next ones. */
+	CURL	  **idle;
+	int			nidle;
+	int			idle_cap;
+
+	/* HTTP/2 (http2.c) */
+	H2Conn	   *conns;			/* every connection, any origin */
+	H1Origin   *h1_origins;		/* origins that did not offer h2 */
+	HttpRequest *restart_head;	/* refused streams, to start again */
+	HttpRequest *restart_tail;
+};
+
+/* http.c */
+extern void http_request_done(HttpClient *client, HttpRequest *req);
+extern bool http_start_with_curl(HttpClient *client, HttpRequest *req);
+extern curl_socket_t http_open_socket_checked(HttpClient *client, struct curl_sockaddr *address,
+											  bool *refused, AddressClass *refused_class);
+
+/* http2.c */
+
+/*
+ * Start req over HTTP/2 (on a connection to its origin, opened if needed).
+ * False when the origin is known to offer only HTTP/1.1: the caller uses
+ * libcurl's HTTP/1.1 path.  req counts as in flight either way.
+ */
+extern bool h2_start(HttpClient *client, HttpRequest *req);
+
+/* A transfer libcurl finished: true when it was one of our connects. */
+extern bool h2_connect_finished(HttpClient *client, CURL *easy, CURLcode result);
+
+/* Read and write what a connection's socket is ready for. */
+extern void h2_socket_ready(HttpClient *client, H2Conn *conn, uint32 events);
+
+/*
+ * Start refused requests again, time out the late ones, and return the ms
+ * until the next deadline (-1 for none).
+ */
+extern long h2_tend(HttpClient *client);
+
+/* Abandon a request that is on an HTTP/2 connection or waiting for one. */
+extern void h2_cancel(HttpClient *client, HttpRequest *req);
+
+/* Close every connection (the settings changed); nothing may be in flight. */
+extern void h2_close_all(HttpClient *client);
+
+/* The connections' sockets, for the wait set. */
+extern int	h2_count_sockets(HttpClient *client);
+extern void h2_add_sockets(HttpClient *client, WaitEventSet *set);
+extern void h2_update_sockets(HttpClient *client, WaitEventSet *set);
+
+#endif							/* WEBPUSH_HTTP_INTERNAL_H */
