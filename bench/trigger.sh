@@ -7,6 +7,7 @@
 #   TRIGGER_SECONDS  length of each pgbench run (15)
 #   TRIGGER_CLIENTS  pgbench clients (8)
 #   TRIGGER_PERF=1   print a perf profile of one backend during the run with the trigger
+#   TRIGGER_SQL      a statement run before measuring (experiments)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/webpush-trigger.XXXXXX")
@@ -21,7 +22,7 @@ pg_ctl start -w -l "$work/postgres.log" >/dev/null
 # The worker serves "postgres"; the benchmark runs in "bench", served by none.
 createdb -h "$PGHOST" bench
 export PGOPTIONS='-c client_min_messages=warning'
-psql -Xq <<'SQL'
+psql -Xq -o /dev/null <<'SQL'
 CREATE EXTENSION webpush;
 SELECT webpush_keys();
 CREATE TABLE orders (id bigserial PRIMARY KEY, user_id text, item text NOT NULL);
@@ -31,7 +32,7 @@ SELECT webpush_subscribe(jsonb_build_object(
          'keys', jsonb_build_object(
            'p256dh', 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
            'auth', 'BTBZMqHH6r4Tts7J_aSIgg')), 'user-' || i)
-FROM generate_series(1, 200) i \gset
+FROM generate_series(1, 200) i;
 CREATE FUNCTION notify_order() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM webpush_send_user(NEW.user_id,
@@ -40,6 +41,8 @@ BEGIN
   RETURN NEW;
 END $$;
 SQL
+# TRIGGER_SQL: a statement run before measuring (experiments).
+[ -n "${TRIGGER_SQL:-}" ] && psql -Xq -c "$TRIGGER_SQL"
 cat > "$work/insert.sql" <<'SQL'
 \set u random(1, 200)
 INSERT INTO orders (user_id, item) VALUES ('user-' || :u, 'item ' || :u);
@@ -63,5 +66,5 @@ echo "insert without the trigger: $plain tps ($clients clients, $seconds s)"
 echo "insert with the trigger:    $with tps ($queued notifications queued)"
 awk -v a="$plain" -v b="$with" 'BEGIN { printf "the trigger costs %.0f%% of the insert'"'"'s tps\n", 100 * (1 - b / a) }'
 if [ -n "${TRIGGER_PERF:-}" ]; then
-    perf report -i "$work/perf.data" --no-children --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -40
+    perf report -i "$work/perf.data" --no-children --stdio -g none --percent-limit 0.7 2>/dev/null | grep -E '^ +[0-9]' | head -45
 fi

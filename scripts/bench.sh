@@ -44,7 +44,8 @@ fi
 if [ "${BENCH_MODE:-}" = "trigger" ]; then
     [ -n "${TRIGGER_PERF:-}" ] && { paranoid=$(cat /proc/sys/kernel/perf_event_paranoid); "${sudo[@]}" sysctl -qw kernel.perf_event_paranoid=-1; }
     (as_test_user webpush-bench-tree env TRIGGER_SECONDS="${TRIGGER_SECONDS:-}" \
-        TRIGGER_CLIENTS="${TRIGGER_CLIENTS:-}" TRIGGER_PERF="${TRIGGER_PERF:-}" bash bench/trigger.sh)
+        TRIGGER_CLIENTS="${TRIGGER_CLIENTS:-}" TRIGGER_PERF="${TRIGGER_PERF:-}" \
+        TRIGGER_SQL="${TRIGGER_SQL:-}" bash bench/trigger.sh)
     exit
 fi
 # A subshell, so that as_test_user's clean-up trap does not replace ours.

@@ -148,11 +148,9 @@ open_socket_callback(void *clientp, curlsocktype purpose, struct curl_sockaddr *
 									&req->refused_class);
 }
 
-static size_t
-write_callback(char *data, size_t size, size_t nmemb, void *clientp)
+bool
+http_keep_response(HttpRequest *req, const char *data, size_t len)
 {
-	HttpRequest *req = clientp;
-	size_t		len = size * nmemb;
 	size_t		keep = Min(len, HTTP_RESPONSE_KEEP - req->response_len);
 
 	if (keep > 0)
@@ -160,13 +158,22 @@ write_callback(char *data, size_t size, size_t nmemb, void *clientp)
 		char	   *grown = realloc(req->response, req->response_len + keep + 1);
 
 		if (grown == NULL)
-			return 0;			/* aborts the transfer */
+			return false;
 		req->response = grown;
 		memcpy(req->response + req->response_len, data, keep);
 		req->response_len += keep;
 		req->response[req->response_len] = '\0';
 	}
-	return len;					/* the rest is read and dropped */
+	return true;				/* the rest is read and dropped */
+}
+
+static size_t
+write_callback(char *data, size_t size, size_t nmemb, void *clientp)
+{
+	size_t		len = size * nmemb;
+
+	/* Zero aborts the transfer. */
+	return http_keep_response(clientp, data, len) ? len : 0;
 }
 
 static void

@@ -226,22 +226,10 @@ on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id,
 			  const uint8_t *data, size_t len, void *user_data)
 {
 	HttpRequest *req = nghttp2_session_get_stream_user_data(session, stream_id);
-	size_t		keep;
 
-	if (req == NULL)
-		return 0;
-	keep = Min(len, HTTP_RESPONSE_KEEP - req->response_len);
-	if (keep > 0)
-	{
-		char	   *grown = realloc(req->response, req->response_len + keep + 1);
-
-		if (grown == NULL)
-			return 0;			/* the body is only kept for diagnostics */
-		req->response = grown;
-		memcpy(req->response + req->response_len, data, keep);
-		req->response_len += keep;
-		req->response[req->response_len] = '\0';
-	}
+	/* The body is only kept for diagnostics: out of memory loses no answer. */
+	if (req != NULL)
+		(void) http_keep_response(req, (const char *) data, len);
 	return 0;
 }
 

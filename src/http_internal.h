@@ -62,6 +62,8 @@ struct HttpClient
 
 /* http.c */
 extern void http_request_done(HttpClient *client, HttpRequest *req);
+/* Keep the first HTTP_RESPONSE_KEEP bytes of a response body. */
+extern bool http_keep_response(HttpRequest *req, const char *data, size_t len);
 extern bool http_start_with_curl(HttpClient *client, HttpRequest *req);
 extern curl_socket_t http_open_socket_checked(HttpClient *client, struct curl_sockaddr *address,
 											  bool *refused, AddressClass *refused_class);
