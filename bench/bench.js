@@ -163,8 +163,8 @@ async function main() {
   console.log(`\nwebpush, ${workers.length} worker(s): ${total} notifications to ${nsubs} subscriptions`);
   if (perRow) console.log(`  enqueue, webpush_send once per row            ${perRow.toFixed(0)} /s`);
   console.log(`  enqueue, webpush_send_many (one statement)    ${ours.enqueue.toFixed(0)} /s`);
-  console.log(`  drain, commit to last delivery                ${ours.drain.toFixed(0)} /s`);
-  console.log(`  commit-to-delivery latency                    p50 ${ours.p50} ms, p99 ${ours.p99} ms`);
+  console.log(`  drain, commit to last delivery                ${ours.drain.toFixed(0)} /s (last delivery ${last} ms after COMMIT)`);
+  console.log(`  commit-to-delivery latency                    p50 ${ours.p50} ms, p99 ${ours.p99} ms, max ${last} ms`);
   console.log(`  worker CPU (all workers)                      ${(ours.cpuPer1000).toFixed(3)} s per 1000 (${(ours.cpuPer1000 * 1000).toFixed(0)} us each)`);
   console.log(`  worker peak RSS (shared buffers included)     ${(ours.peakRss / 1024).toFixed(1)} MiB`);
   if (MODE === 'million') console.log(`  worker private memory (RssAnon) over drain  ${(rssMin / 1024).toFixed(1)} .. ${(rssMax / 1024).toFixed(1)} MiB`);

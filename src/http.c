@@ -128,7 +128,11 @@ http_open_socket_checked(HttpClient *client, struct curl_sockaddr *address,
 {
 	AddressClass cls = endpoint_address_class(&address->addr);
 
-	if (cls != ADDRESS_PUBLIC && !client->config.allow_private)
+	/*
+	 * Through a proxy, the address is the proxy's, which a superuser chose:
+	 * the proxy resolves the push service, and its own egress rules decide.
+	 */
+	if (cls != ADDRESS_PUBLIC && !client->config.allow_private && client->proxy == NULL)
 	{
 		/* The message is written when the transfer ends: curl's comes last. */
 		*refused = true;
@@ -224,23 +228,38 @@ http_client_create(const HttpClientConfig *config)
 	return client;
 }
 
+/* Whether a string setting (NULL or "" for none) equals our copy of it. */
+static bool
+same_setting(const char *setting, const char *ours)
+{
+	if (setting == NULL || setting[0] == '\0')
+		return ours == NULL;
+	return ours != NULL && strcmp(setting, ours) == 0;
+}
+
+static void
+replace_setting(char **ours, const char *setting)
+{
+	free(*ours);
+	*ours = (setting != NULL && setting[0] != '\0') ? strdup(setting) : NULL;
+}
+
 void
 http_client_configure(HttpClient *client, const HttpClientConfig *config)
 {
-	const char *new_ca = (config->ca_file != NULL && config->ca_file[0] != '\0') ?
-		config->ca_file : NULL;
-	bool		same_ca = (new_ca == NULL && client->ca_file == NULL) ||
-		(new_ca != NULL && client->ca_file != NULL && strcmp(new_ca, client->ca_file) == 0);
+	bool		same_ca = same_setting(config->ca_file, client->ca_file);
+	bool		same_proxy = same_setting(config->proxy, client->proxy);
 
-	if (!same_ca || config->allow_private != client->config.allow_private)
+	/* Connections made under other rules must not be reused. */
+	if (!same_ca || !same_proxy || config->allow_private != client->config.allow_private)
 		client->reset_pending = true;
 	if (!same_ca)
-	{
-		free(client->ca_file);
-		client->ca_file = new_ca ? strdup(new_ca) : NULL;
-	}
+		replace_setting(&client->ca_file, config->ca_file);
+	if (!same_proxy)
+		replace_setting(&client->proxy, config->proxy);
 	client->config = *config;
 	client->config.ca_file = client->ca_file;
+	client->config.proxy = client->proxy;
 }
 
 bool
@@ -339,11 +358,13 @@ http_start_with_curl(HttpClient *client, HttpRequest *req)
 		SETOPT_OR_FAIL(easy, CURLOPT_CAINFO, client->ca_file);
 
 	/*
-	 * An empty proxy turns off libcurl's reading of http_proxy, https_proxy
-	 * and all_proxy from the postmaster's environment: where the worker
-	 * connects is the database's decision alone.
+	 * webpush.proxy, or an empty proxy, which turns off libcurl's reading of
+	 * http_proxy, https_proxy and all_proxy from the postmaster's
+	 * environment: where the worker connects is the database's decision.
 	 */
-	SETOPT_OR_FAIL(easy, CURLOPT_PROXY, "");
+	SETOPT_OR_FAIL(easy, CURLOPT_PROXY, client->proxy ? client->proxy : "");
+	if (client->proxy)
+		SETOPT_OR_FAIL(easy, CURLOPT_HTTPPROXYTUNNEL, 1L);
 	/* libcurl must leave PostgreSQL's SIGALRM handling alone. */
 	SETOPT_OR_FAIL(easy, CURLOPT_NOSIGNAL, 1L);
 	SETOPT_OR_FAIL(easy, CURLOPT_TIMEOUT_MS, client->config.timeout_ms);

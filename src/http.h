@@ -25,6 +25,7 @@ typedef struct HttpClientConfig
 {
 	long		timeout_ms;		/* whole request, connect included */
 	const char *ca_file;		/* extra CA bundle, NULL or "" for none */
+	const char *proxy;			/* HTTP CONNECT proxy URL, NULL or "" for none */
 	bool		allow_private;	/* connect to non-public addresses too */
 } HttpClientConfig;
 

@@ -391,7 +391,9 @@ conn_open(HttpClient *client, const char *authority)
 	CONN_SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
 	if (client->ca_file != NULL)
 		CONN_SETOPT(CURLOPT_CAINFO, client->ca_file);
-	CONN_SETOPT(CURLOPT_PROXY, "");
+	CONN_SETOPT(CURLOPT_PROXY, client->proxy ? client->proxy : "");
+	if (client->proxy)
+		CONN_SETOPT(CURLOPT_HTTPPROXYTUNNEL, 1L);
 	CONN_SETOPT(CURLOPT_NOSIGNAL, 1L);
 	CONN_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, client->config.timeout_ms);
 	/* libcurl must not prune the connection as idle: we use it. */

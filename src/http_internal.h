@@ -30,6 +30,7 @@ struct HttpClient
 	CURLM	   *multi;
 	HttpClientConfig config;
 	char	   *ca_file;		/* our copy of config.ca_file */
+	char	   *proxy;			/* our copy of config.proxy */
 	int			in_flight;
 	long		timer_ms;		/* libcurl's next timeout, -1 for none */
 	WatchedSocket *sockets;

@@ -120,6 +120,7 @@ run_request(HttpRequest *req)
 
 	config.timeout_ms = webpush_timeout_ms;
 	config.ca_file = webpush_ca_file;
+	config.proxy = webpush_proxy;
 	config.allow_private = webpush_allow_private_endpoints;
 	if (backend_http == NULL)
 		backend_http = http_client_create(&config);

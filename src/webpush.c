@@ -19,6 +19,7 @@ PG_MODULE_MAGIC;
 
 char	   *webpush_subject = NULL;
 char	   *webpush_ca_file = NULL;
+char	   *webpush_proxy = NULL;
 bool		webpush_allow_private_endpoints = false;
 int			webpush_timeout_ms = 30000;
 char	   *webpush_database_names = NULL;
@@ -49,6 +50,21 @@ check_subject(char **newval, void **extra, GucSource source)
 		(strncmp(s, "https://", 8) == 0 && s[8] != '\0'))
 		return true;
 	GUC_check_errdetail("webpush.subject must be a mailto: address or an https: URL.");
+	return false;
+}
+
+static bool
+check_proxy(char **newval, void **extra, GucSource source)
+{
+	const char *s = *newval;
+
+	(void) extra;
+	(void) source;
+	if (s == NULL || s[0] == '\0' ||
+		(strncmp(s, "http://", 7) == 0 && s[7] != '\0') ||
+		(strncmp(s, "https://", 8) == 0 && s[8] != '\0'))
+		return true;
+	GUC_check_errdetail("webpush.proxy must be an http:// or https:// URL of an HTTP CONNECT proxy, or empty.");
 	return false;
 }
 
@@ -124,6 +140,15 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("webpush.proxy",
+							   "HTTP CONNECT proxy for every connection to a push service, e.g. http://proxy.internal:3128.",
+							   "Empty: connect directly. Proxy variables in the server's environment are never used.",
+							   &webpush_proxy,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   check_proxy, NULL, NULL);
 
 	DefineCustomBoolVariable("webpush.allow_private_endpoints",
 							 "Allows push endpoints on loopback, private and other non-public addresses.",

@@ -11,6 +11,7 @@
 
 extern char *webpush_subject;
 extern char *webpush_ca_file;
+extern char *webpush_proxy;
 extern bool webpush_allow_private_endpoints;
 extern int	webpush_timeout_ms;
 extern char *webpush_database_names;

@@ -110,6 +110,7 @@ current_http_config(void)
 
 	config.timeout_ms = webpush_timeout_ms;
 	config.ca_file = webpush_ca_file;
+	config.proxy = webpush_proxy;
 	config.allow_private = webpush_allow_private_endpoints;
 	return config;
 }

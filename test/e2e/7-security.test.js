@@ -367,6 +367,46 @@ test('proxy variables in the server\'s environment are ignored', async () => {
   }
 });
 
+test('webpush.proxy: deliveries go through an HTTP CONNECT proxy (tinyproxy)', async () => {
+  const port = Number(process.env.PGPORT) + 19;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webpush-proxy-'));
+  const log = path.join(dir, 'tinyproxy.log');
+  fs.writeFileSync(path.join(dir, 'tinyproxy.conf'),
+    `Port ${port}\nListen 127.0.0.1\nTimeout 60\nMaxClients 50\nAllow 127.0.0.1\nLogFile "${log}"\nLogLevel Info\n`);
+  const proxy = require('node:child_process').spawn('tinyproxy', ['-d', '-c', path.join(dir, 'tinyproxy.conf')],
+    { stdio: 'ignore' });
+  try {
+    await until('the proxy to listen', () => new Promise((resolve) => {
+      const sock = net.connect(port, '127.0.0.1', () => { sock.destroy(); resolve(true); });
+      sock.on('error', () => resolve(false));
+    }));
+    const through = () => fs.readFileSync(log, 'utf8').includes(`CONNECT localhost:${service.port}`);
+    await assert.rejects(db.query("SET webpush.proxy = 'socks://127.0.0.1:1'"),
+      (e) => /invalid value/.test(e.message) && /must be an http/.test(e.detail));
+    await db.query(`ALTER SYSTEM SET webpush.proxy = 'http://127.0.0.1:${port}'`);
+    await reloadWorker();
+    const sub = service.subscribe();
+    const id = await subscribe(sub);
+    await db.query('SELECT webpush_send($1::bigint, $2::text)', [id, 'through the proxy']);
+    await service.waitFor(() => service.received(sub.endpoint).length === 1);
+    assert.ok(through(), 'the worker connected through the proxy');
+    assert.equal(String(service.received(sub.endpoint)[0].payload), 'through the proxy');
+
+    // webpush_send_now takes it from the session.
+    fs.writeFileSync(log, '');
+    await db.query(`SET webpush.proxy = 'http://127.0.0.1:${port}'`);
+    const { rows } = await db.query('SELECT * FROM webpush_send_now($1::bigint, $2::text)', [id, 'now, through it']);
+    assert.equal(rows[0].status, 201);
+    assert.ok(through(), 'webpush_send_now connected through the proxy');
+    await db.query('RESET webpush.proxy');
+  } finally {
+    proxy.kill();
+    await db.query('ALTER SYSTEM RESET webpush.proxy');
+    await reloadWorker();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a rollback does not wake the worker; a commit does', async () => {
   const sub = service.subscribe();
   const id = await subscribe(sub);
