@@ -22,8 +22,9 @@ const floor = inclusive.p256_ephemeral_ecdh;
 const parts = [
   ['keygen + ECDH (p256_ephemeral_ecdh)', 'p256_ephemeral_ecdh'],
   ['rest of the encryption (HKDF, AES-GCM, salt)', null, () => inclusive.ece_encrypt - floor],
-  ['request set-up (headers, JWT, curl handle)', null, () => inclusive.push_build_request - inclusive.ece_encrypt + (inclusive.http_client_start || 0)],
-  ['libcurl: HTTP/2, TLS, sockets', 'curl_multi_socket_action'],
+  ['request set-up (headers, JWT)', null, () => inclusive.push_build_request - inclusive.ece_encrypt],
+  ['HTTP/2 (nghttp2), TLS, sockets, libcurl', null, () => (inclusive.http_client_start || 0) +
+    (inclusive.h2_socket_ready || 0) + (inclusive.h2_tend || 0) + (inclusive.curl_multi_socket_action || 0)],
   ['SQL: claim', 'queue_claim'],
   ['SQL: record outcomes', 'queue_record_outcomes'],
   ['SQL: VAPID key load', 'store_load_keys'],
