@@ -392,6 +392,20 @@ test('webpush.proxy: deliveries go through an HTTP CONNECT proxy (tinyproxy)', a
     assert.ok(through(), 'the worker connected through the proxy');
     assert.equal(String(service.received(sub.endpoint)[0].payload), 'through the proxy');
 
+    // Through the proxy the address policy still refuses literal private
+    // addresses; host names are the proxy's to resolve (and refuse).
+    const literal = { ...service.subscribe(), endpoint: `https://127.0.0.1:${service.port}/push/literal` };
+    const literalId = await subscribe(literal);
+    await db.query('ALTER SYSTEM SET webpush.allow_private_endpoints = off');
+    await reloadWorker();
+    const qid = await value('SELECT webpush_send($1::bigint, $2::text)', [literalId, 'must not leave']);
+    await until('the refusal recorded', async () => (await history(qid)) !== undefined);
+    assert.equal((await history(qid)).outcome, 'failed');
+    assert.match((await history(qid)).reason, /not allowed/);
+    assert.ok(!fs.readFileSync(log, 'utf8').includes('CONNECT 127.0.0.1'), 'nothing asked the proxy for it');
+    await db.query('ALTER SYSTEM RESET webpush.allow_private_endpoints');
+    await reloadWorker();
+
     // webpush_send_now takes it from the session.
     fs.writeFileSync(log, '');
     await db.query(`SET webpush.proxy = 'http://127.0.0.1:${port}'`);
