@@ -48,9 +48,17 @@ class PushService {
         if (!res.headersSent) { res.writeHead(500); }
         res.end();
       }));
-    this.server.on('session', (s) => { this.sessions.add(s); s.on('close', () => this.sessions.delete(s)); });
+    // Every connection, from its first byte (TLS handshakes included), so
+    // that stop() can end them all; one that arrives while stopping is ended
+    // at once, or server.close() would wait for it for ever.
+    this.server.on('session', (s) => {
+      if (this.stopping) { s.destroy(); return; }
+      this.sessions.add(s);
+      s.on('close', () => this.sessions.delete(s));
+    });
     this.sockets = new Set();
-    this.server.on('secureConnection', (sock) => {
+    this.server.on('connection', (sock) => {
+      if (this.stopping) { sock.destroy(); return; }
       this.sockets.add(sock);
       sock.on('close', () => this.sockets.delete(sock));
     });
@@ -64,9 +72,11 @@ class PushService {
   }
 
   async stop() {
+    this.stopping = true;
+    const closed = new Promise((resolve) => this.server.close(resolve));
     for (const s of this.sessions) s.destroy();
     for (const s of this.sockets) s.destroy();
-    await new Promise((resolve) => this.server.close(resolve));
+    await closed;
   }
 
   // An outage: connections are reset and refused until resume().
@@ -75,6 +85,7 @@ class PushService {
   }
 
   async resume() {
+    this.stopping = false;
     await new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.port, '127.0.0.1', resolve);

@@ -110,7 +110,7 @@ fi
 echo "== end-to-end tests"
 status=0
 # WEBPUSH_E2E=e2e/7-security.test.js runs one file (while working on it).
-(cd test && node --test --test-concurrency=1 --test-reporter=spec ${WEBPUSH_E2E:-e2e/}) || status=$?
+(cd test && node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec ${WEBPUSH_E2E:-e2e/}) || status=$?
 valgrind_errors || status=1
 sanitizer_errors || status=1
 exit $status

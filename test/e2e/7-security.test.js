@@ -63,13 +63,22 @@ async function http2Server({ cert = 'server', handler }) {
     cert: fs.readFileSync(path.join(tls, `${cert}.pem`)),
     allowHTTP1: true,
   }, handler);
-  const sessions = new Set();
-  server.on('session', (s) => { sessions.add(s); s.on('close', () => sessions.delete(s)); });
+  // Every connection from its first byte, so that shutdown ends them all
+  // (one that arrives meanwhile too: close() would wait for it).
+  const sockets = new Set();
+  let stopping = false;
+  server.on('connection', (sock) => {
+    if (stopping) { sock.destroy(); return; }
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+  });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   server.port = server.address().port;
   server.shutdown = async () => {
-    for (const s of sessions) s.destroy();
-    await new Promise((resolve) => server.close(resolve));
+    stopping = true;
+    const closed = new Promise((resolve) => server.close(resolve));
+    for (const s of sockets) s.destroy();
+    await closed;
   };
   return server;
 }
