@@ -398,7 +398,7 @@ fail:
 	return false;
 }
 
-bool
+void
 http_client_start(HttpClient *client, HttpRequest *req)
 {
 	req->client = client;
@@ -407,7 +407,6 @@ http_client_start(HttpClient *client, HttpRequest *req)
 	client->in_flight++;
 	if (!h2_start(client, req) && !http_start_with_curl(client, req))
 		http_request_done(client, req);
-	return true;
 }
 
 /* A request is over: onto the done list, where the caller collects it. */

@@ -94,9 +94,9 @@ extern void http_request_free(HttpRequest *req);
 /*
  * Start a request.  It is in flight until http_client_next_done returns it;
  * a request that cannot be sent comes back that way too, with status 0 and
- * req->error saying why.  Returns true.
+ * req->error saying why.
  */
-extern bool http_client_start(HttpClient *client, HttpRequest *req);
+extern void http_client_start(HttpClient *client, HttpRequest *req);
 
 /* Abandon a started request, in flight or finished but not yet collected. */
 extern void http_client_cancel(HttpClient *client, HttpRequest *req);

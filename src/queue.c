@@ -478,17 +478,20 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 int64
 queue_reclaim_orphans(void)
 {
-	int			pids[1024];
-	int			npids = wake_live_worker_pids(pids, lengthof(pids));
-	Datum		pid_datums[lengthof(pids)];
+	WakeWorkerInfo *workers = palloc(sizeof(WakeWorkerInfo) * 1024);
+	int			nworkers = wake_list_workers(workers, 1024);
+	Datum	   *pids = palloc(sizeof(Datum) * Max(nworkers, 1));
+	int			npids = 0;
 	Oid			types[1] = {INT4ARRAYOID};
 	Datum		values[1];
 	int64		n;
 	int			i;
 
-	for (i = 0; i < npids; i++)
-		pid_datums[i] = Int32GetDatum(pids[i]);
-	values[0] = PointerGetDatum(datum_array(pid_datums, npids, INT4OID));
+	/* Rows claimed by a pid that no slot holds any more are orphans. */
+	for (i = 0; i < nworkers; i++)
+		if (workers[i].pid != 0)
+			pids[npids++] = Int32GetDatum(workers[i].pid);
+	values[0] = PointerGetDatum(datum_array(pids, npids, INT4OID));
 	spi_connect_or_error();
 	if (SPI_execute_with_args("UPDATE webpush.queue SET state = 'queued', claimed_by = NULL "
 							  "WHERE state = 'sending' AND claimed_by <> ALL ($1)",

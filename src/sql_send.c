@@ -131,10 +131,7 @@ run_request(HttpRequest *req)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not initialise libcurl")));
 
-	if (!http_client_start(backend_http, req))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not start the push request: %s", req->error)));
+	http_client_start(backend_http, req);
 
 	PG_TRY();
 	{

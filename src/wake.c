@@ -155,22 +155,6 @@ wake_list_workers(WakeWorkerInfo *out, int max)
 	return n;
 }
 
-int
-wake_live_worker_pids(int *pids, int max)
-{
-	int			n = 0;
-	int			i;
-
-	if (shared == NULL)
-		return 0;
-	SpinLockAcquire(&shared->mutex);
-	for (i = 0; i < shared->nslots && n < max; i++)
-		if (shared->slots[i].pid != 0)
-			pids[n++] = shared->slots[i].pid;
-	SpinLockRelease(&shared->mutex);
-	return n;
-}
-
 static void
 wake_xact_callback(XactEvent event, void *arg)
 {

@@ -25,9 +25,6 @@ extern void wake_request_shmem(int nslots, char **slot_dbnames);
 extern void wake_attach_worker(int slot);
 extern void wake_detach_worker(int slot);
 
-/* The pids of live workers (for reclaiming rows of dead ones). */
-extern int	wake_live_worker_pids(int *pids, int max);
-
 /*
  * Backend side: note that this transaction queued something, so COMMIT
  * wakes this database's workers.  Returns false when no worker serves the
@@ -50,7 +47,11 @@ typedef struct WakeWorkerInfo
 	uint64		wakeups;
 } WakeWorkerInfo;
 
-/* The worker slots (none without the preload); returns how many. */
+/*
+ * The worker slots (none without the preload); returns how many.  A pid of
+ * 0 is a slot with no worker running: rows claimed by other pids are
+ * orphans.
+ */
 extern int	wake_list_workers(WakeWorkerInfo *out, int max);
 
 #endif							/* WEBPUSH_WAKE_H */

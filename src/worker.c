@@ -292,27 +292,15 @@ release_unsent(int64 id, double delay_ms)
 	add_outcome(&o);
 }
 
-/* Put a built request on the wire; false (outcome recorded) if it failed. */
-static bool
+/* Put a built request on the wire; a failure to start comes back as done. */
+static void
 launch(Delivery *d, TimestampTz now)
 {
 	HostState  *host = d->host;
-	Outcome		o = {0};
 
-	if (http_client_start(http, d->req))
-	{
-		if (host->in_flight++ == 0)
-			host->last_progress = now;
-		return true;
-	}
-	o.id = d->id;
-	o.subscription_id = d->subscription_id;
-	o.kind = OUTCOME_FAILED;
-	o.reason = strdup(d->req->error);
-	add_outcome(&o);
-	http_request_free(d->req);
-	free(d);
-	return false;
+	http_client_start(http, d->req);
+	if (host->in_flight++ == 0)
+		host->last_progress = now;
 }
 
 /*
