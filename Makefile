@@ -15,15 +15,21 @@ OBJS = \
 	src/subscription.o \
 	src/validate.o \
 	src/store.o \
+	src/applications.o \
+	src/signers.o \
 	src/queue.o \
 	src/wake.o \
 	src/worker.o \
+	src/launcher.o \
+	src/ddl_hook.o \
 	src/sql_queue.o \
 	src/sql_keys.o \
 	src/sql_subscriptions.o \
 	src/sql_send.o \
 	src/sql_notification.o \
 	src/sql_workers.o \
+	src/sql_util.o \
+	src/drop_guard.o \
 	src/webpush.o
 
 EXTENSION = webpush
@@ -32,7 +38,7 @@ EXTENSION = webpush
 DATA = webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = setup encrypt keys subscriptions send_errors notification broadcast
+REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications
 
 PG_CPPFLAGS = -Isrc
 # -Wextra less -Wunused-parameter: PostgreSQL's own headers (inline functions,

@@ -117,6 +117,8 @@ async function renewSubscription(oldSubscription, newSubscription) {
     body: JSON.stringify({
       subscription: subscription.toJSON(),
       oldEndpoint: oldSubscription ? oldSubscription.endpoint : undefined,
+      applicationServerKey: btoa(String.fromCharCode(...new Uint8Array(subscription.options.applicationServerKey)))
+        .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''),
     }),
   });
   if (!response.ok) throw new Error(`${SUBSCRIPTION_URL} answered ${response.status}`);

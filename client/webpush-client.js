@@ -10,7 +10,8 @@
 //
 // Your server needs three routes (examples/express has them):
 //   GET    /api/key           -> {"applicationServerKey": SELECT webpush_keys()}
-//   POST   /api/subscription  {subscription, oldEndpoint?} -> webpush_subscribe()
+//   POST   /api/subscription  {subscription, oldEndpoint?, applicationServerKey}
+//                                                      -> webpush_subscribe(..., server_key)
 //   DELETE /api/subscription  {endpoint}                   -> webpush_unsubscribe()
 
 const DEFAULTS = {
@@ -58,6 +59,13 @@ export function urlBase64ToUint8Array(text) {
   const bytes = new Uint8Array(raw.length);
   for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
   return bytes;
+}
+
+// The reverse: a key the browser holds (an ArrayBuffer), as base64url text.
+export function uint8ArrayToUrlBase64(buffer) {
+  let raw = '';
+  for (const byte of new Uint8Array(buffer)) raw += String.fromCharCode(byte);
+  return btoa(raw).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 // Notification.requestPermission() returns a promise in current browsers and
@@ -156,8 +164,9 @@ export async function subscribe(userOptions = {}) {
   let subscription = await registration.pushManager.getSubscription();
   let oldEndpoint;
   if (subscription && !sameBytes(subscription.options.applicationServerKey, key)) {
-    // Made for another server key (webpush_keys_import() since): the push
-    // service would reject our VAPID tokens for it.
+    // Made for an older server key (webpush_keys_rotate() or _import()
+    // since): move onto the current one.  The old key keeps signing for the
+    // old subscription until then, so nothing was lost meanwhile.
     oldEndpoint = subscription.endpoint;
     await subscription.unsubscribe();
     subscription = null;
@@ -171,8 +180,15 @@ export async function subscribe(userOptions = {}) {
   }
   // Sent even when the subscription was already there: the server may have
   // lost it (a 410 from the push service deletes it), and storing is idempotent.
+  // The server key it was made with goes along: webpush_subscribe binds the
+  // subscription to it (server_key), so sends sign with that key.
   await callServer(options.subscriptionUrl, 'POST',
-    { ...options.body, subscription: subscription.toJSON(), oldEndpoint }, options);
+    {
+      ...options.body,
+      subscription: subscription.toJSON(),
+      oldEndpoint,
+      applicationServerKey: uint8ArrayToUrlBase64(subscription.options.applicationServerKey),
+    }, options);
   return subscription;
 }
 

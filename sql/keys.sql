@@ -29,9 +29,13 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgyfWPiYE+n46HLnH0
 KqZOF1fJJU3MYrct3AELtAQ+oRyhRANCAAT+M/SrDepxkU21WCP3O1SUj0EwbZIH
 Mtu5pZpTKGSCIA5Zent7wmC6HCJ5mFgJkuk5cwAvMBKiiujwa7t45ewP
 -----END PRIVATE KEY-----');
+-- The same key imported three ways is one key; the generated one stays as
+-- the older key of "default".
 SELECT count(*) AS pairs FROM webpush.vapid_keys;
 
--- Replacing the key while subscriptions exist says they are now orphaned.
+-- Importing while subscriptions exist keeps them on the key they were made
+-- with, and says so.
+SELECT webpush_keys_rotate() <> 'BP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A8' AS rotated;
 SELECT webpush_subscribe(regress.subscription('https://push.example.com/keys-test')) > 0 AS subscribed;
 SELECT webpush_keys_import('yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw');
 SELECT webpush_unsubscribe('https://push.example.com/keys-test');

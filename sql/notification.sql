@@ -37,15 +37,32 @@ FROM (VALUES
 CREATE DATABASE webpush_upgrade;
 \c webpush_upgrade
 CREATE EXTENSION webpush VERSION '0.1';
-SELECT webpush_keys() AS key_before \gset
-SELECT webpush_subscribe('{"endpoint": "https://push.example.com/u", "keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}', 'alice');
+-- Data as 0.1 and 0.2 stored it: one key pair, a subscription and a queued
+-- notification for it (written directly: this library speaks 0.3).
+INSERT INTO webpush.vapid_keys (private_key, public_key)
+VALUES (decode('c9f58f89813e9f8e872e71f42aa64e1757c9254dcc62b72ddc010bb4043ea11c', 'hex'),
+        decode('04fe33f4ab0dea71914db55823f73b54948f41306d920732dbb9a59a53286482200e597a7b7bc260ba1c227998580992e93973002f3012a28ae8f06bbb78e5ec0f', 'hex'));
+INSERT INTO webpush.subscriptions (endpoint, p256dh, auth, user_id)
+VALUES ('https://push.example.com/u',
+        decode('BCVxsr7N/eNgVRqvHtD0zTZsEc6+VV+JvLexhqUzORcxaOzi6+AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4=', 'base64'),
+        decode('BTBZMqHH6r4Tts7J/aSIgg==', 'base64'), 'alice');
+INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, payload, ttl, urgency, expires_at)
+SELECT id, endpoint, p256dh, auth, 'queued by 0.2', 60, 'normal', now() + interval '1 minute'
+FROM webpush.subscriptions;
 SELECT count(*) AS functions_in_0_1 FROM pg_proc WHERE proname LIKE 'webpush%';
 ALTER EXTENSION webpush UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'webpush';
-SELECT webpush_keys() = :'key_before' AS same_key, count(*) AS subscriptions
-FROM webpush.subscriptions WHERE user_id = 'alice';
+-- The key is the "default" application's current key; the subscription and
+-- the queued notification are bound to it.
+SELECT application, public_key, current, subscriptions FROM webpush.keys;
+SELECT private_key = 'yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw' AS exported_as_imported
+FROM webpush_keys_export();
+SELECT s.application, s.key_id = k.id AS bound_to_it, q.key_id = k.id AS queued_bound_to_it
+FROM webpush.subscriptions s JOIN webpush.queue q ON q.subscription_id = s.id
+JOIN webpush.vapid_keys k ON k.application = 'default' AND k.current
+WHERE s.user_id = 'alice';
 SELECT webpush_notification('after upgrade');
--- what 0.2 added, with its privileges
+-- what 0.2 and 0.3 added or changed, with their privileges
 SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'execute') AS public_may_call
 FROM pg_proc p WHERE proname LIKE 'webpush%' AND p.oid::regprocedure::text NOT IN (
     'webpush_keys()', 'webpush_keys_import(text)', 'webpush_subscribe(jsonb,text)',

@@ -22,9 +22,18 @@ FROM (VALUES
     ($$SET webpush.timeout = 0$$)
 ) AS t(call), LATERAL regress.try(replace(t.call, ':sub_id', :'sub_id')) AS r;
 
--- Without a contact for the VAPID token nothing is sent.
+-- Without a contact for the VAPID token nothing is sent or queued.  The
+-- contact is the application's: "default" took webpush.subject when it was
+-- made, and a session's setting no longer matters after that.
 SET webpush.subject = '';
+SELECT * FROM regress.try(format($$SELECT webpush_send_now(%s, 'hi')$$, :'sub_id')) WHERE state = '55000';
+BEGIN;
+UPDATE webpush.applications SET subject = NULL WHERE name = 'default';
 SELECT * FROM regress.try(format($$SELECT webpush_send_now(%s, 'hi')$$, :'sub_id'));
+SELECT * FROM regress.try($$SELECT webpush_send_user('nobody-yet', 'hi')$$);
+SELECT * FROM regress.try($$SELECT webpush_send(regress.subscription(), 'hi')$$);
+SELECT count(*) AS queued_without_subject FROM webpush.queue;
+ROLLBACK;
 \x off
 
 -- Queueing validates the same way, in the caller's transaction, and nothing

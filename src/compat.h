@@ -37,4 +37,12 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 }
 #endif
 
+/* Does role own the database?  16 folded the per-catalog checks into one. */
+#if PG_VERSION_NUM >= 160000
+#define webpush_database_ownercheck(dboid, role) \
+	object_ownercheck(DatabaseRelationId, (dboid), (role))
+#else
+#define webpush_database_ownercheck(dboid, role) pg_database_ownercheck((dboid), (role))
+#endif
+
 #endif							/* WEBPUSH_COMPAT_H */

@@ -42,7 +42,7 @@ push_build_request(PushContext *ctx, const PushMessage *msg, time_t now,
 	struct curl_slist *headers = NULL;
 	bool		ok;
 
-	jwt = vapid_jwt_for_origin(ctx->signer, msg->origin, now);
+	jwt = vapid_jwt_for_origin(msg->signer, msg->origin, now);
 	if (jwt == NULL)
 		return "could not sign the VAPID token";
 
@@ -83,7 +83,7 @@ push_build_request(PushContext *ctx, const PushMessage *msg, time_t now,
 		(msg->payload == NULL ||
 		 add_header(&headers, "Content-Encoding: aes128gcm")) &&
 		add_header(&headers, "Authorization: vapid t=%s, k=%s",
-				   jwt, vapid_signer_public_key(ctx->signer)) &&
+				   jwt, vapid_signer_public_key(msg->signer)) &&
 	/* libcurl would otherwise wait for "100 Continue" on larger bodies */
 		add_header(&headers, "Expect:");
 	if (!ok)
@@ -133,18 +133,9 @@ push_outcome_name(PushOutcome outcome)
 }
 
 bool
-push_context_prepare(PushContext *ctx, const uint8 private_key[P256_PRIVATE_LEN],
-					 const char *subject)
+push_context_prepare(PushContext *ctx)
 {
 	if (ctx->ece == NULL)
-	{
 		ctx->ece = ece_context_create();
-		if (ctx->ece == NULL)
-			return false;
-	}
-	if (ctx->signer != NULL && vapid_signer_matches(ctx->signer, private_key, subject))
-		return true;
-	vapid_signer_free(ctx->signer);
-	ctx->signer = vapid_signer_create(private_key, subject);
-	return ctx->signer != NULL;
+	return ctx->ece != NULL;
 }

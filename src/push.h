@@ -21,6 +21,7 @@
 /* One notification, already validated (see validate.h). */
 typedef struct PushMessage
 {
+	VapidSigner *signer;		/* the key the subscription was made with */
 	const char *endpoint;
 	const char *origin;			/* from endpoint_parse */
 	const uint8 *p256dh;		/* P256_PUBLIC_LEN bytes */
@@ -46,7 +47,6 @@ typedef enum PushOutcome
 typedef struct PushContext
 {
 	EceContext *ece;
-	VapidSigner *signer;
 } PushContext;
 
 /*
@@ -60,14 +60,7 @@ extern PushOutcome push_outcome(const HttpRequest *req);
 extern const char *push_outcome_name(PushOutcome outcome);
 
 
-
-/*
- * Make ctx ready for the given key and subject, creating or replacing its
- * signer when either changed (the JWT cache goes with it).  Returns false on
- * failure (out of memory or an invalid key).
- */
-extern bool push_context_prepare(PushContext *ctx,
-								 const uint8 private_key[P256_PRIVATE_LEN],
-								 const char *subject);
+/* Make ctx ready (once per process); false when out of memory. */
+extern bool push_context_prepare(PushContext *ctx);
 
 #endif							/* WEBPUSH_PUSH_H */

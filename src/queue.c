@@ -17,6 +17,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "applications.h"
 #include "queue.h"
 #include "spi_util.h"
 #include "wake.h"
@@ -44,9 +45,9 @@ prepared(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
  * picks ($1); $2.. are the message (message_args).
  */
 #define QUEUE_FROM_SUBSCRIPTIONS \
-	"INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, " \
+	"INSERT INTO webpush.queue (subscription_id, key_id, endpoint, p256dh, auth, " \
 	"payload, ttl, urgency, topic, queued_by, expires_at) " \
-	"SELECT id, endpoint, p256dh, auth, $2, $3, $4, $5, $6, " \
+	"SELECT id, key_id, endpoint, p256dh, auth, $2, $3, $4, $5, $6, " \
 	"pg_catalog.now() + pg_catalog.make_interval(secs => $3) " \
 	"FROM webpush.subscriptions "
 
@@ -81,6 +82,7 @@ queue_for_subscription(int64 subscription_id, bytea *payload, const MessageOptio
 	char		nulls[6];
 	bool		isnull;
 	int64		id = 0;
+	char	   *app = NULL;
 	Oid			role = queue_limited_role();
 
 	values[0] = Int64GetDatum(subscription_id);
@@ -88,29 +90,38 @@ queue_for_subscription(int64 subscription_id, bytea *payload, const MessageOptio
 	message_args(payload, opts, role, values + 1, nulls + 1);
 	spi_connect_or_error();
 	if (SPI_execute_plan(prepared(&plan,
-								  QUEUE_FROM_SUBSCRIPTIONS "WHERE id = $1 RETURNING id",
+								  "WITH q AS (" QUEUE_FROM_SUBSCRIPTIONS "WHERE id = $1"
+								  " RETURNING id, key_id) "
+								  "SELECT q.id, k.application FROM q"
+								  " JOIN webpush.vapid_keys k ON k.id = q.key_id",
 								  6, types),
-						 values, nulls, false, 0) != SPI_OK_INSERT_RETURNING)
+						 values, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not queue the notification");
 	if (SPI_processed == 1)
+	{
 		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		app = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	}
 	SPI_finish();
 	if (id == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("push subscription %lld does not exist", (long long) subscription_id),
 				 errhint("It may have been removed after the push service reported it gone (404/410).")));
+	/* An error here undoes the row with the rest of the statement. */
+	app_require_subject(app);
 	queue_check_role_limit(role);
 	return id;
 }
 
 int64
-queue_for_object(const Subscription *sub, bytea *payload, const MessageOptions *opts)
+queue_for_object(const Subscription *sub, int64 key_id, bytea *payload,
+				 const MessageOptions *opts)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[8] = {TEXTOID, BYTEAOID, BYTEAOID, MESSAGE_ARG_TYPES};
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' '};
+	Oid			types[9] = {TEXTOID, BYTEAOID, BYTEAOID, MESSAGE_ARG_TYPES, INT8OID};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	int64		id;
 	Oid			role = queue_limited_role();
@@ -119,14 +130,15 @@ queue_for_object(const Subscription *sub, bytea *payload, const MessageOptions *
 	values[1] = PointerGetDatum(bytes_to_bytea(sub->p256dh, P256_PUBLIC_LEN));
 	values[2] = PointerGetDatum(bytes_to_bytea(sub->auth, ECE_AUTH_LEN));
 	message_args(payload, opts, role, values + 3, nulls + 3);
+	values[8] = Int64GetDatum(key_id);
 	spi_connect_or_error();
 	if (SPI_execute_plan(prepared(&plan,
 								  "INSERT INTO webpush.queue (endpoint, p256dh, auth, "
-								  "payload, ttl, urgency, topic, queued_by, expires_at) "
-								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+								  "payload, ttl, urgency, topic, queued_by, key_id, expires_at) "
+								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
 								  " pg_catalog.now() + pg_catalog.make_interval(secs => $5)) "
 								  "RETURNING id",
-								  8, types),
+								  9, types),
 						 values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
 		SPI_processed != 1)
 		elog(ERROR, "webpush: could not queue the notification");
@@ -138,27 +150,57 @@ queue_for_object(const Subscription *sub, bytea *payload, const MessageOptions *
 
 /*
  * One INSERT ... SELECT from webpush.subscriptions for every subscription
- * that matches "where" ($1 is key, of type key_type): set-based, so a
- * broadcast to thousands costs one statement, not one per recipient.
+ * that matches "where" ($1 is key, of type key_type; $7 the application
+ * when given): set-based, so a broadcast to thousands costs one statement,
+ * not one per recipient.  Without an application, "where" is a statement
+ * that returns the applications reached and how many rows each got, and
+ * each must have a subject; with one, the caller checked it.
  */
 static int64
 queue_matching(SPIPlanPtr *plan, const char *where, Oid key_type, Datum key,
-			   bytea *payload, const MessageOptions *opts)
+			   const char *app, bytea *payload, const MessageOptions *opts)
 {
-	Oid			types[6] = {key_type, MESSAGE_ARG_TYPES};
-	Datum		values[6];
-	char		nulls[6];
+	Oid			types[7] = {key_type, MESSAGE_ARG_TYPES, TEXTOID};
+	Datum		values[7];
+	char		nulls[7];
 	int64		n;
 	Oid			role = queue_limited_role();
+	MemoryContext caller = CurrentMemoryContext;
 
 	values[0] = key;
 	nulls[0] = ' ';
 	message_args(payload, opts, role, values + 1, nulls + 1);
+	values[6] = app ? CStringGetTextDatum(app) : (Datum) 0;
+	nulls[6] = app ? ' ' : 'n';
 	spi_connect_or_error();
-	if (SPI_execute_plan(prepared(plan, where, 6, types),
-						 values, nulls, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(prepared(plan, where, 7, types),
+						 values, nulls, false, 0) != (app ? SPI_OK_INSERT : SPI_OK_SELECT))
 		elog(ERROR, "webpush: could not queue the notifications");
-	n = (int64) SPI_processed;
+	if (app)
+		n = (int64) SPI_processed;
+	else
+	{
+		uint64		i;
+		List	   *apps = NIL;
+		ListCell   *lc;
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		n = 0;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			apps = lappend(apps, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+			n += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		}
+		MemoryContextSwitchTo(spi);
+		SPI_finish();
+		foreach(lc, apps)
+			app_require_subject(lfirst(lc));
+		if (n > 0)
+			queue_check_role_limit(role);
+		return n;
+	}
 	SPI_finish();
 	if (n > 0)
 		queue_check_role_limit(role);
@@ -166,12 +208,13 @@ queue_matching(SPIPlanPtr *plan, const char *where, Oid key_type, Datum key,
 }
 
 int64
-queue_for_user(text *user_id, bytea *payload, const MessageOptions *opts)
+queue_for_user(text *user_id, const char *app, bytea *payload, const MessageOptions *opts)
 {
 	static SPIPlanPtr plan = NULL;
 
-	return queue_matching(&plan, QUEUE_FROM_SUBSCRIPTIONS "WHERE user_id = $1",
-						  TEXTOID, PointerGetDatum(user_id), payload, opts);
+	app_require_subject(app);
+	return queue_matching(&plan, QUEUE_FROM_SUBSCRIPTIONS "WHERE application = $7 AND user_id = $1",
+						  TEXTOID, PointerGetDatum(user_id), app, payload, opts);
 }
 
 int64
@@ -179,8 +222,13 @@ queue_for_subscriptions(ArrayType *ids, bytea *payload, const MessageOptions *op
 {
 	static SPIPlanPtr plan = NULL;
 
-	return queue_matching(&plan, QUEUE_FROM_SUBSCRIPTIONS "WHERE id = ANY ($1)",
-						  INT8ARRAYOID, PointerGetDatum(ids), payload, opts);
+	return queue_matching(&plan,
+						  "WITH q AS (" QUEUE_FROM_SUBSCRIPTIONS "WHERE id = ANY ($1)"
+						  " RETURNING key_id), "
+						  "per_key AS (SELECT key_id, pg_catalog.count(*) AS n FROM q GROUP BY key_id) "
+						  "SELECT k.application, pg_catalog.sum(p.n)::bigint FROM per_key p"
+						  " JOIN webpush.vapid_keys k ON k.id = p.key_id GROUP BY k.application",
+						  INT8ARRAYOID, PointerGetDatum(ids), NULL, payload, opts);
 }
 
 /* Copy a bytea column of a claimed row; false when NULL. */
@@ -221,7 +269,7 @@ queue_claim(int limit, ClaimedMessage **out)
 								  " attempts = q.attempts + 1 "
 								  "FROM due WHERE q.id = due.id "
 								  "RETURNING q.id, q.subscription_id, q.endpoint, q.p256dh, q.auth,"
-								  " q.payload, q.urgency, q.topic, q.attempts, q.expires_at",
+								  " q.payload, q.urgency, q.topic, q.attempts, q.expires_at, q.key_id",
 								  2, types),
 						 values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "webpush: could not claim notifications");
@@ -261,6 +309,7 @@ queue_claim(int limit, ClaimedMessage **out)
 			strlcpy(m->topic, s, sizeof(m->topic));
 		m->attempts = DatumGetInt32(SPI_getbinval(row, desc, 9, &isnull));
 		m->expires_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 10, &isnull));
+		m->key_id = DatumGetInt64(SPI_getbinval(row, desc, 11, &isnull));
 		MemoryContextSwitchTo(spi);
 	}
 	SPI_finish();

@@ -21,9 +21,10 @@
 /* Queueing, from the SQL functions.  payload NULL: a push without payload. */
 extern int64 queue_for_subscription(int64 subscription_id, bytea *payload,
 									const MessageOptions *opts);
-extern int64 queue_for_object(const Subscription *sub, bytea *payload,
+extern int64 queue_for_object(const Subscription *sub, int64 key_id, bytea *payload,
 							  const MessageOptions *opts);
-extern int64 queue_for_user(text *user_id, bytea *payload, const MessageOptions *opts);
+extern int64 queue_for_user(text *user_id, const char *app, bytea *payload,
+							const MessageOptions *opts);
 
 /* One notification to each existing id in the array; returns how many. */
 extern int64 queue_for_subscriptions(ArrayType *ids, bytea *payload,
@@ -34,6 +35,7 @@ typedef struct ClaimedMessage
 {
 	int64		id;
 	int64		subscription_id;	/* 0 for one-offs */
+	int64		key_id;			/* the VAPID key that signs it */
 	char	   *endpoint;
 	uint8		p256dh[P256_PUBLIC_LEN];
 	uint8		auth[ECE_AUTH_LEN];

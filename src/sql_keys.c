@@ -1,27 +1,40 @@
 /*
  * sql_keys.c
- *		SQL functions for the VAPID key pair: webpush_keys, webpush_keys_import.
+ *		SQL functions for applications and their VAPID keys: webpush_keys,
+ *		webpush_application, webpush_keys_rotate, webpush_keys_import,
+ *		webpush_keys_retire and webpush_keys_export.
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
+#include "applications.h"
 #include "b64.h"
+#include "compat.h"
 #include "p256.h"
-#include "store.h"
+#include "sql_util.h"
+#include "validate.h"
 #include "vapid.h"
 
 PG_FUNCTION_INFO_V1(webpush_keys);
+PG_FUNCTION_INFO_V1(webpush_application);
+PG_FUNCTION_INFO_V1(webpush_keys_rotate);
 PG_FUNCTION_INFO_V1(webpush_keys_import);
+PG_FUNCTION_INFO_V1(webpush_keys_retire);
+PG_FUNCTION_INFO_V1(webpush_keys_export);
 
-static text *
-public_key_text(const uint8 public_key[P256_PUBLIC_LEN])
+
+static void
+report_rotation(const char *app, int64 staying)
 {
-	char		encoded[B64URL_ENCODED_LEN(P256_PUBLIC_LEN) + 1];
-
-	b64url_encode(public_key, P256_PUBLIC_LEN, encoded);
-	return cstring_to_text(encoded);
+	if (staying > 0)
+		ereport(NOTICE,
+				(errmsg("%lld subscriptions of application \"%s\" stay on older keys", (long long) staying, app),
+				 errdetail("Older keys keep signing for the subscriptions made with them; browsers that notice the new key subscribe again."),
+				 errhint("SELECT * FROM webpush.keys shows what each key still serves; retire one with webpush_keys_retire() once it serves none.")));
 }
 
 Datum
@@ -29,7 +42,37 @@ webpush_keys(PG_FUNCTION_ARGS)
 {
 	uint8		public_key[P256_PUBLIC_LEN];
 
-	store_get_or_create_keys(public_key);
+	(void) app_current_key(application_arg(fcinfo, 0), public_key);
+	PG_RETURN_TEXT_P(public_key_text(public_key));
+}
+
+Datum
+webpush_application(PG_FUNCTION_ARGS)
+{
+	char	   *app = application_arg(fcinfo, 0);
+	char	   *subject;
+	uint8		public_key[P256_PUBLIC_LEN];
+
+	validate_not_null(PG_ARGISNULL(1), "subject");
+	subject = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (!((strncmp(subject, "mailto:", 7) == 0 && subject[7] != '\0') ||
+		  (strncmp(subject, "https://", 8) == 0 && subject[8] != '\0')))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid subject \"%s\"", subject),
+				 errdetail("The subject is a mailto: address or an https: URL where the push service can reach the sender."),
+				 errhint("For example: SELECT webpush_application('%s', 'mailto:admin@example.com');", app)));
+	app_upsert(app, subject, public_key);
+	PG_RETURN_TEXT_P(public_key_text(public_key));
+}
+
+Datum
+webpush_keys_rotate(PG_FUNCTION_ARGS)
+{
+	char	   *app = application_arg(fcinfo, 0);
+	uint8		public_key[P256_PUBLIC_LEN];
+
+	report_rotation(app, app_rotate(app, NULL, public_key));
 	PG_RETURN_TEXT_P(public_key_text(public_key));
 }
 
@@ -37,17 +80,19 @@ Datum
 webpush_keys_import(PG_FUNCTION_ARGS)
 {
 	text	   *input;
+	char	   *app;
 	EVP_PKEY   *key = NULL;
 	uint8		private_key[P256_PRIVATE_LEN];
 	uint8		public_key[P256_PUBLIC_LEN];
-	int64		orphaned;
+	int64		staying;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("private_key must not be NULL"),
-				 errhint("Pass the private key to import, or call webpush_keys() to generate a pair.")));
+				 errhint("Pass the private key to import, or call webpush_keys_rotate() to generate one.")));
 	input = PG_GETARG_TEXT_PP(0);
+	app = application_arg(fcinfo, 1);
 
 	/*
 	 * The statement holds the key: every error below keeps it out of the
@@ -105,13 +150,58 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 	}
 	EVP_PKEY_free(key);
 
-	orphaned = store_replace_keys(private_key, public_key);
+	/* Rotating to this key: the subscriptions of older keys keep theirs. */
+	staying = app_rotate(app, private_key, public_key);
 	explicit_bzero(private_key, sizeof(private_key));
-	if (orphaned > 0)
-		ereport(NOTICE,
-				(errmsg("%lld existing subscriptions were made for the previous VAPID key",
-						(long long) orphaned),
-				 errdetail("Browsers bind each subscription to the key they were given; push services will reject sends to them with this key."),
-				 errhint("Have the browsers subscribe again with the new key, or import the previous key back.")));
+	report_rotation(app, staying);
 	PG_RETURN_TEXT_P(public_key_text(public_key));
+}
+
+Datum
+webpush_keys_retire(PG_FUNCTION_ARGS)
+{
+	uint8		public_key[P256_PUBLIC_LEN];
+
+	validate_not_null(PG_ARGISNULL(0), "public_key");
+	public_key_arg(PG_GETARG_TEXT_PP(0), "public_key", public_key);
+	PG_RETURN_INT64(app_retire_key(public_key,
+								   !PG_ARGISNULL(1) && PG_GETARG_BOOL(1)));
+}
+
+/*
+ * The private keys leave the database only here, and only for a superuser,
+ * whoever was granted EXECUTE.
+ */
+Datum
+webpush_keys_export(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *app = application_arg(fcinfo, 0);
+	AppKeyPair *pairs;
+	int			n;
+	int			i;
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to export VAPID private keys"),
+				 errdetail("Only superusers may read private keys.")));
+	InitMaterializedSRF(fcinfo, 0);
+	n = app_key_pairs(app, &pairs);
+	for (i = 0; i < n; i++)
+	{
+		char		private_b64[B64URL_ENCODED_LEN(P256_PRIVATE_LEN) + 1];
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		b64url_encode(pairs[i].private_key, P256_PRIVATE_LEN, private_b64);
+		values[0] = PointerGetDatum(public_key_text(pairs[i].public_key));
+		values[1] = CStringGetTextDatum(private_b64);
+		values[2] = BoolGetDatum(pairs[i].current);
+		values[3] = TimestampTzGetDatum(pairs[i].created_at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		explicit_bzero(private_b64, sizeof(private_b64));
+		explicit_bzero(pairs[i].private_key, P256_PRIVATE_LEN);
+	}
+	return (Datum) 0;
 }

@@ -13,6 +13,8 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "applications.h"
+#include "sql_util.h"
 #include "queue.h"
 #include "validate.h"
 #include "wake.h"
@@ -57,7 +59,7 @@ payload_arg(FunctionCallInfo fcinfo, PayloadKind kind)
 	return payload;
 }
 
-/* Validate ttl, urgency, topic (arguments 2-4) and check the setup. */
+/* Validate ttl, urgency, topic (arguments 2-4). */
 static void
 message_args(FunctionCallInfo fcinfo, MessageOptions *opts)
 {
@@ -65,8 +67,8 @@ message_args(FunctionCallInfo fcinfo, MessageOptions *opts)
 							 PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3),
 							 PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4),
 							 opts);
-	(void) webpush_require_subject();
 }
+
 
 /* Arrange the worker's wake-up at COMMIT, or say that nothing will send. */
 static void
@@ -82,7 +84,9 @@ wake_at_commit(void)
 			(errmsg("no webpush worker serves database \"%s\"",
 					get_database_name(MyDatabaseId)),
 			 errdetail("The notification is queued and will be sent once a worker runs for this database."),
-			 errhint("Add webpush to shared_preload_libraries and this database to webpush.database_name, then restart the server.")));
+			 wake_preloaded() ?
+			 errhint("Add this database to webpush.database_name, or empty that setting, then restart the server.") :
+			 errhint("Add webpush to shared_preload_libraries, then restart the server.")));
 }
 
 static Datum
@@ -124,13 +128,19 @@ webpush_send_json_text(PG_FUNCTION_ARGS)
 	Subscription sub;
 	MessageOptions opts;
 	bytea	   *payload;
+	char	   *app;
+	uint8		public_key[P256_PUBLIC_LEN];
+	int64		key_id;
 	int64		id;
 
 	validate_not_null(PG_ARGISNULL(0), "subscription");
 	validate_subscription_json(PG_GETARG_JSONB_P(0), &sub);
 	payload = payload_arg(fcinfo, PAYLOAD_TEXT);
 	message_args(fcinfo, &opts);
-	id = queue_for_object(&sub, payload, &opts);
+	app = application_arg(fcinfo, 5);
+	key_id = app_current_key(app, public_key);
+	app_require_subject(app);
+	id = queue_for_object(&sub, key_id, payload, &opts);
 	wake_at_commit();
 	PG_RETURN_INT64(id);
 }
@@ -145,7 +155,7 @@ send_to_user(FunctionCallInfo fcinfo, PayloadKind kind)
 	validate_not_null(PG_ARGISNULL(0), "user_id");
 	payload = payload_arg(fcinfo, kind);
 	message_args(fcinfo, &opts);
-	n = queue_for_user(PG_GETARG_TEXT_PP(0), payload, &opts);
+	n = queue_for_user(PG_GETARG_TEXT_PP(0), application_arg(fcinfo, 5), payload, &opts);
 	if (n > 0)
 		wake_at_commit();
 	PG_RETURN_INT32((int32) n);

@@ -19,6 +19,9 @@
 #include "mb/pg_wchar.h"
 #include "push.h"
 #include "safe_text.h"
+#include "applications.h"
+#include "signers.h"
+#include "sql_util.h"
 #include "store.h"
 #include "validate.h"
 #include "vapid.h"
@@ -85,9 +88,7 @@ webpush_encrypt(PG_FUNCTION_ARGS)
 	}
 
 	/* The same crypto contexts as webpush_send_now's. */
-	if (backend_push.ece == NULL)
-		backend_push.ece = ece_context_create();
-	if (backend_push.ece == NULL || ece_recipient_init(&recipient, ua_public, auth_secret) != 0)
+	if (!push_context_prepare(&backend_push) || ece_recipient_init(&recipient, ua_public, auth_secret) != 0)
 	{
 		EVP_PKEY_free(sender);
 		ereport(ERROR,
@@ -154,9 +155,8 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub)
 {
 	MessageOptions opts;
 	PushMessage msg;
-	uint8		private_key[P256_PRIVATE_LEN];
-	uint8		public_key[P256_PUBLIC_LEN];
-	const char *subject;
+	VapidSigner *signer;
+	SignerStatus signer_status;
 	const char *build_error;
 	HttpRequest *req;
 	text	   *payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
@@ -171,29 +171,28 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub)
 							 &opts);
 	if (payload != NULL)
 		validate_payload_length(VARSIZE_ANY_EXHDR(payload));
-	subject = webpush_require_subject();
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "webpush: return type must be a row type");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	/*
-	 * Browsers subscribe with the key webpush_keys() gave them, so the pair
-	 * normally exists; create it here too rather than fail a first send.
-	 */
-	if (!store_load_keys(private_key, public_key))
-	{
-		store_get_or_create_keys(public_key);
-		if (!store_load_keys(private_key, public_key))
-			elog(ERROR, "webpush: the VAPID key pair could not be read back");
-	}
-	if (!push_context_prepare(&backend_push, private_key, subject))
+	/* Signed with the key the subscription was made with, as the worker does. */
+	signers_expire();
+	signer = signer_for_key(sub->key_id, &signer_status);
+	if (signer_status == SIGNER_NO_SUBJECT)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("webpush.subject is not set"),
+				 errdetail("Push services require a contact for the application server in every VAPID token."),
+				 errhint("Set it, for example: ALTER SYSTEM SET webpush.subject = 'mailto:admin@example.com'; SELECT pg_reload_conf();")));
+	if (signer == NULL || !push_context_prepare(&backend_push))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not prepare the VAPID signer")));
-	explicit_bzero(private_key, sizeof(private_key));
+				 errmsg("could not prepare the VAPID signer: %s",
+						signer_status_message(signer_status))));
 
 	memset(&msg, 0, sizeof(msg));
+	msg.signer = signer;
 	msg.endpoint = sub->endpoint;
 	msg.origin = sub->parsed.origin;
 	msg.p256dh = sub->p256dh;
@@ -280,8 +279,13 @@ Datum
 webpush_send_now_json(PG_FUNCTION_ARGS)
 {
 	Subscription sub;
+	char	   *app;
+	uint8		public_key[P256_PUBLIC_LEN];
 
 	validate_not_null(PG_ARGISNULL(0), "subscription");
 	validate_subscription_json(PG_GETARG_JSONB_P(0), &sub);
+	app = application_arg(fcinfo, 5);
+	sub.key_id = app_current_key(app, public_key);
+	app_require_subject(app);
 	return send_now(fcinfo, &sub);
 }

@@ -6,18 +6,30 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "applications.h"
+#include "sql_util.h"
 #include "store.h"
 #include "validate.h"
 
 PG_FUNCTION_INFO_V1(webpush_subscribe);
 PG_FUNCTION_INFO_V1(webpush_unsubscribe);
 
+/*
+ * webpush_subscribe(subscription, user_id, application, server_key): the
+ * subscription is bound to server_key, the applicationServerKey the browser
+ * subscribed with, whose application it joins; without it, to the current
+ * key of the application (default: "default").
+ */
 Datum
 webpush_subscribe(PG_FUNCTION_ARGS)
 {
 	Subscription sub;
+	char	   *app = ARG_GIVEN(2) ? app_name_arg(PG_GETARG_TEXT_PP(2)) : NULL;
+	uint8		public_key[P256_PUBLIC_LEN];
+	int64		key_id;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -25,8 +37,35 @@ webpush_subscribe(PG_FUNCTION_ARGS)
 				 errmsg("push subscription must not be NULL"),
 				 errhint("Pass the browser's PushSubscription.toJSON().")));
 	validate_subscription_json(PG_GETARG_JSONB_P(0), &sub);
+
+	if (ARG_GIVEN(3))
+	{
+		char		owner[APP_NAME_MAX_LEN + 1];
+
+		public_key_arg(PG_GETARG_TEXT_PP(3), "server_key", public_key);
+		key_id = app_find_key(public_key, owner);
+		if (key_id == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("server_key is not a key of any webpush application"),
+					 errdetail("It may have been retired, or come from another database."),
+					 errhint("Pass the applicationServerKey the browser subscribed with; webpush_keys() gives the current one, and the browser must subscribe again with it.")));
+		if (app != NULL && strcmp(app, owner) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("server_key belongs to application \"%s\", not \"%s\"", owner, app),
+					 errhint("Leave application NULL: the key tells which application the subscription is for.")));
+		app = pstrdup(owner);
+	}
+	else
+	{
+		if (app == NULL)
+			app = APP_DEFAULT_NAME;
+		key_id = app_current_key(app, public_key);
+	}
 	PG_RETURN_INT64(store_upsert_subscription(&sub,
-											  PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1)));
+											  ARG_GIVEN(1) ? PG_GETARG_TEXT_PP(1) : NULL,
+											  app, key_id));
 }
 
 Datum

@@ -6,6 +6,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "commands/dbcommands.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
 
@@ -32,8 +33,11 @@ webpush_workers_list(PG_FUNCTION_ARGS)
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
 
-		values[0] = Int32GetDatum(workers[i].slot + 1);
-		values[1] = CStringGetTextDatum(workers[i].dbname);
+		char	   *dbname = get_database_name(workers[i].dboid);
+
+		values[0] = Int32GetDatum(workers[i].index + 1);
+		values[1] = dbname ? CStringGetTextDatum(dbname) : (Datum) 0;
+		nulls[1] = dbname == NULL;
 		values[2] = Int32GetDatum(workers[i].pid);
 		nulls[2] = workers[i].pid == 0;
 		values[3] = Int64GetDatum((int64) workers[i].wakeups);

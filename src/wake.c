@@ -1,51 +1,76 @@
 /*
  * wake.c
- *		Shared memory for the workers, and the COMMIT hook that wakes them.
+ *		Shared memory for the launcher and the workers, and the COMMIT hooks
+ *		that wake them.
  */
 #include "postgres.h"
 
+#include <signal.h>
 #include <string.h>
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
+#include "launcher.h"
 #include "wake.h"
+
+/* How long the workers of a database being dropped or renamed stay off. */
+#define PAUSE_MS 10000
+/* How long DROP DATABASE waits for them to exit. */
+#define STOP_WAIT_MS 5000
+#define MAX_START_REQUESTS 32
+#define MAX_PAUSED 8
 
 typedef struct WorkerSlot
 {
-	char		dbname[NAMEDATALEN];	/* set at startup from the GUC */
-	pid_t		pid;			/* 0 while no worker runs in the slot */
+	bool		in_use;			/* given to a worker by the launcher */
+	Oid			dboid;
+	int			index;
+	pid_t		pid;			/* 0 until the worker attaches */
 	Latch	   *latch;
+	bool		serving;		/* the worker found the extension installed */
+	bool		no_extension;	/* it found none, or an older version */
 	uint64		wakeups;		/* times its latch woke it (see wake.h) */
 } WorkerSlot;
+
+typedef struct PausedDatabase
+{
+	Oid			dboid;
+	TimestampTz until;
+} PausedDatabase;
 
 typedef struct WakeShared
 {
 	slock_t		mutex;
+	Latch	   *launcher_latch;
+	int			nrequests;
+	bool		request_all;	/* more requests came than fit */
+	Oid			requests[MAX_START_REQUESTS];
+	PausedDatabase paused[MAX_PAUSED];
 	int			nslots;
 	WorkerSlot	slots[FLEXIBLE_ARRAY_MEMBER];
 } WakeShared;
 
 static WakeShared *shared = NULL;
 static int	requested_slots = 0;
-static char **requested_dbnames = NULL;
 
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* Backend state: slots serving this database, found once. */
-static int *my_slots = NULL;
-static int	my_nslots = -1;
+/* Backend state: what this transaction's COMMIT must do. */
 static bool wake_pending = false;
+static bool launcher_pending = false;
 static bool callback_registered = false;
 
 static Size
@@ -76,22 +101,17 @@ wake_shmem_startup(void)
 	shared = ShmemInitStruct("webpush workers", shared_size(requested_slots), &found);
 	if (!found)
 	{
-		int			i;
-
 		memset(shared, 0, shared_size(requested_slots));
 		SpinLockInit(&shared->mutex);
 		shared->nslots = requested_slots;
-		for (i = 0; i < requested_slots; i++)
-			strlcpy(shared->slots[i].dbname, requested_dbnames[i], NAMEDATALEN);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
 void
-wake_request_shmem(int nslots, char **slot_dbnames)
+wake_request_shmem(int nslots)
 {
 	requested_slots = nslots;
-	requested_dbnames = slot_dbnames;
 #if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = wake_shmem_request;
@@ -102,14 +122,124 @@ wake_request_shmem(int nslots, char **slot_dbnames)
 	shmem_startup_hook = wake_shmem_startup;
 }
 
+/* Launcher side ------------------------------------------------------ */
+
 void
+wake_attach_launcher(void)
+{
+	int			i;
+
+	SpinLockAcquire(&shared->mutex);
+	shared->launcher_latch = MyLatch;
+	/* Slots of workers from before a crash restart: nobody holds them. */
+	for (i = 0; i < shared->nslots; i++)
+		shared->slots[i].in_use = false;
+	SpinLockRelease(&shared->mutex);
+}
+
+int
+wake_claim_slot(Oid dboid, int index)
+{
+	int			i;
+	int			slot = -1;
+
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < shared->nslots; i++)
+		if (!shared->slots[i].in_use)
+		{
+			WorkerSlot *s = &shared->slots[i];
+
+			s->in_use = true;
+			s->dboid = dboid;
+			s->index = index;
+			s->pid = 0;
+			s->latch = NULL;
+			s->serving = false;
+			s->no_extension = false;
+			s->wakeups = 0;
+			slot = i;
+			break;
+		}
+	SpinLockRelease(&shared->mutex);
+	return slot;
+}
+
+void
+wake_free_slot(int slot)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->slots[slot].in_use = false;
+	shared->slots[slot].pid = 0;
+	shared->slots[slot].latch = NULL;
+	SpinLockRelease(&shared->mutex);
+}
+
+bool
+wake_slot_serving(int slot)
+{
+	bool		serving;
+
+	SpinLockAcquire(&shared->mutex);
+	serving = shared->slots[slot].serving;
+	SpinLockRelease(&shared->mutex);
+	return serving;
+}
+
+bool
+wake_slot_no_extension(int slot)
+{
+	bool		none;
+
+	SpinLockAcquire(&shared->mutex);
+	none = shared->slots[slot].no_extension;
+	SpinLockRelease(&shared->mutex);
+	return none;
+}
+
+int
+wake_take_start_requests(Oid *out, int max, bool *all)
+{
+	int			n;
+
+	SpinLockAcquire(&shared->mutex);
+	n = Min(shared->nrequests, max);
+	memcpy(out, shared->requests, sizeof(Oid) * n);
+	*all = shared->request_all || shared->nrequests > max;
+	shared->nrequests = 0;
+	shared->request_all = false;
+	SpinLockRelease(&shared->mutex);
+	return n;
+}
+
+bool
+wake_database_paused(Oid dboid)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	bool		paused = false;
+	int			i;
+
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < MAX_PAUSED; i++)
+		if (shared->paused[i].dboid == dboid && shared->paused[i].until > now)
+			paused = true;
+	SpinLockRelease(&shared->mutex);
+	return paused;
+}
+
+/* Worker side -------------------------------------------------------- */
+
+Oid
 wake_attach_worker(int slot)
 {
+	Oid			dboid;
+
 	Assert(shared != NULL && slot < shared->nslots);
 	SpinLockAcquire(&shared->mutex);
 	shared->slots[slot].pid = MyProcPid;
 	shared->slots[slot].latch = MyLatch;
+	dboid = shared->slots[slot].dboid;
 	SpinLockRelease(&shared->mutex);
+	return dboid;
 }
 
 void
@@ -123,6 +253,22 @@ wake_detach_worker(int slot)
 		shared->slots[slot].pid = 0;
 		shared->slots[slot].latch = NULL;
 	}
+	SpinLockRelease(&shared->mutex);
+}
+
+void
+wake_report_serving(int slot)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->slots[slot].serving = true;
+	SpinLockRelease(&shared->mutex);
+}
+
+void
+wake_report_no_extension(int slot)
+{
+	SpinLockAcquire(&shared->mutex);
+	shared->slots[slot].no_extension = true;
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -145,14 +291,34 @@ wake_list_workers(WakeWorkerInfo *out, int max)
 	SpinLockAcquire(&shared->mutex);
 	for (i = 0; i < shared->nslots && n < max; i++)
 	{
+		if (!shared->slots[i].in_use)
+			continue;
 		out[n].slot = i;
-		strlcpy(out[n].dbname, shared->slots[i].dbname, NAMEDATALEN);
+		out[n].dboid = shared->slots[i].dboid;
+		out[n].index = shared->slots[i].index;
 		out[n].pid = shared->slots[i].pid;
 		out[n].wakeups = shared->slots[i].wakeups;
 		n++;
 	}
 	SpinLockRelease(&shared->mutex);
 	return n;
+}
+
+/* Backend side ------------------------------------------------------- */
+
+/* Ask the launcher for this database's workers (under the mutex). */
+static void
+add_start_request_locked(Oid dboid)
+{
+	int			i;
+
+	for (i = 0; i < shared->nrequests; i++)
+		if (shared->requests[i] == dboid)
+			return;
+	if (shared->nrequests < MAX_START_REQUESTS)
+		shared->requests[shared->nrequests++] = dboid;
+	else
+		shared->request_all = true;
 }
 
 static void
@@ -164,59 +330,129 @@ wake_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (wake_pending)
+			if (wake_pending || launcher_pending)
 			{
 				/* Collect under the spinlock, signal outside it. */
 				Latch	   *latches[64];
 				int			n = 0;
 
 				SpinLockAcquire(&shared->mutex);
-				for (i = 0; i < my_nslots && n < (int) lengthof(latches); i++)
-					if (shared->slots[my_slots[i]].latch != NULL)
-						latches[n++] = shared->slots[my_slots[i]].latch;
+				for (i = 0; i < shared->nslots && n < (int) lengthof(latches) - 1; i++)
+					if (shared->slots[i].in_use && shared->slots[i].dboid == MyDatabaseId &&
+						shared->slots[i].latch != NULL)
+						latches[n++] = shared->slots[i].latch;
+				if ((n == 0 || launcher_pending) && shared->launcher_latch != NULL)
+				{
+					add_start_request_locked(MyDatabaseId);
+					latches[n++] = shared->launcher_latch;
+				}
 				SpinLockRelease(&shared->mutex);
 				for (i = 0; i < n; i++)
 					SetLatch(latches[i]);
 			}
 			wake_pending = false;
+			launcher_pending = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			wake_pending = false;
+			launcher_pending = false;
 			break;
 		default:
 			break;
 	}
 }
 
-bool
-wake_workers_at_commit(void)
+static void
+register_callback(void)
 {
-	if (shared == NULL)
-		return false;
-
-	/* Which slots serve this database: the list is fixed at server start. */
-	if (my_nslots < 0)
-	{
-		char	   *dbname = get_database_name(MyDatabaseId);
-		int			i;
-
-		my_slots = MemoryContextAlloc(TopMemoryContext, sizeof(int) * shared->nslots);
-		my_nslots = 0;
-		SpinLockAcquire(&shared->mutex);
-		for (i = 0; i < shared->nslots; i++)
-			if (dbname != NULL && strcmp(shared->slots[i].dbname, dbname) == 0)
-				my_slots[my_nslots++] = i;
-		SpinLockRelease(&shared->mutex);
-	}
-	if (my_nslots == 0)
-		return false;
-
 	if (!callback_registered)
 	{
 		RegisterXactCallback(wake_xact_callback, NULL);
 		callback_registered = true;
 	}
+}
+
+bool
+wake_workers_at_commit(void)
+{
+	static int	allowed = -1;	/* by webpush.database_name, found once */
+
+	if (shared == NULL)
+		return false;
+	if (allowed < 0)
+	{
+		char	   *dbname = get_database_name(MyDatabaseId);
+
+		allowed = dbname != NULL && launcher_database_allowed(dbname);
+	}
+	if (!allowed)
+		return false;
+	register_callback();
 	wake_pending = true;
 	return true;
+}
+
+bool
+wake_preloaded(void)
+{
+	return shared != NULL;
+}
+
+void
+wake_launcher_at_commit(void)
+{
+	if (shared == NULL)
+		return;
+	register_callback();
+	launcher_pending = true;
+}
+
+void
+wake_stop_database(Oid dboid)
+{
+	TimestampTz until;
+	TimestampTz deadline;
+	pid_t		pids[64];
+	int			npids = 0;
+	int			i;
+	int			oldest = 0;
+
+	if (shared == NULL)
+		return;
+	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), PAUSE_MS);
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), STOP_WAIT_MS);
+
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < MAX_PAUSED; i++)
+		if (shared->paused[i].until < shared->paused[oldest].until)
+			oldest = i;
+	shared->paused[oldest].dboid = dboid;
+	shared->paused[oldest].until = until;
+	for (i = 0; i < shared->nslots && npids < (int) lengthof(pids); i++)
+		if (shared->slots[i].in_use && shared->slots[i].dboid == dboid &&
+			shared->slots[i].pid != 0)
+			pids[npids++] = shared->slots[i].pid;
+	SpinLockRelease(&shared->mutex);
+	/* As pg_terminate_backend would: they exit at their next check. */
+	for (i = 0; i < npids; i++)
+		(void) kill(pids[i], SIGTERM);
+
+	for (;;)
+	{
+		bool		running = false;
+
+		SpinLockAcquire(&shared->mutex);
+		for (i = 0; i < shared->nslots; i++)
+			if (shared->slots[i].in_use && shared->slots[i].dboid == dboid &&
+				shared->slots[i].pid != 0)
+				running = true;
+		SpinLockRelease(&shared->mutex);
+		if (!running || GetCurrentTimestamp() >= deadline)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }

@@ -1,12 +1,14 @@
 /*
  * wake.h
- *		Shared memory for the workers, and the COMMIT hook that wakes them.
+ *		Shared memory for the launcher and the workers, and the COMMIT hooks
+ *		that wake them.
  *
- * Each worker has a slot naming its database and its latch.  A backend that
- * queues a notification remembers to set the latches of its database's
- * workers when its transaction commits: delivery starts within milliseconds,
- * a rolled-back transaction wakes nobody, and a 100,000-row INSERT wakes
- * them once.
+ * Each running worker holds a slot naming its database and its latch.  A
+ * backend that queues a notification remembers to set the latches of its
+ * database's workers when its transaction commits: delivery starts within
+ * milliseconds, a rolled-back transaction wakes nobody, and a 100,000-row
+ * INSERT wakes them once.  When no worker serves the database yet (the
+ * extension was just created, say), the COMMIT asks the launcher for one.
  */
 #ifndef WEBPUSH_WAKE_H
 #define WEBPUSH_WAKE_H
@@ -15,22 +17,52 @@
 
 #include "storage/latch.h"
 
-/*
- * Reserve shared memory for one slot per worker; called from _PG_init when
- * preloaded.  slot_dbnames[i] is the database worker i serves (kept).
- */
-extern void wake_request_shmem(int nslots, char **slot_dbnames);
+/* Reserve shared memory for nslots workers; from _PG_init when preloaded. */
+extern void wake_request_shmem(int nslots);
 
-/* Worker side: take slot n for this process / give it up. */
-extern void wake_attach_worker(int slot);
+/* Launcher side. */
+extern void wake_attach_launcher(void);
+/* A free slot for worker index of database dboid, or -1 when none is free. */
+extern int	wake_claim_slot(Oid dboid, int index);
+extern void wake_free_slot(int slot);
+/* What the worker in a slot reported before it stopped or while it runs. */
+extern bool wake_slot_serving(int slot);
+extern bool wake_slot_no_extension(int slot);
+/*
+ * Databases whose sessions asked for workers since the last call (at most
+ * max; *all when more asked than fit).  Returns how many.
+ */
+extern int	wake_take_start_requests(Oid *out, int max, bool *all);
+/* Is the database being dropped or renamed (its workers must stay off)? */
+extern bool wake_database_paused(Oid dboid);
+
+/* Worker side: take the slot the launcher gave / give it up. */
+extern Oid	wake_attach_worker(int slot);
 extern void wake_detach_worker(int slot);
+/* The extension is installed and current: the launcher may start more. */
+extern void wake_report_serving(int slot);
+/* No (current) extension here: the launcher waits for CREATE/UPDATE. */
+extern void wake_report_no_extension(int slot);
 
 /*
  * Backend side: note that this transaction queued something, so COMMIT
- * wakes this database's workers.  Returns false when no worker serves the
- * database (the library is not preloaded, or the database is not listed).
+ * wakes this database's workers.  Returns false when no worker will serve
+ * the database (the library is not preloaded, or webpush.database_name
+ * leaves it out).
  */
 extern bool wake_workers_at_commit(void);
+
+/* Is the library preloaded (are there workers and a launcher at all)? */
+extern bool wake_preloaded(void);
+
+/* At COMMIT, have the launcher start (or restart) this database's workers. */
+extern void wake_launcher_at_commit(void);
+
+/*
+ * Stop the workers of a database about to be dropped or renamed, and keep
+ * them off for a while; waits up to a few seconds for them to exit.
+ */
+extern void wake_stop_database(Oid dboid);
 
 /*
  * Count one wake-up of the worker in slot by its latch.  Only COMMITs that
@@ -42,15 +74,15 @@ extern void wake_count_wakeup(int slot);
 typedef struct WakeWorkerInfo
 {
 	int			slot;
-	char		dbname[NAMEDATALEN];
-	int			pid;			/* 0 when not running */
+	Oid			dboid;
+	int			index;			/* 0 .. webpush.workers - 1 */
+	int			pid;			/* 0 while starting */
 	uint64		wakeups;
 } WakeWorkerInfo;
 
 /*
- * The worker slots (none without the preload); returns how many.  A pid of
- * 0 is a slot with no worker running: rows claimed by other pids are
- * orphans.
+ * The slots in use (none without the preload); returns how many.  Rows
+ * claimed by pids not listed are orphans.
  */
 extern int	wake_list_workers(WakeWorkerInfo *out, int max);
 

@@ -13,7 +13,8 @@
 #include "utils/guc.h"
 
 #include "webpush.h"
-#include "worker.h"
+#include "ddl_hook.h"
+#include "launcher.h"
 
 PG_MODULE_MAGIC;
 
@@ -106,18 +107,6 @@ assign_allowed_ports(const char *newval, void *extra)
 	webpush_endpoint_policy.any_port = parsed->any_port;
 	webpush_endpoint_policy.nports = parsed->nports;
 	memcpy(webpush_endpoint_policy.ports, parsed->ports, sizeof(parsed->ports));
-}
-
-const char *
-webpush_require_subject(void)
-{
-	if (webpush_subject == NULL || webpush_subject[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("webpush.subject is not set"),
-				 errdetail("Push services require a contact for the application server in every VAPID token."),
-				 errhint("Set it, for example: ALTER SYSTEM SET webpush.subject = 'mailto:admin@example.com'; SELECT pg_reload_conf();")));
-	return webpush_subject;
 }
 
 void
@@ -239,23 +228,24 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		DefineCustomStringVariable("webpush.database_name",
-								   "Databases the background workers deliver for (comma-separated).",
-								   "One worker (or webpush.workers) per database; needs webpush in shared_preload_libraries.",
+								   "Restricts the background workers to these databases (comma-separated); empty for all.",
+								   "Without it, every database where the extension is installed gets webpush.workers workers.",
 								   &webpush_database_names,
-								   "postgres",
+								   "",
 								   PGC_POSTMASTER,
 								   0,
 								   NULL, NULL, NULL);
 
 		DefineCustomIntVariable("webpush.workers",
-								"Background workers per database, draining the queue in parallel.",
+								"Background workers per database with the extension, draining the queue in parallel.",
 								NULL,
 								&webpush_workers,
 								1, 1, 16,
 								PGC_POSTMASTER,
 								0,
 								NULL, NULL, NULL);
-		worker_register_all();
+		launcher_register();
+		ddl_hook_install();
 	}
 
 #if PG_VERSION_NUM >= 150000

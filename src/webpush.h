@@ -9,6 +9,9 @@
 
 #include "endpoint.h"
 
+/* The extension version whose tables this library's statements use. */
+#define WEBPUSH_SQL_VERSION "0.3"
+
 extern char *webpush_subject;
 extern char *webpush_ca_file;
 extern char *webpush_proxy;
@@ -24,8 +27,5 @@ extern int	webpush_max_in_flight_per_host;
 extern int	webpush_max_queued_per_role;
 extern char *webpush_allowed_ports;
 extern EndpointPolicy webpush_endpoint_policy;
-
-/* Error unless webpush.subject is set; returns it. */
-extern const char *webpush_require_subject(void);
 
 #endif							/* WEBPUSH_H */

@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "access/xact.h"
-#include "commands/extension.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -40,7 +40,8 @@
 #include "push.h"
 #include "queue.h"
 #include "safe_text.h"
-#include "store.h"
+#include "signers.h"
+#include "spi_util.h"
 #include "wake.h"
 #include "webpush.h"
 #include "worker.h"
@@ -90,6 +91,7 @@ static HTAB *hosts;
 static int	total_parked;
 static HttpClient *http;
 static PushContext push_ctx;
+static TimestampTz last_subject_warning = 0;
 static MemoryContext loop_cxt;
 
 /* Outcomes waiting to be written in the next transaction (malloc'd). */
@@ -374,7 +376,8 @@ tend_hosts(TimestampTz now)
  * cannot be sent.
  */
 static void
-start_delivery(const ClaimedMessage *m, TimestampTz now)
+start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer_status,
+			   TimestampTz now)
 {
 	Endpoint	ep;
 	PushMessage msg;
@@ -395,6 +398,27 @@ start_delivery(const ClaimedMessage *m, TimestampTz now)
 	{
 		o.kind = OUTCOME_EXPIRED;
 		o.reason = strdup("TTL ran out before it could be sent");
+		add_outcome(&o);
+		return;
+	}
+
+	if (signer_status == SIGNER_NO_SUBJECT)
+	{
+		/* Kept until "default" gets a subject (webpush.subject, reload). */
+		if (TimestampDifferenceExceeds(last_subject_warning, now, MAINTENANCE_INTERVAL_MS))
+		{
+			ereport(WARNING,
+					(errmsg("webpush worker: application \"default\" has no subject, its notifications wait"),
+					 errhint("Set webpush.subject in postgresql.conf or with ALTER SYSTEM, then reload; or SELECT webpush_application('default', 'mailto:admin@example.com').")));
+			last_subject_warning = now;
+		}
+		release_unsent(m->id, MAINTENANCE_INTERVAL_MS);
+		return;
+	}
+	if (signer == NULL)
+	{
+		o.kind = OUTCOME_FAILED;
+		o.reason = strdup(signer_status_message(signer_status));
 		add_outcome(&o);
 		return;
 	}
@@ -429,6 +453,7 @@ start_delivery(const ClaimedMessage *m, TimestampTz now)
 	}
 
 	memset(&msg, 0, sizeof(msg));
+	msg.signer = signer;
 	msg.endpoint = m->endpoint;
 	msg.origin = ep.origin;
 	msg.p256dh = m->p256dh;
@@ -497,24 +522,39 @@ end_transaction(void)
 	MemoryContextSwitchTo(loop_cxt);
 }
 
-/* Is the extension installed here?  The worker idles until it is. */
-static bool
-extension_ready(void)
+/*
+ * Leave when the extension is not installed here, or is not the version
+ * this library's statements are written for: the launcher starts a worker
+ * again after CREATE EXTENSION or ALTER EXTENSION UPDATE.  Called inside a
+ * transaction.
+ */
+static void
+exit_unless_extension_current(bool at_start)
 {
-	bool		ready;
+	char	   *version = NULL;
 
-	begin_transaction();
-	ready = OidIsValid(get_extension_oid("webpush", true));
-	if (ready)
+	spi_connect_or_error();
+	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'webpush'",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not read pg_extension");
+	if (SPI_processed == 1)
+		version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (version != NULL && strcmp(version, WEBPUSH_SQL_VERSION) == 0)
 	{
-		int64		n = queue_reclaim_orphans();
-
-		if (n > 0)
-			elog(LOG, "webpush worker: %lld notifications claimed by a stopped worker are queued again",
-				 (long long) n);
+		SPI_finish();
+		return;
 	}
-	end_transaction();
-	return ready;
+	if (version != NULL)
+		ereport(WARNING,
+				(errmsg("webpush worker: the extension in database \"%s\" is version %s, this library needs %s; nothing is sent",
+						get_database_name(MyDatabaseId), version, WEBPUSH_SQL_VERSION),
+				 errhint("Run ALTER EXTENSION webpush UPDATE in that database.")));
+	else if (!at_start)
+		elog(LOG, "webpush worker: extension dropped in database \"%s\"",
+			 get_database_name(MyDatabaseId));
+	SPI_finish();
+	wake_report_no_extension(my_slot);
+	proc_exit(0);
 }
 
 /*
@@ -526,12 +566,14 @@ static int
 record_and_claim(int room, TimestampTz *next_due)
 {
 	ClaimedMessage *claimed = NULL;
+	VapidSigner **signers = NULL;
+	SignerStatus *statuses = NULL;
 	int			n = 0;
 	int			i;
-	bool		can_send = room > 0 && webpush_subject != NULL && webpush_subject[0] != '\0';
 
 	pgstat_report_activity(STATE_RUNNING, "webpush: record outcomes and claim");
 	begin_transaction();
+	exit_unless_extension_current(false);
 
 	if (npending > 0)
 	{
@@ -541,28 +583,21 @@ record_and_claim(int room, TimestampTz *next_due)
 		npending = 0;
 	}
 
-	if (can_send)
+	*next_due = 0;
+	if (room > 0)
 	{
-		uint8		private_key[P256_PRIVATE_LEN];
-		uint8		public_key[P256_PUBLIC_LEN];
-		bool		have_keys = store_load_keys(private_key, public_key);
+		/* The claimed rows must outlive the transaction. */
+		MemoryContext txn = MemoryContextSwitchTo(loop_cxt);
 
-		/* Normally webpush_keys() made the pair long ago; else make it now. */
-		if (!have_keys)
-		{
-			store_get_or_create_keys(public_key);
-			have_keys = store_load_keys(private_key, public_key);
-		}
-		if (have_keys && push_context_prepare(&push_ctx, private_key, webpush_subject))
-		{
-			/* The claimed rows must outlive the transaction. */
-			MemoryContext txn = MemoryContextSwitchTo(loop_cxt);
+		n = queue_claim(room, &claimed);
+		signers = palloc(sizeof(VapidSigner *) * Max(n, 1));
+		statuses = palloc(sizeof(SignerStatus) * Max(n, 1));
+		MemoryContextSwitchTo(txn);
 
-			n = queue_claim(room, &claimed);
-			MemoryContextSwitchTo(txn);
-		}
-		explicit_bzero(private_key, sizeof(private_key));
-		*next_due = 0;
+		/* Each key is read once per claim: rotations and retirements show. */
+		signers_expire();
+		for (i = 0; i < n; i++)
+			signers[i] = signer_for_key(claimed[i].key_id, &statuses[i]);
 		if (n < room && !queue_next_due(next_due))
 			*next_due = 0;
 	}
@@ -570,7 +605,7 @@ record_and_claim(int room, TimestampTz *next_due)
 
 	/* Crypto and request set-up happen outside the transaction. */
 	for (i = 0; i < n; i++)
-		start_delivery(&claimed[i], GetCurrentTimestamp());
+		start_delivery(&claimed[i], signers[i], statuses[i], GetCurrentTimestamp());
 	return n;
 }
 
@@ -587,6 +622,7 @@ maintenance(void)
 
 	pgstat_report_activity(STATE_RUNNING, "webpush: maintenance");
 	begin_transaction();
+	exit_unless_extension_current(false);
 	purged = queue_purge_history(webpush_history_retention_s);
 	reclaimed = queue_reclaim_orphans();
 	end_transaction();
@@ -624,20 +660,19 @@ webpush_worker_main(Datum arg)
 	TimestampTz last_maintenance = 0;
 	bool		purge_behind = false;
 	HASHCTL		host_ctl;
-	TimestampTz last_subject_warning = 0;
 	TimestampTz next_due = 0;
-	bool		ready = false;
 	bool		claim_wanted = true;
+	Oid			dboid;
+	int64		reclaimed;
 
 	my_slot = DatumGetInt32(arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(MyBgworkerEntry->bgw_extra, NULL, 0);
-	pin_session_settings();
-
-	wake_attach_worker(my_slot);
+	dboid = wake_attach_worker(my_slot);
 	on_shmem_exit(worker_exit, (Datum) 0);
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pin_session_settings();
 	pgstat_report_appname("webpush worker");
 	srandom((unsigned int) (MyProcPid ^ GetCurrentTimestamp()));
 
@@ -654,10 +689,18 @@ webpush_worker_main(Datum arg)
 #endif
 	config = current_http_config();
 	http = http_client_create(&config);
-	if (http == NULL)
+	if (http == NULL || !push_context_prepare(&push_ctx))
 		elog(FATAL, "webpush worker: could not initialise libcurl");
 
-	elog(LOG, "webpush worker started for database \"%s\"", MyBgworkerEntry->bgw_extra);
+	begin_transaction();
+	exit_unless_extension_current(true);
+	reclaimed = queue_reclaim_orphans();
+	end_transaction();
+	wake_report_serving(my_slot);
+	if (reclaimed > 0)
+		elog(LOG, "webpush worker: %lld notifications claimed by a stopped worker are queued again",
+			 (long long) reclaimed);
+	elog(LOG, "%s started", MyBgworkerEntry->bgw_name);
 
 	for (;;)
 	{
@@ -678,14 +721,11 @@ webpush_worker_main(Datum arg)
 			last_maintenance = 0;	/* a new retention applies at once */
 		}
 
-		if (!ready)
-			ready = extension_ready();
-
 		now = GetCurrentTimestamp();
 		if (next_due != 0 && now >= next_due)
 			claim_wanted = true;
 
-		if (ready && (claim_wanted || npending > 0))
+		if (claim_wanted || npending > 0)
 		{
 			/* Parked requests count: they go out as soon as their host has room. */
 			int			room = webpush_max_in_flight - http_client_in_flight(http) - total_parked;
@@ -708,14 +748,6 @@ webpush_worker_main(Datum arg)
 		}
 
 		now = GetCurrentTimestamp();
-		if (ready && (webpush_subject == NULL || webpush_subject[0] == '\0') &&
-			TimestampDifferenceExceeds(last_subject_warning, now, MAINTENANCE_INTERVAL_MS))
-		{
-			ereport(WARNING,
-					(errmsg("webpush worker: webpush.subject is not set, nothing is sent"),
-					 errhint("Set it in postgresql.conf or with ALTER SYSTEM, then reload.")));
-			last_subject_warning = now;
-		}
 		if (next_due != 0 && wait_ms > 0)
 		{
 			long		secs;
@@ -724,7 +756,7 @@ webpush_worker_main(Datum arg)
 			TimestampDifference(now, next_due, &secs, &usecs);
 			wait_ms = Min(wait_ms, secs * 1000 + usecs / 1000 + 1);
 		}
-		if (ready && (purge_behind ||
+		if ((purge_behind ||
 					  TimestampDifferenceExceeds(last_maintenance, now, MAINTENANCE_INTERVAL_MS)))
 		{
 			purge_behind = maintenance();
@@ -762,49 +794,4 @@ webpush_worker_main(Datum arg)
 		}
 		(void) tend_hosts(now);
 	}
-}
-
-void
-worker_register_all(void)
-{
-	char	   *names = pstrdup(webpush_database_names);
-	List	   *dbs = NIL;
-	ListCell   *lc;
-	char	  **slot_dbnames;
-	int			nslots;
-	int			slot = 0;
-
-	if (!SplitIdentifierString(names, ',', &dbs))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid list syntax in webpush.database_name")));
-
-	nslots = list_length(dbs) * webpush_workers;
-	slot_dbnames = MemoryContextAlloc(TopMemoryContext, sizeof(char *) * Max(nslots, 1));
-	foreach(lc, dbs)
-	{
-		char	   *dbname = lfirst(lc);
-		int			w;
-
-		for (w = 0; w < webpush_workers; w++)
-		{
-			BackgroundWorker worker;
-
-			memset(&worker, 0, sizeof(worker));
-			worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-			worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-			/* After a crash all workers restart at once; this is for errors. */
-			worker.bgw_restart_time = 5;
-			snprintf(worker.bgw_library_name, BGW_MAXLEN, "webpush");
-			snprintf(worker.bgw_function_name, BGW_MAXLEN, "webpush_worker_main");
-			snprintf(worker.bgw_name, BGW_MAXLEN, "webpush worker %d for database %s", w + 1, dbname);
-			snprintf(worker.bgw_type, BGW_MAXLEN, "webpush worker");
-			strlcpy(worker.bgw_extra, dbname, BGW_EXTRALEN);
-			worker.bgw_main_arg = Int32GetDatum(slot);
-			RegisterBackgroundWorker(&worker);
-
-			slot_dbnames[slot++] = MemoryContextStrdup(TopMemoryContext, dbname);
-		}
-	}
-	wake_request_shmem(nslots, slot_dbnames);
 }

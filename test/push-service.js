@@ -94,12 +94,12 @@ class PushService {
 
   // A new subscription, as PushSubscription.toJSON() would give it.  Keys
   // made elsewhere can be given (benchmarks make them in another process).
-  subscribe({ host = 'localhost', privateKey = null, auth: givenAuth = null } = {}) {
+  subscribe({ host = 'localhost', privateKey = null, auth: givenAuth = null, applicationServerKey = null } = {}) {
     const id = String(this.nextId++);
     const ecdh = crypto.createECDH('prime256v1');
     if (privateKey) ecdh.setPrivateKey(privateKey); else ecdh.generateKeys();
     const auth = givenAuth || crypto.randomBytes(16);
-    this.subscriptions.set(id, { id, ecdh, auth, responses: [] });
+    this.subscriptions.set(id, { id, ecdh, auth, responses: [], vapidKey: applicationServerKey });
     return {
       endpoint: `https://${host}:${this.port}/push/${id}`,
       expirationTime: null,
@@ -193,7 +193,9 @@ class PushService {
     await this.check(sub, req, body, record);
     if (record.errors.length) this.problems.push(...record.errors.map((e) => `${req.url}: ${e}`));
 
-    const scripted = sub.responses.shift() || this.defaultResponse;
+    const scripted = record.wrongKey
+      ? { status: 403, body: 'the VAPID key does not match the subscription' }
+      : sub.responses.shift() || this.defaultResponse;
     record.status = record.errors.length ? 400 : scripted.status;
     this.messages.push(record);
     this.notify();
@@ -256,6 +258,11 @@ class PushService {
         if (!/^(mailto:|https:)/.test(payload.sub || '')) throw new Error(`sub is ${payload.sub}`);
         record.claims = payload;
         record.vapidKey = auth[2];
+        // As FCM does: a subscription belongs to the first application
+        // server key that signs for it (or the one it was made with), and
+        // any other key gets 403.
+        if (!sub.vapidKey) sub.vapidKey = auth[2];
+        else if (sub.vapidKey !== auth[2]) record.wrongKey = true;
       } catch (e) {
         err(`VAPID: ${e.message}`);
       }

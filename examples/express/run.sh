@@ -6,7 +6,7 @@
 #                                     and serves the app on http://localhost:3000/
 #   DATABASE_URL=postgres://... ./run.sh   uses your server instead (it must
 #                                     have webpush in shared_preload_libraries
-#                                     and the database in webpush.database_name)
+#                                     and the extension installed there)
 #
 # Open the page in a desktop browser and click "Enable notifications".  The
 # browser subscribes with its vendor's push service (FCM, Mozilla, Apple), so
@@ -32,7 +32,6 @@ listen_addresses = ''
 unix_socket_directories = '$work'
 port = $port
 shared_preload_libraries = 'webpush'
-webpush.database_name = 'postgres'
 webpush.subject = '${WEBPUSH_SUBJECT:-mailto:webpush-example@example.com}'
 CONF
     as_unprivileged pg_ctl -D "$work/data" -l "$work/postgres.log" start -w >/dev/null

@@ -3,7 +3,8 @@
 // the webpush extension and notifies users from a trigger.
 //
 //   GET    /api/key           the VAPID public key for PushManager.subscribe()
-//   POST   /api/subscription  {subscription, oldEndpoint?}: store (or replace)
+//   POST   /api/subscription  {subscription, oldEndpoint?, applicationServerKey?}:
+//                              store (or replace)
 //   DELETE /api/subscription  {endpoint}: forget
 //   POST   /api/push          {title, body?, url?}: insert a message for the
 //                             current user; the table's trigger notifies
@@ -55,7 +56,7 @@ function createApp({ pool }) {
   app.get('/api/me', (req, res) => res.json({ user: req.user }));
 
   app.post('/api/subscription', async (req, res) => {
-    const { subscription, oldEndpoint } = req.body || {};
+    const { subscription, oldEndpoint, applicationServerKey } = req.body || {};
     if (!subscription || typeof subscription !== 'object') {
       return badRequest(res, 'body must be {"subscription": PushSubscription.toJSON()}');
     }
@@ -64,8 +65,11 @@ function createApp({ pool }) {
       await db.query('BEGIN');
       // A renewed subscription (pushsubscriptionchange) replaces the old one.
       if (typeof oldEndpoint === 'string') await db.query('SELECT webpush_unsubscribe($1)', [oldEndpoint]);
-      const { rows } = await db.query('SELECT webpush_subscribe($1::jsonb, $2) AS id',
-        [JSON.stringify(subscription), req.user]);
+      // Bound to the server key the browser subscribed with (the kit sends
+      // it), so that a key rotation never strands a subscription.
+      const { rows } = await db.query('SELECT webpush_subscribe($1::jsonb, $2, server_key => $3) AS id',
+        [JSON.stringify(subscription), req.user,
+          typeof applicationServerKey === 'string' ? applicationServerKey : null]);
       await db.query('COMMIT');
       res.status(201).json({ id: Number(rows[0].id) });
     } catch (err) {

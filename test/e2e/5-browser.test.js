@@ -257,6 +257,36 @@ test('pushsubscriptionchange re-subscribes and replaces the stored subscription'
   await context.close();
 });
 
+test('after a key rotation the page subscribes again and the stored subscription moves to the new key', LIMIT, async () => {
+  const { context, page, subscription } = await newPage();
+  await page.click('#enable');
+  await page.locator('#status.ok').waitFor();
+  const keyOf = async () => (await db.query(
+    "SELECT translate(encode(v.public_key, 'base64'), E'+/=\\n', '-_') AS k FROM webpush.subscriptions s "
+    + 'JOIN webpush.vapid_keys v ON v.id = s.key_id WHERE s.endpoint = $1', [subscription.endpoint])).rows[0].k;
+  assert.equal(await keyOf(), key, 'bound to the key it was made with');
+
+  const oldPrivate = (await db.query("SELECT private_key FROM webpush_keys_export() WHERE current")).rows[0].private_key;
+  const newKey = (await db.query('SELECT webpush_keys_rotate() AS k')).rows[0].k;
+  try {
+    // What the page runs on every visit.
+    await page.evaluate(() => import('/webpush-client.js').then((kit) => kit.subscribe()));
+    const calls = await page.evaluate(() => self.__fakePush.calls);
+    assert.deepEqual(calls.map((c) => c.key), [key, newKey], 'noticed the new key and subscribed again with it');
+    await until('the stored subscription on the new key', async () => (await keyOf()) === newKey);
+
+    const first = service.messages.length;
+    await db.query("SELECT webpush_send(id, 'after the rotation') FROM webpush.subscriptions WHERE endpoint = $1",
+      [subscription.endpoint]);
+    const [m] = await until('the notification', () => service.messages.length > first && service.messages.slice(first));
+    assert.equal(m.status, 201);
+    assert.equal(m.vapidKey, newKey);
+  } finally {
+    await db.query('SELECT webpush_keys_import($1)', [oldPrivate]);
+    await context.close();
+  }
+});
+
 test('the screenshot of the demo page was written', LIMIT, () => {
   assert.ok(fs.statSync(SCREENSHOT).size > 1000);
 });

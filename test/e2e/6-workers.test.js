@@ -5,21 +5,10 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const path = require('node:path');
-const { execFileSync } = require('node:child_process');
-const { startService, connectRetrying, until } = require('./helpers');
+const { startService, connectRetrying, until, restartWith } = require('./helpers');
 
-const LOG = path.join(process.env.PGDATA, '..', 'postgres.log');
 let service, db;
 
-async function restartWith(settings) {
-  for (const [name, value] of Object.entries(settings)) {
-    await db.query(value === null ? `ALTER SYSTEM RESET ${name}` : `ALTER SYSTEM SET ${name} = '${value}'`);
-  }
-  await db.end();
-  execFileSync('pg_ctl', ['restart', '-m', 'fast', '-w', '-l', LOG], { stdio: 'ignore' });
-  db = await connectRetrying();
-}
 
 const workerPids = async () => (await db.query(
   "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' ORDER BY pid")).rows.map((r) => r.pid);
@@ -28,11 +17,11 @@ before(async () => {
   service = await startService();
   db = await connectRetrying();
   // Small claims, so that the two workers interleave on a short queue.
-  await restartWith({ 'webpush.workers': 2, 'webpush.batch_size': 25 });
+  db = await restartWith(db, { 'webpush.workers': 2, 'webpush.batch_size': 25 });
 });
 
 after(async () => {
-  await restartWith({ 'webpush.workers': null, 'webpush.batch_size': null });
+  db = await restartWith(db, { 'webpush.workers': null, 'webpush.batch_size': null });
   await db.end();
   await service.stop();
 });

@@ -94,4 +94,16 @@ async function until(what, fn, reconnect, timeoutMs = 20000) {
   }
 }
 
-module.exports = { connectRetrying, until, startService, connect, freshDatabase, configure, expectError, caFile, SLOW };
+// Applies settings with ALTER SYSTEM (null resets one), restarts the server
+// (they may be restart-only), and returns a new connection in place of db.
+async function restartWith(db, settings) {
+  for (const [name, value] of Object.entries(settings)) {
+    await db.query(value === null ? `ALTER SYSTEM RESET ${name}` : `ALTER SYSTEM SET ${name} = '${value}'`);
+  }
+  await db.end();
+  require('node:child_process').execFileSync('pg_ctl',
+    ['restart', '-m', 'fast', '-w', '-l', process.env.WEBPUSH_TEST_LOG], { stdio: 'ignore' });
+  return connectRetrying();
+}
+
+module.exports = { restartWith, connectRetrying, until, startService, connect, freshDatabase, configure, expectError, caFile, SLOW };

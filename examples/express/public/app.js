@@ -69,4 +69,9 @@ if ('serviceWorker' in navigator) {
 
 fetch('/api/me').then((r) => r.json()).then(({ user }) => { $('user').textContent = user; });
 if (!isSupported()) show(MESSAGES[ErrorCode.UNSUPPORTED], 'error');
-getSubscription().then((s) => subscribed(Boolean(s)));
+getSubscription().then(async (s) => {
+  subscribed(Boolean(s));
+  // On every visit: after a server key rotation (webpush_keys_rotate), this
+  // moves the browser onto the new key; otherwise it only confirms.
+  if (s && Notification.permission === 'granted') await subscribe().catch(() => {});
+});

@@ -1,0 +1,100 @@
+/*
+ * ddl_hook.c
+ *		The utility hook that keeps the workers in step with DDL: CREATE and
+ *		ALTER EXTENSION webpush start a database's workers at COMMIT, DROP
+ *		EXTENSION stops them, and DROP DATABASE (or a rename) first stops
+ *		the workers connected to that database, which would otherwise make
+ *		it fail with "being accessed by other users".
+ */
+#include "postgres.h"
+
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+
+#include "compat.h"
+#include "ddl_hook.h"
+#include "wake.h"
+
+static ProcessUtility_hook_type prev_utility_hook = NULL;
+
+static bool
+names_webpush(List *objects)
+{
+	ListCell   *lc;
+
+	foreach(lc, objects)
+		if (strcmp(strVal(lfirst(lc)), "webpush") == 0)
+			return true;
+	return false;
+}
+
+/* Before the command: stop the workers of a database about to go. */
+static void
+before_utility(Node *stmt)
+{
+	Oid			dboid = InvalidOid;
+
+	if (IsA(stmt, DropdbStmt))
+		dboid = get_database_oid(((DropdbStmt *) stmt)->dbname, true);
+	else if (IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
+		dboid = get_database_oid(((RenameStmt *) stmt)->subname, true);
+	/*
+	 * Only for whoever may drop or rename it: anyone else's attempt fails
+	 * anyway, and must not stop delivery on the way.
+	 */
+	if (OidIsValid(dboid) && webpush_database_ownercheck(dboid, GetUserId()))
+		wake_stop_database(dboid);
+}
+
+/* After it: ask for workers at COMMIT when the extension came or went. */
+static void
+after_utility(Node *stmt)
+{
+	if ((IsA(stmt, CreateExtensionStmt) &&
+		 strcmp(((CreateExtensionStmt *) stmt)->extname, "webpush") == 0) ||
+		(IsA(stmt, AlterExtensionStmt) &&
+		 strcmp(((AlterExtensionStmt *) stmt)->extname, "webpush") == 0) ||
+		(IsA(stmt, DropStmt) && ((DropStmt *) stmt)->removeType == OBJECT_EXTENSION &&
+		 names_webpush(((DropStmt *) stmt)->objects)))
+		wake_launcher_at_commit();
+}
+
+#if PG_VERSION_NUM >= 140000
+static void
+webpush_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				ProcessUtilityContext context, ParamListInfo params,
+				QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+#else
+static void
+webpush_utility(PlannedStmt *pstmt, const char *queryString,
+				ProcessUtilityContext context, ParamListInfo params,
+				QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+#endif
+{
+	Node	   *stmt = pstmt->utilityStmt;
+
+	before_utility(stmt);
+#if PG_VERSION_NUM >= 140000
+	if (prev_utility_hook)
+		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+#else
+	if (prev_utility_hook)
+		prev_utility_hook(pstmt, queryString, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, context, params, queryEnv, dest, qc);
+#endif
+	after_utility(stmt);
+}
+
+void
+ddl_hook_install(void)
+{
+	prev_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = webpush_utility;
+}

@@ -1,0 +1,25 @@
+/*
+ * launcher.h
+ *		The launcher: one background worker that starts a delivery worker
+ *		for every database where the extension is installed.
+ *
+ * At server start it starts a worker in each database that accepts
+ * connections; a worker that finds no extension there says so and exits,
+ * and the launcher waits until a CREATE EXTENSION (or ALTER EXTENSION
+ * UPDATE) in that database asks again at COMMIT.  Workers that fail are
+ * restarted; workers of a database being dropped stay off.
+ */
+#ifndef WEBPUSH_LAUNCHER_H
+#define WEBPUSH_LAUNCHER_H
+
+#include "postgres.h"
+
+/* Register the launcher and reserve shared memory; from _PG_init. */
+extern void launcher_register(void);
+
+/* Does webpush.database_name (empty: every database) include dbname? */
+extern bool launcher_database_allowed(const char *dbname);
+
+extern PGDLLEXPORT void webpush_launcher_main(Datum arg);
+
+#endif							/* WEBPUSH_LAUNCHER_H */

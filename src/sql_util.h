@@ -1,0 +1,33 @@
+/*
+ * sql_util.h
+ *		Argument helpers shared by the SQL-callable wrappers.
+ */
+#ifndef WEBPUSH_SQL_UTIL_H
+#define WEBPUSH_SQL_UTIL_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "p256.h"
+
+/*
+ * Argument n was passed and is not NULL.  A library newer than the
+ * extension's SQL definitions (before ALTER EXTENSION UPDATE) is called
+ * with fewer arguments than it knows of: those count as not passed.
+ */
+#define ARG_GIVEN(n) (PG_NARGS() > (n) && !PG_ARGISNULL(n))
+
+/*
+ * Argument n, an application name: "default" when not passed at all (see
+ * ARG_GIVEN), an error when NULL or invalid.
+ */
+extern char *application_arg(FunctionCallInfo fcinfo, int n);
+
+/* base64url text of a 65-byte uncompressed P-256 point, or an ERROR. */
+extern void public_key_arg(text *arg, const char *name, uint8 out[P256_PUBLIC_LEN]);
+
+/* A public key as base64url text. */
+extern text *public_key_text(const uint8 public_key[P256_PUBLIC_LEN]);
+
+#endif							/* WEBPUSH_SQL_UTIL_H */
