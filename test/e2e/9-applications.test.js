@@ -22,12 +22,12 @@ let service, db;
 const workersOf = async (database) => (await db.query(
   "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = $1", [database])).rows;
 
-// Send to each subscription (by id) and wait until each has an answer.
+// Send to each subscription (by id) and wait until each message has arrived.
 async function deliverTo(conn, subs, text) {
-  const first = service.messages.length;
   for (const s of subs) await conn.query('SELECT webpush_send($1::bigint, $2::text)', [s.id, `${text} ${s.id}`]);
-  await until(`${subs.length} answers`, async () => service.messages.length - first >= subs.length, null, 20000);
-  return subs.map((s) => service.messages.slice(first).find((m) => m.payload && m.payload.toString() === `${text} ${s.id}`));
+  const find = () => subs.map((s) => service.messages.find((m) => m.payload && m.payload.toString() === `${text} ${s.id}`));
+  await until(`${subs.length} messages`, async () => find().every(Boolean), null, 20000);
+  return find();
 }
 
 before(async () => {
@@ -80,7 +80,8 @@ test('after a rotation old and new subscriptions both deliver', async () => {
   const got = await deliverTo(db, [{ id: beforeId }, { id: afterId }], 'rotated');
   assert.equal(got[0].vapidKey, oldKey);
   assert.equal(got[1].vapidKey, newKey);
-  const across = service.received(before.endpoint).find((m) => m.payload.toString() === 'queued across the rotation');
+  const across = await until('the message queued across the rotation', async () =>
+    service.received(before.endpoint).find((m) => m.payload.toString() === 'queued across the rotation'));
   assert.equal(across.vapidKey, oldKey);
   const statuses = service.messages.filter((m) => [before.endpoint, afterSub.endpoint].some((e) => e.endsWith(`/${m.subscription}`)))
     .map((m) => m.status);
