@@ -26,7 +26,9 @@ OBJS = \
 	src/sql_keys.o \
 	src/sql_subscriptions.o \
 	src/sql_send.o \
+	src/notification.o \
 	src/sql_notification.o \
+	src/sql_notify.o \
 	src/sql_workers.o \
 	src/sql_util.o \
 	src/drop_guard.o \
@@ -38,7 +40,7 @@ EXTENSION = webpush
 DATA = webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications
+REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers
 
 PG_CPPFLAGS = -Isrc
 # -Wextra less -Wunused-parameter: PostgreSQL's own headers (inline functions,

@@ -316,3 +316,18 @@ GRANT EXECUTE ON FUNCTION
     webpush_send_user(text, text, integer, text, text, text),
     webpush_send_user(text, jsonb, integer, text, text, text)
 TO webpush_sender;
+
+-- Triggers without PL/pgSQL --------------------------------------------
+
+-- webpush_notify('user_column', 'title', 'body', 'url', 'application'):
+-- {column} in title, body and url takes the row's value.  A row without a
+-- user sends nothing, and a body too long to send is shortened, so the
+-- trigger never fails the transaction it is in for the row's data.
+CREATE FUNCTION webpush_notify() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'webpush_notify'
+    LANGUAGE C SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_notify() IS
+    'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'']]])';
+REVOKE ALL ON FUNCTION webpush_notify() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_notify() TO webpush_sender;

@@ -44,14 +44,8 @@ SQL
 step "An application table with a trigger that notifies the order's user"
 psql_demo <<'SQL'
 CREATE TABLE orders (id serial PRIMARY KEY, user_id text NOT NULL, item text NOT NULL);
-CREATE FUNCTION notify_order() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM webpush_send_user(NEW.user_id,
-        webpush_notification('Order received', 'Your ' || NEW.item || ' is on its way',
-                             url => '/orders/' || NEW.id));
-    RETURN NEW;
-END $$;
-CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION notify_order();
+CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Order received', 'Your {item} is on its way', '/orders/{id}');
 \echo '=> INSERT INTO orders (user_id, item) VALUES (''alice'', ''teapot'');'
 INSERT INTO orders (user_id, item) VALUES ('alice', 'teapot');
 SQL

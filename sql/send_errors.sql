@@ -51,7 +51,7 @@ FROM (VALUES
     ($$SELECT webpush_send(999999999, 'hi')$$),
     ($$SELECT webpush_send(NULL::bigint, 'hi')$$),
     ($$SELECT webpush_send('{"endpoint": "https://10.0.0.1/x", "keys": {}}'::jsonb, 'hi')$$),
-    ($$SELECT webpush_send_user(NULL, 'hi')$$),
+    ($$SELECT webpush_send_user('alice', 'hi', ttl => NULL)$$),
     ($$SELECT webpush_send_user('nobody', 'hi', urgency => 'asap')$$)
 ) AS t(call), LATERAL regress.try(replace(t.call, ':sub_id', :'sub_id')) AS r;
 \x off

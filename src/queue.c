@@ -9,7 +9,9 @@
 #include <limits.h>
 #include <string.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -71,6 +73,28 @@ message_args(bytea *payload, const MessageOptions *opts, Oid role,
 	nulls[2] = ' ';
 	values[3] = opts->has_topic ? CStringGetTextDatum(opts->topic) : (Datum) 0;
 	nulls[3] = opts->has_topic ? ' ' : 'n';
+}
+
+/* The last transaction this backend warned about having no worker. */
+static TransactionId warned_xid = InvalidTransactionId;
+
+/* Arrange the worker's wake-up at COMMIT, or say that nothing will send. */
+void
+queue_wake_at_commit(void)
+{
+	if (wake_workers_at_commit())
+		return;
+	if (TransactionIdEquals(warned_xid, GetTopTransactionIdIfAny()) &&
+		TransactionIdIsValid(warned_xid))
+		return;
+	warned_xid = GetTopTransactionId();
+	ereport(NOTICE,
+			(errmsg("no webpush worker serves database \"%s\"",
+					get_database_name(MyDatabaseId)),
+			 errdetail("The notification is queued and will be sent once a worker runs for this database."),
+			 wake_preloaded() ?
+			 errhint("Add this database to webpush.database_name, or empty that setting, then restart the server.") :
+			 errhint("Add webpush to shared_preload_libraries, then restart the server.")));
 }
 
 int64

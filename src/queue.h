@@ -26,6 +26,12 @@ extern int64 queue_for_object(const Subscription *sub, int64 key_id, bytea *payl
 extern int64 queue_for_user(text *user_id, const char *app, bytea *payload,
 							const MessageOptions *opts);
 
+/*
+ * After queueing: wake the database's workers at COMMIT, or say (once per
+ * transaction) that no worker will send.
+ */
+extern void queue_wake_at_commit(void);
+
 /* One notification to each existing id in the array; returns how many. */
 extern int64 queue_for_subscriptions(ArrayType *ids, bytea *payload,
 									 const MessageOptions *opts);

@@ -6,8 +6,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -28,9 +26,6 @@ PG_FUNCTION_INFO_V1(webpush_send_many_text);
 PG_FUNCTION_INFO_V1(webpush_send_many_jsonb);
 PG_FUNCTION_INFO_V1(webpush_send_user_text);
 PG_FUNCTION_INFO_V1(webpush_send_user_jsonb);
-
-/* The last transaction this backend warned about having no worker. */
-static TransactionId warned_xid = InvalidTransactionId;
 
 typedef enum PayloadKind
 {
@@ -70,25 +65,6 @@ message_args(FunctionCallInfo fcinfo, MessageOptions *opts)
 }
 
 
-/* Arrange the worker's wake-up at COMMIT, or say that nothing will send. */
-static void
-wake_at_commit(void)
-{
-	if (wake_workers_at_commit())
-		return;
-	if (TransactionIdEquals(warned_xid, GetTopTransactionIdIfAny()) &&
-		TransactionIdIsValid(warned_xid))
-		return;
-	warned_xid = GetTopTransactionId();
-	ereport(NOTICE,
-			(errmsg("no webpush worker serves database \"%s\"",
-					get_database_name(MyDatabaseId)),
-			 errdetail("The notification is queued and will be sent once a worker runs for this database."),
-			 wake_preloaded() ?
-			 errhint("Add this database to webpush.database_name, or empty that setting, then restart the server.") :
-			 errhint("Add webpush to shared_preload_libraries, then restart the server.")));
-}
-
 static Datum
 send_to_id(FunctionCallInfo fcinfo, PayloadKind kind)
 {
@@ -100,7 +76,7 @@ send_to_id(FunctionCallInfo fcinfo, PayloadKind kind)
 	payload = payload_arg(fcinfo, kind);
 	message_args(fcinfo, &opts);
 	id = queue_for_subscription(PG_GETARG_INT64(0), payload, &opts);
-	wake_at_commit();
+	queue_wake_at_commit();
 	PG_RETURN_INT64(id);
 }
 
@@ -141,7 +117,7 @@ webpush_send_json_text(PG_FUNCTION_ARGS)
 	key_id = app_current_key(app, public_key);
 	app_require_subject(app);
 	id = queue_for_object(&sub, key_id, payload, &opts);
-	wake_at_commit();
+	queue_wake_at_commit();
 	PG_RETURN_INT64(id);
 }
 
@@ -152,12 +128,20 @@ send_to_user(FunctionCallInfo fcinfo, PayloadKind kind)
 	bytea	   *payload;
 	int64		n;
 
-	validate_not_null(PG_ARGISNULL(0), "user_id");
+	/*
+	 * No user, no recipients: a trigger on a row without a user must not
+	 * fail its transaction.  The other arguments are still checked.
+	 */
 	payload = payload_arg(fcinfo, kind);
 	message_args(fcinfo, &opts);
+	if (PG_ARGISNULL(0))
+	{
+		(void) application_arg(fcinfo, 5);
+		PG_RETURN_INT32(0);
+	}
 	n = queue_for_user(PG_GETARG_TEXT_PP(0), application_arg(fcinfo, 5), payload, &opts);
 	if (n > 0)
-		wake_at_commit();
+		queue_wake_at_commit();
 	PG_RETURN_INT32((int32) n);
 }
 
@@ -191,7 +175,7 @@ send_to_many(FunctionCallInfo fcinfo, PayloadKind kind)
 	message_args(fcinfo, &opts);
 	n = queue_for_subscriptions(PG_GETARG_ARRAYTYPE_P(0), payload, &opts);
 	if (n > 0)
-		wake_at_commit();
+		queue_wake_at_commit();
 	PG_RETURN_INT64(n);
 }
 

@@ -83,6 +83,30 @@ test('a trigger notifies every device of a user after COMMIT', async () => {
     [[phone.id, laptop.id]]), 2);
 });
 
+test('the generic trigger: rows without a user and rows too long to send commit; the long one arrives shortened', async () => {
+  const sub = await subscribe('dora');
+  await db.query(`CREATE TABLE tickets (id serial PRIMARY KEY, user_id text, subject text);
+    CREATE TRIGGER tickets_notify AFTER INSERT ON tickets FOR EACH ROW
+      EXECUTE FUNCTION webpush_notify('user_id', 'Ticket {id}', 'Re: {subject}', '/tickets/{id}')`);
+  try {
+    const long = 'ü'.repeat(5000);
+    const { rows } = await db.query(
+      "INSERT INTO tickets (user_id, subject) VALUES (NULL, 'nobody'), ('dora', $1) RETURNING id", [long]);
+    assert.equal(rows.length, 2, 'both rows committed');
+    await service.waitFor(() => service.received(sub.endpoint).length === 1);
+    const [msg] = service.received(sub.endpoint);
+    assert.deepEqual(msg.errors, []);
+    assert.ok(msg.payload.length <= 3993, `payload of ${msg.payload.length} bytes fits`);
+    const body = JSON.parse(msg.payload.toString());
+    assert.equal(body.title, `Ticket ${rows[1].id}`);
+    assert.equal(body.url, `/tickets/${rows[1].id}`);
+    assert.ok(body.body.startsWith('Re: üü') && body.body.endsWith('ü…'), 'cut at a character, with an ellipsis');
+    await queueEmpty();
+  } finally {
+    await db.query('DROP TABLE tickets');
+  }
+});
+
 test('a rolled-back transaction sends nothing', async () => {
   const sub = await subscribe('carol');
   await db.query('BEGIN');

@@ -1,0 +1,69 @@
+-- Notifications from triggers never break the transaction they are in for
+-- the row's data: no user, no subscription or a long text sends what it can
+-- and commits.  The trigger author's own mistakes stay errors.
+SET webpush.subject = 'mailto:ops@example.com';
+CREATE TABLE orders (id int PRIMARY KEY, user_id text, item text, note text);
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/orders/1'), 'olga') > 0 AS subscribed;
+
+-- The generic trigger: {column} takes the row's value.
+CREATE TRIGGER orders_notify AFTER INSERT OR UPDATE ON orders FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Order {id} received', 'Your {item} is on its way', '/orders/{id}');
+SET client_min_messages = warning;   -- no worker serves this database
+INSERT INTO orders VALUES (1, 'olga', 'teapot');
+SELECT convert_from(m.payload, 'UTF8')::jsonb AS payload FROM webpush.queue m;
+-- No user, or a user without subscriptions: the row commits, nothing is queued.
+INSERT INTO orders VALUES (2, NULL, 'kettle'), (3, 'nobody', 'cup');
+SELECT count(*) AS queued FROM webpush.queue;
+-- A NULL column becomes nothing.
+UPDATE orders SET item = NULL WHERE id = 1;
+SELECT convert_from(payload, 'UTF8')::jsonb ->> 'body' AS body FROM webpush.queue ORDER BY id DESC LIMIT 1;
+DELETE FROM webpush.queue;
+
+-- A body far too long is shortened to fit, at a character boundary, with
+-- an ellipsis; the row commits.
+INSERT INTO orders VALUES (4, 'olga', repeat('é', 3000));
+SELECT length(payload) <= 3993 AS fits, length(payload) > 3900 AS nearly_full,
+       right(convert_from(payload, 'UTF8')::jsonb ->> 'body', 2) = 'é…' AS ends_with_ellipsis
+FROM webpush.queue;
+DELETE FROM webpush.queue;
+
+-- webpush_notification shortens the same way: body first, then title.
+SELECT octet_length(webpush_notification('Title', repeat('x', 5000))::text) <= 3993 AS body_fits,
+       webpush_notification('Title', repeat('x', 5000)) ->> 'title' AS title_kept;
+SELECT length(webpush_notification(repeat('t', 5000), 'body') ->> 'title') BETWEEN 3900 AND 3993 AS title_shortened,
+       webpush_notification(repeat('t', 5000), 'body') ->> 'body' AS body_gone_to_ellipsis;
+-- Short enough: untouched.
+SELECT webpush_notification('Hi', 'there') AS untouched;
+
+-- webpush_send_user with a NULL user queues nothing, and says so by 0.
+SELECT webpush_send_user(NULL, 'hi') AS sent_to_nobody;
+SELECT webpush_send_user(NULL, webpush_notification('hi')) AS sent_to_nobody_json;
+RESET client_min_messages;
+
+-- The author's mistakes are errors, at the trigger's first firing.
+\x on
+CREATE TABLE things (id int, owner text);
+CREATE TRIGGER t1 AFTER INSERT ON things FOR EACH ROW EXECUTE FUNCTION webpush_notify('user_id', 'x');
+SELECT * FROM regress.try($$INSERT INTO things VALUES (1, 'olga')$$);
+DROP TRIGGER t1 ON things;
+CREATE TRIGGER t2 AFTER INSERT ON things FOR EACH ROW EXECUTE FUNCTION webpush_notify('owner', 'Thing {nme}');
+SELECT * FROM regress.try($$INSERT INTO things VALUES (1, 'olga')$$);
+DROP TRIGGER t2 ON things;
+CREATE TRIGGER t3 AFTER INSERT ON things FOR EACH ROW EXECUTE FUNCTION webpush_notify('owner', 'Thing', 'body', 'javascript:alert({id})');
+SELECT * FROM regress.try($$INSERT INTO things VALUES (1, 'olga')$$);
+DROP TRIGGER t3 ON things;
+CREATE TRIGGER t4 AFTER INSERT ON things FOR EACH ROW EXECUTE FUNCTION webpush_notify('owner');
+SELECT * FROM regress.try($$INSERT INTO things VALUES (1, 'olga')$$);
+DROP TRIGGER t4 ON things;
+CREATE TRIGGER t5 AFTER INSERT ON things FOR EACH STATEMENT EXECUTE FUNCTION webpush_notify('owner', 'x');
+SELECT * FROM regress.try($$INSERT INTO things VALUES (1, 'olga')$$);
+DROP TRIGGER t5 ON things;
+CREATE TRIGGER t6 AFTER INSERT ON things FOR EACH ROW EXECUTE FUNCTION webpush_notify('owner', 'x', '', '', 'nosuchapp');
+SELECT * FROM regress.try($$INSERT INTO things VALUES (1, 'olga')$$);
+DROP TRIGGER t6 ON things;
+SELECT * FROM regress.try($$SELECT webpush_notify()$$);
+SELECT * FROM regress.try($$SELECT webpush_notification(repeat('t', 10), url => '/' || repeat('u', 4000))$$);
+\x off
+SELECT count(*) AS nothing_queued FROM webpush.queue;
+DROP TABLE things, orders;
+SELECT webpush_unsubscribe('https://push.example.com/orders/1');

@@ -1,0 +1,145 @@
+/*
+ * sql_notify.c
+ *		webpush_notify(): a trigger function that notifies the user named by
+ *		a column of the row, without PL/pgSQL.
+ *
+ *		CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW
+ *			EXECUTE FUNCTION webpush_notify('user_id', 'Order received',
+ *											'Your {item} is on its way',
+ *											'/orders/{id}');
+ *
+ * Arguments: the user column, the title, and optionally the body, the url
+ * and the application.  {column} in the title, body and url is replaced by
+ * that column's value in the row (NEW, or OLD for DELETE); NULL is replaced
+ * by nothing.  A row whose user column is NULL, or whose user has no
+ * subscription, sends nothing.  A body too long to send is shortened.  The
+ * trigger's own mistakes (a column that does not exist, a bad url) are
+ * errors at its first firing.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/rel.h"
+
+#include "applications.h"
+#include "notification.h"
+#include "push.h"
+#include "queue.h"
+#include "sql_util.h"
+#include "validate.h"
+
+PG_FUNCTION_INFO_V1(webpush_notify);
+
+static int
+column_number(Relation rel, const char *name, const char *where)
+{
+	int			attnum = SPI_fnumber(RelationGetDescr(rel), name);
+
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("webpush_notify: table \"%s\" has no column \"%s\"",
+						RelationGetRelationName(rel), name),
+				 errdetail("Trigger arguments name it %s.", where),
+				 errhint("Name a column of the table in the trigger's arguments: EXECUTE FUNCTION webpush_notify('user_id', 'Title {column}', ...).")));
+	return attnum;
+}
+
+/* The template with each {column} replaced by its value in the row. */
+static text *
+substitute(const char *template, Relation rel, HeapTuple row, const char *what)
+{
+	StringInfoData out;
+	const char *p = template;
+
+	initStringInfo(&out);
+	while (*p)
+	{
+		const char *close;
+
+		if (*p == '{' && (close = strchr(p + 1, '}')) != NULL && close > p + 1)
+		{
+			char	   *name = pnstrdup(p + 1, close - p - 1);
+			char	   *value = SPI_getvalue(row, RelationGetDescr(rel),
+											 column_number(rel, name, what));
+
+			if (value != NULL)
+				appendStringInfoString(&out, value);
+			p = close + 1;
+		}
+		else
+			appendStringInfoChar(&out, *p++);
+	}
+	return cstring_to_text_with_len(out.data, out.len);
+}
+
+Datum
+webpush_notify(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Trigger    *trigger;
+	Relation	rel;
+	HeapTuple	row;
+	HeapTuple	result;
+	char	   *user;
+	NotificationFields f;
+	char	   *json;
+	bytea	   *payload;
+	MessageOptions opts;
+	const char *app = APP_DEFAULT_NAME;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webpush_notify() is a trigger function"),
+				 errhint("Use it in CREATE TRIGGER ... FOR EACH ROW EXECUTE FUNCTION webpush_notify('user_id', 'Title', ...).")));
+	if (!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webpush_notify() must be fired FOR EACH ROW")));
+	trigger = trigdata->tg_trigger;
+	if (trigger->tgnargs < 2 || trigger->tgnargs > 5)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webpush_notify() takes 2 to 5 arguments, trigger \"%s\" gives %d",
+						trigger->tgname, trigger->tgnargs),
+				 errhint("Arguments: user column, title, and optionally body, url and application.")));
+
+	rel = trigdata->tg_relation;
+	row = trigdata->tg_trigtuple;
+	result = trigdata->tg_trigtuple;
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		row = result = trigdata->tg_newtuple;
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		result = NULL;
+
+	if (trigger->tgnargs >= 5)
+		app = app_name_arg(cstring_to_text(trigger->tgargs[4]));
+
+	/* The templates are checked even when this row notifies nobody. */
+	memset(&f, 0, sizeof(f));
+	f.title = substitute(trigger->tgargs[1], rel, row, "in the title");
+	if (trigger->tgnargs >= 3 && trigger->tgargs[2][0] != '\0')
+		f.body = substitute(trigger->tgargs[2], rel, row, "in the body");
+	if (trigger->tgnargs >= 4 && trigger->tgargs[3][0] != '\0')
+		f.url = substitute(trigger->tgargs[3], rel, row, "in the url");
+	f.require_interaction = -1;
+	f.silent = -1;
+	user = SPI_getvalue(row, RelationGetDescr(rel),
+						column_number(rel, trigger->tgargs[0], "as the user column"));
+	if (user == NULL)
+		return PointerGetDatum(result);
+
+	json = JsonbToCString(NULL, &notification_build(&f)->root, 0);
+	payload = (bytea *) cstring_to_text(json);
+	validate_message_options(false, PUSH_DEFAULT_TTL, NULL, NULL, &opts);
+	if (queue_for_user(cstring_to_text(user), app, payload, &opts) > 0)
+		queue_wake_at_commit();
+	return PointerGetDatum(result);
+}
