@@ -227,26 +227,14 @@ REVOKE ALL ON FUNCTION webpush_keys_export(text) FROM PUBLIC;
 DROP FUNCTION webpush_subscribe(jsonb, text);
 CREATE FUNCTION webpush_subscribe(subscription jsonb, user_id text DEFAULT NULL,
                                   application text DEFAULT NULL,
-                                  server_key text DEFAULT NULL) RETURNS bigint
+                                  server_key text DEFAULT NULL,
+                                  old_endpoint text DEFAULT NULL) RETURNS bigint
     AS 'MODULE_PATHNAME', 'webpush_subscribe'
     LANGUAGE C VOLATILE SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION webpush_subscribe(jsonb, text, text, text) IS
-    'Stores a browser PushSubscription.toJSON(), bound to server_key (the applicationServerKey it was made with; default: the application''s current key). Idempotent by endpoint; returns the subscription id';
-REVOKE ALL ON FUNCTION webpush_subscribe(jsonb, text, text, text) FROM PUBLIC;
-
-DROP FUNCTION webpush_send(jsonb, text, integer, text, text);
-CREATE FUNCTION webpush_send(subscription jsonb, payload text,
-                             ttl integer DEFAULT 2419200,
-                             urgency text DEFAULT 'normal',
-                             topic text DEFAULT NULL,
-                             application text DEFAULT 'default') RETURNS bigint
-    AS 'MODULE_PATHNAME', 'webpush_send_json_text'
-    LANGUAGE C VOLATILE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION webpush_send(jsonb, text, integer, text, text, text) IS
-    'Queues a notification for a subscription object that need not be stored, signed with the application''s current key';
-REVOKE ALL ON FUNCTION webpush_send(jsonb, text, integer, text, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION webpush_subscribe(jsonb, text, text, text, text) IS
+    'Stores a browser PushSubscription.toJSON(), bound to server_key (the applicationServerKey it was made with; default: the application''s current key); old_endpoint: the subscription it replaces keeps its id and what waits for it. Idempotent by endpoint; returns the subscription id';
+REVOKE ALL ON FUNCTION webpush_subscribe(jsonb, text, text, text, text) FROM PUBLIC;
 
 DROP FUNCTION webpush_send_now(jsonb, text, integer, text, text);
 CREATE FUNCTION webpush_send_now(subscription jsonb, payload text,
@@ -261,32 +249,6 @@ CREATE FUNCTION webpush_send_now(subscription jsonb, payload text,
 COMMENT ON FUNCTION webpush_send_now(jsonb, text, integer, text, text, text) IS
     'Delivers one notification to a subscription object that need not be stored';
 REVOKE ALL ON FUNCTION webpush_send_now(jsonb, text, integer, text, text, text) FROM PUBLIC;
-
-DROP FUNCTION webpush_send_user(text, text, integer, text, text);
-DROP FUNCTION webpush_send_user(text, jsonb, integer, text, text);
-CREATE FUNCTION webpush_send_user(user_id text, payload text,
-                                  ttl integer DEFAULT 2419200,
-                                  urgency text DEFAULT 'normal',
-                                  topic text DEFAULT NULL,
-                                  application text DEFAULT 'default') RETURNS integer
-    AS 'MODULE_PATHNAME', 'webpush_send_user_text'
-    LANGUAGE C VOLATILE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION webpush_send_user(text, text, integer, text, text, text) IS
-    'Queues a notification for every subscription of a user of the application; returns how many';
-REVOKE ALL ON FUNCTION webpush_send_user(text, text, integer, text, text, text) FROM PUBLIC;
-
-CREATE FUNCTION webpush_send_user(user_id text, payload jsonb,
-                                  ttl integer DEFAULT 2419200,
-                                  urgency text DEFAULT 'normal',
-                                  topic text DEFAULT NULL,
-                                  application text DEFAULT 'default') RETURNS integer
-    AS 'MODULE_PATHNAME', 'webpush_send_user_jsonb'
-    LANGUAGE C VOLATILE SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text) IS
-    'Queues a JSON notification for every subscription of a user of the application; returns how many';
-REVOKE ALL ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text) FROM PUBLIC;
 
 -- DROP EXTENSION ------------------------------------------------------
 
@@ -310,11 +272,8 @@ GRANT SELECT (name, subject, created_at) ON webpush.applications TO webpush_send
 GRANT SELECT ON webpush.keys TO webpush_sender, webpush_monitor;
 GRANT SELECT (application) ON webpush.subscriptions TO webpush_sender;
 GRANT EXECUTE ON FUNCTION
-    webpush_subscribe(jsonb, text, text, text),
-    webpush_send(jsonb, text, integer, text, text, text),
-    webpush_send_now(jsonb, text, integer, text, text, text),
-    webpush_send_user(text, text, integer, text, text, text),
-    webpush_send_user(text, jsonb, integer, text, text, text)
+    webpush_subscribe(jsonb, text, text, text, text),
+    webpush_send_now(jsonb, text, integer, text, text, text)
 TO webpush_sender;
 
 -- Triggers without PL/pgSQL --------------------------------------------
@@ -331,3 +290,348 @@ COMMENT ON FUNCTION webpush_notify() IS
     'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'']]])';
 REVOKE ALL ON FUNCTION webpush_notify() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_notify() TO webpush_sender;
+
+-- Messages and deliveries ----------------------------------------------
+
+-- A message is stored once, however many recipients it has: what to send,
+-- to which application's users, and when.  A one-off send to a subscription
+-- object that is not stored keeps that object here (its single delivery
+-- names subscription 0).
+CREATE TABLE webpush.messages (
+    id          bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    application text NOT NULL,
+    payload     bytea CHECK (length(payload) <= 3993),  -- NULL: push without payload
+    ttl         integer NOT NULL CHECK (ttl >= 0),
+    urgency     text NOT NULL CHECK (urgency IN ('very-low', 'low', 'normal', 'high')),
+    topic       text CHECK (topic ~ '^[A-Za-z0-9_-]{1,32}$'),
+    send_at     timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    dedupe_key  text,
+    recipients  integer NOT NULL CHECK (recipients >= 0),
+    pending     boolean NOT NULL DEFAULT true,
+    queued_by   oid,
+    endpoint    text CHECK (endpoint LIKE 'https://%' AND octet_length(endpoint) <= 2048),
+    p256dh      bytea CHECK (length(p256dh) = 65),
+    auth        bytea CHECK (length(auth) = 16),
+    key_id      bigint,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK (expires_at >= send_at),
+    CHECK ((endpoint IS NULL) = (p256dh IS NULL) AND (endpoint IS NULL) = (auth IS NULL)
+           AND (endpoint IS NULL) = (key_id IS NULL))
+);
+COMMENT ON TABLE webpush.messages IS
+    'Notifications, stored once each; webpush.deliveries holds one row per recipient still to send';
+COMMENT ON COLUMN webpush.messages.send_at IS 'not sent before this (scheduled sends)';
+COMMENT ON COLUMN webpush.messages.expires_at IS
+    'send_at + ttl: after this the push service would drop it anyway, so it is not sent';
+COMMENT ON COLUMN webpush.messages.dedupe_key IS
+    'a second send with the same key in the same application, while this message is kept, queues nothing';
+COMMENT ON COLUMN webpush.messages.pending IS
+    'some deliveries were never attempted: the worker looks here for due messages';
+COMMENT ON COLUMN webpush.messages.queued_by IS
+    'the role that queued it, when webpush.max_queued_per_role applied to that role; NULL otherwise';
+COMMENT ON COLUMN webpush.messages.endpoint IS
+    'a one-off send''s subscription object (with p256dh, auth and the signing key_id); NULL otherwise';
+CREATE UNIQUE INDEX messages_dedupe_idx ON webpush.messages (application, dedupe_key)
+    WHERE dedupe_key IS NOT NULL;
+CREATE INDEX messages_pending_idx ON webpush.messages (send_at) WHERE pending;
+CREATE INDEX messages_queued_by_idx ON webpush.messages (queued_by) WHERE queued_by IS NOT NULL;
+REVOKE ALL ON webpush.messages FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('webpush.messages', '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('webpush.messages', 'id'), '');
+
+-- One recipient of a message, until it is delivered, fails or expires (then
+-- it moves to webpush.history).  Small on purpose: a broadcast to a million
+-- costs a million of these.  The endpoint, keys and signing key are read
+-- from the subscription when the worker claims it, so a browser that
+-- subscribes again gets what was queued for it with its new keys.
+CREATE TABLE webpush.deliveries (
+    message_id      bigint NOT NULL,
+    subscription_id bigint NOT NULL,    -- 0: the message's own endpoint
+    claimed_by      integer,            -- pid of the worker sending it
+    attempts        smallint,           -- NULL: never attempted
+    next_attempt_at timestamptz,        -- a retry's time; NULL otherwise
+    last_status     smallint,
+    last_error      text,
+    PRIMARY KEY (message_id, subscription_id),
+    CHECK (claimed_by IS NULL OR next_attempt_at IS NULL)
+);
+COMMENT ON TABLE webpush.deliveries IS
+    'One row per recipient still to send: waiting (claimed_by NULL) or being sent by the worker whose pid is claimed_by';
+COMMENT ON COLUMN webpush.deliveries.next_attempt_at IS
+    'when a retry (or a notification handed back unsent) is due; NULL for a first attempt, due at the message''s send_at';
+CREATE INDEX deliveries_retry_idx ON webpush.deliveries (next_attempt_at)
+    WHERE next_attempt_at IS NOT NULL;
+REVOKE ALL ON webpush.deliveries FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('webpush.deliveries', '');
+
+-- What 0.2 queued becomes one message and one delivery each, with the same
+-- id, so that its history rows name their message.  Rows a worker was
+-- sending are due again at once.
+INSERT INTO webpush.messages (id, application, payload, ttl, urgency, topic, send_at,
+                              expires_at, recipients, pending, queued_by,
+                              endpoint, p256dh, auth, key_id, created_at)
+SELECT q.id, k.application, q.payload, q.ttl, q.urgency, q.topic, q.created_at,
+       GREATEST(q.expires_at, q.created_at), 1, q.attempts = 0 AND q.state = 'queued', q.queued_by,
+       CASE WHEN q.subscription_id IS NULL THEN q.endpoint END,
+       CASE WHEN q.subscription_id IS NULL THEN q.p256dh END,
+       CASE WHEN q.subscription_id IS NULL THEN q.auth END,
+       CASE WHEN q.subscription_id IS NULL THEN q.key_id END,
+       q.created_at
+FROM webpush.queue q JOIN webpush.vapid_keys k ON k.id = q.key_id;
+INSERT INTO webpush.deliveries (message_id, subscription_id, attempts, next_attempt_at,
+                                last_status, last_error)
+SELECT q.id, COALESCE(q.subscription_id, 0),
+       CASE WHEN q.attempts = 0 AND q.state = 'queued' THEN NULL ELSE q.attempts END,
+       CASE WHEN q.attempts = 0 AND q.state = 'queued' THEN NULL
+            WHEN q.state = 'sending' THEN now() ELSE q.next_attempt_at END,
+       q.last_status, q.last_error
+FROM webpush.queue q JOIN webpush.vapid_keys k ON k.id = q.key_id;
+SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence('webpush.messages', 'id'),
+                         GREATEST((SELECT max(id) FROM webpush.queue),
+                                  (SELECT max(id) FROM webpush.history), 1));
+
+-- History rows name their message (the 0.2 queue id for older rows) and
+-- may record a cancellation.
+ALTER TABLE webpush.history DROP CONSTRAINT history_pkey;
+ALTER TABLE webpush.history RENAME COLUMN id TO message_id;
+ALTER TABLE webpush.history DROP CONSTRAINT history_outcome_check;
+ALTER TABLE webpush.history ADD CHECK (outcome IN ('delivered', 'failed', 'expired', 'cancelled'));
+COMMENT ON TABLE webpush.history IS
+    'Outcome of every delivery that left webpush.deliveries (delivered, failed, expired, cancelled), and of webpush_send_now';
+COMMENT ON COLUMN webpush.history.subscription_id IS 'the recipient; 0 for a one-off send';
+CREATE INDEX history_message_id_idx ON webpush.history (message_id);
+
+DROP VIEW webpush.status_by_host;
+DROP VIEW webpush.status;
+-- Out of the extension first: that also takes it (and its sequence) off
+-- the list of tables pg_dump saves.
+ALTER EXTENSION webpush DROP SEQUENCE webpush.queue_id_seq;
+ALTER EXTENSION webpush DROP TABLE webpush.queue;
+DROP TABLE webpush.queue;
+
+CREATE VIEW webpush.status AS
+SELECT
+    (SELECT count(*) FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id
+      WHERE d.claimed_by IS NULL AND d.attempts IS NULL AND m.send_at <= now()) AS queued,
+    (SELECT count(*) FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id
+      WHERE d.claimed_by IS NULL AND d.attempts IS NULL AND m.send_at > now()) AS scheduled,
+    (SELECT count(*) FROM webpush.deliveries WHERE claimed_by IS NULL AND attempts IS NOT NULL) AS retrying,
+    (SELECT count(*) FROM webpush.deliveries WHERE claimed_by IS NOT NULL) AS sending,
+    (SELECT count(*) FROM webpush.history WHERE outcome = 'delivered') AS delivered,
+    (SELECT count(*) FROM webpush.history WHERE outcome = 'failed') AS failed,
+    (SELECT count(*) FROM webpush.history WHERE outcome = 'expired') AS expired,
+    (SELECT count(*) FROM webpush.history WHERE outcome = 'cancelled') AS cancelled,
+    (SELECT round(count(*) / 60.0, 1) FROM webpush.history
+      WHERE outcome = 'delivered' AND finished_at > now() - interval '1 minute') AS delivered_per_second,
+    (SELECT min(m.created_at) FROM webpush.messages m
+      WHERE EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id)) AS oldest_queued_at;
+COMMENT ON VIEW webpush.status IS
+    'Deliveries and history at a glance; delivered_per_second is the average over the last minute';
+
+CREATE VIEW webpush.status_by_host AS
+WITH items AS (
+    SELECT substring(COALESCE(s.endpoint, m.endpoint) from '^https://([^/:?#]+)') AS host,
+           CASE WHEN d.claimed_by IS NOT NULL THEN 'sending'
+                WHEN d.attempts IS NOT NULL THEN 'retrying' ELSE 'queued' END AS what,
+           d.last_error AS reason, d.next_attempt_at AS at
+    FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id
+    LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id
+    UNION ALL
+    SELECT substring(endpoint from '^https://([^/:?#]+)'), outcome, reason, finished_at
+    FROM webpush.history
+)
+SELECT host,
+       count(*) FILTER (WHERE what = 'queued') AS queued,
+       count(*) FILTER (WHERE what = 'retrying') AS retrying,
+       count(*) FILTER (WHERE what = 'sending') AS sending,
+       count(*) FILTER (WHERE what = 'delivered') AS delivered,
+       count(*) FILTER (WHERE what = 'failed') AS failed,
+       count(*) FILTER (WHERE what = 'expired') AS expired,
+       (array_agg(reason ORDER BY at DESC) FILTER (WHERE what IN ('failed', 'retrying', 'expired')))[1] AS last_problem,
+       max(at) FILTER (WHERE what IN ('failed', 'retrying', 'expired')) AS last_problem_at
+FROM items
+GROUP BY host;
+COMMENT ON VIEW webpush.status_by_host IS
+    'Delivery and history counts per push service host, with the latest problem and its time; host NULL: subscriptions removed before their deliveries were sent';
+
+-- Per message: who it is for, what became of each recipient, and when.
+CREATE VIEW webpush.message_status AS
+SELECT m.id, m.application, m.created_at, m.send_at, m.expires_at, m.dedupe_key, m.recipients,
+       COALESCE(d.queued, 0) AS queued, COALESCE(d.sending, 0) AS sending,
+       COALESCE(h.delivered, 0) AS delivered, COALESCE(h.failed, 0) AS failed,
+       COALESCE(h.expired, 0) AS expired, COALESCE(h.cancelled, 0) AS cancelled,
+       h.first_delivered_at, h.last_delivered_at
+FROM webpush.messages m
+LEFT JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE claimed_by IS NULL) AS queued,
+           count(*) FILTER (WHERE claimed_by IS NOT NULL) AS sending
+    FROM webpush.deliveries WHERE message_id = m.id) d ON true
+LEFT JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE outcome = 'delivered') AS delivered,
+           count(*) FILTER (WHERE outcome = 'failed') AS failed,
+           count(*) FILTER (WHERE outcome = 'expired') AS expired,
+           count(*) FILTER (WHERE outcome = 'cancelled') AS cancelled,
+           min(finished_at) FILTER (WHERE outcome = 'delivered') AS first_delivered_at,
+           max(finished_at) FILTER (WHERE outcome = 'delivered') AS last_delivered_at
+    FROM webpush.history WHERE message_id = m.id) h ON true;
+COMMENT ON VIEW webpush.message_status IS
+    'Per message: recipients, queued (or scheduled, or retrying), sending, delivered, failed, expired, cancelled, first and last delivery';
+REVOKE ALL ON webpush.status, webpush.status_by_host, webpush.message_status FROM PUBLIC;
+
+-- Sending: every send function takes send_at and dedupe_key, and tells
+-- the message's id.
+DROP FUNCTION webpush_send(bigint, text, integer, text, text);
+DROP FUNCTION webpush_send(bigint, jsonb, integer, text, text);
+DROP FUNCTION webpush_send(bigint, bytea, integer, text, text);
+DROP FUNCTION webpush_send(jsonb, text, integer, text, text);
+DROP FUNCTION webpush_send_user(text, text, integer, text, text);
+DROP FUNCTION webpush_send_user(text, jsonb, integer, text, text);
+DROP FUNCTION webpush_send_many(bigint[], text, integer, text, text);
+DROP FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text);
+
+CREATE FUNCTION webpush_send(subscription_id bigint, payload text,
+                             ttl integer DEFAULT 2419200,
+                             urgency text DEFAULT 'normal',
+                             topic text DEFAULT NULL,
+                             send_at timestamptz DEFAULT NULL,
+                             dedupe_key text DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_send_id_text'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION webpush_send(subscription_id bigint, payload jsonb,
+                             ttl integer DEFAULT 2419200,
+                             urgency text DEFAULT 'normal',
+                             topic text DEFAULT NULL,
+                             send_at timestamptz DEFAULT NULL,
+                             dedupe_key text DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_send_id_jsonb'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION webpush_send(subscription_id bigint, payload bytea,
+                             ttl integer DEFAULT 2419200,
+                             urgency text DEFAULT 'normal',
+                             topic text DEFAULT NULL,
+                             send_at timestamptz DEFAULT NULL,
+                             dedupe_key text DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_send_id_bytea'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION webpush_send(subscription jsonb, payload text,
+                             ttl integer DEFAULT 2419200,
+                             urgency text DEFAULT 'normal',
+                             topic text DEFAULT NULL,
+                             application text DEFAULT 'default',
+                             send_at timestamptz DEFAULT NULL,
+                             dedupe_key text DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_send_json_text'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send(bigint, text, integer, text, text, timestamptz, text) IS
+    'Queues a notification for a stored subscription, sent after COMMIT (or at send_at); returns the message id';
+COMMENT ON FUNCTION webpush_send(bigint, jsonb, integer, text, text, timestamptz, text) IS
+    'Queues a notification whose payload is JSON text; returns the message id';
+COMMENT ON FUNCTION webpush_send(bigint, bytea, integer, text, text, timestamptz, text) IS
+    'Queues a notification with a binary payload; returns the message id';
+COMMENT ON FUNCTION webpush_send(jsonb, text, integer, text, text, text, timestamptz, text) IS
+    'Queues a notification for a subscription object that need not be stored, signed with the application''s current key; returns the message id';
+
+CREATE FUNCTION webpush_send_user(user_id text, payload text,
+                                  ttl integer DEFAULT 2419200,
+                                  urgency text DEFAULT 'normal',
+                                  topic text DEFAULT NULL,
+                                  application text DEFAULT 'default',
+                                  send_at timestamptz DEFAULT NULL,
+                                  dedupe_key text DEFAULT NULL,
+                                  OUT message_id bigint, OUT recipients integer)
+    AS 'MODULE_PATHNAME', 'webpush_send_user_text'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION webpush_send_user(user_id text, payload jsonb,
+                                  ttl integer DEFAULT 2419200,
+                                  urgency text DEFAULT 'normal',
+                                  topic text DEFAULT NULL,
+                                  application text DEFAULT 'default',
+                                  send_at timestamptz DEFAULT NULL,
+                                  dedupe_key text DEFAULT NULL,
+                                  OUT message_id bigint, OUT recipients integer)
+    AS 'MODULE_PATHNAME', 'webpush_send_user_jsonb'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text) IS
+    'Queues one message for every subscription of a user of the application; its id (NULL when the user has none) and how many recipients';
+COMMENT ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text) IS
+    'Queues one JSON message for every subscription of a user of the application; its id and how many recipients';
+
+CREATE FUNCTION webpush_send_many(subscription_ids bigint[], payload text,
+                                  ttl integer DEFAULT 2419200,
+                                  urgency text DEFAULT 'normal',
+                                  topic text DEFAULT NULL,
+                                  application text DEFAULT 'default',
+                                  send_at timestamptz DEFAULT NULL,
+                                  dedupe_key text DEFAULT NULL,
+                                  OUT message_id bigint, OUT recipients bigint)
+    AS 'MODULE_PATHNAME', 'webpush_send_many_text'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION webpush_send_many(subscription_ids bigint[], payload jsonb,
+                                  ttl integer DEFAULT 2419200,
+                                  urgency text DEFAULT 'normal',
+                                  topic text DEFAULT NULL,
+                                  application text DEFAULT 'default',
+                                  send_at timestamptz DEFAULT NULL,
+                                  dedupe_key text DEFAULT NULL,
+                                  OUT message_id bigint, OUT recipients bigint)
+    AS 'MODULE_PATHNAME', 'webpush_send_many_jsonb'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text) IS
+    'One message to each listed subscription of the application, stored once; ids that do not exist (or are another application''s) are skipped. Its id and how many recipients';
+COMMENT ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text) IS
+    'One JSON message to each listed subscription of the application, stored once; its id and how many recipients';
+
+CREATE FUNCTION webpush_cancel(message_id bigint) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_cancel'
+    LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_cancel(bigint) IS
+    'Cancels the deliveries of a message that are not in flight (recorded as cancelled); returns how many';
+
+REVOKE ALL ON FUNCTION
+    webpush_send(bigint, text, integer, text, text, timestamptz, text),
+    webpush_send(bigint, jsonb, integer, text, text, timestamptz, text),
+    webpush_send(bigint, bytea, integer, text, text, timestamptz, text),
+    webpush_send(jsonb, text, integer, text, text, text, timestamptz, text),
+    webpush_send_user(text, text, integer, text, text, text, timestamptz, text),
+    webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text),
+    webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text),
+    webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text),
+    webpush_cancel(bigint)
+FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    webpush_send(bigint, text, integer, text, text, timestamptz, text),
+    webpush_send(bigint, jsonb, integer, text, text, timestamptz, text),
+    webpush_send(bigint, bytea, integer, text, text, timestamptz, text),
+    webpush_send(jsonb, text, integer, text, text, text, timestamptz, text),
+    webpush_send_user(text, text, integer, text, text, text, timestamptz, text),
+    webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text),
+    webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text),
+    webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text),
+    webpush_cancel(bigint)
+TO webpush_sender;
+
+-- Who watches what, on the new tables: webpush_sender sees the status of
+-- messages (no payloads), webpush_monitor the same plus deliveries and
+-- messages without endpoints, keys or payloads.
+GRANT SELECT ON webpush.status, webpush.status_by_host, webpush.message_status
+    TO webpush_sender, webpush_monitor;
+GRANT SELECT (message_id, subscription_id, claimed_by, attempts, next_attempt_at,
+              last_status, last_error)
+    ON webpush.deliveries TO webpush_monitor;
+GRANT SELECT (id, application, ttl, urgency, topic, send_at, expires_at, dedupe_key,
+              recipients, pending, created_at)
+    ON webpush.messages TO webpush_monitor;
+GRANT SELECT (message_id, subscription_id, outcome, status, attempts, reason,
+              created_at, finished_at)
+    ON webpush.history TO webpush_monitor;

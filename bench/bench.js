@@ -104,7 +104,7 @@ async function main() {
   const cpu0 = workers.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
   const t0 = Date.now();
   await db.query('BEGIN');
-  await db.query("SELECT sum(webpush_send_many((SELECT array_agg(id) FROM webpush.subscriptions), 'bench ' || i)) FROM generate_series(1, $1) i", [per]);
+  await db.query("SELECT sum((webpush_send_many((SELECT array_agg(id) FROM webpush.subscriptions), 'bench ' || i)).recipients) FROM generate_series(1, $1) i", [per]);
   const tQueued = Date.now();
   await db.query('COMMIT');
   const tCommit = Date.now();
@@ -139,7 +139,7 @@ async function main() {
     driver: (() => { const u = process.cpuUsage(self0); return (u.user + u.system) / 1e6; })(),
   };
   for (;;) {   // outcomes recorded too, so the CPU figure includes them
-    const { rows: q } = await db.query('SELECT count(*)::int AS n FROM webpush.queue');
+    const { rows: q } = await db.query('SELECT count(*)::int AS n FROM webpush.deliveries');
     if (q[0].n === 0) break;
     await new Promise((r) => setTimeout(r, 20));
   }

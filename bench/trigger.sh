@@ -57,14 +57,14 @@ plain=$(run)
 psql -Xqc 'CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION notify_order()'
 psql -Xqc 'TRUNCATE orders' >/dev/null
 plpgsql=$(run)
-psql -Xqc 'DROP TRIGGER orders_notify ON orders; TRUNCATE orders; DELETE FROM webpush.queue' >/dev/null
+psql -Xqc 'DROP TRIGGER orders_notify ON orders; TRUNCATE orders; DELETE FROM webpush.deliveries; DELETE FROM webpush.messages' >/dev/null
 psql -Xqc "CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION webpush_notify('user_id', 'Order received', 'Your {item} is on its way', '/orders/{id}')"
 if [ -n "${TRIGGER_PERF:-}" ]; then
     (sleep 3; pid=$(psql -XAtc "SELECT pid FROM pg_stat_activity WHERE datname = 'bench' AND pid <> pg_backend_pid() LIMIT 1")
      perf record -g -o "$work/perf.data" -p "$pid" -- sleep 5 >/dev/null 2>&1) &
 fi
 with=$(run)
-queued=$(psql -XAtc 'SELECT count(*) FROM webpush.queue')
+queued=$(psql -XAtc 'SELECT count(*) FROM webpush.deliveries')
 wait
 echo "insert without the trigger:           $plain tps ($clients clients, $seconds s)"
 echo "insert with the PL/pgSQL trigger:      $plpgsql tps"

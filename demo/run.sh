@@ -58,5 +58,5 @@ fi
 cat "$work/received.jsonl"
 
 step "The outcome, as the database recorded it"
-psql_demo -c "SELECT id, outcome, status, attempts, finished_at - created_at AS took FROM webpush.history" \
+psql_demo -c "SELECT message_id, outcome, status, attempts, finished_at - created_at AS took FROM webpush.history" \
           -c "SELECT * FROM webpush.status"

@@ -7,7 +7,10 @@
 #                    callgrind: the worker's instructions per message;
 #                    trigger: the TPS of an insert with and without the
 #                    tutorial's trigger (bench/trigger.sh; TRIGGER_SECONDS,
-#                    TRIGGER_CLIENTS, TRIGGER_PERF=1 for a backend's profile)
+#                    TRIGGER_CLIENTS, TRIGGER_PERF=1 for a backend's profile);
+#                    queue: bytes per recipient, webpush_send_many's rate and
+#                    scheduled sends' lateness (bench/queue.sh;
+#                    QUEUE_SCHEDULED, QUEUE_SPACING_MS)
 #   BENCH_WORKERS    webpush.workers (1)
 #   BENCH_SETTINGS   extra postgresql.conf lines, ';'-separated
 #   BENCH_SQL        a statement run after CREATE EXTENSION (experiments)
@@ -46,6 +49,11 @@ if [ "${BENCH_MODE:-}" = "trigger" ]; then
     (as_test_user webpush-bench-tree env TRIGGER_SECONDS="${TRIGGER_SECONDS:-}" \
         TRIGGER_CLIENTS="${TRIGGER_CLIENTS:-}" TRIGGER_PERF="${TRIGGER_PERF:-}" \
         TRIGGER_SQL="${TRIGGER_SQL:-}" bash bench/trigger.sh)
+    exit
+fi
+if [ "${BENCH_MODE:-}" = "queue" ]; then
+    (as_test_user webpush-bench-tree env QUEUE_SCHEDULED="${QUEUE_SCHEDULED:-}" \
+        QUEUE_SPACING_MS="${QUEUE_SPACING_MS:-}" bash bench/queue.sh)
     exit
 fi
 # A subshell, so that as_test_user's clean-up trap does not replace ours.

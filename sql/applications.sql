@@ -22,10 +22,10 @@ SELECT webpush_subscribe(regress.subscription('https://push.example.com/shop/2')
 SELECT application FROM webpush.subscriptions WHERE id = :shop_sub2;
 -- Sending to a user reaches that application's subscriptions only.
 BEGIN;
-SELECT webpush_send_user('sam', 'hi') AS sam_in_default,
-       webpush_send_user('sam', 'hi', application => 'shop') AS sam_in_shop;
-SELECT q.key_id = s.key_id AS signed_with_their_key FROM webpush.queue q
-JOIN webpush.subscriptions s ON s.id = q.subscription_id WHERE s.user_id = 'sam';
+SELECT (webpush_send_user('sam', 'hi')).recipients AS sam_in_default,
+       (webpush_send_user('sam', 'hi', application => 'shop')).recipients AS sam_in_shop;
+SELECT m.application FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id
+JOIN webpush.subscriptions s ON s.id = d.subscription_id WHERE s.user_id = 'sam';
 ROLLBACK;
 
 -- Rotation: new subscriptions get the new key, older ones keep theirs.
@@ -107,7 +107,7 @@ GRANT EXECUTE ON FUNCTION webpush_keys_export(text) TO regress_app_sender;
 SET ROLE regress_app_sender;
 SELECT count(*) > 0 AS reads_public_keys FROM webpush.keys WHERE application = 'shop';
 SELECT webpush_subscribe(regress.subscription('https://push.example.com/shop/9'), 'ann', 'shop') > 0 AS subscribes;
-SELECT webpush_send_user('ann', 'hi', application => 'shop') AS sends;
+SELECT (webpush_send_user('ann', 'hi', application => 'shop')).recipients AS sends;
 \x on
 SELECT t.call, r.state, r.message
 FROM (VALUES
@@ -121,7 +121,7 @@ FROM (VALUES
 ) AS t(call), LATERAL regress.try(t.call) AS r;
 \x off
 RESET ROLE;
-DELETE FROM webpush.queue;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 REVOKE EXECUTE ON FUNCTION webpush_keys_export(text) FROM regress_app_sender;
 DROP ROLE regress_app_sender;
 

@@ -1,26 +1,30 @@
 -- webpush_send_many: one statement queues for a list of subscriptions.
 SET webpush.subject = 'mailto:ops@example.com';
-DELETE FROM webpush.queue;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 CREATE TEMP TABLE many AS
 SELECT webpush_subscribe(regress.subscription('https://push.example.com/many/' || i)) AS id
 FROM generate_series(1, 5) i;
 
 -- Ids that do not exist, repeats and NULL elements: each existing
 -- subscription gets one notification, and the count says how many.
-SELECT webpush_send_many(array_agg(id) || ARRAY[id_max + 1000, NULL, id_min, id_min], 'to all')
+SELECT (webpush_send_many(array_agg(id) || ARRAY[id_max + 1000, NULL, id_min, id_min], 'to all')).recipients
 FROM many, (SELECT max(id) AS id_max, min(id) AS id_min FROM many) m
 GROUP BY id_max, id_min;
-SELECT count(*) AS queued, count(DISTINCT subscription_id) AS subscriptions,
-       bool_and(convert_from(payload, 'UTF8') = 'to all') AS same_payload,
-       bool_and(endpoint LIKE 'https://push.example.com/many/%') AS own_endpoints
-FROM webpush.queue;
-SELECT webpush_send_many((SELECT array_agg(id) FROM many), '{"title": "json"}'::jsonb,
-                         ttl => 60, urgency => 'high', topic => 'sale') AS queued_json;
-SELECT DISTINCT convert_from(payload, 'UTF8') AS payload, ttl, urgency, topic
-FROM webpush.queue WHERE ttl = 60;
-SELECT webpush_send_many('{}', 'nobody') AS queued_for_nobody;
-SELECT webpush_send_many(ARRAY[-1], 'nobody') AS queued_for_nobody;
-DELETE FROM webpush.queue;
+-- The message is stored once; each recipient is a delivery.
+SELECT count(*) AS messages, sum(recipients) AS recipients,
+       bool_and(convert_from(payload, 'UTF8') = 'to all') AS payload FROM webpush.messages;
+SELECT count(*) AS deliveries, count(DISTINCT d.subscription_id) AS subscriptions,
+       bool_and(s.endpoint LIKE 'https://push.example.com/many/%') AS own_endpoints
+FROM webpush.deliveries d JOIN webpush.subscriptions s ON s.id = d.subscription_id;
+SELECT recipients AS queued_json FROM webpush_send_many((SELECT array_agg(id) FROM many), '{"title": "json"}'::jsonb,
+                         ttl => 60, urgency => 'high', topic => 'sale');
+SELECT convert_from(payload, 'UTF8') AS payload, ttl, urgency, topic, recipients
+FROM webpush.messages WHERE ttl = 60;
+SELECT * FROM webpush_send_many('{}', 'nobody');
+SELECT * FROM webpush_send_many(ARRAY[-1], 'nobody');
+-- Another application's subscriptions are not this one's recipients.
+SELECT recipients FROM webpush_send_many((SELECT array_agg(id) FROM many), 'x', application => 'other');
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 
 -- Bad calls fail before anything is queued.
 \x on
@@ -34,10 +38,10 @@ FROM (VALUES
     ($$SELECT webpush_send_many(ARRAY['a'], 'x')$$)
 ) AS t(call), LATERAL regress.try(t.call) AS r;
 \x off
-SELECT count(*) AS nothing_queued FROM webpush.queue;
+SELECT count(*) AS nothing_queued FROM webpush.deliveries;
 
 -- Only superusers and webpush_sender may call it.
-SELECT has_function_privilege('public', 'webpush_send_many(bigint[], text, integer, text, text)', 'execute') AS public_may,
-       has_function_privilege('webpush_sender', 'webpush_send_many(bigint[], text, integer, text, text)', 'execute') AS sender_may,
-       has_function_privilege('webpush_sender', 'webpush_send_many(bigint[], jsonb, integer, text, text)', 'execute') AS sender_may_json;
+SELECT has_function_privilege('public', 'webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text)', 'execute') AS public_may,
+       has_function_privilege('webpush_sender', 'webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text)', 'execute') AS sender_may,
+       has_function_privilege('webpush_sender', 'webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text)', 'execute') AS sender_may_json;
 SELECT webpush_unsubscribe('https://push.example.com/many/' || i) FROM generate_series(1, 5) i;

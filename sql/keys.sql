@@ -120,20 +120,20 @@ SET ROLE regress_webpush_sender;
 SET webpush.subject = 'mailto:ops@example.com';
 SELECT webpush_subscribe(regress.subscription('https://push.example.com/sender'), 'erin') AS sender_sub \gset
 SELECT webpush_send(:sender_sub, 'hi') > 0 AS can_queue;
-SELECT webpush_send_user('erin', 'hi') AS can_queue_for_user;
+SELECT (webpush_send_user('erin', 'hi')).recipients AS can_queue_for_user;
 SELECT count(*) AS own_subscriptions FROM (SELECT id, user_id FROM webpush.subscriptions WHERE user_id = 'erin') s;
 \x on
 SELECT t.call, r.state, r.message
 FROM (VALUES
     ($$SELECT private_key FROM webpush.vapid_keys$$),
-    ($$SELECT payload FROM webpush.queue$$),
-    ($$SELECT count(*) FROM webpush.queue$$),
+    ($$SELECT payload FROM webpush.messages$$),
+    ($$SELECT count(*) FROM webpush.deliveries$$),
     ($$SELECT reason FROM webpush.history$$),
     ($$SELECT endpoint FROM webpush.subscriptions$$),
     ($$SELECT auth FROM webpush.subscriptions$$),
     ($$SELECT * FROM webpush_workers()$$),
     ($$SELECT webpush_keys_import('yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw')$$),
-    ($$DELETE FROM webpush.queue$$),
+    ($$DELETE FROM webpush.deliveries$$),
     ($$UPDATE webpush.subscriptions SET user_id = 'mallory'$$),
     ($$SET webpush.allow_private_endpoints = on$$),
     ($$SET webpush.allowed_ports = '*'$$),
@@ -144,21 +144,22 @@ FROM (VALUES
 SELECT webpush_unsubscribe('https://push.example.com/sender') AS can_unsubscribe;
 RESET ROLE;
 
--- webpush_monitor watches: status, workers, queue and history, without
+-- webpush_monitor watches: status, workers, messages, deliveries and history, without
 -- endpoints, keys or payloads; it sends nothing.
 CREATE ROLE regress_webpush_monitor IN ROLE webpush_monitor;
 SET ROLE regress_webpush_monitor;
 SELECT queued + retrying AS waiting FROM webpush.status;
 SELECT count(*) AS hosts FROM webpush.status_by_host;
-SELECT count(*) >= 2 AS sees_queue_state FROM (SELECT id, state, attempts, last_error FROM webpush.queue) q;
-SELECT count(*) AS history FROM (SELECT id, outcome, reason FROM webpush.history) h;
+SELECT count(*) >= 2 AS sees_delivery_state FROM (SELECT message_id, claimed_by, attempts, last_error FROM webpush.deliveries) q;
+SELECT count(*) >= 2 AS sees_messages FROM (SELECT id, application, send_at, recipients FROM webpush.messages) m;
+SELECT count(*) AS history FROM (SELECT message_id, outcome, reason FROM webpush.history) h;
 SELECT count(*) >= 0 AS sees_workers FROM webpush_workers();
 \x on
 SELECT t.call, r.state, r.message
 FROM (VALUES
-    ($$SELECT payload FROM webpush.queue$$),
-    ($$SELECT endpoint FROM webpush.queue$$),
-    ($$SELECT p256dh FROM webpush.queue$$),
+    ($$SELECT payload FROM webpush.messages$$),
+    ($$SELECT endpoint FROM webpush.messages$$),
+    ($$SELECT p256dh FROM webpush.messages$$),
     ($$SELECT endpoint FROM webpush.history$$),
     ($$SELECT id FROM webpush.subscriptions$$),
     ($$SELECT webpush_send(1, 'x')$$),
@@ -166,7 +167,7 @@ FROM (VALUES
 ) AS t(call), LATERAL regress.try(t.call) AS r;
 \x off
 RESET ROLE;
-DELETE FROM webpush.queue;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 DROP ROLE regress_webpush_monitor;
 
 -- An optional limit on what one role may have queued.  Superusers set it,
@@ -175,15 +176,16 @@ SELECT webpush_subscribe(regress.subscription('https://push.example.com/quota'),
 SET webpush.max_queued_per_role = 3;
 SET ROLE regress_webpush_sender;
 SELECT webpush_send(:quota_sub, 'one') > 0 AS first, webpush_send(:quota_sub, 'two') > 0 AS second;
-SELECT webpush_send_user('quinn', 'three') AS third;
+SELECT (webpush_send_user('quinn', 'three')).recipients AS third;
 SELECT webpush_send(:quota_sub, 'four');
-SELECT webpush_send_many(ARRAY[:quota_sub], 'four');
+SELECT recipients FROM webpush_send_many(ARRAY[:quota_sub], 'four');
 RESET ROLE;
-SELECT count(*) AS queued_for_quinn, count(queued_by) AS counted FROM webpush.queue WHERE subscription_id = :quota_sub;
+SELECT count(*) AS queued_for_quinn, count(m.queued_by) AS counted
+FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id WHERE d.subscription_id = :quota_sub;
 -- Superusers are not limited.
 SELECT webpush_send(:quota_sub, 'from a superuser') > 0 AS superuser_unlimited;
 RESET webpush.max_queued_per_role;
-DELETE FROM webpush.queue;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 SELECT webpush_unsubscribe('https://push.example.com/quota');
 DROP ROLE regress_webpush_sender;
 
@@ -197,7 +199,7 @@ SET search_path = regress_evil, public, pg_catalog;
 SET webpush.subject = 'mailto:ops@example.com';
 SELECT webpush_send(:evil_id, 'x') > 0 AS queued;
 RESET search_path;
-SELECT expires_at - created_at AS lifetime, created_at > '2000-01-01' AS real_clock FROM webpush.queue;
-DELETE FROM webpush.queue;
+SELECT expires_at - send_at AS lifetime, created_at > '2000-01-01' AS real_clock FROM webpush.messages;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 DROP SCHEMA regress_evil CASCADE;
 SELECT webpush_unsubscribe('https://push.example.com/evil');

@@ -13,8 +13,8 @@ SELECT webpush_notification(E'"Caf\u00e9"\n', E'tab\there');
 -- It is a plain builder: anyone may call it, and it composes with the senders.
 SELECT has_function_privilege('public', 'webpush_notification(text, text, text, text, text, text, text, jsonb, boolean, boolean)', 'execute');
 SELECT webpush_send(regress.subscription(), webpush_notification('Queued', 'x')::text) > 0 AS queued;
-SELECT convert_from(payload, 'UTF8')::jsonb AS payload FROM webpush.queue ORDER BY id DESC LIMIT 1;
-DELETE FROM webpush.queue;
+SELECT convert_from(payload, 'UTF8')::jsonb AS payload FROM webpush.messages ORDER BY id DESC LIMIT 1;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 
 \x on
 SELECT t.call, r.*
@@ -57,8 +57,10 @@ SELECT extversion FROM pg_extension WHERE extname = 'webpush';
 SELECT application, public_key, current, subscriptions FROM webpush.keys;
 SELECT private_key = 'yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw' AS exported_as_imported
 FROM webpush_keys_export();
-SELECT s.application, s.key_id = k.id AS bound_to_it, q.key_id = k.id AS queued_bound_to_it
-FROM webpush.subscriptions s JOIN webpush.queue q ON q.subscription_id = s.id
+SELECT s.application, s.key_id = k.id AS bound_to_it, convert_from(m.payload, 'UTF8') AS queued,
+       m.id = d.message_id AS same_id_as_in_0_2, d.attempts, m.pending
+FROM webpush.subscriptions s JOIN webpush.deliveries d ON d.subscription_id = s.id
+JOIN webpush.messages m ON m.id = d.message_id
 JOIN webpush.vapid_keys k ON k.application = 'default' AND k.current
 WHERE s.user_id = 'alice';
 SELECT webpush_notification('after upgrade');

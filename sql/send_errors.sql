@@ -32,7 +32,7 @@ UPDATE webpush.applications SET subject = NULL WHERE name = 'default';
 SELECT * FROM regress.try(format($$SELECT webpush_send_now(%s, 'hi')$$, :'sub_id'));
 SELECT * FROM regress.try($$SELECT webpush_send_user('nobody-yet', 'hi')$$);
 SELECT * FROM regress.try($$SELECT webpush_send(regress.subscription(), 'hi')$$);
-SELECT count(*) AS queued_without_subject FROM webpush.queue;
+SELECT count(*) AS queued_without_subject FROM webpush.deliveries;
 ROLLBACK;
 \x off
 
@@ -55,7 +55,7 @@ FROM (VALUES
     ($$SELECT webpush_send_user('nobody', 'hi', urgency => 'asap')$$)
 ) AS t(call), LATERAL regress.try(replace(t.call, ':sub_id', :'sub_id')) AS r;
 \x off
-SELECT count(*) AS queued_by_failed_calls FROM webpush.queue;
+SELECT count(*) AS queued_by_failed_calls FROM webpush.messages;
 
 -- A database that no worker serves still queues, with a NOTICE saying so.
 SELECT webpush_send(:sub_id, 'hello') > 0 AS queued;
@@ -63,8 +63,8 @@ SELECT webpush_send(:sub_id, NULL) > 0 AS queued_without_payload;
 SELECT webpush_send(:sub_id, '{"title": "Hi"}'::jsonb) > 0 AS queued_json;
 SELECT webpush_send(:sub_id, '\x00ff'::bytea) > 0 AS queued_binary;
 SELECT webpush_send(regress.subscription('https://push.example.com/one-off'), 'hi') > 0 AS queued_one_off;
-SELECT webpush_send_user('nobody', 'hi') AS queued_for_nobody;
-SELECT subscription_id = :sub_id AS stored, endpoint, payload, ttl, urgency, topic, state, attempts,
-       expires_at - created_at AS lifetime
-FROM webpush.queue ORDER BY id;
-SELECT queued, retrying, sending, delivered FROM webpush.status;
+SELECT * FROM webpush_send_user('nobody', 'hi');
+SELECT d.subscription_id = :sub_id AS stored, m.endpoint, m.payload, m.ttl, m.urgency, m.topic,
+       d.claimed_by, d.attempts, m.expires_at - m.send_at AS lifetime, m.recipients
+FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id ORDER BY m.id;
+SELECT queued, scheduled, retrying, sending, delivered FROM webpush.status;

@@ -12,15 +12,30 @@ SELECT webpush_subscribe(regress.subscription(
 SELECT user_id, regress.b64url(auth) AS auth, updated_at >= created_at AS touched
 FROM webpush.subscriptions WHERE id = :id;
 
--- New keys under the same endpoint re-key what is still queued for it, so
--- the browser can read it; a one-off message to another endpoint keeps its own.
+-- What waits for a subscription is encrypted with the keys it holds when it
+-- is sent: a browser that subscribes again with new keys gets it readable.
+-- A one-off message keeps the subscription object it was sent to.
 BEGIN;
 SELECT webpush_send(:id, 'queued before the browser re-subscribed') > 0 AS queued;
 SELECT webpush_send(regress.subscription('https://push.example.com/other'), 'one-off') > 0 AS queued;
 SELECT webpush_subscribe(regress.subscription(
            auth => 'AQEBAQEBAQEBAQEBAQEBAQ'), 'bob') = :id AS same_id;
-SELECT subscription_id = :id AS for_the_subscription, regress.b64url(auth) AS auth
-FROM webpush.queue WHERE created_at = now() ORDER BY id;
+SELECT d.subscription_id = :id AS for_the_subscription,
+       regress.b64url(COALESCE(s.auth, m.auth)) AS auth_when_sent
+FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id
+LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id
+WHERE m.created_at = now() ORDER BY m.id;
+ROLLBACK;
+
+-- A browser that moved (pushsubscriptionchange) keeps its subscription id,
+-- and what waits for it goes to the new endpoint.
+BEGIN;
+SELECT webpush_send(:id, 'queued before the move') AS moved_msg \gset
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/moved'), 'bob',
+                         old_endpoint => 'https://push.example.com/send/abc') = :id AS same_id;
+SELECT s.endpoint FROM webpush.deliveries d JOIN webpush.subscriptions s ON s.id = d.subscription_id
+WHERE d.message_id = :moved_msg;
+SELECT count(*) AS old_endpoint_left FROM webpush.subscriptions WHERE endpoint = 'https://push.example.com/send/abc';
 ROLLBACK;
 
 -- Push services listen on 443: other ports only when a superuser lists them

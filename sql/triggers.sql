@@ -10,22 +10,22 @@ CREATE TRIGGER orders_notify AFTER INSERT OR UPDATE ON orders FOR EACH ROW
     EXECUTE FUNCTION webpush_notify('user_id', 'Order {id} received', 'Your {item} is on its way', '/orders/{id}');
 SET client_min_messages = warning;   -- no worker serves this database
 INSERT INTO orders VALUES (1, 'olga', 'teapot');
-SELECT convert_from(m.payload, 'UTF8')::jsonb AS payload FROM webpush.queue m;
+SELECT convert_from(m.payload, 'UTF8')::jsonb AS payload FROM webpush.messages m;
 -- No user, or a user without subscriptions: the row commits, nothing is queued.
 INSERT INTO orders VALUES (2, NULL, 'kettle'), (3, 'nobody', 'cup');
-SELECT count(*) AS queued FROM webpush.queue;
+SELECT count(*) AS queued FROM webpush.deliveries;
 -- A NULL column becomes nothing.
 UPDATE orders SET item = NULL WHERE id = 1;
-SELECT convert_from(payload, 'UTF8')::jsonb ->> 'body' AS body FROM webpush.queue ORDER BY id DESC LIMIT 1;
-DELETE FROM webpush.queue;
+SELECT convert_from(payload, 'UTF8')::jsonb ->> 'body' AS body FROM webpush.messages ORDER BY id DESC LIMIT 1;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 
 -- A body far too long is shortened to fit, at a character boundary, with
 -- an ellipsis; the row commits.
 INSERT INTO orders VALUES (4, 'olga', repeat('é', 3000));
 SELECT length(payload) <= 3993 AS fits, length(payload) > 3900 AS nearly_full,
        right(convert_from(payload, 'UTF8')::jsonb ->> 'body', 2) = 'é…' AS ends_with_ellipsis
-FROM webpush.queue;
-DELETE FROM webpush.queue;
+FROM webpush.messages;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 
 -- webpush_notification shortens the same way: body first, then title.
 SELECT octet_length(webpush_notification('Title', repeat('x', 5000))::text) <= 3993 AS body_fits,
@@ -36,8 +36,8 @@ SELECT length(webpush_notification(repeat('t', 5000), 'body') ->> 'title') BETWE
 SELECT webpush_notification('Hi', 'there') AS untouched;
 
 -- webpush_send_user with a NULL user queues nothing, and says so by 0.
-SELECT webpush_send_user(NULL, 'hi') AS sent_to_nobody;
-SELECT webpush_send_user(NULL, webpush_notification('hi')) AS sent_to_nobody_json;
+SELECT * FROM webpush_send_user(NULL, 'hi');
+SELECT * FROM webpush_send_user(NULL, webpush_notification('hi'));
 RESET client_min_messages;
 
 -- The author's mistakes are errors, at the trigger's first firing.
@@ -64,6 +64,6 @@ DROP TRIGGER t6 ON things;
 SELECT * FROM regress.try($$SELECT webpush_notify()$$);
 SELECT * FROM regress.try($$SELECT webpush_notification(repeat('t', 10), url => '/' || repeat('u', 4000))$$);
 \x off
-SELECT count(*) AS nothing_queued FROM webpush.queue;
+SELECT count(*) AS nothing_queued FROM webpush.deliveries;
 DROP TABLE things, orders;
 SELECT webpush_unsubscribe('https://push.example.com/orders/1');

@@ -56,7 +56,7 @@ webpush_drop_guard(PG_FUNCTION_ARGS)
 	spi_connect_or_error();
 	if (SPI_execute("SELECT (SELECT pg_catalog.count(*) FROM webpush.subscriptions),"
 					" (SELECT pg_catalog.count(*) FROM webpush.vapid_keys),"
-					" (SELECT pg_catalog.count(*) FROM webpush.queue)",
+					" (SELECT pg_catalog.count(*) FROM webpush.deliveries)",
 					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		for (i = 0; i < 3; i++)
 			counts[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -65,7 +65,7 @@ webpush_drop_guard(PG_FUNCTION_ARGS)
 
 	if (counts[0] > 0 || counts[1] > 0 || counts[2] > 0)
 		ereport(WARNING,
-				(errmsg("dropping extension webpush deletes %lld subscriptions, %lld VAPID keys and %lld queued notifications",
+				(errmsg("dropping extension webpush deletes %lld subscriptions, %lld VAPID keys and %lld deliveries still to send",
 						(long long) counts[0], (long long) counts[1], (long long) counts[2]),
 				 errdetail("Browsers accept notifications only when signed with the key they subscribed with; a new key after CREATE EXTENSION reaches none of them."),
 				 errhint("Roll back, export the keys with SELECT * FROM webpush_keys_export('default') (and for each other application), and after CREATE EXTENSION restore them with webpush_keys_import().")));

@@ -1,8 +1,8 @@
 /*
  * queue.c
- *		The notification queue and its history, through SPI.
+ *		Messages, their deliveries and the history, through SPI.
  *
- * Statements are prepared once per process and kept (SPI_keepplan).
+ * Every statement is prepared once per process and kept (SPI_keepplan).
  */
 #include "postgres.h"
 
@@ -25,6 +25,11 @@
 #include "wake.h"
 #include "webpush.h"
 
+static ArrayType *datum_array(Datum *d, int n, Oid type);
+
+/* The last transaction this backend warned about having no worker. */
+static TransactionId warned_xid = InvalidTransactionId;
+
 static SPIPlanPtr
 prepared(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
 {
@@ -42,43 +47,315 @@ prepared(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
 	return *cache;
 }
 
-/*
- * Queue one message for the stored subscriptions the caller's WHERE clause
- * picks ($1); $2.. are the message (message_args).
- */
-#define QUEUE_FROM_SUBSCRIPTIONS \
-	"INSERT INTO webpush.queue (subscription_id, key_id, endpoint, p256dh, auth, " \
-	"payload, ttl, urgency, topic, queued_by, expires_at) " \
-	"SELECT id, key_id, endpoint, p256dh, auth, $2, $3, $4, $5, $6, " \
-	"pg_catalog.now() + pg_catalog.make_interval(secs => $3) " \
-	"FROM webpush.subscriptions "
-
-/*
- * The message columns shared by the three ways to queue: $n.. onwards
- * (payload, ttl, urgency, topic, queued_by).
- */
-#define MESSAGE_ARG_TYPES BYTEAOID, INT4OID, TEXTOID, TEXTOID, OIDOID
-
-static void
-message_args(bytea *payload, const MessageOptions *opts, Oid role,
-			 Datum *values, char *nulls)
+static int64
+get_int64(int row, int col, bool *isnull)
 {
-	values[4] = ObjectIdGetDatum(role);
-	nulls[4] = OidIsValid(role) ? ' ' : 'n';
-	values[0] = PointerGetDatum(payload);
-	nulls[0] = payload ? ' ' : 'n';
-	values[1] = Int32GetDatum(opts->ttl);
-	nulls[1] = ' ';
-	values[2] = CStringGetTextDatum(opts->urgency);
-	nulls[2] = ' ';
-	values[3] = opts->has_topic ? CStringGetTextDatum(opts->topic) : (Datum) 0;
-	nulls[3] = opts->has_topic ? ' ' : 'n';
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull));
 }
 
-/* The last transaction this backend warned about having no worker. */
-static TransactionId warned_xid = InvalidTransactionId;
+/* Queueing ------------------------------------------------------------ */
 
-/* Arrange the worker's wake-up at COMMIT, or say that nothing will send. */
+/*
+ * Every plan that queues takes the message as $1..$8 (application, payload,
+ * ttl, urgency, topic, queued_by, send_at, dedupe_key) and its recipients
+ * from $9 on.  The TTL counts from send_at.
+ */
+#define MESSAGE_ARGS 8
+#define MESSAGE_ARG_TYPES TEXTOID, BYTEAOID, INT4OID, TEXTOID, TEXTOID, OIDOID, \
+	TIMESTAMPTZOID, TEXTOID
+#define MESSAGE_COLUMNS \
+	"application, payload, ttl, urgency, topic, queued_by, send_at, expires_at, " \
+	"dedupe_key, recipients"
+#define MESSAGE_VALUES(application, recipients) \
+	application ", $2, $3, $4, $5, $6, COALESCE($7, pg_catalog.now()), " \
+	"COALESCE($7, pg_catalog.now()) + pg_catalog.make_interval(secs => $3), $8, " recipients
+#define UNLESS_DEDUPED \
+	" ON CONFLICT (application, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING"
+
+static void
+message_args(const MessageSpec *spec, Oid role, Datum *values, char *nulls)
+{
+	memset(nulls, ' ', MESSAGE_ARGS);
+	values[0] = spec->app ? CStringGetTextDatum(spec->app) : (Datum) 0;
+	nulls[0] = spec->app ? ' ' : 'n';
+	values[1] = PointerGetDatum(spec->payload);
+	nulls[1] = spec->payload ? ' ' : 'n';
+	values[2] = Int32GetDatum(spec->opts.ttl);
+	values[3] = CStringGetTextDatum(spec->opts.urgency);
+	values[4] = spec->opts.has_topic ? CStringGetTextDatum(spec->opts.topic) : (Datum) 0;
+	nulls[4] = spec->opts.has_topic ? ' ' : 'n';
+	values[5] = ObjectIdGetDatum(role);
+	nulls[5] = OidIsValid(role) ? ' ' : 'n';
+	values[6] = TimestampTzGetDatum(spec->send_at);
+	nulls[6] = spec->has_send_at ? ' ' : 'n';
+	values[7] = PointerGetDatum(spec->dedupe_key);
+	nulls[7] = spec->dedupe_key ? ' ' : 'n';
+}
+
+/* The message an earlier send with the same dedupe_key made. */
+static QueuedMessage
+deduplicated(const char *app, text *dedupe_key)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(app), PointerGetDatum(dedupe_key)};
+	QueuedMessage q = {0, 0};
+	bool		isnull;
+
+	spi_connect_or_error();
+	if (SPI_execute_plan(prepared(&plan,
+								  "SELECT id, recipients FROM webpush.messages"
+								  " WHERE application = $1 AND dedupe_key = $2",
+								  2, types),
+						 values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not read webpush.messages");
+	if (SPI_processed == 1)
+	{
+		q.message_id = get_int64(0, 1, &isnull);
+		q.recipients = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_finish();
+	return q;
+}
+
+/* Error when role has more than webpush.max_queued_per_role waiting. */
+static void
+check_role_limit(Oid role)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {OIDOID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	int64		queued;
+
+	if (!OidIsValid(role))
+		return;
+	/* Counting stops one past the limit: bounded work, whatever the queue. */
+	values[0] = ObjectIdGetDatum(role);
+	values[1] = Int32GetDatum(webpush_max_queued_per_role == INT_MAX ?
+							  INT_MAX : webpush_max_queued_per_role + 1);
+	spi_connect_or_error();
+	if (SPI_execute_plan(prepared(&plan,
+								  "SELECT pg_catalog.count(*) FROM (SELECT FROM webpush.messages m"
+								  " JOIN webpush.deliveries d ON d.message_id = m.id"
+								  " WHERE m.queued_by = $1 LIMIT $2) AS q",
+								  2, types),
+						 values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not count queued notifications");
+	queued = get_int64(0, 1, &isnull);
+	SPI_finish();
+	if (queued > webpush_max_queued_per_role)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("role \"%s\" would have more than %d notifications queued",
+						GetUserNameFromId(role, false), webpush_max_queued_per_role),
+				 errdetail("webpush.max_queued_per_role limits how many notifications one role may have waiting for delivery; nothing was queued."),
+				 errhint("Wait for the queue to drain, or ask a superuser to raise webpush.max_queued_per_role for this role.")));
+}
+
+/*
+ * Run a queueing plan: one statement stores the message and its deliveries.
+ * Its first column is the new message's id (NULL when a dedupe_key matched
+ * an earlier one, or there was nobody to send to), its second the number
+ * of recipients found.
+ */
+static QueuedMessage
+run_queue_plan(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+			   const MessageSpec *spec, const char *app, Oid role, Datum *values, char *nulls)
+{
+	QueuedMessage q = {0, 0};
+	bool		isnull;
+
+	spi_connect_or_error();
+	if (SPI_execute_plan(prepared(plan, sql, nargs, types), values, nulls, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "webpush: could not queue the notification");
+	q.message_id = get_int64(0, 1, &isnull);
+	if (isnull)
+		q.message_id = 0;
+	q.recipients = get_int64(0, 2, &isnull);
+	SPI_finish();
+
+	if (q.message_id == 0 && q.recipients > 0 && spec->dedupe_key != NULL)
+		return deduplicated(app, spec->dedupe_key);
+	if (q.message_id != 0)
+	{
+		check_role_limit(role);
+		queue_wake_at_commit();
+	}
+	return q;
+}
+
+QueuedMessage
+queue_to_subscription(int64 subscription_id, const MessageSpec *spec)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[MESSAGE_ARGS + 1] = {MESSAGE_ARG_TYPES, INT8OID};
+	Datum		values[MESSAGE_ARGS + 1];
+	char		nulls[MESSAGE_ARGS + 1];
+	char	   *app = NULL;
+	bool		isnull;
+	QueuedMessage q = {0, 0};
+	Oid			role = queue_limited_role();
+
+	message_args(spec, role, values, nulls);
+	values[MESSAGE_ARGS] = Int64GetDatum(subscription_id);
+	nulls[MESSAGE_ARGS] = ' ';
+
+	/* The application is the subscription's: its subject must exist. */
+	spi_connect_or_error();
+	if (SPI_execute_plan(prepared(&plan,
+								  "WITH s AS (SELECT id, application FROM webpush.subscriptions WHERE id = $9),"
+								  " m AS (INSERT INTO webpush.messages (" MESSAGE_COLUMNS ")"
+								  "  SELECT " MESSAGE_VALUES("s.application", "1") " FROM s"
+								  UNLESS_DEDUPED " RETURNING id),"
+								  " d AS (INSERT INTO webpush.deliveries (message_id, subscription_id)"
+								  "  SELECT m.id, $9 FROM m) "
+								  "SELECT (SELECT id FROM m), (SELECT application FROM s)",
+								  MESSAGE_ARGS + 1, types),
+						 values, nulls, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "webpush: could not queue the notification");
+	q.message_id = get_int64(0, 1, &isnull);
+	if (isnull)
+		q.message_id = 0;
+	app = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	SPI_finish();
+
+	if (app == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("push subscription %lld does not exist", (long long) subscription_id),
+				 errhint("It may have been removed after the push service reported it gone (404/410).")));
+	/* An error here undoes the message with the rest of the statement. */
+	app_require_subject(app);
+	if (q.message_id == 0)
+		return deduplicated(app, spec->dedupe_key);
+	q.recipients = 1;
+	check_role_limit(role);
+	queue_wake_at_commit();
+	return q;
+}
+
+QueuedMessage
+queue_to_object(const Subscription *sub, int64 key_id, const MessageSpec *spec)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[MESSAGE_ARGS + 4] = {MESSAGE_ARG_TYPES, TEXTOID, BYTEAOID, BYTEAOID, INT8OID};
+	Datum		values[MESSAGE_ARGS + 4];
+	char		nulls[MESSAGE_ARGS + 4];
+	Oid			role = queue_limited_role();
+
+	message_args(spec, role, values, nulls);
+	values[MESSAGE_ARGS] = CStringGetTextDatum(sub->endpoint);
+	values[MESSAGE_ARGS + 1] = PointerGetDatum(bytes_to_bytea(sub->p256dh, P256_PUBLIC_LEN));
+	values[MESSAGE_ARGS + 2] = PointerGetDatum(bytes_to_bytea(sub->auth, ECE_AUTH_LEN));
+	values[MESSAGE_ARGS + 3] = Int64GetDatum(key_id);
+	memset(nulls + MESSAGE_ARGS, ' ', 4);
+	return run_queue_plan(&plan,
+						  "WITH m AS (INSERT INTO webpush.messages"
+						  "  (" MESSAGE_COLUMNS ", endpoint, p256dh, auth, key_id)"
+						  "  VALUES (" MESSAGE_VALUES("$1", "1") ", $9, $10, $11, $12)"
+						  UNLESS_DEDUPED " RETURNING id),"
+						  " d AS (INSERT INTO webpush.deliveries (message_id, subscription_id)"
+						  "  SELECT m.id, 0 FROM m) "
+						  "SELECT (SELECT id FROM m), 1::bigint",
+						  MESSAGE_ARGS + 4, types, spec, spec->app, role, values, nulls);
+}
+
+/*
+ * One statement for every subscription that "recipients" picks ($9, of
+ * type target_type; $1 is the application): set-based, so a broadcast to
+ * thousands costs one statement, and one message row, not one per
+ * recipient.
+ */
+#define QUEUE_TO_RECIPIENTS(recipients) \
+	"WITH s AS (" recipients ")," \
+	" m AS (INSERT INTO webpush.messages (" MESSAGE_COLUMNS ")" \
+	"  SELECT " MESSAGE_VALUES("$1", "(SELECT pg_catalog.count(*) FROM s)::integer") \
+	"  WHERE EXISTS (SELECT FROM s)" UNLESS_DEDUPED " RETURNING id)," \
+	" d AS (INSERT INTO webpush.deliveries (message_id, subscription_id)" \
+	"  SELECT m.id, s.id FROM m, s) " \
+	"SELECT (SELECT id FROM m), (SELECT pg_catalog.count(*) FROM s)"
+
+static QueuedMessage
+queue_to_recipients(SPIPlanPtr *plan, const char *sql, Oid target_type, Datum target,
+					const MessageSpec *spec)
+{
+	Oid			types[MESSAGE_ARGS + 1] = {MESSAGE_ARG_TYPES, target_type};
+	Datum		values[MESSAGE_ARGS + 1];
+	char		nulls[MESSAGE_ARGS + 1];
+	Oid			role = queue_limited_role();
+
+	app_require_subject(spec->app);
+	message_args(spec, role, values, nulls);
+	values[MESSAGE_ARGS] = target;
+	nulls[MESSAGE_ARGS] = ' ';
+	return run_queue_plan(plan, sql, MESSAGE_ARGS + 1, types,
+						  spec, spec->app, role, values, nulls);
+}
+
+QueuedMessage
+queue_to_user(text *user_id, const MessageSpec *spec)
+{
+	static SPIPlanPtr plan = NULL;
+
+	return queue_to_recipients(&plan,
+							   QUEUE_TO_RECIPIENTS("SELECT id FROM webpush.subscriptions"
+												   " WHERE application = $1 AND user_id = $9"),
+							   TEXTOID, PointerGetDatum(user_id), spec);
+}
+
+QueuedMessage
+queue_to_subscriptions(ArrayType *ids, const MessageSpec *spec)
+{
+	static SPIPlanPtr plan = NULL;
+
+	return queue_to_recipients(&plan,
+							   QUEUE_TO_RECIPIENTS("SELECT id FROM webpush.subscriptions"
+												   " WHERE id = ANY ($9) AND application = $1"),
+							   INT8ARRAYOID, PointerGetDatum(ids), spec);
+}
+
+int64
+queue_cancel(int64 message_id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(message_id)};
+	bool		isnull;
+	bool		exists;
+	int64		n;
+
+	spi_connect_or_error();
+	if (SPI_execute_plan(prepared(&plan,
+								  "WITH d AS (DELETE FROM webpush.deliveries"
+								  "  WHERE message_id = $1 AND claimed_by IS NULL"
+								  "  RETURNING subscription_id, attempts),"
+								  " p AS (UPDATE webpush.messages SET pending = false WHERE id = $1),"
+								  " h AS (INSERT INTO webpush.history (message_id, subscription_id, endpoint,"
+								  "  outcome, attempts, reason, created_at)"
+								  "  SELECT m.id, d.subscription_id, COALESCE(s.endpoint, m.endpoint, ''),"
+								  "   'cancelled', COALESCE(d.attempts, 0), 'cancelled with webpush_cancel()',"
+								  "   m.created_at"
+								  "  FROM d JOIN webpush.messages m ON m.id = $1"
+								  "  LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id) "
+								  "SELECT EXISTS (SELECT FROM webpush.messages WHERE id = $1),"
+								  " (SELECT pg_catalog.count(*) FROM d)",
+								  1, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not cancel the message");
+	exists = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	n = get_int64(0, 2, &isnull);
+	SPI_finish();
+	if (!exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("message %lld does not exist", (long long) message_id),
+				 errhint("Messages are kept for webpush.history_retention after they were queued.")));
+	return n;
+}
+
 void
 queue_wake_at_commit(void)
 {
@@ -98,162 +375,55 @@ queue_wake_at_commit(void)
 }
 
 int64
-queue_for_subscription(int64 subscription_id, bytea *payload, const MessageOptions *opts)
+queue_record_sent_now(const Subscription *sub, const char *app, const MessageSpec *spec,
+					  const char *outcome, int32 status, const char *reason)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[6] = {INT8OID, MESSAGE_ARG_TYPES};
-	Datum		values[6];
-	char		nulls[6];
-	bool		isnull;
-	int64		id = 0;
-	char	   *app = NULL;
-	Oid			role = queue_limited_role();
-
-	values[0] = Int64GetDatum(subscription_id);
-	nulls[0] = ' ';
-	message_args(payload, opts, role, values + 1, nulls + 1);
-	spi_connect_or_error();
-	if (SPI_execute_plan(prepared(&plan,
-								  "WITH q AS (" QUEUE_FROM_SUBSCRIPTIONS "WHERE id = $1"
-								  " RETURNING id, key_id) "
-								  "SELECT q.id, k.application FROM q"
-								  " JOIN webpush.vapid_keys k ON k.id = q.key_id",
-								  6, types),
-						 values, nulls, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "webpush: could not queue the notification");
-	if (SPI_processed == 1)
-	{
-		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		app = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	}
-	SPI_finish();
-	if (id == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("push subscription %lld does not exist", (long long) subscription_id),
-				 errhint("It may have been removed after the push service reported it gone (404/410).")));
-	/* An error here undoes the row with the rest of the statement. */
-	app_require_subject(app);
-	queue_check_role_limit(role);
-	return id;
-}
-
-int64
-queue_for_object(const Subscription *sub, int64 key_id, bytea *payload,
-				 const MessageOptions *opts)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[9] = {TEXTOID, BYTEAOID, BYTEAOID, MESSAGE_ARG_TYPES, INT8OID};
-	Datum		values[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[MESSAGE_ARGS + 8] = {MESSAGE_ARG_TYPES, TEXTOID, BYTEAOID, BYTEAOID, INT8OID,
+	INT8OID, TEXTOID, INT4OID, TEXTOID};
+	Datum		values[MESSAGE_ARGS + 8];
+	char		nulls[MESSAGE_ARGS + 8];
+	bool		one_off = sub->id == 0;
 	bool		isnull;
 	int64		id;
-	Oid			role = queue_limited_role();
 
-	values[0] = CStringGetTextDatum(sub->endpoint);
-	values[1] = PointerGetDatum(bytes_to_bytea(sub->p256dh, P256_PUBLIC_LEN));
-	values[2] = PointerGetDatum(bytes_to_bytea(sub->auth, ECE_AUTH_LEN));
-	message_args(payload, opts, role, values + 3, nulls + 3);
-	values[8] = Int64GetDatum(key_id);
+	message_args(spec, InvalidOid, values, nulls);
+	values[0] = CStringGetTextDatum(app);
+	nulls[0] = ' ';
+	memset(nulls + MESSAGE_ARGS, ' ', 8);
+	values[MESSAGE_ARGS] = CStringGetTextDatum(sub->endpoint);
+	values[MESSAGE_ARGS + 1] = PointerGetDatum(bytes_to_bytea(sub->p256dh, P256_PUBLIC_LEN));
+	values[MESSAGE_ARGS + 2] = PointerGetDatum(bytes_to_bytea(sub->auth, ECE_AUTH_LEN));
+	values[MESSAGE_ARGS + 3] = Int64GetDatum(sub->key_id);
+	if (!one_off)
+		memset(nulls + MESSAGE_ARGS + 1, 'n', 3);	/* the subscription has them */
+	values[MESSAGE_ARGS + 4] = Int64GetDatum(sub->id);
+	values[MESSAGE_ARGS + 5] = CStringGetTextDatum(outcome);
+	values[MESSAGE_ARGS + 6] = Int32GetDatum(status);
+	values[MESSAGE_ARGS + 7] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	nulls[MESSAGE_ARGS + 7] = reason ? ' ' : 'n';
+
 	spi_connect_or_error();
 	if (SPI_execute_plan(prepared(&plan,
-								  "INSERT INTO webpush.queue (endpoint, p256dh, auth, "
-								  "payload, ttl, urgency, topic, queued_by, key_id, expires_at) "
-								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
-								  " pg_catalog.now() + pg_catalog.make_interval(secs => $5)) "
-								  "RETURNING id",
-								  9, types),
-						 values, nulls, false, 0) != SPI_OK_INSERT_RETURNING ||
-		SPI_processed != 1)
-		elog(ERROR, "webpush: could not queue the notification");
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+								  "WITH m AS (INSERT INTO webpush.messages"
+								  "  (" MESSAGE_COLUMNS ", pending, endpoint, p256dh, auth, key_id)"
+								  "  VALUES (" MESSAGE_VALUES("$1", "1") ", false,"
+								  "   CASE WHEN $10 IS NULL THEN NULL ELSE $9 END, $10, $11,"
+								  "   CASE WHEN $10 IS NULL THEN NULL ELSE $12 END)"
+								  "  RETURNING id, created_at) "
+								  "INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome,"
+								  " status, attempts, reason, created_at) "
+								  "SELECT m.id, $13, $9, $14, NULLIF($15, 0), 1, $16, m.created_at FROM m "
+								  "RETURNING message_id",
+								  MESSAGE_ARGS + 8, types),
+						 values, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "webpush: could not record the notification sent");
+	id = get_int64(0, 1, &isnull);
 	SPI_finish();
-	queue_check_role_limit(role);
 	return id;
 }
 
-/*
- * One INSERT ... SELECT from webpush.subscriptions for every subscription
- * that matches "where" ($1 is key, of type key_type; $7 the application
- * when given): set-based, so a broadcast to thousands costs one statement,
- * not one per recipient.  Without an application, "where" is a statement
- * that returns the applications reached and how many rows each got, and
- * each must have a subject; with one, the caller checked it.
- */
-static int64
-queue_matching(SPIPlanPtr *plan, const char *where, Oid key_type, Datum key,
-			   const char *app, bytea *payload, const MessageOptions *opts)
-{
-	Oid			types[7] = {key_type, MESSAGE_ARG_TYPES, TEXTOID};
-	Datum		values[7];
-	char		nulls[7];
-	int64		n;
-	Oid			role = queue_limited_role();
-	MemoryContext caller = CurrentMemoryContext;
-
-	values[0] = key;
-	nulls[0] = ' ';
-	message_args(payload, opts, role, values + 1, nulls + 1);
-	values[6] = app ? CStringGetTextDatum(app) : (Datum) 0;
-	nulls[6] = app ? ' ' : 'n';
-	spi_connect_or_error();
-	if (SPI_execute_plan(prepared(plan, where, 7, types),
-						 values, nulls, false, 0) != (app ? SPI_OK_INSERT : SPI_OK_SELECT))
-		elog(ERROR, "webpush: could not queue the notifications");
-	if (app)
-		n = (int64) SPI_processed;
-	else
-	{
-		uint64		i;
-		List	   *apps = NIL;
-		ListCell   *lc;
-		MemoryContext spi = MemoryContextSwitchTo(caller);
-
-		n = 0;
-		for (i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-
-			apps = lappend(apps, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-			n += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-		}
-		MemoryContextSwitchTo(spi);
-		SPI_finish();
-		foreach(lc, apps)
-			app_require_subject(lfirst(lc));
-		if (n > 0)
-			queue_check_role_limit(role);
-		return n;
-	}
-	SPI_finish();
-	if (n > 0)
-		queue_check_role_limit(role);
-	return n;
-}
-
-int64
-queue_for_user(text *user_id, const char *app, bytea *payload, const MessageOptions *opts)
-{
-	static SPIPlanPtr plan = NULL;
-
-	app_require_subject(app);
-	return queue_matching(&plan, QUEUE_FROM_SUBSCRIPTIONS "WHERE application = $7 AND user_id = $1",
-						  TEXTOID, PointerGetDatum(user_id), app, payload, opts);
-}
-
-int64
-queue_for_subscriptions(ArrayType *ids, bytea *payload, const MessageOptions *opts)
-{
-	static SPIPlanPtr plan = NULL;
-
-	return queue_matching(&plan,
-						  "WITH q AS (" QUEUE_FROM_SUBSCRIPTIONS "WHERE id = ANY ($1)"
-						  " RETURNING key_id), "
-						  "per_key AS (SELECT key_id, pg_catalog.count(*) AS n FROM q GROUP BY key_id) "
-						  "SELECT k.application, pg_catalog.sum(p.n)::bigint FROM per_key p"
-						  " JOIN webpush.vapid_keys k ON k.id = p.key_id GROUP BY k.application",
-						  INT8ARRAYOID, PointerGetDatum(ids), NULL, payload, opts);
-}
+/* The worker's side --------------------------------------------------- */
 
 /* Copy a bytea column of a claimed row; false when NULL. */
 static bool
@@ -272,85 +442,180 @@ copy_bytes(HeapTuple row, TupleDesc desc, int col, uint8 **out, size_t *len)
 	return true;
 }
 
-int
-queue_claim(int limit, ClaimedMessage **out)
+/*
+ * What a claim returns for each delivery: the message, and the endpoint,
+ * keys and signing key of the subscription as they are now (the message's
+ * own for a one-off; NULL when the subscription was removed).
+ */
+#define CLAIMED_COLUMNS \
+	"SELECT c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
+	" COALESCE(s.endpoint, m.endpoint), COALESCE(s.p256dh, m.p256dh), COALESCE(s.auth, m.auth)," \
+	" m.payload, m.urgency, m.topic, c.attempts, m.expires_at " \
+	"FROM claimed c JOIN webpush.messages m ON m.id = c.message_id " \
+	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0"
+
+/* Copy the rows of the last claim, appending to *claimed at *n. */
+static void
+copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(limit), Int32GetDatum(MyProcPid)};
-	MemoryContext caller = CurrentMemoryContext;
-	ClaimedMessage *claimed;
-	int			n;
-	int			i;
+	uint64		i;
 
-	spi_connect_or_error();
-	if (SPI_execute_plan(prepared(&plan,
-								  "WITH due AS ("
-								  " SELECT id FROM webpush.queue"
-								  " WHERE state = 'queued' AND next_attempt_at <= pg_catalog.now()"
-								  " ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) "
-								  "UPDATE webpush.queue q SET state = 'sending', claimed_by = $2,"
-								  " attempts = q.attempts + 1 "
-								  "FROM due WHERE q.id = due.id "
-								  "RETURNING q.id, q.subscription_id, q.endpoint, q.p256dh, q.auth,"
-								  " q.payload, q.urgency, q.topic, q.attempts, q.expires_at, q.key_id",
-								  2, types),
-						 values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "webpush: could not claim notifications");
-
-	n = (int) SPI_processed;
-	claimed = MemoryContextAllocZero(caller, sizeof(ClaimedMessage) * Max(n, 1));
-	for (i = 0; i < n; i++)
+	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	row = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		ClaimedMessage *m = &claimed[i];
+		ClaimedMessage *m = &claimed[(*n)++];
 		MemoryContext spi = MemoryContextSwitchTo(caller);
 		bool		isnull;
 		uint8	   *bytes;
 		size_t		len;
 		char	   *s;
 
-		m->id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		memset(m, 0, sizeof(*m));
+		m->message_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
 		m->subscription_id = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+		m->key_id = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
 		if (isnull)
-			m->subscription_id = 0;
-		m->endpoint = TextDatumGetCString(SPI_getbinval(row, desc, 3, &isnull));
-		/* The table's CHECK constraints guarantee these lengths. */
-		if (copy_bytes(row, desc, 4, &bytes, &len) && len == P256_PUBLIC_LEN)
+			m->key_id = 0;
+		s = SPI_getvalue(row, desc, 4);
+		m->endpoint = s ? pstrdup(s) : NULL;
+		/* The tables' CHECK constraints guarantee these lengths. */
+		if (copy_bytes(row, desc, 5, &bytes, &len) && len == P256_PUBLIC_LEN)
 			memcpy(m->p256dh, bytes, len);
-		if (copy_bytes(row, desc, 5, &bytes, &len) && len == ECE_AUTH_LEN)
+		if (copy_bytes(row, desc, 6, &bytes, &len) && len == ECE_AUTH_LEN)
 			memcpy(m->auth, bytes, len);
-		if (copy_bytes(row, desc, 6, &bytes, &len))
+		if (copy_bytes(row, desc, 7, &bytes, &len))
 		{
 			m->payload = bytes;
 			m->payload_len = len;
 		}
-		s = TextDatumGetCString(SPI_getbinval(row, desc, 7, &isnull));
+		s = TextDatumGetCString(SPI_getbinval(row, desc, 8, &isnull));
 		strlcpy(m->urgency, s, sizeof(m->urgency));
-		s = SPI_getvalue(row, desc, 8);
+		s = SPI_getvalue(row, desc, 9);
 		if (s != NULL)
 			strlcpy(m->topic, s, sizeof(m->topic));
-		m->attempts = DatumGetInt32(SPI_getbinval(row, desc, 9, &isnull));
-		m->expires_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 10, &isnull));
-		m->key_id = DatumGetInt64(SPI_getbinval(row, desc, 11, &isnull));
+		m->attempts = DatumGetInt16(SPI_getbinval(row, desc, 10, &isnull));
+		m->expires_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 11, &isnull));
 		MemoryContextSwitchTo(spi);
+	}
+}
+
+int
+queue_claim(int limit, ClaimedMessage **out)
+{
+	static SPIPlanPtr first_plan = NULL;
+	static SPIPlanPtr retry_plan = NULL;
+	static SPIPlanPtr settled_plan = NULL;
+	static SPIPlanPtr claimed_settled_plan = NULL;
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(limit), Int32GetDatum(MyProcPid)};
+	MemoryContext caller = CurrentMemoryContext;
+	ClaimedMessage *claimed = MemoryContextAllocZero(caller, sizeof(ClaimedMessage) * Max(limit, 1));
+	int			n = 0;
+
+	spi_connect_or_error();
+
+	/* First attempts, of the messages that are due, oldest first. */
+	if (SPI_execute_plan(prepared(&first_plan,
+								  "WITH due_messages AS (SELECT id FROM webpush.messages"
+								  "  WHERE pending AND send_at <= pg_catalog.now()"
+								  "  ORDER BY send_at, id LIMIT $1),"
+								  " due AS (SELECT message_id, subscription_id FROM webpush.deliveries"
+								  "  WHERE message_id IN (SELECT id FROM due_messages)"
+								  "  AND attempts IS NULL AND claimed_by IS NULL"
+								  "  LIMIT $1 FOR UPDATE SKIP LOCKED),"
+								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
+								  "  FROM due WHERE d.message_id = due.message_id"
+								  "  AND d.subscription_id = due.subscription_id"
+								  "  RETURNING d.message_id, d.subscription_id, d.attempts) "
+								  CLAIMED_COLUMNS,
+								  2, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not claim deliveries");
+	copy_claimed(caller, claimed, &n);
+
+	/* Messages whose first attempts were all claimed now stop being looked at. */
+	if (n > 0)
+	{
+		Oid			settle_types[1] = {INT8ARRAYOID};
+		Datum		settle_values[1];
+		Datum	   *ids = palloc(sizeof(Datum) * n);
+		int			i;
+
+		for (i = 0; i < n; i++)
+			ids[i] = Int64GetDatum(claimed[i].message_id);
+		settle_values[0] = PointerGetDatum(datum_array(ids, n, INT8OID));
+		if (SPI_execute_plan(prepared(&claimed_settled_plan,
+									  "UPDATE webpush.messages m SET pending = false"
+									  " WHERE m.id = ANY ($1) AND m.pending"
+									  " AND NOT EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id"
+									  "  AND d.attempts IS NULL AND d.claimed_by IS NULL)",
+									  1, settle_types),
+							 settle_values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "webpush: could not update webpush.messages");
+	}
+
+	/*
+	 * Fewer than asked: other due messages may have no first attempts left
+	 * (another worker claimed them); those stop being looked at too.
+	 */
+	if (n < limit &&
+		SPI_execute_plan(prepared(&settled_plan,
+								  "UPDATE webpush.messages m SET pending = false"
+								  " WHERE m.id IN (SELECT id FROM webpush.messages"
+								  "  WHERE pending AND send_at <= pg_catalog.now()"
+								  "  ORDER BY send_at, id LIMIT $1)"
+								  " AND NOT EXISTS (SELECT FROM webpush.deliveries d"
+								  "  WHERE d.message_id = m.id AND d.attempts IS NULL AND d.claimed_by IS NULL)",
+								  1, types),
+						 values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not update webpush.messages");
+
+	/* Then retries (and deliveries handed back), earliest first. */
+	if (n < limit)
+	{
+		values[0] = Int32GetDatum(limit - n);
+		if (SPI_execute_plan(prepared(&retry_plan,
+									  "WITH due AS (SELECT message_id, subscription_id FROM webpush.deliveries"
+									  "  WHERE next_attempt_at <= pg_catalog.now() AND claimed_by IS NULL"
+									  "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
+									  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2,"
+									  "  attempts = COALESCE(d.attempts, 0) + 1, next_attempt_at = NULL"
+									  "  FROM due WHERE d.message_id = due.message_id"
+									  "  AND d.subscription_id = due.subscription_id"
+									  "  RETURNING d.message_id, d.subscription_id, d.attempts) "
+									  CLAIMED_COLUMNS,
+									  2, types),
+							 values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "webpush: could not claim retries");
+		copy_claimed(caller, claimed, &n);
 	}
 	SPI_finish();
 	*out = claimed;
 	return n;
 }
 
+/*
+ * A pending message already due counts too: its first attempts were left
+ * for later (the claim was full, or another worker held them), and the
+ * worker must come back for them.
+ */
 bool
 queue_next_due(TimestampTz *when)
 {
+	static SPIPlanPtr plan = NULL;
 	bool		isnull = true;
 
 	spi_connect_or_error();
 	/* Not read-only: retries scheduled earlier in this transaction count. */
-	if (SPI_execute("SELECT pg_catalog.min(next_attempt_at) FROM webpush.queue WHERE state = 'queued'",
-					false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "webpush: could not read the queue");
+	if (SPI_execute_plan(prepared(&plan,
+								  "SELECT LEAST((SELECT pg_catalog.min(send_at) FROM webpush.messages"
+								  "  WHERE pending),"
+								  " (SELECT pg_catalog.min(next_attempt_at) FROM webpush.deliveries"
+								  "  WHERE next_attempt_at IS NOT NULL))",
+								  0, NULL),
+						 NULL, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not read the deliveries");
 	if (SPI_processed == 1)
 		*when = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
 												  SPI_tuptable->tupdesc, 1, &isnull));
@@ -388,161 +653,191 @@ text_array(char *const *v, int n)
 	return construct_md_array(d, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT);
 }
 
-void
-queue_record_outcomes(const Outcome *outcomes, int n)
+/* The deliveries of some outcomes, as arrays for one statement. */
+typedef struct OutcomeArrays
 {
-	static SPIPlanPtr finish_plan = NULL;
-	static SPIPlanPtr retry_plan = NULL;
-	static SPIPlanPtr gone_plan = NULL;
-	static SPIPlanPtr release_plan = NULL;
-	Datum	   *ids = palloc(sizeof(Datum) * n);
-	Datum	   *statuses = palloc(sizeof(Datum) * n);
-	char	  **reasons = palloc(sizeof(char *) * n);
-	char	  **kinds = palloc(sizeof(char *) * n);
-	Datum	   *delays = palloc(sizeof(Datum) * n);
-	Datum	   *gone = palloc(sizeof(Datum) * n);
-	int			nfinish = 0;
-	int			nretry = 0;
-	int			ngone = 0;
+	int			n;
+	Datum	   *message_ids;
+	Datum	   *subscription_ids;
+	Datum	   *statuses;
+	Datum	   *delays;
+	char	  **reasons;
+	char	  **kinds;
+	Datum	   *uncounted;
+} OutcomeArrays;
+
+static void
+collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (OutcomeKind))
+{
 	int			i;
 
-	spi_connect_or_error();
-
-	/* Finished notifications leave the queue for the history. */
+	a->n = 0;
+	a->message_ids = palloc(sizeof(Datum) * Max(n, 1));
+	a->subscription_ids = palloc(sizeof(Datum) * Max(n, 1));
+	a->statuses = palloc(sizeof(Datum) * Max(n, 1));
+	a->delays = palloc(sizeof(Datum) * Max(n, 1));
+	a->reasons = palloc(sizeof(char *) * Max(n, 1));
+	a->kinds = palloc(sizeof(char *) * Max(n, 1));
+	a->uncounted = palloc(sizeof(Datum) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
 		const Outcome *o = &outcomes[i];
 
-		if (o->kind == OUTCOME_RETRY || o->kind == OUTCOME_RELEASE)
+		if (!wanted(o->kind))
 			continue;
-		ids[nfinish] = Int64GetDatum(o->id);
-		statuses[nfinish] = Int32GetDatum(o->status);
-		reasons[nfinish] = o->reason;
-		kinds[nfinish] = o->kind == OUTCOME_DELIVERED ? "delivered" :
+		a->message_ids[a->n] = Int64GetDatum(o->message_id);
+		a->subscription_ids[a->n] = Int64GetDatum(o->subscription_id);
+		a->statuses[a->n] = Int32GetDatum(o->status);
+		a->delays[a->n] = Float8GetDatum(o->retry_delay_ms);
+		a->reasons[a->n] = o->reason;
+		a->kinds[a->n] = o->kind == OUTCOME_DELIVERED ? "delivered" :
 			o->kind == OUTCOME_EXPIRED ? "expired" : "failed";
-		nfinish++;
-		if (o->kind == OUTCOME_GONE && o->subscription_id != 0)
-			gone[ngone++] = Int64GetDatum(o->subscription_id);
+		a->uncounted[a->n] = Int32GetDatum(o->not_attempted ? 1 : 0);
+		a->n++;
 	}
-	if (nfinish > 0)
-	{
-		Oid			types[5] = {INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4OID};
-		Datum		values[5];
+}
 
-		values[0] = PointerGetDatum(datum_array(ids, nfinish, INT8OID));
-		values[1] = PointerGetDatum(text_array(kinds, nfinish));
-		values[2] = PointerGetDatum(datum_array(statuses, nfinish, INT4OID));
-		values[3] = PointerGetDatum(text_array(reasons, nfinish));
-		values[4] = Int32GetDatum(MyProcPid);
-		if (SPI_execute_plan(prepared(&finish_plan,
-									  "WITH o AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-									  "  pg_catalog.unnest($3), pg_catalog.unnest($4))"
-									  "  AS o(id, outcome, status, reason)),"
-									  " d AS (DELETE FROM webpush.queue q USING o"
-									  "  WHERE q.id = o.id AND q.claimed_by = $5"
-									  "  RETURNING q.id, q.subscription_id, q.endpoint, q.attempts, q.created_at,"
+static bool
+is_final(OutcomeKind kind)
+{
+	return kind != OUTCOME_RETRY && kind != OUTCOME_RELEASE;
+}
+
+static bool
+is_retry(OutcomeKind kind)
+{
+	return kind == OUTCOME_RETRY;
+}
+
+static bool
+is_release(OutcomeKind kind)
+{
+	return kind == OUTCOME_RELEASE;
+}
+
+static bool
+is_gone(OutcomeKind kind)
+{
+	return kind == OUTCOME_GONE;
+}
+
+void
+queue_record_outcomes(const Outcome *outcomes, int n)
+{
+	static SPIPlanPtr final_plan = NULL;
+	static SPIPlanPtr retry_plan = NULL;
+	static SPIPlanPtr release_plan = NULL;
+	static SPIPlanPtr gone_plan = NULL;
+	OutcomeArrays a;
+
+	spi_connect_or_error();
+
+	/* Finished deliveries leave for the history. */
+	collect(&a, outcomes, n, is_final);
+	if (a.n > 0)
+	{
+		Oid			types[7] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+		TEXTARRAYOID, INT4OID, INT4ARRAYOID};
+		Datum		values[7];
+
+		values[0] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
+		values[1] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
+		values[2] = PointerGetDatum(text_array(a.kinds, a.n));
+		values[3] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
+		values[4] = PointerGetDatum(text_array(a.reasons, a.n));
+		values[5] = Int32GetDatum(MyProcPid);
+		values[6] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
+		if (SPI_execute_plan(prepared(&final_plan,
+									  "WITH o AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1),"
+									  "  pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
+									  "  pg_catalog.unnest($5), pg_catalog.unnest($7))"
+									  "  AS o(message_id, subscription_id, outcome, status, reason, uncounted)),"
+									  " d AS (DELETE FROM webpush.deliveries d USING o"
+									  "  WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
+									  "  AND d.claimed_by = $6"
+									  "  RETURNING d.message_id, d.subscription_id, d.attempts - o.uncounted AS attempts,"
 									  "   o.outcome, o.status, o.reason) "
-									  "INSERT INTO webpush.history AS h (id, subscription_id, endpoint, outcome,"
+									  "INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome,"
 									  " status, attempts, reason, created_at) "
-									  "SELECT id, subscription_id, endpoint, outcome, NULLIF(status, 0), attempts,"
-									  " reason, created_at FROM d "
-									  "ON CONFLICT (id) DO UPDATE SET outcome = EXCLUDED.outcome,"
-									  " status = EXCLUDED.status, attempts = EXCLUDED.attempts,"
-									  " reason = EXCLUDED.reason, finished_at = EXCLUDED.finished_at",
-									  5, types),
+									  "SELECT d.message_id, d.subscription_id, COALESCE(s.endpoint, m.endpoint, ''),"
+									  " d.outcome, NULLIF(d.status, 0), d.attempts, d.reason, m.created_at "
+									  "FROM d JOIN webpush.messages m ON m.id = d.message_id "
+									  "LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id"
+									  " AND d.subscription_id <> 0",
+									  7, types),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "webpush: could not record delivery outcomes");
 	}
 
-	/* Retries go back to the queue with their next attempt time. */
-	for (i = 0; i < n; i++)
+	/* Retries wait for their next attempt. */
+	collect(&a, outcomes, n, is_retry);
+	if (a.n > 0)
 	{
-		const Outcome *o = &outcomes[i];
+		Oid			types[6] = {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		FLOAT8ARRAYOID, INT4OID};
+		Datum		values[6];
 
-		if (o->kind != OUTCOME_RETRY)
-			continue;
-		ids[nretry] = Int64GetDatum(o->id);
-		statuses[nretry] = Int32GetDatum(o->status);
-		reasons[nretry] = o->reason;
-		delays[nretry] = Float8GetDatum(o->retry_delay_ms);
-		nretry++;
-	}
-	if (nretry > 0)
-	{
-		Oid			types[5] = {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4OID};
-		Datum		values[5];
-
-		values[0] = PointerGetDatum(datum_array(ids, nretry, INT8OID));
-		values[1] = PointerGetDatum(datum_array(statuses, nretry, INT4OID));
-		values[2] = PointerGetDatum(text_array(reasons, nretry));
-		values[3] = PointerGetDatum(datum_array(delays, nretry, FLOAT8OID));
-		values[4] = Int32GetDatum(MyProcPid);
+		values[0] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
+		values[1] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
+		values[2] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
+		values[3] = PointerGetDatum(text_array(a.reasons, a.n));
+		values[4] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
+		values[5] = Int32GetDatum(MyProcPid);
 		if (SPI_execute_plan(prepared(&retry_plan,
-									  "UPDATE webpush.queue q SET state = 'queued', claimed_by = NULL,"
-									  " next_attempt_at = pg_catalog.clock_timestamp() + o.delay_ms * interval '1 millisecond',"
+									  "UPDATE webpush.deliveries d SET claimed_by = NULL,"
+									  " next_attempt_at = pg_catalog.clock_timestamp()"
+									  "  + o.delay_ms * interval '1 millisecond',"
 									  " last_status = NULLIF(o.status, 0), last_error = o.reason "
-									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
-									  " pg_catalog.unnest($4))"
-									  " AS o(id, status, reason, delay_ms) "
-									  "WHERE q.id = o.id AND q.claimed_by = $5",
-									  5, types),
+									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+									  " pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))"
+									  " AS o(message_id, subscription_id, status, reason, delay_ms) "
+									  "WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
+									  " AND d.claimed_by = $6",
+									  6, types),
 							 values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "webpush: could not schedule retries");
 	}
 
-	/* Released unsent: back in the queue, the attempt not counted. */
-	nretry = 0;
-	for (i = 0; i < n; i++)
+	/* Handed back unsent: waiting again, the attempt not counted. */
+	collect(&a, outcomes, n, is_release);
+	if (a.n > 0)
 	{
-		const Outcome *o = &outcomes[i];
+		Oid			types[4] = {INT8ARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID, INT4OID};
+		Datum		values[4];
 
-		if (o->kind != OUTCOME_RELEASE)
-			continue;
-		ids[nretry] = Int64GetDatum(o->id);
-		delays[nretry] = Float8GetDatum(o->retry_delay_ms);
-		nretry++;
-	}
-	if (nretry > 0)
-	{
-		Oid			types[3] = {INT8ARRAYOID, FLOAT8ARRAYOID, INT4OID};
-		Datum		values[3];
-
-		values[0] = PointerGetDatum(datum_array(ids, nretry, INT8OID));
-		values[1] = PointerGetDatum(datum_array(delays, nretry, FLOAT8OID));
-		values[2] = Int32GetDatum(MyProcPid);
+		values[0] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
+		values[1] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
+		values[2] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
+		values[3] = Int32GetDatum(MyProcPid);
 		if (SPI_execute_plan(prepared(&release_plan,
-									  "UPDATE webpush.queue q SET state = 'queued', claimed_by = NULL,"
-									  " attempts = q.attempts - 1,"
-									  " next_attempt_at = pg_catalog.clock_timestamp() + o.delay_ms * interval '1 millisecond' "
-									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS o(id, delay_ms) "
-									  "WHERE q.id = o.id AND q.claimed_by = $3",
-									  3, types),
+									  "UPDATE webpush.deliveries d SET claimed_by = NULL,"
+									  " attempts = d.attempts - 1,"
+									  " next_attempt_at = pg_catalog.clock_timestamp()"
+									  "  + o.delay_ms * interval '1 millisecond' "
+									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+									  " pg_catalog.unnest($3)) AS o(message_id, subscription_id, delay_ms) "
+									  "WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
+									  " AND d.claimed_by = $4",
+									  4, types),
 							 values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "webpush: could not hand back notifications");
+			elog(ERROR, "webpush: could not hand back deliveries");
 	}
 
 	/*
-	 * A 404/410 means the browser's subscription is gone: delete it, and fail
-	 * what else was queued for it rather than send it to a dead endpoint.
+	 * A 404/410 means the browser's subscription is gone: delete it.  What
+	 * else waits for it fails when claimed, with that reason.
 	 */
-	if (ngone > 0)
+	collect(&a, outcomes, n, is_gone);
+	if (a.n > 0)
 	{
 		Oid			types[1] = {INT8ARRAYOID};
 		Datum		values[1];
 
-		values[0] = PointerGetDatum(datum_array(gone, ngone, INT8OID));
+		values[0] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
 		if (SPI_execute_plan(prepared(&gone_plan,
-									  "WITH s AS (DELETE FROM webpush.subscriptions WHERE id = ANY($1)),"
-									  " d AS (DELETE FROM webpush.queue"
-									  "  WHERE subscription_id = ANY($1) AND state = 'queued'"
-									  "  RETURNING id, subscription_id, endpoint, attempts, created_at) "
-									  "INSERT INTO webpush.history (id, subscription_id, endpoint, outcome,"
-									  " status, attempts, reason, created_at) "
-									  "SELECT id, subscription_id, endpoint, 'failed', NULL, attempts,"
-									  " 'subscription gone: the push service answered 404 or 410', created_at "
-									  "FROM d ON CONFLICT (id) DO NOTHING",
+									  "DELETE FROM webpush.subscriptions WHERE id = ANY ($1) AND id <> 0",
 									  1, types),
-							 values, NULL, false, 0) != SPI_OK_INSERT)
+							 values, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "webpush: could not remove gone subscriptions");
 	}
 	SPI_finish();
@@ -551,6 +846,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 int64
 queue_reclaim_orphans(void)
 {
+	static SPIPlanPtr plan = NULL;
 	WakeWorkerInfo *workers = palloc(sizeof(WakeWorkerInfo) * 1024);
 	int			nworkers = wake_list_workers(workers, 1024);
 	Datum	   *pids = palloc(sizeof(Datum) * Max(nworkers, 1));
@@ -566,10 +862,13 @@ queue_reclaim_orphans(void)
 			pids[npids++] = Int32GetDatum(workers[i].pid);
 	values[0] = PointerGetDatum(datum_array(pids, npids, INT4OID));
 	spi_connect_or_error();
-	if (SPI_execute_with_args("UPDATE webpush.queue SET state = 'queued', claimed_by = NULL "
-							  "WHERE state = 'sending' AND claimed_by <> ALL ($1)",
-							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "webpush: could not reclaim notifications");
+	if (SPI_execute_plan(prepared(&plan,
+								  "UPDATE webpush.deliveries SET claimed_by = NULL,"
+								  " next_attempt_at = pg_catalog.now() "
+								  "WHERE claimed_by IS NOT NULL AND claimed_by <> ALL ($1)",
+								  1, types),
+						 values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not reclaim deliveries");
 	n = (int64) SPI_processed;
 	SPI_finish();
 	return n;
@@ -578,18 +877,37 @@ queue_reclaim_orphans(void)
 int64
 queue_purge_history(int retention_s)
 {
+	static SPIPlanPtr history_plan = NULL;
+	static SPIPlanPtr messages_plan = NULL;
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(retention_s)};
 	int64		n;
 
 	spi_connect_or_error();
-	if (SPI_execute_with_args("DELETE FROM webpush.history WHERE id IN ("
-							  " SELECT id FROM webpush.history"
-							  " WHERE finished_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)"
-							  " LIMIT " CppAsString2(QUEUE_PURGE_BATCH) ")",
-							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+	if (SPI_execute_plan(prepared(&history_plan,
+								  "DELETE FROM webpush.history WHERE ctid = ANY (ARRAY("
+								  " SELECT ctid FROM webpush.history"
+								  " WHERE finished_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)"
+								  " LIMIT " CppAsString2(QUEUE_PURGE_BATCH) "))",
+								  1, types),
+						 values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "webpush: could not purge history");
 	n = (int64) SPI_processed;
+
+	/*
+	 * Messages are kept as long as their outcomes are (a dedupe_key holds
+	 * that long too), and while anything is left to send.
+	 */
+	if (SPI_execute_plan(prepared(&messages_plan,
+								  "DELETE FROM webpush.messages WHERE id IN ("
+								  " SELECT m.id FROM webpush.messages m"
+								  " WHERE m.created_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)"
+								  " AND NOT m.pending"
+								  " AND NOT EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id)"
+								  " ORDER BY m.id LIMIT " CppAsString2(QUEUE_PURGE_BATCH) ")",
+								  1, types),
+						 values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "webpush: could not purge messages");
 	SPI_finish();
 	return n;
 }
@@ -606,37 +924,4 @@ queue_limited_role(void)
 	if (webpush_max_queued_per_role <= 0 || superuser_arg(role))
 		return InvalidOid;
 	return role;
-}
-
-void
-queue_check_role_limit(Oid role)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[2] = {OIDOID, INT4OID};
-	Datum		values[2];
-	bool		isnull;
-	int64		queued;
-
-	if (!OidIsValid(role))
-		return;
-	/* Counting stops one past the limit: bounded work, whatever the queue. */
-	values[0] = ObjectIdGetDatum(role);
-	values[1] = Int32GetDatum(webpush_max_queued_per_role == INT_MAX ?
-							  INT_MAX : webpush_max_queued_per_role + 1);
-	spi_connect_or_error();
-	if (SPI_execute_plan(prepared(&plan,
-								  "SELECT pg_catalog.count(*) FROM (SELECT 1 FROM webpush.queue"
-								  " WHERE queued_by = $1 LIMIT $2) AS q",
-								  2, types),
-						 values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "webpush: could not count queued notifications");
-	queued = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
-	if (queued > webpush_max_queued_per_role)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("role \"%s\" would have more than %d notifications queued",
-						GetUserNameFromId(role, false), webpush_max_queued_per_role),
-				 errdetail("webpush.max_queued_per_role limits how many notifications one role may have waiting for delivery; nothing was queued."),
-				 errhint("Wait for the queue to drain, or ask a superuser to raise webpush.max_queued_per_role for this role.")));
 }

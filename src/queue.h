@@ -1,11 +1,14 @@
 /*
  * queue.h
- *		The notification queue and its history, through SPI: queueing from
- *		SQL, and the worker's claim / outcome / maintenance statements.
+ *		Messages, their deliveries and the history, through SPI: every
+ *		statement on those tables, as plans kept for the life of the process.
  *
- * Every function runs inside the caller's transaction; the worker keeps its
- * transactions short (one per loop turn) and never holds one across network
- * waits.
+ * A message is stored once (webpush.messages); each recipient still to send
+ * is a small row of webpush.deliveries.  The SQL functions queue through
+ * the first half of this module, the worker claims, records and maintains
+ * through the second.  Every function runs inside the caller's transaction;
+ * the worker keeps its transactions short (one per loop turn) and never
+ * holds one across network waits.
  */
 #ifndef WEBPUSH_QUEUE_H
 #define WEBPUSH_QUEUE_H
@@ -18,13 +21,34 @@
 #include "ece.h"
 #include "validate.h"
 
-/* Queueing, from the SQL functions.  payload NULL: a push without payload. */
-extern int64 queue_for_subscription(int64 subscription_id, bytea *payload,
-									const MessageOptions *opts);
-extern int64 queue_for_object(const Subscription *sub, int64 key_id, bytea *payload,
-							  const MessageOptions *opts);
-extern int64 queue_for_user(text *user_id, const char *app, bytea *payload,
-							const MessageOptions *opts);
+/* What to send, checked by the caller. */
+typedef struct MessageSpec
+{
+	const char *app;			/* NULL: the subscription's (send by id) */
+	bytea	   *payload;		/* NULL: a push without payload */
+	MessageOptions opts;
+	bool		has_send_at;	/* else: now */
+	TimestampTz send_at;
+	text	   *dedupe_key;		/* NULL for none */
+} MessageSpec;
+
+/* A message queued (or found by its dedupe_key). */
+typedef struct QueuedMessage
+{
+	int64		message_id;		/* 0 when there was nobody to send to */
+	int64		recipients;
+} QueuedMessage;
+
+/* The SQL functions' side. */
+extern QueuedMessage queue_to_subscription(int64 subscription_id, const MessageSpec *spec);
+extern QueuedMessage queue_to_object(const Subscription *sub, int64 key_id,
+									 const MessageSpec *spec);
+extern QueuedMessage queue_to_user(text *user_id, const MessageSpec *spec);
+/* Each existing id of the application once; others are skipped. */
+extern QueuedMessage queue_to_subscriptions(ArrayType *ids, const MessageSpec *spec);
+
+/* Cancel the deliveries of a message not in flight; returns how many. */
+extern int64 queue_cancel(int64 message_id);
 
 /*
  * After queueing: wake the database's workers at COMMIT, or say (once per
@@ -32,17 +56,21 @@ extern int64 queue_for_user(text *user_id, const char *app, bytea *payload,
  */
 extern void queue_wake_at_commit(void);
 
-/* One notification to each existing id in the array; returns how many. */
-extern int64 queue_for_subscriptions(ArrayType *ids, bytea *payload,
-									 const MessageOptions *opts);
+/*
+ * A message sent by webpush_send_now: stored, with its one outcome in the
+ * history at once.
+ */
+extern int64 queue_record_sent_now(const Subscription *sub, const char *app,
+								   const MessageSpec *spec, const char *outcome,
+								   int32 status, const char *reason);
 
-/* A notification the worker claimed, copied out of SPI memory. */
+/* A delivery the worker claimed, copied out of SPI memory. */
 typedef struct ClaimedMessage
 {
-	int64		id;
+	int64		message_id;
 	int64		subscription_id;	/* 0 for one-offs */
-	int64		key_id;			/* the VAPID key that signs it */
-	char	   *endpoint;
+	int64		key_id;			/* the VAPID key that signs it; 0: gone */
+	char	   *endpoint;		/* NULL: the subscription was removed */
 	uint8		p256dh[P256_PUBLIC_LEN];
 	uint8		auth[ECE_AUTH_LEN];
 	uint8	   *payload;		/* NULL: no payload */
@@ -54,12 +82,16 @@ typedef struct ClaimedMessage
 } ClaimedMessage;
 
 /*
- * Claim up to limit due notifications for this worker (FOR UPDATE SKIP
- * LOCKED), allocating in the current memory context.  Returns how many.
+ * Claim up to limit due deliveries for this worker (first attempts of due
+ * messages, then retries; FOR UPDATE SKIP LOCKED), allocating in the
+ * current memory context.  Returns how many.
  */
 extern int	queue_claim(int limit, ClaimedMessage **out);
 
-/* When the next queued notification falls due; false when none is queued. */
+/*
+ * When the next delivery falls due (a scheduled message or a retry); false
+ * when nothing waits.
+ */
 extern bool queue_next_due(TimestampTz *when);
 
 typedef enum OutcomeKind
@@ -75,37 +107,36 @@ typedef enum OutcomeKind
 
 typedef struct Outcome
 {
-	int64		id;
+	int64		message_id;
 	int64		subscription_id;
 	OutcomeKind kind;
 	int32		status;			/* HTTP status, 0 for none */
 	char	   *reason;			/* malloc'd or NULL */
 	double		retry_delay_ms; /* OUTCOME_RETRY and OUTCOME_RELEASE */
+	bool		not_attempted;	/* claimed but never sent: not an attempt */
 } Outcome;
 
 /* Record a batch of outcomes: history rows, retries, removed subscriptions. */
 extern void queue_record_outcomes(const Outcome *outcomes, int n);
 
-/* Hand back notifications claimed by workers that no longer run. */
+/* Hand back deliveries claimed by workers that no longer run. */
 extern int64 queue_reclaim_orphans(void);
 
-/* History rows one purge removes at most: bounded work per worker turn. */
+/* History rows (and messages) one purge removes at most: bounded work per turn. */
 #define QUEUE_PURGE_BATCH 10000
 
 /*
- * Remove history older than retention_s seconds, at most QUEUE_PURGE_BATCH
- * rows; returns how many (QUEUE_PURGE_BATCH: there may be more).
+ * Remove history older than retention_s seconds, and the messages of that
+ * age with nothing left to send, at most QUEUE_PURGE_BATCH rows of each;
+ * returns how many history rows (QUEUE_PURGE_BATCH: there may be more).
  */
 extern int64 queue_purge_history(int retention_s);
 
 /*
  * The role whose queued notifications count against
  * webpush.max_queued_per_role, or InvalidOid when no limit applies to the
- * caller.  Rows are tagged with it (queued_by) as they are queued.
+ * caller.  Messages are tagged with it (queued_by) as they are queued.
  */
 extern Oid	queue_limited_role(void);
-
-/* Error when role has more than webpush.max_queued_per_role queued. */
-extern void queue_check_role_limit(Oid role);
 
 #endif							/* WEBPUSH_QUEUE_H */

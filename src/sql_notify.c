@@ -90,8 +90,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 	char	   *user;
 	NotificationFields f;
 	char	   *json;
-	bytea	   *payload;
-	MessageOptions opts;
+	MessageSpec spec;
 	const char *app = APP_DEFAULT_NAME;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -137,9 +136,10 @@ webpush_notify(PG_FUNCTION_ARGS)
 		return PointerGetDatum(result);
 
 	json = JsonbToCString(NULL, &notification_build(&f)->root, 0);
-	payload = (bytea *) cstring_to_text(json);
-	validate_message_options(false, PUSH_DEFAULT_TTL, NULL, NULL, &opts);
-	if (queue_for_user(cstring_to_text(user), app, payload, &opts) > 0)
-		queue_wake_at_commit();
+	memset(&spec, 0, sizeof(spec));
+	spec.app = app;
+	spec.payload = (bytea *) cstring_to_text(json);
+	validate_message_options(false, PUSH_DEFAULT_TTL, NULL, NULL, &spec.opts);
+	(void) queue_to_user(cstring_to_text(user), &spec);
 	return PointerGetDatum(result);
 }

@@ -18,6 +18,7 @@
 #include "http.h"
 #include "mb/pg_wchar.h"
 #include "push.h"
+#include "queue.h"
 #include "safe_text.h"
 #include "applications.h"
 #include "signers.h"
@@ -151,7 +152,7 @@ run_request(HttpRequest *req)
 }
 
 static Datum
-send_now(FunctionCallInfo fcinfo, Subscription *sub)
+send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app)
 {
 	MessageOptions opts;
 	PushMessage msg;
@@ -241,19 +242,31 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub)
 	{
 		/* Whatever the push service sent, the text returned is valid. */
 		char		safe[HTTP_RESPONSE_KEEP + 1];
+		PushOutcome outcome = push_outcome(req);
+		MessageSpec spec;
+		char	   *reason = NULL;
 
 		safe_text(req->response ? req->response : "", req->response_len,
 				  GetDatabaseEncoding() != PG_UTF8, safe, sizeof(safe));
 		values[1] = CStringGetTextDatum(safe);
-	}
-	http_request_free(req);
+		http_request_free(req);
 
-	if ((status == 404 || status == 410) && sub->id != 0 &&
-		store_delete_subscription(sub->id))
-		ereport(NOTICE,
-				(errmsg("subscription %lld was removed", (long long) sub->id),
-				 errdetail("The push service answered %ld: the browser unsubscribed or the subscription expired.",
-						   status)));
+		/* In the history like every delivery, under a message of its own. */
+		memset(&spec, 0, sizeof(spec));
+		spec.payload = (bytea *) payload;
+		spec.opts = opts;
+		if (outcome != PUSH_DELIVERED)
+			reason = psprintf("%sHTTP %ld%s%s", outcome == PUSH_GONE ? "subscription gone: " : "",
+							  status, safe[0] ? ": " : "", safe);
+		(void) queue_record_sent_now(sub, app, &spec,
+									 outcome == PUSH_DELIVERED ? "delivered" : "failed",
+									 (int32) status, reason);
+		if (outcome == PUSH_GONE && sub->id != 0 && store_delete_subscription(sub->id))
+			ereport(NOTICE,
+					(errmsg("subscription %lld was removed", (long long) sub->id),
+					 errdetail("The push service answered %ld: the browser unsubscribed or the subscription expired.",
+							   status)));
+	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
@@ -272,7 +285,7 @@ webpush_send_now_id(PG_FUNCTION_ARGS)
 				 errmsg("push subscription %lld does not exist", (long long) id),
 				 errhint("It may have been removed after the push service reported it gone (404/410).")));
 	validate_endpoint(sub.endpoint, strlen(sub.endpoint), &sub.parsed);
-	return send_now(fcinfo, &sub);
+	return send_now(fcinfo, &sub, sub.application);
 }
 
 Datum
@@ -287,5 +300,5 @@ webpush_send_now_json(PG_FUNCTION_ARGS)
 	app = application_arg(fcinfo, 5);
 	sub.key_id = app_current_key(app, public_key);
 	app_require_subject(app);
-	return send_now(fcinfo, &sub);
+	return send_now(fcinfo, &sub, app);
 }

@@ -18,10 +18,12 @@ PG_FUNCTION_INFO_V1(webpush_subscribe);
 PG_FUNCTION_INFO_V1(webpush_unsubscribe);
 
 /*
- * webpush_subscribe(subscription, user_id, application, server_key): the
- * subscription is bound to server_key, the applicationServerKey the browser
- * subscribed with, whose application it joins; without it, to the current
- * key of the application (default: "default").
+ * webpush_subscribe(subscription, user_id, application, server_key,
+ * old_endpoint): the subscription is bound to server_key, the
+ * applicationServerKey the browser subscribed with, whose application it
+ * joins; without it, to the current key of the application (default:
+ * "default").  old_endpoint names the subscription it replaces
+ * (pushsubscriptionchange), whose id and waiting deliveries it takes.
  */
 Datum
 webpush_subscribe(PG_FUNCTION_ARGS)
@@ -65,7 +67,8 @@ webpush_subscribe(PG_FUNCTION_ARGS)
 	}
 	PG_RETURN_INT64(store_upsert_subscription(&sub,
 											  ARG_GIVEN(1) ? PG_GETARG_TEXT_PP(1) : NULL,
-											  app, key_id));
+											  app, key_id,
+											  ARG_GIVEN(4) ? PG_GETARG_TEXT_PP(4) : NULL));
 }
 
 Datum

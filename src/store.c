@@ -10,6 +10,7 @@
 #include "executor/spi.h"
 #include "utils/builtins.h"
 
+#include "applications.h"
 #include "spi_util.h"
 #include "store.h"
 
@@ -30,9 +31,83 @@ spi_get_bytes(int row, int col, uint8 *out, size_t len)
 	return true;
 }
 
+/*
+ * A browser moved from old_endpoint (pushsubscriptionchange): the stored
+ * subscription takes the new endpoint and keys and keeps its id, so what
+ * waits for it goes to the new endpoint.  When the new endpoint was stored
+ * meanwhile, what waits for that row joins the old one first.  values are
+ * the seven of store_upsert_subscription's statement.  Returns the id, or
+ * 0 when old_endpoint is not stored.
+ */
+static int64
+move_subscription(text *old_endpoint, Datum *values, char *nulls)
+{
+	Oid			types[7] = {TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, TIMESTAMPTZOID,
+	TEXTOID, INT8OID};
+	Oid			pair_types[2] = {INT8OID, INT8OID};
+	Datum		ends[2] = {PointerGetDatum(old_endpoint), values[0]};
+	Oid			end_types[2] = {TEXTOID, TEXTOID};
+	Datum		ids[2];
+	int64		old_id = 0;
+	int64		new_id = 0;
+	bool		isnull;
+	uint64		i;
+
+	/* Both rows locked, in id order, so that two moves cannot deadlock. */
+	if (SPI_execute_with_args("SELECT id, endpoint = $1 FROM webpush.subscriptions"
+							  " WHERE endpoint IN ($1, $2) ORDER BY id FOR UPDATE",
+							  2, end_types, ends, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not read the subscriptions");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
+			old_id = id;
+		else
+			new_id = id;
+	}
+	if (old_id == 0)
+		return 0;
+	if (new_id != 0 && new_id != old_id)
+	{
+		ids[0] = Int64GetDatum(old_id);
+		ids[1] = Int64GetDatum(new_id);
+		/* Waiting deliveries of the newer row move; a message keeps one per recipient. */
+		if (SPI_execute_with_args("DELETE FROM webpush.deliveries d WHERE d.subscription_id = $2"
+								  " AND d.claimed_by IS NULL AND EXISTS (SELECT FROM webpush.deliveries o"
+								  "  WHERE o.message_id = d.message_id AND o.subscription_id = $1)",
+								  2, pair_types, ids, NULL, false, 0) != SPI_OK_DELETE ||
+			SPI_execute_with_args("UPDATE webpush.deliveries SET subscription_id = $1"
+								  " WHERE subscription_id = $2 AND claimed_by IS NULL",
+								  2, pair_types, ids, NULL, false, 0) != SPI_OK_UPDATE ||
+			SPI_execute_with_args("DELETE FROM webpush.subscriptions WHERE id = $2",
+								  2, pair_types, ids, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "webpush: could not merge the subscriptions");
+	}
+	ids[0] = Int64GetDatum(old_id);
+	{
+		Oid			t[8] = {TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID};
+		Datum		v[8];
+		char		n[8];
+
+		memcpy(v, values, sizeof(Datum) * 7);
+		memcpy(n, nulls, 7);
+		v[7] = Int64GetDatum(old_id);
+		n[7] = ' ';
+		(void) types;
+		if (SPI_execute_with_args("UPDATE webpush.subscriptions SET endpoint = $1, p256dh = $2,"
+								  " auth = $3, user_id = $4, expiration_time = $5, application = $6,"
+								  " key_id = $7, updated_at = pg_catalog.now() WHERE id = $8",
+								  8, t, v, n, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "webpush: could not move the subscription");
+	}
+	return old_id;
+}
+
 int64
 store_upsert_subscription(const Subscription *sub, text *user_id,
-						  const char *app, int64 key_id)
+						  const char *app, int64 key_id, text *old_endpoint)
 {
 	Oid			types[7] = {TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, TIMESTAMPTZOID,
 	TEXTOID, INT8OID};
@@ -55,14 +130,21 @@ store_upsert_subscription(const Subscription *sub, text *user_id,
 
 	/*
 	 * A browser that subscribes again under the same endpoint may bring new
-	 * keys; what is still waiting in the queue for it is encrypted when sent,
-	 * so it takes the new keys too, or the browser could not read it; and
-	 * the new VAPID key, or the push service would refuse it.  Messages
-	 * already in flight keep theirs.
+	 * keys, or a new VAPID key.  What waits for it is encrypted and signed
+	 * when it is sent, with what the subscription holds then, so nothing
+	 * queued needs changing.
 	 */
 	spi_connect_or_error();
-	if (SPI_execute_with_args("WITH s AS ("
-							  " INSERT INTO webpush.subscriptions "
+	if (old_endpoint != NULL)
+	{
+		id = move_subscription(old_endpoint, values, nulls);
+		if (id != 0)
+		{
+			SPI_finish();
+			return id;
+		}
+	}
+	if (SPI_execute_with_args("INSERT INTO webpush.subscriptions "
 							  " (endpoint, p256dh, auth, user_id, expiration_time, application, key_id) "
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7) "
 							  " ON CONFLICT (endpoint) DO UPDATE SET "
@@ -71,13 +153,8 @@ store_upsert_subscription(const Subscription *sub, text *user_id,
 							  " expiration_time = EXCLUDED.expiration_time, "
 							  " application = EXCLUDED.application, key_id = EXCLUDED.key_id, "
 							  " updated_at = pg_catalog.now() "
-							  " RETURNING id),"
-							  " rekeyed AS ("
-							  " UPDATE webpush.queue q SET p256dh = $2, auth = $3, key_id = $7 FROM s"
-							  " WHERE q.subscription_id = s.id AND q.state = 'queued'"
-							  " AND (q.p256dh <> $2 OR q.auth <> $3 OR q.key_id <> $7)) "
-							  "SELECT id FROM s",
-							  7, types, values, nulls, false, 1) != SPI_OK_SELECT ||
+							  " RETURNING id",
+							  7, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING ||
 		SPI_processed != 1)
 		elog(ERROR, "webpush: could not store the subscription");
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -127,7 +204,7 @@ store_load_subscription(int64 id, Subscription *out)
 
 	memset(out, 0, sizeof(*out));
 	spi_connect_or_error();
-	if (SPI_execute_with_args("SELECT endpoint, p256dh, auth, key_id FROM webpush.subscriptions "
+	if (SPI_execute_with_args("SELECT endpoint, p256dh, auth, key_id, application FROM webpush.subscriptions "
 							  "WHERE id = $1",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not read the subscription");
@@ -145,6 +222,9 @@ store_load_subscription(int64 id, Subscription *out)
 		strcpy(out->endpoint, endpoint);
 		out->id = id;
 		out->key_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+		out->application = SPI_palloc(APP_NAME_MAX_LEN + 1);
+		strlcpy(out->application, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5),
+				APP_NAME_MAX_LEN + 1);
 		found = true;
 	}
 	SPI_finish();

@@ -13,10 +13,13 @@
 
 /*
  * Insert or update by endpoint, bound to the application's key key_id;
- * returns the id.
+ * returns the id.  With old_endpoint, a browser that moved: the stored
+ * subscription of old_endpoint takes the new one, and keeps its id and
+ * what waits for it.
  */
 extern int64 store_upsert_subscription(const Subscription *sub, text *user_id,
-									   const char *app, int64 key_id);
+									   const char *app, int64 key_id,
+									   text *old_endpoint);
 
 extern bool store_delete_subscription_by_endpoint(text *endpoint);
 extern bool store_delete_subscription(int64 id);

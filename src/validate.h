@@ -20,6 +20,7 @@ typedef struct Subscription
 {
 	int64		id;				/* 0 when not stored */
 	int64		key_id;			/* the VAPID key it was made with */
+	char	   *application;	/* a stored one's; NULL otherwise */
 	char	   *endpoint;
 	Endpoint	parsed;			/* origin, for the VAPID aud claim */
 	uint8		p256dh[P256_PUBLIC_LEN];

@@ -1,6 +1,6 @@
 /*
  * worker.c
- *		The background worker that drains webpush.queue.
+ *		The background worker that sends the deliveries of one database.
  *
  * One loop turn: one short transaction that records the outcomes of the
  * requests that finished and claims as many due notifications as there is
@@ -77,7 +77,7 @@ typedef struct HostState
 /* What the worker keeps about a request in flight (HttpRequest.owner). */
 typedef struct Delivery
 {
-	int64		id;
+	int64		message_id;
 	int64		subscription_id;
 	int32		attempts;
 	TimestampTz expires_at;
@@ -189,7 +189,7 @@ judge(HttpRequest *req)
 		why = safe[0] != '\0' ? safe : NULL;
 	}
 
-	o.id = d->id;
+	o.message_id = d->message_id;
 	o.subscription_id = d->subscription_id;
 	o.status = (int32) req->status;
 
@@ -282,13 +282,14 @@ host_stalled(const HostState *host, TimestampTz now)
 		TimestampDifferenceExceeds(host->last_progress, now, HOST_STALL_MS);
 }
 
-/* Hand a claimed notification back to the queue, unsent, after delay_ms. */
+/* Hand a claimed delivery back, unsent, due again after delay_ms. */
 static void
-release_unsent(int64 id, double delay_ms)
+release_unsent(int64 message_id, int64 subscription_id, double delay_ms)
 {
 	Outcome		o = {0};
 
-	o.id = id;
+	o.message_id = message_id;
+	o.subscription_id = subscription_id;
 	o.kind = OUTCOME_RELEASE;
 	o.retry_delay_ms = delay_ms;
 	add_outcome(&o);
@@ -345,7 +346,7 @@ tend_hosts(TimestampTz now)
 				Delivery   *d = host->parked_head;
 
 				host->parked_head = d->next_parked;
-				release_unsent(d->id, webpush_timeout_ms);
+				release_unsent(d->message_id, d->subscription_id, webpush_timeout_ms);
 				http_request_free(d->req);
 				free(d);
 				host->nparked--;
@@ -389,8 +390,18 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 	long		secs;
 	int			usecs;
 
-	o.id = m->id;
+	o.message_id = m->message_id;
 	o.subscription_id = m->subscription_id;
+
+	/* Unsubscribed, or its push service answered 404/410 to another message. */
+	if (m->endpoint == NULL)
+	{
+		o.kind = OUTCOME_FAILED;
+		o.reason = strdup("subscription gone: it was removed (unsubscribed, or gone at its push service) before this was sent");
+		o.not_attempted = true;
+		add_outcome(&o);
+		return;
+	}
 
 	/* Sent later than its TTL allows: the push service would drop it. */
 	TimestampDifference(m->expires_at, now, &secs, &usecs);
@@ -412,7 +423,7 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 					 errhint("Set webpush.subject in postgresql.conf or with ALTER SYSTEM, then reload; or SELECT webpush_application('default', 'mailto:admin@example.com').")));
 			last_subject_warning = now;
 		}
-		release_unsent(m->id, MAINTENANCE_INTERVAL_MS);
+		release_unsent(m->message_id, m->subscription_id, MAINTENANCE_INTERVAL_MS);
 		return;
 	}
 	if (signer == NULL)
@@ -442,13 +453,13 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 	host = host_state(ep.origin);
 	if (host_stalled(host, now))
 	{
-		release_unsent(m->id, webpush_timeout_ms);
+		release_unsent(m->message_id, m->subscription_id, webpush_timeout_ms);
 		return;
 	}
 	if (host->in_flight >= webpush_max_in_flight_per_host &&
 		host->nparked >= Max(webpush_max_in_flight - webpush_max_in_flight_per_host, 0))
 	{
-		release_unsent(m->id, 1000);
+		release_unsent(m->message_id, m->subscription_id, 1000);
 		return;
 	}
 
@@ -470,7 +481,7 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 	d = malloc(sizeof(Delivery));
 	if (req == NULL || d == NULL)
 		elog(FATAL, "webpush worker: out of memory");
-	d->id = m->id;
+	d->message_id = m->message_id;
 	d->subscription_id = m->subscription_id;
 	d->attempts = m->attempts;
 	d->expires_at = m->expires_at;

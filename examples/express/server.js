@@ -63,13 +63,15 @@ function createApp({ pool }) {
     const db = await pool.connect();
     try {
       await db.query('BEGIN');
-      // A renewed subscription (pushsubscriptionchange) replaces the old one.
-      if (typeof oldEndpoint === 'string') await db.query('SELECT webpush_unsubscribe($1)', [oldEndpoint]);
+      // A renewed subscription (pushsubscriptionchange) takes the old one's
+      // place: its id and what waits for it.
       // Bound to the server key the browser subscribed with (the kit sends
       // it), so that a key rotation never strands a subscription.
-      const { rows } = await db.query('SELECT webpush_subscribe($1::jsonb, $2, server_key => $3) AS id',
+      const { rows } = await db.query(
+        'SELECT webpush_subscribe($1::jsonb, $2, server_key => $3, old_endpoint => $4) AS id',
         [JSON.stringify(subscription), req.user,
-          typeof applicationServerKey === 'string' ? applicationServerKey : null]);
+          typeof applicationServerKey === 'string' ? applicationServerKey : null,
+          typeof oldEndpoint === 'string' ? oldEndpoint : null]);
       await db.query('COMMIT');
       res.status(201).json({ id: Number(rows[0].id) });
     } catch (err) {

@@ -59,7 +59,7 @@ function payloads(subs) {
 // figures: delivered (distinct), duplicates, lost.
 async function settle(subs, expected) {
   await until('an empty queue', async () =>
-    (await scalar('SELECT count(*) FROM webpush.queue WHERE subscription_id = ANY($1)', [subs.map((s) => s.id)])) === 0,
+    (await scalar('SELECT count(*) FROM webpush.deliveries WHERE subscription_id = ANY($1)', [subs.map((s) => s.id)])) === 0,
   120000);
   const all = payloads(subs);
   const distinct = new Set(all);
@@ -113,9 +113,9 @@ test('a push service refusing connections for 30 s: delivered once it is back', 
   await queue(subs, 50, 'outage');
   // The worker keeps retrying with backoff while nothing answers.
   await until('retries during the outage', async () =>
-    (await scalar('SELECT count(*) FROM webpush.queue WHERE subscription_id = ANY($1) AND attempts >= 2',
+    (await scalar('SELECT count(*) FROM webpush.deliveries WHERE subscription_id = ANY($1) AND attempts >= 2',
       [subs.map((s) => s.id)])) === 100);
-  const { rows } = await db.query('SELECT DISTINCT last_error FROM webpush.queue WHERE subscription_id = ANY($1)',
+  const { rows } = await db.query('SELECT DISTINCT last_error FROM webpush.deliveries WHERE subscription_id = ANY($1)',
     [subs.map((s) => s.id)]);
   assert.match(rows.map((r) => r.last_error).join(' '), /connect/i);
   await new Promise((r) => setTimeout(r, Math.max(0, 30000 - (Date.now() - t0))));
@@ -131,7 +131,7 @@ test('a push service answering 429 to everything for a while: delivered afterwar
   service.defaultResponse = { status: 429, headers: { 'retry-after': '1' } };
   await queue(subs, 100, 'throttled');
   await until('every message throttled at least twice', async () =>
-    (await scalar('SELECT count(*) FROM webpush.queue WHERE subscription_id = ANY($1) AND attempts >= 2',
+    (await scalar('SELECT count(*) FROM webpush.deliveries WHERE subscription_id = ANY($1) AND attempts >= 2',
       [subs.map((s) => s.id)])) === 200);
   service.defaultResponse = { status: 201 };
   const r = await settle(subs, 200);
@@ -196,7 +196,7 @@ test('a standby runs no worker; once promoted it delivers what was queued before
     await service.resume();
     execFileSync('pg_ctl', ['promote', '-w', '-D', standbyDir], { stdio: 'ignore' });
     await until('the promoted server delivered everything', async () =>
-      Number((await standby.query('SELECT count(*) AS n FROM webpush.queue WHERE subscription_id = ANY($1)',
+      Number((await standby.query('SELECT count(*) AS n FROM webpush.deliveries WHERE subscription_id = ANY($1)',
         [subs.map((s) => s.id)])).rows[0].n) === 0, 60000);
     const distinct = new Set(payloads(subs));
     console.log(`# standby promoted: 50 queued before the switch, ${distinct.size} delivered after it`);
@@ -208,6 +208,6 @@ test('a standby runs no worker; once promoted it delivers what was queued before
     execFileSync('pg_ctl', ['start', '-w', '-l', path.join(process.env.PGDATA, '..', 'postgres.log')], { stdio: 'ignore' });
     await reconnect();
     // The old primary still holds the copies the promoted standby delivered.
-    await db.query('DELETE FROM webpush.queue WHERE subscription_id = ANY($1)', [subs.map((s) => s.id)]);
+    await db.query('DELETE FROM webpush.deliveries WHERE subscription_id = ANY($1)', [subs.map((s) => s.id)]);
   }
 });

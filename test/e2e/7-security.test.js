@@ -52,7 +52,7 @@ async function reloadWorker() {
 }
 
 async function history(id) {
-  const { rows } = await db.query('SELECT * FROM webpush.history WHERE id = $1', [id]);
+  const { rows } = await db.query('SELECT * FROM webpush.history WHERE message_id = $1', [id]);
   return rows[0];
 }
 
@@ -163,7 +163,7 @@ test('a database owner\'s planted functions and operators never run in the worke
       ids.push(await value('SELECT webpush_send($1::bigint, $2::text)', [sid, 'planted']));
     }
     await until('all three finished', async () =>
-      Number(await value('SELECT count(*) FROM webpush.history WHERE id = ANY($1)', [ids])) === 3, 30000);
+      Number(await value('SELECT count(*) FROM webpush.history WHERE message_id = ANY($1)', [ids])) === 3, 30000);
     await reloadWorker();	/* maintenance: purge and orphans */
     assert.equal((await history(ids[1])).attempts, 2, 'the 500 was retried');
     assert.equal((await history(ids[2])).outcome, 'failed');
@@ -274,7 +274,7 @@ test('a push service that never answers holds only its share of the worker', asy
     const took = Date.now() - started;
     assert.ok(took < 5000 * SLOW, `the healthy host waited ${took} ms`);
     assert.ok(streams <= 100, `the silent host got ${streams} requests at once, more than its share`);
-    await db.query('DELETE FROM webpush.queue WHERE subscription_id = ANY($1)', [stuckIds]);
+    await db.query('DELETE FROM webpush.deliveries WHERE subscription_id = ANY($1)', [stuckIds]);
     await db.query('DELETE FROM webpush.subscriptions WHERE id = ANY($1)', [stuckIds]);
   } finally {
     await silent.shutdown();
@@ -291,8 +291,8 @@ test('hostile response bytes are stored as valid text: dump, restore and LATIN1 
   service.respond(sub.endpoint, { status: 500, headers: { 'retry-after': '3600' }, body: hostile });
   const qid = await value('SELECT webpush_send($1::bigint, $2::text)', [id, 'hostile']);
   await until('the 500 recorded', async () =>
-    (await value('SELECT last_status FROM webpush.queue WHERE id = $1', [qid])) === 500);
-  assert.equal(await value('SELECT last_error FROM webpush.queue WHERE id = $1', [qid]),
+    (await value('SELECT last_status FROM webpush.deliveries WHERE message_id = $1', [qid])) === 500);
+  assert.equal(await value('SELECT last_error FROM webpush.deliveries WHERE message_id = $1', [qid]),
     'HTTP 500: \\xFF\\xFEA\\x00B');
 
   // An honest body of 1,024 bytes cut inside a two-byte character.
@@ -317,7 +317,7 @@ test('hostile response bytes are stored as valid text: dump, restore and LATIN1 
   try {
     execFileSync('pg_restore', ['--exit-on-error', '-d', 'webpush_restored', dump], { env, stdio: 'pipe' });
     const restored = await connect('webpush_restored');
-    assert.equal(await restored.query('SELECT last_error FROM webpush.queue WHERE id = $1', [qid])
+    assert.equal(await restored.query('SELECT last_error FROM webpush.deliveries WHERE message_id = $1', [qid])
       .then((r) => r.rows[0].last_error), 'HTTP 500: \\xFF\\xFEA\\x00B');
     await restored.end();
   } finally {
@@ -332,7 +332,7 @@ test('hostile response bytes are stored as valid text: dump, restore and LATIN1 
     assert.ok(byHost.rows.length >= 1);
   } finally {
     await db.query('RESET client_encoding');
-    await db.query('DELETE FROM webpush.queue WHERE id = $1', [qid]);
+    await db.query('DELETE FROM webpush.deliveries WHERE message_id = $1', [qid]);
   }
 });
 
@@ -480,10 +480,10 @@ test('the push service\'s certificate must name its host', async () => {
     const id = await subscribe(sub);
     const qid = await value('SELECT webpush_send($1::bigint, $2::text)', [id, 'x']);
     await until('the failure recorded', async () =>
-      (await value('SELECT last_error FROM webpush.queue WHERE id = $1', [qid])) !== null);
-    assert.match(await value('SELECT last_error FROM webpush.queue WHERE id = $1', [qid]), /certificate|subject name/i);
+      (await value('SELECT last_error FROM webpush.deliveries WHERE message_id = $1', [qid])) !== null);
+    assert.match(await value('SELECT last_error FROM webpush.deliveries WHERE message_id = $1', [qid]), /certificate|subject name/i);
     assert.equal(requests, 0, 'no request reached the impostor');
-    await db.query('DELETE FROM webpush.queue WHERE id = $1', [qid]);
+    await db.query('DELETE FROM webpush.deliveries WHERE message_id = $1', [qid]);
   } finally {
     await other.shutdown();
   }
@@ -510,12 +510,12 @@ test('the worker gives up after webpush.max_attempts', async () => {
 });
 
 test('history retention: a large backlog is purged at once, in bounded batches', async () => {
-  await db.query(`INSERT INTO webpush.history (id, endpoint, outcome, attempts, created_at, finished_at)
-                  SELECT -i, 'https://push.example.com/old', 'delivered', 1, now() - interval '40 days',
+  await db.query(`INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome, attempts, created_at, finished_at)
+                  SELECT -i, 0, 'https://push.example.com/old', 'delivered', 1, now() - interval '40 days',
                          now() - interval '30 days'
                   FROM generate_series(1, 25000) i`);
-  const recent = await value(`INSERT INTO webpush.history (id, endpoint, outcome, attempts, created_at)
-                              VALUES (-25001, 'https://push.example.com/new', 'delivered', 1, now()) RETURNING id`);
+  const recent = await value(`INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome, attempts, created_at)
+                              VALUES (-25001, 0, 'https://push.example.com/new', 'delivered', 1, now()) RETURNING message_id`);
   await db.query("ALTER SYSTEM SET webpush.history_retention = '1d'");
   await reloadWorker();
   try {
@@ -524,7 +524,7 @@ test('history retention: a large backlog is purged at once, in bounded batches',
     10000);
     assert.ok(await history(recent), 'recent history is kept');
   } finally {
-    await db.query('DELETE FROM webpush.history WHERE id < 0');
+    await db.query('DELETE FROM webpush.history WHERE message_id < 0');
     await db.query('ALTER SYSTEM RESET webpush.history_retention');
     await reloadWorker();
   }

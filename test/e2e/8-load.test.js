@@ -78,7 +78,7 @@ test(`${CLIENTS} clients insert orders for ${LOAD_SECONDS} s: every notification
   await Promise.all(clients.map((c) => c.end()));
 
   await waitUntil('the queue drained', async () =>
-    Number((await db.query('SELECT count(*) AS n FROM webpush.queue')).rows[0].n) === 0,
+    Number((await db.query('SELECT count(*) AS n FROM webpush.deliveries')).rows[0].n) === 0,
   reconnect, 300000);
   await waitUntil('every delivery counted', async () => (await ask('stats')).distinct >= inserted,
     reconnect, 30000).catch(() => {});

@@ -1,0 +1,52 @@
+-- Messages: stored once, scheduled, deduplicated, cancelled, and their
+-- status per recipient.
+SET webpush.subject = 'mailto:ops@example.com';
+SET client_min_messages = warning;   -- no worker serves this database
+CREATE TEMP TABLE subs AS
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/msg/' || i), 'mia') AS id
+FROM generate_series(1, 3) i;
+
+-- Scheduling: the TTL counts from send_at.
+SELECT message_id AS later, recipients FROM webpush_send_user('mia', 'at nine',
+       ttl => 3600, send_at => '2030-01-01 09:00+00') \gset
+SELECT :recipients AS recipients, send_at, expires_at - send_at AS ttl
+FROM webpush.messages WHERE id = :later;
+SELECT queued, scheduled FROM webpush.status;
+
+-- Deduplication: the same key in the same application queues nothing more
+-- and gives the first message's id.
+SELECT message_id AS first FROM webpush_send_user('mia', 'shipped', dedupe_key => 'order-7-shipped') \gset
+SELECT message_id = :first AS same_message, recipients
+FROM webpush_send_user('mia', 'shipped again', dedupe_key => 'order-7-shipped');
+SELECT webpush_send((SELECT min(id) FROM subs), 'by id', dedupe_key => 'order-7-shipped') = :first AS same_by_id;
+SELECT count(*) AS deliveries_of_first FROM webpush.deliveries WHERE message_id = :first;
+
+-- Per-message status.
+SELECT recipients, queued, sending, delivered, failed, expired, cancelled
+FROM webpush.message_status WHERE id = :first;
+
+-- Cancelling takes what is not in flight, and records it.
+UPDATE webpush.deliveries SET claimed_by = 12345, attempts = 1
+WHERE message_id = :first AND subscription_id = (SELECT min(id) FROM subs);
+SELECT webpush_cancel(:first) AS cancelled;
+SELECT webpush_cancel(:first) AS nothing_left;
+SELECT queued, sending, cancelled FROM webpush.message_status WHERE id = :first;
+SELECT outcome, reason, count(*) FROM webpush.history WHERE message_id = :first GROUP BY 1, 2;
+SELECT webpush_cancel(:later) AS scheduled_cancelled;
+SELECT scheduled FROM webpush.status;
+RESET client_min_messages;
+
+-- Errors, and nothing stored by them.
+\x on
+SELECT t.call, r.*
+FROM (VALUES
+    ($$SELECT webpush_cancel(-1)$$),
+    ($$SELECT webpush_send_user('mia', 'x', send_at => 'infinity')$$),
+    ($$SELECT webpush_send_user('mia', 'x', dedupe_key => '')$$),
+    ($$SELECT webpush_send_user('mia', 'x', dedupe_key => repeat('k', 257))$$),
+    ($$SELECT webpush_send_many(ARRAY[1], 'x', send_at => '-infinity')$$)
+) AS t(call), LATERAL regress.try(t.call) AS r;
+\x off
+SELECT count(*) AS messages_left FROM webpush.messages WHERE id NOT IN (:first, :later);
+DELETE FROM webpush.history; DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
+SELECT webpush_unsubscribe('https://push.example.com/msg/' || i) FROM generate_series(1, 3) i;

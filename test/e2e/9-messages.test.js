@@ -1,0 +1,150 @@
+'use strict';
+// Messages stored once: scheduled sends on time, cancellation before and
+// during a drain, per-message status against what the push service
+// received, dedupe keys, re-subscription and moves while messages wait, and
+// webpush_send_now in the history.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const { startService, connectRetrying, until, SLOW } = require('./helpers');
+
+let service, db;
+
+const value = async (sql, params) => Object.values((await db.query(sql, params)).rows[0])[0];
+
+async function subscribe(sub, user = null) {
+  return value('SELECT webpush_subscribe($1, $2) AS id', [sub, user]);
+}
+
+before(async () => {
+  service = await startService();
+  db = await connectRetrying();
+  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
+});
+
+after(async () => {
+  await db.end();
+  await service.stop();
+});
+
+test('scheduled messages arrive at their send_at, not before, and the TTL counts from it', async () => {
+  const sub = service.subscribe();
+  const id = await subscribe(sub);
+  const base = Date.now() + 1500;
+  const n = 10;
+  // Queued in reverse order: the earliest send_at goes first all the same.
+  for (let i = n - 1; i >= 0; i--) {
+    await db.query("SELECT webpush_send($1::bigint, $2::text, ttl => 60, send_at => to_timestamp($3 / 1000.0))",
+      [id, `at ${i}`, base + i * 100]);
+  }
+  assert.equal(Number(await value('SELECT scheduled FROM webpush.status')), n);
+  await service.waitFor(() => service.received(sub.endpoint).length === n, 10000);
+  const late = service.received(sub.endpoint).map((m) => {
+    const i = Number(m.payload.toString().split(' ')[1]);
+    assert.ok(Number(m.headers.ttl) <= 60 && Number(m.headers.ttl) >= 58, `TTL ${m.headers.ttl} counts from send_at`);
+    return m.receivedAt - (base + i * 100);
+  });
+  console.log(`# scheduled: arrival minus send_at ${Math.min(...late)}..${Math.max(...late)} ms`);
+  assert.ok(late.every((ms) => ms >= -5), `none early: ${late}`);
+  assert.ok(late.every((ms) => ms <= 200 * SLOW), `each within 200 ms: ${late}`);
+});
+
+test('cancel before a drain takes everything; during a drain, what is not in flight', async () => {
+  const subs = [];
+  // More than the worker keeps in flight (webpush.max_in_flight, 200).
+  for (let i = 0; i < 600; i++) {
+    const s = service.subscribe();
+    subs.push({ ...s, id: await subscribe(s) });
+  }
+  const ids = subs.map((s) => s.id);
+
+  // Scheduled an hour ahead, cancelled before it is due: nothing arrives.
+  const later = await value("SELECT message_id FROM webpush_send_many($1, 'never', send_at => now() + interval '1 hour')", [ids]);
+  assert.equal(Number(await value('SELECT webpush_cancel($1)', [later])), 600);
+
+  // A slow push service: the drain takes a while, and is cancelled in it.
+  for (const s of subs) service.respond(s.endpoint, { status: 201, delayMs: 200 });
+  const first = service.messages.length;
+  const msg = await value("SELECT message_id FROM webpush_send_many($1, 'drain')", [ids]);
+  await until('some delivered', async () => Number(await value(
+    'SELECT delivered FROM webpush.message_status WHERE id = $1', [msg])) >= 20);
+  const cancelled = Number(await value('SELECT webpush_cancel($1)', [msg]));
+  await until('nothing left of the message', async () => Number(await value(
+    'SELECT queued + sending FROM webpush.message_status WHERE id = $1', [msg])) === 0, null, 30000);
+  const status = (await db.query('SELECT * FROM webpush.message_status WHERE id = $1', [msg])).rows[0];
+  const arrived = service.messages.slice(first).filter((m) => m.payload && m.payload.toString() === 'drain');
+  console.log(`# cancel during a drain of 600: ${status.delivered} delivered, ${cancelled} cancelled`);
+  assert.ok(cancelled > 0 && cancelled < 600, `cancelled ${cancelled}`);
+  assert.equal(Number(status.delivered) + Number(status.cancelled), 600);
+  assert.equal(Number(status.cancelled), cancelled);
+  assert.equal(arrived.length, Number(status.delivered), 'the status matches what the push service received');
+  assert.equal(service.messages.slice(first).filter((m) => m.payload && m.payload.toString() === 'never').length, 0);
+  assert.ok(status.first_delivered_at <= status.last_delivered_at);
+});
+
+test('a dedupe key queues once, and the second send gets the first message id', async () => {
+  const sub = service.subscribe();
+  await subscribe(sub, 'dedupe-user');
+  await db.query('BEGIN');
+  const a = (await db.query("SELECT * FROM webpush_send_user('dedupe-user', 'once', dedupe_key => 'order-1-shipped')")).rows[0];
+  const b = (await db.query("SELECT * FROM webpush_send_user('dedupe-user', 'twice', dedupe_key => 'order-1-shipped')")).rows[0];
+  await db.query('COMMIT');
+  assert.equal(b.message_id, a.message_id);
+  await service.waitFor(() => service.received(sub.endpoint).length === 1);
+  // After the first was sent, still the same message: it is kept.
+  const c = (await db.query("SELECT * FROM webpush_send_user('dedupe-user', 'thrice', dedupe_key => 'order-1-shipped')")).rows[0];
+  assert.equal(c.message_id, a.message_id);
+  await until('delivered', async () => Number(await value(
+    'SELECT delivered FROM webpush.message_status WHERE id = $1', [a.message_id])) === 1);
+  assert.deepEqual(service.received(sub.endpoint).map((m) => m.payload.toString()), ['once']);
+});
+
+test('a re-subscription with new keys while a message waits: it arrives readable with the new keys', async () => {
+  const sub = service.subscribe();
+  const id = await subscribe(sub);
+  await db.query("SELECT webpush_send($1::bigint, 'for the new keys'::text, send_at => now() + interval '1 second')", [id]);
+  // The browser subscribes again under the same endpoint with new keys.
+  const stored = service.subscriptions.get(sub.endpoint.split('/').pop());
+  stored.ecdh = crypto.createECDH('prime256v1');
+  stored.ecdh.generateKeys();
+  stored.auth = crypto.randomBytes(16);
+  const renewed = {
+    ...sub,
+    keys: { p256dh: stored.ecdh.getPublicKey().toString('base64url'), auth: stored.auth.toString('base64url') },
+  };
+  assert.equal(await subscribe(renewed), id, 'the same subscription');
+  await service.waitFor(() => service.received(sub.endpoint).length === 1, 10000);
+  const [m] = service.received(sub.endpoint);
+  assert.deepEqual(m.errors, [], 'decrypted with the new keys');
+  assert.equal(m.payload.toString(), 'for the new keys');
+});
+
+test('a move to a new endpoint while a message waits: it arrives at the new one', async () => {
+  const oldSub = service.subscribe();
+  const id = await subscribe(oldSub, 'mover');
+  await db.query("SELECT webpush_send_user('mover', 'after the move', send_at => now() + interval '1 second')");
+  const newSub = service.subscribe();
+  assert.equal(await value('SELECT webpush_subscribe($1, $2, old_endpoint => $3) AS id',
+    [newSub, 'mover', oldSub.endpoint]), id, 'the subscription keeps its id');
+  await service.waitFor(() => service.received(newSub.endpoint).length === 1, 10000);
+  assert.equal(service.received(newSub.endpoint)[0].payload.toString(), 'after the move');
+  assert.equal(service.received(oldSub.endpoint).length, 0);
+});
+
+test('webpush_send_now is recorded in the history under a message of its own', async () => {
+  const sub = service.subscribe();
+  const id = await subscribe(sub);
+  service.respond(sub.endpoint, { status: 201 }, { status: 410, body: 'gone' });
+  assert.equal((await db.query('SELECT * FROM webpush_send_now($1::bigint, $2)', [id, 'now'])).rows[0].status, 201);
+  const notices = [];
+  db.on('notice', (n) => notices.push(n.message));
+  assert.equal((await db.query('SELECT * FROM webpush_send_now($1::bigint, $2)', [id, 'gone'])).rows[0].status, 410);
+  db.removeAllListeners('notice');
+  assert.ok(notices.some((n) => /was removed/.test(n)));
+  const { rows } = await db.query(
+    `SELECT h.outcome, h.status, h.reason, m.recipients FROM webpush.history h
+     JOIN webpush.messages m ON m.id = h.message_id WHERE h.subscription_id = $1 ORDER BY h.finished_at`, [id]);
+  assert.deepEqual(rows.map((r) => [r.outcome, r.status, r.recipients]), [['delivered', 201, 1], ['failed', 410, 1]]);
+  assert.match(rows[1].reason, /subscription gone: HTTP 410: gone/);
+});
