@@ -180,24 +180,27 @@ write_callback(char *data, size_t size, size_t nmemb, void *clientp)
 	return http_keep_response(clientp, data, len) ? len : 0;
 }
 
-static void
+/* False when libcurl refuses one of the options (as for easy handles). */
+static bool
 setup_multi(HttpClient *client)
 {
-	curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, socket_callback);
-	curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
-	curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, timer_callback);
-	curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
-	curl_multi_setopt(client->multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
+	CURLM	   *m = client->multi;
 
 	/*
-	 * A burst of requests to an origin with no connection yet would otherwise
-	 * open one connection each (PIPEWAIT does not hold them back while the
-	 * first handshake is under way; measured: 101 connections for 500
-	 * messages).  Beyond this many connections per host, requests wait in
-	 * libcurl's queue and go out multiplexed on the HTTP/2 connection once
-	 * it is up; an HTTP/1.1 push service still gets this many in parallel.
+	 * MAX_HOST_CONNECTIONS: a burst of requests to an origin with no
+	 * connection yet would otherwise open one connection each (PIPEWAIT
+	 * does not hold them back while the first handshake is under way;
+	 * measured: 101 connections for 500 messages).  Beyond this many
+	 * connections per host, requests wait in libcurl's queue and go out
+	 * multiplexed on the HTTP/2 connection once it is up; an HTTP/1.1 push
+	 * service still gets this many in parallel.
 	 */
-	curl_multi_setopt(client->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) HTTP_MAX_HOST_CONNECTIONS);
+	return curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, socket_callback) == CURLM_OK &&
+		curl_multi_setopt(m, CURLMOPT_SOCKETDATA, client) == CURLM_OK &&
+		curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, timer_callback) == CURLM_OK &&
+		curl_multi_setopt(m, CURLMOPT_TIMERDATA, client) == CURLM_OK &&
+		curl_multi_setopt(m, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX) == CURLM_OK &&
+		curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long) HTTP_MAX_HOST_CONNECTIONS) == CURLM_OK;
 }
 
 HttpClient *
@@ -216,13 +219,14 @@ http_client_create(const HttpClientConfig *config)
 	if (client == NULL)
 		return NULL;
 	client->multi = curl_multi_init();
-	if (client->multi == NULL)
+	if (client->multi == NULL || !setup_multi(client))
 	{
+		if (client->multi != NULL)
+			curl_multi_cleanup(client->multi);
 		free(client);
 		return NULL;
 	}
 	client->timer_ms = -1;
-	setup_multi(client);
 	http_client_configure(client, config);
 	client->reset_pending = false;
 	return client;
@@ -279,7 +283,13 @@ http_client_ready(HttpClient *client)
 	client->timer_ms = -1;
 	if (client->multi == NULL)
 		return false;
-	setup_multi(client);
+	if (!setup_multi(client))
+	{
+		/* Not ready: http_client_ready() keeps saying so, and nothing is sent. */
+		curl_multi_cleanup(client->multi);
+		client->multi = NULL;
+		return false;
+	}
 	client->reset_pending = false;
 	return true;
 }

@@ -156,8 +156,8 @@ test('every database with the extension gets a worker, with no restart', async (
     await db.query('DROP DATABASE webpush_site2');
     await until('the worker gone with its database', async () => (await workersOf('webpush_site2')).length === 0);
 
-    // An update from 0.2 with notifications queued: the worker waits for
-    // the update, then delivers what 0.2 queued, signed with 0.2's key.
+    // An update from 0.2 in the middle of a drain: the worker waits for the
+    // update, then delivers everything 0.2 queued, signed with 0.2's key.
     await db.query('DROP DATABASE IF EXISTS webpush_old');
     await db.query('CREATE DATABASE webpush_old');
     const old = await connect('webpush_old');
@@ -171,8 +171,15 @@ test('every database with the extension gets a worker, with no restart', async (
       await old.query('INSERT INTO webpush.vapid_keys (private_key, public_key) VALUES ($1, $2)', [b64(priv), b64(pub)]);
       await old.query('INSERT INTO webpush.subscriptions (endpoint, p256dh, auth) VALUES ($1, $2, $3)',
         [s.endpoint, b64(s.keys.p256dh), b64(s.keys.auth)]);
-      await old.query(`INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, payload, ttl, urgency, expires_at)
-        SELECT id, endpoint, p256dh, auth, convert_to('queued by 0.2 #' || i, 'UTF8'), 600, 'normal', now() + interval '10 minutes'
+      // In the middle of a drain: some waiting, some being sent by a worker
+      // that is gone, some waiting for a retry.
+      await old.query(`INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, payload, ttl, urgency, expires_at,
+                                                  state, claimed_by, attempts, next_attempt_at, last_error)
+        SELECT id, endpoint, p256dh, auth, convert_to('queued by 0.2 #' || i, 'UTF8'), 600, 'normal', now() + interval '10 minutes',
+               CASE WHEN i % 4 = 1 THEN 'sending' ELSE 'queued' END,
+               CASE WHEN i % 4 = 1 THEN 999999 END,
+               CASE WHEN i % 4 = 1 THEN 1 WHEN i % 4 = 2 THEN 2 ELSE 0 END,
+               now(), CASE WHEN i % 4 = 2 THEN 'HTTP 503' END
         FROM webpush.subscriptions, generate_series(1, 20) i`);
       assert.deepEqual(service.received(s.endpoint), [], 'nothing sent before the update');
       await old.query('ALTER EXTENSION webpush UPDATE');
