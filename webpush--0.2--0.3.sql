@@ -346,6 +346,12 @@ SELECT pg_catalog.pg_extension_config_dump(
 -- costs a million of these.  The endpoint, keys and signing key are read
 -- from the subscription when the worker claims it, so a browser that
 -- subscribes again gets what was queued for it with its new keys.
+--
+-- It has no primary key, on purpose: a broadcast's deliveries all share
+-- one message_id, which the deduplicating index below stores about once
+-- per page, and the worker finds the rows it claimed by their ctid.  A
+-- message has at most one delivery per subscription: every statement that
+-- adds deliveries takes distinct subscriptions from webpush.subscriptions.
 CREATE TABLE webpush.deliveries (
     message_id      bigint NOT NULL,
     subscription_id bigint NOT NULL,    -- 0: the message's own endpoint
@@ -354,13 +360,13 @@ CREATE TABLE webpush.deliveries (
     next_attempt_at timestamptz,        -- a retry's time; NULL otherwise
     last_status     smallint,
     last_error      text,
-    PRIMARY KEY (message_id, subscription_id),
     CHECK (claimed_by IS NULL OR next_attempt_at IS NULL)
 );
 COMMENT ON TABLE webpush.deliveries IS
     'One row per recipient still to send: waiting (claimed_by NULL) or being sent by the worker whose pid is claimed_by';
 COMMENT ON COLUMN webpush.deliveries.next_attempt_at IS
     'when a retry (or a notification handed back unsent) is due; NULL for a first attempt, due at the message''s send_at';
+CREATE INDEX deliveries_message_id_idx ON webpush.deliveries (message_id);
 CREATE INDEX deliveries_retry_idx ON webpush.deliveries (next_attempt_at)
     WHERE next_attempt_at IS NOT NULL;
 REVOKE ALL ON webpush.deliveries FROM PUBLIC;

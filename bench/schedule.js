@@ -26,7 +26,7 @@ function cpuTicks(pid) {
   const { rows: [{ id }] } = await db.query('SELECT webpush_subscribe($1) AS id', [sub]);
   const pid = (await db.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = 'postgres'")).rows[0].pid;
   const start = Date.now() + 2000;
-  await db.query(`SELECT webpush_send($1::bigint, i::text, send_at => to_timestamp(($2 + i * $3) / 1000.0))
+  await db.query(`SELECT webpush_send($1::bigint, i::text, send_at => to_timestamp(($2::bigint + i * $3::int) / 1000.0))
                   FROM generate_series(0, $4 - 1) i`, [id, start, spacing, count]);
   const ticks0 = cpuTicks(pid);
   const deadline = start + count * spacing + 10000;

@@ -448,7 +448,7 @@ copy_bytes(HeapTuple row, TupleDesc desc, int col, uint8 **out, size_t *len)
  * own for a one-off; NULL when the subscription was removed).
  */
 #define CLAIMED_COLUMNS \
-	"SELECT c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
+	"SELECT c.ctid, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
 	" COALESCE(s.endpoint, m.endpoint), COALESCE(s.p256dh, m.p256dh), COALESCE(s.auth, m.auth)," \
 	" m.payload, m.urgency, m.topic, c.attempts, m.expires_at " \
 	"FROM claimed c JOIN webpush.messages m ON m.id = c.message_id " \
@@ -472,30 +472,31 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 		char	   *s;
 
 		memset(m, 0, sizeof(*m));
-		m->message_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
-		m->subscription_id = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-		m->key_id = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(row, desc, 1, &isnull)), &m->ref.tid);
+		m->ref.message_id = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
+		m->ref.subscription_id = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+		m->key_id = DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull));
 		if (isnull)
 			m->key_id = 0;
-		s = SPI_getvalue(row, desc, 4);
+		s = SPI_getvalue(row, desc, 5);
 		m->endpoint = s ? pstrdup(s) : NULL;
 		/* The tables' CHECK constraints guarantee these lengths. */
-		if (copy_bytes(row, desc, 5, &bytes, &len) && len == P256_PUBLIC_LEN)
+		if (copy_bytes(row, desc, 6, &bytes, &len) && len == P256_PUBLIC_LEN)
 			memcpy(m->p256dh, bytes, len);
-		if (copy_bytes(row, desc, 6, &bytes, &len) && len == ECE_AUTH_LEN)
+		if (copy_bytes(row, desc, 7, &bytes, &len) && len == ECE_AUTH_LEN)
 			memcpy(m->auth, bytes, len);
-		if (copy_bytes(row, desc, 7, &bytes, &len))
+		if (copy_bytes(row, desc, 8, &bytes, &len))
 		{
 			m->payload = bytes;
 			m->payload_len = len;
 		}
-		s = TextDatumGetCString(SPI_getbinval(row, desc, 8, &isnull));
+		s = TextDatumGetCString(SPI_getbinval(row, desc, 9, &isnull));
 		strlcpy(m->urgency, s, sizeof(m->urgency));
-		s = SPI_getvalue(row, desc, 9);
+		s = SPI_getvalue(row, desc, 10);
 		if (s != NULL)
 			strlcpy(m->topic, s, sizeof(m->topic));
-		m->attempts = DatumGetInt16(SPI_getbinval(row, desc, 10, &isnull));
-		m->expires_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 11, &isnull));
+		m->attempts = DatumGetInt16(SPI_getbinval(row, desc, 11, &isnull));
+		m->expires_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 12, &isnull));
 		MemoryContextSwitchTo(spi);
 	}
 }
@@ -520,14 +521,12 @@ queue_claim(int limit, ClaimedMessage **out)
 								  "WITH due_messages AS (SELECT id FROM webpush.messages"
 								  "  WHERE pending AND send_at <= pg_catalog.now()"
 								  "  ORDER BY send_at, id LIMIT $1),"
-								  " due AS (SELECT message_id, subscription_id FROM webpush.deliveries"
-								  "  WHERE message_id IN (SELECT id FROM due_messages)"
-								  "  AND attempts IS NULL AND claimed_by IS NULL"
-								  "  LIMIT $1 FOR UPDATE SKIP LOCKED),"
 								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
-								  "  FROM due WHERE d.message_id = due.message_id"
-								  "  AND d.subscription_id = due.subscription_id"
-								  "  RETURNING d.message_id, d.subscription_id, d.attempts) "
+								  "  WHERE d.ctid = ANY (ARRAY(SELECT ctid FROM webpush.deliveries"
+								  "   WHERE message_id IN (SELECT id FROM due_messages)"
+								  "   AND attempts IS NULL AND claimed_by IS NULL"
+								  "   LIMIT $1 FOR UPDATE SKIP LOCKED))"
+								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
 								  CLAIMED_COLUMNS,
 								  2, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
@@ -543,7 +542,7 @@ queue_claim(int limit, ClaimedMessage **out)
 		int			i;
 
 		for (i = 0; i < n; i++)
-			ids[i] = Int64GetDatum(claimed[i].message_id);
+			ids[i] = Int64GetDatum(claimed[i].ref.message_id);
 		settle_values[0] = PointerGetDatum(datum_array(ids, n, INT8OID));
 		if (SPI_execute_plan(prepared(&claimed_settled_plan,
 									  "UPDATE webpush.messages m SET pending = false"
@@ -576,14 +575,12 @@ queue_claim(int limit, ClaimedMessage **out)
 	{
 		values[0] = Int32GetDatum(limit - n);
 		if (SPI_execute_plan(prepared(&retry_plan,
-									  "WITH due AS (SELECT message_id, subscription_id FROM webpush.deliveries"
-									  "  WHERE next_attempt_at <= pg_catalog.now() AND claimed_by IS NULL"
-									  "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
-									  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2,"
+									  "WITH claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2,"
 									  "  attempts = COALESCE(d.attempts, 0) + 1, next_attempt_at = NULL"
-									  "  FROM due WHERE d.message_id = due.message_id"
-									  "  AND d.subscription_id = due.subscription_id"
-									  "  RETURNING d.message_id, d.subscription_id, d.attempts) "
+									  "  WHERE d.ctid = ANY (ARRAY(SELECT ctid FROM webpush.deliveries"
+									  "   WHERE next_attempt_at <= pg_catalog.now() AND claimed_by IS NULL"
+									  "   ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))"
+									  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
 									  CLAIMED_COLUMNS,
 									  2, types),
 							 values, NULL, false, 0) != SPI_OK_SELECT)
@@ -657,6 +654,7 @@ text_array(char *const *v, int n)
 typedef struct OutcomeArrays
 {
 	int			n;
+	Datum	   *tids;
 	Datum	   *message_ids;
 	Datum	   *subscription_ids;
 	Datum	   *statuses;
@@ -672,6 +670,7 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 	int			i;
 
 	a->n = 0;
+	a->tids = palloc(sizeof(Datum) * Max(n, 1));
 	a->message_ids = palloc(sizeof(Datum) * Max(n, 1));
 	a->subscription_ids = palloc(sizeof(Datum) * Max(n, 1));
 	a->statuses = palloc(sizeof(Datum) * Max(n, 1));
@@ -685,8 +684,9 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 
 		if (!wanted(o->kind))
 			continue;
-		a->message_ids[a->n] = Int64GetDatum(o->message_id);
-		a->subscription_ids[a->n] = Int64GetDatum(o->subscription_id);
+		a->tids[a->n] = PointerGetDatum(&o->ref.tid);
+		a->message_ids[a->n] = Int64GetDatum(o->ref.message_id);
+		a->subscription_ids[a->n] = Int64GetDatum(o->ref.subscription_id);
 		a->statuses[a->n] = Int32GetDatum(o->status);
 		a->delays[a->n] = Float8GetDatum(o->retry_delay_ms);
 		a->reasons[a->n] = o->reason;
@@ -736,9 +736,9 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, is_final);
 	if (a.n > 0)
 	{
-		Oid			types[7] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
-		TEXTARRAYOID, INT4OID, INT4ARRAYOID};
-		Datum		values[7];
+		Oid			types[8] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+		TEXTARRAYOID, INT4OID, INT4ARRAYOID, TIDARRAYOID};
+		Datum		values[8];
 
 		values[0] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
 		values[1] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
@@ -747,24 +747,24 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 		values[4] = PointerGetDatum(text_array(a.reasons, a.n));
 		values[5] = Int32GetDatum(MyProcPid);
 		values[6] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
+		values[7] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
 		if (SPI_execute_plan(prepared(&final_plan,
 									  "WITH o AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1),"
 									  "  pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
 									  "  pg_catalog.unnest($5), pg_catalog.unnest($7))"
 									  "  AS o(message_id, subscription_id, outcome, status, reason, uncounted)),"
-									  " d AS (DELETE FROM webpush.deliveries d USING o"
-									  "  WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
-									  "  AND d.claimed_by = $6"
-									  "  RETURNING d.message_id, d.subscription_id, d.attempts - o.uncounted AS attempts,"
-									  "   o.outcome, o.status, o.reason) "
+									  " d AS (DELETE FROM webpush.deliveries d"
+									  "  WHERE d.ctid = ANY ($8) AND d.claimed_by = $6"
+									  "  RETURNING d.message_id, d.subscription_id, d.attempts) "
 									  "INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome,"
 									  " status, attempts, reason, created_at) "
 									  "SELECT d.message_id, d.subscription_id, COALESCE(s.endpoint, m.endpoint, ''),"
-									  " d.outcome, NULLIF(d.status, 0), d.attempts, d.reason, m.created_at "
-									  "FROM d JOIN webpush.messages m ON m.id = d.message_id "
+									  " o.outcome, NULLIF(o.status, 0), d.attempts - o.uncounted, o.reason, m.created_at "
+									  "FROM d JOIN o ON o.message_id = d.message_id AND o.subscription_id = d.subscription_id "
+									  "JOIN webpush.messages m ON m.id = d.message_id "
 									  "LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id"
 									  " AND d.subscription_id <> 0",
-									  7, types),
+									  8, types),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "webpush: could not record delivery outcomes");
 	}
@@ -773,27 +773,24 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, is_retry);
 	if (a.n > 0)
 	{
-		Oid			types[6] = {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		FLOAT8ARRAYOID, INT4OID};
+		Oid			types[6] = {TIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4OID};
 		Datum		values[6];
 
-		values[0] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
-		values[1] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
-		values[2] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
-		values[3] = PointerGetDatum(text_array(a.reasons, a.n));
-		values[4] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
-		values[5] = Int32GetDatum(MyProcPid);
+		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
+		values[1] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
+		values[2] = PointerGetDatum(text_array(a.reasons, a.n));
+		values[3] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
+		values[4] = Int32GetDatum(MyProcPid);
 		if (SPI_execute_plan(prepared(&retry_plan,
 									  "UPDATE webpush.deliveries d SET claimed_by = NULL,"
 									  " next_attempt_at = pg_catalog.clock_timestamp()"
 									  "  + o.delay_ms * interval '1 millisecond',"
 									  " last_status = NULLIF(o.status, 0), last_error = o.reason "
 									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-									  " pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))"
-									  " AS o(message_id, subscription_id, status, reason, delay_ms) "
-									  "WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
-									  " AND d.claimed_by = $6",
-									  6, types),
+									  " pg_catalog.unnest($3), pg_catalog.unnest($4))"
+									  " AS o(tid, status, reason, delay_ms) "
+									  "WHERE d.ctid = o.tid AND d.ctid = ANY ($1) AND d.claimed_by = $5",
+									  5, types),
 							 values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "webpush: could not schedule retries");
 	}
@@ -802,23 +799,21 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, is_release);
 	if (a.n > 0)
 	{
-		Oid			types[4] = {INT8ARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID, INT4OID};
-		Datum		values[4];
+		Oid			types[3] = {TIDARRAYOID, FLOAT8ARRAYOID, INT4OID};
+		Datum		values[3];
 
-		values[0] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
-		values[1] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
-		values[2] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
-		values[3] = Int32GetDatum(MyProcPid);
+		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
+		values[1] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
+		values[2] = Int32GetDatum(MyProcPid);
 		if (SPI_execute_plan(prepared(&release_plan,
 									  "UPDATE webpush.deliveries d SET claimed_by = NULL,"
 									  " attempts = d.attempts - 1,"
 									  " next_attempt_at = pg_catalog.clock_timestamp()"
 									  "  + o.delay_ms * interval '1 millisecond' "
-									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-									  " pg_catalog.unnest($3)) AS o(message_id, subscription_id, delay_ms) "
-									  "WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
-									  " AND d.claimed_by = $4",
-									  4, types),
+									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))"
+									  " AS o(tid, delay_ms) "
+									  "WHERE d.ctid = o.tid AND d.ctid = ANY ($1) AND d.claimed_by = $3",
+									  3, types),
 							 values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "webpush: could not hand back deliveries");
 	}

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "storage/itemptr.h"
 #include "utils/array.h"
 
 #include "ece.h"
@@ -64,11 +65,21 @@ extern int64 queue_record_sent_now(const Subscription *sub, const char *app,
 								   const MessageSpec *spec, const char *outcome,
 								   int32 status, const char *reason);
 
+/*
+ * A delivery the worker claimed.  Until the worker records its outcome
+ * nobody else updates the row, so its ctid finds it again.
+ */
+typedef struct DeliveryRef
+{
+	ItemPointerData tid;
+	int64		message_id;
+	int64		subscription_id;	/* 0 for one-offs */
+} DeliveryRef;
+
 /* A delivery the worker claimed, copied out of SPI memory. */
 typedef struct ClaimedMessage
 {
-	int64		message_id;
-	int64		subscription_id;	/* 0 for one-offs */
+	DeliveryRef ref;
 	int64		key_id;			/* the VAPID key that signs it; 0: gone */
 	char	   *endpoint;		/* NULL: the subscription was removed */
 	uint8		p256dh[P256_PUBLIC_LEN];
@@ -107,8 +118,7 @@ typedef enum OutcomeKind
 
 typedef struct Outcome
 {
-	int64		message_id;
-	int64		subscription_id;
+	DeliveryRef ref;
 	OutcomeKind kind;
 	int32		status;			/* HTTP status, 0 for none */
 	char	   *reason;			/* malloc'd or NULL */

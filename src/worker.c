@@ -77,8 +77,7 @@ typedef struct HostState
 /* What the worker keeps about a request in flight (HttpRequest.owner). */
 typedef struct Delivery
 {
-	int64		message_id;
-	int64		subscription_id;
+	DeliveryRef ref;
 	int32		attempts;
 	TimestampTz expires_at;
 	HostState  *host;
@@ -189,8 +188,7 @@ judge(HttpRequest *req)
 		why = safe[0] != '\0' ? safe : NULL;
 	}
 
-	o.message_id = d->message_id;
-	o.subscription_id = d->subscription_id;
+	o.ref = d->ref;
 	o.status = (int32) req->status;
 
 	switch (result)
@@ -284,12 +282,11 @@ host_stalled(const HostState *host, TimestampTz now)
 
 /* Hand a claimed delivery back, unsent, due again after delay_ms. */
 static void
-release_unsent(int64 message_id, int64 subscription_id, double delay_ms)
+release_unsent(const DeliveryRef *ref, double delay_ms)
 {
 	Outcome		o = {0};
 
-	o.message_id = message_id;
-	o.subscription_id = subscription_id;
+	o.ref = *ref;
 	o.kind = OUTCOME_RELEASE;
 	o.retry_delay_ms = delay_ms;
 	add_outcome(&o);
@@ -346,7 +343,7 @@ tend_hosts(TimestampTz now)
 				Delivery   *d = host->parked_head;
 
 				host->parked_head = d->next_parked;
-				release_unsent(d->message_id, d->subscription_id, webpush_timeout_ms);
+				release_unsent(&d->ref, webpush_timeout_ms);
 				http_request_free(d->req);
 				free(d);
 				host->nparked--;
@@ -390,8 +387,7 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 	long		secs;
 	int			usecs;
 
-	o.message_id = m->message_id;
-	o.subscription_id = m->subscription_id;
+	o.ref = m->ref;
 
 	/* Unsubscribed, or its push service answered 404/410 to another message. */
 	if (m->endpoint == NULL)
@@ -423,7 +419,7 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 					 errhint("Set webpush.subject in postgresql.conf or with ALTER SYSTEM, then reload; or SELECT webpush_application('default', 'mailto:admin@example.com').")));
 			last_subject_warning = now;
 		}
-		release_unsent(m->message_id, m->subscription_id, MAINTENANCE_INTERVAL_MS);
+		release_unsent(&m->ref, MAINTENANCE_INTERVAL_MS);
 		return;
 	}
 	if (signer == NULL)
@@ -453,13 +449,13 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 	host = host_state(ep.origin);
 	if (host_stalled(host, now))
 	{
-		release_unsent(m->message_id, m->subscription_id, webpush_timeout_ms);
+		release_unsent(&m->ref, webpush_timeout_ms);
 		return;
 	}
 	if (host->in_flight >= webpush_max_in_flight_per_host &&
 		host->nparked >= Max(webpush_max_in_flight - webpush_max_in_flight_per_host, 0))
 	{
-		release_unsent(m->message_id, m->subscription_id, 1000);
+		release_unsent(&m->ref, 1000);
 		return;
 	}
 
@@ -481,8 +477,7 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 	d = malloc(sizeof(Delivery));
 	if (req == NULL || d == NULL)
 		elog(FATAL, "webpush worker: out of memory");
-	d->message_id = m->message_id;
-	d->subscription_id = m->subscription_id;
+	d->ref = m->ref;
 	d->attempts = m->attempts;
 	d->expires_at = m->expires_at;
 	d->host = host;

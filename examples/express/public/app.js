@@ -22,7 +22,11 @@ function subscribed(yes) {
   $('send').disabled = !yes;
 }
 
+// Set by the buttons: the visit's refresh below must not undo a click.
+let userActed = false;
+
 $('enable').addEventListener('click', async () => {
+  userActed = true;
   $('enable').disabled = true;
   try {
     await subscribe();
@@ -38,6 +42,7 @@ $('enable').addEventListener('click', async () => {
 });
 
 $('disable').addEventListener('click', async () => {
+  userActed = true;
   await unsubscribe();
   subscribed(false);
   show('Unsubscribed.');
@@ -73,5 +78,5 @@ getSubscription().then(async (s) => {
   subscribed(Boolean(s));
   // On every visit: after a server key rotation (webpush_keys_rotate), this
   // moves the browser onto the new key; otherwise it only confirms.
-  if (s && Notification.permission === 'granted') await subscribe().catch(() => {});
+  if (s && !userActed && Notification.permission === 'granted') await subscribe().catch(() => {});
 });
