@@ -4,9 +4,10 @@
 #     webpush_notification payload to FCM-length endpoints
 #     (pg_total_relation_size of webpush.messages and webpush.deliveries);
 #   - deliveries queued per second by webpush_send_many to 100,000;
-#   - scheduled sends: QUEUE_SCHEDULED messages one QUEUE_SPACING_MS apart,
-#     each to a loopback push service, with how late each arrived after its
-#     send_at (p50, p99, max) and the worker's CPU time meanwhile.
+#   - scheduled sends: QUEUE_SCHEDULED messages (10,000) due on the seconds
+#     of the next QUEUE_SECONDS (60), to a loopback push service, with how
+#     late each arrived after its send_at (p50, p99, max) and the worker's
+#     CPU time meanwhile.
 # As an unprivileged user with the extension installed (scripts/bench.sh
 # with BENCH_MODE=queue sets that up).
 set -euo pipefail
@@ -55,6 +56,6 @@ awk -v n="$n" -v ms="$ms" 'BEGIN { printf "webpush_send_many to %d: %.0f ms, %.0
 
 # Scheduling, against the loopback push service, in "postgres" (served).
 count=${QUEUE_SCHEDULED:-10000}
-spacing=${QUEUE_SPACING_MS:-6}
+seconds=${QUEUE_SECONDS:-60}
 (cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-node bench/schedule.js "$count" "$spacing"
+node bench/schedule.js "$count" "$seconds"

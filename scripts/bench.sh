@@ -10,7 +10,7 @@
 #                    TRIGGER_CLIENTS, TRIGGER_PERF=1 for a backend's profile);
 #                    queue: bytes per recipient, webpush_send_many's rate and
 #                    scheduled sends' lateness (bench/queue.sh;
-#                    QUEUE_SCHEDULED, QUEUE_SPACING_MS)
+#                    QUEUE_SCHEDULED, QUEUE_SECONDS)
 #   BENCH_WORKERS    webpush.workers (1)
 #   BENCH_SETTINGS   extra postgresql.conf lines, ';'-separated
 #   BENCH_SQL        a statement run after CREATE EXTENSION (experiments)
@@ -53,7 +53,7 @@ if [ "${BENCH_MODE:-}" = "trigger" ]; then
 fi
 if [ "${BENCH_MODE:-}" = "queue" ]; then
     (as_test_user webpush-bench-tree env QUEUE_SCHEDULED="${QUEUE_SCHEDULED:-}" \
-        QUEUE_SPACING_MS="${QUEUE_SPACING_MS:-}" bash bench/queue.sh)
+        QUEUE_SECONDS="${QUEUE_SECONDS:-}" bash bench/queue.sh)
     exit
 fi
 # A subshell, so that as_test_user's clean-up trap does not replace ours.

@@ -27,6 +27,12 @@
 
 static ArrayType *datum_array(Datum *d, int n, Oid type);
 
+/*
+ * The worker's idea of when the next retry is due (DT_NOEND: none waits; 0:
+ * unknown), from its last queue_next_due(); outcomes it records reset it.
+ */
+static TimestampTz next_retry = 0;
+
 /* The last transaction this backend warned about having no worker. */
 static TransactionId warned_xid = InvalidTransactionId;
 
@@ -522,10 +528,10 @@ queue_claim(int limit, ClaimedMessage **out)
 								  "  WHERE pending AND send_at <= pg_catalog.now()"
 								  "  ORDER BY send_at, id LIMIT $1),"
 								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
-								  "  WHERE d.ctid = ANY (ARRAY(SELECT ctid FROM webpush.deliveries"
-								  "   WHERE message_id IN (SELECT id FROM due_messages)"
-								  "   AND attempts IS NULL AND claimed_by IS NULL"
-								  "   LIMIT $1 FOR UPDATE SKIP LOCKED))"
+								  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
+								  "   CROSS JOIN LATERAL (SELECT ctid FROM webpush.deliveries"
+								  "    WHERE message_id = m.id AND attempts IS NULL AND claimed_by IS NULL"
+								  "    LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
 								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
 								  CLAIMED_COLUMNS,
 								  2, types),
@@ -555,10 +561,10 @@ queue_claim(int limit, ClaimedMessage **out)
 	}
 
 	/*
-	 * Fewer than asked: other due messages may have no first attempts left
-	 * (another worker claimed them); those stop being looked at too.
+	 * None found: due messages may have no first attempts left (another
+	 * worker claimed them); those stop being looked at too.
 	 */
-	if (n < limit &&
+	if (n == 0 &&
 		SPI_execute_plan(prepared(&settled_plan,
 								  "UPDATE webpush.messages m SET pending = false"
 								  " WHERE m.id IN (SELECT id FROM webpush.messages"
@@ -570,8 +576,8 @@ queue_claim(int limit, ClaimedMessage **out)
 						 values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "webpush: could not update webpush.messages");
 
-	/* Then retries (and deliveries handed back), earliest first. */
-	if (n < limit)
+	/* Then retries (and deliveries handed back), earliest first, when due. */
+	if (n < limit && (next_retry == 0 || next_retry <= GetCurrentTimestamp()))
 	{
 		values[0] = Int32GetDatum(limit - n);
 		if (SPI_execute_plan(prepared(&retry_plan,
@@ -586,6 +592,7 @@ queue_claim(int limit, ClaimedMessage **out)
 							 values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "webpush: could not claim retries");
 		copy_claimed(caller, claimed, &n);
+		next_retry = 0;
 	}
 	SPI_finish();
 	*out = claimed;
@@ -606,16 +613,28 @@ queue_next_due(TimestampTz *when)
 	spi_connect_or_error();
 	/* Not read-only: retries scheduled earlier in this transaction count. */
 	if (SPI_execute_plan(prepared(&plan,
-								  "SELECT LEAST((SELECT pg_catalog.min(send_at) FROM webpush.messages"
+								  "SELECT (SELECT pg_catalog.min(send_at) FROM webpush.messages"
 								  "  WHERE pending),"
 								  " (SELECT pg_catalog.min(next_attempt_at) FROM webpush.deliveries"
-								  "  WHERE next_attempt_at IS NOT NULL))",
+								  "  WHERE next_attempt_at IS NOT NULL)",
 								  0, NULL),
 						 NULL, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not read the deliveries");
 	if (SPI_processed == 1)
-		*when = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-												  SPI_tuptable->tupdesc, 1, &isnull));
+	{
+		bool		retry_null;
+		TimestampTz message = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 1, &isnull));
+		TimestampTz retry = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+															  SPI_tuptable->tupdesc, 2, &retry_null));
+
+		/* No retry waiting: DT_NOEND, so the next claim skips that query. */
+		next_retry = retry_null ? DT_NOEND : retry;
+		if (isnull || (!retry_null && retry < message))
+			message = retry;
+		*when = message;
+		isnull = isnull && retry_null;
+	}
 	SPI_finish();
 	return !isnull;
 }
@@ -776,6 +795,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 		Oid			types[6] = {TIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4OID};
 		Datum		values[6];
 
+		next_retry = 0;
 		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
 		values[1] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
 		values[2] = PointerGetDatum(text_array(a.reasons, a.n));
@@ -802,6 +822,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 		Oid			types[3] = {TIDARRAYOID, FLOAT8ARRAYOID, INT4OID};
 		Datum		values[3];
 
+		next_retry = 0;
 		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
 		values[1] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
 		values[2] = Int32GetDatum(MyProcPid);
@@ -865,6 +886,7 @@ queue_reclaim_orphans(void)
 						 values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "webpush: could not reclaim deliveries");
 	n = (int64) SPI_processed;
+	next_retry = 0;
 	SPI_finish();
 	return n;
 }

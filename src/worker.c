@@ -17,6 +17,7 @@
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -91,6 +92,7 @@ static int	total_parked;
 static HttpClient *http;
 static PushContext push_ctx;
 static TimestampTz last_subject_warning = 0;
+static TimestampTz signers_checked_at = 0;
 static MemoryContext loop_cxt;
 
 /* Outcomes waiting to be written in the next transaction (malloc'd). */
@@ -539,6 +541,9 @@ exit_unless_extension_current(bool at_start)
 {
 	char	   *version = NULL;
 
+	/* Between turns only existence can change: a catalog lookup, no SQL. */
+	if (!at_start && OidIsValid(get_extension_oid("webpush", true)))
+		return;
 	spi_connect_or_error();
 	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'webpush'",
 					true, 1) != SPI_OK_SELECT)
@@ -600,8 +605,12 @@ record_and_claim(int room, TimestampTz *next_due)
 		statuses = palloc(sizeof(SignerStatus) * Max(n, 1));
 		MemoryContextSwitchTo(txn);
 
-		/* Each key is read once per claim: rotations and retirements show. */
-		signers_expire();
+		/* Keys are read again every second: rotations and retirements show. */
+		if (TimestampDifferenceExceeds(signers_checked_at, GetCurrentTimestamp(), 1000))
+		{
+			signers_expire();
+			signers_checked_at = GetCurrentTimestamp();
+		}
 		for (i = 0; i < n; i++)
 			signers[i] = signer_for_key(claimed[i].key_id, &statuses[i]);
 		if (n < room && !queue_next_due(next_due))
@@ -657,6 +666,13 @@ pin_session_settings(void)
 	SetConfigOption("idle_in_transaction_session_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * Every statement of the loop has an index to use.  Plans are kept, and
+	 * the tables grow from empty to millions of rows in seconds: a plan
+	 * made while one was small must not scan it whole once it is not.
+	 */
+	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 void
