@@ -204,6 +204,7 @@ queue_to_subscription(int64 subscription_id, const MessageSpec *spec)
 	bool		isnull;
 	QueuedMessage q = {0, 0};
 	Oid			role = queue_limited_role();
+	MemoryContext caller = CurrentMemoryContext;
 
 	message_args(spec, role, values, nulls);
 	values[MESSAGE_ARGS] = Int64GetDatum(subscription_id);
@@ -226,6 +227,8 @@ queue_to_subscription(int64 subscription_id, const MessageSpec *spec)
 	if (isnull)
 		q.message_id = 0;
 	app = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (app != NULL)
+		app = MemoryContextStrdup(caller, app);	/* SPI_finish frees SPI's copy */
 	SPI_finish();
 
 	if (app == NULL)
