@@ -2,12 +2,18 @@
  * worker.c
  *		The background worker that sends the deliveries of one database.
  *
- * One loop turn: one short transaction that records the outcomes of the
- * requests that finished and claims as many due notifications as there is
- * room in flight; then encrypt, sign and start those requests; then sleep
- * on the latch (set at COMMIT by senders) and on the sockets together.  No
- * transaction is open while the network is awaited, and a slow push service
- * only occupies its own requests' slots.
+ * One loop turn, in named steps (see webpush_worker_main):
+ *	start_turn					a reload applies; the turn's memory goes
+ *	record_finished_and_claim	one short transaction: the outcomes of what
+ *								finished, and as many due deliveries as
+ *								there is room in flight, which are then
+ *								encrypted, signed and started
+ *	maintain					history purge and orphan reclaim, when due
+ *	wait_and_collect			sleep on the latch (set at COMMIT by senders)
+ *								and the sockets together; judge what finished
+ * No transaction is open while the network is awaited, and a slow push
+ * service only occupies its own requests' slots.  All state lives in one
+ * WorkerState.
  */
 #include "postgres.h"
 
@@ -86,24 +92,38 @@ typedef struct Delivery
 	struct Delivery *next_parked;
 } Delivery;
 
-static int	my_slot;
-static HTAB *hosts;
-static int	total_parked;
-static HttpClient *http;
-static PushContext push_ctx;
-static TimestampTz last_subject_warning = 0;
-static TimestampTz signers_checked_at = 0;
-static MemoryContext loop_cxt;
-
-/* Outcomes waiting to be written in the next transaction (malloc'd). */
-static Outcome *pending;
-static int	npending;
-static int	pending_cap;
+/*
+ * Everything the worker keeps between turns of its loop.  Allocated in
+ * webpush_worker_main and passed to each step; what is malloc'd (requests,
+ * deliveries, outcomes) is owned here too, so a step never reaches for a
+ * file-level variable.
+ */
+typedef struct WorkerState
+{
+	int			slot;			/* our slot in shared memory (wake.h) */
+	MemoryContext turn_cxt;		/* reset at the start of every turn */
+	MemoryContext long_cxt;		/* what outlives a turn (the host table) */
+	HttpClient *http;
+	PushContext push;
+	HTAB	   *hosts;			/* HostState by origin */
+	int			total_parked;
+	/* Outcomes waiting to be written in the next transaction (malloc'd). */
+	Outcome    *pending;
+	int			npending;
+	int			pending_cap;
+	/* Scheduling of the loop's steps. */
+	bool		claim_wanted;
+	TimestampTz next_due;		/* 0: nothing scheduled */
+	TimestampTz last_maintenance;
+	bool		purge_behind;
+	TimestampTz signers_checked_at;
+	TimestampTz last_subject_warning;
+} WorkerState;
 
 static void
 worker_exit(int code, Datum arg)
 {
-	wake_detach_worker(my_slot);
+	wake_detach_worker(DatumGetInt32(arg));
 }
 
 static HttpClientConfig
@@ -119,19 +139,19 @@ current_http_config(void)
 }
 
 static void
-add_outcome(const Outcome *o)
+add_outcome(WorkerState *w, const Outcome *o)
 {
-	if (npending == pending_cap)
+	if (w->npending == w->pending_cap)
 	{
-		int			cap = pending_cap ? pending_cap * 2 : 256;
-		Outcome    *grown = realloc(pending, sizeof(Outcome) * cap);
+		int			cap = w->pending_cap ? w->pending_cap * 2 : 256;
+		Outcome    *grown = realloc(w->pending, sizeof(Outcome) * cap);
 
 		if (grown == NULL)
 			elog(FATAL, "webpush worker: out of memory");
-		pending = grown;
-		pending_cap = cap;
+		w->pending = grown;
+		w->pending_cap = cap;
 	}
-	pending[npending++] = *o;
+	w->pending[w->npending++] = *o;
 }
 
 static char *
@@ -170,7 +190,7 @@ backoff_ms(int attempts)
  * would fall after the TTL, or beyond webpush.max_attempts, end it instead.
  */
 static void
-judge(HttpRequest *req)
+judge(WorkerState *w, HttpRequest *req)
 {
 	Delivery   *d = req->owner;
 	PushOutcome result = push_outcome(req);
@@ -254,17 +274,17 @@ judge(HttpRequest *req)
 			}
 			break;
 	}
-	add_outcome(&o);
+	add_outcome(w, &o);
 }
 
 /* The state of an origin, created on first use. */
 static HostState *
-host_state(const char *origin)
+host_state(WorkerState *w, const char *origin)
 {
 	HostState  *host;
 	bool		found;
 
-	host = hash_search(hosts, origin, HASH_ENTER, &found);
+	host = hash_search(w->hosts, origin, HASH_ENTER, &found);
 	if (!found)
 	{
 		host->in_flight = 0;
@@ -284,23 +304,23 @@ host_stalled(const HostState *host, TimestampTz now)
 
 /* Hand a claimed delivery back, unsent, due again after delay_ms. */
 static void
-release_unsent(const DeliveryRef *ref, double delay_ms)
+release_unsent(WorkerState *w, const DeliveryRef *ref, double delay_ms)
 {
 	Outcome		o = {0};
 
 	o.ref = *ref;
 	o.kind = OUTCOME_RELEASE;
 	o.retry_delay_ms = delay_ms;
-	add_outcome(&o);
+	add_outcome(w, &o);
 }
 
 /* Put a built request on the wire; a failure to start comes back as done. */
 static void
-launch(Delivery *d, TimestampTz now)
+launch(WorkerState *w, Delivery *d, TimestampTz now)
 {
 	HostState  *host = d->host;
 
-	http_client_start(http, d->req);
+	http_client_start(w->http, d->req);
 	if (host->in_flight++ == 0)
 		host->last_progress = now;
 }
@@ -311,20 +331,20 @@ launch(Delivery *d, TimestampTz now)
  * longest wait, in ms, before a host with parked requests could stall.
  */
 static long
-tend_hosts(TimestampTz now)
+tend_hosts(WorkerState *w, TimestampTz now)
 {
 	HASH_SEQ_STATUS scan;
 	HostState  *host;
 	long		wait_ms = -1;
 
-	if (total_parked == 0)
+	if (w->total_parked == 0)
 		return -1;
-	hash_seq_init(&scan, hosts);
+	hash_seq_init(&scan, w->hosts);
 	while ((host = hash_seq_search(&scan)) != NULL)
 	{
 		while (host->parked_head != NULL &&
 			   host->in_flight < webpush_max_in_flight_per_host &&
-			   http_client_ready(http))
+			   http_client_ready(w->http))
 		{
 			Delivery   *d = host->parked_head;
 
@@ -332,8 +352,8 @@ tend_hosts(TimestampTz now)
 			if (host->parked_head == NULL)
 				host->parked_tail = NULL;
 			host->nparked--;
-			total_parked--;
-			launch(d, now);
+			w->total_parked--;
+			launch(w, d, now);
 		}
 		if (host->parked_head == NULL)
 			continue;
@@ -345,11 +365,11 @@ tend_hosts(TimestampTz now)
 				Delivery   *d = host->parked_head;
 
 				host->parked_head = d->next_parked;
-				release_unsent(&d->ref, webpush_timeout_ms);
+				release_unsent(w, &d->ref, webpush_timeout_ms);
 				http_request_free(d->req);
 				free(d);
 				host->nparked--;
-				total_parked--;
+				w->total_parked--;
 			}
 			host->parked_tail = NULL;
 		}
@@ -376,8 +396,8 @@ tend_hosts(TimestampTz now)
  * cannot be sent.
  */
 static void
-start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer_status,
-			   TimestampTz now)
+start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
+			   SignerStatus signer_status, TimestampTz now)
 {
 	Endpoint	ep;
 	PushMessage msg;
@@ -397,7 +417,7 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 		o.kind = OUTCOME_FAILED;
 		o.reason = strdup("subscription gone: it was removed (unsubscribed, or gone at its push service) before this was sent");
 		o.not_attempted = true;
-		add_outcome(&o);
+		add_outcome(w, &o);
 		return;
 	}
 
@@ -407,28 +427,28 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 	{
 		o.kind = OUTCOME_EXPIRED;
 		o.reason = strdup("TTL ran out before it could be sent");
-		add_outcome(&o);
+		add_outcome(w, &o);
 		return;
 	}
 
 	if (signer_status == SIGNER_NO_SUBJECT)
 	{
 		/* Kept until "default" gets a subject (webpush.subject, reload). */
-		if (TimestampDifferenceExceeds(last_subject_warning, now, MAINTENANCE_INTERVAL_MS))
+		if (TimestampDifferenceExceeds(w->last_subject_warning, now, MAINTENANCE_INTERVAL_MS))
 		{
 			ereport(WARNING,
 					(errmsg("webpush worker: application \"default\" has no subject, its notifications wait"),
 					 errhint("Set webpush.subject in postgresql.conf or with ALTER SYSTEM, then reload; or SELECT webpush_application('default', 'mailto:admin@example.com').")));
-			last_subject_warning = now;
+			w->last_subject_warning = now;
 		}
-		release_unsent(&m->ref, MAINTENANCE_INTERVAL_MS);
+		release_unsent(w, &m->ref, MAINTENANCE_INTERVAL_MS);
 		return;
 	}
 	if (signer == NULL)
 	{
 		o.kind = OUTCOME_FAILED;
 		o.reason = strdup(signer_status_message(signer_status));
-		add_outcome(&o);
+		add_outcome(w, &o);
 		return;
 	}
 
@@ -438,7 +458,7 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 	{
 		o.kind = OUTCOME_FAILED;
 		o.reason = strdup("the endpoint is not allowed (non-public address, port not in webpush.allowed_ports, or invalid URL)");
-		add_outcome(&o);
+		add_outcome(w, &o);
 		return;
 	}
 
@@ -448,16 +468,16 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 	 * met only after the settings shrank; a stalled one gets its share back
 	 * once its requests have timed out.
 	 */
-	host = host_state(ep.origin);
+	host = host_state(w, ep.origin);
 	if (host_stalled(host, now))
 	{
-		release_unsent(&m->ref, webpush_timeout_ms);
+		release_unsent(w, &m->ref, webpush_timeout_ms);
 		return;
 	}
 	if (host->in_flight >= webpush_max_in_flight_per_host &&
 		host->nparked >= Max(webpush_max_in_flight - webpush_max_in_flight_per_host, 0))
 	{
-		release_unsent(&m->ref, 1000);
+		release_unsent(w, &m->ref, 1000);
 		return;
 	}
 
@@ -487,19 +507,19 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 	d->next_parked = NULL;
 	req->owner = d;
 
-	error = push_build_request(&push_ctx, &msg, time(NULL), req);
+	error = push_build_request(&w->push, &msg, time(NULL), req);
 	if (error != NULL)
 	{
 		o.kind = OUTCOME_FAILED;
 		o.reason = strdup(error);
-		add_outcome(&o);
+		add_outcome(w, &o);
 		http_request_free(req);
 		free(d);
 		return;
 	}
 	if (host->in_flight < webpush_max_in_flight_per_host && host->nparked == 0)
 	{
-		launch(d, now);
+		launch(w, d, now);
 		return;
 	}
 	if (host->parked_tail != NULL)
@@ -508,7 +528,7 @@ start_delivery(const ClaimedMessage *m, VapidSigner *signer, SignerStatus signer
 		host->parked_head = d;
 	host->parked_tail = d;
 	host->nparked++;
-	total_parked++;
+	w->total_parked++;
 }
 
 static void
@@ -520,14 +540,14 @@ begin_transaction(void)
 }
 
 static void
-end_transaction(void)
+end_transaction(WorkerState *w)
 {
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	/* CommitTransactionCommand leaves us in TopMemoryContext. */
-	MemoryContextSwitchTo(loop_cxt);
+	MemoryContextSwitchTo(w->turn_cxt);
 }
 
 /*
@@ -537,7 +557,7 @@ end_transaction(void)
  * transaction.
  */
 static void
-exit_unless_extension_current(bool at_start)
+exit_unless_extension_current(WorkerState *w, bool at_start)
 {
 	char	   *version = NULL;
 
@@ -564,17 +584,17 @@ exit_unless_extension_current(bool at_start)
 		elog(LOG, "webpush worker: extension dropped in database \"%s\"",
 			 get_database_name(MyDatabaseId));
 	SPI_finish();
-	wake_report_no_extension(my_slot);
+	wake_report_no_extension(w->slot);
 	proc_exit(0);
 }
 
 /*
- * One transaction: write pending outcomes, claim up to room notifications
- * and start them.  Returns how many were claimed.  When it claimed, *next_due
- * becomes when the next queued one falls due (0 for none or right away).
+ * One transaction: write pending outcomes, claim up to room deliveries and
+ * start them.  Returns how many were claimed.  When it claimed, w->next_due
+ * becomes when the next one falls due (0 for none).
  */
 static int
-record_and_claim(int room, TimestampTz *next_due)
+record_and_claim(WorkerState *w, int room)
 {
 	ClaimedMessage *claimed = NULL;
 	VapidSigner **signers = NULL;
@@ -584,21 +604,21 @@ record_and_claim(int room, TimestampTz *next_due)
 
 	pgstat_report_activity(STATE_RUNNING, "webpush: record outcomes and claim");
 	begin_transaction();
-	exit_unless_extension_current(false);
+	exit_unless_extension_current(w, false);
 
-	if (npending > 0)
+	if (w->npending > 0)
 	{
-		queue_record_outcomes(pending, npending);
-		for (i = 0; i < npending; i++)
-			free(pending[i].reason);
-		npending = 0;
+		queue_record_outcomes(w->pending, w->npending);
+		for (i = 0; i < w->npending; i++)
+			free(w->pending[i].reason);
+		w->npending = 0;
 	}
 
-	*next_due = 0;
+	w->next_due = 0;
 	if (room > 0)
 	{
 		/* The claimed rows must outlive the transaction. */
-		MemoryContext txn = MemoryContextSwitchTo(loop_cxt);
+		MemoryContext txn = MemoryContextSwitchTo(w->turn_cxt);
 
 		n = queue_claim(room, &claimed);
 		signers = palloc(sizeof(VapidSigner *) * Max(n, 1));
@@ -606,21 +626,21 @@ record_and_claim(int room, TimestampTz *next_due)
 		MemoryContextSwitchTo(txn);
 
 		/* Keys are read again every second: rotations and retirements show. */
-		if (TimestampDifferenceExceeds(signers_checked_at, GetCurrentTimestamp(), 1000))
+		if (TimestampDifferenceExceeds(w->signers_checked_at, GetCurrentTimestamp(), 1000))
 		{
 			signers_expire();
-			signers_checked_at = GetCurrentTimestamp();
+			w->signers_checked_at = GetCurrentTimestamp();
 		}
 		for (i = 0; i < n; i++)
 			signers[i] = signer_for_key(claimed[i].key_id, &statuses[i]);
-		if (n < room && !queue_next_due(next_due))
-			*next_due = 0;
+		if (n < room && !queue_next_due(&w->next_due))
+			w->next_due = 0;
 	}
-	end_transaction();
+	end_transaction(w);
 
 	/* Crypto and request set-up happen outside the transaction. */
 	for (i = 0; i < n; i++)
-		start_delivery(&claimed[i], signers[i], statuses[i], GetCurrentTimestamp());
+		start_delivery(w, &claimed[i], signers[i], statuses[i], GetCurrentTimestamp());
 	return n;
 }
 
@@ -630,17 +650,17 @@ record_and_claim(int room, TimestampTz *next_due)
  * purge keeps up with any delivery rate in bounded work per turn.
  */
 static bool
-maintenance(void)
+maintenance(WorkerState *w)
 {
 	int64		purged;
 	int64		reclaimed;
 
 	pgstat_report_activity(STATE_RUNNING, "webpush: maintenance");
 	begin_transaction();
-	exit_unless_extension_current(false);
+	exit_unless_extension_current(w, false);
 	purged = queue_purge_history(webpush_history_retention_s);
 	reclaimed = queue_reclaim_orphans();
-	end_transaction();
+	end_transaction(w);
 	if (purged > 0 || reclaimed > 0)
 		elog(DEBUG1, "webpush worker: purged %lld history rows, requeued %lld orphans",
 			 (long long) purged, (long long) reclaimed);
@@ -675,50 +695,171 @@ pin_session_settings(void)
 	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
+/*
+ * Step: the start of a turn.  A reload applies at once; the turn's
+ * memory goes.
+ */
+static void
+start_turn(WorkerState *w)
+{
+	CHECK_FOR_INTERRUPTS();
+	MemoryContextReset(w->turn_cxt);
+
+	if (ConfigReloadPending)
+	{
+		HttpClientConfig config;
+
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+		config = current_http_config();
+		http_client_configure(w->http, &config);
+		w->claim_wanted = true;
+		w->last_maintenance = 0;	/* a new retention applies at once */
+	}
+	if (w->next_due != 0 && GetCurrentTimestamp() >= w->next_due)
+		w->claim_wanted = true;
+}
+
+/*
+ * Step: record what finished and claim what there is room for, in one
+ * transaction.  Returns how long the turn may wait afterwards.
+ */
+static long
+record_finished_and_claim(WorkerState *w, long wait_ms)
+{
+	/* Parked requests count: they go out as soon as their host has room. */
+	int			room = webpush_max_in_flight - http_client_in_flight(w->http) - w->total_parked;
+	int			limit;
+	int			claimed;
+
+	if (!w->claim_wanted && w->npending == 0)
+		return wait_ms;
+	if (!http_client_ready(w->http) || !w->claim_wanted)
+		room = 0;				/* reconnecting under new settings, or no need */
+	limit = Min(Max(room, 0), webpush_batch_size);
+	claimed = record_and_claim(w, limit);
+
+	/*
+	 * Claim again at once after a full batch (there may be more), and as
+	 * soon as there is room again if there was none.
+	 */
+	if (w->claim_wanted)
+		w->claim_wanted = (limit == 0 || claimed == limit);
+	if (claimed == limit && limit > 0)
+		wait_ms = 0;
+	return wait_ms;
+}
+
+/* Step: purge and reclaim when due.  Returns the turn's wait. */
+static long
+maintain(WorkerState *w, long wait_ms)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (w->purge_behind ||
+		TimestampDifferenceExceeds(w->last_maintenance, now, MAINTENANCE_INTERVAL_MS))
+	{
+		w->purge_behind = maintenance(w);
+		w->last_maintenance = now;
+		if (w->purge_behind)
+			wait_ms = 0;
+	}
+	return wait_ms;
+}
+
+/*
+ * Step: sleep on the latch and the sockets until something is due, then
+ * collect what finished.  A COMMIT that queued something sets the latch.
+ */
+static void
+wait_and_collect(WorkerState *w, long wait_ms)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	HttpRequest *done;
+	long		until_stall;
+
+	if (w->next_due != 0 && wait_ms > 0)
+	{
+		long		secs;
+		int			usecs;
+
+		TimestampDifference(now, w->next_due, &secs, &usecs);
+		wait_ms = Min(wait_ms, secs * 1000 + usecs / 1000 + 1);
+	}
+	until_stall = tend_hosts(w, now);
+	if (until_stall >= 0 && until_stall < wait_ms)
+		wait_ms = until_stall;
+	/* Outcomes are written at the next turn; don't let them wait long. */
+	if (w->npending > 0)
+		wait_ms = 0;
+
+	if (http_client_wait(w->http, wait_ms, PG_WAIT_EXTENSION))
+	{
+		wake_count_wakeup(w->slot);
+		w->claim_wanted = true; /* a sender committed */
+	}
+	now = GetCurrentTimestamp();
+	while ((done = http_client_next_done(w->http)) != NULL)
+	{
+		Delivery   *d = done->owner;
+
+		d->host->in_flight--;
+		d->host->last_progress = now;
+		judge(w, done);
+		free(d);
+		http_request_free(done);
+		w->claim_wanted = true; /* room in flight again */
+	}
+	(void) tend_hosts(w, now);
+}
+
 void
 webpush_worker_main(Datum arg)
 {
+	WorkerState *w;
 	HttpClientConfig config;
-	TimestampTz last_maintenance = 0;
-	bool		purge_behind = false;
 	HASHCTL		host_ctl;
-	TimestampTz next_due = 0;
-	bool		claim_wanted = true;
 	Oid			dboid;
 	int64		reclaimed;
 
-	my_slot = DatumGetInt32(arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	dboid = wake_attach_worker(my_slot);
-	on_shmem_exit(worker_exit, (Datum) 0);
+
+	w = MemoryContextAllocZero(TopMemoryContext, sizeof(WorkerState));
+	w->slot = DatumGetInt32(arg);
+	w->claim_wanted = true;
+	dboid = wake_attach_worker(w->slot);
+	on_shmem_exit(worker_exit, Int32GetDatum(w->slot));
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pin_session_settings();
 	pgstat_report_appname("webpush worker");
 	srandom((unsigned int) (MyProcPid ^ GetCurrentTimestamp()));
 
-	loop_cxt = AllocSetContextCreate(TopMemoryContext, "webpush worker loop",
-									 ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(loop_cxt);
+	w->long_cxt = AllocSetContextCreate(TopMemoryContext, "webpush worker",
+										ALLOCSET_DEFAULT_SIZES);
+	w->turn_cxt = AllocSetContextCreate(w->long_cxt, "webpush worker turn",
+										ALLOCSET_DEFAULT_SIZES);
 	memset(&host_ctl, 0, sizeof(host_ctl));
 	host_ctl.keysize = sizeof(((HostState *) NULL)->origin);
 	host_ctl.entrysize = sizeof(HostState);
+	host_ctl.hcxt = w->long_cxt;
 #if PG_VERSION_NUM >= 140000
-	hosts = hash_create("webpush hosts", 16, &host_ctl, HASH_ELEM | HASH_STRINGS);
+	w->hosts = hash_create("webpush hosts", 16, &host_ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 #else
-	hosts = hash_create("webpush hosts", 16, &host_ctl, HASH_ELEM);
+	w->hosts = hash_create("webpush hosts", 16, &host_ctl, HASH_ELEM | HASH_CONTEXT);
 #endif
 	config = current_http_config();
-	http = http_client_create(&config);
-	if (http == NULL || !push_context_prepare(&push_ctx))
+	w->http = http_client_create(&config);
+	if (w->http == NULL || !push_context_prepare(&w->push))
 		elog(FATAL, "webpush worker: could not initialise libcurl");
+	MemoryContextSwitchTo(w->turn_cxt);
 
 	begin_transaction();
-	exit_unless_extension_current(true);
+	exit_unless_extension_current(w, true);
 	reclaimed = queue_reclaim_orphans();
-	end_transaction();
-	wake_report_serving(my_slot);
+	end_transaction(w);
+	wake_report_serving(w->slot);
 	if (reclaimed > 0)
 		elog(LOG, "webpush worker: %lld notifications claimed by a stopped worker are queued again",
 			 (long long) reclaimed);
@@ -727,93 +868,10 @@ webpush_worker_main(Datum arg)
 	for (;;)
 	{
 		long		wait_ms = IDLE_WAIT_MS;
-		TimestampTz now;
-		HttpRequest *done;
 
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(loop_cxt);
-
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			config = current_http_config();
-			http_client_configure(http, &config);
-			claim_wanted = true;
-			last_maintenance = 0;	/* a new retention applies at once */
-		}
-
-		now = GetCurrentTimestamp();
-		if (next_due != 0 && now >= next_due)
-			claim_wanted = true;
-
-		if (claim_wanted || npending > 0)
-		{
-			/* Parked requests count: they go out as soon as their host has room. */
-			int			room = webpush_max_in_flight - http_client_in_flight(http) - total_parked;
-			int			limit;
-			int			claimed;
-
-			if (!http_client_ready(http) || !claim_wanted)
-				room = 0;		/* reconnecting under new settings, or no need */
-			limit = Min(Max(room, 0), webpush_batch_size);
-			claimed = record_and_claim(limit, &next_due);
-
-			/*
-			 * Claim again at once after a full batch (there may be more),
-			 * and as soon as there is room again if there was none.
-			 */
-			if (claim_wanted)
-				claim_wanted = (limit == 0 || claimed == limit);
-			if (claimed == limit && limit > 0)
-				wait_ms = 0;
-		}
-
-		now = GetCurrentTimestamp();
-		if (next_due != 0 && wait_ms > 0)
-		{
-			long		secs;
-			int			usecs;
-
-			TimestampDifference(now, next_due, &secs, &usecs);
-			wait_ms = Min(wait_ms, secs * 1000 + usecs / 1000 + 1);
-		}
-		if ((purge_behind ||
-					  TimestampDifferenceExceeds(last_maintenance, now, MAINTENANCE_INTERVAL_MS)))
-		{
-			purge_behind = maintenance();
-			last_maintenance = now;
-			if (purge_behind)
-				wait_ms = 0;
-		}
-		{
-			long		until_stall = tend_hosts(now);
-
-			if (until_stall >= 0 && until_stall < wait_ms)
-				wait_ms = until_stall;
-		}
-
-		/* Outcomes are written at the next turn; don't let them wait long. */
-		if (npending > 0)
-			wait_ms = 0;
-
-		if (http_client_wait(http, wait_ms, PG_WAIT_EXTENSION))
-		{
-			wake_count_wakeup(my_slot);
-			claim_wanted = true;	/* a sender committed */
-		}
-		now = GetCurrentTimestamp();
-		while ((done = http_client_next_done(http)) != NULL)
-		{
-			Delivery   *d = done->owner;
-
-			d->host->in_flight--;
-			d->host->last_progress = now;
-			judge(done);
-			free(d);
-			http_request_free(done);
-			claim_wanted = true;	/* room in flight again */
-		}
-		(void) tend_hosts(now);
+		start_turn(w);
+		wait_ms = record_finished_and_claim(w, wait_ms);
+		wait_ms = maintain(w, wait_ms);
+		wait_and_collect(w, wait_ms);
 	}
 }
