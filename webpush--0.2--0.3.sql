@@ -407,8 +407,9 @@ SELECT q.id, COALESCE(q.subscription_id, 0),
        q.last_status, q.last_error
 FROM webpush.queue q JOIN webpush.vapid_keys k ON k.id = q.key_id;
 SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence('webpush.messages', 'id'),
-                         GREATEST((SELECT max(id) FROM webpush.queue),
-                                  (SELECT max(id) FROM webpush.history), 1));
+                         COALESCE(last_id, 1), last_id IS NOT NULL)
+FROM (SELECT GREATEST((SELECT max(id) FROM webpush.queue),
+                      (SELECT max(id) FROM webpush.history)) AS last_id) AS l;
 
 -- History rows name their message (the 0.2 queue id for older rows) and
 -- may record a cancellation.
