@@ -55,6 +55,10 @@ class PushService {
       if (this.stopping) { s.destroy(); return; }
       this.sessions.add(s);
       s.on('close', () => this.sessions.delete(s));
+      // Every stream nghttp2 accepted counts as begun: a GOAWAY naming a
+      // lower last stream would disown a stream that is processed anyway,
+      // and the client would rightly send it again.
+      s.on('stream', (stream) => { s.webpushLastStream = Math.max(s.webpushLastStream || 0, stream.id); });
     });
     this.sockets = new Set();
     this.server.on('connection', (sock) => {
