@@ -42,8 +42,6 @@ spi_get_bytes(int row, int col, uint8 *out, size_t len)
 static int64
 move_subscription(text *old_endpoint, Datum *values, char *nulls)
 {
-	Oid			types[7] = {TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, TIMESTAMPTZOID,
-	TEXTOID, INT8OID};
 	Oid			pair_types[2] = {INT8OID, INT8OID};
 	Datum		ends[2] = {PointerGetDatum(old_endpoint), values[0]};
 	Oid			end_types[2] = {TEXTOID, TEXTOID};
@@ -95,7 +93,6 @@ move_subscription(text *old_endpoint, Datum *values, char *nulls)
 		memcpy(n, nulls, 7);
 		v[7] = Int64GetDatum(old_id);
 		n[7] = ' ';
-		(void) types;
 		if (SPI_execute_with_args("UPDATE webpush.subscriptions SET endpoint = $1, p256dh = $2,"
 								  " auth = $3, user_id = $4, expiration_time = $5, application = $6,"
 								  " key_id = $7, updated_at = pg_catalog.now() WHERE id = $8",
