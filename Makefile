@@ -16,7 +16,7 @@ OBJS = \
 	src/validate.o \
 	src/store.o \
 	src/applications.o \
-	src/signers.o \
+	src/delivery.o \
 	src/queue.o \
 	src/wake.o \
 	src/worker.o \

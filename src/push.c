@@ -1,7 +1,7 @@
 /*
  * push.c
  *		One Web Push request (RFC 8030): encrypt the payload, sign for the
- *		endpoint's origin, set the headers; and what a response means.
+ *		endpoint's origin, set the headers.
  */
 #include "postgres.h"
 
@@ -34,7 +34,7 @@ add_header(struct curl_slist **headers, const char *fmt,...)
 }
 
 const char *
-push_build_request(PushContext *ctx, const PushMessage *msg, time_t now,
+push_build_request(EceContext *ece, const PushMessage *msg, time_t now,
 				   HttpRequest *req)
 {
 	EceRecipient recipient;
@@ -64,7 +64,7 @@ push_build_request(PushContext *ctx, const PushMessage *msg, time_t now,
 			ece_recipient_clear(&recipient);
 			return "out of memory";
 		}
-		rc = ece_encrypt(ctx->ece, &recipient, msg->payload, msg->payload_len,
+		rc = ece_encrypt(ece, &recipient, msg->payload, msg->payload_len,
 						 NULL, NULL, req->body, &body_len);
 		ece_recipient_clear(&recipient);
 		if (rc == ECE_ERROR_PAYLOAD_TOO_LARGE)
@@ -93,49 +93,4 @@ push_build_request(PushContext *ctx, const PushMessage *msg, time_t now,
 	}
 	req->headers = headers;
 	return NULL;
-}
-
-PushOutcome
-push_outcome(const HttpRequest *req)
-{
-	long		status = req->status;
-
-	if (status >= 200 && status < 300)
-		return PUSH_DELIVERED;
-	if (status == 404 || status == 410)
-		return PUSH_GONE;
-	if (status == 429 || status == 406)
-		return PUSH_RATE_LIMITED;
-	if (status == 0)
-		return req->refused_address ? PUSH_FAILED : PUSH_RETRY;
-	if (status >= 500 || status == 408)
-		return PUSH_RETRY;
-	return PUSH_FAILED;
-}
-
-const char *
-push_outcome_name(PushOutcome outcome)
-{
-	switch (outcome)
-	{
-		case PUSH_DELIVERED:
-			return "delivered";
-		case PUSH_RETRY:
-			return "retry";
-		case PUSH_RATE_LIMITED:
-			return "rate limited";
-		case PUSH_GONE:
-			return "gone";
-		case PUSH_FAILED:
-			return "failed";
-	}
-	return "unknown";
-}
-
-bool
-push_context_prepare(PushContext *ctx)
-{
-	if (ctx->ece == NULL)
-		ctx->ece = ece_context_create();
-	return ctx->ece != NULL;
 }

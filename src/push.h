@@ -1,10 +1,10 @@
 /*
  * push.h
  *		One Web Push request (RFC 8030): encrypt the payload, sign for the
- *		endpoint's origin, set the headers; and what a response means.
+ *		endpoint's origin, set the headers.
  *
- * Ties the crypto modules to an HttpRequest; knows nothing of queues or SQL,
- * so the synchronous path (webpush_send_now) and the worker share it.
+ * Ties the crypto modules to an HttpRequest; knows nothing of queues, keys
+ * in tables or SQL.  The delivery core (delivery.h) calls it.
  */
 #ifndef WEBPUSH_PUSH_H
 #define WEBPUSH_PUSH_H
@@ -33,34 +33,12 @@ typedef struct PushMessage
 	const char *topic;			/* NULL for none */
 } PushMessage;
 
-/* What a sender does with a completed request (PROTOCOL.md, Responses). */
-typedef enum PushOutcome
-{
-	PUSH_DELIVERED,				/* 2xx */
-	PUSH_RETRY,					/* 5xx, timeouts, connection errors */
-	PUSH_RATE_LIMITED,			/* 429 (and WNS's 406): obey Retry-After */
-	PUSH_GONE,					/* 404, 410: the subscription is dead */
-	PUSH_FAILED					/* other 4xx, refused addresses: permanent */
-} PushOutcome;
-
-/* Per-process crypto state shared by every request. */
-typedef struct PushContext
-{
-	EceContext *ece;
-} PushContext;
-
 /*
- * Build a ready-to-start request into req (which the caller created).
- * Returns NULL on success, or a static message saying what failed.
+ * Build a ready-to-start request into req (which the caller created),
+ * encrypting with ece.  Returns NULL on success, or a static message saying
+ * what failed.  What the answer means is the delivery core's (delivery.h).
  */
-extern const char *push_build_request(PushContext *ctx, const PushMessage *msg,
+extern const char *push_build_request(EceContext *ece, const PushMessage *msg,
 									  time_t now, HttpRequest *req);
-
-extern PushOutcome push_outcome(const HttpRequest *req);
-extern const char *push_outcome_name(PushOutcome outcome);
-
-
-/* Make ctx ready (once per process); false when out of memory. */
-extern bool push_context_prepare(PushContext *ctx);
 
 #endif							/* WEBPUSH_PUSH_H */

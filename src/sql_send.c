@@ -5,7 +5,6 @@
  */
 #include "postgres.h"
 
-#include <time.h>
 
 #include "access/htup_details.h"
 #include "fmgr.h"
@@ -17,11 +16,10 @@
 
 #include "http.h"
 #include "mb/pg_wchar.h"
-#include "push.h"
 #include "queue.h"
 #include "safe_text.h"
 #include "applications.h"
-#include "signers.h"
+#include "delivery.h"
 #include "sql_util.h"
 #include "store.h"
 #include "validate.h"
@@ -32,8 +30,7 @@ PG_FUNCTION_INFO_V1(webpush_encrypt);
 PG_FUNCTION_INFO_V1(webpush_send_now_id);
 PG_FUNCTION_INFO_V1(webpush_send_now_json);
 
-/* Kept for the life of the backend: crypto contexts, JWT cache, connections. */
-static PushContext backend_push;
+/* Kept for the life of the backend: connections (keys: delivery.c). */
 static HttpClient *backend_http = NULL;
 
 Datum
@@ -89,7 +86,7 @@ webpush_encrypt(PG_FUNCTION_ARGS)
 	}
 
 	/* The same crypto contexts as webpush_send_now's. */
-	if (!push_context_prepare(&backend_push) || ece_recipient_init(&recipient, ua_public, auth_secret) != 0)
+	if (delivery_ece() == NULL || ece_recipient_init(&recipient, ua_public, auth_secret) != 0)
 	{
 		EVP_PKEY_free(sender);
 		ereport(ERROR,
@@ -98,7 +95,7 @@ webpush_encrypt(PG_FUNCTION_ARGS)
 	}
 
 	out = palloc(VARHDRSZ + ECE_BODY_LEN(len));
-	rc = ece_encrypt(backend_push.ece, &recipient, (const uint8 *) VARDATA_ANY(payload), len,
+	rc = ece_encrypt(delivery_ece(), &recipient, (const uint8 *) VARDATA_ANY(payload), len,
 					 salt, sender, (uint8 *) VARDATA(out), &out_len);
 	ece_recipient_clear(&recipient);
 	EVP_PKEY_free(sender);
@@ -178,15 +175,15 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app)
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	/* Signed with the key the subscription was made with, as the worker does. */
-	signers_expire();
-	signer = signer_for_key(sub->key_id, &signer_status);
+	delivery_keys_expire();
+	signer = delivery_signer(sub->key_id, &signer_status);
 	if (signer_status == SIGNER_NO_SUBJECT)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("webpush.subject is not set"),
 				 errdetail("Push services require a contact for the application server in every VAPID token."),
 				 errhint("Set it, for example: ALTER SYSTEM SET webpush.subject = 'mailto:admin@example.com'; SELECT pg_reload_conf();")));
-	if (signer == NULL || !push_context_prepare(&backend_push))
+	if (signer == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not prepare the VAPID signer: %s",
@@ -212,7 +209,7 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-	build_error = push_build_request(&backend_push, &msg, time(NULL), req);
+	build_error = delivery_build_request(&msg, req);
 	if (build_error != NULL)
 	{
 		http_request_free(req);
@@ -242,26 +239,26 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app)
 	{
 		/* Whatever the push service sent, the text returned is valid. */
 		char		safe[HTTP_RESPONSE_KEEP + 1];
-		PushOutcome outcome = push_outcome(req);
+		RetryBudget no_retry = {1, 0, 0};
+		DeliveryVerdict verdict;
 		MessageSpec spec;
-		char	   *reason = NULL;
 
 		safe_text(req->response ? req->response : "", req->response_len,
 				  GetDatabaseEncoding() != PG_UTF8, safe, sizeof(safe));
 		values[1] = CStringGetTextDatum(safe);
+		delivery_judge(req, &no_retry, &verdict);
 		http_request_free(req);
 
 		/* In the history like every delivery, under a message of its own. */
 		memset(&spec, 0, sizeof(spec));
 		spec.payload = (bytea *) payload;
 		spec.opts = opts;
-		if (outcome != PUSH_DELIVERED)
-			reason = psprintf("%sHTTP %ld%s%s", outcome == PUSH_GONE ? "subscription gone: " : "",
-							  status, safe[0] ? ": " : "", safe);
 		(void) queue_record_sent_now(sub, app, &spec,
-									 outcome == PUSH_DELIVERED ? "delivered" : "failed",
-									 (int32) status, reason);
-		if (outcome == PUSH_GONE && sub->id != 0 && store_delete_subscription(sub->id))
+									 verdict_outcome_name(verdict.kind),
+									 verdict.status,
+									 verdict.reason[0] ? verdict.reason : NULL);
+		if (verdict.kind == VERDICT_GONE && sub->id != 0 &&
+			store_delete_subscription(sub->id))
 			ereport(NOTICE,
 					(errmsg("subscription %lld was removed", (long long) sub->id),
 					 errdetail("The push service answered %ld: the browser unsubscribed or the subscription expired.",

@@ -17,7 +17,6 @@
  */
 #include "postgres.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -36,18 +35,15 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
-#include "mb/pg_wchar.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "delivery.h"
 #include "endpoint.h"
 #include "http.h"
-#include "push.h"
 #include "queue.h"
-#include "safe_text.h"
-#include "signers.h"
 #include "spi_util.h"
 #include "wake.h"
 #include "webpush.h"
@@ -57,8 +53,6 @@
 #define MAINTENANCE_INTERVAL_MS 60000
 /* Longest sleep when idle: only a safety net, commits wake the worker. */
 #define IDLE_WAIT_MS 60000
-/* Retries back off exponentially up to this. */
-#define MAX_BACKOFF_MS (3600.0 * 1000)
 
 /*
  * A host at its webpush.max_in_flight_per_host that has finished nothing
@@ -104,7 +98,6 @@ typedef struct WorkerState
 	MemoryContext turn_cxt;		/* reset at the start of every turn */
 	MemoryContext long_cxt;		/* what outlives a turn (the host table) */
 	HttpClient *http;
-	PushContext push;
 	HTAB	   *hosts;			/* HostState by origin */
 	int			total_parked;
 	/* Outcomes waiting to be written in the next transaction (malloc'd). */
@@ -154,124 +147,44 @@ add_outcome(WorkerState *w, const Outcome *o)
 	w->pending[w->npending++] = *o;
 }
 
-static char *
-malloc_printf(const char *fmt,...) pg_attribute_printf(1, 2);
-
-static char *
-malloc_printf(const char *fmt,...)
-{
-	char		buf[2048];
-	va_list		args;
-
-	va_start(args, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, args);
-	va_end(args);
-	return strdup(buf);
-}
-
-/* Uniform in [0, 1): random() returns 31 bits. */
-static double
-random_fraction(void)
-{
-	return (double) random() / 2147483648.0;
-}
-
-static double
-backoff_ms(int attempts)
-{
-	double		base = 1000.0 * pow(2.0, Min(attempts - 1, 30));
-	double		jitter = 0.5 + random_fraction();
-
-	return Min(base, MAX_BACKOFF_MS) * jitter;
-}
-
 /*
- * Decide what a finished request means for its notification.  Retries that
- * would fall after the TTL, or beyond webpush.max_attempts, end it instead.
+ * What a finished request means for its delivery: the delivery core's
+ * verdict, as an outcome for the next transaction to record.
  */
 static void
 judge(WorkerState *w, HttpRequest *req)
 {
 	Delivery   *d = req->owner;
-	PushOutcome result = push_outcome(req);
+	RetryBudget budget;
+	DeliveryVerdict verdict;
 	Outcome		o = {0};
-	char		safe[HTTP_RESPONSE_KEEP + 1];
-	const char *why = NULL;
 
-	/* What a push service sends must be valid text before it is stored. */
-	if (req->status == 0)
-		why = req->error;
-	else if (req->response != NULL && req->response_len > 0)
-		why = req->response;
-	if (why != NULL)
-	{
-		safe_text(why, why == req->response ? req->response_len : strlen(why),
-				  GetDatabaseEncoding() != PG_UTF8, safe, sizeof(safe));
-		why = safe[0] != '\0' ? safe : NULL;
-	}
+	budget.attempts = d->attempts;
+	budget.max_attempts = webpush_max_attempts;
+	budget.expires_at = d->expires_at;
+	delivery_judge(req, &budget, &verdict);
 
 	o.ref = d->ref;
-	o.status = (int32) req->status;
-
-	switch (result)
+	o.status = verdict.status;
+	o.retry_delay_ms = verdict.retry_delay_ms;
+	if (verdict.reason[0] != '\0')
+		o.reason = strdup(verdict.reason);
+	switch (verdict.kind)
 	{
-		case PUSH_DELIVERED:
+		case VERDICT_DELIVERED:
 			o.kind = OUTCOME_DELIVERED;
 			break;
-		case PUSH_GONE:
+		case VERDICT_RETRY:
+			o.kind = OUTCOME_RETRY;
+			break;
+		case VERDICT_GONE:
 			o.kind = OUTCOME_GONE;
-			o.reason = malloc_printf("subscription gone (HTTP %ld)%s%s", req->status,
-									 why ? ": " : "", why ? why : "");
 			break;
-		case PUSH_FAILED:
+		case VERDICT_FAILED:
 			o.kind = OUTCOME_FAILED;
-			o.reason = req->status ?
-				malloc_printf("HTTP %ld%s%s", req->status, why ? ": " : "", why ? why : "") :
-				strdup(why ? why : "no response");
 			break;
-		case PUSH_RETRY:
-		case PUSH_RATE_LIMITED:
-			{
-				double		delay;
-				TimestampTz next;
-
-				if (req->retry_after > 0)
-				{
-					/*
-					 * No earlier than told (429, or a 503 that says when);
-					 * a little later spreads the herd.
-					 */
-					delay = req->retry_after * 1000.0 *
-						(1.0 + 0.1 * random_fraction());
-				}
-				else
-					delay = backoff_ms(d->attempts);
-				next = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) delay);
-				o.retry_delay_ms = delay;
-				o.reason = req->status ?
-					malloc_printf("HTTP %ld%s%s", req->status, why ? ": " : "", why ? why : "") :
-					strdup(why ? why : "no response");
-				if (d->attempts >= webpush_max_attempts)
-				{
-					char	   *last = o.reason;
-
-					o.kind = OUTCOME_FAILED;
-					o.reason = malloc_printf("gave up after %d attempts; last: %s",
-											 d->attempts, last ? last : "");
-					free(last);
-				}
-				else if (next > d->expires_at)
-				{
-					char	   *last = o.reason;
-
-					o.kind = OUTCOME_EXPIRED;
-					o.reason = malloc_printf("TTL ran out before a retry; last: %s",
-											 last ? last : "");
-					free(last);
-				}
-				else
-					o.kind = OUTCOME_RETRY;
-			}
+		case VERDICT_EXPIRED:
+			o.kind = OUTCOME_EXPIRED;
 			break;
 	}
 	add_outcome(w, &o);
@@ -507,7 +420,7 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	d->next_parked = NULL;
 	req->owner = d;
 
-	error = push_build_request(&w->push, &msg, time(NULL), req);
+	error = delivery_build_request(&msg, req);
 	if (error != NULL)
 	{
 		o.kind = OUTCOME_FAILED;
@@ -628,11 +541,11 @@ record_and_claim(WorkerState *w, int room)
 		/* Keys are read again every second: rotations and retirements show. */
 		if (TimestampDifferenceExceeds(w->signers_checked_at, GetCurrentTimestamp(), 1000))
 		{
-			signers_expire();
+			delivery_keys_expire();
 			w->signers_checked_at = GetCurrentTimestamp();
 		}
 		for (i = 0; i < n; i++)
-			signers[i] = signer_for_key(claimed[i].key_id, &statuses[i]);
+			signers[i] = delivery_signer(claimed[i].key_id, &statuses[i]);
 		if (n < room && !queue_next_due(&w->next_due))
 			w->next_due = 0;
 	}
@@ -851,7 +764,7 @@ webpush_worker_main(Datum arg)
 #endif
 	config = current_http_config();
 	w->http = http_client_create(&config);
-	if (w->http == NULL || !push_context_prepare(&w->push))
+	if (w->http == NULL)
 		elog(FATAL, "webpush worker: could not initialise libcurl");
 	MemoryContextSwitchTo(w->turn_cxt);
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds a PostgreSQL server from Debian's source package, once, into a
+# cached prefix, and prints its pg_config.  The system's apt sources are
+# never touched: the deb-src lines live in a private list.
+#
+#   scripts/build-postgres.sh 18          PostgreSQL 18 (sid) in /opt/webpush-pg18
+#   scripts/build-postgres.sh 13          PostgreSQL 13 (bullseye) in /opt/webpush-pg13
+#   scripts/build-postgres.sh 15 --asan   PostgreSQL 15 with ASan + UBSan
+#                                         in /opt/webpush-pg15-asan
+#
+# WEBPUSH_PG_PREFIX overrides the prefix.  Used by scripts/test.sh --pg N
+# and --asan.
+set -euo pipefail
+major=${1:?usage: build-postgres.sh MAJOR [--asan]}
+asan=${2:-}
+case "$major" in
+    13) suite=bullseye ;;
+    15) suite=bookworm ;;
+    17) suite=trixie ;;
+    18) suite=sid ;;
+    *) echo "build-postgres.sh: no Debian suite known for PostgreSQL $major" >&2; exit 2 ;;
+esac
+if [ "$asan" = "--asan" ]; then
+    prefix=${WEBPUSH_PG_PREFIX:-/opt/webpush-pg$major-asan}
+else
+    prefix=${WEBPUSH_PG_PREFIX:-/opt/webpush-pg$major}
+fi
+if [ -x "$prefix/bin/pg_config" ]; then echo "$prefix/bin/pg_config"; exit 0; fi
+if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
+
+# bison and flex: the tarballs of 16 and later ship no generated parsers.
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    build-essential dpkg-dev bison flex pkg-config libssl-dev zlib1g-dev libreadline-dev \
+    libicu-dev >/dev/null
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/webpush-pgsrc.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial"
+echo "deb-src http://deb.debian.org/debian $suite main" > "$work/apt/sources.list"
+apt_src=(-o Dir::Etc::SourceList="$work/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+         -o Dir::State::Lists="$work/apt/lists" -o Dir::Cache="$work/apt/cache"
+         -o Debug::NoDropPrivs=1)
+apt-get "${apt_src[@]}" update -qq >&2
+(cd "$work" && apt-get "${apt_src[@]}" source --download-only "postgresql-$major" >&2)
+tar -C "$work" -xf "$work"/postgresql-"$major"_*.orig.tar.*
+src=$(echo "$work"/postgresql-"$major".*/)
+
+if [ "$asan" = "--asan" ]; then
+    # Alignment checks off: PostgreSQL reads some structures unaligned on purpose.
+    flags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize=alignment"
+    ldflags="-fsanitize=address,undefined"
+    export ASAN_OPTIONS=detect_leaks=0
+else
+    flags="-O2 -g"
+    ldflags=""
+fi
+(cd "$src" && ./configure --prefix="$prefix" --with-openssl \
+    CFLAGS="$flags" LDFLAGS="$ldflags" >&2 &&
+    make -s -j"$(nproc)" >&2 &&
+    "${sudo[@]}" make -s install >&2)
+echo "$prefix/bin/pg_config"
