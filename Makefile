@@ -61,6 +61,12 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# Out-of-tree builds (pg_buildext builds in build-NN/ with VPATH set) need
+# the objects' directory.
+ifdef VPATH
+$(shell mkdir -p src)
+endif
+
 # PGXS tracks no header dependencies; the headers are few, so depend on all.
 $(OBJS): $(wildcard src/*.h)
 

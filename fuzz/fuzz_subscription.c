@@ -92,6 +92,18 @@ current(Walk *w)
 	return NULL;
 }
 
+/*
+ * From 16 on, the parser's callbacks say whether to go on; before, they
+ * return nothing.
+ */
+#if PG_VERSION_NUM >= 160000
+typedef JsonParseErrorType SemResult;
+#define SEM_OK JSON_SUCCESS
+#else
+typedef void SemResult;
+#define SEM_OK
+#endif
+
 static void
 set(Member *m, Kind kind, char *text)
 {
@@ -102,7 +114,7 @@ set(Member *m, Kind kind, char *text)
 	}
 }
 
-static void
+static SemResult
 object_start(void *state)
 {
 	Walk	   *w = state;
@@ -120,9 +132,10 @@ object_start(void *state)
 	else
 		set(m, OTHER, NULL);
 	w->depth++;
+	return SEM_OK;
 }
 
-static void
+static SemResult
 object_end(void *state)
 {
 	Walk	   *w = state;
@@ -130,24 +143,27 @@ object_end(void *state)
 	w->depth--;
 	if (w->depth == 1)
 		w->in_keys = false;
+	return SEM_OK;
 }
 
-static void
+static SemResult
 array_start(void *state)
 {
 	Walk	   *w = state;
 
 	set(current(w), OTHER, NULL);
 	w->depth++;
+	return SEM_OK;
 }
 
-static void
+static SemResult
 array_end(void *state)
 {
 	((Walk *) state)->depth--;
+	return SEM_OK;
 }
 
-static void
+static SemResult
 field_start(void *state, char *fname, bool isnull)
 {
 	Walk	   *w = state;
@@ -157,9 +173,10 @@ field_start(void *state, char *fname, bool isnull)
 		w->root_field = fname;
 	else if (w->depth == 2 && w->in_keys)
 		w->keys_field = fname;
+	return SEM_OK;
 }
 
-static void
+static SemResult
 scalar(void *state, char *token, JsonTokenType type)
 {
 	Walk	   *w = state;
@@ -169,6 +186,7 @@ scalar(void *state, char *token, JsonTokenType type)
 		type == JSON_TOKEN_STRING ? STRING :
 		type == JSON_TOKEN_NUMBER ? NUMBER :
 		type == JSON_TOKEN_NULL ? JSON_NULL : OTHER, token);
+	return SEM_OK;
 }
 
 int
@@ -194,7 +212,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sem.array_end = array_end;
 	sem.object_field_start = field_start;
 	sem.scalar = scalar;
+#if PG_VERSION_NUM >= 170000
+	lex = makeJsonLexContextCstringLen(NULL, json, size, PG_UTF8, true);
+#else
 	lex = makeJsonLexContextCstringLen(json, (int) size, PG_UTF8, true);
+#endif
 
 	/* The order of validate_subscription_json's checks. */
 	if (pg_parse_json(lex, &sem) != JSON_SUCCESS || !w.root_is_object ||
@@ -236,12 +258,16 @@ done:
 	for (int i = 0; i < w.nowned; i++)
 		pfree(w.owned[i]);
 	free(w.owned);
+#if PG_VERSION_NUM >= 170000
+	freeJsonLexContext(lex);
+#else
 	if (lex->strval)
 	{
 		pfree(lex->strval->data);
 		pfree(lex->strval);
 	}
 	pfree(lex);
+#endif
 	free(json);
 	return 0;
 }

@@ -45,4 +45,41 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 #define webpush_database_ownercheck(dboid, role) pg_database_ownercheck((dboid), (role))
 #endif
 
+/*
+ * Memory for a GUC check hook's *extra, which the GUC machinery frees: with
+ * free() before 16, with guc_free() (GUC's own memory context) from 16 on.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "utils/guc.h"
+#define webpush_guc_malloc(size) guc_malloc(LOG, (size))
+#else
+#include <stdlib.h>
+#define webpush_guc_malloc(size) malloc(size)
+#endif
+
+/*
+ * The wait event pg_stat_activity shows while we wait: from 17 on a named
+ * one, registered on first use in each process (*cache remembers it);
+ * before, the generic "Extension".
+ */
+#if PG_VERSION_NUM >= 170000
+#include "utils/wait_event.h"
+static inline uint32
+webpush_wait_event(uint32 *cache, const char *name)
+{
+	if (*cache == 0)
+		*cache = WaitEventExtensionNew(name);
+	return *cache;
+}
+#else
+#include "pgstat.h"
+static inline uint32
+webpush_wait_event(uint32 *cache, const char *name)
+{
+	(void) cache;
+	(void) name;
+	return PG_WAIT_EXTENSION;
+}
+#endif
+
 #endif							/* WEBPUSH_COMPAT_H */

@@ -27,6 +27,7 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "compat.h"
 #include "launcher.h"
 #include "wake.h"
 #include "webpush.h"
@@ -63,6 +64,8 @@ typedef struct DatabaseEntry
 static HTAB *databases;
 /* A database's pause ended: read pg_database before starting its workers. */
 static bool rescan_wanted = false;
+/* Our named wait event while idle (registered on first use, 17+). */
+static uint32 wait_event = 0;
 
 bool
 launcher_database_allowed(const char *dbname)
@@ -394,7 +397,7 @@ webpush_launcher_main(Datum arg)
 			wait_ms = Min(wait_ms, secs * 1000 + usecs / 1000 + 1);
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait_ms, PG_WAIT_EXTENSION);
+						 wait_ms, webpush_wait_event(&wait_event, "WebPushLauncher"));
 		ResetLatch(MyLatch);
 	}
 }

@@ -19,6 +19,7 @@
 #include "queue.h"
 #include "safe_text.h"
 #include "applications.h"
+#include "compat.h"
 #include "delivery.h"
 #include "sql_util.h"
 #include "store.h"
@@ -32,6 +33,7 @@ PG_FUNCTION_INFO_V1(webpush_send_now_json);
 
 /* Kept for the life of the backend: connections (keys: delivery.c). */
 static HttpClient *backend_http = NULL;
+static uint32 wait_event = 0;
 
 Datum
 webpush_encrypt(PG_FUNCTION_ARGS)
@@ -136,7 +138,8 @@ run_request(HttpRequest *req)
 	{
 		while (http_client_next_done(backend_http) != req)
 		{
-			http_client_wait(backend_http, 1000, PG_WAIT_EXTENSION);
+			http_client_wait(backend_http, 1000,
+							 webpush_wait_event(&wait_event, "WebPushSendNow"));
 			CHECK_FOR_INTERRUPTS();
 		}
 	}

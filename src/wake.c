@@ -20,6 +20,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "launcher.h"
 #include "wake.h"
 
@@ -72,6 +73,8 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static bool wake_pending = false;
 static bool launcher_pending = false;
 static bool callback_registered = false;
+/* Our named wait event while workers stop (registered on first use, 17+). */
+static uint32 wait_event = 0;
 
 static Size
 shared_size(int nslots)
@@ -451,7 +454,7 @@ wake_stop_database(Oid dboid)
 		if (!running || GetCurrentTimestamp() >= deadline)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
+						 10, webpush_wait_event(&wait_event, "WebPushStopWorkers"));
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -13,6 +13,7 @@
 #include "utils/guc.h"
 
 #include "webpush.h"
+#include "compat.h"
 #include "ddl_hook.h"
 #include "launcher.h"
 
@@ -89,8 +90,7 @@ check_allowed_ports(char **newval, void **extra, GucSource source)
 							ENDPOINT_MAX_PORTS);
 		return false;
 	}
-	/* The GUC machinery frees extra with free(). */
-	copy = malloc(sizeof(EndpointPolicy));
+	copy = webpush_guc_malloc(sizeof(EndpointPolicy));
 	if (copy == NULL)
 		return false;
 	*copy = parsed;

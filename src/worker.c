@@ -40,6 +40,7 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "compat.h"
 #include "delivery.h"
 #include "endpoint.h"
 #include "http.h"
@@ -95,6 +96,7 @@ typedef struct Delivery
 typedef struct WorkerState
 {
 	int			slot;			/* our slot in shared memory (wake.h) */
+	uint32		wait_event;		/* while waiting for work (compat.h) */
 	MemoryContext turn_cxt;		/* reset at the start of every turn */
 	MemoryContext long_cxt;		/* what outlives a turn (the host table) */
 	HttpClient *http;
@@ -706,7 +708,8 @@ wait_and_collect(WorkerState *w, long wait_ms)
 	if (w->npending > 0)
 		wait_ms = 0;
 
-	if (http_client_wait(w->http, wait_ms, PG_WAIT_EXTENSION))
+	if (http_client_wait(w->http, wait_ms,
+						 webpush_wait_event(&w->wait_event, "WebPushWorker")))
 	{
 		wake_count_wakeup(w->slot);
 		w->claim_wanted = true; /* a sender committed */
