@@ -12,6 +12,20 @@ build_and_install() {
     "${sudo[@]}" make -C "$top" -s install >/dev/null
 }
 
+# install_for PG_CONFIG [MAKE ARGS...]: build in a copy of the tree against
+# that server's headers and install into it, leaving this tree's own build
+# (for the system's server) alone.
+install_for() {
+    local pg_config=$1 dir
+    shift
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/webpush-build.XXXXXX")
+    tar -C "$top" --exclude=./.git --exclude='*/node_modules' --exclude='*.o' --exclude='*.bc' \
+        --exclude='*.so' -cf - . | tar -C "$dir" -xf -
+    make -C "$dir" -s PG_CONFIG="$pg_config" "$@"
+    "${sudo[@]}" make -C "$dir" -s PG_CONFIG="$pg_config" "$@" install >/dev/null
+    rm -rf "$dir"
+}
+
 # as_unprivileged CMD...: run CMD as the account that owns throwaway
 # clusters: "postgres" (or $WEBPUSH_TEST_USER) when we are root, else us.
 as_unprivileged() {
