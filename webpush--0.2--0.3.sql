@@ -236,6 +236,15 @@ COMMENT ON FUNCTION webpush_subscribe(jsonb, text, text, text, text) IS
     'Stores a browser PushSubscription.toJSON(), bound to server_key (the applicationServerKey it was made with; default: the application''s current key); old_endpoint: the subscription it replaces keeps its id and what waits for it. Idempotent by endpoint; returns the subscription id';
 REVOKE ALL ON FUNCTION webpush_subscribe(jsonb, text, text, text, text) FROM PUBLIC;
 
+CREATE FUNCTION webpush_unsubscribe_user(user_id text, application text DEFAULT 'default')
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_unsubscribe_user'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_unsubscribe_user(text, text) IS
+    'Removes every subscription of a user in an application (signing out everywhere, deleting an account); returns how many. Their waiting deliveries fail when claimed';
+REVOKE ALL ON FUNCTION webpush_unsubscribe_user(text, text) FROM PUBLIC;
+
 DROP FUNCTION webpush_send_now(jsonb, text, integer, text, text);
 CREATE FUNCTION webpush_send_now(subscription jsonb, payload text,
                                  ttl integer DEFAULT 2419200,
@@ -249,6 +258,31 @@ CREATE FUNCTION webpush_send_now(subscription jsonb, payload text,
 COMMENT ON FUNCTION webpush_send_now(jsonb, text, integer, text, text, text) IS
     'Delivers one notification to a subscription object that need not be stored';
 REVOKE ALL ON FUNCTION webpush_send_now(jsonb, text, integer, text, text, text) FROM PUBLIC;
+
+-- The payload as jsonb, as webpush_notification() returns it.
+CREATE FUNCTION webpush_send_now(subscription_id bigint, payload jsonb,
+                                 ttl integer DEFAULT 2419200,
+                                 urgency text DEFAULT 'normal',
+                                 topic text DEFAULT NULL,
+                                 OUT status integer, OUT response text)
+    AS 'MODULE_PATHNAME', 'webpush_send_now_id_jsonb'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_now(bigint, jsonb, integer, text, text) IS
+    'Delivers one notification whose payload is JSON to a stored subscription now, from this backend';
+REVOKE ALL ON FUNCTION webpush_send_now(bigint, jsonb, integer, text, text) FROM PUBLIC;
+CREATE FUNCTION webpush_send_now(subscription jsonb, payload jsonb,
+                                 ttl integer DEFAULT 2419200,
+                                 urgency text DEFAULT 'normal',
+                                 topic text DEFAULT NULL,
+                                 application text DEFAULT 'default',
+                                 OUT status integer, OUT response text)
+    AS 'MODULE_PATHNAME', 'webpush_send_now_json_jsonb'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_now(jsonb, jsonb, integer, text, text, text) IS
+    'Delivers one notification whose payload is JSON to a subscription object that need not be stored';
+REVOKE ALL ON FUNCTION webpush_send_now(jsonb, jsonb, integer, text, text, text) FROM PUBLIC;
 
 -- DROP EXTENSION ------------------------------------------------------
 
@@ -273,7 +307,10 @@ GRANT SELECT ON webpush.keys TO webpush_sender, webpush_monitor;
 GRANT SELECT (application) ON webpush.subscriptions TO webpush_sender;
 GRANT EXECUTE ON FUNCTION
     webpush_subscribe(jsonb, text, text, text, text),
-    webpush_send_now(jsonb, text, integer, text, text, text)
+    webpush_send_now(jsonb, text, integer, text, text, text),
+    webpush_send_now(bigint, jsonb, integer, text, text),
+    webpush_send_now(jsonb, jsonb, integer, text, text, text),
+    webpush_unsubscribe_user(text, text)
 TO webpush_sender;
 
 -- Triggers without PL/pgSQL --------------------------------------------

@@ -123,3 +123,16 @@ SET webpush.allow_private_endpoints = on;
 SELECT webpush_subscribe(regress.subscription('https://127.0.0.1:8443/x')) > 0 AS private_allowed;
 SELECT webpush_unsubscribe('https://127.0.0.1:8443/x');
 RESET webpush.allow_private_endpoints;
+
+-- Every device of a user at once; other users and applications keep theirs.
+SELECT webpush_subscribe(regress.subscription('https://push.example.net/u1'), user_id => 'leaver') > 0 AS one,
+       webpush_subscribe(regress.subscription('https://push.example.net/u2'), user_id => 'leaver') > 0 AS two,
+       webpush_subscribe(regress.subscription('https://push.example.net/u3'), user_id => 'stayer') > 0 AS other;
+SELECT webpush_unsubscribe_user('leaver') AS removed,
+       webpush_unsubscribe_user('leaver') AS removed_again,
+       webpush_unsubscribe_user('leaver', 'nosuchapp') AS other_application,
+       (SELECT count(*) FROM webpush.subscriptions WHERE user_id = 'stayer') AS stayer_keeps;
+\set VERBOSITY default
+SELECT webpush_unsubscribe_user(NULL);
+\set VERBOSITY terse
+SELECT webpush_unsubscribe('https://push.example.net/u3');

@@ -22,6 +22,7 @@
 #include "applications.h"
 #include "queue.h"
 #include "spi_util.h"
+#include "store.h"
 #include "wake.h"
 #include "webpush.h"
 
@@ -849,14 +850,13 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, is_gone);
 	if (a.n > 0)
 	{
-		Oid			types[1] = {INT8ARRAYOID};
-		Datum		values[1];
+		Oid			types[2] = {INT8ARRAYOID, INT4ARRAYOID};
+		Datum		values[2];
 
 		values[0] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
-		if (SPI_execute_plan(prepared(&gone_plan,
-									  "DELETE FROM webpush.subscriptions WHERE id = ANY ($1) AND id <> 0",
-									  1, types),
-							 values, NULL, false, 0) != SPI_OK_DELETE)
+		values[1] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
+		if (SPI_execute_plan(prepared(&gone_plan, STORE_DELETE_GONE_SQL, 2, types),
+							 values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "webpush: could not remove gone subscriptions");
 	}
 	SPI_finish();

@@ -30,6 +30,8 @@
 PG_FUNCTION_INFO_V1(webpush_encrypt);
 PG_FUNCTION_INFO_V1(webpush_send_now_id);
 PG_FUNCTION_INFO_V1(webpush_send_now_json);
+PG_FUNCTION_INFO_V1(webpush_send_now_id_jsonb);
+PG_FUNCTION_INFO_V1(webpush_send_now_json_jsonb);
 
 /* Kept for the life of the backend: connections (keys: delivery.c). */
 static HttpClient *backend_http = NULL;
@@ -151,8 +153,19 @@ run_request(HttpRequest *req)
 	PG_END_TRY();
 }
 
+/* Argument 1, the payload: text as it is, jsonb as its text; NULL for none. */
+static text *
+send_now_payload(FunctionCallInfo fcinfo, bool is_jsonb)
+{
+	if (PG_ARGISNULL(1))
+		return NULL;
+	if (is_jsonb)
+		return cstring_to_text(JsonbToCString(NULL, &PG_GETARG_JSONB_P(1)->root, 0));
+	return PG_GETARG_TEXT_PP(1);
+}
+
 static Datum
-send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app)
+send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app, bool payload_is_jsonb)
 {
 	MessageOptions opts;
 	PushMessage msg;
@@ -160,7 +173,7 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app)
 	SignerStatus signer_status;
 	const char *build_error;
 	HttpRequest *req;
-	text	   *payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
+	text	   *payload = send_now_payload(fcinfo, payload_is_jsonb);
 	TupleDesc	tupdesc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
@@ -261,7 +274,7 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app)
 									 verdict.status,
 									 verdict.reason[0] ? verdict.reason : NULL);
 		if (verdict.kind == VERDICT_GONE && sub->id != 0 &&
-			store_delete_subscription(sub->id))
+			store_delete_gone_subscription(sub->id, verdict.status))
 			ereport(NOTICE,
 					(errmsg("subscription %lld was removed", (long long) sub->id),
 					 errdetail("The push service answered %ld: the browser unsubscribed or the subscription expired.",
@@ -271,8 +284,8 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-Datum
-webpush_send_now_id(PG_FUNCTION_ARGS)
+static Datum
+send_now_id(FunctionCallInfo fcinfo, bool payload_is_jsonb)
 {
 	Subscription sub;
 	int64		id;
@@ -285,11 +298,11 @@ webpush_send_now_id(PG_FUNCTION_ARGS)
 				 errmsg("push subscription %lld does not exist", (long long) id),
 				 errhint("It may have been removed after the push service reported it gone (404/410).")));
 	validate_endpoint(sub.endpoint, strlen(sub.endpoint), &sub.parsed);
-	return send_now(fcinfo, &sub, sub.application);
+	return send_now(fcinfo, &sub, sub.application, payload_is_jsonb);
 }
 
-Datum
-webpush_send_now_json(PG_FUNCTION_ARGS)
+static Datum
+send_now_json(FunctionCallInfo fcinfo, bool payload_is_jsonb)
 {
 	Subscription sub;
 	char	   *app;
@@ -300,5 +313,29 @@ webpush_send_now_json(PG_FUNCTION_ARGS)
 	app = application_arg(fcinfo, 5);
 	sub.key_id = app_current_key(app, public_key);
 	app_require_subject(app);
-	return send_now(fcinfo, &sub, app);
+	return send_now(fcinfo, &sub, app, payload_is_jsonb);
+}
+
+Datum
+webpush_send_now_id(PG_FUNCTION_ARGS)
+{
+	return send_now_id(fcinfo, false);
+}
+
+Datum
+webpush_send_now_id_jsonb(PG_FUNCTION_ARGS)
+{
+	return send_now_id(fcinfo, true);
+}
+
+Datum
+webpush_send_now_json(PG_FUNCTION_ARGS)
+{
+	return send_now_json(fcinfo, false);
+}
+
+Datum
+webpush_send_now_json_jsonb(PG_FUNCTION_ARGS)
+{
+	return send_now_json(fcinfo, true);
 }

@@ -1,7 +1,7 @@
 /*
  * sql_subscriptions.c
  *		SQL functions for browser subscriptions: webpush_subscribe,
- *		webpush_unsubscribe.
+ *		webpush_unsubscribe, webpush_unsubscribe_user.
  */
 #include "postgres.h"
 
@@ -16,6 +16,7 @@
 
 PG_FUNCTION_INFO_V1(webpush_subscribe);
 PG_FUNCTION_INFO_V1(webpush_unsubscribe);
+PG_FUNCTION_INFO_V1(webpush_unsubscribe_user);
 
 /*
  * webpush_subscribe(subscription, user_id, application, server_key,
@@ -80,4 +81,17 @@ webpush_unsubscribe(PG_FUNCTION_ARGS)
 				 errmsg("endpoint must not be NULL"),
 				 errhint("Pass the subscription's endpoint URL.")));
 	PG_RETURN_BOOL(store_delete_subscription_by_endpoint(PG_GETARG_TEXT_PP(0)));
+}
+
+/* webpush_unsubscribe_user(user_id, application): every device of a user. */
+Datum
+webpush_unsubscribe_user(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("user_id must not be NULL"),
+				 errhint("Pass the user_id the subscriptions were stored with.")));
+	PG_RETURN_INT64(store_delete_user_subscriptions(PG_GETARG_TEXT_PP(0),
+													application_arg(fcinfo, 1)));
 }

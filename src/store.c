@@ -8,6 +8,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 #include "applications.h"
@@ -176,19 +177,38 @@ store_delete_subscription_by_endpoint(text *endpoint)
 }
 
 bool
-store_delete_subscription(int64 id)
+store_delete_gone_subscription(int64 id, int32 status)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(id)};
+	Oid			types[2] = {INT8ARRAYOID, INT4ARRAYOID};
+	Datum		values[2];
+	Datum		one_id = Int64GetDatum(id);
+	Datum		one_status = Int32GetDatum(status);
 	bool		found;
 
+	values[0] = PointerGetDatum(construct_array(&one_id, 1, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array(&one_status, 1, INT4OID, 4, true, TYPALIGN_INT));
 	spi_connect_or_error();
-	if (SPI_execute_with_args("DELETE FROM webpush.subscriptions WHERE id = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+	if (SPI_execute_with_args(STORE_DELETE_GONE_SQL, 2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not delete the subscription");
 	found = SPI_processed > 0;
 	SPI_finish();
 	return found;
+}
+
+int64
+store_delete_user_subscriptions(text *user_id, const char *app)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {PointerGetDatum(user_id), CStringGetTextDatum(app)};
+	int64		n;
+
+	spi_connect_or_error();
+	if (SPI_execute_with_args("DELETE FROM webpush.subscriptions WHERE user_id = $1 AND application = $2",
+							  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "webpush: could not delete the subscriptions");
+	n = (int64) SPI_processed;
+	SPI_finish();
+	return n;
 }
 
 bool

@@ -22,7 +22,29 @@ extern int64 store_upsert_subscription(const Subscription *sub, text *user_id,
 									   text *old_endpoint);
 
 extern bool store_delete_subscription_by_endpoint(text *endpoint);
-extern bool store_delete_subscription(int64 id);
+/*
+ * A subscription its push service answered 404 or 410 for: deleted, and
+ * announced with NOTIFY on STORE_GONE_CHANNEL.  False when it was already
+ * gone.
+ */
+#define STORE_GONE_CHANNEL "webpush_subscription_gone"
+extern bool store_delete_gone_subscription(int64 id, int32 status);
+
+/* Every subscription of a user in an application; returns how many. */
+extern int64 store_delete_user_subscriptions(text *user_id, const char *app);
+
+/*
+ * The statement that deletes gone subscriptions, given $1 bigint[] (ids)
+ * and $2 integer[] (statuses), and notifies the application of each.
+ */
+#define STORE_DELETE_GONE_SQL \
+	"WITH o AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))" \
+	"  AS o(id, status))," \
+	" d AS (DELETE FROM webpush.subscriptions s USING o WHERE s.id = o.id AND s.id <> 0" \
+	"  RETURNING s.id, s.user_id, s.application, o.status) " \
+	"SELECT pg_catalog.pg_notify('" STORE_GONE_CHANNEL "'," \
+	" pg_catalog.json_build_object('subscription_id', d.id, 'user_id', d.user_id," \
+	"  'application', d.application, 'status', d.status)::text) FROM d"
 
 /* Load a stored subscription; false when there is no such id. */
 extern bool store_load_subscription(int64 id, Subscription *out);

@@ -51,7 +51,7 @@ new_version=$("$new_bin/pg_config" --version)
 echo "== $old_version, worker on: one message binds the subscription to our key"
 PATH="$old_bin:$PATH" test/cluster.sh init "$work/old"
 "$old_bin/pg_ctl" -D "$work/old" start -w -l "$work/old.log" >/dev/null
-q <<SQL
+q >/dev/null <<SQL
 CREATE EXTENSION webpush;
 SELECT webpush_subscribe('$(cat "$work/subscription.json")', user_id => 'alice');
 SELECT webpush_send_user('alice', '{"n": 0}');

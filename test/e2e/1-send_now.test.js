@@ -5,7 +5,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const webpush = require('web-push');
-const { startService, freshDatabase, expectError, SLOW } = require('./helpers');
+const { startService, freshDatabase, expectError, listen, SLOW } = require('./helpers');
 
 let service;
 let db;
@@ -58,6 +58,24 @@ test('a subscription object that is not stored can be sent to', async () => {
   assert.equal(service.received(subscription.endpoint)[0].payload.toString(), 'one-off');
 });
 
+test('a jsonb payload (webpush_notification) is sent as its JSON text, to a stored subscription and to an object', async () => {
+  const sub = await subscribe();
+  const { rows } = await db.query(
+    "SELECT status FROM webpush_send_now($1::bigint, webpush_notification('Shipped', 'Your teapot is on its way', url => '/orders/7'))",
+    [sub.id]);
+  assert.equal(rows[0].status, 201);
+  const [msg] = service.received(sub.endpoint);
+  assert.deepEqual(msg.errors, []);
+  assert.deepEqual(JSON.parse(msg.payload.toString('utf8')),
+    { title: 'Shipped', body: 'Your teapot is on its way', url: '/orders/7' });
+
+  const subscription = service.subscribe();
+  const { rows: r2 } = await db.query(
+    'SELECT status FROM webpush_send_now($1::jsonb, $2::jsonb)', [subscription, { n: 1 }]);
+  assert.equal(r2[0].status, 201);
+  assert.deepEqual(JSON.parse(service.received(subscription.endpoint)[0].payload.toString()), { n: 1 });
+});
+
 test('a NULL payload sends a push without payload', async () => {
   const sub = await subscribe();
   const { rows } = await db.query('SELECT status FROM webpush_send_now($1::bigint, NULL)', [sub.id]);
@@ -92,14 +110,18 @@ test('every message has a fresh salt and sender key; the JWT is reused per origi
 });
 
 for (const status of [404, 410]) {
-  test(`a ${status} deletes the stored subscription`, async () => {
-    const sub = await subscribe();
+  test(`a ${status} deletes the stored subscription and NOTIFYs webpush_subscription_gone`, async () => {
+    const listener = await listen('e2e_send_now', 'webpush_subscription_gone');
+    const sub = await subscribe(`gone-${status}`);
     service.respond(sub.endpoint, { status, body: 'gone' });
     const { rows } = await db.query('SELECT * FROM webpush_send_now($1::bigint, $2)', [sub.id, 'bye']);
     assert.equal(rows[0].status, status);
     assert.equal(rows[0].response, 'gone');
     const { rows: left } = await db.query('SELECT count(*)::int AS n FROM webpush.subscriptions WHERE id = $1', [sub.id]);
     assert.equal(left[0].n, 0);
+    const notes = await listener.waitFor((n) => String(n.subscription_id) === String(sub.id));
+    assert.deepEqual(notes, [{ subscription_id: Number(sub.id), user_id: `gone-${status}`, application: 'default', status }]);
+    await listener.end();
   });
 }
 

@@ -9,7 +9,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
-const { startService, connect, connectRetrying, until: waitUntil, SLOW } = require('./helpers');
+const { startService, connect, connectRetrying, listen, until: waitUntil, SLOW } = require('./helpers');
 
 let service;
 let db;
@@ -203,8 +203,9 @@ test('a push service taking 4 s to answer does not hold up other deliveries', as
 });
 
 for (const status of [404, 410]) {
-  test(`${status} deletes the subscription and fails what else waits for it`, async () => {
-    const sub = await subscribe();
+  test(`${status} deletes the subscription, NOTIFYs webpush_subscription_gone, and fails what else waits for it`, async () => {
+    const listener = await listen('postgres', 'webpush_subscription_gone');
+    const sub = await subscribe(`worker-gone-${status}`);
     // The first message is told to come back in 5 s; meanwhile the second
     // learns that the subscription is gone.
     service.respond(sub.endpoint, { status: 429, headers: { 'retry-after': '5' } }, { status });
@@ -226,6 +227,10 @@ for (const status of [404, 410]) {
     assert.equal(rows[1].attempts, 1, 'the waiting message was not sent again');
     assert.match(rows[1].reason, /subscription gone/);
     assert.equal(service.received(sub.endpoint).length, 2);
+    // The application hears of it once, from the worker's transaction.
+    const notes = await listener.waitFor((n) => String(n.subscription_id) === String(sub.id));
+    assert.deepEqual(notes, [{ subscription_id: Number(sub.id), user_id: `worker-gone-${status}`, application: 'default', status }]);
+    await listener.end();
   });
 }
 

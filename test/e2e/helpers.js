@@ -106,4 +106,25 @@ async function restartWith(db, settings) {
   return connectRetrying();
 }
 
-module.exports = { restartWith, connectRetrying, until, startService, connect, freshDatabase, configure, expectError, caFile, SLOW };
+// LISTEN on a channel from a connection of its own: the notifications
+// received, and a wait for one that matches.
+async function listen(database, channel) {
+  const client = await connect(database);
+  const notes = [];
+  client.on('notification', (n) => { if (n.channel === channel) notes.push(JSON.parse(n.payload)); });
+  await client.query(`LISTEN ${channel}`);
+  return {
+    notes,
+    async waitFor(pred, timeoutMs = 10000 * SLOW) {
+      const deadline = Date.now() + timeoutMs;
+      while (!notes.some(pred)) {
+        if (Date.now() > deadline) throw new Error(`no ${channel} notification matched; got ${JSON.stringify(notes)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      return notes.filter(pred);
+    },
+    end: () => client.end(),
+  };
+}
+
+module.exports = { listen, restartWith, connectRetrying, until, startService, connect, freshDatabase, configure, expectError, caFile, SLOW };
