@@ -46,6 +46,60 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 #endif
 
 /*
+ * ProcessUtility_hook: 14 added readOnlyTree.  Declare the hook with
+ * PROCESS_UTILITY_PARAMS and pass its arguments on with
+ * PROCESS_UTILITY_ARGS.
+ */
+#if PG_VERSION_NUM >= 140000
+#define PROCESS_UTILITY_PARAMS \
+	PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, \
+	ProcessUtilityContext context, ParamListInfo params, \
+	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define PROCESS_UTILITY_ARGS \
+	pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc
+#else
+#define PROCESS_UTILITY_PARAMS \
+	PlannedStmt *pstmt, const char *queryString, \
+	ProcessUtilityContext context, ParamListInfo params, \
+	QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc
+#define PROCESS_UTILITY_ARGS \
+	pstmt, queryString, context, params, queryEnv, dest, qc
+#endif
+
+/* A hash table keyed by a C string: 14 made the string flag explicit. */
+#if PG_VERSION_NUM >= 140000
+#define WEBPUSH_HASH_STRING_KEYS HASH_STRINGS
+#else
+#define WEBPUSH_HASH_STRING_KEYS 0
+#endif
+
+/*
+ * Shared memory is requested from shmem_request_hook from 15 on (asking
+ * earlier is an error there); before 15, straight from _PG_init.
+ */
+#if PG_VERSION_NUM >= 150000
+#define WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
+#endif
+
+/* Our GUC prefix: 15 reserves it, older versions warn about strays. */
+#if PG_VERSION_NUM >= 150000
+#define webpush_reserve_guc_prefix(prefix) MarkGUCPrefixReserved(prefix)
+#else
+#define webpush_reserve_guc_prefix(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/*
+ * A wait event set that lives as long as the process: 17 ties a set to a
+ * resource owner (NULL: none) instead of a memory context.
+ */
+#if PG_VERSION_NUM >= 170000
+#define webpush_create_wait_event_set(nevents) CreateWaitEventSet(NULL, (nevents))
+#else
+#define webpush_create_wait_event_set(nevents) \
+	CreateWaitEventSet(TopMemoryContext, (nevents))
+#endif
+
+/*
  * Memory for a GUC check hook's *extra, which the GUC machinery frees: with
  * free() before 16, with guc_free() (GUC's own memory context) from 16 on.
  */

@@ -63,32 +63,16 @@ after_utility(Node *stmt)
 		wake_launcher_at_commit();
 }
 
-#if PG_VERSION_NUM >= 140000
 static void
-webpush_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-				ProcessUtilityContext context, ParamListInfo params,
-				QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
-#else
-static void
-webpush_utility(PlannedStmt *pstmt, const char *queryString,
-				ProcessUtilityContext context, ParamListInfo params,
-				QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
-#endif
+webpush_utility(PROCESS_UTILITY_PARAMS)
 {
 	Node	   *stmt = pstmt->utilityStmt;
 
 	before_utility(stmt);
-#if PG_VERSION_NUM >= 140000
 	if (prev_utility_hook)
-		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+		prev_utility_hook(PROCESS_UTILITY_ARGS);
 	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-#else
-	if (prev_utility_hook)
-		prev_utility_hook(pstmt, queryString, context, params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, context, params, queryEnv, dest, qc);
-#endif
+		standard_ProcessUtility(PROCESS_UTILITY_ARGS);
 	after_utility(stmt);
 }
 

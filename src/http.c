@@ -21,6 +21,7 @@
 #include "storage/latch.h"
 #include "utils/memutils.h"
 
+#include "compat.h"
 #include "http_internal.h"
 #include "retry_after.h"
 
@@ -596,11 +597,7 @@ prepare_wait_set(HttpClient *client)
 			MemoryContextAlloc(TopMemoryContext, sizeof(WaitEvent) * client->events_cap) :
 			repalloc(client->events, sizeof(WaitEvent) * client->events_cap);
 	}
-#if PG_VERSION_NUM >= 170000
-	client->wait_set = CreateWaitEventSet(NULL, size);
-#else
-	client->wait_set = CreateWaitEventSet(TopMemoryContext, size);
-#endif
+	client->wait_set = webpush_create_wait_event_set(size);
 	AddWaitEventToSet(client->wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(client->wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	size = 2;

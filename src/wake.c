@@ -64,7 +64,7 @@ typedef struct WakeShared
 static WakeShared *shared = NULL;
 static int	requested_slots = 0;
 
-#if PG_VERSION_NUM >= 150000
+#ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -82,7 +82,7 @@ shared_size(int nslots)
 	return add_size(offsetof(WakeShared, slots), mul_size(nslots, sizeof(WorkerSlot)));
 }
 
-#if PG_VERSION_NUM >= 150000
+#ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
 static void
 wake_shmem_request(void)
 {
@@ -115,7 +115,7 @@ void
 wake_request_shmem(int nslots)
 {
 	requested_slots = nslots;
-#if PG_VERSION_NUM >= 150000
+#ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = wake_shmem_request;
 #else

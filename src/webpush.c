@@ -248,9 +248,5 @@ _PG_init(void)
 		ddl_hook_install();
 	}
 
-#if PG_VERSION_NUM >= 150000
-	MarkGUCPrefixReserved("webpush");
-#else
-	EmitWarningsOnPlaceholders("webpush");
-#endif
+	webpush_reserve_guc_prefix("webpush");
 }

@@ -760,11 +760,8 @@ webpush_worker_main(Datum arg)
 	host_ctl.keysize = sizeof(((HostState *) NULL)->origin);
 	host_ctl.entrysize = sizeof(HostState);
 	host_ctl.hcxt = w->long_cxt;
-#if PG_VERSION_NUM >= 140000
-	w->hosts = hash_create("webpush hosts", 16, &host_ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-#else
-	w->hosts = hash_create("webpush hosts", 16, &host_ctl, HASH_ELEM | HASH_CONTEXT);
-#endif
+	w->hosts = hash_create("webpush hosts", 16, &host_ctl,
+						   HASH_ELEM | WEBPUSH_HASH_STRING_KEYS | HASH_CONTEXT);
 	config = current_http_config();
 	w->http = http_client_create(&config);
 	if (w->http == NULL)
