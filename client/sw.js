@@ -14,7 +14,10 @@
 // with the default title; a push without payload shows the default title.
 //
 // Options come from the query string of the script URL, which
-// webpush-client.js sets: subscriptionUrl, keyUrl, defaultTitle.
+// webpush-client.js sets from subscribe()'s options: subscriptionUrl,
+// keyUrl, and defaultTitle when given.  A renewal (pushsubscriptionchange)
+// sends the headers and body members the page last passed to subscribe(),
+// which webpush-client.js keeps in Cache Storage for this worker.
 
 'use strict';
 
@@ -96,6 +99,19 @@ function urlBase64ToUint8Array(text) {
   return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }
 
+// The headers and body members the page gave subscribe() (webpush-client.js
+// saved them for this registration), or none.
+async function renewalOptions() {
+  try {
+    const cache = await caches.open('webpush-client');
+    const saved = await cache.match(new URL('__webpush-renewal__', self.registration.scope).href);
+    const options = saved ? await saved.json() : {};
+    return { headers: options.headers || {}, body: options.body || {} };
+  } catch {
+    return { headers: {}, body: {} };
+  }
+}
+
 // The browser replaced or expired the subscription (Firefox does this; Chrome
 // rarely).  Subscribe again with the same server key and tell the server,
 // naming the old endpoint so it can drop it.
@@ -110,11 +126,13 @@ async function renewSubscription(oldSubscription, newSubscription) {
     }
     subscription = await self.registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: key });
   }
+  const extra = await renewalOptions();
   const response = await fetch(SUBSCRIPTION_URL, {
     method: 'POST',
     credentials: 'same-origin',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...extra.headers },
     body: JSON.stringify({
+      ...extra.body,
       subscription: subscription.toJSON(),
       oldEndpoint: oldSubscription ? oldSubscription.endpoint : undefined,
       applicationServerKey: btoa(String.fromCharCode(...new Uint8Array(subscription.options.applicationServerKey)))

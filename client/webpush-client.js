@@ -22,6 +22,7 @@ const DEFAULTS = {
   subscriptionUrl: '/api/subscription',
   headers: {},                 // extra request headers, e.g. a CSRF token
   body: {},                    // extra members of the POST body
+  defaultTitle: undefined,     // sw.js's title for a push that has none
 };
 
 // Why an operation failed, as a stable string in error.code.
@@ -32,6 +33,7 @@ export const ErrorCode = Object.freeze({
   SUBSCRIBE_FAILED: 'subscribe-failed',        // the browser's push service refused
   SERVER: 'server-error',                      // your server answered with an error
   NETWORK: 'network-error',                    // your server could not be reached
+  SERVICE_WORKER: 'service-worker-failed',     // sw.js could not be registered or activated
 });
 
 export class WebPushError extends Error {
@@ -134,7 +136,60 @@ function workerUrl(options) {
   const url = new URL(options.serviceWorker, location.href);
   url.searchParams.set('subscriptionUrl', new URL(options.subscriptionUrl, location.href).pathname);
   url.searchParams.set('keyUrl', new URL(options.keyUrl, location.href).pathname);
+  if (options.defaultTitle) url.searchParams.set('defaultTitle', options.defaultTitle);
   return url.href;
+}
+
+// The registration these options name, whether or not it controls this page
+// (a worker served from /static/ has the scope /static/, and
+// navigator.serviceWorker.ready would wait for ever on a page outside it).
+async function findRegistration(options) {
+  const scope = options.scope ? new URL(options.scope, location.href).href : null;
+  const script = new URL(options.serviceWorker, location.href).pathname;
+  const registrations = await navigator.serviceWorker.getRegistrations();
+  return registrations.find((r) => {
+    if (scope) return r.scope === scope;
+    const worker = r.active || r.waiting || r.installing;
+    return worker && new URL(worker.scriptURL).pathname === script;
+  }) || null;
+}
+
+function serviceWorkerError(message, cause) {
+  return new WebPushError(ErrorCode.SERVICE_WORKER, message, cause ? { cause } : {});
+}
+
+// Resolves once the registration has an active worker (PushManager needs
+// one); rejects if its worker fails to install.
+function activated(registration) {
+  if (registration.active) return Promise.resolve(registration);
+  const worker = registration.installing || registration.waiting;
+  if (!worker) return Promise.reject(serviceWorkerError('The service worker registration has no worker.'));
+  return new Promise((resolve, reject) => {
+    worker.addEventListener('statechange', () => {
+      if (worker.state === 'activated') resolve(registration);
+      else if (worker.state === 'redundant') {
+        reject(serviceWorkerError(`The service worker ${worker.scriptURL} failed to install.`));
+      }
+    });
+  });
+}
+
+// What sw.js sends along when it renews a subscription on its own
+// (pushsubscriptionchange): the page's extra headers and body members,
+// kept in Cache Storage, which the page and its worker share.
+const RENEWAL_CACHE = 'webpush-client';
+const renewalKey = (registration) => new URL('__webpush-renewal__', registration.scope).href;
+
+async function saveRenewalOptions(registration, options) {
+  try {
+    const cache = await caches.open(RENEWAL_CACHE);
+    await cache.put(renewalKey(registration), new Response(JSON.stringify(
+      { headers: options.headers || {}, body: options.body || {} }),
+    { headers: { 'content-type': 'application/json' } }));
+  } catch {
+    // No Cache Storage (a private window in some browsers): renewals then
+    // carry no extra headers (docs/browser-kit.md, "Renewals").
+  }
 }
 
 // Subscribes this browser and stores the subscription on the server.
@@ -156,9 +211,15 @@ export async function subscribe(userOptions = {}) {
     throw new WebPushError(ErrorCode.PERMISSION_DISMISSED, 'The permission prompt was dismissed; ask again later.');
   }
 
-  const registration = await navigator.serviceWorker.register(workerUrl(options),
-    options.scope ? { scope: options.scope } : undefined);
-  await navigator.serviceWorker.ready;
+  let registration;
+  try {
+    registration = await navigator.serviceWorker.register(workerUrl(options),
+      options.scope ? { scope: options.scope } : undefined);
+  } catch (err) {
+    throw serviceWorkerError(`Could not register the service worker ${options.serviceWorker}: ${err.message}`, err);
+  }
+  await activated(registration);
+  await saveRenewalOptions(registration, options);
   const key = urlBase64ToUint8Array(await serverKey(options));
 
   let subscription = await registration.pushManager.getSubscription();
@@ -196,7 +257,7 @@ export async function subscribe(userOptions = {}) {
 export async function getSubscription(userOptions = {}) {
   const options = { ...DEFAULTS, ...userOptions };
   if (!isSupported()) return null;
-  const registration = await navigator.serviceWorker.getRegistration(options.scope);
+  const registration = await findRegistration(options);
   return registration ? registration.pushManager.getSubscription() : null;
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The throughput benchmark (bench/): the worker against npm web-push on this
-# machine.  Everything is set through the environment (README, Performance):
+# machine.  Everything is set through the environment (docs/performance.md):
 #   BENCH_N          notifications per run (10,000; 3,000 for callgrind)
 #   BENCH_MODE       compare (default); million: drain 1,000,000; worker: skip
 #                    the web-push run; valgrind: the server under memcheck;

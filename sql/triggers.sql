@@ -18,6 +18,14 @@ SELECT count(*) AS queued FROM webpush.deliveries;
 UPDATE orders SET item = NULL WHERE id = 1;
 SELECT convert_from(payload, 'UTF8')::jsonb ->> 'body' AS body FROM webpush.messages ORDER BY id DESC LIMIT 1;
 DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
+-- A body or url that comes out empty is left out, not an invalid url.
+CREATE TABLE links (id int, user_id text, body text, url text);
+CREATE TRIGGER links_notify AFTER INSERT ON links FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Link {id}', '{body}', '{url}');
+INSERT INTO links VALUES (1, 'olga', NULL, NULL), (2, 'olga', 'b', '/links/2');
+SELECT convert_from(payload, 'UTF8')::jsonb AS payload FROM webpush.messages ORDER BY id;
+DROP TABLE links;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 
 -- A body far too long is shortened to fit, at a character boundary, with
 -- an ellipsis; the row commits.

@@ -2,7 +2,7 @@
  * notification.c
  *		The payload client/sw.js displays, always small enough to send.
  *
- * The convention (documented in the README, "Browser side"):
+ * The convention (documented in docs/browser-kit.md):
  *		{"title": ..., "body": ..., "url": ..., "icon": ..., "badge": ...,
  *		 "image": ..., "tag": ..., "requireInteraction": ..., "silent": ...,
  *		 "data": ...}

@@ -128,6 +128,11 @@ webpush_notify(PG_FUNCTION_ARGS)
 		f.body = substitute(trigger->tgargs[2], rel, row, "in the body");
 	if (trigger->tgnargs >= 4 && trigger->tgargs[3][0] != '\0')
 		f.url = substitute(trigger->tgargs[3], rel, row, "in the url");
+	/* A body or url that comes out empty (say '{url}' of a NULL) is left out. */
+	if (f.body != NULL && VARSIZE_ANY_EXHDR(f.body) == 0)
+		f.body = NULL;
+	if (f.url != NULL && VARSIZE_ANY_EXHDR(f.url) == 0)
+		f.url = NULL;
 	f.require_interaction = -1;
 	f.silent = -1;
 	user = SPI_getvalue(row, RelationGetDescr(rel),

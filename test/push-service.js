@@ -8,8 +8,9 @@
 // body (decrypted with `http_ece`). None of the extension's own code is used.
 // Responses can be scripted per subscription to inject failures.
 //
-// As a program: node push-service.js --port N --key K --cert C [--subscription FILE]
-// prints each decrypted message as a JSON line on stdout.
+// As a program: node push-service.js --port N --key K --cert C [--subscription FILE] [--pretty]
+// writes one subscription to FILE, and prints each decrypted message as a
+// JSON line on stdout (--pretty: a line a person reads, for development).
 
 const crypto = require('node:crypto');
 const http2 = require('node:http2');
@@ -298,6 +299,7 @@ if (require.main === module) {
       key: { type: 'string' },
       cert: { type: 'string' },
       subscription: { type: 'string' },
+      pretty: { type: 'boolean', default: false },
     },
   }).values;
   const service = new PushService();
@@ -311,6 +313,13 @@ if (require.main === module) {
       service.notify = () => {
         for (; shown < service.messages.length; shown++) {
           const m = service.messages[shown];
+          if (args.pretty) {
+            const when = new Date().toISOString().slice(11, 23);
+            const what = m.errors.length ? `REJECTED: ${m.errors.join('; ')}`
+              : m.payload ? m.payload.toString('utf8') : '(a push without payload)';
+            console.log(`${when}  ${m.status}  subscription ${m.subscription}  TTL ${m.headers.ttl}  ${what}`);
+            continue;
+          }
           console.log(JSON.stringify({
             subscription: m.subscription, status: m.status, http: m.httpVersion,
             ttl: m.headers.ttl, urgency: m.headers.urgency, sub: m.claims && m.claims.sub,

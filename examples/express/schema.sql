@@ -1,6 +1,7 @@
--- The example's schema, applied by server.js at start (idempotent).
--- The extension keeps the subscriptions; the application has its own
--- tables, and a trigger turns a new row into a notification.
+-- The example's schema.  Applied once by the database's owner or a
+-- superuser (run.sh does it for its throwaway cluster); the server then
+-- logs in as webpush_example, which may subscribe and send (webpush_sender)
+-- and use its own table, and nothing else.  Safe to run again.
 CREATE EXTENSION IF NOT EXISTS webpush;
 
 CREATE TABLE IF NOT EXISTS messages (
@@ -14,13 +15,20 @@ CREATE TABLE IF NOT EXISTS messages (
 COMMENT ON TABLE messages IS 'Messages to users; each insert notifies every browser the user subscribed';
 
 -- Queued in the inserting transaction, delivered by the webpush worker after
--- COMMIT; a rolled-back insert sends nothing.
-CREATE OR REPLACE FUNCTION notify_message() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM webpush_send_user(NEW.user_id, webpush_notification(NEW.title, NEW.body, NEW.url));
-    RETURN NEW;
-END
-$$;
+-- COMMIT; a rolled-back insert sends nothing.  {column} is the row's value.
 DROP TRIGGER IF EXISTS messages_notify ON messages;
 CREATE TRIGGER messages_notify AFTER INSERT ON messages
-    FOR EACH ROW EXECUTE FUNCTION notify_message();
+    FOR EACH ROW EXECUTE FUNCTION webpush_notify('user_id', '{title}', '{body}', '{url}');
+
+-- The server's role.  Give it a password (ALTER ROLE ... PASSWORD) when it
+-- connects over the network.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'webpush_example') THEN
+        CREATE ROLE webpush_example LOGIN;
+    END IF;
+END
+$$;
+GRANT webpush_sender TO webpush_example;
+GRANT SELECT, INSERT ON messages TO webpush_example;
+GRANT USAGE ON SEQUENCE messages_id_seq TO webpush_example;

@@ -8,9 +8,16 @@
 //   DELETE /api/subscription  {endpoint}: forget
 //   POST   /api/push          {title, body?, url?}: insert a message for the
 //                             current user; the table's trigger notifies
+//   POST   /api/local-subscription  with a local push service only
+//                             (LOCAL_PUSH_SUBSCRIPTION): store its
+//                             subscription for the current user, so the
+//                             whole path runs without a browser vendor
 //
 // The user is a random id in a cookie, standing in for your login session.
-// Run it with ./run.sh (a throwaway cluster), or DATABASE_URL=... ./run.sh.
+// The server logs in as a role with webpush_sender and its own table's
+// privileges (schema.sql, applied by the database owner); it creates
+// nothing.  Run it with ./run.sh (a throwaway cluster), or
+// DATABASE_URL=... ./run.sh.
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -38,7 +45,7 @@ function badRequest(res, error, hint) {
   res.status(400).json({ error, hint });
 }
 
-function createApp({ pool }) {
+function createApp({ pool, localSubscriptionFile = null }) {
   const app = express();
   app.use(express.json({ limit: '16kb' }));
   app.use((req, res, next) => { req.user = userOf(req, res); next(); });
@@ -53,7 +60,15 @@ function createApp({ pool }) {
     res.json({ applicationServerKey: rows[0].key });
   });
 
-  app.get('/api/me', (req, res) => res.json({ user: req.user }));
+  app.get('/api/me', (req, res) => res.json({ user: req.user, localPush: Boolean(localSubscriptionFile) }));
+
+  if (localSubscriptionFile) {
+    app.post('/api/local-subscription', async (req, res) => {
+      const subscription = fs.readFileSync(localSubscriptionFile, 'utf8');
+      const { rows } = await pool.query('SELECT webpush_subscribe($1::jsonb, $2) AS id', [subscription, req.user]);
+      res.status(201).json({ id: Number(rows[0].id) });
+    });
+  }
 
   app.post('/api/subscription', async (req, res) => {
     const { subscription, oldEndpoint, applicationServerKey } = req.body || {};
@@ -112,6 +127,7 @@ function createApp({ pool }) {
   return app;
 }
 
+// schema.sql, for whoever owns the database (run.sh, the tests).
 async function migrate(pool) {
   await pool.query(fs.readFileSync(path.join(__dirname, 'schema.sql'), 'utf8'));
 }
@@ -119,12 +135,15 @@ async function migrate(pool) {
 if (require.main === module) {
   const pool = new Pool({ connectionString: process.env.DATABASE_URL });
   const port = Number(process.env.PORT || 3000);
-  migrate(pool).then(() => {
-    createApp({ pool }).listen(port, '127.0.0.1', () => {
-      console.log(`webpush example on http://localhost:${port}/`);
-    });
+  pool.query('SELECT webpush_keys() AS key, has_table_privilege(\'messages\', \'INSERT\') AS ok').then(({ rows }) => {
+    if (!rows[0].ok) throw Object.assign(new Error('this role may not insert into messages'), { code: '42501' });
+    createApp({ pool, localSubscriptionFile: process.env.LOCAL_PUSH_SUBSCRIPTION || null })
+      .listen(port, '127.0.0.1', () => console.log(`webpush example on http://localhost:${port}/`));
   }).catch((err) => {
-    console.error(`cannot prepare the database: ${err.message}`);
+    console.error(`cannot use the database: ${err.message}`);
+    if (['42501', '42P01', '42883'].includes(err.code)) {
+      console.error('Apply schema.sql as the database owner first (psql -f schema.sql), and connect as webpush_example.');
+    }
     process.exit(1);
   });
 }

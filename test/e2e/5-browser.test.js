@@ -20,7 +20,7 @@ const { startService, connect, until, SLOW } = require('./helpers');
 const LIMIT = { timeout: 60000 * SLOW };
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-// The screenshot for the README: `WEBPUSH_SCREENSHOT=docs/browser-demo.png`.
+// The screenshot in docs/browser-kit.md: `WEBPUSH_SCREENSHOT=docs/browser-demo.png`.
 const SCREENSHOT = process.env.WEBPUSH_SCREENSHOT ||
   path.join(process.env.WEBPUSH_TEST_TLS, '..', 'browser-demo.png');
 
@@ -29,9 +29,18 @@ let service, db, pool, server, origin, browser, key;
 before(async () => {
   service = await startService();
   db = await connect(); // the worker serves database "postgres"
-  pool = new Pool({ host: process.env.PGHOST, port: Number(process.env.PGPORT), database: 'postgres', max: 4 });
-  await migrate(pool);
-  server = createApp({ pool }).listen(0, '127.0.0.1');
+  // schema.sql as the database owner; the app as webpush_example, the
+  // role it makes, as in production.
+  const owner = new Pool({ host: process.env.PGHOST, port: Number(process.env.PGPORT), database: 'postgres', max: 1 });
+  await migrate(owner);
+  await owner.end();
+  pool = new Pool({ host: process.env.PGHOST, port: Number(process.env.PGPORT), database: 'postgres', max: 4, user: 'webpush_example' });
+  const { rows: [me] } = await pool.query('SELECT rolsuper FROM pg_roles WHERE rolname = current_user');
+  assert.equal(me.rolsuper, false, 'the app runs without superuser rights');
+  const app = createApp({ pool });
+  // The kit's worker served from a subfolder too, as some sites do.
+  app.get('/static/sw.js', (req, res) => res.sendFile(path.join(__dirname, '..', '..', 'client', 'sw.js')));
+  server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   origin = `http://localhost:${server.address().port}`; // a secure context without TLS
   key = (await db.query('SELECT webpush_keys() AS k')).rows[0].k;
@@ -47,12 +56,12 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
   if (server) await new Promise((resolve) => server.close(resolve));
+  if (pool) await pool.end();
   if (db) {
-    await db.query('DROP TABLE IF EXISTS messages; DROP FUNCTION IF EXISTS notify_message()');
+    await db.query('DROP TABLE IF EXISTS messages; DROP ROLE IF EXISTS webpush_example');
     await db.query("DELETE FROM webpush.subscriptions WHERE endpoint LIKE $1", [`${service.origin}/%`]);
     await db.end();
   }
-  if (pool) await pool.end();
   if (service) await service.stop();
 });
 
@@ -285,6 +294,68 @@ test('after a key rotation the page subscribes again and the stored subscription
     await db.query('SELECT webpush_keys_import($1)', [oldPrivate]);
     await context.close();
   }
+});
+
+// Each documented serviceWorker/scope combination settles: the worker's own
+// registration is awaited, not one that controls the page.
+for (const [name, options, expected] of [
+  ['a worker served from /static/ (its scope /static/ does not cover the page)', { serviceWorker: '/static/sw.js' }, 'resolved'],
+  ['scope /app/, called from /', { scope: '/app/' }, 'resolved'],
+  ['a scope above the script\'s folder (not allowed without Service-Worker-Allowed)', { serviceWorker: '/static/sw.js', scope: '/' }, 'service-worker-failed'],
+]) {
+  test(`subscribe() settles for ${name}; getSubscription() and unsubscribe() find it`, LIMIT, async () => {
+    const { context, page, subscription, user } = await newPage();
+    const outcome = await page.evaluate((opts) => import('/webpush-client.js').then((kit) =>
+      kit.subscribe(opts).then(() => 'resolved', (e) => (e instanceof kit.WebPushError ? e.code : `untyped: ${e}`))),
+    options);
+    assert.equal(outcome, expected);
+    if (expected === 'resolved') {
+      assert.deepEqual(await stored(subscription.endpoint), { user_id: user });
+      const found = await page.evaluate((opts) => import('/webpush-client.js').then(async (kit) =>
+        (await kit.getSubscription(opts) || {}).endpoint || null), options);
+      assert.equal(found, subscription.endpoint, 'getSubscription() finds the worker\'s subscription');
+      const removed = await page.evaluate((opts) => import('/webpush-client.js').then((kit) => kit.unsubscribe(opts)), options);
+      assert.equal(removed, true);
+      assert.equal(await stored(subscription.endpoint), null, 'unsubscribe() removed it from the server');
+    } else {
+      assert.equal(await stored(subscription.endpoint), null, 'nothing stored');
+    }
+    await context.close();
+  });
+}
+
+test('a renewal in the service worker carries the headers and body members the page gave subscribe()', LIMIT, async () => {
+  const { context, page, subscription, user } = await newPage();
+  await page.evaluate(() => import('/webpush-client.js').then((kit) =>
+    kit.subscribe({ headers: { 'X-CSRF-Token': 'token-1' }, body: { device: 'laptop' } })));
+  assert.deepEqual(await stored(subscription.endpoint), { user_id: user });
+
+  const renewed = service.subscribe();
+  const worker = await serviceWorkerOf(context);
+  const posts = await worker.evaluate(async ({ fake, renewed, endpoint }) => {
+    (0, eval)(`(${fake})`)(renewed);
+    const seen = [];
+    const realFetch = self.fetch;
+    self.fetch = (url, init = {}) => {
+      if (init.method === 'POST') seen.push({ url: String(url), headers: init.headers, body: JSON.parse(init.body) });
+      return realFetch(url, init);
+    };
+    const event = new Event('pushsubscriptionchange');
+    let done;
+    event.waitUntil = (promise) => { done = promise; };
+    event.oldSubscription = { endpoint, options: {} };
+    self.dispatchEvent(event);
+    await done;
+    self.fetch = realFetch;
+    return seen;
+  }, { fake: fakePushManager.toString(), renewed, endpoint: subscription.endpoint });
+
+  assert.equal(posts.length, 1);
+  assert.equal(posts[0].headers['X-CSRF-Token'], 'token-1');
+  assert.equal(posts[0].body.device, 'laptop');
+  assert.equal(posts[0].body.oldEndpoint, subscription.endpoint);
+  assert.deepEqual(await stored(renewed.endpoint), { user_id: user }, 'the renewal was stored for the same user');
+  await context.close();
 });
 
 test('the screenshot of the demo page was written', LIMIT, () => {

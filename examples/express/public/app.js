@@ -72,7 +72,20 @@ if ('serviceWorker' in navigator) {
   });
 }
 
-fetch('/api/me').then((r) => r.json()).then(({ user }) => { $('user').textContent = user; });
+// With run.sh's local push service: subscribe through it instead of the
+// browser's vendor; notifications then show in run.sh's terminal.
+$('local').addEventListener('click', async () => {
+  userActed = true;
+  const response = await fetch('/api/local-subscription', { method: 'POST' });
+  if (!response.ok) return show('The server refused the local subscription.', 'error');
+  $('send').disabled = false;
+  show('Subscribed through the local push service: notifications appear in the terminal that runs run.sh.', 'ok');
+});
+
+fetch('/api/me').then((r) => r.json()).then(({ user, localPush }) => {
+  $('user').textContent = user;
+  $('local').hidden = !localPush;
+});
 if (!isSupported()) show(MESSAGES[ErrorCode.UNSUPPORTED], 'error');
 getSubscription().then(async (s) => {
   subscribed(Boolean(s));
