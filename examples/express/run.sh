@@ -85,7 +85,8 @@ CONF
     as_unprivileged pg_ctl -D "$work/data" -l "$work/postgres.log" start -w >/dev/null
     echo "throwaway cluster in $work (server log: $work/postgres.log)"
     # schema.sql as the superuser, then the server as webpush_example.
-    as_unprivileged psql -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$port" -d postgres -f "$here/schema.sql"
+    as_unprivileged psql -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$port" -d postgres \
+        -c "SET client_min_messages = warning" -f "$here/schema.sql"
     export DATABASE_URL="postgresql://webpush_example@/postgres?host=$work&port=$port"
 fi
 
