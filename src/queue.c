@@ -759,35 +759,38 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, is_final);
 	if (a.n > 0)
 	{
-		Oid			types[8] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
-		TEXTARRAYOID, INT4OID, INT4ARRAYOID, TIDARRAYOID};
-		Datum		values[8];
+		Oid			types[6] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		INT4ARRAYOID, INT4OID};
+		Datum		values[6];
 
-		values[0] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
-		values[1] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
-		values[2] = PointerGetDatum(text_array(a.kinds, a.n));
-		values[3] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
-		values[4] = PointerGetDatum(text_array(a.reasons, a.n));
+		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
+		values[1] = PointerGetDatum(text_array(a.kinds, a.n));
+		values[2] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
+		values[3] = PointerGetDatum(text_array(a.reasons, a.n));
+		values[4] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
 		values[5] = Int32GetDatum(MyProcPid);
-		values[6] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
-		values[7] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
+		/*
+		 * One pass: each outcome finds its row by ctid (a nested loop over
+		 * the arrays, a TID lookup each), so a batch costs linear time; a
+		 * join of the deleted rows back to the arrays would rescan them for
+		 * every row.
+		 */
 		if (SPI_execute_plan(prepared(&final_plan,
-									  "WITH o AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1),"
-									  "  pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4),"
-									  "  pg_catalog.unnest($5), pg_catalog.unnest($7))"
-									  "  AS o(message_id, subscription_id, outcome, status, reason, uncounted)),"
-									  " d AS (DELETE FROM webpush.deliveries d"
-									  "  WHERE d.ctid = ANY ($8) AND d.claimed_by = $6"
-									  "  RETURNING d.message_id, d.subscription_id, d.attempts) "
+									  "WITH d AS (DELETE FROM webpush.deliveries d"
+									  "  USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+									  "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))"
+									  "   AS o(tid, outcome, status, reason, uncounted)"
+									  "  WHERE d.ctid = o.tid AND d.claimed_by = $6"
+									  "  RETURNING d.message_id, d.subscription_id, d.attempts,"
+									  "   o.outcome, o.status, o.reason, o.uncounted) "
 									  "INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome,"
 									  " status, attempts, reason, created_at) "
 									  "SELECT d.message_id, d.subscription_id, COALESCE(s.endpoint, m.endpoint, ''),"
-									  " o.outcome, NULLIF(o.status, 0), d.attempts - o.uncounted, o.reason, m.created_at "
-									  "FROM d JOIN o ON o.message_id = d.message_id AND o.subscription_id = d.subscription_id "
-									  "JOIN webpush.messages m ON m.id = d.message_id "
+									  " d.outcome, NULLIF(d.status, 0), d.attempts - d.uncounted, d.reason, m.created_at "
+									  "FROM d JOIN webpush.messages m ON m.id = d.message_id "
 									  "LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id"
 									  " AND d.subscription_id <> 0",
-									  8, types),
+									  6, types),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "webpush: could not record delivery outcomes");
 	}
@@ -813,7 +816,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 									  " pg_catalog.unnest($3), pg_catalog.unnest($4))"
 									  " AS o(tid, status, reason, delay_ms) "
-									  "WHERE d.ctid = o.tid AND d.ctid = ANY ($1) AND d.claimed_by = $5",
+									  "WHERE d.ctid = o.tid AND d.claimed_by = $5",
 									  5, types),
 							 values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "webpush: could not schedule retries");
@@ -837,7 +840,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 									  "  + o.delay_ms * interval '1 millisecond' "
 									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))"
 									  " AS o(tid, delay_ms) "
-									  "WHERE d.ctid = o.tid AND d.ctid = ANY ($1) AND d.claimed_by = $3",
+									  "WHERE d.ctid = o.tid AND d.claimed_by = $3",
 									  3, types),
 							 values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "webpush: could not hand back deliveries");

@@ -608,6 +608,14 @@ pin_session_settings(void)
 	 * made while one was small must not scan it whole once it is not.
 	 */
 	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * A statement that must scan anyway carries the disabled scan's cost,
+	 * far above jit_above_cost: JIT would compile it, at a cost of hundreds
+	 * of millions of instructions, for a statement that runs in
+	 * microseconds.
+	 */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 /*
