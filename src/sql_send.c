@@ -5,7 +5,6 @@
  */
 #include "postgres.h"
 
-
 #include "access/htup_details.h"
 #include "fmgr.h"
 #include "funcapi.h"
