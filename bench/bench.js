@@ -179,7 +179,10 @@ async function main() {
 
   if (MODE === 'compare') {
     await ask({ cmd: 'reset' });
-    const keys = webpush.generateVAPIDKeys();
+    // The extension's own key: the push service binds each subscription to
+    // the first key that signs for it, as FCM does.
+    const { rows: [keys] } = await db.query(
+      'SELECT public_key AS "publicKey", private_key AS "privateKey" FROM webpush_keys_export() WHERE current');
     const agent = new https.Agent({ keepAlive: true, maxSockets: 64, ca: fs.readFileSync(`${tls}/ca.pem`) });
     const options = {
       vapidDetails: { subject: 'mailto:bench@example.com', publicKey: keys.publicKey, privateKey: keys.privateKey },
