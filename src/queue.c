@@ -26,7 +26,6 @@
 #include "wake.h"
 #include "webpush.h"
 
-static ArrayType *datum_array(Datum *d, int n, Oid type);
 
 /*
  * The worker's idea of when the next retry is due (DT_NOEND: none waits; 0:
@@ -643,18 +642,6 @@ queue_next_due(TimestampTz *when)
 	return !isnull;
 }
 
-/* A one-dimensional array of a fixed-size type, from n Datums. */
-static ArrayType *
-datum_array(Datum *d, int n, Oid type)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-
-	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
-	return construct_array(d, n, type, typlen, typbyval, typalign);
-}
-
 /* A text[] whose NULL entries stand for NULL strings. */
 static ArrayType *
 text_array(char *const *v, int n)
@@ -678,7 +665,6 @@ typedef struct OutcomeArrays
 {
 	int			n;
 	Datum	   *tids;
-	Datum	   *message_ids;
 	Datum	   *subscription_ids;
 	Datum	   *statuses;
 	Datum	   *delays;
@@ -694,7 +680,6 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 
 	a->n = 0;
 	a->tids = palloc(sizeof(Datum) * Max(n, 1));
-	a->message_ids = palloc(sizeof(Datum) * Max(n, 1));
 	a->subscription_ids = palloc(sizeof(Datum) * Max(n, 1));
 	a->statuses = palloc(sizeof(Datum) * Max(n, 1));
 	a->delays = palloc(sizeof(Datum) * Max(n, 1));
@@ -708,7 +693,6 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 		if (!wanted(o->kind))
 			continue;
 		a->tids[a->n] = PointerGetDatum(&o->ref.tid);
-		a->message_ids[a->n] = Int64GetDatum(o->ref.message_id);
 		a->subscription_ids[a->n] = Int64GetDatum(o->ref.subscription_id);
 		a->statuses[a->n] = Int32GetDatum(o->status);
 		a->delays[a->n] = Float8GetDatum(o->retry_delay_ms);

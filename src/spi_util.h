@@ -8,6 +8,8 @@
 #include "postgres.h"
 
 #include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
 
 static inline void
 spi_connect_or_error(void)
@@ -25,6 +27,18 @@ bytes_to_bytea(const uint8 *data, size_t len)
 	SET_VARSIZE(b, VARHDRSZ + len);
 	memcpy(VARDATA(b), data, len);
 	return b;
+}
+
+/* A one-dimensional array of a fixed-size type, from n Datums. */
+static inline ArrayType *
+datum_array(Datum *d, int n, Oid type)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return construct_array(d, n, type, typlen, typbyval, typalign);
 }
 
 #endif							/* WEBPUSH_SPI_UTIL_H */

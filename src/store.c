@@ -8,7 +8,6 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
 
 #include "applications.h"
@@ -185,8 +184,8 @@ store_delete_gone_subscription(int64 id, int32 status)
 	Datum		one_status = Int32GetDatum(status);
 	bool		found;
 
-	values[0] = PointerGetDatum(construct_array(&one_id, 1, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = PointerGetDatum(construct_array(&one_status, 1, INT4OID, 4, true, TYPALIGN_INT));
+	values[0] = PointerGetDatum(datum_array(&one_id, 1, INT8OID));
+	values[1] = PointerGetDatum(datum_array(&one_status, 1, INT4OID));
 	spi_connect_or_error();
 	if (SPI_execute_with_args(STORE_DELETE_GONE_SQL, 2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not delete the subscription");
