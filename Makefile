@@ -18,6 +18,7 @@ OBJS = \
 	src/applications.o \
 	src/delivery.o \
 	src/queue.o \
+	src/queue_direct.o \
 	src/wake.o \
 	src/worker.o \
 	src/launcher.o \

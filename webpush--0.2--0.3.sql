@@ -319,10 +319,13 @@ TO webpush_sender;
 -- {column} in title, body and url takes the row's value.  A row without a
 -- user sends nothing, and a body too long to send is shortened, so the
 -- trigger never fails the transaction it is in for the row's data.
+-- Not SECURITY DEFINER, so that a firing pays for no search_path change:
+-- it stores its rows by OID without privilege checks, and runs any
+-- statement it needs as its owner with search_path pinned, as SECURITY
+-- DEFINER ... SET search_path would.  EXECUTE is what guards it.
 CREATE FUNCTION webpush_notify() RETURNS trigger
     AS 'MODULE_PATHNAME', 'webpush_notify'
-    LANGUAGE C SECURITY DEFINER
-    SET search_path = pg_catalog, pg_temp;
+    LANGUAGE C;
 COMMENT ON FUNCTION webpush_notify() IS
     'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'']]])';
 REVOKE ALL ON FUNCTION webpush_notify() FROM PUBLIC;
@@ -421,6 +424,26 @@ CREATE INDEX deliveries_retry_idx ON webpush.deliveries (next_attempt_at)
 REVOKE ALL ON webpush.deliveries FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('webpush.deliveries', '');
 
+-- A row trigger's notifications on their way in.  webpush_notify() stores
+-- one row here, with no index to update and no subscription to look up, so
+-- that the INSERT it fires for pays little; after COMMIT the worker turns
+-- each row into a message (with the same id) and a delivery per
+-- subscription the user has then.  A user with none gets no message.  The
+-- worker takes rows by ctid, so the table needs no key.
+CREATE TABLE webpush.intake (
+    id          bigint NOT NULL,        -- the message's id to be
+    application text NOT NULL,
+    user_id     text NOT NULL,
+    payload     webpush.push_payload,
+    ttl         webpush.push_ttl NOT NULL,
+    urgency     webpush.push_urgency NOT NULL,
+    queued_at   timestamptz NOT NULL    -- the TTL counts from here
+);
+COMMENT ON TABLE webpush.intake IS
+    'Notifications from webpush_notify() that the worker has not yet made into messages and deliveries';
+REVOKE ALL ON webpush.intake FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('webpush.intake', '');
+
 -- What 0.2 queued becomes one message and one delivery each, with the same
 -- id, so that its history rows name their message.  Rows a worker was
 -- sending are due again at once.
@@ -470,7 +493,8 @@ DROP TABLE webpush.queue;
 CREATE VIEW webpush.status AS
 SELECT
     (SELECT count(*) FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id
-      WHERE d.claimed_by IS NULL AND d.attempts IS NULL AND m.send_at <= now()) AS queued,
+      WHERE d.claimed_by IS NULL AND d.attempts IS NULL AND m.send_at <= now())
+      + (SELECT count(*) FROM webpush.intake) AS queued,
     (SELECT count(*) FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id
       WHERE d.claimed_by IS NULL AND d.attempts IS NULL AND m.send_at > now()) AS scheduled,
     (SELECT count(*) FROM webpush.deliveries WHERE claimed_by IS NULL AND attempts IS NOT NULL) AS retrying,
@@ -484,7 +508,7 @@ SELECT
     (SELECT min(m.created_at) FROM webpush.messages m
       WHERE EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id)) AS oldest_queued_at;
 COMMENT ON VIEW webpush.status IS
-    'Deliveries and history at a glance; delivered_per_second is the average over the last minute';
+    'Deliveries and history at a glance (queued counts each webpush_notify() row not yet taken in as one); delivered_per_second is the average over the last minute';
 
 CREATE VIEW webpush.status_by_host AS
 WITH items AS (
@@ -691,3 +715,4 @@ GRANT SELECT (id, application, ttl, urgency, topic, send_at, expires_at, dedupe_
 GRANT SELECT (message_id, subscription_id, outcome, status, attempts, reason,
               created_at, finished_at)
     ON webpush.history TO webpush_monitor;
+GRANT SELECT (id, application, ttl, urgency, queued_at) ON webpush.intake TO webpush_monitor;

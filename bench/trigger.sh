@@ -2,9 +2,11 @@
 # The cost of the tutorial's trigger in the business transaction: pgbench
 # inserts one order per transaction, without the trigger and with it, with
 # no worker serving the database (so only the sending side is measured).
-# Prints the TPS of each and the trigger's cost.  As an unprivileged user,
-# with the extension installed (scripts/bench.sh --trigger sets that up).
-#   TRIGGER_SECONDS  length of each pgbench run (15)
+# Prints the TPS of each, the machine's CPU time per transaction, and the
+# trigger's cost.  As an unprivileged user, with the extension installed
+# (BENCH_MODE=trigger scripts/bench.sh sets that up).
+#   TRIGGER_SECONDS  length of each pgbench run (10)
+#   TRIGGER_ROUNDS   rounds of the three runs (3)
 #   TRIGGER_CLIENTS  pgbench clients (8)
 #   TRIGGER_PERF=1   print a perf profile of one backend during the run with the trigger
 #   TRIGGER_SQL      a statement run before measuring (experiments)
@@ -14,7 +16,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/webpush-trigger.XXXXXX")
 export PGDATA=$work/data PGHOST=$work PGPORT=${PGPORT:-54332} PGDATABASE=bench
 export WEBPUSH_TEST_TLS=$work/tls
 trap 'pg_ctl stop -m immediate >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-seconds=${TRIGGER_SECONDS:-15}
+seconds=${TRIGGER_SECONDS:-10}
 clients=${TRIGGER_CLIENTS:-8}
 test/make-tls.sh "$WEBPUSH_TEST_TLS"
 test/cluster.sh init "$PGDATA"
@@ -47,30 +49,54 @@ cat > "$work/insert.sql" <<'SQL'
 \set u random(1, 200)
 INSERT INTO orders (user_id, item) VALUES ('user-' || :u, 'item ' || :u);
 SQL
+# One pgbench run on empty tables: its tps, and the machine's CPU time per
+# transaction (all processes: pgbench, the backends, the server's own).
 run() {
-    pgbench -n -c "$clients" -j 2 -T "$seconds" -f "$work/insert.sql" 2>/dev/null |
-        sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+    psql -Xqc 'TRUNCATE orders, webpush.deliveries, webpush.messages, webpush.intake; CHECKPOINT' >/dev/null
+    local before after out
+    before=$(head -1 /proc/stat)
+    out=$(pgbench -n -c "$clients" -j 2 -T "$seconds" -f "$work/insert.sql" 2>/dev/null)
+    after=$(head -1 /proc/stat)
+    awk -v b="$before" -v a="$after" -v out="$out" 'BEGIN {
+        split(b, x, " "); split(a, y, " ");
+        busy = (y[2] + y[3] + y[4] + y[7] + y[8]) - (x[2] + x[3] + x[4] + x[7] + x[8]);
+        match(out, /tps = [0-9.]+/); tps = substr(out, RSTART + 6, RLENGTH - 6);
+        match(out, /actually processed: [0-9]+/); n = substr(out, RSTART + 20, RLENGTH - 20);
+        printf "%.0f %.0f\n", tps, busy * 1e6 / 100 / n }'
 }
-psql -Xqc 'TRUNCATE orders' >/dev/null
-plain=$(run)
-# The tutorial's PL/pgSQL trigger, then its generic form (webpush_notify).
-psql -Xqc 'CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION notify_order()'
-psql -Xqc 'TRUNCATE orders' >/dev/null
-plpgsql=$(run)
-psql -Xqc 'DROP TRIGGER orders_notify ON orders; TRUNCATE orders; DELETE FROM webpush.deliveries; DELETE FROM webpush.messages' >/dev/null
-psql -Xqc "CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION webpush_notify('user_id', 'Order received', 'Your {item} is on its way', '/orders/{id}')"
-if [ -n "${TRIGGER_PERF:-}" ]; then
-    (sleep 3; pid=$(psql -XAtc "SELECT pid FROM pg_stat_activity WHERE datname = 'bench' AND pid <> pg_backend_pid() LIMIT 1")
-     perf record -g -o "$work/perf.data" -p "$pid" -- sleep 5 >/dev/null 2>&1) &
-fi
-with=$(run)
-queued=$(psql -XAtc 'SELECT count(*) FROM webpush.deliveries')
+triggers=("" "EXECUTE FUNCTION notify_order()"
+          "EXECUTE FUNCTION webpush_notify('user_id', 'Order received', 'Your {item} is on its way', '/orders/{id}')")
+names=("no trigger" "PL/pgSQL trigger" "webpush_notify()")
+# Rounds of the three, interleaved, so that the machine's drift over the
+# runs touches each the same; the median round counts.
+rounds=${TRIGGER_ROUNDS:-3}
+declare -A tps cpu
+for r in $(seq "$rounds"); do
+    for i in 0 1 2; do
+        psql -Xqc 'DROP TRIGGER IF EXISTS orders_notify ON orders' 2>/dev/null
+        [ -n "${triggers[$i]}" ] &&
+            psql -Xqc "CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW ${triggers[$i]}"
+        if [ -n "${TRIGGER_PERF:-}" ] && [ "$i" = 2 ] && [ "$r" = 1 ]; then
+            (sleep 3; pid=$(psql -XAtc "SELECT pid FROM pg_stat_activity WHERE datname = 'bench' AND backend_type = 'client backend' AND pid <> pg_backend_pid() LIMIT 1")
+             perf record -g -o "$work/perf.data" -p "$pid" -- sleep 5 >/dev/null 2>&1) &
+        fi
+        read -r t c < <(run)
+        tps[$i]="${tps[$i]:-} $t"
+        cpu[$i]="${cpu[$i]:-} $c"
+    done
+done
 wait
-echo "insert without the trigger:           $plain tps ($clients clients, $seconds s)"
-echo "insert with the PL/pgSQL trigger:      $plpgsql tps"
-echo "insert with webpush_notify():          $with tps ($queued notifications queued)"
-awk -v a="$plain" -v b="$plpgsql" 'BEGIN { printf "the PL/pgSQL trigger costs %.0f%% of the insert'"'"'s tps\n", 100 * (1 - b / a) }'
-awk -v a="$plain" -v b="$with" 'BEGIN { printf "webpush_notify() costs %.0f%% of the insert'"'"'s tps\n", 100 * (1 - b / a) }'
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+echo "pgbench: $clients clients, $seconds s a run, $rounds rounds (tps of each run; median; CPU per transaction, median)"
+plain=$(echo "${tps[0]}" | median)
+for i in 0 1 2; do
+    t=$(echo "${tps[$i]}" | median)
+    c=$(echo "${cpu[$i]}" | median)
+    awk -v n="${names[$i]}" -v runs="${tps[$i]}" -v t="$t" -v c="$c" -v p="$plain" 'BEGIN {
+        printf "%-18s tps%s; median %s, %s us CPU", n, runs, t, c;
+        if (p != t) printf "; costs %.0f%% of the insert'"'"'s tps", 100 * (1 - t / p);
+        printf "\n" }'
+done
 if [ -n "${TRIGGER_PERF:-}" ]; then
     perf report -i "$work/perf.data" --no-children --stdio -g none --percent-limit 0.7 2>/dev/null | grep -E '^ +[0-9]' | head -45
 fi

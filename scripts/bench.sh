@@ -7,7 +7,8 @@
 #                    callgrind: the worker's instructions per message;
 #                    trigger: the TPS of an insert with and without the
 #                    tutorial's trigger (bench/trigger.sh; TRIGGER_SECONDS,
-#                    TRIGGER_CLIENTS, TRIGGER_PERF=1 for a backend's profile);
+#                    TRIGGER_ROUNDS, TRIGGER_CLIENTS, TRIGGER_PERF=1 for a
+#                    backend's profile);
 #                    queue: bytes per recipient, webpush_send_many's rate and
 #                    scheduled sends' lateness (bench/queue.sh;
 #                    QUEUE_SCHEDULED, QUEUE_SECONDS)
@@ -46,7 +47,7 @@ if [ -n "${BENCH_PERF:-}" ]; then
 fi
 if [ "${BENCH_MODE:-}" = "trigger" ]; then
     [ -n "${TRIGGER_PERF:-}" ] && { paranoid=$(cat /proc/sys/kernel/perf_event_paranoid); "${sudo[@]}" sysctl -qw kernel.perf_event_paranoid=-1; }
-    (as_test_user webpush-bench-tree env TRIGGER_SECONDS="${TRIGGER_SECONDS:-}" \
+    (as_test_user webpush-bench-tree env TRIGGER_SECONDS="${TRIGGER_SECONDS:-}" TRIGGER_ROUNDS="${TRIGGER_ROUNDS:-}" \
         TRIGGER_CLIENTS="${TRIGGER_CLIENTS:-}" TRIGGER_PERF="${TRIGGER_PERF:-}" \
         TRIGGER_SQL="${TRIGGER_SQL:-}" bash bench/trigger.sh)
     exit

@@ -9,31 +9,37 @@ SELECT webpush_subscribe(regress.subscription('https://push.example.com/orders/1
 CREATE TRIGGER orders_notify AFTER INSERT OR UPDATE ON orders FOR EACH ROW
     EXECUTE FUNCTION webpush_notify('user_id', 'Order {id} received', 'Your {item} is on its way', '/orders/{id}');
 SET client_min_messages = warning;   -- no worker serves this database
+-- What the trigger queued: a message, or (once this session knows the
+-- tables) a row of webpush.intake, which a worker makes into one.
+CREATE VIEW regress.notified AS
+    SELECT id, payload FROM webpush.messages
+    UNION ALL SELECT id, payload FROM webpush.intake;
 INSERT INTO orders VALUES (1, 'olga', 'teapot');
-SELECT convert_from(m.payload, 'UTF8')::jsonb AS payload FROM webpush.messages m;
--- No user, or a user without subscriptions: the row commits, nothing is queued.
-INSERT INTO orders VALUES (2, NULL, 'kettle'), (3, 'nobody', 'cup');
-SELECT count(*) AS queued FROM webpush.deliveries;
+SELECT convert_from(payload, 'UTF8')::jsonb AS payload FROM regress.notified;
+-- No user: the row commits, nothing is queued.  (A user without
+-- subscriptions gets no message either: the e2e tests show the worker.)
+INSERT INTO orders VALUES (2, NULL, 'kettle');
+SELECT count(*) AS queued FROM regress.notified;
 -- A NULL column becomes nothing.
 UPDATE orders SET item = NULL WHERE id = 1;
-SELECT convert_from(payload, 'UTF8')::jsonb ->> 'body' AS body FROM webpush.messages ORDER BY id DESC LIMIT 1;
-DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
+SELECT convert_from(payload, 'UTF8')::jsonb ->> 'body' AS body FROM regress.notified ORDER BY id DESC LIMIT 1;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 -- A body or url that comes out empty is left out, not an invalid url.
 CREATE TABLE links (id int, user_id text, body text, url text);
 CREATE TRIGGER links_notify AFTER INSERT ON links FOR EACH ROW
     EXECUTE FUNCTION webpush_notify('user_id', 'Link {id}', '{body}', '{url}');
 INSERT INTO links VALUES (1, 'olga', NULL, NULL), (2, 'olga', 'b', '/links/2');
-SELECT convert_from(payload, 'UTF8')::jsonb AS payload FROM webpush.messages ORDER BY id;
+SELECT convert_from(payload, 'UTF8')::jsonb AS payload FROM regress.notified ORDER BY id;
 DROP TABLE links;
-DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 
 -- A body far too long is shortened to fit, at a character boundary, with
 -- an ellipsis; the row commits.
 INSERT INTO orders VALUES (4, 'olga', repeat('é', 3000));
 SELECT length(payload) <= 3993 AS fits, length(payload) > 3900 AS nearly_full,
        right(convert_from(payload, 'UTF8')::jsonb ->> 'body', 2) = 'é…' AS ends_with_ellipsis
-FROM webpush.messages;
-DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
+FROM regress.notified;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 
 -- webpush_notification shortens the same way: body first, then title.
 SELECT octet_length(webpush_notification('Title', repeat('x', 5000))::text) <= 3993 AS body_fits,
@@ -72,6 +78,40 @@ DROP TRIGGER t6 ON things;
 SELECT * FROM regress.try($$SELECT webpush_notify()$$);
 SELECT * FROM regress.try($$SELECT webpush_notification(repeat('t', 10), url => '/' || repeat('u', 4000))$$);
 \x off
-SELECT count(*) AS nothing_queued FROM webpush.deliveries;
-DROP TABLE things, orders;
+SELECT count(*) AS nothing_queued FROM regress.notified;
+DROP TABLE things;
+
+-- webpush_notify() is not SECURITY DEFINER.  The role whose INSERT fires it
+-- needs no privilege on webpush's tables, and its search_path cannot
+-- redirect what the trigger runs: in a new session the first firing runs
+-- statements (as the function's owner, search_path pinned), later ones
+-- store a row of webpush.intake without any.
+CREATE ROLE regress_shop;
+CREATE TABLE shop_orders (id int, user_id text);
+GRANT INSERT ON shop_orders TO regress_shop;
+CREATE TRIGGER shop_notify AFTER INSERT ON shop_orders FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Shop order {id}');
+CREATE SCHEMA regress_evil;
+CREATE FUNCTION regress_evil.now() RETURNS timestamptz LANGUAGE sql AS $$ SELECT '1999-01-01'::timestamptz $$;
+CREATE FUNCTION regress_evil.count(anyelement) RETURNS bigint LANGUAGE sql AS $$ SELECT 0::bigint $$;
+GRANT USAGE ON SCHEMA regress_evil TO regress_shop;
+\c -
+SET client_min_messages = warning;
+SET ROLE regress_shop;
+SET search_path = regress_evil, public, pg_catalog;
+INSERT INTO shop_orders VALUES (1, 'olga');
+INSERT INTO shop_orders VALUES (2, 'olga'), (3, NULL);
+SELECT * FROM regress.try($$SELECT count(*) FROM webpush.intake$$);
+RESET ROLE;
+RESET search_path;
+SELECT convert_from(payload, 'UTF8')::jsonb ->> 'title' AS title, created_at > '2000-01-01' AS real_clock
+FROM webpush.messages ORDER BY id;
+SELECT convert_from(payload, 'UTF8')::jsonb ->> 'title' AS title, queued_at > '2000-01-01' AS real_clock
+FROM webpush.intake ORDER BY id;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
+DROP TABLE shop_orders;
+DROP SCHEMA regress_evil CASCADE;
+DROP ROLE regress_shop;
+DROP VIEW regress.notified;
+DROP TABLE orders;
 SELECT webpush_unsubscribe('https://push.example.com/orders/1');

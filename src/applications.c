@@ -222,10 +222,20 @@ app_current_key(const char *app, uint8 public_key[P256_PUBLIC_LEN])
 	return id;
 }
 
+bool
+app_subject_known(const char *app)
+{
+	ListCell   *lc;
+
+	foreach(lc, apps_with_subject)
+		if (strcmp(lfirst(lc), app) == 0)
+			return true;
+	return false;
+}
+
 void
 app_require_subject(const char *app)
 {
-	ListCell   *lc;
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
@@ -234,9 +244,8 @@ app_require_subject(const char *app)
 	bool		changed = false;
 	bool		isnull;
 
-	foreach(lc, apps_with_subject)
-		if (strcmp(lfirst(lc), app) == 0)
-			return;
+	if (app_subject_known(app))
+		return;
 
 	/*
 	 * One statement: "default" is made if missing, and takes webpush.subject

@@ -37,6 +37,12 @@ extern int64 app_current_key(const char *app, uint8 public_key[P256_PUBLIC_LEN])
  */
 extern void app_require_subject(const char *app);
 
+/*
+ * Whether app_require_subject(app) already succeeded in this process, so
+ * that it would run no statement.
+ */
+extern bool app_subject_known(const char *app);
+
 /* Create the application, or change its subject; its current public key. */
 extern void app_upsert(const char *app, const char *subject,
 					   uint8 public_key[P256_PUBLIC_LEN]);

@@ -136,4 +136,23 @@ webpush_wait_event(uint32 *cache, const char *name)
 }
 #endif
 
+/* An index entry (queue_direct.c): 14 adds the indexUnchanged hint. */
+#include "access/genam.h"
+#if PG_VERSION_NUM >= 140000
+#define webpush_index_insert(index, values, isnull, tid, heap, check, info) \
+	index_insert((index), (values), (isnull), (tid), (heap), (check), false, (info))
+#else
+#define webpush_index_insert(index, values, isnull, tid, heap, check, info) \
+	index_insert((index), (values), (isnull), (tid), (heap), (check), (info))
+#endif
+
+/* An index scan: 18 adds instrumentation (NULL: none). */
+#if PG_VERSION_NUM >= 180000
+#define webpush_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), (norderbys))
+#else
+#define webpush_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
+#endif
+
 #endif							/* WEBPUSH_COMPAT_H */

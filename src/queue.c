@@ -21,6 +21,7 @@
 
 #include "applications.h"
 #include "queue.h"
+#include "queue_direct.h"
 #include "spi_util.h"
 #include "store.h"
 #include "wake.h"
@@ -33,8 +34,12 @@
  */
 static TimestampTz next_retry = 0;
 
-/* The last transaction this backend warned about having no worker. */
-static TransactionId warned_xid = InvalidTransactionId;
+/*
+ * Whether this session was told that no worker serves its database: once
+ * is enough (the setting changes only with a restart), and a row trigger
+ * would otherwise say it for every transaction.
+ */
+static bool warned_no_worker = false;
 
 static SPIPlanPtr
 prepared(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
@@ -308,7 +313,20 @@ QueuedMessage
 queue_to_user(text *user_id, const MessageSpec *spec)
 {
 	static SPIPlanPtr plan = NULL;
+	QueuedMessage q;
+	Oid			role = queue_limited_role();
 
+	/* A row trigger's path: the same rows, stored without the executor. */
+	app_require_subject(spec->app);
+	if (queue_direct_to_user(user_id, spec, role, &q))
+	{
+		if (q.message_id != 0)
+		{
+			check_role_limit(role);
+			queue_wake_at_commit();
+		}
+		return q;
+	}
 	return queue_to_recipients(&plan,
 							   QUEUE_TO_RECIPIENTS("SELECT id FROM webpush.subscriptions"
 												   " WHERE application = $1 AND user_id = $9"),
@@ -370,10 +388,9 @@ queue_wake_at_commit(void)
 {
 	if (wake_workers_at_commit())
 		return;
-	if (TransactionIdEquals(warned_xid, GetTopTransactionIdIfAny()) &&
-		TransactionIdIsValid(warned_xid))
+	if (warned_no_worker)
 		return;
-	warned_xid = GetTopTransactionId();
+	warned_no_worker = true;
 	ereport(NOTICE,
 			(errmsg("no webpush worker serves database \"%s\"",
 					get_database_name(MyDatabaseId)),
@@ -510,6 +527,41 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 	}
 }
 
+/*
+ * Turn up to limit rows of webpush.intake (a row trigger's notifications,
+ * queue_direct.c) into messages and deliveries, with the ids they were
+ * given: the subscriptions are the user's at this moment, and a user with
+ * none gets no message.  The TTL counts from the trigger's transaction.
+ */
+static void
+take_in(int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(limit)};
+
+	if (SPI_execute_plan(prepared(&plan,
+								  "WITH i AS (DELETE FROM webpush.intake"
+								  "  WHERE ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake"
+								  "   LIMIT $1 FOR UPDATE SKIP LOCKED))"
+								  "  RETURNING id, application, user_id, payload, ttl, urgency, queued_at),"
+								  " r AS (SELECT i.id, s.id AS subscription_id FROM i"
+								  "  JOIN webpush.subscriptions s"
+								  "  ON s.application = i.application AND s.user_id = i.user_id),"
+								  " m AS (INSERT INTO webpush.messages (id, application, payload, ttl,"
+								  "   urgency, send_at, expires_at, recipients, created_at)"
+								  "  SELECT i.id, i.application, i.payload, i.ttl, i.urgency, i.queued_at,"
+								  "   i.queued_at + pg_catalog.make_interval(secs => i.ttl), c.n, i.queued_at"
+								  "  FROM i JOIN (SELECT id, pg_catalog.count(*)::integer AS n FROM r"
+								  "   GROUP BY id) c ON c.id = i.id),"
+								  " d AS (INSERT INTO webpush.deliveries (message_id, subscription_id)"
+								  "  SELECT id, subscription_id FROM r) "
+								  "SELECT pg_catalog.count(*) FROM i",
+								  1, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not take in webpush.intake");
+}
+
 int
 queue_claim(int limit, ClaimedMessage **out)
 {
@@ -524,6 +576,7 @@ queue_claim(int limit, ClaimedMessage **out)
 	int			n = 0;
 
 	spi_connect_or_error();
+	take_in(limit);
 
 	/* First attempts, of the messages that are due, oldest first. */
 	if (SPI_execute_plan(prepared(&first_plan,
@@ -616,8 +669,9 @@ queue_next_due(TimestampTz *when)
 	spi_connect_or_error();
 	/* Not read-only: retries scheduled earlier in this transaction count. */
 	if (SPI_execute_plan(prepared(&plan,
-								  "SELECT (SELECT pg_catalog.min(send_at) FROM webpush.messages"
+								  "SELECT LEAST((SELECT pg_catalog.min(send_at) FROM webpush.messages"
 								  "  WHERE pending),"
+								  "  (SELECT pg_catalog.now() WHERE EXISTS (SELECT FROM webpush.intake))),"
 								  " (SELECT pg_catalog.min(next_attempt_at) FROM webpush.deliveries"
 								  "  WHERE next_attempt_at IS NOT NULL)",
 								  0, NULL),

@@ -53,7 +53,7 @@ extern int64 queue_cancel(int64 message_id);
 
 /*
  * After queueing: wake the database's workers at COMMIT, or say (once per
- * transaction) that no worker will send.
+ * session) that no worker will send.
  */
 extern void queue_wake_at_commit(void);
 

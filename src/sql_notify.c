@@ -15,6 +15,19 @@
  * subscription, sends nothing.  A body too long to send is shortened.  The
  * trigger's own mistakes (a column that does not exist, a bad url) are
  * errors at its first firing.
+ *
+ * What it costs the INSERT it fires for is kept small.  Once this process
+ * knows the tables and the application, a firing stores one row of
+ * webpush.intake (queue_direct.c: by OID, no index, no SQL), and the worker
+ * finds the user's subscriptions and makes the message and its deliveries
+ * after COMMIT.  Until then, or when webpush.max_queued_per_role applies,
+ * it queues as webpush_send_user does.
+ *
+ * It is not SECURITY DEFINER: a SET search_path clause would cost every
+ * firing two configuration changes, and the statement after it a new
+ * search path.  Storing by OID checks no privileges; any statement it runs
+ * runs as its owner with search_path pinned, as SECURITY DEFINER would
+ * (run_as_function_owner).
  */
 #include "postgres.h"
 
@@ -31,10 +44,25 @@
 #include "notification.h"
 #include "push.h"
 #include "queue.h"
+#include "queue_direct.h"
 #include "sql_util.h"
 #include "validate.h"
 
 PG_FUNCTION_INFO_V1(webpush_notify);
+
+typedef struct NotifyCall
+{
+	text	   *user;
+	MessageSpec *spec;
+} NotifyCall;
+
+static void
+notify_as_owner(void *arg)
+{
+	NotifyCall *call = arg;
+
+	(void) queue_to_user(call->user, call->spec);
+}
 
 static int
 column_number(Relation rel, const char *name, const char *where)
@@ -145,6 +173,17 @@ webpush_notify(PG_FUNCTION_ARGS)
 	spec.app = app;
 	spec.payload = (bytea *) cstring_to_text(json);
 	validate_message_options(false, PUSH_DEFAULT_TTL, NULL, NULL, &spec.opts);
-	(void) queue_to_user(cstring_to_text(user), &spec);
+	if (queue_direct_ready(&spec))
+	{
+		/* One row of webpush.intake, and no SQL: the worker does the rest. */
+		(void) queue_direct_intake(cstring_to_text(user), &spec);
+		queue_wake_at_commit();
+	}
+	else
+	{
+		NotifyCall	call = {cstring_to_text(user), &spec};
+
+		run_as_function_owner(fcinfo, notify_as_owner, &call);
+	}
 	return PointerGetDatum(result);
 }

@@ -4,7 +4,12 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_proc.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/syscache.h"
 
 #include "applications.h"
 #include "b64.h"
@@ -44,4 +49,30 @@ public_key_text(const uint8 public_key[P256_PUBLIC_LEN])
 
 	b64url_encode(public_key, P256_PUBLIC_LEN, encoded);
 	return cstring_to_text(encoded);
+}
+
+void
+run_as_function_owner(FunctionCallInfo fcinfo, void (*fn) (void *), void *arg)
+{
+	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
+	Oid			owner;
+	Oid			saved_user;
+	int			saved_context;
+	int			nest_level;
+
+	if (!HeapTupleIsValid(proc))
+		elog(ERROR, "webpush: cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
+	owner = ((Form_pg_proc) GETSTRUCT(proc))->proowner;
+	ReleaseSysCache(proc);
+
+	/* An error on the way unwinds both, as it does for SECURITY DEFINER. */
+	GetUserIdAndSecContext(&saved_user, &saved_context);
+	SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	nest_level = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 superuser() ? PGC_SUSET : PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	fn(arg);
+	AtEOXact_GUC(true, nest_level);
+	SetUserIdAndSecContext(saved_user, saved_context);
 }

@@ -30,4 +30,12 @@ extern void public_key_arg(text *arg, const char *name, uint8 out[P256_PUBLIC_LE
 /* A public key as base64url text. */
 extern text *public_key_text(const uint8 public_key[P256_PUBLIC_LEN]);
 
+/*
+ * Call fn(arg) as the role that owns the function being called, with
+ * search_path pinned to pg_catalog, pg_temp: what SECURITY DEFINER and SET
+ * search_path give a whole function, for one that needs them only on some
+ * calls (webpush_notify).
+ */
+extern void run_as_function_owner(FunctionCallInfo fcinfo, void (*fn) (void *), void *arg);
+
 #endif							/* WEBPUSH_SQL_UTIL_H */

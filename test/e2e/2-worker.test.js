@@ -33,7 +33,8 @@ async function subscribe(userId = null) {
   return { ...subscription, id: rows[0].id };
 }
 
-const queueEmpty = () => until('an empty queue', async () => (await count('SELECT count(*) AS n FROM webpush.deliveries')) === 0);
+const queueEmpty = () => until('an empty queue', async () =>
+  (await count('SELECT (SELECT count(*) FROM webpush.deliveries) + (SELECT count(*) FROM webpush.intake) AS n')) === 0);
 
 before(async () => {
   service = await startService();
@@ -105,6 +106,67 @@ test('the generic trigger: rows without a user and rows too long to send commit;
   } finally {
     await db.query('DROP TABLE tickets');
   }
+});
+
+// A table whose rows notify their user_id through webpush_notify('user_id',
+// title), and a session of its own to insert from (a session's first
+// firing queues as webpush_send_user does; the ones after it store an
+// intake row for the worker to take in).
+async function withNotifyingTable(table, title, fn) {
+  await db.query(`CREATE TABLE ${table} (id serial PRIMARY KEY, user_id text);
+    CREATE TRIGGER ${table}_notify AFTER INSERT ON ${table} FOR EACH ROW
+      EXECUTE FUNCTION webpush_notify('user_id', '${title}')`);
+  const session = await connect();
+  try {
+    await fn(session);
+  } finally {
+    await session.end();
+    await db.query(`DROP TABLE ${table}`);
+  }
+}
+
+test('the generic trigger: after its first firing a row goes through webpush.intake; the worker makes the message, with that id, for the subscriptions the user has', async () => {
+  const phone = await subscribe('erik');
+  const laptop = await subscribe('erik');
+  await withNotifyingTable('replies', 'Reply {id}', async (session) => {
+    await session.query("INSERT INTO replies (user_id) VALUES ('erik')");
+    await session.query("INSERT INTO replies (user_id) VALUES ('erik'), ('nobody-here')");
+    await service.waitFor(() => service.received(phone.endpoint).length >= 1 &&
+      service.received(laptop.endpoint).length >= 1);
+    await queueEmpty();
+    const titles = (sub) => service.received(sub.endpoint).map((m) => JSON.parse(m.payload.toString()).title).sort();
+    const { rows: replies } = await db.query('SELECT id FROM replies ORDER BY id');
+    const expected = [`Reply ${replies[0].id}`, `Reply ${replies[1].id}`];
+    assert.deepEqual(titles(phone), expected, 'each reply once on the phone');
+    assert.deepEqual(titles(laptop), expected, 'each reply once on the laptop');
+    const { rows: status } = await db.query(`SELECT s.recipients, s.delivered
+      FROM webpush.message_status s JOIN webpush.messages m ON m.id = s.id
+      WHERE convert_from(m.payload, 'UTF8')::jsonb ->> 'title' LIKE 'Reply %' ORDER BY s.id`);
+    assert.deepEqual(status.map((r) => [r.recipients, Number(r.delivered)]), [[2, 2], [2, 2]],
+      'two messages of two recipients each; none for the user without subscriptions');
+  });
+});
+
+test('the generic trigger: the message keeps the intake row\'s id, and the TTL counts from the INSERT', async () => {
+  const sub = await subscribe('fay');
+  await withNotifyingTable('notes', 'Note {id}', async (session) => {
+    await session.query("INSERT INTO notes (user_id) VALUES ('fay')");
+    await service.waitFor(() => service.received(sub.endpoint).length === 1);
+    // Inside its transaction the firing's own intake row is visible.
+    await session.query('BEGIN');
+    await session.query("INSERT INTO notes (user_id) VALUES ('fay')");
+    const { rows: [row] } = await session.query('SELECT id, queued_at, now() AS now FROM webpush.intake');
+    await session.query('COMMIT');
+    assert.ok(row, 'the second firing stored an intake row');
+    assert.equal(row.queued_at.getTime(), row.now.getTime(), 'queued at the transaction\'s time');
+    await service.waitFor(() => service.received(sub.endpoint).length === 2);
+    await queueEmpty();
+    const { rows: [m] } = await db.query(
+      "SELECT send_at, expires_at - send_at = interval '28 days' AS default_ttl FROM webpush.messages WHERE id = $1", [row.id]);
+    assert.ok(m, 'the message has the intake row\'s id');
+    assert.equal(m.send_at.getTime(), row.queued_at.getTime(), 'sent from when it was queued');
+    assert.equal(m.default_ttl, true);
+  });
 });
 
 test('a rolled-back transaction sends nothing', async () => {

@@ -1,6 +1,8 @@
 'use strict';
 // Under OLTP load, as an application uses it: several clients insert orders
-// for 15 s, a trigger sends each one to its user, and the worker drains to
+// for 15 s, a trigger sends each one to its user (half the clients fire the
+// generic trigger, webpush_notify(), the others the PL/pgSQL form that
+// calls webpush_send_user), and the worker drains to
 // the push service (in a process of its own) while the load goes on and
 // after.  Nothing fails on purpose, so every order must arrive exactly once;
 // and sessions that subscribe, re-subscribe and unsubscribe the same
@@ -48,11 +50,15 @@ before(async () => {
       RETURN NEW;
     END $$;
     CREATE TRIGGER load_orders_notify AFTER INSERT ON load_orders
-      FOR EACH ROW EXECUTE FUNCTION load_notify_order();`);
+      FOR EACH ROW EXECUTE FUNCTION load_notify_order();
+    DROP TABLE IF EXISTS load_tickets;
+    CREATE TABLE load_tickets (id bigserial PRIMARY KEY, user_id text NOT NULL, item text NOT NULL);
+    CREATE TRIGGER load_tickets_notify AFTER INSERT ON load_tickets FOR EACH ROW
+      EXECUTE FUNCTION webpush_notify('user_id', 'Ticket received', 'Your {item} is on its way', '/tickets/{id}');`);
 });
 
 after(async () => {
-  await db.query('DROP TABLE IF EXISTS load_orders; DROP FUNCTION IF EXISTS load_notify_order()').catch(() => {});
+  await db.query('DROP TABLE IF EXISTS load_orders, load_tickets; DROP FUNCTION IF EXISTS load_notify_order()').catch(() => {});
   await db.end().catch(() => {});
   await ask('stop').catch(() => {});
 });
@@ -71,14 +77,16 @@ test(`${CLIENTS} clients insert orders for ${LOAD_SECONDS} s: every notification
   await Promise.all(clients.map(async (c, k) => {
     for (let i = 0; Date.now() < deadline; i++) {
       const user = `user-${1 + ((k * 7919 + i) % USERS)}`;
-      await c.query('INSERT INTO load_orders (user_id, item) VALUES ($1, $2)', [user, `item ${k}-${i}`]);
+      const table = k % 2 === 0 ? 'load_orders' : 'load_tickets';
+      await c.query(`INSERT INTO ${table} (user_id, item) VALUES ($1, $2)`, [user, `item ${k}-${i}`]);
       inserted++;
     }
   }));
   await Promise.all(clients.map((c) => c.end()));
 
   await waitUntil('the queue drained', async () =>
-    Number((await db.query('SELECT count(*) AS n FROM webpush.deliveries')).rows[0].n) === 0,
+    Number((await db.query(`SELECT (SELECT count(*) FROM webpush.deliveries)
+                                   + (SELECT count(*) FROM webpush.intake) AS n`)).rows[0].n) === 0,
   reconnect, 300000);
   await waitUntil('every delivery counted', async () => (await ask('stats')).distinct >= inserted,
     reconnect, 30000).catch(() => {});

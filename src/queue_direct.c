@@ -1,0 +1,593 @@
+/*
+ * queue_direct.c
+ *		Storing a row trigger's notifications without the executor.
+ *
+ * A row trigger queues for every row it fires for, so this is the path a
+ * busy application table pays for on each INSERT.  Through SPI that costs
+ * an executor start-up for a statement of three parts, the tables' CHECK
+ * expressions read back from the catalog, and a plan over the
+ * subscriptions: several times the work of the rows themselves.  Here rows
+ * are stored with table_tuple_insert and their index entries with
+ * index_insert, the way COPY stores rows, into tables found once per
+ * process:
+ *
+ * - queue_direct_to_user (webpush_send_user): the user's subscriptions by
+ *   one index scan, then the message and a delivery for each;
+ * - queue_direct_intake (webpush_notify): one row of webpush.intake, no
+ *   index and no lookup; the worker makes the message after COMMIT.
+ *
+ * The rows are the ones queue.c's statements write.  The column rules that
+ * the tables' domains and CHECK constraints state hold already: the SQL
+ * functions validate every argument before queueing (validate.c,
+ * sql_queue.c).  Sends with a dedupe_key take the SQL path, whose ON
+ * CONFLICT does the deduplication, and so does any table this file does
+ * not know the shape of.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/index.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "common/int.h"
+#include "datatype/timestamp.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "nodes/execnodes.h"
+#include "optimizer/optimizer.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/relcache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "applications.h"
+#include "compat.h"
+#include "queue_direct.h"
+#include "spi_util.h"
+
+/* At most this many indexes on one of the tables; more: the SQL path. */
+#define MAX_INDEXES 8
+
+/* An index the rows go into, with what inserting into it needs. */
+typedef struct TargetIndex
+{
+	Oid			oid;
+	IndexInfo  *info;
+	ExprState  *predicate;		/* NULL: not a partial index */
+	bool		unique;
+} TargetIndex;
+
+/* A table rows are stored in, and its indexes. */
+typedef struct TargetTable
+{
+	Oid			relid;
+	int			nindexes;
+	TargetIndex indexes[MAX_INDEXES];
+} TargetTable;
+
+/*
+ * Where the rows go, found once per process, kept in a memory context of
+ * its own, and forgotten when any of these relations changes (or a
+ * transaction that may have created them aborts).
+ */
+typedef struct QueueTables
+{
+	bool		valid;
+	bool		usable;			/* false: not the schema this path knows */
+	TargetTable messages;
+	TargetTable deliveries;
+	TargetTable intake;
+	Oid			subscriptions;
+	Oid			subscriptions_by_user;	/* index on (application, user_id) */
+	Oid			message_id_seq;
+	/* messages' columns */
+	AttrNumber	m_id,
+				m_application,
+				m_payload,
+				m_ttl,
+				m_urgency,
+				m_topic,
+				m_send_at,
+				m_expires_at,
+				m_recipients,
+				m_pending,
+				m_queued_by,
+				m_created_at;
+	/* deliveries' columns */
+	AttrNumber	d_message_id,
+				d_subscription_id;
+	/* subscriptions' id */
+	AttrNumber	s_id;
+	/* intake's columns */
+	AttrNumber	i_id,
+				i_application,
+				i_user_id,
+				i_payload,
+				i_ttl,
+				i_urgency,
+				i_queued_at;
+} QueueTables;
+
+static QueueTables tables;
+static MemoryContext tables_context = NULL;
+static ExprContext *predicate_context = NULL;
+
+static bool
+is_ours(Oid relid, const TargetTable *t)
+{
+	if (relid == t->relid)
+		return true;
+	for (int i = 0; i < t->nindexes; i++)
+		if (relid == t->indexes[i].oid)
+			return true;
+	return false;
+}
+
+static void
+forget_tables(Datum arg, Oid relid)
+{
+	(void) arg;
+	if (relid == InvalidOid || is_ours(relid, &tables.messages) ||
+		is_ours(relid, &tables.deliveries) || is_ours(relid, &tables.intake) ||
+		relid == tables.subscriptions ||
+		relid == tables.subscriptions_by_user || relid == tables.message_id_seq)
+		tables.valid = false;
+}
+
+static void
+forget_tables_at_abort(XactEvent event, void *arg)
+{
+	(void) arg;
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		tables.valid = false;
+}
+
+static void
+forget_tables_at_subabort(SubXactEvent event, SubTransactionId sub,
+						  SubTransactionId parent, void *arg)
+{
+	(void) sub;
+	(void) parent;
+	(void) arg;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		tables.valid = false;
+}
+
+/*
+ * A column's number by name; 0 when missing.  *known counts the columns
+ * found, so that a table with columns this file does not fill is noticed.
+ */
+static AttrNumber
+column(TupleDesc desc, const char *name, int *known)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+		{
+			(*known)++;
+			return att->attnum;
+		}
+	}
+	return 0;
+}
+
+static int
+live_columns(TupleDesc desc)
+{
+	int			n = 0;
+
+	for (int i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			n++;
+	return n;
+}
+
+/*
+ * The indexes of rel, as ExecOpenIndices would find them.  False when one
+ * needs more than this file does (not a btree, an expression, an exclusion
+ * or deferred unique constraint): the SQL path then stores the rows.
+ */
+static bool
+load_indexes(Relation rel, TargetTable *t)
+{
+	List	   *oids = RelationGetIndexList(rel);
+	ListCell   *lc;
+
+	t->relid = RelationGetRelid(rel);
+	if (list_length(oids) > MAX_INDEXES)
+		return false;
+	foreach(lc, oids)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		TargetIndex *ti = &t->indexes[t->nindexes++];
+		bool		ok;
+
+		ti->oid = RelationGetRelid(index);
+		ti->info = BuildIndexInfo(index);
+		ti->unique = index->rd_index->indisunique;
+		ok = index->rd_rel->relam == BTREE_AM_OID &&
+			ti->info->ii_Expressions == NIL &&
+			ti->info->ii_ExclusionOps == NULL &&
+			(!ti->unique || index->rd_index->indimmediate);
+		if (ok && ti->info->ii_Predicate != NIL)
+			ti->predicate = ExecInitQual((List *) expression_planner((Expr *) ti->info->ii_Predicate),
+										 NULL);
+		index_close(index, AccessShareLock);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* A column this file fills (target NULL: one it leaves NULL). */
+typedef struct ColumnSpec
+{
+	const char *name;
+	AttrNumber *target;
+} ColumnSpec;
+
+/*
+ * Find the columns of the table that rows are stored in, and its indexes.
+ * False unless the table has exactly these columns and indexes this file
+ * can maintain.
+ */
+static bool
+load_target(Oid relid, const ColumnSpec *columns, int ncolumns, TargetTable *t)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			known = 0;
+	bool		ok;
+
+	for (int i = 0; i < ncolumns; i++)
+	{
+		AttrNumber	attnum = column(desc, columns[i].name, &known);
+
+		if (columns[i].target != NULL)
+			*columns[i].target = attnum;
+	}
+	ok = known == ncolumns && known == live_columns(desc) && load_indexes(rel, t);
+	table_close(rel, AccessShareLock);
+	return ok;
+}
+
+/* Fill tables; tables.usable says whether this path applies. */
+static void
+load_tables(void)
+{
+	bool		isnull[6];
+	Datum		oids[6];
+	Relation	rel;
+	TupleDesc	desc;
+	int			known = 0;
+	MemoryContext caller;
+
+	if (tables_context == NULL)
+	{
+		tables_context = AllocSetContextCreate(CacheMemoryContext, "webpush queue tables",
+											   ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(forget_tables, (Datum) 0);
+		RegisterXactCallback(forget_tables_at_abort, NULL);
+		RegisterSubXactCallback(forget_tables_at_subabort, NULL);
+	}
+	MemoryContextReset(tables_context);
+	predicate_context = NULL;
+	memset(&tables, 0, sizeof(tables));
+
+	spi_connect_or_error();
+	if (SPI_execute("SELECT pg_catalog.to_regclass('webpush.messages')::oid,"
+					" pg_catalog.to_regclass('webpush.deliveries')::oid,"
+					" pg_catalog.to_regclass('webpush.subscriptions')::oid,"
+					" pg_catalog.to_regclass('webpush.subscriptions_user_id_idx')::oid,"
+					" pg_catalog.to_regclass(pg_catalog.pg_get_serial_sequence('webpush.messages', 'id'))::oid,"
+					" pg_catalog.to_regclass('webpush.intake')::oid",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "webpush: could not look up the queue's tables");
+	for (int i = 0; i < 6; i++)
+		oids[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull[i]);
+	SPI_finish();
+	tables.valid = true;
+	for (int i = 0; i < 6; i++)
+		if (isnull[i])
+			return;
+	tables.subscriptions = DatumGetObjectId(oids[2]);
+	tables.subscriptions_by_user = DatumGetObjectId(oids[3]);
+	tables.message_id_seq = DatumGetObjectId(oids[4]);
+
+	caller = MemoryContextSwitchTo(tables_context);
+	predicate_context = CreateStandaloneExprContext();
+
+	{
+		ColumnSpec	messages[] = {
+			{"id", &tables.m_id}, {"application", &tables.m_application},
+			{"payload", &tables.m_payload}, {"ttl", &tables.m_ttl},
+			{"urgency", &tables.m_urgency}, {"topic", &tables.m_topic},
+			{"send_at", &tables.m_send_at}, {"expires_at", &tables.m_expires_at},
+			{"recipients", &tables.m_recipients}, {"pending", &tables.m_pending},
+			{"queued_by", &tables.m_queued_by}, {"created_at", &tables.m_created_at},
+			{"dedupe_key", NULL}, {"endpoint", NULL}, {"p256dh", NULL}, {"auth", NULL},
+			{"key_id", NULL}
+		};
+		ColumnSpec	deliveries[] = {
+			{"message_id", &tables.d_message_id},
+			{"subscription_id", &tables.d_subscription_id},
+			{"claimed_by", NULL}, {"attempts", NULL}, {"next_attempt_at", NULL},
+			{"last_status", NULL}, {"last_error", NULL}
+		};
+		ColumnSpec	intake[] = {
+			{"id", &tables.i_id}, {"application", &tables.i_application},
+			{"user_id", &tables.i_user_id}, {"payload", &tables.i_payload},
+			{"ttl", &tables.i_ttl}, {"urgency", &tables.i_urgency},
+			{"queued_at", &tables.i_queued_at}
+		};
+
+		tables.usable =
+			load_target(DatumGetObjectId(oids[0]), messages, lengthof(messages), &tables.messages) &&
+			load_target(DatumGetObjectId(oids[1]), deliveries, lengthof(deliveries), &tables.deliveries) &&
+			load_target(DatumGetObjectId(oids[5]), intake, lengthof(intake), &tables.intake);
+	}
+
+	rel = table_open(tables.subscriptions, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	tables.s_id = column(desc, "id", &known);
+	{
+		Relation	index = index_open(tables.subscriptions_by_user, AccessShareLock);
+		int2vector *keys = &index->rd_index->indkey;
+
+		tables.usable &= known == 1 && index->rd_rel->relam == BTREE_AM_OID &&
+			index->rd_index->indnkeyatts == 2 &&
+			keys->values[0] == column(desc, "application", &known) &&
+			keys->values[1] == column(desc, "user_id", &known) &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
+		index_close(index, AccessShareLock);
+	}
+	table_close(rel, AccessShareLock);
+	MemoryContextSwitchTo(caller);
+}
+
+/* The ids of the application's subscriptions of user_id; returns how many. */
+static int
+find_recipients(const char *app, text *user_id, int64 **ids_out)
+{
+	Relation	rel = table_open(tables.subscriptions, AccessShareLock);
+	Relation	index = index_open(tables.subscriptions_by_user, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	IndexScanDesc scan;
+	ScanKeyData keys[2];
+	int			n = 0;
+	int			size = 4;
+	int64	   *ids = palloc(size * sizeof(int64));
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(app));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, PointerGetDatum(user_id));
+	keys[0].sk_collation = index->rd_indcollation[0];
+	keys[1].sk_collation = index->rd_indcollation[1];
+	scan = webpush_index_beginscan(rel, index, GetActiveSnapshot(), 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		id = slot_getattr(slot, tables.s_id, &isnull);
+
+		if (isnull)
+			continue;
+		if (n == size)
+		{
+			size *= 2;
+			ids = repalloc(ids, size * sizeof(int64));
+		}
+		ids[n++] = DatumGetInt64(id);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	*ids_out = ids;
+	return n;
+}
+
+/* A table opened for inserts; its indexes are opened when a row needs them. */
+typedef struct OpenTarget
+{
+	const TargetTable *t;
+	Relation	rel;
+	Relation	indexes[MAX_INDEXES];
+	TupleTableSlot *slot;
+} OpenTarget;
+
+static void
+open_target(OpenTarget *o, const TargetTable *t)
+{
+	o->t = t;
+	o->rel = table_open(t->relid, RowExclusiveLock);
+	memset(o->indexes, 0, sizeof(o->indexes));
+	o->slot = table_slot_create(o->rel, NULL);
+}
+
+static void
+close_target(OpenTarget *o)
+{
+	for (int i = 0; i < o->t->nindexes; i++)
+		if (o->indexes[i] != NULL)
+			index_close(o->indexes[i], NoLock);
+	ExecDropSingleTupleTableSlot(o->slot);
+	table_close(o->rel, NoLock);
+}
+
+/* An empty row to fill. */
+static TupleTableSlot *
+new_row(OpenTarget *o)
+{
+	ExecClearTuple(o->slot);
+	memset(o->slot->tts_isnull, true, o->slot->tts_tupleDescriptor->natts * sizeof(bool));
+	return o->slot;
+}
+
+static void
+set_column(TupleTableSlot *slot, AttrNumber attnum, Datum value)
+{
+	slot->tts_values[attnum - 1] = value;
+	slot->tts_isnull[attnum - 1] = false;
+}
+
+/*
+ * Store the row and its entries in the indexes whose predicate it meets,
+ * as ExecInsertIndexTuples does for these kinds of index.
+ */
+static void
+insert_row(OpenTarget *o)
+{
+	TupleTableSlot *slot = o->slot;
+
+	ExecStoreVirtualTuple(slot);
+	table_tuple_insert(o->rel, slot, GetCurrentCommandId(true), 0, NULL);
+	for (int i = 0; i < o->t->nindexes; i++)
+	{
+		const TargetIndex *ti = &o->t->indexes[i];
+		Datum		values[INDEX_MAX_KEYS];
+		bool		isnull[INDEX_MAX_KEYS];
+
+		if (!ti->info->ii_ReadyForInserts)
+			continue;
+		if (ti->predicate != NULL)
+		{
+			bool		meets;
+
+			predicate_context->ecxt_scantuple = slot;
+			meets = ExecQual(ti->predicate, predicate_context);
+			ResetExprContext(predicate_context);
+			predicate_context->ecxt_scantuple = NULL;
+			if (!meets)
+				continue;
+		}
+		if (o->indexes[i] == NULL)
+			o->indexes[i] = index_open(ti->oid, RowExclusiveLock);
+		FormIndexDatum(ti->info, slot, NULL, values, isnull);
+		webpush_index_insert(o->indexes[i], values, isnull, &slot->tts_tid, o->rel,
+							 ti->unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, ti->info);
+	}
+}
+
+bool
+queue_direct_ready(const MessageSpec *spec)
+{
+	return tables.valid && tables.usable && spec->dedupe_key == NULL &&
+		spec->app != NULL && app_subject_known(spec->app) &&
+		!OidIsValid(queue_limited_role());
+}
+
+int64
+queue_direct_intake(text *user_id, const MessageSpec *spec)
+{
+	OpenTarget	intake;
+	TupleTableSlot *row;
+	int64		message_id;
+
+	Assert(queue_direct_ready(spec) && !spec->has_send_at && !spec->opts.has_topic);
+
+	open_target(&intake, &tables.intake);
+	message_id = nextval_internal(tables.message_id_seq, false);
+	row = new_row(&intake);
+	set_column(row, tables.i_id, Int64GetDatum(message_id));
+	set_column(row, tables.i_application, CStringGetTextDatum(spec->app));
+	set_column(row, tables.i_user_id, PointerGetDatum(user_id));
+	if (spec->payload != NULL)
+		set_column(row, tables.i_payload, PointerGetDatum(spec->payload));
+	set_column(row, tables.i_ttl, Int32GetDatum(spec->opts.ttl));
+	set_column(row, tables.i_urgency, CStringGetTextDatum(spec->opts.urgency));
+	set_column(row, tables.i_queued_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+	insert_row(&intake);
+	close_target(&intake);
+	return message_id;
+}
+
+bool
+queue_direct_to_user(text *user_id, const MessageSpec *spec, Oid role, QueuedMessage *out)
+{
+	int64	   *recipients;
+	int			n;
+	OpenTarget	messages;
+	OpenTarget	deliveries;
+	TupleTableSlot *row;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz send_at = spec->has_send_at ? spec->send_at : now;
+	TimestampTz expires_at;
+	int64		message_id;
+
+	if (spec->dedupe_key != NULL || spec->app == NULL)
+		return false;
+	if (!tables.valid)
+		load_tables();
+	if (!tables.usable)
+		return false;
+
+	if (pg_add_s64_overflow(send_at, (int64) spec->opts.ttl * USECS_PER_SEC, &expires_at) ||
+		!IS_VALID_TIMESTAMP(expires_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range"),
+				 errdetail("send_at plus the TTL is past the last time PostgreSQL can store.")));
+
+	/* As a statement run through SPI would: see this transaction's changes. */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	n = find_recipients(spec->app, user_id, &recipients);
+	if (n == 0)
+	{
+		PopActiveSnapshot();
+		out->message_id = 0;
+		out->recipients = 0;
+		return true;
+	}
+
+	open_target(&messages, &tables.messages);
+	message_id = nextval_internal(tables.message_id_seq, false);
+	row = new_row(&messages);
+	set_column(row, tables.m_id, Int64GetDatum(message_id));
+	set_column(row, tables.m_application, CStringGetTextDatum(spec->app));
+	if (spec->payload != NULL)
+		set_column(row, tables.m_payload, PointerGetDatum(spec->payload));
+	set_column(row, tables.m_ttl, Int32GetDatum(spec->opts.ttl));
+	set_column(row, tables.m_urgency, CStringGetTextDatum(spec->opts.urgency));
+	if (spec->opts.has_topic)
+		set_column(row, tables.m_topic, CStringGetTextDatum(spec->opts.topic));
+	set_column(row, tables.m_send_at, TimestampTzGetDatum(send_at));
+	set_column(row, tables.m_expires_at, TimestampTzGetDatum(expires_at));
+	set_column(row, tables.m_recipients, Int32GetDatum(n));
+	set_column(row, tables.m_pending, BoolGetDatum(true));
+	if (OidIsValid(role))
+		set_column(row, tables.m_queued_by, ObjectIdGetDatum(role));
+	set_column(row, tables.m_created_at, TimestampTzGetDatum(now));
+	insert_row(&messages);
+	close_target(&messages);
+
+	open_target(&deliveries, &tables.deliveries);
+	for (int i = 0; i < n; i++)
+	{
+		row = new_row(&deliveries);
+		set_column(row, tables.d_message_id, Int64GetDatum(message_id));
+		set_column(row, tables.d_subscription_id, Int64GetDatum(recipients[i]));
+		insert_row(&deliveries);
+	}
+	close_target(&deliveries);
+	PopActiveSnapshot();
+
+	out->message_id = message_id;
+	out->recipients = n;
+	pfree(recipients);
+	return true;
+}
