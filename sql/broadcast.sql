@@ -22,9 +22,29 @@ SELECT convert_from(payload, 'UTF8') AS payload, ttl, urgency, topic, recipients
 FROM webpush.messages WHERE ttl = 60;
 SELECT * FROM webpush_send_many('{}', 'nobody');
 SELECT * FROM webpush_send_many(ARRAY[-1], 'nobody');
+-- A few ids are looked up one by one in the primary key.
+SELECT recipients AS two FROM webpush_send_many((SELECT array_agg(id) FROM (SELECT id FROM many ORDER BY id LIMIT 2) s), 'two');
 -- Another application's subscriptions are not this one's recipients.
 SELECT recipients FROM webpush_send_many((SELECT array_agg(id) FROM many), 'x', application => 'other');
 DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
+
+-- A broadcast stores its deliveries in batches: every one is there, once,
+-- and found through the index the worker claims by.
+INSERT INTO webpush.subscriptions (endpoint, p256dh, auth, application, key_id)
+SELECT 'https://push.example.com/big/' || i, decode('04' || repeat('ab', 64), 'hex'),
+       decode(repeat('cd', 16), 'hex'), 'default', (SELECT id FROM webpush.vapid_keys WHERE current AND application = 'default')
+FROM generate_series(1, 2500) i;
+SELECT (webpush_send_many(array_agg(id), 'to 2,500')).message_id AS big
+FROM webpush.subscriptions WHERE endpoint LIKE 'https://push.example.com/big/%' \gset
+SELECT recipients FROM webpush.messages WHERE id = :big;
+SET enable_seqscan = off;
+SELECT count(*) AS by_index, count(DISTINCT subscription_id) AS distinct_subscriptions
+FROM webpush.deliveries WHERE message_id = :big;
+RESET enable_seqscan;
+SELECT count(*) AS deliveries FROM webpush.deliveries d JOIN webpush.subscriptions s ON s.id = d.subscription_id
+WHERE d.message_id = :big AND s.endpoint LIKE 'https://push.example.com/big/%';
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
+DELETE FROM webpush.subscriptions WHERE endpoint LIKE 'https://push.example.com/big/%';
 
 -- Bad calls fail before anything is queued.
 \x on

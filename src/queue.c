@@ -309,6 +309,23 @@ queue_to_recipients(SPIPlanPtr *plan, const char *sql, Oid target_type, Datum ta
 						  spec, spec->app, role, values, nulls);
 }
 
+/* After queue_direct.c stored a message: the role's limit, and the wake-up. */
+static QueuedMessage
+stored_directly(QueuedMessage q, Oid role)
+{
+	if (q.message_id != 0)
+	{
+		check_role_limit(role);
+		queue_wake_at_commit();
+	}
+	return q;
+}
+
+/*
+ * To a user's subscriptions, or to a list of them: the rows the statements
+ * below write, stored without the executor when queue_direct.c can (no
+ * dedupe_key, the tables as it knows them).
+ */
 QueuedMessage
 queue_to_user(text *user_id, const MessageSpec *spec)
 {
@@ -316,17 +333,9 @@ queue_to_user(text *user_id, const MessageSpec *spec)
 	QueuedMessage q;
 	Oid			role = queue_limited_role();
 
-	/* A row trigger's path: the same rows, stored without the executor. */
 	app_require_subject(spec->app);
 	if (queue_direct_to_user(user_id, spec, role, &q))
-	{
-		if (q.message_id != 0)
-		{
-			check_role_limit(role);
-			queue_wake_at_commit();
-		}
-		return q;
-	}
+		return stored_directly(q, role);
 	return queue_to_recipients(&plan,
 							   QUEUE_TO_RECIPIENTS("SELECT id FROM webpush.subscriptions"
 												   " WHERE application = $1 AND user_id = $9"),
@@ -337,7 +346,12 @@ QueuedMessage
 queue_to_subscriptions(ArrayType *ids, const MessageSpec *spec)
 {
 	static SPIPlanPtr plan = NULL;
+	QueuedMessage q;
+	Oid			role = queue_limited_role();
 
+	app_require_subject(spec->app);
+	if (queue_direct_to_subscriptions(ids, spec, role, &q))
+		return stored_directly(q, role);
 	return queue_to_recipients(&plan,
 							   QUEUE_TO_RECIPIENTS("SELECT id FROM webpush.subscriptions"
 												   " WHERE id = ANY ($9) AND application = $1"),

@@ -1,9 +1,10 @@
 /*
  * queue_direct.c
- *		Storing a row trigger's notifications without the executor.
+ *		Queueing without the executor.
  *
  * A row trigger queues for every row it fires for, so this is the path a
- * busy application table pays for on each INSERT.  Through SPI that costs
+ * busy application table pays for on each INSERT, and a broadcast stores a
+ * row per recipient.  Through SPI that costs
  * an executor start-up for a statement of three parts, the tables' CHECK
  * expressions read back from the catalog, and a plan over the
  * subscriptions: several times the work of the rows themselves.  Here rows
@@ -13,6 +14,9 @@
  *
  * - queue_direct_to_user (webpush_send_user): the user's subscriptions by
  *   one index scan, then the message and a delivery for each;
+ * - queue_direct_to_subscriptions (webpush_send_many): the listed ids that
+ *   are the application's, by one pass over the table or a probe each,
+ *   then the message and its deliveries, stored in batches;
  * - queue_direct_intake (webpush_notify): one row of webpush.intake, no
  *   index and no lookup; the worker makes the message after COMMIT.
  *
@@ -26,6 +30,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/stratnum.h"
@@ -43,6 +48,7 @@
 #include "executor/spi.h"
 #include "nodes/execnodes.h"
 #include "optimizer/optimizer.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -91,6 +97,7 @@ typedef struct QueueTables
 	TargetTable intake;
 	Oid			subscriptions;
 	Oid			subscriptions_by_user;	/* index on (application, user_id) */
+	Oid			subscriptions_by_id;	/* the primary key */
 	Oid			message_id_seq;
 	/* messages' columns */
 	AttrNumber	m_id,
@@ -108,8 +115,9 @@ typedef struct QueueTables
 	/* deliveries' columns */
 	AttrNumber	d_message_id,
 				d_subscription_id;
-	/* subscriptions' id */
-	AttrNumber	s_id;
+	/* subscriptions' columns */
+	AttrNumber	s_id,
+				s_application;
 	/* intake's columns */
 	AttrNumber	i_id,
 				i_application,
@@ -142,7 +150,8 @@ forget_tables(Datum arg, Oid relid)
 	if (relid == InvalidOid || is_ours(relid, &tables.messages) ||
 		is_ours(relid, &tables.deliveries) || is_ours(relid, &tables.intake) ||
 		relid == tables.subscriptions ||
-		relid == tables.subscriptions_by_user || relid == tables.message_id_seq)
+		relid == tables.subscriptions_by_user || relid == tables.subscriptions_by_id ||
+		relid == tables.message_id_seq)
 		tables.valid = false;
 }
 
@@ -269,8 +278,8 @@ load_target(Oid relid, const ColumnSpec *columns, int ncolumns, TargetTable *t)
 static void
 load_tables(void)
 {
-	bool		isnull[6];
-	Datum		oids[6];
+	bool		isnull[7];
+	Datum		oids[7];
 	Relation	rel;
 	TupleDesc	desc;
 	int			known = 0;
@@ -294,19 +303,21 @@ load_tables(void)
 					" pg_catalog.to_regclass('webpush.subscriptions')::oid,"
 					" pg_catalog.to_regclass('webpush.subscriptions_user_id_idx')::oid,"
 					" pg_catalog.to_regclass(pg_catalog.pg_get_serial_sequence('webpush.messages', 'id'))::oid,"
-					" pg_catalog.to_regclass('webpush.intake')::oid",
+					" pg_catalog.to_regclass('webpush.intake')::oid,"
+					" pg_catalog.to_regclass('webpush.subscriptions_pkey')::oid",
 					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "webpush: could not look up the queue's tables");
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 7; i++)
 		oids[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull[i]);
 	SPI_finish();
 	tables.valid = true;
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 7; i++)
 		if (isnull[i])
 			return;
 	tables.subscriptions = DatumGetObjectId(oids[2]);
 	tables.subscriptions_by_user = DatumGetObjectId(oids[3]);
 	tables.message_id_seq = DatumGetObjectId(oids[4]);
+	tables.subscriptions_by_id = DatumGetObjectId(oids[6]);
 
 	caller = MemoryContextSwitchTo(tables_context);
 	predicate_context = CreateStandaloneExprContext();
@@ -344,16 +355,22 @@ load_tables(void)
 	rel = table_open(tables.subscriptions, AccessShareLock);
 	desc = RelationGetDescr(rel);
 	tables.s_id = column(desc, "id", &known);
+	tables.s_application = column(desc, "application", &known);
 	{
-		Relation	index = index_open(tables.subscriptions_by_user, AccessShareLock);
-		int2vector *keys = &index->rd_index->indkey;
+		Relation	by_user = index_open(tables.subscriptions_by_user, AccessShareLock);
+		Relation	by_id = index_open(tables.subscriptions_by_id, AccessShareLock);
+		int2vector *user_keys = &by_user->rd_index->indkey;
 
-		tables.usable &= known == 1 && index->rd_rel->relam == BTREE_AM_OID &&
-			index->rd_index->indnkeyatts == 2 &&
-			keys->values[0] == column(desc, "application", &known) &&
-			keys->values[1] == column(desc, "user_id", &known) &&
-			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
-		index_close(index, AccessShareLock);
+		tables.usable &= known == 2 && by_user->rd_rel->relam == BTREE_AM_OID &&
+			by_user->rd_index->indnkeyatts == 2 &&
+			user_keys->values[0] == tables.s_application &&
+			user_keys->values[1] == column(desc, "user_id", &known) &&
+			heap_attisnull(by_user->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			by_id->rd_rel->relam == BTREE_AM_OID && by_id->rd_index->indisunique &&
+			by_id->rd_index->indnkeyatts == 1 &&
+			by_id->rd_index->indkey.values[0] == tables.s_id;
+		index_close(by_id, AccessShareLock);
+		index_close(by_user, AccessShareLock);
 	}
 	table_close(rel, AccessShareLock);
 	MemoryContextSwitchTo(caller);
@@ -397,6 +414,110 @@ find_recipients(const char *app, text *user_id, int64 **ids_out)
 	index_close(index, NoLock);
 	table_close(rel, NoLock);
 	*ids_out = ids;
+	return n;
+}
+
+static int
+compare_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Does a subscriptions row (in slot) belong to app?  Collations here are deterministic. */
+static bool
+of_application(TupleTableSlot *slot, const char *app, size_t app_len)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, tables.s_application, &isnull);
+	text	   *t;
+
+	if (isnull)
+		return false;
+	t = DatumGetTextPP(d);
+	return VARSIZE_ANY_EXHDR(t) == app_len && memcmp(VARDATA_ANY(t), app, app_len) == 0;
+}
+
+/*
+ * Which of the ids are subscriptions of app, each once; returns how many.
+ * A broadcast to most of the table reads the table once and looks each row
+ * up among the sorted ids; a few ids are looked up in the primary key.
+ */
+static int
+find_subscriptions(const char *app, ArrayType *array, int64 **ids_out)
+{
+	Relation	rel = table_open(tables.subscriptions, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	size_t		app_len = strlen(app);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			nwanted = 0;
+	int64	   *wanted;
+	int64	   *found;
+	int			n = 0;
+
+	deconstruct_array(array, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &elems, &nulls, &nelems);
+	wanted = palloc(sizeof(int64) * Max(nelems, 1));
+	for (int i = 0; i < nelems; i++)
+		if (!nulls[i])
+			wanted[nwanted++] = DatumGetInt64(elems[i]);
+	pfree(elems);
+	pfree(nulls);
+	qsort(wanted, nwanted, sizeof(int64), compare_int64);
+	if (nwanted > 1)
+	{
+		int			distinct = 1;
+
+		for (int i = 1; i < nwanted; i++)
+			if (wanted[i] != wanted[distinct - 1])
+				wanted[distinct++] = wanted[i];
+		nwanted = distinct;
+	}
+	found = palloc(sizeof(int64) * Max(nwanted, 1));
+
+	if (nwanted >= 4 * (int64) RelationGetNumberOfBlocks(rel))
+	{
+		TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull;
+			int64		id = DatumGetInt64(slot_getattr(slot, tables.s_id, &isnull));
+
+			if (!isnull && bsearch(&id, wanted, nwanted, sizeof(int64), compare_int64) != NULL &&
+				of_application(slot, app, app_len))
+				found[n++] = id;
+			CHECK_FOR_INTERRUPTS();
+		}
+		table_endscan(scan);
+	}
+	else if (nwanted > 0)
+	{
+		Relation	index = index_open(tables.subscriptions_by_id, AccessShareLock);
+		IndexScanDesc scan = webpush_index_beginscan(rel, index, GetActiveSnapshot(), 1, 0);
+
+		for (int i = 0; i < nwanted; i++)
+		{
+			ScanKeyData key;
+
+			ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(wanted[i]));
+			index_rescan(scan, &key, 1, NULL, 0);
+			if (index_getnext_slot(scan, ForwardScanDirection, slot) &&
+				of_application(slot, app, app_len))
+				found[n++] = wanted[i];
+			CHECK_FOR_INTERRUPTS();
+		}
+		index_endscan(scan);
+		index_close(index, NoLock);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	pfree(wanted);
+	*ids_out = found;
 	return n;
 }
 
@@ -445,16 +566,12 @@ set_column(TupleTableSlot *slot, AttrNumber attnum, Datum value)
 }
 
 /*
- * Store the row and its entries in the indexes whose predicate it meets,
- * as ExecInsertIndexTuples does for these kinds of index.
+ * The entries of a stored row in the indexes whose predicate it meets, as
+ * ExecInsertIndexTuples makes them for these kinds of index.
  */
 static void
-insert_row(OpenTarget *o)
+insert_index_entries(OpenTarget *o, TupleTableSlot *slot)
 {
-	TupleTableSlot *slot = o->slot;
-
-	ExecStoreVirtualTuple(slot);
-	table_tuple_insert(o->rel, slot, GetCurrentCommandId(true), 0, NULL);
 	for (int i = 0; i < o->t->nindexes; i++)
 	{
 		const TargetIndex *ti = &o->t->indexes[i];
@@ -480,6 +597,83 @@ insert_row(OpenTarget *o)
 		webpush_index_insert(o->indexes[i], values, isnull, &slot->tts_tid, o->rel,
 							 ti->unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, ti->info);
 	}
+}
+
+/* Store the row new_row() began, and its index entries. */
+static void
+insert_row(OpenTarget *o)
+{
+	ExecStoreVirtualTuple(o->slot);
+	table_tuple_insert(o->rel, o->slot, GetCurrentCommandId(true), 0, NULL);
+	insert_index_entries(o, o->slot);
+}
+
+/* Deliveries stored per table_multi_insert call (as COPY batches rows). */
+#define DELIVERY_BATCH 1000
+
+/*
+ * A delivery of message_id to each of the n subscriptions: one by one for a
+ * few, in batches through table_multi_insert (fewer WAL records and page
+ * locks) for a broadcast.
+ */
+static void
+insert_deliveries(int64 message_id, const int64 *subscriptions, int n)
+{
+	OpenTarget	o;
+	TupleTableSlot **slots;
+	BulkInsertState bistate;
+	MemoryContext batch_context;
+	MemoryContext caller;
+	int			nslots = Min(n, DELIVERY_BATCH);
+
+	open_target(&o, &tables.deliveries);
+	if (n < 8)
+	{
+		for (int i = 0; i < n; i++)
+		{
+			TupleTableSlot *row = new_row(&o);
+
+			set_column(row, tables.d_message_id, Int64GetDatum(message_id));
+			set_column(row, tables.d_subscription_id, Int64GetDatum(subscriptions[i]));
+			insert_row(&o);
+		}
+		close_target(&o);
+		return;
+	}
+
+	slots = palloc(sizeof(TupleTableSlot *) * nslots);
+	for (int i = 0; i < nslots; i++)
+		slots[i] = table_slot_create(o.rel, NULL);
+	bistate = GetBulkInsertState();
+	batch_context = AllocSetContextCreate(CurrentMemoryContext, "webpush deliveries batch",
+										  ALLOCSET_DEFAULT_SIZES);
+	for (int done = 0; done < n; done += nslots)
+	{
+		int			batch = Min(nslots, n - done);
+
+		caller = MemoryContextSwitchTo(batch_context);
+		for (int i = 0; i < batch; i++)
+		{
+			TupleTableSlot *row = slots[i];
+
+			ExecClearTuple(row);
+			memset(row->tts_isnull, true, row->tts_tupleDescriptor->natts * sizeof(bool));
+			set_column(row, tables.d_message_id, Int64GetDatum(message_id));
+			set_column(row, tables.d_subscription_id, Int64GetDatum(subscriptions[done + i]));
+			ExecStoreVirtualTuple(row);
+		}
+		table_multi_insert(o.rel, slots, batch, GetCurrentCommandId(true), 0, bistate);
+		for (int i = 0; i < batch; i++)
+			insert_index_entries(&o, slots[i]);
+		MemoryContextSwitchTo(caller);
+		MemoryContextReset(batch_context);
+		CHECK_FOR_INTERRUPTS();
+	}
+	FreeBulkInsertState(bistate);
+	for (int i = 0; i < nslots; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+	MemoryContextDelete(batch_context);
+	close_target(&o);
 }
 
 bool
@@ -515,44 +709,17 @@ queue_direct_intake(text *user_id, const MessageSpec *spec)
 	return message_id;
 }
 
-bool
-queue_direct_to_user(text *user_id, const MessageSpec *spec, Oid role, QueuedMessage *out)
+/*
+ * The message, and a delivery for each of the n recipients; *out says
+ * which.  Called with the snapshot the recipients were found with.
+ */
+static void
+store_message(const MessageSpec *spec, Oid role, TimestampTz send_at, TimestampTz expires_at,
+			  const int64 *recipients, int n, QueuedMessage *out)
 {
-	int64	   *recipients;
-	int			n;
 	OpenTarget	messages;
-	OpenTarget	deliveries;
 	TupleTableSlot *row;
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	TimestampTz send_at = spec->has_send_at ? spec->send_at : now;
-	TimestampTz expires_at;
 	int64		message_id;
-
-	if (spec->dedupe_key != NULL || spec->app == NULL)
-		return false;
-	if (!tables.valid)
-		load_tables();
-	if (!tables.usable)
-		return false;
-
-	if (pg_add_s64_overflow(send_at, (int64) spec->opts.ttl * USECS_PER_SEC, &expires_at) ||
-		!IS_VALID_TIMESTAMP(expires_at))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range"),
-				 errdetail("send_at plus the TTL is past the last time PostgreSQL can store.")));
-
-	/* As a statement run through SPI would: see this transaction's changes. */
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	n = find_recipients(spec->app, user_id, &recipients);
-	if (n == 0)
-	{
-		PopActiveSnapshot();
-		out->message_id = 0;
-		out->recipients = 0;
-		return true;
-	}
 
 	open_target(&messages, &tables.messages);
 	message_id = nextval_internal(tables.message_id_seq, false);
@@ -571,23 +738,79 @@ queue_direct_to_user(text *user_id, const MessageSpec *spec, Oid role, QueuedMes
 	set_column(row, tables.m_pending, BoolGetDatum(true));
 	if (OidIsValid(role))
 		set_column(row, tables.m_queued_by, ObjectIdGetDatum(role));
-	set_column(row, tables.m_created_at, TimestampTzGetDatum(now));
+	set_column(row, tables.m_created_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
 	insert_row(&messages);
 	close_target(&messages);
 
-	open_target(&deliveries, &tables.deliveries);
-	for (int i = 0; i < n; i++)
-	{
-		row = new_row(&deliveries);
-		set_column(row, tables.d_message_id, Int64GetDatum(message_id));
-		set_column(row, tables.d_subscription_id, Int64GetDatum(recipients[i]));
-		insert_row(&deliveries);
-	}
-	close_target(&deliveries);
-	PopActiveSnapshot();
-
+	insert_deliveries(message_id, recipients, n);
 	out->message_id = message_id;
 	out->recipients = n;
+}
+
+/* Recipients found by one of the lookups below. */
+typedef int (*FindRecipients) (const MessageSpec *spec, void *arg, int64 **ids);
+
+/*
+ * The direct path's common part: checks, the snapshot a statement would
+ * take, the lookup, and the rows.
+ */
+static bool
+queue_direct(const MessageSpec *spec, Oid role, FindRecipients find, void *arg,
+			 QueuedMessage *out)
+{
+	TimestampTz send_at = spec->has_send_at ? spec->send_at : GetCurrentTransactionStartTimestamp();
+	TimestampTz expires_at;
+	int64	   *recipients;
+	int			n;
+
+	if (spec->dedupe_key != NULL || spec->app == NULL)
+		return false;
+	if (!tables.valid)
+		load_tables();
+	if (!tables.usable)
+		return false;
+
+	if (pg_add_s64_overflow(send_at, (int64) spec->opts.ttl * USECS_PER_SEC, &expires_at) ||
+		!IS_VALID_TIMESTAMP(expires_at))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range"),
+				 errdetail("send_at plus the TTL is past the last time PostgreSQL can store.")));
+
+	/* As a statement run through SPI would: see this transaction's changes. */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	n = find(spec, arg, &recipients);
+	out->message_id = 0;
+	out->recipients = 0;
+	if (n > 0)
+		store_message(spec, role, send_at, expires_at, recipients, n, out);
+	PopActiveSnapshot();
 	pfree(recipients);
 	return true;
+}
+
+static int
+find_by_user(const MessageSpec *spec, void *arg, int64 **ids)
+{
+	return find_recipients(spec->app, (text *) arg, ids);
+}
+
+bool
+queue_direct_to_user(text *user_id, const MessageSpec *spec, Oid role, QueuedMessage *out)
+{
+	return queue_direct(spec, role, find_by_user, user_id, out);
+}
+
+static int
+find_by_id(const MessageSpec *spec, void *arg, int64 **ids)
+{
+	return find_subscriptions(spec->app, (ArrayType *) arg, ids);
+}
+
+bool
+queue_direct_to_subscriptions(ArrayType *ids, const MessageSpec *spec, Oid role,
+							  QueuedMessage *out)
+{
+	return queue_direct(spec, role, find_by_id, ids, out);
 }

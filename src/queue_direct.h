@@ -1,12 +1,14 @@
 /*
  * queue_direct.h
- *		Storing a row trigger's notifications without the executor: the
- *		path a trigger takes on every row it fires for.
+ *		Queueing without the executor: the path a row trigger takes on
+ *		every row it fires for, and a broadcast's.
  */
 #ifndef WEBPUSH_QUEUE_DIRECT_H
 #define WEBPUSH_QUEUE_DIRECT_H
 
 #include "postgres.h"
+
+#include "utils/array.h"
 
 #include "queue.h"
 
@@ -33,5 +35,12 @@ extern bool queue_direct_ready(const MessageSpec *spec);
  * message's id to be.
  */
 extern int64 queue_direct_intake(text *user_id, const MessageSpec *spec);
+
+/*
+ * As queue_direct_to_user, for each of the ids that is a subscription of
+ * spec->app, once (webpush_send_many, webpush_send to one id).
+ */
+extern bool queue_direct_to_subscriptions(ArrayType *ids, const MessageSpec *spec, Oid role,
+										  QueuedMessage *out);
 
 #endif							/* WEBPUSH_QUEUE_DIRECT_H */
