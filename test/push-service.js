@@ -40,6 +40,7 @@ class PushService {
     this.settings = {};             // HTTP/2 SETTINGS, e.g. { maxConcurrentStreams: 5 }
     this.goawayEvery = 0;           // a graceful GOAWAY after every N requests
     this.streams = 0;
+    this.refusedAfterGoaway = 0;    // streams that crossed our GOAWAY, refused
   }
 
   async start({ key, cert, port = 0, host = '127.0.0.1' }) {
@@ -154,6 +155,15 @@ class PushService {
     // not disown it.
     if (req.stream) {
       const session = req.stream.session;
+      // A stream above the last one a GOAWAY of ours named is not processed
+      // (RFC 9113, 6.8): it crossed the GOAWAY on the wire, and nghttp2
+      // accepts it when the GOAWAY was queued but not yet written.  The
+      // client starts it again elsewhere.
+      if (session.webpushGoawayLast !== undefined && req.stream.id > session.webpushGoawayLast) {
+        this.refusedAfterGoaway++;
+        req.stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
       session.webpushLastStream = Math.max(session.webpushLastStream || 0, req.stream.id);
     }
     const body = await new Promise((resolve, reject) => {
@@ -227,6 +237,7 @@ class PushService {
     // after this one; the client must send the later ones elsewhere.
     if (this.goawayEvery && req.stream && ++this.streams % this.goawayEvery === 0) {
       const session = req.stream.session;
+      session.webpushGoawayLast = session.webpushLastStream;
       session.goaway(http2.constants.NGHTTP2_NO_ERROR, session.webpushLastStream);
     }
   }

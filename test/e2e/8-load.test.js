@@ -167,7 +167,8 @@ for (const [label, setup] of [
       reconnect, 20000);
       const { rows: [h] } = await db.query(`SELECT count(*) FILTER (WHERE outcome = 'delivered') AS delivered,
                                                    max(attempts) AS most FROM webpush.history WHERE subscription_id = ANY($1)`, [ids]);
-      console.log(`# ${label}: 1000 messages in ${took} ms, ${small.messages.length} requests, ${small.sessions.size} sessions open at the end`);
+      console.log(`# ${label}: 1000 messages in ${took} ms, ${small.messages.length} requests, ` +
+        `${small.refusedAfterGoaway} refused after a GOAWAY, ${small.sessions.size} sessions open at the end`);
       assert.equal(small.problems.length, 0, small.problems[0]);
       assert.equal(small.messages.length, 1000, 'nothing sent twice');
       assert.equal(Number(h.delivered), 1000);
