@@ -3,7 +3,8 @@
 # inserts one order per transaction, without the trigger and with it, with
 # no worker serving the database (so only the sending side is measured).
 # Prints the TPS of each, the machine's CPU time per transaction, and the
-# trigger's cost.  As an unprivileged user, with the extension installed
+# trigger's cost; then the same with the worker draining to a loopback push
+# service on the same cores.  As an unprivileged user, with the extension installed
 # (BENCH_MODE=trigger scripts/bench.sh sets that up).
 #   TRIGGER_SECONDS  length of each pgbench run (10)
 #   TRIGGER_ROUNDS   rounds of the three runs (3)
@@ -97,6 +98,36 @@ for i in 0 1 2; do
         if (p != t) printf "; costs %.0f%% of the insert'"'"'s tps", 100 * (1 - t / p);
         printf "\n" }'
 done
+
+# With the worker draining on the same cores: the same inserts in
+# "postgres", which the worker serves, for 200 users whose subscriptions
+# are a loopback push service's; then the time until the last one is sent.
+(cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+node bench/trigger_service.js 200 "$work/subs.jsonl" "$WEBPUSH_TEST_TLS/server.key" \
+    "$WEBPUSH_TEST_TLS/server.pem" > "$work/arrivals" &
+service=$!
+until [ -s "$work/subs.jsonl" ]; do sleep 0.1; done
+export PGDATABASE=postgres
+psql -Xq -o /dev/null -c 'CREATE EXTENSION webpush' -c 'SELECT webpush_keys()' \
+    -c 'CREATE TABLE orders (id bigserial PRIMARY KEY, user_id text, item text NOT NULL)'
+awk '{ printf "SELECT webpush_subscribe(%c%s%c, %cuser-%d%c);\n", 39, $0, 39, 39, NR, 39 }' \
+    "$work/subs.jsonl" | psql -Xq -o /dev/null
+read -r drain_plain _ < <(run)
+psql -Xqc "CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW ${triggers[2]}"
+read -r drain_with _ < <(run)
+queued=$(psql -XAtc 'SELECT count(*) FROM orders')
+started=$(date +%s.%N)
+until [ "$(psql -XAtc 'SELECT (SELECT count(*) FROM webpush.intake) + (SELECT count(*) FROM webpush.deliveries)')" = 0 ]; do
+    sleep 0.2
+done
+drained=$(date +%s.%N)
+kill -TERM "$service"
+wait "$service" || true
+read -r arrived problems < "$work/arrivals"
+awk -v p="$drain_plain" -v w="$drain_with" -v q="$queued" -v a="$arrived" -v s="$started" -v d="$drained" -v pr="$problems" 'BEGIN {
+    printf "with the worker draining: no trigger %s tps, webpush_notify() %s tps (%.0f%% less); ", p, w, 100 * (1 - w / p);
+    printf "%d notifications, %d received, the last %.1f s after the inserts ended, %d problems\n", q, a, d - s, pr }'
+
 if [ -n "${TRIGGER_PERF:-}" ]; then
     perf report -i "$work/perf.data" --no-children --stdio -g none --percent-limit 0.7 2>/dev/null | grep -E '^ +[0-9]' | head -45
 fi
