@@ -174,22 +174,16 @@ forget_tables_at_subabort(SubXactEvent event, SubTransactionId sub,
 		tables.valid = false;
 }
 
-/*
- * A column's number by name; 0 when missing.  *known counts the columns
- * found, so that a table with columns this file does not fill is noticed.
- */
+/* A column's number by name; 0 when missing. */
 static AttrNumber
-column(TupleDesc desc, const char *name, int *known)
+column(TupleDesc desc, const char *name)
 {
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
 		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-		{
-			(*known)++;
 			return att->attnum;
-		}
 	}
 	return 0;
 }
@@ -264,12 +258,43 @@ load_target(Oid relid, const ColumnSpec *columns, int ncolumns, TargetTable *t)
 
 	for (int i = 0; i < ncolumns; i++)
 	{
-		AttrNumber	attnum = column(desc, columns[i].name, &known);
+		AttrNumber	attnum = column(desc, columns[i].name);
 
+		known += attnum != 0;
 		if (columns[i].target != NULL)
 			*columns[i].target = attnum;
 	}
 	ok = known == ncolumns && known == live_columns(desc) && load_indexes(rel, t);
+	table_close(rel, AccessShareLock);
+	return ok;
+}
+
+/*
+ * The subscriptions' columns, and whether the two indexes the lookups scan
+ * are the plain btrees they expect: (application, user_id) and the id.
+ */
+static bool
+load_subscriptions(void)
+{
+	Relation	rel = table_open(tables.subscriptions, AccessShareLock);
+	Relation	by_user = index_open(tables.subscriptions_by_user, AccessShareLock);
+	Relation	by_id = index_open(tables.subscriptions_by_id, AccessShareLock);
+	int2vector *user_keys = &by_user->rd_index->indkey;
+	bool		ok;
+
+	tables.s_id = column(RelationGetDescr(rel), "id");
+	tables.s_application = column(RelationGetDescr(rel), "application");
+	ok = tables.s_id != 0 && tables.s_application != 0 &&
+		by_user->rd_rel->relam == BTREE_AM_OID &&
+		by_user->rd_index->indnkeyatts == 2 &&
+		user_keys->values[0] == tables.s_application &&
+		user_keys->values[1] == column(RelationGetDescr(rel), "user_id") &&
+		heap_attisnull(by_user->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+		by_id->rd_rel->relam == BTREE_AM_OID && by_id->rd_index->indisunique &&
+		by_id->rd_index->indnkeyatts == 1 &&
+		by_id->rd_index->indkey.values[0] == tables.s_id;
+	index_close(by_id, AccessShareLock);
+	index_close(by_user, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return ok;
 }
@@ -280,9 +305,6 @@ load_tables(void)
 {
 	bool		isnull[7];
 	Datum		oids[7];
-	Relation	rel;
-	TupleDesc	desc;
-	int			known = 0;
 	MemoryContext caller;
 
 	if (tables_context == NULL)
@@ -352,34 +374,16 @@ load_tables(void)
 			load_target(DatumGetObjectId(oids[5]), intake, lengthof(intake), &tables.intake);
 	}
 
-	rel = table_open(tables.subscriptions, AccessShareLock);
-	desc = RelationGetDescr(rel);
-	tables.s_id = column(desc, "id", &known);
-	tables.s_application = column(desc, "application", &known);
-	{
-		Relation	by_user = index_open(tables.subscriptions_by_user, AccessShareLock);
-		Relation	by_id = index_open(tables.subscriptions_by_id, AccessShareLock);
-		int2vector *user_keys = &by_user->rd_index->indkey;
-
-		tables.usable &= known == 2 && by_user->rd_rel->relam == BTREE_AM_OID &&
-			by_user->rd_index->indnkeyatts == 2 &&
-			user_keys->values[0] == tables.s_application &&
-			user_keys->values[1] == column(desc, "user_id", &known) &&
-			heap_attisnull(by_user->rd_indextuple, Anum_pg_index_indpred, NULL) &&
-			by_id->rd_rel->relam == BTREE_AM_OID && by_id->rd_index->indisunique &&
-			by_id->rd_index->indnkeyatts == 1 &&
-			by_id->rd_index->indkey.values[0] == tables.s_id;
-		index_close(by_id, AccessShareLock);
-		index_close(by_user, AccessShareLock);
-	}
-	table_close(rel, AccessShareLock);
+	tables.usable = tables.usable && load_subscriptions();
 	MemoryContextSwitchTo(caller);
 }
 
-/* The ids of the application's subscriptions of user_id; returns how many. */
+/* The ids of spec->app's subscriptions of the user (arg, text); returns how many. */
 static int
-find_recipients(const char *app, text *user_id, int64 **ids_out)
+find_by_user(const MessageSpec *spec, void *arg, int64 **ids_out)
 {
+	const char *app = spec->app;
+	text	   *user_id = (text *) arg;
 	Relation	rel = table_open(tables.subscriptions, AccessShareLock);
 	Relation	index = index_open(tables.subscriptions_by_user, AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
@@ -441,13 +445,16 @@ of_application(TupleTableSlot *slot, const char *app, size_t app_len)
 }
 
 /*
- * Which of the ids are subscriptions of app, each once; returns how many.
- * A broadcast to most of the table reads the table once and looks each row
- * up among the sorted ids; a few ids are looked up in the primary key.
+ * Which of the ids (arg, a bigint[]) are subscriptions of spec->app, each
+ * once; returns how many.  A broadcast to most of the table reads the table
+ * once and looks each row up among the sorted ids; a few ids are looked up
+ * in the primary key.
  */
 static int
-find_subscriptions(const char *app, ArrayType *array, int64 **ids_out)
+find_by_id(const MessageSpec *spec, void *arg, int64 **ids_out)
 {
+	const char *app = spec->app;
+	ArrayType  *array = (ArrayType *) arg;
 	Relation	rel = table_open(tables.subscriptions, AccessShareLock);
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	size_t		app_len = strlen(app);
@@ -549,13 +556,19 @@ close_target(OpenTarget *o)
 	table_close(o->rel, NoLock);
 }
 
-/* An empty row to fill. */
+/* The slot emptied, every column NULL, to fill. */
+static TupleTableSlot *
+empty_row(TupleTableSlot *slot)
+{
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, slot->tts_tupleDescriptor->natts * sizeof(bool));
+	return slot;
+}
+
 static TupleTableSlot *
 new_row(OpenTarget *o)
 {
-	ExecClearTuple(o->slot);
-	memset(o->slot->tts_isnull, true, o->slot->tts_tupleDescriptor->natts * sizeof(bool));
-	return o->slot;
+	return empty_row(o->slot);
 }
 
 static void
@@ -608,6 +621,15 @@ insert_row(OpenTarget *o)
 	insert_index_entries(o, o->slot);
 }
 
+/* A delivery row in slot, ready to store. */
+static void
+delivery_row(TupleTableSlot *slot, int64 message_id, int64 subscription_id)
+{
+	empty_row(slot);
+	set_column(slot, tables.d_message_id, Int64GetDatum(message_id));
+	set_column(slot, tables.d_subscription_id, Int64GetDatum(subscription_id));
+}
+
 /* Deliveries stored per table_multi_insert call (as COPY batches rows). */
 #define DELIVERY_BATCH 1000
 
@@ -631,10 +653,7 @@ insert_deliveries(int64 message_id, const int64 *subscriptions, int n)
 	{
 		for (int i = 0; i < n; i++)
 		{
-			TupleTableSlot *row = new_row(&o);
-
-			set_column(row, tables.d_message_id, Int64GetDatum(message_id));
-			set_column(row, tables.d_subscription_id, Int64GetDatum(subscriptions[i]));
+			delivery_row(o.slot, message_id, subscriptions[i]);
 			insert_row(&o);
 		}
 		close_target(&o);
@@ -654,13 +673,8 @@ insert_deliveries(int64 message_id, const int64 *subscriptions, int n)
 		caller = MemoryContextSwitchTo(batch_context);
 		for (int i = 0; i < batch; i++)
 		{
-			TupleTableSlot *row = slots[i];
-
-			ExecClearTuple(row);
-			memset(row->tts_isnull, true, row->tts_tupleDescriptor->natts * sizeof(bool));
-			set_column(row, tables.d_message_id, Int64GetDatum(message_id));
-			set_column(row, tables.d_subscription_id, Int64GetDatum(subscriptions[done + i]));
-			ExecStoreVirtualTuple(row);
+			delivery_row(slots[i], message_id, subscriptions[done + i]);
+			ExecStoreVirtualTuple(slots[i]);
 		}
 		table_multi_insert(o.rel, slots, batch, GetCurrentCommandId(true), 0, bistate);
 		for (int i = 0; i < batch; i++)
@@ -676,12 +690,18 @@ insert_deliveries(int64 message_id, const int64 *subscriptions, int n)
 	close_target(&o);
 }
 
+/* A send this path can store: no dedupe_key (ON CONFLICT does that), an application. */
+static bool
+direct_applies(const MessageSpec *spec)
+{
+	return spec->dedupe_key == NULL && spec->app != NULL;
+}
+
 bool
 queue_direct_ready(const MessageSpec *spec)
 {
-	return tables.valid && tables.usable && spec->dedupe_key == NULL &&
-		spec->app != NULL && app_subject_known(spec->app) &&
-		!OidIsValid(queue_limited_role());
+	return tables.valid && tables.usable && direct_applies(spec) &&
+		app_subject_known(spec->app) && !OidIsValid(queue_limited_role());
 }
 
 int64
@@ -747,7 +767,7 @@ store_message(const MessageSpec *spec, Oid role, TimestampTz send_at, TimestampT
 	out->recipients = n;
 }
 
-/* Recipients found by one of the lookups below. */
+/* A lookup of recipients: find_by_user or find_by_id. */
 typedef int (*FindRecipients) (const MessageSpec *spec, void *arg, int64 **ids);
 
 /*
@@ -763,7 +783,7 @@ queue_direct(const MessageSpec *spec, Oid role, FindRecipients find, void *arg,
 	int64	   *recipients;
 	int			n;
 
-	if (spec->dedupe_key != NULL || spec->app == NULL)
+	if (!direct_applies(spec))
 		return false;
 	if (!tables.valid)
 		load_tables();
@@ -790,22 +810,10 @@ queue_direct(const MessageSpec *spec, Oid role, FindRecipients find, void *arg,
 	return true;
 }
 
-static int
-find_by_user(const MessageSpec *spec, void *arg, int64 **ids)
-{
-	return find_recipients(spec->app, (text *) arg, ids);
-}
-
 bool
 queue_direct_to_user(text *user_id, const MessageSpec *spec, Oid role, QueuedMessage *out)
 {
 	return queue_direct(spec, role, find_by_user, user_id, out);
-}
-
-static int
-find_by_id(const MessageSpec *spec, void *arg, int64 **ids)
-{
-	return find_subscriptions(spec->app, (ArrayType *) arg, ids);
 }
 
 bool
