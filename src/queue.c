@@ -490,7 +490,7 @@ copy_bytes(HeapTuple row, TupleDesc desc, int col, uint8 **out, size_t *len)
 #define CLAIMED_COLUMNS \
 	"SELECT c.ctid, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
 	" COALESCE(s.endpoint, m.endpoint), COALESCE(s.p256dh, m.p256dh), COALESCE(s.auth, m.auth)," \
-	" m.payload, m.urgency, m.topic, c.attempts, m.expires_at " \
+	" m.payload, m.urgency, m.topic, c.attempts, m.expires_at, m.created_at " \
 	"FROM claimed c JOIN webpush.messages m ON m.id = c.message_id " \
 	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0"
 
@@ -537,6 +537,7 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 			strlcpy(m->topic, s, sizeof(m->topic));
 		m->attempts = DatumGetInt16(SPI_getbinval(row, desc, 11, &isnull));
 		m->expires_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 12, &isnull));
+		m->ref.created_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 13, &isnull));
 		MemoryContextSwitchTo(spi);
 	}
 }
@@ -576,6 +577,34 @@ take_in(int limit)
 		elog(ERROR, "webpush: could not take in webpush.intake");
 }
 
+/* The ids of up to limit messages with first attempts due, oldest first. */
+static int
+due_messages(int limit, int64 **ids)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(limit)};
+	int			n;
+
+	if (SPI_execute_plan(prepared(&plan,
+								  "SELECT id FROM webpush.messages"
+								  " WHERE pending AND send_at <= pg_catalog.now()"
+								  " ORDER BY send_at, id LIMIT $1",
+								  1, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not read the due messages");
+	n = (int) SPI_processed;
+	*ids = palloc(sizeof(int64) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		(*ids)[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+												1, &isnull));
+	}
+	return n;
+}
+
 int
 queue_claim(int limit, ClaimedMessage **out)
 {
@@ -588,26 +617,32 @@ queue_claim(int limit, ClaimedMessage **out)
 	MemoryContext caller = CurrentMemoryContext;
 	ClaimedMessage *claimed = MemoryContextAllocZero(caller, sizeof(ClaimedMessage) * Max(limit, 1));
 	int			n = 0;
+	int64	   *due;
+	int			ndue;
 
 	spi_connect_or_error();
 	take_in(limit);
 
 	/* First attempts, of the messages that are due, oldest first. */
-	if (SPI_execute_plan(prepared(&first_plan,
-								  "WITH due_messages AS (SELECT id FROM webpush.messages"
-								  "  WHERE pending AND send_at <= pg_catalog.now()"
-								  "  ORDER BY send_at, id LIMIT $1),"
-								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
-								  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
-								  "   CROSS JOIN LATERAL (SELECT ctid FROM webpush.deliveries"
-								  "    WHERE message_id = m.id AND attempts IS NULL AND claimed_by IS NULL"
-								  "    LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
-								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
-								  CLAIMED_COLUMNS,
-								  2, types),
-						 values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "webpush: could not claim deliveries");
-	copy_claimed(caller, claimed, &n);
+	ndue = due_messages(limit, &due);
+	if (!queue_direct_claim_first(due, ndue, limit, caller, claimed, &n))
+	{
+		if (SPI_execute_plan(prepared(&first_plan,
+									  "WITH due_messages AS (SELECT id FROM webpush.messages"
+									  "  WHERE pending AND send_at <= pg_catalog.now()"
+									  "  ORDER BY send_at, id LIMIT $1),"
+									  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
+									  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
+									  "   CROSS JOIN LATERAL (SELECT ctid FROM webpush.deliveries"
+									  "    WHERE message_id = m.id AND attempts IS NULL AND claimed_by IS NULL"
+									  "    LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
+									  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
+									  CLAIMED_COLUMNS,
+									  2, types),
+							 values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "webpush: could not claim deliveries");
+		copy_claimed(caller, claimed, &n);
+	}
 
 	/* Messages whose first attempts were all claimed now stop being looked at. */
 	if (n > 0)
@@ -765,17 +800,10 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 		a->statuses[a->n] = Int32GetDatum(o->status);
 		a->delays[a->n] = Float8GetDatum(o->retry_delay_ms);
 		a->reasons[a->n] = o->reason;
-		a->kinds[a->n] = o->kind == OUTCOME_DELIVERED ? "delivered" :
-			o->kind == OUTCOME_EXPIRED ? "expired" : "failed";
+		a->kinds[a->n] = (char *) outcome_history_name(o->kind);
 		a->uncounted[a->n] = Int32GetDatum(o->not_attempted ? 1 : 0);
 		a->n++;
 	}
-}
-
-static bool
-is_final(OutcomeKind kind)
-{
-	return kind != OUTCOME_RETRY && kind != OUTCOME_RELEASE;
 }
 
 static bool
@@ -808,8 +836,8 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	spi_connect_or_error();
 
 	/* Finished deliveries leave for the history. */
-	collect(&a, outcomes, n, is_final);
-	if (a.n > 0)
+	collect(&a, outcomes, n, outcome_is_final);
+	if (a.n > 0 && !queue_direct_record_final(outcomes, n))
 	{
 		Oid			types[6] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
 		INT4ARRAYOID, INT4OID};

@@ -74,6 +74,7 @@ typedef struct DeliveryRef
 	ItemPointerData tid;
 	int64		message_id;
 	int64		subscription_id;	/* 0 for one-offs */
+	TimestampTz created_at;		/* the message's, for the history */
 } DeliveryRef;
 
 /* A delivery the worker claimed, copied out of SPI memory. */
@@ -122,9 +123,25 @@ typedef struct Outcome
 	OutcomeKind kind;
 	int32		status;			/* HTTP status, 0 for none */
 	char	   *reason;			/* malloc'd or NULL */
+	char	   *endpoint;		/* where it was sent: malloc'd, or NULL */
 	double		retry_delay_ms; /* OUTCOME_RETRY and OUTCOME_RELEASE */
 	bool		not_attempted;	/* claimed but never sent: not an attempt */
 } Outcome;
+
+/* Whether the delivery leaves for the history (else it waits again). */
+static inline bool
+outcome_is_final(OutcomeKind kind)
+{
+	return kind != OUTCOME_RETRY && kind != OUTCOME_RELEASE;
+}
+
+/* A final outcome's name in webpush.history. */
+static inline const char *
+outcome_history_name(OutcomeKind kind)
+{
+	return kind == OUTCOME_DELIVERED ? "delivered" :
+		kind == OUTCOME_EXPIRED ? "expired" : "failed";
+}
 
 /* Record a batch of outcomes: history rows, retries, removed subscriptions. */
 extern void queue_record_outcomes(const Outcome *outcomes, int n);

@@ -1,6 +1,6 @@
 /*
  * queue_direct.c
- *		Queueing without the executor.
+ *		The queue's tables without the executor.
  *
  * A row trigger queues for every row it fires for, so this is the path a
  * busy application table pays for on each INSERT, and a broadcast stores a
@@ -18,7 +18,11 @@
  *   are the application's, by one pass over the table or a probe each,
  *   then the message and its deliveries, stored in batches;
  * - queue_direct_intake (webpush_notify): one row of webpush.intake, no
- *   index and no lookup; the worker makes the message after COMMIT.
+ *   index and no lookup; the worker makes the message after COMMIT;
+ * - queue_direct_claim_first and queue_direct_record_final: the worker's
+ *   two steps per delivery, an update that claims it and a delete that
+ *   moves it to the history.  Through SPI these cost about twice the rows'
+ *   own work in plan execution, joins and arrays built to pass the batch.
  *
  * The rows are the ones queue.c's statements write.  The column rules that
  * the tables' domains and CHECK constraints state hold already: the SQL
@@ -95,9 +99,12 @@ typedef struct QueueTables
 	TargetTable messages;
 	TargetTable deliveries;
 	TargetTable intake;
+	TargetTable history;
 	Oid			subscriptions;
 	Oid			subscriptions_by_user;	/* index on (application, user_id) */
 	Oid			subscriptions_by_id;	/* the primary key */
+	Oid			messages_by_id; /* the primary key */
+	Oid			deliveries_by_message;	/* index on (message_id) */
 	Oid			message_id_seq;
 	/* messages' columns */
 	AttrNumber	m_id,
@@ -111,13 +118,33 @@ typedef struct QueueTables
 				m_recipients,
 				m_pending,
 				m_queued_by,
-				m_created_at;
+				m_created_at,
+				m_endpoint,
+				m_p256dh,
+				m_auth,
+				m_key_id;
 	/* deliveries' columns */
 	AttrNumber	d_message_id,
-				d_subscription_id;
+				d_subscription_id,
+				d_claimed_by,
+				d_attempts;
 	/* subscriptions' columns */
 	AttrNumber	s_id,
-				s_application;
+				s_application,
+				s_key_id,
+				s_endpoint,
+				s_p256dh,
+				s_auth;
+	/* history's columns */
+	AttrNumber	h_message_id,
+				h_subscription_id,
+				h_endpoint,
+				h_outcome,
+				h_status,
+				h_attempts,
+				h_reason,
+				h_created_at,
+				h_finished_at;
 	/* intake's columns */
 	AttrNumber	i_id,
 				i_application,
@@ -149,7 +176,7 @@ forget_tables(Datum arg, Oid relid)
 	(void) arg;
 	if (relid == InvalidOid || is_ours(relid, &tables.messages) ||
 		is_ours(relid, &tables.deliveries) || is_ours(relid, &tables.intake) ||
-		relid == tables.subscriptions ||
+		is_ours(relid, &tables.history) || relid == tables.subscriptions ||
 		relid == tables.subscriptions_by_user || relid == tables.subscriptions_by_id ||
 		relid == tables.message_id_seq)
 		tables.valid = false;
@@ -284,7 +311,12 @@ load_subscriptions(void)
 
 	tables.s_id = column(RelationGetDescr(rel), "id");
 	tables.s_application = column(RelationGetDescr(rel), "application");
-	ok = tables.s_id != 0 && tables.s_application != 0 &&
+	tables.s_key_id = column(RelationGetDescr(rel), "key_id");
+	tables.s_endpoint = column(RelationGetDescr(rel), "endpoint");
+	tables.s_p256dh = column(RelationGetDescr(rel), "p256dh");
+	tables.s_auth = column(RelationGetDescr(rel), "auth");
+	ok = tables.s_id != 0 && tables.s_application != 0 && tables.s_key_id != 0 &&
+		tables.s_endpoint != 0 && tables.s_p256dh != 0 && tables.s_auth != 0 &&
 		by_user->rd_rel->relam == BTREE_AM_OID &&
 		by_user->rd_index->indnkeyatts == 2 &&
 		user_keys->values[0] == tables.s_application &&
@@ -299,12 +331,27 @@ load_subscriptions(void)
 	return ok;
 }
 
+/* Whether index is a plain btree on the one column attnum of its table. */
+static bool
+btree_on(Oid indexid, AttrNumber attnum)
+{
+	Relation	index = index_open(indexid, AccessShareLock);
+	bool		ok = index->rd_rel->relam == BTREE_AM_OID &&
+		index->rd_index->indnatts == 1 &&
+		index->rd_index->indkey.values[0] == attnum &&
+		heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+		heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL);
+
+	index_close(index, AccessShareLock);
+	return ok;
+}
+
 /* Fill tables; tables.usable says whether this path applies. */
 static void
 load_tables(void)
 {
-	bool		isnull[7];
-	Datum		oids[7];
+	bool		isnull[10];
+	Datum		oids[10];
 	MemoryContext caller;
 
 	if (tables_context == NULL)
@@ -326,20 +373,25 @@ load_tables(void)
 					" pg_catalog.to_regclass('webpush.subscriptions_user_id_idx')::oid,"
 					" pg_catalog.to_regclass(pg_catalog.pg_get_serial_sequence('webpush.messages', 'id'))::oid,"
 					" pg_catalog.to_regclass('webpush.intake')::oid,"
-					" pg_catalog.to_regclass('webpush.subscriptions_pkey')::oid",
+					" pg_catalog.to_regclass('webpush.subscriptions_pkey')::oid,"
+					" pg_catalog.to_regclass('webpush.history')::oid,"
+					" pg_catalog.to_regclass('webpush.messages_pkey')::oid,"
+					" pg_catalog.to_regclass('webpush.deliveries_message_id_idx')::oid",
 					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "webpush: could not look up the queue's tables");
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < (int) lengthof(oids); i++)
 		oids[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &isnull[i]);
 	SPI_finish();
 	tables.valid = true;
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < (int) lengthof(oids); i++)
 		if (isnull[i])
 			return;
 	tables.subscriptions = DatumGetObjectId(oids[2]);
 	tables.subscriptions_by_user = DatumGetObjectId(oids[3]);
 	tables.message_id_seq = DatumGetObjectId(oids[4]);
 	tables.subscriptions_by_id = DatumGetObjectId(oids[6]);
+	tables.messages_by_id = DatumGetObjectId(oids[8]);
+	tables.deliveries_by_message = DatumGetObjectId(oids[9]);
 
 	caller = MemoryContextSwitchTo(tables_context);
 	predicate_context = CreateStandaloneExprContext();
@@ -352,14 +404,23 @@ load_tables(void)
 			{"send_at", &tables.m_send_at}, {"expires_at", &tables.m_expires_at},
 			{"recipients", &tables.m_recipients}, {"pending", &tables.m_pending},
 			{"queued_by", &tables.m_queued_by}, {"created_at", &tables.m_created_at},
-			{"dedupe_key", NULL}, {"endpoint", NULL}, {"p256dh", NULL}, {"auth", NULL},
-			{"key_id", NULL}
+			{"dedupe_key", NULL}, {"endpoint", &tables.m_endpoint},
+			{"p256dh", &tables.m_p256dh}, {"auth", &tables.m_auth},
+			{"key_id", &tables.m_key_id}
 		};
 		ColumnSpec	deliveries[] = {
 			{"message_id", &tables.d_message_id},
 			{"subscription_id", &tables.d_subscription_id},
-			{"claimed_by", NULL}, {"attempts", NULL}, {"next_attempt_at", NULL},
-			{"last_status", NULL}, {"last_error", NULL}
+			{"claimed_by", &tables.d_claimed_by}, {"attempts", &tables.d_attempts},
+			{"next_attempt_at", NULL}, {"last_status", NULL}, {"last_error", NULL}
+		};
+		ColumnSpec	history[] = {
+			{"message_id", &tables.h_message_id},
+			{"subscription_id", &tables.h_subscription_id},
+			{"endpoint", &tables.h_endpoint}, {"outcome", &tables.h_outcome},
+			{"status", &tables.h_status}, {"attempts", &tables.h_attempts},
+			{"reason", &tables.h_reason}, {"created_at", &tables.h_created_at},
+			{"finished_at", &tables.h_finished_at}
 		};
 		ColumnSpec	intake[] = {
 			{"id", &tables.i_id}, {"application", &tables.i_application},
@@ -371,11 +432,35 @@ load_tables(void)
 		tables.usable =
 			load_target(DatumGetObjectId(oids[0]), messages, lengthof(messages), &tables.messages) &&
 			load_target(DatumGetObjectId(oids[1]), deliveries, lengthof(deliveries), &tables.deliveries) &&
-			load_target(DatumGetObjectId(oids[5]), intake, lengthof(intake), &tables.intake);
+			load_target(DatumGetObjectId(oids[5]), intake, lengthof(intake), &tables.intake) &&
+			load_target(DatumGetObjectId(oids[7]), history, lengthof(history), &tables.history);
 	}
 
-	tables.usable = tables.usable && load_subscriptions();
+	tables.usable = tables.usable && load_subscriptions() &&
+		btree_on(tables.messages_by_id, tables.m_id) &&
+		btree_on(tables.deliveries_by_message, tables.d_message_id);
 	MemoryContextSwitchTo(caller);
+}
+
+/* Whether this path applies: the tables found, and of the shape it knows. */
+static bool
+tables_usable(void)
+{
+	if (!tables.valid)
+		load_tables();
+	return tables.usable;
+}
+
+/*
+ * Begin what a statement run through SPI would do, seeing this
+ * transaction's changes so far: the caller pops the snapshot at the end.
+ */
+static Snapshot
+start_statement(void)
+{
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	return GetActiveSnapshot();
 }
 
 /* The ids of spec->app's subscriptions of the user (arg, text); returns how many. */
@@ -579,11 +664,30 @@ set_column(TupleTableSlot *slot, AttrNumber attnum, Datum value)
 }
 
 /*
- * The entries of a stored row in the indexes whose predicate it meets, as
- * ExecInsertIndexTuples makes them for these kinds of index.
+ * Whether an update of a delivery leaves the columns of index ti as they
+ * were (the hint ExecInsertIndexTuples gives, which lets a btree remove
+ * the old versions' entries before it splits a page).
+ */
+static bool
+unchanged_by_claim(const TargetIndex *ti)
+{
+	for (int k = 0; k < ti->info->ii_NumIndexAttrs; k++)
+	{
+		AttrNumber	attnum = ti->info->ii_IndexAttrNumbers[k];
+
+		if (attnum == tables.d_claimed_by || attnum == tables.d_attempts)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The entries of a stored row (or of a claimed delivery's new version) in
+ * the indexes whose predicate it meets, as ExecInsertIndexTuples makes them
+ * for these kinds of index.
  */
 static void
-insert_index_entries(OpenTarget *o, TupleTableSlot *slot)
+insert_index_entries(OpenTarget *o, TupleTableSlot *slot, bool claim)
 {
 	for (int i = 0; i < o->t->nindexes; i++)
 	{
@@ -608,7 +712,8 @@ insert_index_entries(OpenTarget *o, TupleTableSlot *slot)
 			o->indexes[i] = index_open(ti->oid, RowExclusiveLock);
 		FormIndexDatum(ti->info, slot, NULL, values, isnull);
 		webpush_index_insert(o->indexes[i], values, isnull, &slot->tts_tid, o->rel,
-							 ti->unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO, ti->info);
+							 ti->unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+							 claim && unchanged_by_claim(ti), ti->info);
 	}
 }
 
@@ -618,7 +723,7 @@ insert_row(OpenTarget *o)
 {
 	ExecStoreVirtualTuple(o->slot);
 	table_tuple_insert(o->rel, o->slot, GetCurrentCommandId(true), 0, NULL);
-	insert_index_entries(o, o->slot);
+	insert_index_entries(o, o->slot, false);
 }
 
 /* A delivery row in slot, ready to store. */
@@ -678,7 +783,7 @@ insert_deliveries(int64 message_id, const int64 *subscriptions, int n)
 		}
 		table_multi_insert(o.rel, slots, batch, GetCurrentCommandId(true), 0, bistate);
 		for (int i = 0; i < batch; i++)
-			insert_index_entries(&o, slots[i]);
+			insert_index_entries(&o, slots[i], false);
 		MemoryContextSwitchTo(caller);
 		MemoryContextReset(batch_context);
 		CHECK_FOR_INTERRUPTS();
@@ -783,11 +888,7 @@ queue_direct(const MessageSpec *spec, Oid role, FindRecipients find, void *arg,
 	int64	   *recipients;
 	int			n;
 
-	if (!direct_applies(spec))
-		return false;
-	if (!tables.valid)
-		load_tables();
-	if (!tables.usable)
+	if (!direct_applies(spec) || !tables_usable())
 		return false;
 
 	if (pg_add_s64_overflow(send_at, (int64) spec->opts.ttl * USECS_PER_SEC, &expires_at) ||
@@ -797,9 +898,7 @@ queue_direct(const MessageSpec *spec, Oid role, FindRecipients find, void *arg,
 				 errmsg("timestamp out of range"),
 				 errdetail("send_at plus the TTL is past the last time PostgreSQL can store.")));
 
-	/* As a statement run through SPI would: see this transaction's changes. */
-	CommandCounterIncrement();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	start_statement();
 	n = find(spec, arg, &recipients);
 	out->message_id = 0;
 	out->recipients = 0;
@@ -821,4 +920,299 @@ queue_direct_to_subscriptions(ArrayType *ids, const MessageSpec *spec, Oid role,
 							  QueuedMessage *out)
 {
 	return queue_direct(spec, role, find_by_id, ids, out);
+}
+
+/* The worker's side ------------------------------------------------------ */
+
+bool
+queue_direct_record_final(const Outcome *outcomes, int n)
+{
+	OpenTarget	deliveries;
+	OpenTarget	history;
+	Snapshot	snapshot;
+	CommandId	cid;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	if (!tables_usable())
+		return false;
+	snapshot = start_statement();
+	cid = GetCurrentCommandId(true);
+	open_target(&deliveries, &tables.deliveries);
+	open_target(&history, &tables.history);
+	for (int i = 0; i < n; i++)
+	{
+		const Outcome *o = &outcomes[i];
+		ItemPointerData tid = o->ref.tid;
+		TupleTableSlot *found = deliveries.slot;
+		TupleTableSlot *row;
+		TM_FailureData tmfd;
+		bool		isnull;
+		Datum		claimed_by;
+		int64		message_id;
+		int64		subscription_id;
+		int32		attempts;
+
+		if (!outcome_is_final(o->kind))
+			continue;
+
+		/*
+		 * The row this worker claimed, as the SQL statement's "ctid = tid
+		 * AND claimed_by = pid" finds it: a row updated or deleted since by
+		 * anyone else is left alone.
+		 */
+		if (!table_tuple_fetch_row_version(deliveries.rel, &tid, snapshot, found))
+			continue;
+		claimed_by = slot_getattr(found, tables.d_claimed_by, &isnull);
+		if (isnull || DatumGetInt32(claimed_by) != MyProcPid)
+			continue;
+		message_id = DatumGetInt64(slot_getattr(found, tables.d_message_id, &isnull));
+		subscription_id = DatumGetInt64(slot_getattr(found, tables.d_subscription_id, &isnull));
+		attempts = DatumGetInt16(slot_getattr(found, tables.d_attempts, &isnull));
+		if (isnull)
+			attempts = 0;
+		if (table_tuple_delete(deliveries.rel, &tid, cid, snapshot, InvalidSnapshot, true,
+							   &tmfd, false) != TM_Ok)
+			continue;
+
+		row = new_row(&history);
+		set_column(row, tables.h_message_id, Int64GetDatum(message_id));
+		set_column(row, tables.h_subscription_id, Int64GetDatum(subscription_id));
+		set_column(row, tables.h_endpoint, CStringGetTextDatum(o->endpoint ? o->endpoint : ""));
+		set_column(row, tables.h_outcome, CStringGetTextDatum(outcome_history_name(o->kind)));
+		if (o->status != 0)
+			set_column(row, tables.h_status, Int32GetDatum(o->status));
+		set_column(row, tables.h_attempts, Int32GetDatum(attempts - (o->not_attempted ? 1 : 0)));
+		if (o->reason != NULL)
+			set_column(row, tables.h_reason, CStringGetTextDatum(o->reason));
+		set_column(row, tables.h_created_at, TimestampTzGetDatum(o->ref.created_at));
+		set_column(row, tables.h_finished_at, TimestampTzGetDatum(now));
+		insert_row(&history);
+	}
+	close_target(&history);
+	close_target(&deliveries);
+	PopActiveSnapshot();
+	return true;
+}
+
+/* A bytea column of slot copied into cxt; false when NULL. */
+static bool
+copy_bytea(TupleTableSlot *slot, AttrNumber attnum, MemoryContext cxt, uint8 **out, size_t *len)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, attnum, &isnull);
+	bytea	   *b;
+
+	if (isnull)
+		return false;
+	b = DatumGetByteaPP(d);
+	*len = VARSIZE_ANY_EXHDR(b);
+	*out = MemoryContextAlloc(cxt, Max(*len, 1));
+	memcpy(*out, VARDATA_ANY(b), *len);
+	return true;
+}
+
+/* A text column of slot copied into cxt; NULL when NULL. */
+static char *
+copy_text(TupleTableSlot *slot, AttrNumber attnum, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, attnum, &isnull);
+	text	   *t;
+	char	   *s;
+
+	if (isnull)
+		return NULL;
+	t = DatumGetTextPP(d);
+	s = MemoryContextAlloc(cxt, VARSIZE_ANY_EXHDR(t) + 1);
+	memcpy(s, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	s[VARSIZE_ANY_EXHDR(t)] = '\0';
+	return s;
+}
+
+/* A row of a unique btree by its bigint key into slot; false: none visible. */
+static bool
+fetch_by_id(IndexScanDesc scan, int64 id, TupleTableSlot *slot)
+{
+	ScanKeyData key;
+
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
+	index_rescan(scan, &key, 1, NULL, 0);
+	return index_getnext_slot(scan, ForwardScanDirection, slot);
+}
+
+/*
+ * The endpoint, keys and signing key of a recipient into m: the
+ * subscription's as they are now (in slot), or for a one-off the message's
+ * own (in message).  The tables' CHECK constraints guarantee the keys'
+ * lengths.
+ */
+static void
+copy_recipient(ClaimedMessage *m, TupleTableSlot *from, bool is_message, MemoryContext cxt)
+{
+	AttrNumber	endpoint = is_message ? tables.m_endpoint : tables.s_endpoint;
+	AttrNumber	p256dh = is_message ? tables.m_p256dh : tables.s_p256dh;
+	AttrNumber	auth = is_message ? tables.m_auth : tables.s_auth;
+	AttrNumber	key_id = is_message ? tables.m_key_id : tables.s_key_id;
+	bool		isnull;
+	Datum		d;
+	uint8	   *bytes;
+	size_t		len;
+
+	m->endpoint = copy_text(from, endpoint, cxt);
+	if (copy_bytea(from, p256dh, CurrentMemoryContext, &bytes, &len) && len == P256_PUBLIC_LEN)
+		memcpy(m->p256dh, bytes, len);
+	if (copy_bytea(from, auth, CurrentMemoryContext, &bytes, &len) && len == ECE_AUTH_LEN)
+		memcpy(m->auth, bytes, len);
+	d = slot_getattr(from, key_id, &isnull);
+	m->key_id = isnull ? 0 : DatumGetInt64(d);
+}
+
+/* What every delivery of one message shares, read once per claim. */
+typedef struct ClaimedMessageColumns
+{
+	uint8	   *payload;
+	size_t		payload_len;
+	char		urgency[16];
+	char		topic[33];
+	TimestampTz expires_at;
+	TimestampTz created_at;
+} ClaimedMessageColumns;
+
+static void
+read_message_columns(TupleTableSlot *slot, MemoryContext cxt, ClaimedMessageColumns *c)
+{
+	bool		isnull;
+	char	   *s;
+
+	memset(c, 0, sizeof(*c));
+	if (!copy_bytea(slot, tables.m_payload, cxt, &c->payload, &c->payload_len))
+		c->payload = NULL;
+	s = copy_text(slot, tables.m_urgency, CurrentMemoryContext);
+	strlcpy(c->urgency, s ? s : "normal", sizeof(c->urgency));
+	s = copy_text(slot, tables.m_topic, CurrentMemoryContext);
+	if (s != NULL)
+		strlcpy(c->topic, s, sizeof(c->topic));
+	c->expires_at = DatumGetTimestampTz(slot_getattr(slot, tables.m_expires_at, &isnull));
+	c->created_at = DatumGetTimestampTz(slot_getattr(slot, tables.m_created_at, &isnull));
+}
+
+bool
+queue_direct_claim_first(const int64 *message_ids, int nmessages, int limit,
+						 MemoryContext cxt, ClaimedMessage *claimed, int *n)
+{
+	OpenTarget	deliveries;
+	Relation	by_message;
+	Relation	messages;
+	Relation	messages_by_id;
+	Relation	subscriptions;
+	Relation	subscriptions_by_id;
+	IndexScanDesc delivery_scan;
+	IndexScanDesc message_scan;
+	IndexScanDesc subscription_scan;
+	TupleTableSlot *message;
+	TupleTableSlot *subscription;
+	TupleTableSlot *found;
+	TupleTableSlot *claim;
+	Snapshot	snapshot;
+	CommandId	cid;
+	int			natts;
+
+	if (!tables_usable())
+		return false;
+	snapshot = start_statement();
+	cid = GetCurrentCommandId(true);
+	open_target(&deliveries, &tables.deliveries);
+	found = deliveries.slot;
+	natts = RelationGetDescr(deliveries.rel)->natts;
+	claim = MakeSingleTupleTableSlot(RelationGetDescr(deliveries.rel), &TTSOpsVirtual);
+	by_message = index_open(tables.deliveries_by_message, AccessShareLock);
+	messages = table_open(tables.messages.relid, AccessShareLock);
+	messages_by_id = index_open(tables.messages_by_id, AccessShareLock);
+	subscriptions = table_open(tables.subscriptions, AccessShareLock);
+	subscriptions_by_id = index_open(tables.subscriptions_by_id, AccessShareLock);
+	message = table_slot_create(messages, NULL);
+	subscription = table_slot_create(subscriptions, NULL);
+	delivery_scan = webpush_index_beginscan(deliveries.rel, by_message, snapshot, 1, 0);
+	message_scan = webpush_index_beginscan(messages, messages_by_id, snapshot, 1, 0);
+	subscription_scan = webpush_index_beginscan(subscriptions, subscriptions_by_id, snapshot, 1, 0);
+
+	for (int i = 0; i < nmessages && *n < limit; i++)
+	{
+		ClaimedMessageColumns columns;
+		ScanKeyData key;
+
+		if (!fetch_by_id(message_scan, message_ids[i], message))
+			continue;
+		read_message_columns(message, cxt, &columns);
+
+		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(message_ids[i]));
+		index_rescan(delivery_scan, &key, 1, NULL, 0);
+		while (*n < limit && index_getnext_slot(delivery_scan, ForwardScanDirection, found))
+		{
+			ItemPointerData tid = found->tts_tid;
+			TM_FailureData tmfd;
+			LockTupleMode lockmode;
+			WebpushUpdateIndexes update_indexes;
+			ClaimedMessage *m;
+			int64		subscription_id;
+
+			/* A first attempt nobody holds: attempts and claimed_by NULL. */
+			slot_getallattrs(found);
+			if (!found->tts_isnull[tables.d_attempts - 1] ||
+				!found->tts_isnull[tables.d_claimed_by - 1])
+				continue;
+
+			/*
+			 * Claimed as UPDATE ... FOR UPDATE SKIP LOCKED would: without
+			 * waiting, a row another worker holds (or changed since the
+			 * snapshot) is skipped.
+			 */
+			ExecClearTuple(claim);
+			memcpy(claim->tts_values, found->tts_values, natts * sizeof(Datum));
+			memcpy(claim->tts_isnull, found->tts_isnull, natts * sizeof(bool));
+			set_column(claim, tables.d_claimed_by, Int32GetDatum(MyProcPid));
+			set_column(claim, tables.d_attempts, Int16GetDatum(1));
+			ExecStoreVirtualTuple(claim);
+			if (table_tuple_update(deliveries.rel, &tid, claim, cid, snapshot, InvalidSnapshot,
+								   false, &tmfd, &lockmode, &update_indexes) != TM_Ok)
+				continue;
+			if (WEBPUSH_UPDATE_NEEDS_ENTRIES(update_indexes))
+				insert_index_entries(&deliveries, claim, true);
+
+			m = &claimed[(*n)++];
+			memset(m, 0, sizeof(*m));
+			subscription_id = DatumGetInt64(found->tts_values[tables.d_subscription_id - 1]);
+			m->ref.tid = claim->tts_tid;
+			m->ref.message_id = message_ids[i];
+			m->ref.subscription_id = subscription_id;
+			m->ref.created_at = columns.created_at;
+			if (subscription_id == 0)
+				copy_recipient(m, message, true, cxt);
+			else if (fetch_by_id(subscription_scan, subscription_id, subscription))
+				copy_recipient(m, subscription, false, cxt);
+			/* else: removed; endpoint NULL, and the worker records why */
+			m->payload = columns.payload;
+			m->payload_len = columns.payload_len;
+			strlcpy(m->urgency, columns.urgency, sizeof(m->urgency));
+			strlcpy(m->topic, columns.topic, sizeof(m->topic));
+			m->attempts = 1;
+			m->expires_at = columns.expires_at;
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+
+	index_endscan(subscription_scan);
+	index_endscan(message_scan);
+	index_endscan(delivery_scan);
+	ExecDropSingleTupleTableSlot(subscription);
+	ExecDropSingleTupleTableSlot(message);
+	ExecDropSingleTupleTableSlot(claim);
+	index_close(subscriptions_by_id, NoLock);
+	table_close(subscriptions, NoLock);
+	index_close(messages_by_id, NoLock);
+	table_close(messages, NoLock);
+	index_close(by_message, NoLock);
+	close_target(&deliveries);
+	PopActiveSnapshot();
+	return true;
 }

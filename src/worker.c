@@ -133,8 +133,9 @@ current_http_config(void)
 	return config;
 }
 
+/* Keep o for the next transaction, with the endpoint it was sent to (or NULL). */
 static void
-add_outcome(WorkerState *w, const Outcome *o)
+add_outcome(WorkerState *w, const Outcome *o, const char *endpoint)
 {
 	if (w->npending == w->pending_cap)
 	{
@@ -146,7 +147,11 @@ add_outcome(WorkerState *w, const Outcome *o)
 		w->pending = grown;
 		w->pending_cap = cap;
 	}
-	w->pending[w->npending++] = *o;
+	w->pending[w->npending] = *o;
+	w->pending[w->npending].endpoint = NULL;
+	if (endpoint != NULL && (w->pending[w->npending].endpoint = strdup(endpoint)) == NULL)
+		elog(FATAL, "webpush worker: out of memory");
+	w->npending++;
 }
 
 /*
@@ -189,7 +194,7 @@ judge(WorkerState *w, HttpRequest *req)
 			o.kind = OUTCOME_EXPIRED;
 			break;
 	}
-	add_outcome(w, &o);
+	add_outcome(w, &o, req->url);
 }
 
 /* The state of an origin, created on first use. */
@@ -226,7 +231,7 @@ release_unsent(WorkerState *w, const DeliveryRef *ref, double delay_ms)
 	o.ref = *ref;
 	o.kind = OUTCOME_RELEASE;
 	o.retry_delay_ms = delay_ms;
-	add_outcome(w, &o);
+	add_outcome(w, &o, NULL);
 }
 
 /* Put a built request on the wire; a failure to start comes back as done. */
@@ -332,7 +337,7 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 		o.kind = OUTCOME_FAILED;
 		o.reason = strdup("subscription gone: it was removed (unsubscribed, or gone at its push service) before this was sent");
 		o.not_attempted = true;
-		add_outcome(w, &o);
+		add_outcome(w, &o, m->endpoint);
 		return;
 	}
 
@@ -342,7 +347,7 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	{
 		o.kind = OUTCOME_EXPIRED;
 		o.reason = strdup("TTL ran out before it could be sent");
-		add_outcome(w, &o);
+		add_outcome(w, &o, m->endpoint);
 		return;
 	}
 
@@ -363,7 +368,7 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	{
 		o.kind = OUTCOME_FAILED;
 		o.reason = strdup(signer_status_message(signer_status));
-		add_outcome(w, &o);
+		add_outcome(w, &o, m->endpoint);
 		return;
 	}
 
@@ -373,7 +378,7 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	{
 		o.kind = OUTCOME_FAILED;
 		o.reason = strdup("the endpoint is not allowed (non-public address, port not in webpush.allowed_ports, or invalid URL)");
-		add_outcome(w, &o);
+		add_outcome(w, &o, m->endpoint);
 		return;
 	}
 
@@ -427,7 +432,7 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	{
 		o.kind = OUTCOME_FAILED;
 		o.reason = strdup(error);
-		add_outcome(w, &o);
+		add_outcome(w, &o, m->endpoint);
 		http_request_free(req);
 		free(d);
 		return;
@@ -525,7 +530,10 @@ record_and_claim(WorkerState *w, int room)
 	{
 		queue_record_outcomes(w->pending, w->npending);
 		for (i = 0; i < w->npending; i++)
+		{
 			free(w->pending[i].reason);
+			free(w->pending[i].endpoint);
+		}
 		w->npending = 0;
 	}
 

@@ -148,3 +148,40 @@ test('webpush_send_now is recorded in the history under a message of its own', a
   assert.deepEqual(rows.map((r) => [r.outcome, r.status, r.recipients]), [['delivered', 201, 1], ['failed', 410, 1]]);
   assert.match(rows[1].reason, /subscription gone: HTTP 410: gone/);
 });
+
+// The worker claims and records without the executor (queue_direct.c) while
+// the tables have exactly the columns it knows, and through queue.c's
+// statements otherwise.  Both must leave the same rows.
+test('claim and record leave the same history whether the direct path or the SQL statements run', async () => {
+  const drain = async (label) => {
+    const subs = [service.subscribe(), service.subscribe(), service.subscribe()];
+    const ids = [];
+    for (const s of subs) ids.push(await subscribe(s));
+    service.respond(subs[2].endpoint, { status: 400, body: 'bad request' });
+    const msg = await value('SELECT message_id FROM webpush_send_many($1, $2)', [ids, label]);
+    await until(`${label}: all three recorded`, async () =>
+      Number(await value('SELECT count(*) FROM webpush.history WHERE message_id = $1', [msg])) === 3);
+    assert.equal(Number(await value('SELECT count(*) FROM webpush.deliveries WHERE message_id = $1', [msg])), 0);
+    const { rows } = await db.query(
+      `SELECT h.subscription_id::text AS id, h.endpoint, h.outcome, h.status, h.attempts, h.reason,
+              h.created_at = m.created_at AS created, h.finished_at >= m.created_at AS finished
+       FROM webpush.history h JOIN webpush.messages m ON m.id = h.message_id
+       WHERE h.message_id = $1 ORDER BY h.subscription_id`, [msg]);
+    assert.deepEqual(rows.map((r) => [r.id, r.endpoint, r.outcome, r.status, r.attempts, r.created, r.finished]), [
+      [String(ids[0]), subs[0].endpoint, 'delivered', 201, 1, true, true],
+      [String(ids[1]), subs[1].endpoint, 'delivered', 201, 1, true, true],
+      [String(ids[2]), subs[2].endpoint, 'failed', 400, 1, true, true],
+    ], label);
+    assert.equal(rows[0].reason, null);
+    assert.match(rows[2].reason, /HTTP 400: bad request/);
+    for (const s of subs) assert.deepEqual(service.received(s.endpoint).map((m) => m.payload.toString()), [label]);
+  };
+  await drain('direct');
+  await db.query('ALTER TABLE webpush.deliveries ADD COLUMN note text');
+  try {
+    await drain('through the statements');
+  } finally {
+    await db.query('ALTER TABLE webpush.deliveries DROP COLUMN note');
+  }
+  await drain('direct again');
+});
