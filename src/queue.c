@@ -772,6 +772,7 @@ typedef struct OutcomeArrays
 	Datum	   *statuses;
 	Datum	   *delays;
 	char	  **reasons;
+	char	  **endpoints;
 	char	  **kinds;
 	Datum	   *uncounted;
 } OutcomeArrays;
@@ -787,6 +788,7 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 	a->statuses = palloc(sizeof(Datum) * Max(n, 1));
 	a->delays = palloc(sizeof(Datum) * Max(n, 1));
 	a->reasons = palloc(sizeof(char *) * Max(n, 1));
+	a->endpoints = palloc(sizeof(char *) * Max(n, 1));
 	a->kinds = palloc(sizeof(char *) * Max(n, 1));
 	a->uncounted = palloc(sizeof(Datum) * Max(n, 1));
 	for (i = 0; i < n; i++)
@@ -800,6 +802,7 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 		a->statuses[a->n] = Int32GetDatum(o->status);
 		a->delays[a->n] = Float8GetDatum(o->retry_delay_ms);
 		a->reasons[a->n] = o->reason;
+		a->endpoints[a->n] = o->endpoint;
 		a->kinds[a->n] = (char *) outcome_history_name(o->kind);
 		a->uncounted[a->n] = Int32GetDatum(o->not_attempted ? 1 : 0);
 		a->n++;
@@ -839,16 +842,17 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, outcome_is_final);
 	if (a.n > 0 && !queue_direct_record_final(outcomes, n))
 	{
-		Oid			types[6] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		INT4ARRAYOID, INT4OID};
-		Datum		values[6];
+		Oid			types[7] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		INT4ARRAYOID, TEXTARRAYOID, INT4OID};
+		Datum		values[7];
 
 		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
 		values[1] = PointerGetDatum(text_array(a.kinds, a.n));
 		values[2] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
 		values[3] = PointerGetDatum(text_array(a.reasons, a.n));
 		values[4] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
-		values[5] = Int32GetDatum(MyProcPid);
+		values[5] = PointerGetDatum(text_array(a.endpoints, a.n));
+		values[6] = Int32GetDatum(MyProcPid);
 		/*
 		 * One pass: each outcome finds its row by ctid (a nested loop over
 		 * the arrays, a TID lookup each), so a batch costs linear time; a
@@ -858,19 +862,18 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 		if (SPI_execute_plan(prepared(&final_plan,
 									  "WITH d AS (DELETE FROM webpush.deliveries d"
 									  "  USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-									  "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))"
-									  "   AS o(tid, outcome, status, reason, uncounted)"
-									  "  WHERE d.ctid = o.tid AND d.claimed_by = $6"
+									  "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
+									  "   pg_catalog.unnest($6))"
+									  "   AS o(tid, outcome, status, reason, uncounted, endpoint)"
+									  "  WHERE d.ctid = o.tid AND d.claimed_by = $7"
 									  "  RETURNING d.message_id, d.subscription_id, d.attempts,"
-									  "   o.outcome, o.status, o.reason, o.uncounted) "
+									  "   o.outcome, o.status, o.reason, o.uncounted, o.endpoint) "
 									  "INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome,"
 									  " status, attempts, reason, created_at) "
-									  "SELECT d.message_id, d.subscription_id, COALESCE(s.endpoint, m.endpoint, ''),"
+									  "SELECT d.message_id, d.subscription_id, COALESCE(d.endpoint, ''),"
 									  " d.outcome, NULLIF(d.status, 0), d.attempts - d.uncounted, d.reason, m.created_at "
-									  "FROM d JOIN webpush.messages m ON m.id = d.message_id "
-									  "LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id"
-									  " AND d.subscription_id <> 0",
-									  6, types),
+									  "FROM d JOIN webpush.messages m ON m.id = d.message_id",
+									  7, types),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "webpush: could not record delivery outcomes");
 	}

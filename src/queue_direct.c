@@ -127,7 +127,8 @@ typedef struct QueueTables
 	AttrNumber	d_message_id,
 				d_subscription_id,
 				d_claimed_by,
-				d_attempts;
+				d_attempts,
+				d_next_attempt_at;
 	/* subscriptions' columns */
 	AttrNumber	s_id,
 				s_application,
@@ -412,7 +413,8 @@ load_tables(void)
 			{"message_id", &tables.d_message_id},
 			{"subscription_id", &tables.d_subscription_id},
 			{"claimed_by", &tables.d_claimed_by}, {"attempts", &tables.d_attempts},
-			{"next_attempt_at", NULL}, {"last_status", NULL}, {"last_error", NULL}
+			{"next_attempt_at", &tables.d_next_attempt_at},
+			{"last_status", NULL}, {"last_error", NULL}
 		};
 		ColumnSpec	history[] = {
 			{"message_id", &tables.h_message_id},
@@ -1156,10 +1158,14 @@ queue_direct_claim_first(const int64 *message_ids, int nmessages, int limit,
 			ClaimedMessage *m;
 			int64		subscription_id;
 
-			/* A first attempt nobody holds: attempts and claimed_by NULL. */
+			/*
+			 * A first attempt nobody holds: attempts and claimed_by NULL.
+			 * One with a time of its own is the retry claim's.
+			 */
 			slot_getallattrs(found);
 			if (!found->tts_isnull[tables.d_attempts - 1] ||
-				!found->tts_isnull[tables.d_claimed_by - 1])
+				!found->tts_isnull[tables.d_claimed_by - 1] ||
+				!found->tts_isnull[tables.d_next_attempt_at - 1])
 				continue;
 
 			/*
