@@ -547,6 +547,7 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
  * queue_direct.c) into messages and deliveries, with the ids they were
  * given: the subscriptions are the user's at this moment, and a user with
  * none gets no message.  The TTL counts from the trigger's transaction.
+ * queue_direct.c does it unless the tables are of another shape.
  */
 static void
 take_in(int limit)
@@ -555,6 +556,8 @@ take_in(int limit)
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(limit)};
 
+	if (queue_direct_take_in(limit))
+		return;
 	if (SPI_execute_plan(prepared(&plan,
 								  "WITH i AS (DELETE FROM webpush.intake"
 								  "  WHERE ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake"

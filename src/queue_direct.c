@@ -837,19 +837,21 @@ queue_direct_intake(text *user_id, const MessageSpec *spec)
 }
 
 /*
- * The message, and a delivery for each of the n recipients; *out says
- * which.  Called with the snapshot the recipients were found with.
+ * The message (message_id 0: a new id), and a delivery for each of the n
+ * recipients; *out says which.  Called with the snapshot the recipients
+ * were found with.
  */
 static void
-store_message(const MessageSpec *spec, Oid role, TimestampTz send_at, TimestampTz expires_at,
+store_message(const MessageSpec *spec, Oid role, int64 message_id, TimestampTz created_at,
+			  TimestampTz send_at, TimestampTz expires_at,
 			  const int64 *recipients, int n, QueuedMessage *out)
 {
 	OpenTarget	messages;
 	TupleTableSlot *row;
-	int64		message_id;
 
 	open_target(&messages, &tables.messages);
-	message_id = nextval_internal(tables.message_id_seq, false);
+	if (message_id == 0)
+		message_id = nextval_internal(tables.message_id_seq, false);
 	row = new_row(&messages);
 	set_column(row, tables.m_id, Int64GetDatum(message_id));
 	set_column(row, tables.m_application, CStringGetTextDatum(spec->app));
@@ -865,7 +867,7 @@ store_message(const MessageSpec *spec, Oid role, TimestampTz send_at, TimestampT
 	set_column(row, tables.m_pending, BoolGetDatum(true));
 	if (OidIsValid(role))
 		set_column(row, tables.m_queued_by, ObjectIdGetDatum(role));
-	set_column(row, tables.m_created_at, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+	set_column(row, tables.m_created_at, TimestampTzGetDatum(created_at));
 	insert_row(&messages);
 	close_target(&messages);
 
@@ -905,7 +907,8 @@ queue_direct(const MessageSpec *spec, Oid role, FindRecipients find, void *arg,
 	out->message_id = 0;
 	out->recipients = 0;
 	if (n > 0)
-		store_message(spec, role, send_at, expires_at, recipients, n, out);
+		store_message(spec, role, 0, GetCurrentTransactionStartTimestamp(), send_at, expires_at,
+					  recipients, n, out);
 	PopActiveSnapshot();
 	pfree(recipients);
 	return true;
@@ -925,6 +928,74 @@ queue_direct_to_subscriptions(ArrayType *ids, const MessageSpec *spec, Oid role,
 }
 
 /* The worker's side ------------------------------------------------------ */
+
+bool
+queue_direct_take_in(int limit)
+{
+	Relation	intake;
+	TableScanDesc scan;
+	TupleTableSlot *row;
+	Snapshot	snapshot;
+	CommandId	cid;
+	int			taken = 0;
+
+	if (!tables_usable())
+		return false;
+	snapshot = start_statement();
+	cid = GetCurrentCommandId(true);
+	intake = table_open(tables.intake.relid, RowExclusiveLock);
+	row = table_slot_create(intake, NULL);
+	scan = table_beginscan(intake, snapshot, 0, NULL);
+	while (taken < limit && table_scan_getnextslot(scan, ForwardScanDirection, row))
+	{
+		ItemPointerData tid = row->tts_tid;
+		TM_FailureData tmfd;
+		MessageSpec spec;
+		QueuedMessage queued;
+		TimestampTz queued_at;
+		TimestampTz expires_at;
+		bool		isnull;
+		Datum		payload;
+		int64	   *recipients;
+		int			n;
+
+		/*
+		 * Taken as DELETE ... FOR UPDATE SKIP LOCKED would take it: a row
+		 * another worker is taking in (or took since the snapshot) is left
+		 * to it.
+		 */
+		if (table_tuple_delete(intake, &tid, cid, snapshot, InvalidSnapshot, false,
+							   &tmfd, false) != TM_Ok)
+			continue;
+		taken++;
+
+		memset(&spec, 0, sizeof(spec));
+		spec.app = TextDatumGetCString(slot_getattr(row, tables.i_application, &isnull));
+		payload = slot_getattr(row, tables.i_payload, &isnull);
+		spec.payload = isnull ? NULL : DatumGetByteaPP(payload);
+		spec.opts.ttl = DatumGetInt32(slot_getattr(row, tables.i_ttl, &isnull));
+		text_to_cstring_buffer(DatumGetTextPP(slot_getattr(row, tables.i_urgency, &isnull)),
+							   spec.opts.urgency, sizeof(spec.opts.urgency));
+		queued_at = DatumGetTimestampTz(slot_getattr(row, tables.i_queued_at, &isnull));
+		/* A TTL is at most 2^31 s: no timestamp of this era overflows. */
+		expires_at = queued_at + (int64) spec.opts.ttl * USECS_PER_SEC;
+
+		/* The user's subscriptions now; none: no message. */
+		n = find_by_user(&spec, DatumGetTextPP(slot_getattr(row, tables.i_user_id, &isnull)),
+						 &recipients);
+		if (n > 0)
+			store_message(&spec, InvalidOid,
+						  DatumGetInt64(slot_getattr(row, tables.i_id, &isnull)),
+						  queued_at, queued_at, expires_at, recipients, n, &queued);
+		pfree(recipients);
+		CHECK_FOR_INTERRUPTS();
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(row);
+	table_close(intake, NoLock);
+	PopActiveSnapshot();
+	return true;
+}
 
 bool
 queue_direct_record_final(const Outcome *outcomes, int n)

@@ -45,6 +45,15 @@ extern bool queue_direct_to_subscriptions(ArrayType *ids, const MessageSpec *spe
 										  QueuedMessage *out);
 
 /*
+ * The worker's taking in of webpush.intake: up to limit rows that no other
+ * worker is taking, each deleted and turned into a message with its id and
+ * a delivery for each subscription the user has now (none: no message), as
+ * queue.c's statement would.  False, with nothing done, when the tables
+ * are not the shape this file knows.
+ */
+extern bool queue_direct_take_in(int limit);
+
+/*
  * The worker's claim of first attempts: for each of the due messages in
  * turn, its deliveries that nobody holds and that were never attempted, up
  * to limit in all, as queue.c's statement (UPDATE ... FOR UPDATE SKIP

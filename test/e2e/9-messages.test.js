@@ -149,14 +149,14 @@ test('webpush_send_now is recorded in the history under a message of its own', a
   assert.match(rows[1].reason, /subscription gone: HTTP 410: gone/);
 });
 
-// The worker claims and records without the executor (queue_direct.c) while
-// the tables have exactly the columns it knows, and through queue.c's
-// statements otherwise.  Both must leave the same rows.
-test('claim and record leave the same history whether the direct path or the SQL statements run', async () => {
+// The worker takes in, claims and records without the executor
+// (queue_direct.c) while the tables have exactly the columns it knows, and
+// through queue.c's statements otherwise.  Both must leave the same rows.
+test('take-in, claim and record leave the same rows whether the direct path or the SQL statements run', async () => {
   const drain = async (label) => {
     const subs = [service.subscribe(), service.subscribe(), service.subscribe()];
     const ids = [];
-    for (const s of subs) ids.push(await subscribe(s));
+    for (const s of subs) ids.push(await subscribe(s, `${label} user`));
     service.respond(subs[2].endpoint, { status: 400, body: 'bad request' });
     const msg = await value('SELECT message_id FROM webpush_send_many($1, $2)', [ids, label]);
     await until(`${label}: all three recorded`, async () =>
@@ -175,6 +175,33 @@ test('claim and record leave the same history whether the direct path or the SQL
     assert.equal(rows[0].reason, null);
     assert.match(rows[2].reason, /HTTP 400: bad request/);
     for (const s of subs) assert.deepEqual(service.received(s.endpoint).map((m) => m.payload.toString()), [label]);
+
+    // A row as webpush_notify() stores it: the worker makes the message,
+    // with that id, for the user's three subscriptions, and sends it.  A
+    // send to another subscription in the same transaction wakes the
+    // worker at COMMIT, as the trigger's own wake-up does.
+    const waker = await subscribe(service.subscribe());
+    await db.query('BEGIN');
+    const taken = await value(`INSERT INTO webpush.intake (id, application, user_id, payload, ttl, urgency, queued_at)
+      VALUES (nextval(pg_get_serial_sequence('webpush.messages', 'id')), 'default', $1, convert_to($2, 'UTF8'),
+              60, 'high', now() - interval '10 seconds') RETURNING id`, [`${label} user`, `${label}, taken in`]);
+    await db.query("SELECT webpush_send($1::bigint, 'wake up'::text)", [waker]);
+    await db.query('COMMIT');
+    await until(`${label}: the intake row's message recorded`, async () =>
+      Number(await value('SELECT count(*) FROM webpush.history WHERE message_id = $1', [taken])) === 3);
+    const { rows: [m] } = await db.query(`SELECT recipients, urgency, ttl, extract(epoch FROM expires_at - send_at)::int AS life,
+      send_at = created_at AS sent_from_queueing, now() - created_at >= interval '10 seconds' AS queued_then
+      FROM webpush.messages WHERE id = $1`, [taken]);
+    assert.deepEqual([m.recipients, m.urgency, m.ttl, m.life, m.sent_from_queueing, m.queued_then],
+      [3, 'high', 60, 60, true, true], label);
+    assert.equal(Number(await value('SELECT count(*) FROM webpush.intake WHERE id = $1', [taken])), 0);
+    for (const s of subs.slice(0, 2)) {
+      const got = service.received(s.endpoint);
+      assert.equal(got.length, 2);
+      assert.equal(got[1].payload.toString(), `${label}, taken in`);
+      assert.equal(got[1].headers.urgency, 'high');
+      assert.ok(Number(got[1].headers.ttl) <= 50, `the TTL counts from the INSERT: ${got[1].headers.ttl}`);
+    }
   };
   await drain('direct');
   await db.query('ALTER TABLE webpush.deliveries ADD COLUMN note text');
