@@ -19,6 +19,8 @@
  *   then the message and its deliveries, stored in batches;
  * - queue_direct_intake (webpush_notify): one row of webpush.intake, no
  *   index and no lookup; the worker makes the message after COMMIT;
+ * - queue_direct_take_in: the worker's turning of those rows into messages
+ *   and deliveries;
  * - queue_direct_claim_first and queue_direct_record_final: the worker's
  *   two steps per delivery, an update that claims it and a delete that
  *   moves it to the history.  Through SPI these cost about twice the rows'
@@ -27,7 +29,10 @@
  * The rows are the ones queue.c's statements write.  The column rules that
  * the tables' domains and CHECK constraints state hold already: the SQL
  * functions validate every argument before queueing (validate.c,
- * sql_queue.c).  Sends with a dedupe_key take the SQL path, whose ON
+ * sql_queue.c), and the worker's rows keep them by construction: a claim
+ * marks only rows without a next_attempt_at, a history row's outcome is
+ * one of its names, and an intake row met the domains when it was stored.
+ * Sends with a dedupe_key take the SQL path, whose ON
  * CONFLICT does the deduplication, and so does any table this file does
  * not know the shape of.
  */
