@@ -123,7 +123,7 @@ typedef struct Outcome
 	OutcomeKind kind;
 	int32		status;			/* HTTP status, 0 for none */
 	char	   *reason;			/* malloc'd or NULL */
-	char	   *endpoint;		/* where it was sent: malloc'd, or NULL */
+	char	   *endpoint;		/* where it went (or was to go): malloc'd or NULL */
 	double		retry_delay_ms; /* OUTCOME_RETRY and OUTCOME_RELEASE */
 	bool		not_attempted;	/* claimed but never sent: not an attempt */
 } Outcome;

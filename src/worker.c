@@ -133,7 +133,7 @@ current_http_config(void)
 	return config;
 }
 
-/* Keep o for the next transaction, with the endpoint it was sent to (or NULL). */
+/* Keep o for the next transaction, with its endpoint (NULL: none). */
 static void
 add_outcome(WorkerState *w, const Outcome *o, const char *endpoint)
 {
