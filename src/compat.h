@@ -143,7 +143,7 @@ webpush_wait_event(uint32 *cache, const char *name)
 	index_insert((index), (values), (isnull), (tid), (heap), (check), (unchanged), (info))
 #else
 #define webpush_index_insert(index, values, isnull, tid, heap, check, unchanged, info) \
-	index_insert((index), (values), (isnull), (tid), (heap), (check), (info))
+	((void) (unchanged), index_insert((index), (values), (isnull), (tid), (heap), (check), (info)))
 #endif
 
 /*
