@@ -33,9 +33,13 @@ echo "== throwaway cluster in $PGDATA"
 test/cluster.sh init "$PGDATA"
 # The server log, for the tests that read it.
 export WEBPUSH_TEST_LOG=$work/postgres.log
+# TCP ports the tests listen on, below the kernel's ephemeral range (32768
+# and up): an outgoing connection's local port there (the worker's to the
+# push service, say) would make a listen() on it fail.
+export WEBPUSH_TEST_TCP_BASE=$((20000 + PGPORT % 10000))
 # Proxy variables in the server's environment must be ignored: they point at
 # a port where the security test counts any connection that arrives.
-export WEBPUSH_TEST_PROXY_PORT=$((PGPORT + 11))
+export WEBPUSH_TEST_PROXY_PORT=$((WEBPUSH_TEST_TCP_BASE + 11))
 export http_proxy=http://127.0.0.1:$WEBPUSH_TEST_PROXY_PORT https_proxy=http://127.0.0.1:$WEBPUSH_TEST_PROXY_PORT
 export HTTPS_PROXY=$https_proxy ALL_PROXY=$https_proxy all_proxy=$https_proxy
 if [ -n "${WEBPUSH_VALGRIND:-}" ]; then

@@ -377,7 +377,7 @@ test('proxy variables in the server\'s environment are ignored', async () => {
 });
 
 test('webpush.proxy: deliveries go through an HTTP CONNECT proxy (tinyproxy)', async () => {
-  const port = Number(process.env.PGPORT) + 19;
+  const port = Number(process.env.WEBPUSH_TEST_TCP_BASE) + 19;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webpush-proxy-'));
   const log = path.join(dir, 'tinyproxy.log');
   fs.writeFileSync(path.join(dir, 'tinyproxy.conf'),
