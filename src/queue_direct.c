@@ -1118,6 +1118,21 @@ fetch_by_id(IndexScanDesc scan, int64 id, TupleTableSlot *slot)
 	return index_getnext_slot(scan, ForwardScanDirection, slot);
 }
 
+/* A key column of slot into out, when it holds exactly len bytes. */
+static void
+copy_key(TupleTableSlot *slot, AttrNumber attnum, uint8 *out, size_t len)
+{
+	bool		isnull;
+	Datum		d = slot_getattr(slot, attnum, &isnull);
+	bytea	   *b;
+
+	if (isnull)
+		return;
+	b = DatumGetByteaPP(d);
+	if (VARSIZE_ANY_EXHDR(b) == len)
+		memcpy(out, VARDATA_ANY(b), len);
+}
+
 /*
  * The endpoint, keys and signing key of a recipient into m: the
  * subscription's as they are now (in slot), or for a one-off the message's
@@ -1133,14 +1148,10 @@ copy_recipient(ClaimedMessage *m, TupleTableSlot *from, bool is_message, MemoryC
 	AttrNumber	key_id = is_message ? tables.m_key_id : tables.s_key_id;
 	bool		isnull;
 	Datum		d;
-	uint8	   *bytes;
-	size_t		len;
 
 	m->endpoint = copy_text(from, endpoint, cxt);
-	if (copy_bytea(from, p256dh, CurrentMemoryContext, &bytes, &len) && len == P256_PUBLIC_LEN)
-		memcpy(m->p256dh, bytes, len);
-	if (copy_bytea(from, auth, CurrentMemoryContext, &bytes, &len) && len == ECE_AUTH_LEN)
-		memcpy(m->auth, bytes, len);
+	copy_key(from, p256dh, m->p256dh, P256_PUBLIC_LEN);
+	copy_key(from, auth, m->auth, ECE_AUTH_LEN);
 	d = slot_getattr(from, key_id, &isnull);
 	m->key_id = isnull ? 0 : DatumGetInt64(d);
 }
