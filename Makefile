@@ -16,6 +16,7 @@ OBJS = \
 	src/validate.o \
 	src/store.o \
 	src/applications.o \
+	src/app_access.o \
 	src/delivery.o \
 	src/queue.o \
 	src/queue_direct.o \
@@ -38,10 +39,10 @@ OBJS = \
 EXTENSION = webpush
 # Installing 0.3 runs webpush--0.1.sql, then the update scripts: fresh
 # installs and upgrades take the same path.
-DATA = webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql
+DATA = webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql webpush--0.3--0.4.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages
+REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants search_path
 
 PG_CPPFLAGS = -Isrc
 # -Wextra less -Wunused-parameter: PostgreSQL's own headers (inline functions,

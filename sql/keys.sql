@@ -117,7 +117,6 @@ SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = '
 -- or the security settings.
 CREATE ROLE regress_webpush_sender IN ROLE webpush_sender;
 SET ROLE regress_webpush_sender;
-SET webpush.subject = 'mailto:ops@example.com';
 SELECT webpush_subscribe(regress.subscription('https://push.example.com/sender'), 'erin') AS sender_sub \gset
 SELECT webpush_send(:sender_sub, 'hi') > 0 AS can_queue;
 SELECT (webpush_send_user('erin', 'hi')).recipients AS can_queue_for_user;

@@ -40,6 +40,7 @@
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 
+#include "app_access.h"
 #include "applications.h"
 #include "notification.h"
 #include "push.h"
@@ -62,6 +63,20 @@ notify_as_owner(void *arg)
 	NotifyCall *call = arg;
 
 	(void) queue_to_user(call->user, call->spec);
+}
+
+typedef struct NotifyAccess
+{
+	const char *app;
+	Oid			sender;
+} NotifyAccess;
+
+static void
+require_use(void *arg)
+{
+	NotifyAccess *access = arg;
+
+	app_require_use_by(access->app, access->sender);
 }
 
 static int
@@ -138,16 +153,29 @@ webpush_notify(PG_FUNCTION_ARGS)
 						trigger->tgname, trigger->tgnargs),
 				 errhint("Arguments: user column, title, and optionally body, url and application.")));
 
+	/*
+	 * The row the statement goes on with: NEW for INSERT and UPDATE, OLD for
+	 * DELETE (NULL would cancel a BEFORE trigger's DELETE).
+	 */
 	rel = trigdata->tg_relation;
-	row = trigdata->tg_trigtuple;
-	result = trigdata->tg_trigtuple;
+	row = result = trigdata->tg_trigtuple;
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		row = result = trigdata->tg_newtuple;
-	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		result = NULL;
 
 	if (trigger->tgnargs >= 5)
 		app = app_name_arg(cstring_to_text(trigger->tgargs[4]));
+	/*
+	 * The table's owner sends: its trigger is how it notifies, whoever's
+	 * statement fires it, so the owner must be allowed to use the
+	 * application.  The answer is cached; a first check may make
+	 * "default", as the function's owner.
+	 */
+	if (!app_may_use(app, RelationGetForm(rel)->relowner))
+	{
+		NotifyAccess access = {app, RelationGetForm(rel)->relowner};
+
+		run_as_function_owner(fcinfo, require_use, &access);
+	}
 
 	/* The templates are checked even when this row notifies nobody. */
 	memset(&f, 0, sizeof(f));
