@@ -25,6 +25,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "app_access.h"
@@ -117,11 +118,14 @@ granted(const char *app, Oid role, bool owner_only, bool exact)
 	int			app_att = attnum_or_error(desc, "application");
 	int			role_att = attnum_or_error(desc, "role");
 	int			owner_att = attnum_or_error(desc, "owner");
+	Snapshot	snapshot;
 	SysScanDesc scan;
 	HeapTuple	tuple;
 	bool		found = false;
 
-	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	/* What is committed now, and this transaction's own changes. */
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
 	while (!found && HeapTupleIsValid(tuple = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -143,6 +147,7 @@ granted(const char *app, Oid role, bool owner_only, bool exact)
 		found = exact ? grantee == role : has_privs_of_role(role, grantee);
 	}
 	systable_endscan(scan);
+	UnregisterSnapshot(snapshot);
 	table_close(rel, AccessShareLock);
 	return found;
 }

@@ -12,9 +12,11 @@
  * and the application.  {column} in the title, body and url is replaced by
  * that column's value in the row (NEW, or OLD for DELETE); NULL is replaced
  * by nothing.  A row whose user column is NULL, or whose user has no
- * subscription, sends nothing.  A body too long to send is shortened.  The
- * trigger's own mistakes (a column that does not exist, a bad url) are
- * errors at its first firing.
+ * subscription, sends nothing.  A body too long to send is shortened; a url
+ * that is invalid or too long for the row is left out, and a row whose title
+ * comes out empty sends nothing, each with a WARNING: the row's data never
+ * fails its statement.  The trigger's own mistakes (a column that does not
+ * exist, an unknown application) are errors at its first firing.
  *
  * What it costs the INSERT it fires for is kept small.  Once this process
  * knows the tables and the application, a firing stores one row of
@@ -132,6 +134,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 	HeapTuple	result;
 	char	   *user;
 	NotificationFields f;
+	Jsonb	   *payload;
 	char	   *json;
 	MessageSpec spec;
 	const char *app = APP_DEFAULT_NAME;
@@ -196,7 +199,10 @@ webpush_notify(PG_FUNCTION_ARGS)
 	if (user == NULL)
 		return PointerGetDatum(result);
 
-	json = JsonbToCString(NULL, &notification_build(&f)->root, 0);
+	payload = notification_build_for_row(&f, trigger->tgname);
+	if (payload == NULL)
+		return PointerGetDatum(result);
+	json = JsonbToCString(NULL, &payload->root, 0);
 	memset(&spec, 0, sizeof(spec));
 	spec.app = app;
 	spec.payload = (bytea *) cstring_to_text(json);
