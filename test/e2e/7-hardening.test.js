@@ -29,6 +29,7 @@ function connectAs(role, database = 'postgres') {
 before(async () => {
   service = await startService();
   db = await connect();
+  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
   await configure(db);
 });
 
@@ -107,7 +108,8 @@ test('no error of a function that takes a private key logs the key', async () =>
   const offset = fs.statSync(log).size;
   const key = 'yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw';
   // A valid key, failing later: in the application lookup, its name, NULL.
-  await assert.rejects(db.query(`SELECT webpush_keys_import('${key}', 'nosuchapp')`), /does not exist/);
+  await assert.rejects(db.query(`SELECT webpush_keys_import('${key}', 'nosuchapp')`),
+    /webpush application "nosuchapp" does not exist/);
   await assert.rejects(db.query(`SELECT webpush_keys_import('${key}', 'Shop')`), /invalid application name/);
   await assert.rejects(db.query(`SELECT webpush_keys_import('${key}', NULL)`), /must not be NULL|invalid application/);
   // webpush_encrypt with a valid sender key and another bad argument.
@@ -115,7 +117,7 @@ test('no error of a function that takes a private key logs the key', async () =>
     /invalid p256dh/);
   // From PL/pgSQL: the CONTEXT line quotes the statement too.
   await assert.rejects(db.query(`DO $$ BEGIN PERFORM webpush_keys_import('${key}', 'nosuchapp'); END $$`),
-    /does not exist/);
+    /webpush application "nosuchapp" does not exist/);
   await db.query("DO $$ BEGIN RAISE LOG 'webpush test marker 4712'; END $$");
   await until('the log to be written', async () => fs.readFileSync(log, 'utf8').slice(offset).includes('webpush test marker 4712'));
   const written = fs.readFileSync(log, 'utf8').slice(offset);
