@@ -1,25 +1,44 @@
 -- A fresh install of 0.4 (webpush--0.4.sql alone) and the installs updated
 -- to 0.4 from 0.1, 0.2 and 0.3 (webpush--0.1.sql and the update scripts)
 -- must leave the same catalog.  Each goes into a database of its own, and
--- fp.fingerprint() describes each database's extension as sorted lines of
--- text, by name, never by OID: the lines one database has and another has
--- not are the differences, and every query below must return none.
+-- fp.fingerprint() describes the extension of a database as lines of text
+-- that name every object (never an OID, nor the database): the lines one
+-- database has and the other has not are the differences, shown both ways
+-- for each older version, and every such query must return no row.
 --
--- The fingerprint covers the extension (version, schema, config tables
--- and their filters, members); the schema; every relation of the schema
--- (kind, persistence, replica identity, row level security, options,
--- access method, owner, ACL, rows); columns (position among the live
--- columns, type and typmod, NOT NULL, default, identity, generated,
--- collation, ACL); constraints of tables and domains (name, type,
--- definition, deferrability, validation, index); indexes
--- (pg_get_indexdef and flags); types and domains; policies; views
--- (pg_get_viewdef, line by line); rules; triggers; event triggers;
--- functions (identity and full arguments, result, kind, language,
--- SECURITY DEFINER, volatility, STRICT, PARALLEL, LEAKPROOF, cost, rows,
--- proconfig, C symbol and library, owner, ACL); sequences (parameters,
--- owning column, state); comments; pg_init_privs (what pg_dump takes as
--- the extension's own privileges).  Roles are the extension owner's shown
--- as OWNER, so that whoever runs the test gets the same lines.
+-- What the lines cover, by their first field:
+--   extension   version, schema, relocatable
+--   extconfig   the tables and sequences pg_dump keeps, with their filters
+--   member      every object of the extension (pg_depend)
+--   schema      owner, ACL
+--   relation    every relation of the schema: kind, persistence, replica
+--               identity, row level security, options (security_barrier),
+--               access method, owner, ACL
+--   rows        how many rows each table holds
+--   column      position among the live columns, type and typmod, NOT NULL,
+--               default expression, identity, generated, collation,
+--               storage, ACL
+--   constraint  of tables and domains: name, type, pg_get_constraintdef,
+--               deferrability, validation, the index it uses
+--   index       pg_get_indexdef, primary, exclusion, immediate, clustered,
+--               replica identity, valid
+--   type        every type of the schema (row and array types included)
+--   domain      base type, NOT NULL, default, collation
+--   policy      pg_policies
+--   view        pg_get_viewdef, line by line
+--   rule        rules other than a view's own
+--   trigger     pg_get_triggerdef, enabled
+--   event trigger  event, function, enabled, tags, owner
+--   function    identity and full arguments (names, defaults), result, kind,
+--               language, SECURITY DEFINER, volatility, STRICT, PARALLEL,
+--               LEAKPROOF, cost, rows, proconfig, C symbol and library,
+--               owner, ACL
+--   sequence    parameters, owning column, state
+--   comment     of every object above and of the columns
+--   init privs  pg_init_privs: the privileges pg_dump takes as the
+--               extension's own
+-- ACLs are sorted items, and the extension's owner is named OWNER, so that
+-- whoever runs the test gets the same lines.
 SELECT current_database() AS home \gset
 
 SET client_min_messages = warning;
@@ -137,13 +156,13 @@ UNION ALL
 -- Columns by their position among the live columns: a dropped column
 -- leaves no trace in what a query sees.
 SELECT format('column|%s|%s|position %s|type %s|typmod %s|not null %s|default %s|identity %s'
-              '|generated %s|collation %s|acl %s',
+              '|generated %s|collation %s|storage %s|acl %s',
               a.attrelid::regclass, a.attname,
               row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum),
               format_type(a.atttypid, a.atttypmod), a.atttypmod, a.attnotnull,
               pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated,
               CASE WHEN a.attcollation = 0 THEN '' ELSE a.attcollation::regcollation::text END,
-              fp.acl(a.attacl))
+              a.attstorage, fp.acl(a.attacl))
 FROM rels c
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -174,11 +193,11 @@ SELECT format('domain|%s|base %s|not null %s|default %s|collation %s',
               CASE WHEN t.typcollation = 0 THEN '' ELSE t.typcollation::regcollation::text END)
 FROM types t WHERE t.typtype = 'd'
 UNION ALL
-SELECT format('policy|%s|%s|permissive %s|command %s|roles %s|using %s|with check %s',
-              p.polrelid::regclass, p.polname, p.polpermissive, p.polcmd,
-              (SELECT string_agg(fp.role(r), ',' ORDER BY fp.role(r)) FROM unnest(p.polroles) AS r),
-              pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid))
-FROM pg_policy p WHERE p.polrelid IN (SELECT oid FROM rels)
+SELECT format('policy|%s.%s|%s|%s|command %s|roles %s|using %s|with check %s',
+              p.schemaname, p.tablename, p.policyname, p.permissive, p.cmd,
+              (SELECT string_agg(r, ',' ORDER BY r) FROM unnest(p.roles) AS r),
+              p.qual, p.with_check)
+FROM pg_policies p WHERE p.schemaname IN (SELECT nspname FROM nsp)
 UNION ALL
 -- A view's definition line by line, so that a difference shows the lines
 -- that differ.
