@@ -24,9 +24,11 @@
 -- only returns a public key browsers need, and webpush_notification(),
 -- which only builds a payload.  Private keys are readable by superusers
 -- only.  Functions that read a private key or write the tables are
--- SECURITY DEFINER with a pinned search_path; EXECUTE on them is for
--- superusers and the role webpush_sender.  The role webpush_monitor
--- watches delivery without endpoints, keys or payloads.
+-- SECURITY DEFINER with a pinned search_path.  Every object's privileges
+-- are revoked from PUBLIC and granted where it is created: to the role
+-- webpush_sender, which sends, or webpush_monitor, which watches delivery
+-- without endpoints, keys or payloads; what neither is granted stays with
+-- superusers.
 --
 -- Binding: every operator and function that a view, a default, a
 -- constraint or a policy binds is schema-qualified (pg_catalog's, or the
