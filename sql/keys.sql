@@ -102,14 +102,17 @@ WHERE p.prosecdef
 
 -- Only webpush_keys() and the payload builder webpush_notification(), which
 -- read and send nothing, are executable by PUBLIC.
-SELECT p.oid::regprocedure AS public_function
+SELECT p.oid::regprocedure::text AS public_function
 FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'webpush'
 WHERE has_function_privilege('public', p.oid, 'EXECUTE')
-ORDER BY 1;
+ORDER BY p.oid::regprocedure::text COLLATE "C";
 
--- pg_dump keeps the key pair and the subscriptions (config tables).
-SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'webpush' ORDER BY 1;
+-- pg_dump keeps the key pair and the subscriptions (config tables).  By
+-- name: the OIDs' order is the order of creation, which differs between a
+-- fresh install and an updated one.
+SELECT c::regclass::text AS dumped FROM pg_extension, unnest(extconfig) AS c
+WHERE extname = 'webpush' ORDER BY c::regclass::text COLLATE "C";
 
 -- The role model.  webpush_sender subscribes, sends and unsubscribes by
 -- endpoint; it sees which subscriptions exist and whose they are, but not
