@@ -54,10 +54,13 @@ test('the per-role limit holds across concurrent transactions', async () => {
   try {
     // Each session queues one message, then waits at a barrier the test
     // holds, inside its transaction: without a lock per role, all of them
-    // would count only what was committed before them.
+    // would count only what was committed before them.  REPEATABLE READ,
+    // with the snapshot taken before anyone queued: the count must see what
+    // the others committed all the same.
     await holder.query('SELECT pg_advisory_lock(4711)');
     const runs = clients.map((c, i) => c.query(
-      `BEGIN; SELECT webpush_send(${id}::bigint, 'burst ${i}'); SELECT pg_advisory_lock_shared(4711); COMMIT;`)
+      `BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1;
+       SELECT webpush_send(${id}::bigint, 'burst ${i}'); SELECT pg_advisory_lock_shared(4711); COMMIT;`)
       .then(() => 'ok', (e) => { c.query('ROLLBACK').catch(() => {}); return e.code; }));
     await until('every session queued or waits for a lock', async () =>
       Number(await value(`SELECT count(*) FROM pg_stat_activity
