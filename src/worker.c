@@ -899,6 +899,7 @@ webpush_worker_main(Datum arg)
 	HttpClientConfig config;
 	HASHCTL		host_ctl;
 	Oid			dboid;
+	uint32		generation;
 	int64		reclaimed;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -908,7 +909,19 @@ webpush_worker_main(Datum arg)
 	w = MemoryContextAllocZero(TopMemoryContext, sizeof(WorkerState));
 	w->slot = DatumGetInt32(arg);
 	w->claim_wanted = true;
-	dboid = wake_attach_worker(w->slot);
+	memcpy(&generation, MyBgworkerEntry->bgw_extra, sizeof(generation));
+	dboid = wake_attach_worker(w->slot, generation);
+	if (!OidIsValid(dboid))
+	{
+		/*
+		 * Started so late that the launcher gave up on us (its successor
+		 * could not know we were coming) and may have given the slot to
+		 * another worker: that one serves the database.
+		 */
+		elog(LOG, "%s: its slot was given up before it started, it exits",
+			 MyBgworkerEntry->bgw_name);
+		proc_exit(0);
+	}
 	on_shmem_exit(worker_exit, Int32GetDatum(w->slot));
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pin_session_settings();
