@@ -82,12 +82,11 @@
  * answers never waits for another one's requests to time out.
  *
  * A request whose host cannot take it now waits, built and signed, when its
- * host will soon have room (it is answering, or it is quiet only because
- * its first requests have not been answered yet and the other quiet hosts
- * leave room); otherwise it goes back to the queue, unsent and with no
- * attempt counted: for HOST_STALL_MS when its host's first answers are
- * awaited, and for webpush.timeout when it waits for requests that are
- * not being answered to time out.
+ * host will soon have room (it is answering, or it is the only quiet host
+ * holding requests, whose first answers are awaited); otherwise it goes
+ * back to the queue, unsent and with no attempt counted: for HOST_STALL_MS
+ * when its host's first answers are awaited, and for webpush.timeout when
+ * it waits for requests that are not being answered to time out.
  */
 #define HOST_STALL_MS 1000
 
@@ -330,10 +329,17 @@ host_may_wait(WorkerState *w, const HostState *host, TimestampTz now, double *de
 	}
 	if (host_answering(host, now))
 		return true;
-	/* Quiet, with its first requests out: it answers or stalls within a second. */
+	/*
+	 * Quiet, with its first requests out: it answers or stalls within a
+	 * second.  Parked requests take room from the next claim, so only the
+	 * one quiet host holding requests parks (a push service the worker has
+	 * just started to use gets its whole burst once it answers); with more,
+	 * parking one after the other, hosts that answer would wait a second
+	 * for each.
+	 */
 	if (host->in_flight > 0)
 	{
-		if (w->quiet_in_flight - host->in_flight < quiet_share())
+		if (w->quiet_in_flight == host->in_flight)
 			return true;
 		*delay_ms = HOST_STALL_MS;
 		return false;
