@@ -76,25 +76,27 @@ async function subscribeIn(client, n) {
   return ids;
 }
 
-// Payloads "label database subscription n", distinct across both databases.
+// Titles "label database subscription n", distinct across both databases.
 async function send(client, ids, label, per) {
-  await client.query(`SELECT webpush_send(s, $2 || ' ' || current_database() || ' ' || s || ' ' || i)
+  await client.query(`SELECT webpush_send(s, jsonb_build_object('title',
+      $2 || ' ' || current_database() || ' ' || s || ' ' || i))
     FROM unnest($1::bigint[]) s, generate_series(1, $3) i`, [ids, label, per]);
 }
 
 async function deliveredIn(client, label) {
   const { rows } = await client.query(`SELECT count(*)::int AS n FROM webpush.history h
     JOIN webpush.messages m ON m.id = h.message_id
-    WHERE h.outcome = 'delivered' AND convert_from(m.payload, 'UTF8') LIKE $1 || ' %'`, [label]);
+    WHERE h.outcome = 'delivered' AND convert_from(m.payload, 'UTF8')::jsonb ->> 'title' LIKE $1 || ' %'`,
+  [label]);
   return rows[0].n;
 }
 
-// How often each payload with this label arrived.
+// How often each title with this label arrived.
 function arrivals(label) {
   const seen = new Map();
   for (const m of service.messages) {
-    const text = String(m.payload);
-    if (text.startsWith(`${label} `)) seen.set(text, (seen.get(text) || 0) + 1);
+    const title = m.payload && JSON.parse(m.payload).title;
+    if (title && title.startsWith(`${label} `)) seen.set(title, (seen.get(title) || 0) + 1);
   }
   return seen;
 }

@@ -118,14 +118,19 @@ async function sendHealthy(service, label, n = 20) {
   const sub = service.subscribe();
   const id = await subscribe(sub);
   const started = Date.now();
-  await db.query("SELECT webpush_send($1::bigint, $2 || ' ' || i) FROM generate_series(1, $3) i", [id, label, n]);
+  await db.query("SELECT webpush_send($1::bigint, jsonb_build_object('title', $2 || ' ' || i)) FROM generate_series(1, $3) i",
+    [id, label, n]);
   // Waits past webpush.timeout, so that a failure says how long it took.
   await service.waitFor(() => service.received(sub.endpoint).length === n, (TIMEOUT_S + 15) * 1000);
   const took = Date.now() - started;
   console.log(`# ${label}: ${n} delivered in ${took} ms (webpush.timeout ${TIMEOUT_S} s), silent hosts hold ${openNow()} streams`);
   assert.ok(took < PROMPT_MS, `${label}: the healthy push service waited ${took} ms`);
-  const payloads = service.received(sub.endpoint).map((m) => String(m.payload)).sort();
+  const payloads = service.received(sub.endpoint).map((m) => JSON.parse(m.payload).title).sort();
   assert.deepEqual(payloads, Array.from({ length: n }, (_, i) => `${label} ${i + 1}`).sort(), 'each once');
+  // Arrived is not yet answered: the push service may stop only once the
+  // worker has recorded every answer.
+  await until(`${label}: recorded as delivered`, async () => Number(await value(
+    "SELECT count(*) FROM webpush.history WHERE subscription_id = $1 AND outcome = 'delivered'", [id])) === n);
   return took;
 }
 
@@ -167,8 +172,8 @@ test('four silent hosts: a push service that answers is served at once, also whi
       silentIds.push(await subscribe({ ...s, endpoint: `https://127.0.0.1:${port}/push/${i}` }));
     }
   }
-  await db.query("SELECT webpush_send(s, 'stuck ' || i) FROM generate_series(1, 60) i, unnest($1::bigint[]) s",
-    [silentIds]);
+  await db.query(`SELECT webpush_send(s, jsonb_build_object('title', 'stuck ' || i))
+    FROM generate_series(1, 60) i, unnest($1::bigint[]) s`, [silentIds]);
   await until('the silent hosts to hold requests', async () => openNow() >= 50);
 
   // A push service the worker has not heard from yet ...
