@@ -78,8 +78,10 @@
  * beyond that a quiet host with nothing in flight may start one request, up
  * to probe_share() more in all: a push service the worker has not heard
  * from yet gets its first answer, and from then on it is answering.  The
- * rest of the room is only for answering hosts, so a push service that
- * answers never waits for another one's requests to time out.
+ * rest of the room is only for answering hosts, so hosts that do not answer
+ * cannot make one that does wait for their requests to time out.  (A host
+ * that answered and then stops keeps what it was given while it answered,
+ * up to its own limit: the share is decided when a request starts.)
  *
  * A request whose host cannot take it now waits, built and signed, when its
  * host will soon have room (it is answering, or it is the only quiet host
