@@ -58,6 +58,7 @@ typedef struct DatabaseEntry
 	TimestampTz start_after;	/* no (re)start before this */
 	TimestampTz warned_at;		/* last "no free worker slot" WARNING */
 	int			slots[MAX_WORKERS_PER_DATABASE];	/* -1: not running */
+	/* NULL for a worker adopted from an earlier launcher (its slot tells). */
 	BackgroundWorkerHandle *handles[MAX_WORKERS_PER_DATABASE];
 } DatabaseEntry;
 
@@ -187,7 +188,7 @@ scan_databases(void)
 		bool		running = false;
 
 		for (i = 0; i < MAX_WORKERS_PER_DATABASE; i++)
-			running |= db->handles[i] != NULL;
+			running |= db->slots[i] >= 0;
 		if (!db->seen && !running)
 			hash_search(databases, &db->dboid, HASH_REMOVE, NULL);
 	}
@@ -197,7 +198,8 @@ static bool
 start_worker(DatabaseEntry *db, int index, TimestampTz now)
 {
 	BackgroundWorker worker;
-	int			slot = wake_claim_slot(db->dboid, index);
+	uint32		generation = 0;
+	int			slot = wake_claim_slot(db->dboid, index, &generation);
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -208,6 +210,7 @@ start_worker(DatabaseEntry *db, int index, TimestampTz now)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "webpush worker %d for database %s", index + 1, db->name);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "webpush worker");
 	worker.bgw_main_arg = Int32GetDatum(slot);
+	memcpy(worker.bgw_extra, &generation, sizeof(generation));
 	worker.bgw_notify_pid = MyProcPid;
 
 	if (slot < 0 || !RegisterDynamicBackgroundWorker(&worker, &db->handles[index]))
@@ -232,9 +235,13 @@ start_worker(DatabaseEntry *db, int index, TimestampTz now)
 	return true;
 }
 
-/* Notice stopped workers; returns true when any stopped. */
+/*
+ * Notice stopped workers; returns true when any stopped.  *check_at becomes
+ * the earliest time an adopted worker that has not attached yet is to be
+ * looked at again (left alone when there is none).
+ */
 static bool
-collect_stopped(DatabaseEntry *db, TimestampTz now)
+collect_stopped(DatabaseEntry *db, TimestampTz now, TimestampTz *check_at)
 {
 	int			i;
 	bool		any = false;
@@ -242,21 +249,69 @@ collect_stopped(DatabaseEntry *db, TimestampTz now)
 	for (i = 0; i < MAX_WORKERS_PER_DATABASE; i++)
 	{
 		pid_t		pid;
+		TimestampTz deadline;
 
-		if (db->handles[i] == NULL ||
-			GetBackgroundWorkerPid(db->handles[i], &pid) != BGWH_STOPPED)
+		if (db->slots[i] < 0)
 			continue;
+		if (db->handles[i] != NULL)
+		{
+			if (GetBackgroundWorkerPid(db->handles[i], &pid) != BGWH_STOPPED)
+				continue;
+		}
+		else if (!wake_slot_stopped(db->slots[i], &deadline))
+		{
+			if (deadline != 0 && (*check_at == 0 || deadline < *check_at))
+				*check_at = deadline;
+			continue;
+		}
 		if (wake_slot_no_extension(db->slots[i]))
 			db->state = DB_NO_EXTENSION;
 		else
 			db->start_after = TimestampTzPlusMilliseconds(now, RESTART_DELAY_MS);
 		wake_free_slot(db->slots[i]);
-		pfree(db->handles[i]);
+		if (db->handles[i] != NULL)
+			pfree(db->handles[i]);
 		db->handles[i] = NULL;
 		db->slots[i] = -1;
 		any = true;
 	}
 	return any;
+}
+
+/*
+ * Take over the workers that an earlier launcher started and that still
+ * run (or are starting): they keep their slots and their work, and no
+ * second worker is started for the same database and index.
+ */
+static void
+adopt_workers(void)
+{
+	WakeWorkerInfo *workers = palloc(sizeof(WakeWorkerInfo) * max_worker_processes);
+	int			n = wake_attach_launcher(workers, max_worker_processes);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		bool		found;
+		DatabaseEntry *db = database_entry(workers[i].dboid, &found);
+		int			index = workers[i].index;
+
+		if (index < 0 || index >= MAX_WORKERS_PER_DATABASE || db->slots[index] >= 0)
+		{
+			/* Cannot be: no launcher gives out such a slot.  Let it be. */
+			elog(WARNING, "webpush launcher: worker slot %d (worker %d of database %u) is not adopted",
+				 workers[i].slot, index + 1, workers[i].dboid);
+			continue;
+		}
+		db->slots[index] = workers[i].slot;
+		db->handles[index] = NULL;
+		if (wake_slot_serving(workers[i].slot))
+			db->state = DB_SERVING;
+	}
+	if (n > 0)
+		elog(LOG, "webpush launcher: adopted %d worker%s started by an earlier launcher",
+			 n, n == 1 ? "" : "s");
+	pfree(workers);
 }
 
 /*
@@ -269,7 +324,7 @@ tend_database(DatabaseEntry *db, TimestampTz now)
 	int			i;
 	int			want;
 
-	if (db->state == DB_PROBING && db->handles[0] != NULL &&
+	if (db->state == DB_PROBING && db->slots[0] >= 0 &&
 		wake_slot_serving(db->slots[0]))
 		db->state = DB_SERVING;
 	if (db->state == DB_NO_EXTENSION || !db->seen || db->name[0] == '\0')
@@ -292,7 +347,7 @@ tend_database(DatabaseEntry *db, TimestampTz now)
 	/* One worker finds out whether the extension is there; then all start. */
 	want = db->state == DB_SERVING ? Min(webpush_workers, MAX_WORKERS_PER_DATABASE) : 1;
 	for (i = 0; i < want; i++)
-		if (db->handles[i] == NULL && !start_worker(db, i, now))
+		if (db->slots[i] < 0 && !start_worker(db, i, now))
 			return db->start_after;
 	return 0;
 }
@@ -310,7 +365,6 @@ webpush_launcher_main(Datum arg)
 	/* No database: pg_database is a shared catalog. */
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("webpush launcher");
-	wake_attach_launcher();
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(Oid);
@@ -319,6 +373,7 @@ webpush_launcher_main(Datum arg)
 	databases = hash_create("webpush databases", 16, &ctl,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	elog(LOG, "webpush launcher started");
+	adopt_workers();
 
 	for (;;)
 	{
@@ -362,7 +417,7 @@ webpush_launcher_main(Datum arg)
 		now = GetCurrentTimestamp();
 		hash_seq_init(&seq, databases);
 		while ((db = hash_seq_search(&seq)) != NULL)
-			rescan |= collect_stopped(db, now);
+			rescan |= collect_stopped(db, now, &next);
 		rescan |= rescan_wanted;
 		rescan_wanted = false;
 		if (rescan || all ||
@@ -386,7 +441,7 @@ webpush_launcher_main(Datum arg)
 		wait_ms = RESCAN_INTERVAL_MS;
 		hash_seq_init(&seq, databases);
 		while ((db = hash_seq_search(&seq)) != NULL)
-			if (db->state == DB_PROBING && db->handles[0] != NULL)
+			if (db->state == DB_PROBING && db->slots[0] >= 0)
 				wait_ms = Min(wait_ms, 100);
 		if (next != 0)
 		{

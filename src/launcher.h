@@ -7,7 +7,10 @@
  * connections; a worker that finds no extension there says so and exits,
  * and the launcher waits until a CREATE EXTENSION (or ALTER EXTENSION
  * UPDATE) in that database asks again at COMMIT.  Workers that fail are
- * restarted; workers of a database being dropped stay off.
+ * restarted; workers of a database being dropped stay off.  The workers
+ * outlive a launcher that exits (pg_terminate_backend, an error): the
+ * postmaster starts a new one, which adopts them, so that each database
+ * keeps exactly one worker per webpush.workers.
  */
 #ifndef WEBPUSH_LAUNCHER_H
 #define WEBPUSH_LAUNCHER_H

@@ -26,17 +26,33 @@
 
 /* How long the workers of a database being dropped or renamed stay off. */
 #define PAUSE_MS 10000
+/*
+ * A worker that a launcher registered, and that has not taken its slot this
+ * long after, is taken for one that never started (when the launcher that
+ * registered it, and so its handle, is gone).
+ */
+#define START_WAIT_MS 10000
 /* How long DROP DATABASE waits for them to exit. */
 #define STOP_WAIT_MS 5000
 #define MAX_START_REQUESTS 32
 #define MAX_PAUSED 8
 
+typedef enum SlotState
+{
+	SLOT_STARTING,				/* registered, the worker has not attached */
+	SLOT_RUNNING,				/* the worker attached */
+	SLOT_EXITED					/* the worker detached on its way out */
+} SlotState;
+
 typedef struct WorkerSlot
 {
 	bool		in_use;			/* given to a worker by the launcher */
+	SlotState	state;
+	uint32		generation;		/* changes each time the slot is given */
+	TimestampTz claimed_at;
 	Oid			dboid;
 	int			index;
-	pid_t		pid;			/* 0 until the worker attaches */
+	pid_t		pid;			/* 0 until the worker attaches, after it exits */
 	Latch	   *latch;
 	bool		serving;		/* the worker found the extension installed */
 	bool		no_extension;	/* it found none, or an older version */
@@ -127,24 +143,53 @@ wake_request_shmem(int nslots)
 
 /* Launcher side ------------------------------------------------------ */
 
-void
-wake_attach_launcher(void)
+static void
+launcher_exit(int code, Datum arg)
 {
-	int			i;
-
+	/* Until the next launcher attaches, COMMITs have no launcher to wake. */
 	SpinLockAcquire(&shared->mutex);
-	shared->launcher_latch = MyLatch;
-	/* Slots of workers from before a crash restart: nobody holds them. */
-	for (i = 0; i < shared->nslots; i++)
-		shared->slots[i].in_use = false;
+	if (shared->launcher_latch == MyLatch)
+		shared->launcher_latch = NULL;
 	SpinLockRelease(&shared->mutex);
 }
 
 int
-wake_claim_slot(Oid dboid, int index)
+wake_attach_launcher(WakeWorkerInfo *out, int max)
+{
+	int			i;
+	int			n = 0;
+
+	/*
+	 * The workers outlive a launcher that exits (pg_terminate_backend, an
+	 * error): their slots stay in use, and the next launcher adopts them.
+	 * After a crash, shared memory starts empty.
+	 */
+	SpinLockAcquire(&shared->mutex);
+	shared->launcher_latch = MyLatch;
+	for (i = 0; i < shared->nslots && n < max; i++)
+	{
+		WorkerSlot *s = &shared->slots[i];
+
+		if (!s->in_use)
+			continue;
+		out[n].slot = i;
+		out[n].dboid = s->dboid;
+		out[n].index = s->index;
+		out[n].pid = s->pid;
+		out[n].wakeups = s->wakeups;
+		n++;
+	}
+	SpinLockRelease(&shared->mutex);
+	before_shmem_exit(launcher_exit, (Datum) 0);
+	return n;
+}
+
+int
+wake_claim_slot(Oid dboid, int index, uint32 *generation)
 {
 	int			i;
 	int			slot = -1;
+	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&shared->mutex);
 	for (i = 0; i < shared->nslots; i++)
@@ -153,6 +198,9 @@ wake_claim_slot(Oid dboid, int index)
 			WorkerSlot *s = &shared->slots[i];
 
 			s->in_use = true;
+			s->state = SLOT_STARTING;
+			s->generation++;
+			s->claimed_at = now;
 			s->dboid = dboid;
 			s->index = index;
 			s->pid = 0;
@@ -160,11 +208,35 @@ wake_claim_slot(Oid dboid, int index)
 			s->serving = false;
 			s->no_extension = false;
 			s->wakeups = 0;
+			*generation = s->generation;
 			slot = i;
 			break;
 		}
 	SpinLockRelease(&shared->mutex);
 	return slot;
+}
+
+bool
+wake_slot_stopped(int slot, TimestampTz *start_deadline)
+{
+	WorkerSlot *s = &shared->slots[slot];
+	TimestampTz now = GetCurrentTimestamp();
+	bool		stopped;
+
+	SpinLockAcquire(&shared->mutex);
+	*start_deadline = 0;
+	if (s->state == SLOT_STARTING)
+	{
+		*start_deadline = TimestampTzPlusMilliseconds(s->claimed_at, START_WAIT_MS);
+		stopped = now >= *start_deadline;
+		/* Should it start after all, it finds the slot given up and leaves. */
+		if (stopped)
+			s->generation++;
+	}
+	else
+		stopped = s->state == SLOT_EXITED;
+	SpinLockRelease(&shared->mutex);
+	return stopped;
 }
 
 void
@@ -232,15 +304,21 @@ wake_database_paused(Oid dboid)
 /* Worker side -------------------------------------------------------- */
 
 Oid
-wake_attach_worker(int slot)
+wake_attach_worker(int slot, uint32 generation)
 {
-	Oid			dboid;
+	WorkerSlot *s;
+	Oid			dboid = InvalidOid;
 
 	Assert(shared != NULL && slot < shared->nslots);
+	s = &shared->slots[slot];
 	SpinLockAcquire(&shared->mutex);
-	shared->slots[slot].pid = MyProcPid;
-	shared->slots[slot].latch = MyLatch;
-	dboid = shared->slots[slot].dboid;
+	if (s->in_use && s->state == SLOT_STARTING && s->generation == generation)
+	{
+		s->state = SLOT_RUNNING;
+		s->pid = MyProcPid;
+		s->latch = MyLatch;
+		dboid = s->dboid;
+	}
 	SpinLockRelease(&shared->mutex);
 	return dboid;
 }
@@ -248,15 +326,28 @@ wake_attach_worker(int slot)
 void
 wake_detach_worker(int slot)
 {
+	WorkerSlot *s;
+	Latch	   *launcher = NULL;
+
 	if (shared == NULL)
 		return;
+	s = &shared->slots[slot];
 	SpinLockAcquire(&shared->mutex);
-	if (shared->slots[slot].pid == MyProcPid)
+	if (s->pid == MyProcPid)
 	{
-		shared->slots[slot].pid = 0;
-		shared->slots[slot].latch = NULL;
+		s->state = SLOT_EXITED;
+		s->pid = 0;
+		s->latch = NULL;
+		launcher = shared->launcher_latch;
 	}
 	SpinLockRelease(&shared->mutex);
+
+	/*
+	 * The postmaster tells the launcher that started us; one that adopted
+	 * us (wake_attach_launcher) learns it here.
+	 */
+	if (launcher != NULL)
+		SetLatch(launcher);
 }
 
 void

@@ -16,15 +16,42 @@
 #include "postgres.h"
 
 #include "storage/latch.h"
+#include "utils/timestamp.h"
 
 /* Reserve shared memory for nslots workers; from _PG_init when preloaded. */
 extern void wake_request_shmem(int nslots);
 
+typedef struct WakeWorkerInfo
+{
+	int			slot;
+	Oid			dboid;
+	int			index;			/* 0 .. webpush.workers - 1 */
+	int			pid;			/* 0 while starting */
+	uint64		wakeups;
+} WakeWorkerInfo;
+
 /* Launcher side. */
-extern void wake_attach_launcher(void);
-/* A free slot for worker index of database dboid, or -1 when none is free. */
-extern int	wake_claim_slot(Oid dboid, int index);
+
+/*
+ * Become the launcher.  Workers started by an earlier launcher that exited
+ * still hold their slots: these are listed in out (at most max), for the
+ * launcher to adopt; returns how many.
+ */
+extern int	wake_attach_launcher(WakeWorkerInfo *out, int max);
+
+/*
+ * A free slot for worker index of database dboid, or -1 when none is free.
+ * *generation goes to the worker, which attaches with it.
+ */
+extern int	wake_claim_slot(Oid dboid, int index, uint32 *generation);
 extern void wake_free_slot(int slot);
+
+/*
+ * For an adopted worker, which the launcher has no handle for: has it
+ * stopped?  One that never attached counts as stopped once *start_deadline
+ * (0 for an attached one) has passed, and may then no longer attach.
+ */
+extern bool wake_slot_stopped(int slot, TimestampTz *start_deadline);
 /* What the worker in a slot reported before it stopped or while it runs. */
 extern bool wake_slot_serving(int slot);
 extern bool wake_slot_no_extension(int slot);
@@ -36,8 +63,11 @@ extern int	wake_take_start_requests(Oid *out, int max, bool *all);
 /* Is the database being dropped or renamed (its workers must stay off)? */
 extern bool wake_database_paused(Oid dboid);
 
-/* Worker side: take the slot the launcher gave / give it up. */
-extern Oid	wake_attach_worker(int slot);
+/*
+ * Worker side: take the slot the launcher gave (InvalidOid when it was
+ * given up meanwhile: the worker must leave at once) / give it up.
+ */
+extern Oid	wake_attach_worker(int slot, uint32 generation);
 extern void wake_detach_worker(int slot);
 /* The extension is installed and current: the launcher may start more. */
 extern void wake_report_serving(int slot);
@@ -70,15 +100,6 @@ extern void wake_stop_database(Oid dboid);
  * anything else wakes the worker for nothing.
  */
 extern void wake_count_wakeup(int slot);
-
-typedef struct WakeWorkerInfo
-{
-	int			slot;
-	Oid			dboid;
-	int			index;			/* 0 .. webpush.workers - 1 */
-	int			pid;			/* 0 while starting */
-	uint64		wakeups;
-} WakeWorkerInfo;
 
 /*
  * The slots in use (none without the preload); returns how many.  Rows

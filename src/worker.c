@@ -11,9 +11,11 @@
  *	maintain					history purge and orphan reclaim, when due
  *	wait_and_collect			sleep on the latch (set at COMMIT by senders)
  *								and the sockets together; judge what finished
- * No transaction is open while the network is awaited, and a slow push
- * service only occupies its own requests' slots.  All state lives in one
- * WorkerState.
+ * No transaction is open while the network is awaited.  A slow push
+ * service only occupies its own requests' slots, and push services that do
+ * not answer share a bounded part of the room in flight (see "Hosts"
+ * below), so that they never hold up the ones that do.  All state lives in
+ * one WorkerState.
  */
 #include "postgres.h"
 
@@ -56,21 +58,50 @@
 #define IDLE_WAIT_MS 60000
 
 /*
- * A host at its webpush.max_in_flight_per_host that has finished nothing
- * for this long is stalled: what waits for it goes back to the queue, so
- * that its share of the worker's room goes to the other hosts.
+ * Hosts.
+ *
+ * Anyone who can store a subscription chooses the host its notifications go
+ * to, and a host that accepts requests and never answers holds each of them
+ * for webpush.timeout.  Limits per host alone do not help against several
+ * such hosts, so the worker sorts hosts by what they did:
+ *
+ * - A host is answering when the last of its requests that finished got an
+ *   HTTP answer, and it is not stalled.
+ * - A host is stalled when it has requests in flight and has finished none
+ *   for HOST_STALL_MS.
+ * - Every other host is quiet: one not heard from yet, one whose last
+ *   request ended without an answer (timed out, connection failed), and a
+ *   stalled one.
+ *
+ * Each host holds at most webpush.max_in_flight_per_host.  Quiet hosts
+ * together hold at most quiet_share() (half of webpush.max_in_flight), and
+ * beyond that a quiet host with nothing in flight may start one request, up
+ * to probe_share() more in all: a push service the worker has not heard
+ * from yet gets its first answer, and from then on it is answering.  The
+ * rest of the room is only for answering hosts, so hosts that do not answer
+ * cannot make one that does wait for their requests to time out.  (A host
+ * that answered and then stops keeps what it was given while it answered,
+ * up to its own limit: the share is decided when a request starts.)
+ *
+ * A request whose host cannot take it now waits, built and signed, when its
+ * host will soon have room (it is answering, or it is the only quiet host
+ * holding requests, whose first answers are awaited); otherwise it goes
+ * back to the queue, unsent and with no attempt counted: for HOST_STALL_MS
+ * when its host's first answers are awaited, and for webpush.timeout when
+ * it waits for requests that are not being answered to time out.
  */
 #define HOST_STALL_MS 1000
 
 /*
- * One push service origin, as the worker sees it.  Requests to it beyond
- * its share wait here, built and signed, until one of its own finishes.
+ * One push service origin, as the worker sees it.  Requests to it that wait
+ * for room are parked here, in order.
  */
 typedef struct HostState
 {
 	char		origin[sizeof(((Endpoint *) NULL)->origin)];	/* hash key */
 	int			in_flight;
 	TimestampTz last_progress;	/* last finish, or first start after idle */
+	bool		answered;		/* its last finished request got an answer */
 	struct Delivery *parked_head;
 	struct Delivery *parked_tail;
 	int			nparked;
@@ -102,6 +133,7 @@ typedef struct WorkerState
 	HttpClient *http;
 	HTAB	   *hosts;			/* HostState by origin */
 	int			total_parked;
+	int			quiet_in_flight;	/* held by quiet hosts (count_quiet) */
 	/* Outcomes waiting to be written in the next transaction (malloc'd). */
 	Outcome    *pending;
 	int			npending;
@@ -209,17 +241,114 @@ host_state(WorkerState *w, const char *origin)
 	{
 		host->in_flight = 0;
 		host->last_progress = 0;
+		host->answered = false;
 		host->parked_head = host->parked_tail = NULL;
 		host->nparked = 0;
 	}
 	return host;
 }
 
+/* What quiet hosts may hold together, and beyond it for first requests. */
+static int
+quiet_share(void)
+{
+	return Max(webpush_max_in_flight / 2, 1);
+}
+
+static int
+probe_share(void)
+{
+	return Max(webpush_max_in_flight / 10, 1);
+}
+
 static bool
 host_stalled(const HostState *host, TimestampTz now)
 {
-	return host->in_flight >= webpush_max_in_flight_per_host &&
+	return host->in_flight > 0 &&
 		TimestampDifferenceExceeds(host->last_progress, now, HOST_STALL_MS);
+}
+
+static bool
+host_answering(const HostState *host, TimestampTz now)
+{
+	return host->answered && !host_stalled(host, now);
+}
+
+/*
+ * Add up what quiet hosts hold: hosts turn quiet as time passes, so this is
+ * counted again before requests are started (launch keeps it up to date
+ * while they are).  Quiet hosts that hold nothing are forgotten here: all
+ * the worker knows of them is what it assumes of a host it has never seen.
+ */
+static void
+count_quiet(WorkerState *w, TimestampTz now)
+{
+	HASH_SEQ_STATUS scan;
+	HostState  *host;
+
+	w->quiet_in_flight = 0;
+	hash_seq_init(&scan, w->hosts);
+	while ((host = hash_seq_search(&scan)) != NULL)
+	{
+		if (host->answered)
+		{
+			if (host_stalled(host, now))
+				w->quiet_in_flight += host->in_flight;
+		}
+		else if (host->in_flight > 0 || host->nparked > 0)
+			w->quiet_in_flight += host->in_flight;
+		else
+			(void) hash_search(w->hosts, host->origin, HASH_REMOVE, NULL);
+	}
+}
+
+/* May a request to host go on the wire now (see "Hosts" above)? */
+static bool
+host_may_start(WorkerState *w, const HostState *host, TimestampTz now)
+{
+	if (host->in_flight >= webpush_max_in_flight_per_host ||
+		http_client_in_flight(w->http) >= webpush_max_in_flight)
+		return false;
+	if (host_answering(host, now) || w->quiet_in_flight < quiet_share())
+		return true;
+	return host->in_flight == 0 &&
+		w->quiet_in_flight < quiet_share() + probe_share();
+}
+
+/*
+ * For a request its host cannot start now: may it wait, parked, for room
+ * that its host will soon have?  When not, *delay_ms says when it is worth
+ * claiming again.
+ */
+static bool
+host_may_wait(WorkerState *w, const HostState *host, TimestampTz now, double *delay_ms)
+{
+	if (host_stalled(host, now))
+	{
+		/* Back when its requests in flight have timed out. */
+		*delay_ms = webpush_timeout_ms;
+		return false;
+	}
+	if (host_answering(host, now))
+		return true;
+	/*
+	 * Quiet, with its first requests out: it answers or stalls within a
+	 * second.  Parked requests take room from the next claim, so only the
+	 * one quiet host holding requests parks (a push service the worker has
+	 * just started to use gets its whole burst once it answers); with more,
+	 * parking one after the other, hosts that answer would wait a second
+	 * for each.
+	 */
+	if (host->in_flight > 0)
+	{
+		if (w->quiet_in_flight == host->in_flight)
+			return true;
+		*delay_ms = HOST_STALL_MS;
+		return false;
+	}
+	/* Quiet hosts fill their share: room comes as their requests time out. */
+	*delay_ms = webpush_timeout_ms;
+	return false;
 }
 
 /* Hand a claimed delivery back, unsent, due again after delay_ms. */
@@ -240,15 +369,36 @@ launch(WorkerState *w, Delivery *d, TimestampTz now)
 {
 	HostState  *host = d->host;
 
+	if (!host_answering(host, now))
+		w->quiet_in_flight++;
 	http_client_start(w->http, d->req);
 	if (host->in_flight++ == 0)
 		host->last_progress = now;
 }
 
+/* Hand back every request parked for host, due again after delay_ms. */
+static void
+release_parked(WorkerState *w, HostState *host, double delay_ms)
+{
+	while (host->parked_head != NULL)
+	{
+		Delivery   *d = host->parked_head;
+
+		host->parked_head = d->next_parked;
+		release_unsent(w, &d->ref, delay_ms);
+		http_request_free(d->req);
+		free(d);
+		host->nparked--;
+		w->total_parked--;
+	}
+	host->parked_tail = NULL;
+}
+
 /*
  * Start what waits for hosts that have room again, and hand back what waits
- * for a stalled host (it would only hold other hosts' room).  Returns the
- * longest wait, in ms, before a host with parked requests could stall.
+ * for a host that will not have room soon (it would only hold other hosts'
+ * room).  Returns the longest wait, in ms, before a host with parked
+ * requests could stall.
  */
 static long
 tend_hosts(WorkerState *w, TimestampTz now)
@@ -259,12 +409,15 @@ tend_hosts(WorkerState *w, TimestampTz now)
 
 	if (w->total_parked == 0)
 		return -1;
+	count_quiet(w, now);
 	hash_seq_init(&scan, w->hosts);
 	while ((host = hash_seq_search(&scan)) != NULL)
 	{
+		double		delay_ms;
+
 		while (host->parked_head != NULL &&
-			   host->in_flight < webpush_max_in_flight_per_host &&
-			   http_client_ready(w->http))
+			   http_client_ready(w->http) &&
+			   host_may_start(w, host, now))
 		{
 			Delivery   *d = host->parked_head;
 
@@ -277,23 +430,9 @@ tend_hosts(WorkerState *w, TimestampTz now)
 		}
 		if (host->parked_head == NULL)
 			continue;
-		if (host_stalled(host, now))
-		{
-			/* Back when its requests in flight have timed out. */
-			while (host->parked_head != NULL)
-			{
-				Delivery   *d = host->parked_head;
-
-				host->parked_head = d->next_parked;
-				release_unsent(w, &d->ref, webpush_timeout_ms);
-				http_request_free(d->req);
-				free(d);
-				host->nparked--;
-				w->total_parked--;
-			}
-			host->parked_tail = NULL;
-		}
-		else
+		if (!host_may_wait(w, host, now, &delay_ms))
+			release_parked(w, host, delay_ms);
+		else if (host->in_flight > 0)
 		{
 			long		secs;
 			int			usecs;
@@ -312,8 +451,8 @@ tend_hosts(WorkerState *w, TimestampTz now)
 
 /*
  * Encrypt, sign and start one claimed notification; park it when its host
- * has no room; hand it back when that host is stalled; or record why it
- * cannot be sent.
+ * will soon have room; hand it back when not; or record why it cannot be
+ * sent.
  */
 static void
 start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
@@ -328,6 +467,8 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	Outcome		o = {0};
 	long		secs;
 	int			usecs;
+	bool		start;
+	double		delay_ms;
 
 	o.ref = m->ref;
 
@@ -383,22 +524,25 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	}
 
 	/*
-	 * A host may hold up to its share in flight and park the rest of the
-	 * worker's room.  Since claims never exceed that room, a full host is
-	 * met only after the settings shrank; a stalled one gets its share back
-	 * once its requests have timed out.
+	 * Decided before the crypto, which is wasted on what goes back.  Behind
+	 * requests already parked for the host, a new one waits its turn; a
+	 * host parks at most what the worker's room leaves beyond its own
+	 * share.
 	 */
 	host = host_state(w, ep.origin);
-	if (host_stalled(host, now))
+	start = host->nparked == 0 && host_may_start(w, host, now);
+	if (!start)
 	{
-		release_unsent(w, &m->ref, webpush_timeout_ms);
-		return;
-	}
-	if (host->in_flight >= webpush_max_in_flight_per_host &&
-		host->nparked >= Max(webpush_max_in_flight - webpush_max_in_flight_per_host, 0))
-	{
-		release_unsent(w, &m->ref, 1000);
-		return;
+		if (!host_may_wait(w, host, now, &delay_ms))
+		{
+			release_unsent(w, &m->ref, delay_ms);
+			return;
+		}
+		if (host->nparked >= Max(webpush_max_in_flight - webpush_max_in_flight_per_host, 0))
+		{
+			release_unsent(w, &m->ref, HOST_STALL_MS);
+			return;
+		}
 	}
 
 	memset(&msg, 0, sizeof(msg));
@@ -437,7 +581,7 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 		free(d);
 		return;
 	}
-	if (host->in_flight < webpush_max_in_flight_per_host && host->nparked == 0)
+	if (start)
 	{
 		launch(w, d, now);
 		return;
@@ -510,11 +654,13 @@ exit_unless_extension_current(WorkerState *w, bool at_start)
 
 /*
  * One transaction: write pending outcomes, claim up to room deliveries and
- * start them.  Returns how many were claimed.  When it claimed, w->next_due
- * becomes when the next one falls due (0 for none).
+ * start them.  Returns how many were claimed.  When there is room in flight
+ * (has_room) and it did not fill a batch, w->next_due becomes when the next
+ * delivery falls due (0 for none): those just handed back for later
+ * included.  Without room it is 0: a finished request brings the next claim.
  */
 static int
-record_and_claim(WorkerState *w, int room)
+record_and_claim(WorkerState *w, int room, bool has_room)
 {
 	ClaimedMessage *claimed = NULL;
 	VapidSigner **signers = NULL;
@@ -556,12 +702,14 @@ record_and_claim(WorkerState *w, int room)
 		}
 		for (i = 0; i < n; i++)
 			signers[i] = delivery_signer(claimed[i].key_id, &statuses[i]);
-		if (n < room && !queue_next_due(&w->next_due))
-			w->next_due = 0;
 	}
+	if (has_room && (room == 0 || n < room) && !queue_next_due(&w->next_due))
+		w->next_due = 0;
 	end_transaction(w);
 
 	/* Crypto and request set-up happen outside the transaction. */
+	if (n > 0)
+		count_quiet(w, GetCurrentTimestamp());
 	for (i = 0; i < n; i++)
 		start_delivery(w, &claimed[i], signers[i], statuses[i], GetCurrentTimestamp());
 	return n;
@@ -662,13 +810,18 @@ record_finished_and_claim(WorkerState *w, long wait_ms)
 	int			room = webpush_max_in_flight - http_client_in_flight(w->http) - w->total_parked;
 	int			limit;
 	int			claimed;
+	bool		has_room;
 
 	if (!w->claim_wanted && w->npending == 0)
 		return wait_ms;
-	if (!http_client_ready(w->http) || !w->claim_wanted)
-		room = 0;				/* reconnecting under new settings, or no need */
+	if (!http_client_ready(w->http))
+		room = 0;				/* reconnecting under new settings */
+	has_room = room > 0;
+	/* Only outcomes to record: the next claim is due when they say. */
+	if (!w->claim_wanted)
+		room = 0;
 	limit = Min(Max(room, 0), webpush_batch_size);
-	claimed = record_and_claim(w, limit);
+	claimed = record_and_claim(w, limit, has_room);
 
 	/*
 	 * Claim again at once after a full batch (there may be more), and as
@@ -737,6 +890,8 @@ wait_and_collect(WorkerState *w, long wait_ms)
 
 		d->host->in_flight--;
 		d->host->last_progress = now;
+		/* Any HTTP status: the host is there and answers. */
+		d->host->answered = done->status > 0;
 		judge(w, done);
 		free(d);
 		http_request_free(done);
@@ -752,6 +907,7 @@ webpush_worker_main(Datum arg)
 	HttpClientConfig config;
 	HASHCTL		host_ctl;
 	Oid			dboid;
+	uint32		generation;
 	int64		reclaimed;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -761,7 +917,19 @@ webpush_worker_main(Datum arg)
 	w = MemoryContextAllocZero(TopMemoryContext, sizeof(WorkerState));
 	w->slot = DatumGetInt32(arg);
 	w->claim_wanted = true;
-	dboid = wake_attach_worker(w->slot);
+	memcpy(&generation, MyBgworkerEntry->bgw_extra, sizeof(generation));
+	dboid = wake_attach_worker(w->slot, generation);
+	if (!OidIsValid(dboid))
+	{
+		/*
+		 * Started so late that the launcher gave up on us (its successor
+		 * could not know we were coming) and may have given the slot to
+		 * another worker: that one serves the database.
+		 */
+		elog(LOG, "%s: its slot was given up before it started, it exits",
+			 MyBgworkerEntry->bgw_name);
+		proc_exit(0);
+	}
 	on_shmem_exit(worker_exit, Int32GetDatum(w->slot));
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pin_session_settings();
