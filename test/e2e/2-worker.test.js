@@ -59,8 +59,8 @@ after(async () => {
 
 test('the worker runs, visible in pg_stat_activity', async () => {
   // It starts after the COMMIT of CREATE EXTENSION in before().
-  await until('the worker', async () =>
-    (await count("SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'webpush worker'")) >= 1);
+  await until('the worker, connected', async () =>
+    (await count("SELECT count(*) AS n FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname IS NOT NULL")) >= 1);
   const { rows } = await db.query(
     "SELECT datname, backend_type FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
   assert.equal(rows.length, 1);
