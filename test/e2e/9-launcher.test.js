@@ -86,7 +86,9 @@ async function send(client, ids, label, per) {
 async function deliveredIn(client, label) {
   const { rows } = await client.query(`SELECT count(*)::int AS n FROM webpush.history h
     JOIN webpush.messages m ON m.id = h.message_id
-    WHERE h.outcome = 'delivered' AND convert_from(m.payload, 'UTF8')::jsonb ->> 'title' LIKE $1 || ' %'`,
+    WHERE h.outcome = 'delivered'
+      AND CASE WHEN convert_from(m.payload, 'UTF8') LIKE '{%'
+               THEN convert_from(m.payload, 'UTF8')::jsonb ->> 'title' END LIKE $1 || ' %'`,
   [label]);
   return rows[0].n;
 }
