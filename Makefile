@@ -46,6 +46,8 @@ DATA = webpush--0.4.sql \
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
 REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants search_path schema
+# The pg_regress files are in test/sql and test/expected.
+REGRESS_OPTS = --inputdir=test
 
 PG_CPPFLAGS = -Isrc
 # -Wextra less -Wunused-parameter: PostgreSQL's own headers (inline functions,
