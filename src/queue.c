@@ -547,7 +547,6 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
  * queue_direct.c) into messages and deliveries, with the ids they were
  * given: the subscriptions are the user's at this moment, and a user with
  * none gets no message.  The TTL counts from the trigger's transaction.
- * queue_direct.c does it unless the tables are of another shape.
  */
 static void
 take_in(int limit)
@@ -556,8 +555,6 @@ take_in(int limit)
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(limit)};
 
-	if (queue_direct_take_in(limit))
-		return;
 	if (SPI_execute_plan(prepared(&plan,
 								  "WITH i AS (DELETE FROM webpush.intake"
 								  "  WHERE ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake"
@@ -580,34 +577,6 @@ take_in(int limit)
 		elog(ERROR, "webpush: could not take in webpush.intake");
 }
 
-/* The ids of up to limit messages with first attempts due, oldest first. */
-static int
-due_messages(int limit, int64 **ids)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(limit)};
-	int			n;
-
-	if (SPI_execute_plan(prepared(&plan,
-								  "SELECT id FROM webpush.messages"
-								  " WHERE pending AND send_at <= pg_catalog.now()"
-								  " ORDER BY send_at, id LIMIT $1",
-								  1, types),
-						 values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "webpush: could not read the due messages");
-	n = (int) SPI_processed;
-	*ids = palloc(sizeof(int64) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-	{
-		bool		isnull;
-
-		(*ids)[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-												1, &isnull));
-	}
-	return n;
-}
-
 int
 queue_claim(int limit, ClaimedMessage **out)
 {
@@ -620,32 +589,26 @@ queue_claim(int limit, ClaimedMessage **out)
 	MemoryContext caller = CurrentMemoryContext;
 	ClaimedMessage *claimed = MemoryContextAllocZero(caller, sizeof(ClaimedMessage) * Max(limit, 1));
 	int			n = 0;
-	int64	   *due;
-	int			ndue;
 
 	spi_connect_or_error();
 	take_in(limit);
 
 	/* First attempts, of the messages that are due, oldest first. */
-	ndue = due_messages(limit, &due);
-	if (!queue_direct_claim_first(due, ndue, limit, caller, claimed, &n))
-	{
-		if (SPI_execute_plan(prepared(&first_plan,
-									  "WITH due_messages AS (SELECT id FROM webpush.messages"
-									  "  WHERE pending AND send_at <= pg_catalog.now()"
-									  "  ORDER BY send_at, id LIMIT $1),"
-									  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
-									  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
-									  "   CROSS JOIN LATERAL (SELECT ctid FROM webpush.deliveries"
-									  "    WHERE message_id = m.id AND attempts IS NULL AND claimed_by IS NULL"
-									  "    LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
-									  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
-									  CLAIMED_COLUMNS,
-									  2, types),
-							 values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "webpush: could not claim deliveries");
-		copy_claimed(caller, claimed, &n);
-	}
+	if (SPI_execute_plan(prepared(&first_plan,
+								  "WITH due_messages AS (SELECT id FROM webpush.messages"
+								  "  WHERE pending AND send_at <= pg_catalog.now()"
+								  "  ORDER BY send_at, id LIMIT $1),"
+								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
+								  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
+								  "   CROSS JOIN LATERAL (SELECT ctid FROM webpush.deliveries"
+								  "    WHERE message_id = m.id AND attempts IS NULL AND claimed_by IS NULL"
+								  "    LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
+								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
+								  CLAIMED_COLUMNS,
+								  2, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not claim deliveries");
+	copy_claimed(caller, claimed, &n);
 
 	/* Messages whose first attempts were all claimed now stop being looked at. */
 	if (n > 0)
@@ -843,7 +806,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 
 	/* Finished deliveries leave for the history. */
 	collect(&a, outcomes, n, outcome_is_final);
-	if (a.n > 0 && !queue_direct_record_final(outcomes, n))
+	if (a.n > 0)
 	{
 		Oid			types[7] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
 		INT4ARRAYOID, TEXTARRAYOID, INT4OID};

@@ -18,20 +18,12 @@
  *   are the application's, by one pass over the table or a probe each,
  *   then the message and its deliveries, stored in batches;
  * - queue_direct_intake (webpush_notify): one row of webpush.intake, no
- *   index and no lookup; the worker makes the message after COMMIT;
- * - queue_direct_take_in: the worker's turning of those rows into messages
- *   and deliveries;
- * - queue_direct_claim_first and queue_direct_record_final: the worker's
- *   two steps per delivery, an update that claims it and a delete that
- *   moves it to the history.  Through SPI these cost about twice the rows'
- *   own work in plan execution, joins and arrays built to pass the batch.
+ *   index and no lookup; the worker makes the message after COMMIT.
  *
  * The rows are the ones queue.c's statements write.  The column rules that
  * the tables' domains and CHECK constraints state hold already: the SQL
  * functions validate every argument before queueing (validate.c,
- * sql_queue.c), and the worker's rows keep them by construction: a claim
- * marks only rows without a next_attempt_at, a history row's outcome is
- * one of its names, and an intake row met the domains when it was stored.
+ * sql_queue.c).
  * Sends with a dedupe_key take the SQL path, whose ON
  * CONFLICT does the deduplication, and so does any table this file does
  * not know the shape of.
@@ -671,30 +663,11 @@ set_column(TupleTableSlot *slot, AttrNumber attnum, Datum value)
 }
 
 /*
- * Whether an update of a delivery leaves the columns of index ti as they
- * were (the hint ExecInsertIndexTuples gives, which lets a btree remove
- * the old versions' entries before it splits a page).
- */
-static bool
-unchanged_by_claim(const TargetIndex *ti)
-{
-	for (int k = 0; k < ti->info->ii_NumIndexAttrs; k++)
-	{
-		AttrNumber	attnum = ti->info->ii_IndexAttrNumbers[k];
-
-		if (attnum == tables.d_claimed_by || attnum == tables.d_attempts)
-			return false;
-	}
-	return true;
-}
-
-/*
- * The entries of a stored row (or of a claimed delivery's new version) in
- * the indexes whose predicate it meets, as ExecInsertIndexTuples makes them
- * for these kinds of index.
+ * The entries of a stored row in the indexes whose predicate it meets, as
+ * ExecInsertIndexTuples makes them for these kinds of index.
  */
 static void
-insert_index_entries(OpenTarget *o, TupleTableSlot *slot, bool claim)
+insert_index_entries(OpenTarget *o, TupleTableSlot *slot)
 {
 	for (int i = 0; i < o->t->nindexes; i++)
 	{
@@ -720,7 +693,7 @@ insert_index_entries(OpenTarget *o, TupleTableSlot *slot, bool claim)
 		FormIndexDatum(ti->info, slot, NULL, values, isnull);
 		webpush_index_insert(o->indexes[i], values, isnull, &slot->tts_tid, o->rel,
 							 ti->unique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
-							 claim && unchanged_by_claim(ti), ti->info);
+							 false, ti->info);
 	}
 }
 
@@ -730,7 +703,7 @@ insert_row(OpenTarget *o)
 {
 	ExecStoreVirtualTuple(o->slot);
 	table_tuple_insert(o->rel, o->slot, GetCurrentCommandId(true), 0, NULL);
-	insert_index_entries(o, o->slot, false);
+	insert_index_entries(o, o->slot);
 }
 
 /* A delivery row in slot, ready to store. */
@@ -790,7 +763,7 @@ insert_deliveries(int64 message_id, const int64 *subscriptions, int n)
 		}
 		table_multi_insert(o.rel, slots, batch, GetCurrentCommandId(true), 0, bistate);
 		for (int i = 0; i < batch; i++)
-			insert_index_entries(&o, slots[i], false);
+			insert_index_entries(&o, slots[i]);
 		MemoryContextSwitchTo(caller);
 		MemoryContextReset(batch_context);
 		CHECK_FOR_INTERRUPTS();
@@ -930,382 +903,4 @@ queue_direct_to_subscriptions(ArrayType *ids, const MessageSpec *spec, Oid role,
 							  QueuedMessage *out)
 {
 	return queue_direct(spec, role, find_by_id, ids, out);
-}
-
-/* The worker's side ------------------------------------------------------ */
-
-bool
-queue_direct_take_in(int limit)
-{
-	Relation	intake;
-	TableScanDesc scan;
-	TupleTableSlot *row;
-	Snapshot	snapshot;
-	CommandId	cid;
-	int			taken = 0;
-
-	if (!tables_usable())
-		return false;
-	snapshot = start_statement();
-	cid = GetCurrentCommandId(true);
-	intake = table_open(tables.intake.relid, RowExclusiveLock);
-	row = table_slot_create(intake, NULL);
-	scan = table_beginscan(intake, snapshot, 0, NULL);
-	while (taken < limit && table_scan_getnextslot(scan, ForwardScanDirection, row))
-	{
-		ItemPointerData tid = row->tts_tid;
-		TM_FailureData tmfd;
-		MessageSpec spec;
-		QueuedMessage queued;
-		TimestampTz queued_at;
-		TimestampTz expires_at;
-		bool		isnull;
-		Datum		payload;
-		int64	   *recipients;
-		int			n;
-
-		/*
-		 * Taken as DELETE ... FOR UPDATE SKIP LOCKED would take it: a row
-		 * another worker is taking in (or took since the snapshot) is left
-		 * to it.
-		 */
-		if (table_tuple_delete(intake, &tid, cid, snapshot, InvalidSnapshot, false,
-							   &tmfd, false) != TM_Ok)
-			continue;
-		taken++;
-
-		memset(&spec, 0, sizeof(spec));
-		spec.app = TextDatumGetCString(slot_getattr(row, tables.i_application, &isnull));
-		payload = slot_getattr(row, tables.i_payload, &isnull);
-		spec.payload = isnull ? NULL : DatumGetByteaPP(payload);
-		spec.opts.ttl = DatumGetInt32(slot_getattr(row, tables.i_ttl, &isnull));
-		text_to_cstring_buffer(DatumGetTextPP(slot_getattr(row, tables.i_urgency, &isnull)),
-							   spec.opts.urgency, sizeof(spec.opts.urgency));
-		queued_at = DatumGetTimestampTz(slot_getattr(row, tables.i_queued_at, &isnull));
-		/* A TTL is at most 2^31 s: no timestamp of this era overflows. */
-		expires_at = queued_at + (int64) spec.opts.ttl * USECS_PER_SEC;
-
-		/* The user's subscriptions now; none: no message. */
-		n = find_by_user(&spec, DatumGetTextPP(slot_getattr(row, tables.i_user_id, &isnull)),
-						 &recipients);
-		if (n > 0)
-			store_message(&spec, InvalidOid,
-						  DatumGetInt64(slot_getattr(row, tables.i_id, &isnull)),
-						  queued_at, queued_at, expires_at, recipients, n, &queued);
-		pfree(recipients);
-		CHECK_FOR_INTERRUPTS();
-	}
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(row);
-	table_close(intake, NoLock);
-	PopActiveSnapshot();
-	return true;
-}
-
-bool
-queue_direct_record_final(const Outcome *outcomes, int n)
-{
-	OpenTarget	deliveries;
-	OpenTarget	history;
-	Snapshot	snapshot;
-	CommandId	cid;
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-
-	if (!tables_usable())
-		return false;
-	snapshot = start_statement();
-	cid = GetCurrentCommandId(true);
-	open_target(&deliveries, &tables.deliveries);
-	open_target(&history, &tables.history);
-	for (int i = 0; i < n; i++)
-	{
-		const Outcome *o = &outcomes[i];
-		ItemPointerData tid = o->ref.tid;
-		TupleTableSlot *found = deliveries.slot;
-		TupleTableSlot *row;
-		TM_FailureData tmfd;
-		bool		isnull;
-		Datum		claimed_by;
-		int64		message_id;
-		int64		subscription_id;
-		int32		attempts;
-
-		if (!outcome_is_final(o->kind))
-			continue;
-
-		/*
-		 * The row this worker claimed, as the SQL statement's "ctid = tid
-		 * AND claimed_by = pid" finds it: a row updated or deleted since by
-		 * anyone else is left alone.
-		 */
-		if (!table_tuple_fetch_row_version(deliveries.rel, &tid, snapshot, found))
-			continue;
-		claimed_by = slot_getattr(found, tables.d_claimed_by, &isnull);
-		if (isnull || DatumGetInt32(claimed_by) != MyProcPid)
-			continue;
-		message_id = DatumGetInt64(slot_getattr(found, tables.d_message_id, &isnull));
-		subscription_id = DatumGetInt64(slot_getattr(found, tables.d_subscription_id, &isnull));
-		attempts = DatumGetInt16(slot_getattr(found, tables.d_attempts, &isnull));
-		if (isnull)
-			attempts = 0;
-		if (table_tuple_delete(deliveries.rel, &tid, cid, snapshot, InvalidSnapshot, true,
-							   &tmfd, false) != TM_Ok)
-			continue;
-
-		row = new_row(&history);
-		set_column(row, tables.h_message_id, Int64GetDatum(message_id));
-		set_column(row, tables.h_subscription_id, Int64GetDatum(subscription_id));
-		set_column(row, tables.h_endpoint, CStringGetTextDatum(o->endpoint ? o->endpoint : ""));
-		set_column(row, tables.h_outcome, CStringGetTextDatum(outcome_history_name(o->kind)));
-		if (o->status != 0)
-			set_column(row, tables.h_status, Int32GetDatum(o->status));
-		set_column(row, tables.h_attempts, Int32GetDatum(attempts - (o->not_attempted ? 1 : 0)));
-		if (o->reason != NULL)
-			set_column(row, tables.h_reason, CStringGetTextDatum(o->reason));
-		set_column(row, tables.h_created_at, TimestampTzGetDatum(o->ref.created_at));
-		set_column(row, tables.h_finished_at, TimestampTzGetDatum(now));
-		insert_row(&history);
-	}
-	close_target(&history);
-	close_target(&deliveries);
-	PopActiveSnapshot();
-	return true;
-}
-
-/* A bytea column of slot copied into cxt; false when NULL. */
-static bool
-copy_bytea(TupleTableSlot *slot, AttrNumber attnum, MemoryContext cxt, uint8 **out, size_t *len)
-{
-	bool		isnull;
-	Datum		d = slot_getattr(slot, attnum, &isnull);
-	bytea	   *b;
-
-	if (isnull)
-		return false;
-	b = DatumGetByteaPP(d);
-	*len = VARSIZE_ANY_EXHDR(b);
-	*out = MemoryContextAlloc(cxt, Max(*len, 1));
-	memcpy(*out, VARDATA_ANY(b), *len);
-	return true;
-}
-
-/* A text column of slot copied into cxt; NULL when NULL. */
-static char *
-copy_text(TupleTableSlot *slot, AttrNumber attnum, MemoryContext cxt)
-{
-	bool		isnull;
-	Datum		d = slot_getattr(slot, attnum, &isnull);
-	text	   *t;
-	char	   *s;
-
-	if (isnull)
-		return NULL;
-	t = DatumGetTextPP(d);
-	s = MemoryContextAlloc(cxt, VARSIZE_ANY_EXHDR(t) + 1);
-	memcpy(s, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-	s[VARSIZE_ANY_EXHDR(t)] = '\0';
-	return s;
-}
-
-/* A row of a unique btree by its bigint key into slot; false: none visible. */
-static bool
-fetch_by_id(IndexScanDesc scan, int64 id, TupleTableSlot *slot)
-{
-	ScanKeyData key;
-
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(id));
-	index_rescan(scan, &key, 1, NULL, 0);
-	return index_getnext_slot(scan, ForwardScanDirection, slot);
-}
-
-/* A key column of slot into out, when it holds exactly len bytes. */
-static void
-copy_key(TupleTableSlot *slot, AttrNumber attnum, uint8 *out, size_t len)
-{
-	bool		isnull;
-	Datum		d = slot_getattr(slot, attnum, &isnull);
-	bytea	   *b;
-
-	if (isnull)
-		return;
-	b = DatumGetByteaPP(d);
-	if (VARSIZE_ANY_EXHDR(b) == len)
-		memcpy(out, VARDATA_ANY(b), len);
-}
-
-/*
- * The endpoint, keys and signing key of a recipient into m: the
- * subscription's as they are now (in slot), or for a one-off the message's
- * own (in message).  The tables' CHECK constraints guarantee the keys'
- * lengths.
- */
-static void
-copy_recipient(ClaimedMessage *m, TupleTableSlot *from, bool is_message, MemoryContext cxt)
-{
-	AttrNumber	endpoint = is_message ? tables.m_endpoint : tables.s_endpoint;
-	AttrNumber	p256dh = is_message ? tables.m_p256dh : tables.s_p256dh;
-	AttrNumber	auth = is_message ? tables.m_auth : tables.s_auth;
-	AttrNumber	key_id = is_message ? tables.m_key_id : tables.s_key_id;
-	bool		isnull;
-	Datum		d;
-
-	m->endpoint = copy_text(from, endpoint, cxt);
-	copy_key(from, p256dh, m->p256dh, P256_PUBLIC_LEN);
-	copy_key(from, auth, m->auth, ECE_AUTH_LEN);
-	d = slot_getattr(from, key_id, &isnull);
-	m->key_id = isnull ? 0 : DatumGetInt64(d);
-}
-
-/* What every delivery of one message shares, read once per claim. */
-typedef struct ClaimedMessageColumns
-{
-	uint8	   *payload;
-	size_t		payload_len;
-	char		urgency[16];
-	char		topic[33];
-	TimestampTz expires_at;
-	TimestampTz created_at;
-} ClaimedMessageColumns;
-
-static void
-read_message_columns(TupleTableSlot *slot, MemoryContext cxt, ClaimedMessageColumns *c)
-{
-	bool		isnull;
-	char	   *s;
-
-	memset(c, 0, sizeof(*c));
-	if (!copy_bytea(slot, tables.m_payload, cxt, &c->payload, &c->payload_len))
-		c->payload = NULL;
-	s = copy_text(slot, tables.m_urgency, CurrentMemoryContext);
-	strlcpy(c->urgency, s ? s : "normal", sizeof(c->urgency));
-	s = copy_text(slot, tables.m_topic, CurrentMemoryContext);
-	if (s != NULL)
-		strlcpy(c->topic, s, sizeof(c->topic));
-	c->expires_at = DatumGetTimestampTz(slot_getattr(slot, tables.m_expires_at, &isnull));
-	c->created_at = DatumGetTimestampTz(slot_getattr(slot, tables.m_created_at, &isnull));
-}
-
-bool
-queue_direct_claim_first(const int64 *message_ids, int nmessages, int limit,
-						 MemoryContext cxt, ClaimedMessage *claimed, int *n)
-{
-	OpenTarget	deliveries;
-	Relation	by_message;
-	Relation	messages;
-	Relation	messages_by_id;
-	Relation	subscriptions;
-	Relation	subscriptions_by_id;
-	IndexScanDesc delivery_scan;
-	IndexScanDesc message_scan;
-	IndexScanDesc subscription_scan;
-	TupleTableSlot *message;
-	TupleTableSlot *subscription;
-	TupleTableSlot *found;
-	TupleTableSlot *claim;
-	Snapshot	snapshot;
-	CommandId	cid;
-	int			natts;
-
-	if (!tables_usable())
-		return false;
-	snapshot = start_statement();
-	cid = GetCurrentCommandId(true);
-	open_target(&deliveries, &tables.deliveries);
-	found = deliveries.slot;
-	natts = RelationGetDescr(deliveries.rel)->natts;
-	claim = MakeSingleTupleTableSlot(RelationGetDescr(deliveries.rel), &TTSOpsVirtual);
-	by_message = index_open(tables.deliveries_by_message, AccessShareLock);
-	messages = table_open(tables.messages.relid, AccessShareLock);
-	messages_by_id = index_open(tables.messages_by_id, AccessShareLock);
-	subscriptions = table_open(tables.subscriptions, AccessShareLock);
-	subscriptions_by_id = index_open(tables.subscriptions_by_id, AccessShareLock);
-	message = table_slot_create(messages, NULL);
-	subscription = table_slot_create(subscriptions, NULL);
-	delivery_scan = webpush_index_beginscan(deliveries.rel, by_message, snapshot, 1, 0);
-	message_scan = webpush_index_beginscan(messages, messages_by_id, snapshot, 1, 0);
-	subscription_scan = webpush_index_beginscan(subscriptions, subscriptions_by_id, snapshot, 1, 0);
-
-	for (int i = 0; i < nmessages && *n < limit; i++)
-	{
-		ClaimedMessageColumns columns;
-		ScanKeyData key;
-
-		if (!fetch_by_id(message_scan, message_ids[i], message))
-			continue;
-		read_message_columns(message, cxt, &columns);
-
-		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(message_ids[i]));
-		index_rescan(delivery_scan, &key, 1, NULL, 0);
-		while (*n < limit && index_getnext_slot(delivery_scan, ForwardScanDirection, found))
-		{
-			ItemPointerData tid = found->tts_tid;
-			TM_FailureData tmfd;
-			LockTupleMode lockmode;
-			WebpushUpdateIndexes update_indexes;
-			ClaimedMessage *m;
-			int64		subscription_id;
-
-			/*
-			 * A first attempt nobody holds: attempts and claimed_by NULL.
-			 * One with a time of its own is the retry claim's.
-			 */
-			slot_getallattrs(found);
-			if (!found->tts_isnull[tables.d_attempts - 1] ||
-				!found->tts_isnull[tables.d_claimed_by - 1] ||
-				!found->tts_isnull[tables.d_next_attempt_at - 1])
-				continue;
-
-			/*
-			 * Claimed as UPDATE ... FOR UPDATE SKIP LOCKED would: without
-			 * waiting, a row another worker holds (or changed since the
-			 * snapshot) is skipped.
-			 */
-			ExecClearTuple(claim);
-			memcpy(claim->tts_values, found->tts_values, natts * sizeof(Datum));
-			memcpy(claim->tts_isnull, found->tts_isnull, natts * sizeof(bool));
-			set_column(claim, tables.d_claimed_by, Int32GetDatum(MyProcPid));
-			set_column(claim, tables.d_attempts, Int16GetDatum(1));
-			ExecStoreVirtualTuple(claim);
-			if (table_tuple_update(deliveries.rel, &tid, claim, cid, snapshot, InvalidSnapshot,
-								   false, &tmfd, &lockmode, &update_indexes) != TM_Ok)
-				continue;
-			if (WEBPUSH_UPDATE_NEEDS_ENTRIES(update_indexes))
-				insert_index_entries(&deliveries, claim, true);
-
-			m = &claimed[(*n)++];
-			memset(m, 0, sizeof(*m));
-			subscription_id = DatumGetInt64(found->tts_values[tables.d_subscription_id - 1]);
-			m->ref.tid = claim->tts_tid;
-			m->ref.message_id = message_ids[i];
-			m->ref.subscription_id = subscription_id;
-			m->ref.created_at = columns.created_at;
-			if (subscription_id == 0)
-				copy_recipient(m, message, true, cxt);
-			else if (fetch_by_id(subscription_scan, subscription_id, subscription))
-				copy_recipient(m, subscription, false, cxt);
-			/* else: removed; endpoint NULL, and the worker records why */
-			m->payload = columns.payload;
-			m->payload_len = columns.payload_len;
-			strlcpy(m->urgency, columns.urgency, sizeof(m->urgency));
-			strlcpy(m->topic, columns.topic, sizeof(m->topic));
-			m->attempts = 1;
-			m->expires_at = columns.expires_at;
-			CHECK_FOR_INTERRUPTS();
-		}
-	}
-
-	index_endscan(subscription_scan);
-	index_endscan(message_scan);
-	index_endscan(delivery_scan);
-	ExecDropSingleTupleTableSlot(subscription);
-	ExecDropSingleTupleTableSlot(message);
-	ExecDropSingleTupleTableSlot(claim);
-	index_close(subscriptions_by_id, NoLock);
-	table_close(subscriptions, NoLock);
-	index_close(messages_by_id, NoLock);
-	table_close(messages, NoLock);
-	index_close(by_message, NoLock);
-	close_target(&deliveries);
-	PopActiveSnapshot();
-	return true;
 }

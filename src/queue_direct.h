@@ -1,8 +1,7 @@
 /*
  * queue_direct.h
  *		The queue's tables without the executor: the path a row trigger
- *		takes on every row it fires for, a broadcast's, and the worker's
- *		claim and record of each delivery.
+ *		takes on every row it fires for, and a broadcast's.
  */
 #ifndef WEBPUSH_QUEUE_DIRECT_H
 #define WEBPUSH_QUEUE_DIRECT_H
@@ -43,32 +42,5 @@ extern int64 queue_direct_intake(text *user_id, const MessageSpec *spec);
  */
 extern bool queue_direct_to_subscriptions(ArrayType *ids, const MessageSpec *spec, Oid role,
 										  QueuedMessage *out);
-
-/*
- * The worker's taking in of webpush.intake: up to limit rows that no other
- * worker is taking, each deleted and turned into a message with its id and
- * a delivery for each subscription the user has now (none: no message), as
- * queue.c's statement would.  False, with nothing done, when the tables
- * are not the shape this file knows.
- */
-extern bool queue_direct_take_in(int limit);
-
-/*
- * The worker's claim of first attempts: for each of the due messages in
- * turn, its deliveries that nobody holds and that were never attempted, up
- * to limit in all, as queue.c's statement (UPDATE ... FOR UPDATE SKIP
- * LOCKED) would claim them.  Each goes into claimed[*n], allocated in cxt,
- * with the endpoint and keys of its subscription as they are now.  False,
- * with nothing done, when the tables are not the shape this file knows.
- */
-extern bool queue_direct_claim_first(const int64 *message_ids, int nmessages, int limit,
-									 MemoryContext cxt, ClaimedMessage *claimed, int *n);
-
-/*
- * The final outcomes among outcomes: each delivery this worker still holds
- * leaves webpush.deliveries for a row of webpush.history.  False, with
- * nothing done, when the tables are not the shape this file knows.
- */
-extern bool queue_direct_record_final(const Outcome *outcomes, int n);
 
 #endif							/* WEBPUSH_QUEUE_DIRECT_H */
