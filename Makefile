@@ -18,7 +18,7 @@ OBJS = \
 	src/applications.o \
 	src/delivery.o \
 	src/queue.o \
-	src/queue_direct.o \
+	src/queue_insert.o \
 	src/wake.o \
 	src/worker.o \
 	src/launcher.o \

@@ -21,7 +21,7 @@
 
 #include "applications.h"
 #include "queue.h"
-#include "queue_direct.h"
+#include "queue_insert.h"
 #include "spi_util.h"
 #include "store.h"
 #include "wake.h"
@@ -309,9 +309,9 @@ queue_to_recipients(SPIPlanPtr *plan, const char *sql, Oid target_type, Datum ta
 						  spec, spec->app, role, values, nulls);
 }
 
-/* After queue_direct.c stored a message: the role's limit, and the wake-up. */
+/* After queue_insert.c stored a message: the role's limit, and the wake-up. */
 static QueuedMessage
-stored_directly(QueuedMessage q, Oid role)
+stored_by_executor(QueuedMessage q, Oid role)
 {
 	if (q.message_id != 0)
 	{
@@ -323,8 +323,8 @@ stored_directly(QueuedMessage q, Oid role)
 
 /*
  * To a user's subscriptions, or to a list of them: the rows the statements
- * below write, stored without the executor when queue_direct.c can (no
- * dedupe_key, the tables as it knows them).
+ * below write, inserted through the executor's helpers when queue_insert.c
+ * can (no dedupe_key, tables it can insert into as these statements would).
  */
 QueuedMessage
 queue_to_user(text *user_id, const MessageSpec *spec)
@@ -334,8 +334,8 @@ queue_to_user(text *user_id, const MessageSpec *spec)
 	Oid			role = queue_limited_role();
 
 	app_require_subject(spec->app);
-	if (queue_direct_to_user(user_id, spec, role, &q))
-		return stored_directly(q, role);
+	if (queue_insert_to_user(user_id, spec, role, &q))
+		return stored_by_executor(q, role);
 	return queue_to_recipients(&plan,
 							   QUEUE_TO_RECIPIENTS("SELECT id FROM webpush.subscriptions"
 												   " WHERE application = $1 AND user_id = $9"),
@@ -350,8 +350,8 @@ queue_to_subscriptions(ArrayType *ids, const MessageSpec *spec)
 	Oid			role = queue_limited_role();
 
 	app_require_subject(spec->app);
-	if (queue_direct_to_subscriptions(ids, spec, role, &q))
-		return stored_directly(q, role);
+	if (queue_insert_to_subscriptions(ids, spec, role, &q))
+		return stored_by_executor(q, role);
 	return queue_to_recipients(&plan,
 							   QUEUE_TO_RECIPIENTS("SELECT id FROM webpush.subscriptions"
 												   " WHERE id = ANY ($9) AND application = $1"),
@@ -544,7 +544,7 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 
 /*
  * Turn up to limit rows of webpush.intake (a row trigger's notifications,
- * queue_direct.c) into messages and deliveries, with the ids they were
+ * queue_insert.c) into messages and deliveries, with the ids they were
  * given: the subscriptions are the user's at this moment, and a user with
  * none gets no message.  The TTL counts from the trigger's transaction.
  */
