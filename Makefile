@@ -41,7 +41,7 @@ EXTENSION = webpush
 DATA = webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages
+REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages dba_tables
 
 PG_CPPFLAGS = -Isrc
 # -Wextra less -Wunused-parameter: PostgreSQL's own headers (inline functions,
