@@ -219,6 +219,7 @@ ALTER TABLE webpush.deliveries DROP COLUMN dba_seq;
 CREATE ROLE regress_dba_clerk;
 GRANT INSERT ON regress.dba_orders TO regress_dba_clerk;
 CREATE TABLE regress.dba_who (who text, path text);
+GRANT INSERT ON regress.dba_who TO regress_dba_clerk;
 CREATE FUNCTION regress.dba_who() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO regress.dba_who VALUES (current_user, current_setting('search_path'));
@@ -228,17 +229,18 @@ CREATE TRIGGER dba_who AFTER INSERT ON webpush.intake FOR EACH ROW EXECUTE FUNCT
 SET ROLE regress_dba_clerk;
 SET search_path = public;
 INSERT INTO regress.dba_orders VALUES (70, 'dora');
+INSERT INTO regress.dba_orders VALUES (71, 'dora');
 RESET ROLE;
 RESET search_path;
 SELECT who = (SELECT proowner::regrole::text FROM pg_proc WHERE oid = 'webpush_notify'::regproc) AS as_owner,
-       path
-FROM regress.dba_who;
+       path, count(*)
+FROM regress.dba_who GROUP BY 1, 2;
 DROP TRIGGER dba_who ON webpush.intake;
 SELECT regress.clear();
 -- Without it, the row goes in as the clerk's INSERT fired it, though the
 -- clerk may not write webpush.intake itself.
 SET ROLE regress_dba_clerk;
-INSERT INTO regress.dba_orders VALUES (71, 'dora');
+INSERT INTO regress.dba_orders VALUES (72, 'dora');
 SELECT state FROM regress.try($$INSERT INTO webpush.intake SELECT * FROM webpush.intake$$);
 RESET ROLE;
 SELECT user_id FROM webpush.intake;
