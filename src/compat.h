@@ -231,7 +231,12 @@ static inline void
 webpush_close_result_relations(EState *estate)
 {
 #if PG_VERSION_NUM >= 140000
+	ListCell   *lc;
+
+	/* The relations themselves were opened by the caller, not the EState. */
 	ExecCloseResultRelations(estate);
+	foreach(lc, estate->es_opened_result_relations)
+		table_close(((ResultRelInfo *) lfirst(lc))->ri_RelationDesc, NoLock);
 #else
 	for (int i = 0; i < estate->es_num_result_relations; i++)
 	{
