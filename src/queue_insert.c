@@ -430,7 +430,7 @@ load_table(TargetTable *t)
 			ok = false;
 	}
 	t->row_at_a_time = (rel->trigdesc != NULL && rel->trigdesc->trig_insert_before_row) ||
-		(desc->constr != NULL && desc->constr->has_generated_stored);
+		has_generated(desc);
 	plan_defaults(t, rel);
 	t->plain = rel->trigdesc == NULL && t->ndefaults == 0 && !has_generated(desc) &&
 		(desc->constr == NULL || desc->constr->num_check == 0) &&
@@ -594,6 +594,7 @@ begin_inserts(Inserts *ins, TargetTable **tables, Relation *rels, int n)
 {
 	EState	   *estate = CreateExecutorState();
 
+	Assert(n <= lengthof(ins->tables));
 	ins->caller = MemoryContextSwitchTo(estate->es_query_cxt);
 	ins->estate = estate;
 	ins->rris = palloc0(sizeof(ResultRelInfo) * n);
