@@ -16,6 +16,7 @@ OBJS = \
 	src/validate.o \
 	src/store.o \
 	src/applications.o \
+	src/app_access.o \
 	src/delivery.o \
 	src/queue.o \
 	src/queue_insert.o \
@@ -36,12 +37,15 @@ OBJS = \
 	src/webpush.o
 
 EXTENSION = webpush
-# Installing 0.3 runs webpush--0.1.sql, then the update scripts: fresh
-# installs and upgrades take the same path.
-DATA = webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql
+# CREATE EXTENSION webpush runs webpush--0.4.sql alone: the whole schema of
+# the current version.  Databases on an older version (and CREATE EXTENSION
+# ... VERSION '0.1' to '0.3') go through webpush--0.1.sql and the update
+# scripts; the schema test checks that both ways end in the same catalog.
+DATA = webpush--0.4.sql \
+	webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql webpush--0.3--0.4.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages dba_tables
+REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants search_path schema dba_tables
 
 PG_CPPFLAGS = -Isrc
 # -Wextra less -Wunused-parameter: PostgreSQL's own headers (inline functions,

@@ -194,7 +194,7 @@ SELECT
     (SELECT count(*) FROM webpush.history WHERE outcome = 'delivered') AS delivered,
     (SELECT count(*) FROM webpush.history WHERE outcome = 'failed') AS failed,
     (SELECT count(*) FROM webpush.history WHERE outcome = 'expired') AS expired,
-    (SELECT round(count(*) / 60.0, 1) FROM webpush.history
+    (SELECT pg_catalog.round(pg_catalog.count(*)::numeric OPERATOR(pg_catalog./) 60.0, 1) FROM webpush.history
       WHERE outcome = 'delivered' AND finished_at > now() - interval '1 minute') AS delivered_per_second,
     (SELECT min(created_at) FROM webpush.queue) AS oldest_queued_at;
 COMMENT ON VIEW webpush.status IS

@@ -503,7 +503,7 @@ SELECT
     (SELECT count(*) FROM webpush.history WHERE outcome = 'failed') AS failed,
     (SELECT count(*) FROM webpush.history WHERE outcome = 'expired') AS expired,
     (SELECT count(*) FROM webpush.history WHERE outcome = 'cancelled') AS cancelled,
-    (SELECT round(count(*) / 60.0, 1) FROM webpush.history
+    (SELECT pg_catalog.round(pg_catalog.count(*)::numeric OPERATOR(pg_catalog./) 60.0, 1) FROM webpush.history
       WHERE outcome = 'delivered' AND finished_at > now() - interval '1 minute') AS delivered_per_second,
     (SELECT min(m.created_at) FROM webpush.messages m
       WHERE EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id)) AS oldest_queued_at;

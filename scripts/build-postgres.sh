@@ -36,7 +36,17 @@ if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/webpush-pgsrc.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial"
-echo "deb-src http://deb.debian.org/debian $suite main" > "$work/apt/sources.list"
+# The mirror is the system's own: the first Debian archive (not the
+# security one) its apt sources name, in one-line or deb822 form.
+mirror=$( { grep -hsE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
+              tr ' \t' '\n\n' | grep -E '^(https?|file)://'
+            grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources | tr ' \t' '\n\n' | grep -E '^(https?|file)://'
+          } | grep -v -- '-security' | head -n 1) || true
+if [ -z "$mirror" ]; then
+    echo "build-postgres.sh: no Debian mirror found in the system's apt sources" >&2
+    exit 1
+fi
+echo "deb-src $mirror $suite main" > "$work/apt/sources.list"
 apt_src=(-o Dir::Etc::SourceList="$work/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
          -o Dir::State::Lists="$work/apt/lists" -o Dir::Cache="$work/apt/cache"
          -o Debug::NoDropPrivs=1)

@@ -99,11 +99,12 @@ SELECT count(*) AS pairs, bool_and(length(private_key) = 43) AS raw_scalars,
        (array_agg(public_key ORDER BY current, created_at))[2] = webpush_keys('shop') AS current_last
 FROM webpush_keys_export('shop');
 
--- webpush_sender uses applications: it reads their public keys and sends
--- and subscribes for them, but never reads a private key, and neither
--- rotates, imports, retires, exports nor creates.
+-- webpush_sender uses the applications it was granted: it reads their
+-- public keys and sends and subscribes for them, but never reads a private
+-- key, and neither rotates, imports, retires, exports nor creates.
 CREATE ROLE regress_app_sender IN ROLE webpush_sender;
 GRANT EXECUTE ON FUNCTION webpush_keys_export(text) TO regress_app_sender;
+SELECT webpush_application_grant('shop', 'regress_app_sender');
 SET ROLE regress_app_sender;
 SELECT count(*) > 0 AS reads_public_keys FROM webpush.keys WHERE application = 'shop';
 SELECT webpush_subscribe(regress.subscription('https://push.example.com/shop/9'), 'ann', 'shop') > 0 AS subscribes;

@@ -102,14 +102,17 @@ WHERE p.prosecdef
 
 -- Only webpush_keys() and the payload builder webpush_notification(), which
 -- read and send nothing, are executable by PUBLIC.
-SELECT p.oid::regprocedure AS public_function
+SELECT p.oid::regprocedure::text AS public_function
 FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'webpush'
 WHERE has_function_privilege('public', p.oid, 'EXECUTE')
-ORDER BY 1;
+ORDER BY p.oid::regprocedure::text COLLATE "C";
 
--- pg_dump keeps the key pair and the subscriptions (config tables).
-SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = 'webpush' ORDER BY 1;
+-- pg_dump keeps the key pair and the subscriptions (config tables).  By
+-- name: the OIDs' order is the order of creation, which differs between a
+-- fresh install and an updated one.
+SELECT c::regclass::text AS dumped FROM pg_extension, unnest(extconfig) AS c
+WHERE extname = 'webpush' ORDER BY c::regclass::text COLLATE "C";
 
 -- The role model.  webpush_sender subscribes, sends and unsubscribes by
 -- endpoint; it sees which subscriptions exist and whose they are, but not
@@ -117,7 +120,6 @@ SELECT unnest(extconfig)::regclass AS dumped FROM pg_extension WHERE extname = '
 -- or the security settings.
 CREATE ROLE regress_webpush_sender IN ROLE webpush_sender;
 SET ROLE regress_webpush_sender;
-SET webpush.subject = 'mailto:ops@example.com';
 SELECT webpush_subscribe(regress.subscription('https://push.example.com/sender'), 'erin') AS sender_sub \gset
 SELECT webpush_send(:sender_sub, 'hi') > 0 AS can_queue;
 SELECT (webpush_send_user('erin', 'hi')).recipients AS can_queue_for_user;

@@ -34,6 +34,11 @@ SELECT queued, sending, cancelled FROM webpush.message_status WHERE id = :first;
 SELECT outcome, reason, count(*) FROM webpush.history WHERE message_id = :first GROUP BY 1, 2;
 SELECT webpush_cancel(:later) AS scheduled_cancelled;
 SELECT scheduled FROM webpush.status;
+-- A cancelled message frees its dedupe_key: the same key sends again.
+SELECT message_id AS resent, recipients
+FROM webpush_send_user('mia', 'shipped after all', dedupe_key => 'order-7-shipped') \gset
+SELECT :resent <> :first AS new_message, :recipients AS recipients,
+       (SELECT count(*) FROM webpush.deliveries WHERE message_id = :resent) AS deliveries;
 RESET client_min_messages;
 
 -- Errors, and nothing stored by them.
@@ -47,6 +52,6 @@ FROM (VALUES
     ($$SELECT webpush_send_many(ARRAY[1], 'x', send_at => '-infinity')$$)
 ) AS t(call), LATERAL regress.try(t.call) AS r;
 \x off
-SELECT count(*) AS messages_left FROM webpush.messages WHERE id NOT IN (:first, :later);
+SELECT count(*) AS messages_left FROM webpush.messages WHERE id NOT IN (:first, :later, :resent);
 DELETE FROM webpush.history; DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 SELECT webpush_unsubscribe('https://push.example.com/msg/' || i) FROM generate_series(1, 3) i;

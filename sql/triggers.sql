@@ -1,6 +1,7 @@
 -- Notifications from triggers never break the transaction they are in for
--- the row's data: no user, no subscription or a long text sends what it can
--- and commits.  The trigger author's own mistakes stay errors.
+-- the row's data: no user, no subscription, a long text, an empty title or
+-- an invalid url sends what it can and commits.  The trigger author's own
+-- mistakes (a column that does not exist, an application) stay errors.
 SET webpush.subject = 'mailto:ops@example.com';
 CREATE TABLE orders (id int PRIMARY KEY, user_id text, item text, note text);
 SELECT webpush_subscribe(regress.subscription('https://push.example.com/orders/1'), 'olga') > 0 AS subscribed;
@@ -31,6 +32,18 @@ CREATE TRIGGER links_notify AFTER INSERT ON links FOR EACH ROW
 INSERT INTO links VALUES (1, 'olga', NULL, NULL), (2, 'olga', 'b', '/links/2');
 SELECT convert_from(payload, 'UTF8')::jsonb AS payload FROM regress.notified ORDER BY id;
 DROP TABLE links;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
+-- A field that a row makes invalid is left out, with a WARNING (an empty
+-- title sends nothing); the rows commit.
+CREATE TABLE pages (id int, user_id text, title text, url text);
+CREATE TRIGGER pages_notify AFTER INSERT ON pages FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', '{title}', 'b', '{url}');
+INSERT INTO pages VALUES (1, 'olga', 'Relative', 'orders/1'), (2, 'olga', 'Script', 'javascript:x'),
+                         (3, 'olga', NULL, '/pages/3'), (4, 'olga', 'Long', '/' || repeat('u', 4000)),
+                         (5, 'olga', 'Fine', '/pages/5');
+SELECT count(*) AS committed FROM pages;
+SELECT convert_from(payload, 'UTF8')::jsonb AS payload FROM regress.notified ORDER BY id;
+DROP TABLE pages;
 DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 
 -- A body far too long is shortened to fit, at a character boundary, with
@@ -66,6 +79,7 @@ DROP TRIGGER t2 ON things;
 CREATE TRIGGER t3 AFTER INSERT ON things FOR EACH ROW EXECUTE FUNCTION webpush_notify('owner', 'Thing', 'body', 'javascript:alert({id})');
 SELECT * FROM regress.try($$INSERT INTO things VALUES (1, 'olga')$$);
 DROP TRIGGER t3 ON things;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 CREATE TRIGGER t4 AFTER INSERT ON things FOR EACH ROW EXECUTE FUNCTION webpush_notify('owner');
 SELECT * FROM regress.try($$INSERT INTO things VALUES (1, 'olga')$$);
 DROP TRIGGER t4 ON things;

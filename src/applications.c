@@ -179,7 +179,30 @@ create_default_spi(void)
 							  "VALUES ('" APP_DEFAULT_NAME "', $1) ON CONFLICT DO NOTHING",
 							  1, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "webpush: could not create the default application");
-	return SPI_processed > 0;
+	if (SPI_processed == 0)
+		return false;
+
+	/*
+	 * A single site names no application and grants none: "default" is
+	 * webpush_sender's from the start.
+	 */
+	if (SPI_execute("INSERT INTO webpush.application_roles (application, role) "
+					"SELECT '" APP_DEFAULT_NAME "', oid::pg_catalog.regrole FROM pg_catalog.pg_roles "
+					"WHERE rolname OPERATOR(pg_catalog.=) 'webpush_sender' ON CONFLICT DO NOTHING",
+					false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "webpush: could not grant the default application");
+	return true;
+}
+
+bool
+app_ensure_default(void)
+{
+	bool		created;
+
+	spi_connect_or_error();
+	created = create_default_spi();
+	SPI_finish();
+	return created;
 }
 
 /* The current key of an existing application, made when it has none. */

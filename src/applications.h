@@ -21,6 +21,12 @@
 #define APP_DEFAULT_NAME	"default"
 #define APP_NAME_MAX_LEN	63
 
+/*
+ * Create "default" (granted to webpush_sender) unless it exists; true when
+ * it was created now.
+ */
+extern bool app_ensure_default(void);
+
 /* Error unless name is a valid application name; returns it as a C string. */
 extern char *app_name_arg(text *name);
 

@@ -10,6 +10,7 @@
 
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
@@ -50,16 +51,29 @@ before_utility(Node *stmt)
 		wake_stop_database(dboid);
 }
 
-/* After it: ask for workers at COMMIT when the extension came or went. */
-static void
-after_utility(Node *stmt)
+/* Whether stmt creates, updates or drops extension webpush. */
+static bool
+names_extension(Node *stmt)
 {
-	if ((IsA(stmt, CreateExtensionStmt) &&
-		 strcmp(((CreateExtensionStmt *) stmt)->extname, "webpush") == 0) ||
+	return (IsA(stmt, CreateExtensionStmt) &&
+			strcmp(((CreateExtensionStmt *) stmt)->extname, "webpush") == 0) ||
 		(IsA(stmt, AlterExtensionStmt) &&
 		 strcmp(((AlterExtensionStmt *) stmt)->extname, "webpush") == 0) ||
 		(IsA(stmt, DropStmt) && ((DropStmt *) stmt)->removeType == OBJECT_EXTENSION &&
-		 names_webpush(((DropStmt *) stmt)->objects)))
+		 names_webpush(((DropStmt *) stmt)->objects));
+}
+
+/*
+ * After it: ask for workers at COMMIT when the extension came, went or
+ * changed version.  A statement that changed nothing (CREATE ... IF NOT
+ * EXISTS of one that exists, DROP ... IF EXISTS of one that does not),
+ * which any role may run, starts no worker.
+ */
+static void
+after_utility(Node *stmt, Oid extension_before)
+{
+	if (IsA(stmt, AlterExtensionStmt) ||
+		get_extension_oid("webpush", true) != extension_before)
 		wake_launcher_at_commit();
 }
 
@@ -67,13 +81,18 @@ static void
 webpush_utility(PROCESS_UTILITY_PARAMS)
 {
 	Node	   *stmt = pstmt->utilityStmt;
+	bool		about_webpush = names_extension(stmt);
+	Oid			extension_before = InvalidOid;
 
 	before_utility(stmt);
+	if (about_webpush)
+		extension_before = get_extension_oid("webpush", true);
 	if (prev_utility_hook)
 		prev_utility_hook(PROCESS_UTILITY_ARGS);
 	else
 		standard_ProcessUtility(PROCESS_UTILITY_ARGS);
-	after_utility(stmt);
+	if (about_webpush)
+		after_utility(stmt, extension_before);
 }
 
 void

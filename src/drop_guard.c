@@ -57,7 +57,7 @@ webpush_drop_guard(PG_FUNCTION_ARGS)
 	if (SPI_execute("SELECT (SELECT pg_catalog.count(*) FROM webpush.subscriptions),"
 					" (SELECT pg_catalog.count(*) FROM webpush.vapid_keys),"
 					" (SELECT pg_catalog.count(*) FROM webpush.deliveries)"
-					"  + (SELECT pg_catalog.count(*) FROM webpush.intake)",
+					" OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM webpush.intake)",
 					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 		for (i = 0; i < 3; i++)
 			counts[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],

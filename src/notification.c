@@ -162,21 +162,21 @@ fit_by_shortening(const NotificationFields *f, text **title, text **body, bool s
 	return best;
 }
 
-Jsonb *
-notification_build(const NotificationFields *f)
+/*
+ * The payload of fields f, with the body and then the title shortened until
+ * it fits one record; NULL when even that is too long (*len: the length of
+ * the whole JSON).
+ */
+static Jsonb *
+build_fitting(const NotificationFields *f, size_t *len)
 {
 	text	   *title = f->title;
 	text	   *body = f->body;
 	Jsonb	   *json;
-	size_t		len;
-
-	validate_notification_title(title);
-	if (f->url != NULL)
-		validate_notification_url(f->url);
 
 	json = build(f, title, body);
-	len = sent_length(json);
-	if (len <= ECE_MAX_PLAINTEXT)
+	*len = sent_length(json);
+	if (*len <= ECE_MAX_PLAINTEXT)
 		return json;
 
 	/*
@@ -191,7 +191,19 @@ notification_build(const NotificationFields *f)
 			return fitted;
 		body = shortened(body, 0);
 	}
-	json = fit_by_shortening(f, &title, &body, false);
+	return fit_by_shortening(f, &title, &body, false);
+}
+
+Jsonb *
+notification_build(const NotificationFields *f)
+{
+	Jsonb	   *json;
+	size_t		len;
+
+	validate_notification_title(f->title);
+	if (f->url != NULL)
+		validate_notification_url(f->url);
+	json = build_fitting(f, &len);
 	if (json != NULL)
 		return json;
 	ereport(ERROR,
@@ -201,4 +213,47 @@ notification_build(const NotificationFields *f)
 					   ECE_MAX_PLAINTEXT, len),
 			 errhint("Shorten url, icon, badge, image, tag or data: put a key in data and let the service worker fetch the rest.")));
 	return NULL;				/* keep the compiler quiet */
+}
+
+Jsonb *
+notification_build_for_row(NotificationFields *f, const char *trigger_name)
+{
+	Jsonb	   *json;
+	size_t		len;
+
+	if (f->title == NULL || VARSIZE_ANY_EXHDR(f->title) == 0)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webpush_notify: trigger \"%s\" gives this row an empty title; no notification is sent",
+						trigger_name),
+				 errdetail("Browsers show the title in bold; the body alone cannot be shown."),
+				 errhint("Make the title's template give text for every row, for example 'Order {id}'.")));
+		return NULL;
+	}
+	if (f->url != NULL && !notification_url_valid(f->url))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webpush_notify: trigger \"%s\" gives this row the invalid url \"%s\"; the notification is sent without it",
+						trigger_name, text_to_cstring(f->url)),
+				 errdetail("The service worker opens this URL when the notification is clicked."),
+				 errhint("Make the url's template a path of your site such as /orders/{id}, or an https:// URL.")));
+		f->url = NULL;
+	}
+	json = build_fitting(f, &len);
+	if (json == NULL && f->url != NULL)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("webpush_notify: trigger \"%s\" gives this row a url of %zu bytes, too long for a notification; it is sent without it",
+						trigger_name, (size_t) VARSIZE_ANY_EXHDR(f->url)),
+				 errhint("Send a short path and let the page look the rest up.")));
+		f->url = NULL;
+		json = build_fitting(f, &len);
+	}
+	/* A title and body alone always fit, shortened. */
+	if (json == NULL)
+		elog(ERROR, "webpush: a notification without a url did not fit");
+	return json;
 }

@@ -32,4 +32,11 @@ typedef struct NotificationFields
 /* Validate, shorten body and title when needed, and build the payload. */
 extern Jsonb *notification_build(const NotificationFields *fields);
 
+/*
+ * The same for a row trigger, which must not fail its row's statement for
+ * the row's data: an empty title sends nothing (NULL), an invalid or too
+ * long url is left out, each with a WARNING naming the trigger.
+ */
+extern Jsonb *notification_build_for_row(NotificationFields *fields, const char *trigger_name);
+
 #endif							/* WEBPUSH_NOTIFICATION_H */

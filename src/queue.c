@@ -14,11 +14,14 @@
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
+#include "app_access.h"
 #include "applications.h"
 #include "queue.h"
 #include "queue_insert.h"
@@ -130,6 +133,12 @@ deduplicated(const char *app, text *dedupe_key)
 	return q;
 }
 
+/*
+ * pg_locks shows the per-role limit's lock as an advisory lock with this
+ * objsubid (pg_advisory_lock's keys use 1 and 2).
+ */
+#define QUOTA_LOCK_CLASS 0x5750
+
 /* Error when role has more than webpush.max_queued_per_role waiting. */
 static void
 check_role_limit(Oid role)
@@ -139,9 +148,22 @@ check_role_limit(Oid role)
 	Datum		values[2];
 	bool		isnull;
 	int64		queued;
+	LOCKTAG		tag;
 
 	if (!OidIsValid(role))
 		return;
+
+	/*
+	 * Transactions of one role count one at a time, each holding the lock
+	 * until it ends: without it, concurrent transactions would each count
+	 * only what was committed, and together queue many times the limit.  The
+	 * count below sees what the one before committed (a statement's snapshot
+	 * in READ COMMITTED).  The lock is an advisory lock of a class of its
+	 * own, so no pg_advisory_lock() key of the application's can meet it.
+	 */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) role, 0, QUOTA_LOCK_CLASS);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+
 	/* Counting stops one past the limit: bounded work, whatever the queue. */
 	values[0] = ObjectIdGetDatum(role);
 	values[1] = Int32GetDatum(webpush_max_queued_per_role == INT_MAX ?
@@ -242,6 +264,7 @@ queue_to_subscription(int64 subscription_id, const MessageSpec *spec)
 				 errmsg("push subscription %lld does not exist", (long long) subscription_id),
 				 errhint("It may have been removed after the push service reported it gone (404/410).")));
 	/* An error here undoes the message with the rest of the statement. */
+	app_require_use(app);
 	app_require_subject(app);
 	if (q.message_id == 0)
 		return deduplicated(app, spec->dedupe_key);
@@ -365,7 +388,8 @@ queue_cancel(int64 message_id)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(message_id)};
 	bool		isnull;
-	bool		exists;
+	char	   *app;
+	MemoryContext caller = CurrentMemoryContext;
 	int64		n;
 
 	spi_connect_or_error();
@@ -373,7 +397,8 @@ queue_cancel(int64 message_id)
 								  "WITH d AS (DELETE FROM webpush.deliveries"
 								  "  WHERE message_id = $1 AND claimed_by IS NULL"
 								  "  RETURNING subscription_id, attempts),"
-								  " p AS (UPDATE webpush.messages SET pending = false WHERE id = $1),"
+								  " p AS (UPDATE webpush.messages SET pending = false, dedupe_key = NULL"
+								  "  WHERE id = $1),"
 								  " h AS (INSERT INTO webpush.history (message_id, subscription_id, endpoint,"
 								  "  outcome, attempts, reason, created_at)"
 								  "  SELECT m.id, d.subscription_id, COALESCE(s.endpoint, m.endpoint, ''),"
@@ -381,19 +406,23 @@ queue_cancel(int64 message_id)
 								  "   m.created_at"
 								  "  FROM d JOIN webpush.messages m ON m.id = $1"
 								  "  LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id) "
-								  "SELECT EXISTS (SELECT FROM webpush.messages WHERE id = $1),"
+								  "SELECT (SELECT application FROM webpush.messages WHERE id = $1),"
 								  " (SELECT pg_catalog.count(*) FROM d)",
 								  1, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not cancel the message");
-	exists = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	app = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (app != NULL)
+		app = MemoryContextStrdup(caller, app);
 	n = get_int64(0, 2, &isnull);
 	SPI_finish();
-	if (!exists)
+	if (app == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("message %lld does not exist", (long long) message_id),
 				 errhint("Messages are kept for webpush.history_retention after they were queued.")));
+	/* Another application's message: the error undoes the cancel. */
+	app_require_use(app);
 	return n;
 }
 

@@ -6,11 +6,15 @@
  */
 #include "postgres.h"
 
+#include "commands/trigger.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/rel.h"
 
+#include "app_access.h"
 #include "applications.h"
 #include "b64.h"
 #include "compat.h"
@@ -25,6 +29,10 @@ PG_FUNCTION_INFO_V1(webpush_keys_rotate);
 PG_FUNCTION_INFO_V1(webpush_keys_import);
 PG_FUNCTION_INFO_V1(webpush_keys_retire);
 PG_FUNCTION_INFO_V1(webpush_keys_export);
+PG_FUNCTION_INFO_V1(webpush_application_grant);
+PG_FUNCTION_INFO_V1(webpush_application_revoke);
+PG_FUNCTION_INFO_V1(webpush_application_roles_changed);
+PG_FUNCTION_INFO_V1(webpush_may_use);
 
 
 static void
@@ -62,6 +70,16 @@ webpush_application(PG_FUNCTION_ARGS)
 				 errmsg("invalid subject \"%s\"", subject),
 				 errdetail("The subject is a mailto: address or an https: URL where the push service can reach the sender."),
 				 errhint("For example: SELECT webpush_application('%s', 'mailto:admin@example.com');", app)));
+
+	/*
+	 * Superusers create applications; an owner changes its application's
+	 * subject (the contact push services see for it).
+	 */
+	if (!superuser_arg(app_caller()))
+	{
+		app_require_owner(app);
+		(void) app_current_key(app, public_key);	/* it exists */
+	}
 	app_upsert(app, subject, public_key);
 	PG_RETURN_TEXT_P(public_key_text(public_key));
 }
@@ -76,8 +94,12 @@ webpush_keys_rotate(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(public_key_text(public_key));
 }
 
-Datum
-webpush_keys_import(PG_FUNCTION_ARGS)
+/*
+ * The private key is an argument: no error of the call may log the
+ * statement (call_hiding_statement).
+ */
+static Datum
+keys_import(PG_FUNCTION_ARGS)
 {
 	text	   *input;
 	char	   *app;
@@ -94,10 +116,6 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 	input = PG_GETARG_TEXT_PP(0);
 	app = application_arg(fcinfo, 1);
 
-	/*
-	 * The statement holds the key: every error below keeps it out of the
-	 * server log (errhidestmt), however close to a real key the input is.
-	 */
 	switch (vapid_import_private(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), &key))
 	{
 		case VAPID_IMPORT_OK:
@@ -106,7 +124,6 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid VAPID private key"),
-					 errhidestmt(true),
 					 errdetail("The key is neither base64url nor PEM."),
 					 errhint("Pass the private key as web-push prints it (base64url of the 32-byte scalar), or a PEM \"EC PRIVATE KEY\" or \"PRIVATE KEY\".")));
 			break;
@@ -114,7 +131,6 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid VAPID private key"),
-					 errhidestmt(true),
 					 errdetail("The PEM text holds no readable, unencrypted private key."),
 					 errhint("Pass an unencrypted \"EC PRIVATE KEY\" or \"PRIVATE KEY\" block, for example from: openssl ecparam -name prime256v1 -genkey -noout")));
 			break;
@@ -123,7 +139,6 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid VAPID private key"),
-					 errhidestmt(true),
 					 errdetail("A raw private key is 32 bytes: 43 base64url characters."),
 					 VARSIZE_ANY_EXHDR(input) >= 86 && VARSIZE_ANY_EXHDR(input) <= 90 ?
 					 errhint("This looks like the public key; pass the private key.") :
@@ -133,7 +148,6 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid VAPID private key"),
-					 errhidestmt(true),
 					 errdetail("The key is not a valid private key on the P-256 curve."),
 					 errhint("VAPID keys are ECDSA P-256 (prime256v1) keys.")));
 			break;
@@ -145,8 +159,7 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 		EVP_PKEY_free(key);
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not export the imported VAPID key pair"),
-				 errhidestmt(true)));
+				 errmsg("could not export the imported VAPID key pair")));
 	}
 	EVP_PKEY_free(key);
 
@@ -155,6 +168,12 @@ webpush_keys_import(PG_FUNCTION_ARGS)
 	explicit_bzero(private_key, sizeof(private_key));
 	report_rotation(app, staying);
 	PG_RETURN_TEXT_P(public_key_text(public_key));
+}
+
+Datum
+webpush_keys_import(PG_FUNCTION_ARGS)
+{
+	return call_hiding_statement(keys_import, fcinfo);
 }
 
 Datum
@@ -204,4 +223,76 @@ webpush_keys_export(PG_FUNCTION_ARGS)
 		explicit_bzero(pairs[i].private_key, P256_PRIVATE_LEN);
 	}
 	return (Datum) 0;
+}
+
+/* The role argument n, which must exist. */
+static Oid
+role_arg(FunctionCallInfo fcinfo, int n)
+{
+	validate_not_null(PG_ARGISNULL(n), "role");
+	return PG_GETARG_OID(n);
+}
+
+Datum
+webpush_application_grant(PG_FUNCTION_ARGS)
+{
+	char	   *app = application_arg(fcinfo, 0);
+	Oid			role = role_arg(fcinfo, 1);
+	bool		owner = ARG_GIVEN(2) && PG_GETARG_BOOL(2);
+
+	app_require_owner(app);
+	if (owner && !superuser_arg(app_caller()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to make role \"%s\" an owner of webpush application \"%s\"",
+						GetUserNameFromId(role, false), app),
+				 errdetail("Only superusers make owners."),
+				 errhint("Grant it without owner: SELECT webpush_application_grant('%s', '%s');",
+						 app, GetUserNameFromId(role, false))));
+	app_grant(app, role, owner);
+	PG_RETURN_VOID();
+}
+
+Datum
+webpush_application_revoke(PG_FUNCTION_ARGS)
+{
+	char	   *app = application_arg(fcinfo, 0);
+	Oid			role = role_arg(fcinfo, 1);
+
+	app_require_owner(app);
+	/* An owner cannot take the application from another owner. */
+	if (!superuser_arg(app_caller()) && app_role_is_owner(app, role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to revoke webpush application \"%s\" from its owner \"%s\"",
+						app, GetUserNameFromId(role, false)),
+				 errdetail("Only superusers revoke an owner's grant.")));
+	PG_RETURN_BOOL(app_revoke(app, role));
+}
+
+/*
+ * Statement trigger on webpush.application_roles: every backend forgets
+ * what it cached of the table (at COMMIT; this one at once).
+ */
+Datum
+webpush_application_roles_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("webpush_application_roles_changed() is a trigger function")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	app_access_forget();
+	return PointerGetDatum(NULL);
+}
+
+/* webpush.may_use(application): what the policies and views filter by. */
+Datum
+webpush_may_use(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(app_may_use(text_to_cstring(PG_GETARG_TEXT_PP(0)), app_caller()));
 }

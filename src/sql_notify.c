@@ -12,9 +12,11 @@
  * and the application.  {column} in the title, body and url is replaced by
  * that column's value in the row (NEW, or OLD for DELETE); NULL is replaced
  * by nothing.  A row whose user column is NULL, or whose user has no
- * subscription, sends nothing.  A body too long to send is shortened.  The
- * trigger's own mistakes (a column that does not exist, a bad url) are
- * errors at its first firing.
+ * subscription, sends nothing.  A body too long to send is shortened; a url
+ * that is invalid or too long for the row is left out, and a row whose title
+ * comes out empty sends nothing, each with a WARNING: the row's data never
+ * fails its statement.  The trigger's own mistakes (a column that does not
+ * exist, an unknown application) are errors at its first firing.
  *
  * What it costs the INSERT it fires for is kept small.  Once this process
  * knows the application, a firing stores one row of webpush.intake
@@ -47,6 +49,7 @@
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 
+#include "app_access.h"
 #include "applications.h"
 #include "notification.h"
 #include "push.h"
@@ -82,6 +85,20 @@ notify_as_owner(void *arg)
 		return;
 	}
 	(void) queue_to_user(call->user, call->spec);
+}
+
+typedef struct NotifyAccess
+{
+	const char *app;
+	Oid			sender;
+} NotifyAccess;
+
+static void
+require_use(void *arg)
+{
+	NotifyAccess *access = arg;
+
+	app_require_use_by(access->app, access->sender);
 }
 
 static int
@@ -137,6 +154,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 	HeapTuple	result;
 	char	   *user;
 	NotificationFields f;
+	Jsonb	   *payload;
 	char	   *json;
 	MessageSpec spec;
 	NotifyCall	call;
@@ -159,16 +177,29 @@ webpush_notify(PG_FUNCTION_ARGS)
 						trigger->tgname, trigger->tgnargs),
 				 errhint("Arguments: user column, title, and optionally body, url and application.")));
 
+	/*
+	 * The row the statement goes on with: NEW for INSERT and UPDATE, OLD for
+	 * DELETE (NULL would cancel a BEFORE trigger's DELETE).
+	 */
 	rel = trigdata->tg_relation;
-	row = trigdata->tg_trigtuple;
-	result = trigdata->tg_trigtuple;
+	row = result = trigdata->tg_trigtuple;
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		row = result = trigdata->tg_newtuple;
-	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
-		result = NULL;
 
 	if (trigger->tgnargs >= 5)
 		app = app_name_arg(cstring_to_text(trigger->tgargs[4]));
+	/*
+	 * The table's owner sends: its trigger is how it notifies, whoever's
+	 * statement fires it, so the owner must be allowed to use the
+	 * application.  The answer is cached; a first check may make
+	 * "default", as the function's owner.
+	 */
+	if (!app_may_use(app, RelationGetForm(rel)->relowner))
+	{
+		NotifyAccess access = {app, RelationGetForm(rel)->relowner};
+
+		run_as_function_owner(fcinfo, require_use, &access);
+	}
 
 	/* The templates are checked even when this row notifies nobody. */
 	memset(&f, 0, sizeof(f));
@@ -189,7 +220,10 @@ webpush_notify(PG_FUNCTION_ARGS)
 	if (user == NULL)
 		return PointerGetDatum(result);
 
-	json = JsonbToCString(NULL, &notification_build(&f)->root, 0);
+	payload = notification_build_for_row(&f, trigger->tgname);
+	if (payload == NULL)
+		return PointerGetDatum(result);
+	json = JsonbToCString(NULL, &payload->root, 0);
 	memset(&spec, 0, sizeof(spec));
 	spec.app = app;
 	spec.payload = (bytea *) cstring_to_text(json);

@@ -155,7 +155,7 @@ webpush_send_json_text(PG_FUNCTION_ARGS)
 	validate_not_null(PG_ARGISNULL(0), "subscription");
 	validate_subscription_json(PG_GETARG_JSONB_P(0), &sub);
 	message_spec(fcinfo, PAYLOAD_TEXT, 6, &spec);
-	spec.app = application_arg(fcinfo, 5);
+	spec.app = used_application_arg(fcinfo, 5);
 	key_id = app_current_key(spec.app, public_key);
 	app_require_subject(spec.app);
 	PG_RETURN_INT64(queue_to_object(&sub, key_id, &spec).message_id);
@@ -168,7 +168,7 @@ send_to_user(FunctionCallInfo fcinfo, PayloadKind kind)
 	QueuedMessage nobody = {0, 0};
 
 	message_spec(fcinfo, kind, 6, &spec);
-	spec.app = application_arg(fcinfo, 5);
+	spec.app = used_application_arg(fcinfo, 5);
 
 	/*
 	 * No user, no recipients: a trigger on a row without a user must not
@@ -205,7 +205,7 @@ send_to_many(FunctionCallInfo fcinfo, PayloadKind kind)
 
 	validate_not_null(PG_ARGISNULL(0), "subscription_ids");
 	message_spec(fcinfo, kind, 6, &spec);
-	spec.app = application_arg(fcinfo, 5);
+	spec.app = used_application_arg(fcinfo, 5);
 	return message_and_recipients(fcinfo,
 								  queue_to_subscriptions(PG_GETARG_ARRAYTYPE_P(0), &spec));
 }

@@ -17,6 +17,7 @@
 #include "mb/pg_wchar.h"
 #include "queue.h"
 #include "safe_text.h"
+#include "app_access.h"
 #include "applications.h"
 #include "compat.h"
 #include "delivery.h"
@@ -36,8 +37,12 @@ PG_FUNCTION_INFO_V1(webpush_send_now_json_jsonb);
 static HttpClient *backend_http = NULL;
 static uint32 wait_event = 0;
 
-Datum
-webpush_encrypt(PG_FUNCTION_ARGS)
+/*
+ * A sender private key may be an argument: no error of the call may log the
+ * statement (call_hiding_statement).
+ */
+static Datum
+encrypt(PG_FUNCTION_ARGS)
 {
 	bytea	   *payload;
 	text	   *p256dh;
@@ -83,7 +88,6 @@ webpush_encrypt(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid sender private key"),
-					 errhidestmt(true),
 					 errdetail("It must be base64url of a 32-byte P-256 scalar, or PEM."),
 					 errhint("Leave it NULL: a fixed sender key is only for test vectors.")));
 	}
@@ -108,6 +112,12 @@ webpush_encrypt(PG_FUNCTION_ARGS)
 				 errmsg("could not encrypt the payload")));
 	SET_VARSIZE(out, VARHDRSZ + out_len);
 	PG_RETURN_BYTEA_P(out);
+}
+
+Datum
+webpush_encrypt(PG_FUNCTION_ARGS)
+{
+	return call_hiding_statement(encrypt, fcinfo);
 }
 
 /*
@@ -296,6 +306,7 @@ send_now_id(FunctionCallInfo fcinfo, bool payload_is_jsonb)
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("push subscription %lld does not exist", (long long) id),
 				 errhint("It may have been removed after the push service reported it gone (404/410).")));
+	app_require_use(sub.application);
 	validate_endpoint(sub.endpoint, strlen(sub.endpoint), &sub.parsed);
 	return send_now(fcinfo, &sub, sub.application, payload_is_jsonb);
 }
@@ -309,7 +320,7 @@ send_now_json(FunctionCallInfo fcinfo, bool payload_is_jsonb)
 
 	validate_not_null(PG_ARGISNULL(0), "subscription");
 	validate_subscription_json(PG_GETARG_JSONB_P(0), &sub);
-	app = application_arg(fcinfo, 5);
+	app = used_application_arg(fcinfo, 5);
 	sub.key_id = app_current_key(app, public_key);
 	app_require_subject(app);
 	return send_now(fcinfo, &sub, app, payload_is_jsonb);

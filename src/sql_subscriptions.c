@@ -9,6 +9,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "app_access.h"
 #include "applications.h"
 #include "sql_util.h"
 #include "store.h"
@@ -66,6 +67,7 @@ webpush_subscribe(PG_FUNCTION_ARGS)
 			app = APP_DEFAULT_NAME;
 		key_id = app_current_key(app, public_key);
 	}
+	app_require_use(app);
 	PG_RETURN_INT64(store_upsert_subscription(&sub,
 											  ARG_GIVEN(1) ? PG_GETARG_TEXT_PP(1) : NULL,
 											  app, key_id,
@@ -75,12 +77,18 @@ webpush_subscribe(PG_FUNCTION_ARGS)
 Datum
 webpush_unsubscribe(PG_FUNCTION_ARGS)
 {
+	char	   *app;
+
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("endpoint must not be NULL"),
 				 errhint("Pass the subscription's endpoint URL.")));
-	PG_RETURN_BOOL(store_delete_subscription_by_endpoint(PG_GETARG_TEXT_PP(0)));
+	if (!store_delete_subscription_by_endpoint(PG_GETARG_TEXT_PP(0), &app))
+		PG_RETURN_BOOL(false);
+	/* Another application's subscription: the error undoes the delete. */
+	app_require_use(app);
+	PG_RETURN_BOOL(true);
 }
 
 /* webpush_unsubscribe_user(user_id, application): every device of a user. */
@@ -93,5 +101,5 @@ webpush_unsubscribe_user(PG_FUNCTION_ARGS)
 				 errmsg("user_id must not be NULL"),
 				 errhint("Pass the user_id the subscriptions were stored with.")));
 	PG_RETURN_INT64(store_delete_user_subscriptions(PG_GETARG_TEXT_PP(0),
-													application_arg(fcinfo, 1)));
+													used_application_arg(fcinfo, 1)));
 }

@@ -11,6 +11,7 @@
 #include "utils/guc.h"
 #include "utils/syscache.h"
 
+#include "app_access.h"
 #include "applications.h"
 #include "b64.h"
 #include "sql_util.h"
@@ -75,4 +76,38 @@ run_as_function_owner(FunctionCallInfo fcinfo, void (*fn) (void *), void *arg)
 	fn(arg);
 	AtEOXact_GUC(true, nest_level);
 	SetUserIdAndSecContext(saved_user, saved_context);
+}
+
+Datum
+call_hiding_statement(PGFunction fn, FunctionCallInfo fcinfo)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		result = (Datum) 0;
+
+	PG_TRY();
+	{
+		result = fn(fcinfo);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->hide_stmt = true;
+		edata->hide_ctx = true;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return result;
+}
+
+char *
+used_application_arg(FunctionCallInfo fcinfo, int n)
+{
+	char	   *app = application_arg(fcinfo, n);
+
+	app_require_use(app);
+	return app;
 }

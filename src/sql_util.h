@@ -31,6 +31,21 @@ extern void public_key_arg(text *arg, const char *name, uint8 out[P256_PUBLIC_LE
 extern text *public_key_text(const uint8 public_key[P256_PUBLIC_LEN]);
 
 /*
+ * fn(fcinfo), with any error it raises kept out of the server log's
+ * STATEMENT and CONTEXT lines: for the functions that take a private key,
+ * whose statement holds it.  One mechanism for the whole call, so that no
+ * error path (a bad application name, a lookup, an out-of-memory) can
+ * forget it.
+ */
+extern Datum call_hiding_statement(PGFunction fn, FunctionCallInfo fcinfo);
+
+/*
+ * Argument n, an application the calling role must be allowed to use
+ * (application_arg, then app_require_use).
+ */
+extern char *used_application_arg(FunctionCallInfo fcinfo, int n);
+
+/*
  * Call fn(arg) as the role that owns the function being called, with
  * search_path pinned to pg_catalog, pg_temp: what SECURITY DEFINER and SET
  * search_path give a whole function, for one that needs them only on some

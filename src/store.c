@@ -160,17 +160,20 @@ store_upsert_subscription(const Subscription *sub, text *user_id,
 }
 
 bool
-store_delete_subscription_by_endpoint(text *endpoint)
+store_delete_subscription_by_endpoint(text *endpoint, char **app)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {PointerGetDatum(endpoint)};
+	MemoryContext caller = CurrentMemoryContext;
 	bool		found;
 
 	spi_connect_or_error();
-	if (SPI_execute_with_args("DELETE FROM webpush.subscriptions WHERE endpoint = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+	if (SPI_execute_with_args("DELETE FROM webpush.subscriptions WHERE endpoint = $1 RETURNING application",
+							  1, types, values, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "webpush: could not delete the subscription");
 	found = SPI_processed > 0;
+	*app = found ? MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0],
+															 SPI_tuptable->tupdesc, 1)) : NULL;
 	SPI_finish();
 	return found;
 }

@@ -290,8 +290,8 @@ validate_notification_title(text *title)
  * http(s) URL.  Anything else (javascript:, data:, a protocol-relative //host)
  * is refused here rather than silently ignored in the browser.
  */
-void
-validate_notification_url(text *url)
+bool
+notification_url_valid(text *url)
 {
 	const char *u = VARDATA_ANY(url);
 	size_t		len = VARSIZE_ANY_EXHDR(url);
@@ -299,7 +299,13 @@ validate_notification_url(text *url)
 	bool		absolute = (len > 7 && pg_strncasecmp(u, "http://", 7) == 0) ||
 		(len > 8 && pg_strncasecmp(u, "https://", 8) == 0);
 
-	if (!path && !absolute)
+	return path || absolute;
+}
+
+void
+validate_notification_url(text *url)
+{
+	if (!notification_url_valid(url))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid notification url \"%s\"", text_to_cstring(url)),

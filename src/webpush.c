@@ -112,12 +112,16 @@ assign_allowed_ports(const char *newval, void *extra)
 void
 _PG_init(void)
 {
+	/*
+	 * Superusers only: it becomes the "default" application's contact when
+	 * that is made, whoever's call makes it.
+	 */
 	DefineCustomStringVariable("webpush.subject",
 							   "Contact for the application server (VAPID \"sub\"): a mailto: address or https: URL.",
 							   "Push services use it to reach the sender; Apple rejects mailto: addresses at localhost.",
 							   &webpush_subject,
 							   "",
-							   PGC_USERSET,
+							   PGC_SUSET,
 							   0,
 							   check_subject, NULL, NULL);
 

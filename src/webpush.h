@@ -10,7 +10,7 @@
 #include "endpoint.h"
 
 /* The extension version whose tables this library's statements use. */
-#define WEBPUSH_SQL_VERSION "0.3"
+#define WEBPUSH_SQL_VERSION "0.4"
 
 extern char *webpush_subject;
 extern char *webpush_ca_file;

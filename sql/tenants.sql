@@ -1,0 +1,136 @@
+-- Applications have roles: a sender subscribes, sends, cancels and sees
+-- messages only in the applications it was granted.  Two tenants, each
+-- with a sender role, and an operator who sees everything.
+SET webpush.subject = 'mailto:ops@example.com';
+CREATE ROLE regress_shop_sender IN ROLE webpush_sender;
+CREATE ROLE regress_blog_sender IN ROLE webpush_sender;
+CREATE ROLE regress_shop_owner IN ROLE webpush_sender;
+CREATE ROLE regress_watcher IN ROLE webpush_monitor;
+SELECT webpush_application('tenant-shop', 'mailto:shop@example.com') IS NOT NULL AS shop;
+SELECT webpush_application('tenant-blog', 'mailto:blog@example.com') IS NOT NULL AS blog;
+SELECT webpush_application_grant('tenant-shop', 'regress_shop_owner', owner => true);
+SELECT webpush_application_grant('tenant-blog', 'regress_blog_sender');
+
+-- An owner grants its application to its sender, but makes no owner and
+-- grants nothing of another application.
+SET ROLE regress_shop_owner;
+SELECT webpush_application_grant('tenant-shop', 'regress_shop_sender');
+SELECT * FROM regress.try($$SELECT webpush_application_grant('tenant-shop', 'regress_blog_sender', owner => true)$$);
+SELECT * FROM regress.try($$SELECT webpush_application_grant('tenant-blog', 'regress_shop_sender')$$);
+-- It sets its application's contact, and only its own.
+SELECT webpush_application('tenant-shop', 'mailto:orders@example.com') IS NOT NULL AS changed;
+SELECT * FROM regress.try($$SELECT webpush_application('tenant-blog', 'mailto:evil@example.com')$$);
+SELECT * FROM regress.try($$SELECT webpush_application('tenant-new', 'mailto:evil@example.com')$$);
+RESET ROLE;
+SELECT name, subject FROM webpush.applications WHERE name LIKE 'tenant-%' ORDER BY name;
+
+-- The blog's sender stores its subscriber, and the shop's its own.
+SET ROLE regress_blog_sender;
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/tenant/blog-victim'),
+                         'victim', 'tenant-blog') AS victim_sub \gset
+RESET ROLE;
+SET ROLE regress_shop_sender;
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/tenant/shop-1'),
+                         'sam', 'tenant-shop') AS shop_sub \gset
+
+-- The shop's sender cannot make its endpoint a blog user's device, nor
+-- send to, cancel, unsubscribe or see the blog's.
+SELECT * FROM regress.try($$SELECT webpush_subscribe(regress.subscription('https://attacker.example.com/x'), 'victim', 'tenant-blog')$$);
+
+SELECT state FROM regress.try($$SELECT webpush_subscribe(regress.subscription('https://attacker.example.com/x'), 'victim',
+                                                    server_key => webpush_keys('tenant-blog'))$$);
+SELECT * FROM regress.try($$SELECT webpush_send_user('victim', 'your login code is 918273', application => 'tenant-blog')$$);
+SELECT * FROM regress.try(format('SELECT webpush_send(%s, %L)', :victim_sub, 'hi'));
+SELECT * FROM regress.try(format('SELECT webpush_send_many(ARRAY[%s]::bigint[], %L, application => %L)', :victim_sub, 'hi', 'tenant-blog'));
+SELECT * FROM regress.try(format('SELECT webpush_send_now(%s, %L::jsonb)', :victim_sub, '{"title": "hi"}'));
+SELECT * FROM regress.try($$SELECT webpush_unsubscribe_user('victim', 'tenant-blog')$$);
+SELECT * FROM regress.try($$SELECT webpush_unsubscribe('https://push.example.com/tenant/blog-victim')$$);
+-- Listing ids of the shop's own application does not reach the blog's.
+SELECT (webpush_send_many(ARRAY[:victim_sub, :shop_sub]::bigint[], 'sale', application => 'tenant-shop')).recipients;
+SELECT user_id, application FROM webpush.subscriptions WHERE application LIKE 'tenant-%' ORDER BY id;
+SELECT name FROM webpush.applications WHERE name LIKE 'tenant-%' OR name = 'default' ORDER BY name;
+SELECT application FROM webpush.keys WHERE application LIKE 'tenant-%' OR application = 'default' ORDER BY application;
+SELECT application, recipients FROM webpush.message_status WHERE application LIKE 'tenant-%';
+RESET ROLE;
+
+-- The blog's own message: the shop's sender can neither cancel nor see it.
+SET ROLE regress_blog_sender;
+SELECT (webpush_send_user('victim', 'code 918273', application => 'tenant-blog')).message_id AS blog_msg \gset
+RESET ROLE;
+SET ROLE regress_shop_sender;
+SELECT * FROM regress.try(format('SELECT webpush_cancel(%s)', :blog_msg));
+SELECT count(*) AS blog_messages_seen FROM webpush.message_status WHERE id = :blog_msg;
+RESET ROLE;
+SELECT count(*) AS still_queued FROM webpush.deliveries WHERE message_id = :blog_msg;
+
+-- A trigger sends for its table's owner, whoever fires it: a table of the
+-- shop's sender cannot send the blog's notifications, a table of the
+-- blog's sender can, whoever inserts.
+CREATE TABLE regress_tenant_orders (id int, user_id text);
+CREATE TRIGGER notify_blog AFTER INSERT ON regress_tenant_orders FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Order {id}', '', '', 'tenant-blog');
+ALTER TABLE regress_tenant_orders OWNER TO regress_shop_sender;
+SELECT * FROM regress.try($$INSERT INTO regress_tenant_orders VALUES (1, 'victim')$$);
+ALTER TABLE regress_tenant_orders OWNER TO regress_blog_sender;
+GRANT INSERT ON regress_tenant_orders TO regress_shop_sender;
+SET ROLE regress_shop_sender;
+SELECT * FROM regress.try($$INSERT INTO regress_tenant_orders VALUES (2, 'victim')$$);
+RESET ROLE;
+SELECT convert_from(payload, 'UTF8')::jsonb ->> 'title' AS notified
+FROM (SELECT payload FROM webpush.intake WHERE application = 'tenant-blog'
+      UNION ALL
+      SELECT payload FROM webpush.messages WHERE application = 'tenant-blog') AS p
+WHERE convert_from(payload, 'UTF8') LIKE '%Order%';
+DROP TABLE regress_tenant_orders;
+
+-- The operator's role sees every application's messages.
+SET ROLE regress_watcher;
+SELECT application, recipients FROM webpush.message_status WHERE application LIKE 'tenant-%' ORDER BY id;
+RESET ROLE;
+
+-- Revoking takes effect at once, in sessions that used the application
+-- before.
+SET ROLE regress_shop_sender;
+SELECT (webpush_send_user('sam', 'one', application => 'tenant-shop')).recipients;
+RESET ROLE;
+SELECT webpush_application_revoke('tenant-shop', 'regress_shop_sender');
+SET ROLE regress_shop_sender;
+SELECT * FROM regress.try($$SELECT webpush_send_user('sam', 'two', application => 'tenant-shop')$$);
+RESET ROLE;
+-- An owner revokes its senders, not another owner.
+SELECT webpush_application_grant('tenant-shop', 'regress_blog_sender', owner => true);
+SET ROLE regress_shop_owner;
+SELECT * FROM regress.try($$SELECT webpush_application_revoke('tenant-shop', 'regress_blog_sender')$$);
+RESET ROLE;
+SELECT application, role, owner FROM webpush.application_roles
+WHERE application LIKE 'tenant-%' ORDER BY application, role::text;
+
+-- "default" is webpush_sender's: a single site grants nothing.
+SET ROLE regress_shop_sender;
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/tenant/default-1'), 'dee') > 0 AS subscribed;
+SELECT (webpush_send_user('dee', 'hello')).recipients;
+RESET ROLE;
+SELECT application, role FROM webpush.application_roles WHERE application = 'default';
+
+-- The default application's contact is a superuser's to set.
+SET ROLE regress_shop_sender;
+SELECT * FROM regress.try($$SET webpush.subject = 'mailto:attacker@example.com'$$);
+RESET ROLE;
+
+-- A BEFORE DELETE trigger lets the DELETE happen.
+CREATE TABLE regress_deleted (id int, user_id text);
+INSERT INTO regress_deleted VALUES (1, 'dee'), (2, 'dee');
+CREATE TRIGGER notify_delete BEFORE DELETE ON regress_deleted FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Removed {id}');
+DELETE FROM regress_deleted WHERE id = 1;
+SELECT id FROM regress_deleted;
+DROP TABLE regress_deleted;
+
+DELETE FROM webpush.subscriptions WHERE application LIKE 'tenant-%' OR user_id = 'dee';
+DELETE FROM webpush.intake;
+DELETE FROM webpush.deliveries;
+DELETE FROM webpush.messages;
+DELETE FROM webpush.application_roles WHERE application LIKE 'tenant-%';
+DELETE FROM webpush.vapid_keys WHERE application LIKE 'tenant-%';
+DELETE FROM webpush.applications WHERE name LIKE 'tenant-%';
+DROP ROLE regress_shop_sender, regress_blog_sender, regress_shop_owner, regress_watcher;

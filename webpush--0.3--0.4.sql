@@ -1,0 +1,259 @@
+-- webpush--0.3--0.4.sql
+--
+-- 0.4 gives applications their roles: a role subscribes, sends, cancels
+-- and sees the messages of only the applications it was granted, so that
+-- one site's sender cannot read another's notifications.  Every table gets
+-- a primary key, so that a FOR ALL TABLES publication (logical
+-- replication, CDC) leaves delivery working.  The views bind only
+-- pg_catalog's operators and functions, whatever search_path the script
+-- runs under.
+
+\echo Use "ALTER EXTENSION webpush UPDATE TO '0.4'" to load this file. \quit
+
+-- Who may use an application --------------------------------------------
+
+-- A role may subscribe, send, cancel and watch messages in an application
+-- when it has the privileges of a role listed here for it (superusers
+-- always may).  An owner may also change the application's subject and
+-- grant it to other roles.  "default" is granted to webpush_sender when it
+-- is created, so that a single site needs no grant; a superuser may revoke
+-- that.  Changes go through webpush_application_grant() and
+-- webpush_application_revoke(); each backend caches what it checked and the
+-- trigger below tells them all when to forget it.
+CREATE TABLE webpush.application_roles (
+    application text NOT NULL
+        REFERENCES webpush.applications ON UPDATE CASCADE ON DELETE CASCADE,
+    role        regrole NOT NULL,
+    owner       boolean NOT NULL DEFAULT false,
+    granted_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (application, role)
+);
+COMMENT ON TABLE webpush.application_roles IS
+    'The roles that may use each application (subscribe, send, cancel, see its messages); owners may also grant it and set its subject';
+REVOKE ALL ON webpush.application_roles FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('webpush.application_roles', '');
+
+CREATE FUNCTION webpush_application_roles_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'webpush_application_roles_changed'
+    LANGUAGE C;
+REVOKE ALL ON FUNCTION webpush_application_roles_changed() FROM PUBLIC;
+CREATE TRIGGER application_roles_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON webpush.application_roles
+    FOR EACH STATEMENT EXECUTE FUNCTION webpush_application_roles_changed();
+
+-- Today's single site keeps working: its "default" stays usable by
+-- webpush_sender.  Other applications of a 0.3 database are granted to
+-- nobody yet: until a superuser grants them, only superusers use them.
+INSERT INTO webpush.application_roles (application, role)
+SELECT name, 'webpush_sender'::pg_catalog.regrole
+FROM webpush.applications
+WHERE name OPERATOR(pg_catalog.=) 'default';
+DO $$
+DECLARE
+    others text;
+BEGIN
+    SELECT pg_catalog.string_agg(pg_catalog.quote_literal(name), ', ' ORDER BY name)
+      INTO others
+      FROM webpush.applications
+     WHERE name OPERATOR(pg_catalog.<>) 'default';
+    IF others IS NOT NULL THEN
+        RAISE NOTICE 'webpush applications % are now usable by superusers only', others
+            USING HINT = 'Grant each to the roles that send for it: SELECT webpush_application_grant(''shop'', ''shop_sender'');';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION webpush_application_grant(application text, role regrole,
+                                          owner boolean DEFAULT false) RETURNS void
+    AS 'MODULE_PATHNAME', 'webpush_application_grant'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_application_grant(text, regrole, boolean) IS
+    'Lets a role (and its members) use an application; owner: it may also grant it and change its subject. Superusers, or the application''s owners (owner false only)';
+CREATE FUNCTION webpush_application_revoke(application text, role regrole) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'webpush_application_revoke'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_application_revoke(text, regrole) IS
+    'Takes an application away from a role; true when it had it. Superusers, or the application''s owners (not from another owner)';
+REVOKE ALL ON FUNCTION webpush_application_grant(text, regrole, boolean),
+                       webpush_application_revoke(text, regrole) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_application_grant(text, regrole, boolean),
+                          webpush_application_revoke(text, regrole) TO webpush_sender;
+
+-- An application's owner may change its subject: webpush_application()
+-- checks that itself.
+GRANT EXECUTE ON FUNCTION webpush_application(text, text) TO webpush_sender;
+
+-- Whether the session's role may use an application: what the policies
+-- and views below filter by.  It reads webpush.application_roles itself,
+-- so that a role that may not read that table can still be filtered by it.
+CREATE FUNCTION webpush.may_use(application text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'webpush_may_use'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION webpush.may_use(text) IS
+    'Whether the session''s role may use the application (subscribe, send, cancel, see its messages)';
+REVOKE ALL ON FUNCTION webpush.may_use(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush.may_use(text) TO webpush_sender, webpush_monitor;
+
+-- What a sender sees of applications and subscriptions: only the
+-- applications it may use.  Superusers, the extension's own functions
+-- (SECURITY DEFINER) and the worker are not subject to these policies;
+-- webpush_monitor sees every application, without endpoints or keys.
+ALTER TABLE webpush.applications ENABLE ROW LEVEL SECURITY;
+CREATE POLICY applications_of_role ON webpush.applications FOR SELECT
+    USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(name));
+ALTER TABLE webpush.subscriptions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY subscriptions_of_role ON webpush.subscriptions FOR SELECT
+    USING (webpush.may_use(application));
+GRANT SELECT (application, role, owner, granted_at) ON webpush.application_roles
+    TO webpush_monitor;
+
+-- Functions that run statements under the caller's search_path ---------
+
+-- These are not SECURITY DEFINER, but their statements must not meet an
+-- operator a caller planted earlier in its search_path: pinned like the
+-- others.
+ALTER FUNCTION webpush_keys_export(text) SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION webpush_workers() SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION webpush_drop_guard() SET search_path = pg_catalog, pg_temp;
+
+-- Every table has a primary key --------------------------------------
+
+-- A publication FOR ALL TABLES makes UPDATE and DELETE need a replica
+-- identity; without one the worker's first claim would fail.  A message has
+-- at most one delivery per subscription, and this key is also the index by
+-- message the worker and webpush_cancel use.
+ALTER TABLE webpush.deliveries ADD PRIMARY KEY (message_id, subscription_id);
+DROP INDEX webpush.deliveries_message_id_idx;
+ALTER TABLE webpush.intake ADD PRIMARY KEY (id);
+-- History rows are only inserted and purged: a key of their own.
+ALTER TABLE webpush.history ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY;
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('webpush.history', 'id'), '');
+
+-- The views, bound to pg_catalog ----------------------------------------
+
+-- Every operator and function below is schema-qualified: a view binds them
+-- when it is created, under whatever search_path CREATE EXTENSION or ALTER
+-- EXTENSION runs with, and every role that reads it runs them.
+DROP VIEW webpush.status_by_host;
+DROP VIEW webpush.status;
+DROP VIEW webpush.message_status;
+DROP VIEW webpush.keys;
+
+CREATE VIEW webpush.status AS
+SELECT
+    (SELECT pg_catalog.count(*) FROM webpush.deliveries d
+       JOIN webpush.messages m ON m.id OPERATOR(pg_catalog.=) d.message_id
+      WHERE d.claimed_by IS NULL AND d.attempts IS NULL
+        AND m.send_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+      OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM webpush.intake) AS queued,
+    (SELECT pg_catalog.count(*) FROM webpush.deliveries d
+       JOIN webpush.messages m ON m.id OPERATOR(pg_catalog.=) d.message_id
+      WHERE d.claimed_by IS NULL AND d.attempts IS NULL
+        AND m.send_at OPERATOR(pg_catalog.>) pg_catalog.now()) AS scheduled,
+    (SELECT pg_catalog.count(*) FROM webpush.deliveries
+      WHERE claimed_by IS NULL AND attempts IS NOT NULL) AS retrying,
+    (SELECT pg_catalog.count(*) FROM webpush.deliveries WHERE claimed_by IS NOT NULL) AS sending,
+    (SELECT pg_catalog.count(*) FROM webpush.history
+      WHERE outcome OPERATOR(pg_catalog.=) 'delivered') AS delivered,
+    (SELECT pg_catalog.count(*) FROM webpush.history
+      WHERE outcome OPERATOR(pg_catalog.=) 'failed') AS failed,
+    (SELECT pg_catalog.count(*) FROM webpush.history
+      WHERE outcome OPERATOR(pg_catalog.=) 'expired') AS expired,
+    (SELECT pg_catalog.count(*) FROM webpush.history
+      WHERE outcome OPERATOR(pg_catalog.=) 'cancelled') AS cancelled,
+    (SELECT pg_catalog.round(pg_catalog.count(*)::numeric OPERATOR(pg_catalog./) 60.0, 1)
+       FROM webpush.history
+      WHERE outcome OPERATOR(pg_catalog.=) 'delivered'
+        AND finished_at OPERATOR(pg_catalog.>)
+            (pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::interval)) AS delivered_per_second,
+    (SELECT pg_catalog.min(m.created_at) FROM webpush.messages m
+      WHERE EXISTS (SELECT FROM webpush.deliveries d
+                    WHERE d.message_id OPERATOR(pg_catalog.=) m.id)) AS oldest_queued_at;
+COMMENT ON VIEW webpush.status IS
+    'Deliveries and history at a glance (queued counts each webpush_notify() row not yet taken in as one); delivered_per_second is the average over the last minute';
+
+CREATE VIEW webpush.status_by_host AS
+WITH items AS (
+    SELECT pg_catalog.substring(COALESCE(s.endpoint, m.endpoint), '^https://([^/:?#]+)') AS host,
+           CASE WHEN d.claimed_by IS NOT NULL THEN 'sending'
+                WHEN d.attempts IS NOT NULL THEN 'retrying' ELSE 'queued' END AS what,
+           d.last_error AS reason, d.next_attempt_at AS at
+    FROM webpush.deliveries d
+    JOIN webpush.messages m ON m.id OPERATOR(pg_catalog.=) d.message_id
+    LEFT JOIN webpush.subscriptions s ON s.id OPERATOR(pg_catalog.=) d.subscription_id
+    UNION ALL
+    SELECT pg_catalog.substring(endpoint, '^https://([^/:?#]+)'), outcome, reason, finished_at
+    FROM webpush.history
+)
+SELECT host,
+       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'queued') AS queued,
+       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'retrying') AS retrying,
+       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'sending') AS sending,
+       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'delivered') AS delivered,
+       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'failed') AS failed,
+       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'expired') AS expired,
+       (pg_catalog.array_agg(reason ORDER BY at DESC)
+          FILTER (WHERE what OPERATOR(pg_catalog.=) ANY ('{failed,retrying,expired}'::text[])))[1]
+          AS last_problem,
+       pg_catalog.max(at)
+          FILTER (WHERE what OPERATOR(pg_catalog.=) ANY ('{failed,retrying,expired}'::text[]))
+          AS last_problem_at
+FROM items
+GROUP BY host;
+COMMENT ON VIEW webpush.status_by_host IS
+    'Delivery and history counts per push service host, with the latest problem and its time; host NULL: subscriptions removed before their deliveries were sent';
+
+-- Per message, for the roles that may use its application (and
+-- webpush_monitor): who it is for, what became of each recipient, and when.
+-- A security barrier: a reader's own functions in a WHERE clause see only
+-- the rows the view lets through.
+CREATE VIEW webpush.message_status WITH (security_barrier) AS
+SELECT m.id, m.application, m.created_at, m.send_at, m.expires_at, m.dedupe_key, m.recipients,
+       COALESCE(d.queued, 0) AS queued, COALESCE(d.sending, 0) AS sending,
+       COALESCE(h.delivered, 0) AS delivered, COALESCE(h.failed, 0) AS failed,
+       COALESCE(h.expired, 0) AS expired, COALESCE(h.cancelled, 0) AS cancelled,
+       h.first_delivered_at, h.last_delivered_at
+FROM webpush.messages m
+LEFT JOIN LATERAL (
+    SELECT pg_catalog.count(*) FILTER (WHERE claimed_by IS NULL) AS queued,
+           pg_catalog.count(*) FILTER (WHERE claimed_by IS NOT NULL) AS sending
+    FROM webpush.deliveries WHERE message_id OPERATOR(pg_catalog.=) m.id) d ON true
+LEFT JOIN LATERAL (
+    SELECT pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'delivered') AS delivered,
+           pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'failed') AS failed,
+           pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'expired') AS expired,
+           pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'cancelled') AS cancelled,
+           pg_catalog.min(finished_at) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'delivered')
+               AS first_delivered_at,
+           pg_catalog.max(finished_at) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'delivered')
+               AS last_delivered_at
+    FROM webpush.history WHERE message_id OPERATOR(pg_catalog.=) m.id) h ON true
+WHERE pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(m.application);
+COMMENT ON VIEW webpush.message_status IS
+    'Per message of the applications the reader may use: recipients, queued (or scheduled, or retrying), sending, delivered, failed, expired, cancelled, first and last delivery';
+
+-- Each key, public half only, with how many subscriptions still use it,
+-- for the applications the reader may use.
+CREATE VIEW webpush.keys WITH (security_barrier) AS
+SELECT k.application,
+       pg_catalog.translate(pg_catalog.encode(k.public_key, 'base64'), E'+/=\n', '-_') AS public_key,
+       k.current,
+       k.created_at,
+       (SELECT pg_catalog.count(*) FROM webpush.subscriptions s
+         WHERE s.key_id OPERATOR(pg_catalog.=) k.id) AS subscriptions
+FROM webpush.vapid_keys k
+WHERE pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(k.application);
+COMMENT ON VIEW webpush.keys IS
+    'VAPID public keys per application the reader may use, the current one marked, with the subscriptions bound to each';
+
+-- The whole-database views are for monitoring: they count every
+-- application's traffic.  A sender watches its own messages in
+-- webpush.message_status.
+REVOKE ALL ON webpush.status, webpush.status_by_host, webpush.message_status, webpush.keys
+    FROM PUBLIC;
+GRANT SELECT ON webpush.status, webpush.status_by_host, webpush.message_status, webpush.keys
+    TO webpush_monitor;
+GRANT SELECT ON webpush.message_status, webpush.keys TO webpush_sender;

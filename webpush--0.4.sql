@@ -1,0 +1,955 @@
+-- webpush--0.4.sql
+--
+-- Web Push from PostgreSQL, version 0.4: the whole schema in one file.
+--
+-- CREATE EXTENSION webpush runs this script alone.  A database on an older
+-- version reaches the same objects with ALTER EXTENSION webpush UPDATE,
+-- through webpush--0.1.sql and the update scripts; the regression test
+-- sql/schema.sql compares the catalog of both ways, object by object, so
+-- that every 0.4 database looks the same however it was installed.
+--
+-- Where things are:
+--   - the schema "webpush" holds the tables, the views, the domains of
+--     their columns and webpush.may_use();
+--   - the functions an application calls are created in the schema CREATE
+--     EXTENSION installs into (public by default), so SELECT webpush_keys()
+--     needs no qualification.
+--
+-- The sections below: the schema and its roles; the column rules
+-- (domains); applications and who may use them; VAPID keys; subscriptions;
+-- messages, deliveries, the trigger intake and the history; the views;
+-- then the functions, by what they do; last, the DROP EXTENSION warning.
+--
+-- Privileges: nothing is granted to PUBLIC except webpush_keys(), which
+-- only returns a public key browsers need, and webpush_notification(),
+-- which only builds a payload.  Private keys are readable by superusers
+-- only.  Functions that read a private key or write the tables are
+-- SECURITY DEFINER with a pinned search_path.  Every object's privileges
+-- are revoked from PUBLIC and granted where it is created: to the role
+-- webpush_sender, which sends, or webpush_monitor, which watches delivery
+-- without endpoints, keys or payloads; what neither is granted stays with
+-- superusers.
+--
+-- Binding: every operator and function that a view, a default, a
+-- constraint or a policy binds is schema-qualified (pg_catalog's, or the
+-- extension's own).  They are bound when this script runs, under whatever
+-- search_path CREATE EXTENSION runs it with, and they run for every role
+-- that reads a view or writes a row.
+--
+-- Names and order: constraints carry the names PostgreSQL generates for
+-- them, and the columns of each table are in the order every 0.4 database
+-- has them, so that constraint names, SELECT * and COPY read the same in
+-- a database installed at 0.4 and in one updated to it.
+
+\echo Use "CREATE EXTENSION webpush" to load this file. \quit
+
+-- The schema ----------------------------------------------------------
+
+CREATE SCHEMA webpush;
+COMMENT ON SCHEMA webpush IS 'Storage of the webpush extension: VAPID key pair and browser subscriptions';
+REVOKE ALL ON SCHEMA webpush FROM PUBLIC;
+
+-- Roles -----------------------------------------------------------------
+
+-- Two roles to grant to the application's roles.  Roles belong to the
+-- cluster: they may exist already (another database has the extension),
+-- and they outlive DROP EXTENSION.
+--
+-- webpush_sender: the application's sending role.  It subscribes,
+-- unsubscribes (by endpoint, which only the browser and the application
+-- know) and sends, cancels and watches its messages, in the applications
+-- it was granted (webpush.application_roles; "default" is granted to it
+-- when it is made).  It sees which subscriptions exist and whose they are,
+-- but not their endpoints or keys, and not what anyone queued: payloads are
+-- often private to one user.  It never reads a private key (only
+-- superusers read webpush.vapid_keys), and cannot change webpush.ca_file
+-- or webpush.allow_private_endpoints.
+--
+-- webpush_monitor: watches delivery: the status views, the workers, the
+-- applications, and the messages, deliveries, intake and history without
+-- endpoints, keys or payloads.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'webpush_sender') THEN
+        CREATE ROLE webpush_sender NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'webpush_monitor') THEN
+        CREATE ROLE webpush_monitor NOLOGIN;
+    END IF;
+END
+$$;
+GRANT USAGE ON SCHEMA webpush TO webpush_sender, webpush_monitor;
+
+-- Column rules ----------------------------------------------------------
+
+-- What a push message may carry, as the push services take it.  The rules
+-- are domains: PostgreSQL keeps a domain's checks prepared for the
+-- session, where a table's CHECK constraints are read again for every
+-- statement, and a trigger queues with one statement per row it fires for.
+CREATE DOMAIN webpush.push_payload AS bytea     -- the encrypted record must fit in 4096 bytes
+    CHECK (pg_catalog.length(VALUE) OPERATOR(pg_catalog.<=) 3993);
+CREATE DOMAIN webpush.push_ttl AS integer       -- seconds the push service keeps it
+    CHECK (VALUE OPERATOR(pg_catalog.>=) 0);
+CREATE DOMAIN webpush.push_urgency AS text      -- RFC 8030's Urgency header
+    CHECK (VALUE OPERATOR(pg_catalog.=) ANY (ARRAY['very-low', 'low', 'normal', 'high']));
+CREATE DOMAIN webpush.push_topic AS text        -- RFC 8030's Topic header
+    CHECK (VALUE OPERATOR(pg_catalog.~) '^[A-Za-z0-9_-]{1,32}$');
+CREATE DOMAIN webpush.push_endpoint AS text
+    CHECK (VALUE OPERATOR(pg_catalog.~~) 'https://%'
+           AND pg_catalog.octet_length(VALUE) OPERATOR(pg_catalog.<=) 2048);
+CREATE DOMAIN webpush.p256_point AS bytea       -- an uncompressed P-256 public key
+    CHECK (pg_catalog.length(VALUE) OPERATOR(pg_catalog.=) 65);
+CREATE DOMAIN webpush.auth_secret AS bytea      -- a subscription's authentication secret
+    CHECK (pg_catalog.length(VALUE) OPERATOR(pg_catalog.=) 16);
+
+-- Applications ------------------------------------------------------------
+
+-- A site (or tenant) that sends notifications: its contact for the push
+-- services (the VAPID "sub" claim) and, in webpush.vapid_keys, its keys.
+-- "default" is created on first use and takes its subject from
+-- webpush.subject then; every function's application argument defaults to
+-- it, so a single site never names one.  Kept by pg_dump (config table).
+CREATE TABLE webpush.applications (
+    name        text PRIMARY KEY
+                CHECK (name OPERATOR(pg_catalog.~) '^[a-z0-9][a-z0-9_.-]{0,62}$'),
+    subject     text CHECK (subject OPERATOR(pg_catalog.~) '^(mailto:|https://).'),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE webpush.applications IS
+    'Sites sending notifications: a contact (VAPID sub) each, and their keys in webpush.vapid_keys';
+COMMENT ON COLUMN webpush.applications.subject IS
+    'mailto: or https: contact sent to push services; NULL only for "default" until webpush.subject is set';
+REVOKE ALL ON webpush.applications FROM PUBLIC;
+GRANT SELECT (name, subject, created_at) ON webpush.applications TO webpush_sender, webpush_monitor;
+SELECT pg_catalog.pg_extension_config_dump('webpush.applications', '');
+
+-- Who may use an application.  A role may subscribe, send, cancel and see
+-- the messages in an application when it has the privileges of a role
+-- listed here for it (superusers always may).  An owner may also change
+-- the application's subject and grant it to other roles.  "default" is
+-- granted to webpush_sender when it is created, so that a single site
+-- needs no grant; a superuser may revoke that.  Changes go through
+-- webpush_application_grant() and webpush_application_revoke(); each
+-- backend caches what it checked, and the trigger below tells them all when
+-- to forget it.  Kept by pg_dump (config table).
+CREATE TABLE webpush.application_roles (
+    application text NOT NULL
+        REFERENCES webpush.applications (name) ON UPDATE CASCADE ON DELETE CASCADE,
+    role        regrole NOT NULL,
+    owner       boolean NOT NULL DEFAULT false,
+    granted_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (application, role)
+);
+COMMENT ON TABLE webpush.application_roles IS
+    'The roles that may use each application (subscribe, send, cancel, see its messages); owners may also grant it and set its subject';
+REVOKE ALL ON webpush.application_roles FROM PUBLIC;
+GRANT SELECT (application, role, owner, granted_at) ON webpush.application_roles
+    TO webpush_monitor;
+SELECT pg_catalog.pg_extension_config_dump('webpush.application_roles', '');
+
+CREATE FUNCTION webpush_application_roles_changed() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'webpush_application_roles_changed'
+    LANGUAGE C;
+REVOKE ALL ON FUNCTION webpush_application_roles_changed() FROM PUBLIC;
+CREATE TRIGGER application_roles_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON webpush.application_roles
+    FOR EACH STATEMENT EXECUTE FUNCTION webpush_application_roles_changed();
+
+-- Whether the session's role may use an application: what the policies
+-- and views below filter by.  It reads webpush.application_roles itself,
+-- so that a role that may not read that table can still be filtered by it.
+CREATE FUNCTION webpush.may_use(application text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'webpush_may_use'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION webpush.may_use(text) IS
+    'Whether the session''s role may use the application (subscribe, send, cancel, see its messages)';
+REVOKE ALL ON FUNCTION webpush.may_use(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush.may_use(text) TO webpush_sender, webpush_monitor;
+
+-- What a sender sees of applications (and, below, of subscriptions): only
+-- the applications it may use.  Superusers, the extension's own functions
+-- (SECURITY DEFINER) and the worker are not subject to these policies;
+-- webpush_monitor sees every application.
+ALTER TABLE webpush.applications ENABLE ROW LEVEL SECURITY;
+CREATE POLICY applications_of_role ON webpush.applications FOR SELECT
+    USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(name));
+
+-- VAPID keys ----------------------------------------------------------------
+
+-- Any number of key pairs per application, raw: the P-256 scalar and the
+-- uncompressed point.  Browsers bind a subscription to the key they
+-- subscribed with, so a key stays until nothing uses it: the current key
+-- is the one new subscriptions get, older ones keep signing for the
+-- subscriptions made with them.  Readable by superusers only; kept by
+-- pg_dump (config table).
+CREATE TABLE webpush.vapid_keys (
+    private_key bytea NOT NULL
+                CHECK (pg_catalog.length(private_key) OPERATOR(pg_catalog.=) 32),
+    public_key  bytea NOT NULL UNIQUE
+                CHECK (pg_catalog.length(public_key) OPERATOR(pg_catalog.=) 65
+                       AND pg_catalog.get_byte(public_key, 0) OPERATOR(pg_catalog.=) 4),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    id          bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    application text NOT NULL REFERENCES webpush.applications (name) ON UPDATE CASCADE,
+    current     boolean NOT NULL DEFAULT false,
+    -- The target of webpush.subscriptions' key: a subscription's key is
+    -- one of its own application's.
+    UNIQUE (application, id)
+);
+-- One current key per application.
+CREATE UNIQUE INDEX vapid_keys_current_idx ON webpush.vapid_keys (application) WHERE current;
+COMMENT ON TABLE webpush.vapid_keys IS
+    'VAPID key pairs (raw P-256 scalar and uncompressed point), several per application. Readable by superusers only.';
+COMMENT ON COLUMN webpush.vapid_keys.current IS
+    'the key webpush_keys() hands out for new subscriptions; one per application';
+REVOKE ALL ON webpush.vapid_keys FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('webpush.vapid_keys', '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('webpush.vapid_keys', 'id'), '');
+
+-- Subscriptions -------------------------------------------------------------
+
+-- Browser subscriptions, as PushSubscription.toJSON() gives them, with the
+-- keys stored decoded; one row per endpoint.  Each belongs to an
+-- application and remembers the key the browser subscribed with: every
+-- send to it signs with that key.  The worker deletes a subscription when
+-- its push service answers 404 or 410.  Kept by pg_dump (config table).
+CREATE TABLE webpush.subscriptions (
+    id              bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    endpoint        text NOT NULL UNIQUE
+                    CHECK (endpoint OPERATOR(pg_catalog.~~) 'https://%'
+                           AND pg_catalog.octet_length(endpoint) OPERATOR(pg_catalog.<=) 2048),
+    p256dh          bytea NOT NULL
+                    CHECK (pg_catalog.length(p256dh) OPERATOR(pg_catalog.=) 65
+                           AND pg_catalog.get_byte(p256dh, 0) OPERATOR(pg_catalog.=) 4),
+    auth            bytea NOT NULL CHECK (pg_catalog.length(auth) OPERATOR(pg_catalog.=) 16),
+    user_id         text,
+    expiration_time timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    application     text NOT NULL,
+    key_id          bigint NOT NULL,
+    FOREIGN KEY (application, key_id) REFERENCES webpush.vapid_keys (application, id)
+        ON UPDATE CASCADE
+);
+COMMENT ON TABLE webpush.subscriptions IS
+    'Browser push subscriptions; removed when the push service answers 404 or 410';
+COMMENT ON COLUMN webpush.subscriptions.p256dh IS 'keys.p256dh decoded: the browser''s P-256 public key';
+COMMENT ON COLUMN webpush.subscriptions.auth IS 'keys.auth decoded: the 16-byte authentication secret';
+COMMENT ON COLUMN webpush.subscriptions.user_id IS 'the application''s user, for webpush_send_user';
+COMMENT ON COLUMN webpush.subscriptions.key_id IS
+    'the webpush.vapid_keys row whose public key the browser subscribed with';
+-- A user's subscriptions in an application: webpush_send_user, the
+-- trigger's intake and webpush_unsubscribe_user look them up by this.
+CREATE INDEX subscriptions_user_id_idx ON webpush.subscriptions (application, user_id);
+-- The subscriptions of a key: webpush.keys counts them, and retiring a key
+-- looks for them.
+CREATE INDEX subscriptions_key_id_idx ON webpush.subscriptions (key_id);
+REVOKE ALL ON webpush.subscriptions FROM PUBLIC;
+GRANT SELECT (id, user_id, expiration_time, created_at, updated_at, application)
+    ON webpush.subscriptions TO webpush_sender;
+SELECT pg_catalog.pg_extension_config_dump('webpush.subscriptions', '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('webpush.subscriptions', 'id'), '');
+
+-- A sender sees the subscriptions of the applications it may use.
+ALTER TABLE webpush.subscriptions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY subscriptions_of_role ON webpush.subscriptions FOR SELECT
+    USING (webpush.may_use(application));
+
+-- Messages ------------------------------------------------------------------
+
+-- A message is stored once, however many recipients it has: what to send,
+-- to which application's users, and when.  A one-off send to a subscription
+-- object that is not stored keeps that object here (its single delivery
+-- names subscription 0).  Kept by pg_dump (config table).
+CREATE TABLE webpush.messages (
+    id          bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    application text NOT NULL,
+    payload     webpush.push_payload,           -- NULL: push without payload
+    ttl         webpush.push_ttl NOT NULL,
+    urgency     webpush.push_urgency NOT NULL,
+    topic       webpush.push_topic,
+    send_at     timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    dedupe_key  text,
+    recipients  integer NOT NULL,
+    pending     boolean NOT NULL DEFAULT true,
+    queued_by   oid,
+    endpoint    webpush.push_endpoint,
+    p256dh      webpush.p256_point,
+    auth        webpush.auth_secret,
+    key_id      bigint,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- A message expires no earlier than it is due, and a one-off send has
+    -- its endpoint, both keys and its signing key, or none of them.
+    CHECK (expires_at OPERATOR(pg_catalog.>=) send_at
+           AND recipients OPERATOR(pg_catalog.>=) 0
+           AND (endpoint IS NULL) OPERATOR(pg_catalog.=) (p256dh IS NULL)
+           AND (endpoint IS NULL) OPERATOR(pg_catalog.=) (auth IS NULL)
+           AND (endpoint IS NULL) OPERATOR(pg_catalog.=) (key_id IS NULL))
+);
+COMMENT ON TABLE webpush.messages IS
+    'Notifications, stored once each; webpush.deliveries holds one row per recipient still to send';
+COMMENT ON COLUMN webpush.messages.send_at IS 'not sent before this (scheduled sends)';
+COMMENT ON COLUMN webpush.messages.expires_at IS
+    'send_at + ttl: after this the push service would drop it anyway, so it is not sent';
+COMMENT ON COLUMN webpush.messages.dedupe_key IS
+    'a second send with the same key in the same application, while this message is kept, queues nothing';
+COMMENT ON COLUMN webpush.messages.pending IS
+    'some deliveries were never attempted: the worker looks here for due messages';
+COMMENT ON COLUMN webpush.messages.queued_by IS
+    'the role that queued it, when webpush.max_queued_per_role applied to that role; NULL otherwise';
+COMMENT ON COLUMN webpush.messages.endpoint IS
+    'a one-off send''s subscription object (with p256dh, auth and the signing key_id); NULL otherwise';
+-- The deduplication: a send's ON CONFLICT meets the message kept with its key.
+CREATE UNIQUE INDEX messages_dedupe_idx ON webpush.messages (application, dedupe_key)
+    WHERE dedupe_key IS NOT NULL;
+-- Where the worker finds due messages.
+CREATE INDEX messages_pending_idx ON webpush.messages (send_at) WHERE pending;
+-- The per-role limit (webpush.max_queued_per_role): queued_by is recorded
+-- only while a limit applies to the role, so this partial index costs
+-- nothing to the roles without one, and counting a limited role's rows
+-- stops at its limit.
+CREATE INDEX messages_queued_by_idx ON webpush.messages (queued_by) WHERE queued_by IS NOT NULL;
+REVOKE ALL ON webpush.messages FROM PUBLIC;
+GRANT SELECT (id, application, ttl, urgency, topic, send_at, expires_at, dedupe_key,
+              recipients, pending, created_at)
+    ON webpush.messages TO webpush_monitor;
+SELECT pg_catalog.pg_extension_config_dump('webpush.messages', '');
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('webpush.messages', 'id'), '');
+
+-- One recipient of a message, until it is delivered, fails or expires (then
+-- it moves to webpush.history).  Small on purpose: a broadcast to a million
+-- costs a million of these.  The endpoint, keys and signing key are read
+-- from the subscription when the worker claims it, so a browser that
+-- subscribes again gets what was queued for it with its new keys.
+--
+-- A message has at most one delivery per subscription.  That pair is the
+-- primary key: the index by message that the worker and webpush_cancel
+-- use, and the replica identity that a publication FOR ALL TABLES (logical
+-- replication, CDC) needs before the worker may update or delete a row.
+-- Kept by pg_dump (config table).
+CREATE TABLE webpush.deliveries (
+    message_id      bigint NOT NULL,
+    subscription_id bigint NOT NULL,    -- 0: the message's own endpoint
+    claimed_by      integer,            -- pid of the worker sending it
+    attempts        smallint,           -- NULL: never attempted
+    next_attempt_at timestamptz,        -- a retry's time; NULL otherwise
+    last_status     smallint,
+    last_error      text,
+    PRIMARY KEY (message_id, subscription_id),
+    -- A row being sent has no retry time.
+    CHECK (claimed_by IS NULL OR next_attempt_at IS NULL)
+);
+COMMENT ON TABLE webpush.deliveries IS
+    'One row per recipient still to send: waiting (claimed_by NULL) or being sent by the worker whose pid is claimed_by';
+COMMENT ON COLUMN webpush.deliveries.next_attempt_at IS
+    'when a retry (or a notification handed back unsent) is due; NULL for a first attempt, due at the message''s send_at';
+-- Where the worker finds due retries.
+CREATE INDEX deliveries_retry_idx ON webpush.deliveries (next_attempt_at)
+    WHERE next_attempt_at IS NOT NULL;
+REVOKE ALL ON webpush.deliveries FROM PUBLIC;
+GRANT SELECT (message_id, subscription_id, claimed_by, attempts, next_attempt_at,
+              last_status, last_error)
+    ON webpush.deliveries TO webpush_monitor;
+SELECT pg_catalog.pg_extension_config_dump('webpush.deliveries', '');
+
+-- A row trigger's notifications on their way in.  webpush_notify() stores
+-- one row here, with no subscription to look up, so that the INSERT it
+-- fires for pays little; after COMMIT the worker turns each row into a
+-- message (with the same id) and a delivery per subscription the user has
+-- then.  A user with none gets no message.  The id is the primary key, as
+-- a publication FOR ALL TABLES needs.  Kept by pg_dump (config table).
+CREATE TABLE webpush.intake (
+    id          bigint NOT NULL PRIMARY KEY,    -- the message's id to be
+    application text NOT NULL,
+    user_id     text NOT NULL,
+    payload     webpush.push_payload,
+    ttl         webpush.push_ttl NOT NULL,
+    urgency     webpush.push_urgency NOT NULL,
+    queued_at   timestamptz NOT NULL            -- the TTL counts from here
+);
+COMMENT ON TABLE webpush.intake IS
+    'Notifications from webpush_notify() that the worker has not yet made into messages and deliveries';
+REVOKE ALL ON webpush.intake FROM PUBLIC;
+GRANT SELECT (id, application, ttl, urgency, queued_at) ON webpush.intake TO webpush_monitor;
+SELECT pg_catalog.pg_extension_config_dump('webpush.intake', '');
+
+-- What became of each delivery that left webpush.deliveries, and of each
+-- webpush_send_now: kept for webpush.history_retention, then purged by the
+-- worker.  Rows are only inserted and purged; id is a key of their own (the
+-- replica identity a publication FOR ALL TABLES needs), last among the
+-- columns.  The NOT NULL constraints of message_id and id carry the names
+-- every 0.4 database has for them (PostgreSQL 18 names NOT NULL
+-- constraints).  pg_dump does not keep the rows, only the numbering of id.
+CREATE TABLE webpush.history (
+    message_id      bigint CONSTRAINT history_id_not_null NOT NULL,
+    subscription_id bigint,                 -- 0 for a one-off send
+    endpoint        text NOT NULL,          -- where the request went
+    outcome         text NOT NULL
+                    CHECK (outcome OPERATOR(pg_catalog.=)
+                           ANY (ARRAY['delivered', 'failed', 'expired', 'cancelled'])),
+    status          integer,                -- last HTTP status, NULL if none came
+    attempts        integer NOT NULL,
+    reason          text,                   -- why it failed or expired; response body
+    created_at      timestamptz NOT NULL,
+    finished_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    id              bigint CONSTRAINT history_id_not_null1 NOT NULL
+                    GENERATED ALWAYS AS IDENTITY PRIMARY KEY
+);
+COMMENT ON TABLE webpush.history IS
+    'Outcome of every delivery that left webpush.deliveries (delivered, failed, expired, cancelled), and of webpush_send_now';
+COMMENT ON COLUMN webpush.history.subscription_id IS 'the recipient; 0 for a one-off send';
+-- The purge's order.
+CREATE INDEX history_finished_at_idx ON webpush.history (finished_at);
+-- A message's outcomes, for webpush.message_status.
+CREATE INDEX history_message_id_idx ON webpush.history (message_id);
+REVOKE ALL ON webpush.history FROM PUBLIC;
+GRANT SELECT (message_id, subscription_id, outcome, status, attempts, reason,
+              created_at, finished_at)
+    ON webpush.history TO webpush_monitor;
+SELECT pg_catalog.pg_extension_config_dump(
+    pg_catalog.pg_get_serial_sequence('webpush.history', 'id'), '');
+
+-- Views -----------------------------------------------------------------------
+
+-- Every operator and function below is schema-qualified: a view binds them
+-- when it is created, and every role that reads it runs them.
+--
+-- webpush.status and webpush.status_by_host count every application's
+-- traffic: they are for webpush_monitor.  webpush.message_status and
+-- webpush.keys show only the applications the reader may use (all of them
+-- to webpush_monitor), so webpush_sender may read them too.
+
+-- Deliveries and history at a glance: one row of counts.
+CREATE VIEW webpush.status AS
+SELECT
+    (SELECT pg_catalog.count(*) FROM webpush.deliveries d
+       JOIN webpush.messages m ON m.id OPERATOR(pg_catalog.=) d.message_id
+      WHERE d.claimed_by IS NULL AND d.attempts IS NULL
+        AND m.send_at OPERATOR(pg_catalog.<=) pg_catalog.now())
+      OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM webpush.intake) AS queued,
+    (SELECT pg_catalog.count(*) FROM webpush.deliveries d
+       JOIN webpush.messages m ON m.id OPERATOR(pg_catalog.=) d.message_id
+      WHERE d.claimed_by IS NULL AND d.attempts IS NULL
+        AND m.send_at OPERATOR(pg_catalog.>) pg_catalog.now()) AS scheduled,
+    (SELECT pg_catalog.count(*) FROM webpush.deliveries
+      WHERE claimed_by IS NULL AND attempts IS NOT NULL) AS retrying,
+    (SELECT pg_catalog.count(*) FROM webpush.deliveries WHERE claimed_by IS NOT NULL) AS sending,
+    (SELECT pg_catalog.count(*) FROM webpush.history
+      WHERE outcome OPERATOR(pg_catalog.=) 'delivered') AS delivered,
+    (SELECT pg_catalog.count(*) FROM webpush.history
+      WHERE outcome OPERATOR(pg_catalog.=) 'failed') AS failed,
+    (SELECT pg_catalog.count(*) FROM webpush.history
+      WHERE outcome OPERATOR(pg_catalog.=) 'expired') AS expired,
+    (SELECT pg_catalog.count(*) FROM webpush.history
+      WHERE outcome OPERATOR(pg_catalog.=) 'cancelled') AS cancelled,
+    (SELECT pg_catalog.round(pg_catalog.count(*)::numeric OPERATOR(pg_catalog./) 60.0, 1)
+       FROM webpush.history
+      WHERE outcome OPERATOR(pg_catalog.=) 'delivered'
+        AND finished_at OPERATOR(pg_catalog.>)
+            (pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::interval)) AS delivered_per_second,
+    (SELECT pg_catalog.min(m.created_at) FROM webpush.messages m
+      WHERE EXISTS (SELECT FROM webpush.deliveries d
+                    WHERE d.message_id OPERATOR(pg_catalog.=) m.id)) AS oldest_queued_at;
+COMMENT ON VIEW webpush.status IS
+    'Deliveries and history at a glance (queued counts each webpush_notify() row not yet taken in as one); delivered_per_second is the average over the last minute';
+REVOKE ALL ON webpush.status FROM PUBLIC;
+GRANT SELECT ON webpush.status TO webpush_monitor;
+
+-- The same by push service host (fcm.googleapis.com,
+-- updates.push.services.mozilla.com, ...), with the latest problem.
+CREATE VIEW webpush.status_by_host AS
+WITH items AS (
+    SELECT pg_catalog.substring(COALESCE(s.endpoint, m.endpoint), '^https://([^/:?#]+)') AS host,
+           CASE WHEN d.claimed_by IS NOT NULL THEN 'sending'
+                WHEN d.attempts IS NOT NULL THEN 'retrying' ELSE 'queued' END AS what,
+           d.last_error AS reason, d.next_attempt_at AS at
+    FROM webpush.deliveries d
+    JOIN webpush.messages m ON m.id OPERATOR(pg_catalog.=) d.message_id
+    LEFT JOIN webpush.subscriptions s ON s.id OPERATOR(pg_catalog.=) d.subscription_id
+    UNION ALL
+    SELECT pg_catalog.substring(endpoint, '^https://([^/:?#]+)'), outcome, reason, finished_at
+    FROM webpush.history
+)
+SELECT host,
+       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'queued') AS queued,
+       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'retrying') AS retrying,
+       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'sending') AS sending,
+       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'delivered') AS delivered,
+       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'failed') AS failed,
+       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'expired') AS expired,
+       (pg_catalog.array_agg(reason ORDER BY at DESC)
+          FILTER (WHERE what OPERATOR(pg_catalog.=) ANY ('{failed,retrying,expired}'::text[])))[1]
+          AS last_problem,
+       pg_catalog.max(at)
+          FILTER (WHERE what OPERATOR(pg_catalog.=) ANY ('{failed,retrying,expired}'::text[]))
+          AS last_problem_at
+FROM items
+GROUP BY host;
+COMMENT ON VIEW webpush.status_by_host IS
+    'Delivery and history counts per push service host, with the latest problem and its time; host NULL: subscriptions removed before their deliveries were sent';
+REVOKE ALL ON webpush.status_by_host FROM PUBLIC;
+GRANT SELECT ON webpush.status_by_host TO webpush_monitor;
+
+-- Per message, for the roles that may use its application (and
+-- webpush_monitor): who it is for, what became of each recipient, and when.
+-- A security barrier: a reader's own functions in a WHERE clause see only
+-- the rows the view lets through.
+CREATE VIEW webpush.message_status WITH (security_barrier) AS
+SELECT m.id, m.application, m.created_at, m.send_at, m.expires_at, m.dedupe_key, m.recipients,
+       COALESCE(d.queued, 0) AS queued, COALESCE(d.sending, 0) AS sending,
+       COALESCE(h.delivered, 0) AS delivered, COALESCE(h.failed, 0) AS failed,
+       COALESCE(h.expired, 0) AS expired, COALESCE(h.cancelled, 0) AS cancelled,
+       h.first_delivered_at, h.last_delivered_at
+FROM webpush.messages m
+LEFT JOIN LATERAL (
+    SELECT pg_catalog.count(*) FILTER (WHERE claimed_by IS NULL) AS queued,
+           pg_catalog.count(*) FILTER (WHERE claimed_by IS NOT NULL) AS sending
+    FROM webpush.deliveries WHERE message_id OPERATOR(pg_catalog.=) m.id) d ON true
+LEFT JOIN LATERAL (
+    SELECT pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'delivered') AS delivered,
+           pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'failed') AS failed,
+           pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'expired') AS expired,
+           pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'cancelled') AS cancelled,
+           pg_catalog.min(finished_at) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'delivered')
+               AS first_delivered_at,
+           pg_catalog.max(finished_at) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'delivered')
+               AS last_delivered_at
+    FROM webpush.history WHERE message_id OPERATOR(pg_catalog.=) m.id) h ON true
+WHERE pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(m.application);
+COMMENT ON VIEW webpush.message_status IS
+    'Per message of the applications the reader may use: recipients, queued (or scheduled, or retrying), sending, delivered, failed, expired, cancelled, first and last delivery';
+REVOKE ALL ON webpush.message_status FROM PUBLIC;
+GRANT SELECT ON webpush.message_status TO webpush_monitor, webpush_sender;
+
+-- Each key, public half only (base64url, as applicationServerKey takes
+-- it), with how many subscriptions still use it, for the applications the
+-- reader may use: a key with none left can be retired.
+CREATE VIEW webpush.keys WITH (security_barrier) AS
+SELECT k.application,
+       pg_catalog.translate(pg_catalog.encode(k.public_key, 'base64'), E'+/=\n', '-_') AS public_key,
+       k.current,
+       k.created_at,
+       (SELECT pg_catalog.count(*) FROM webpush.subscriptions s
+         WHERE s.key_id OPERATOR(pg_catalog.=) k.id) AS subscriptions
+FROM webpush.vapid_keys k
+WHERE pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(k.application);
+COMMENT ON VIEW webpush.keys IS
+    'VAPID public keys per application the reader may use, the current one marked, with the subscriptions bound to each';
+REVOKE ALL ON webpush.keys FROM PUBLIC;
+GRANT SELECT ON webpush.keys TO webpush_monitor, webpush_sender;
+
+-- Keys --------------------------------------------------------------------------
+
+-- The public key is for everyone: browsers need it to subscribe.
+CREATE FUNCTION webpush_keys(application text DEFAULT 'default') RETURNS text
+    AS 'MODULE_PATHNAME', 'webpush_keys'
+    LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_keys(text) IS
+    'The application''s current VAPID public key (base64url), for applicationServerKey; "default" and its key pair are made on first call';
+GRANT EXECUTE ON FUNCTION webpush_keys(text) TO PUBLIC;
+
+-- Importing, rotating, retiring and exporting keys stay with superusers.
+CREATE FUNCTION webpush_keys_import(private_key text, application text DEFAULT 'default') RETURNS text
+    AS 'MODULE_PATHNAME', 'webpush_keys_import'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_keys_import(text, text) IS
+    'Makes an existing private key (base64url raw scalar or PEM) the application''s current key; older keys keep their subscriptions. Returns the public key';
+REVOKE ALL ON FUNCTION webpush_keys_import(text, text) FROM PUBLIC;
+
+CREATE FUNCTION webpush_keys_rotate(application text DEFAULT 'default') RETURNS text
+    AS 'MODULE_PATHNAME', 'webpush_keys_rotate'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_keys_rotate(text) IS
+    'Makes a new current key for new subscriptions; older keys keep signing for theirs. Returns the new public key';
+REVOKE ALL ON FUNCTION webpush_keys_rotate(text) FROM PUBLIC;
+
+CREATE FUNCTION webpush_keys_retire(public_key text, drop_subscriptions boolean DEFAULT false) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_keys_retire'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_keys_retire(text, boolean) IS
+    'Deletes a key that is not current; refuses while subscriptions use it unless drop_subscriptions. Returns the subscriptions deleted';
+REVOKE ALL ON FUNCTION webpush_keys_retire(text, boolean) FROM PUBLIC;
+
+-- Not SECURITY DEFINER, and it checks for a superuser itself: granting
+-- EXECUTE on it to someone else gives them nothing.  Its statements run
+-- under the caller's privileges, so its search_path is pinned all the same:
+-- they must not meet an operator a caller planted earlier in its own.
+CREATE FUNCTION webpush_keys_export(application text DEFAULT 'default',
+                                    OUT public_key text, OUT private_key text,
+                                    OUT current boolean, OUT created_at timestamptz)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'webpush_keys_export'
+    LANGUAGE C VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_keys_export(text) IS
+    'The application''s key pairs for a backup (private key base64url, as webpush_keys_import and web-push take it), oldest first. Superusers only';
+REVOKE ALL ON FUNCTION webpush_keys_export(text) FROM PUBLIC;
+
+-- Applications --------------------------------------------------------------------
+
+-- Creating an application is for superusers; an application's owner may
+-- change its subject (the function checks that itself).
+CREATE FUNCTION webpush_application(name text, subject text) RETURNS text
+    AS 'MODULE_PATHNAME', 'webpush_application'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_application(text, text) IS
+    'Creates an application, or changes its subject; returns its current VAPID public key';
+REVOKE ALL ON FUNCTION webpush_application(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_application(text, text) TO webpush_sender;
+
+-- Superusers, and an application's owners, grant and revoke it.
+CREATE FUNCTION webpush_application_grant(application text, role regrole,
+                                          owner boolean DEFAULT false) RETURNS void
+    AS 'MODULE_PATHNAME', 'webpush_application_grant'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_application_grant(text, regrole, boolean) IS
+    'Lets a role (and its members) use an application; owner: it may also grant it and change its subject. Superusers, or the application''s owners (owner false only)';
+REVOKE ALL ON FUNCTION webpush_application_grant(text, regrole, boolean) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_application_grant(text, regrole, boolean) TO webpush_sender;
+
+CREATE FUNCTION webpush_application_revoke(application text, role regrole) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'webpush_application_revoke'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_application_revoke(text, regrole) IS
+    'Takes an application away from a role; true when it had it. Superusers, or the application''s owners (not from another owner)';
+REVOKE ALL ON FUNCTION webpush_application_revoke(text, regrole) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_application_revoke(text, regrole) TO webpush_sender;
+
+-- Subscriptions ---------------------------------------------------------------------
+
+CREATE FUNCTION webpush_subscribe(subscription jsonb, user_id text DEFAULT NULL,
+                                  application text DEFAULT NULL,
+                                  server_key text DEFAULT NULL,
+                                  old_endpoint text DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_subscribe'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_subscribe(jsonb, text, text, text, text) IS
+    'Stores a browser PushSubscription.toJSON(), bound to server_key (the applicationServerKey it was made with; default: the application''s current key); old_endpoint: the subscription it replaces keeps its id and what waits for it. Idempotent by endpoint; returns the subscription id';
+REVOKE ALL ON FUNCTION webpush_subscribe(jsonb, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_subscribe(jsonb, text, text, text, text) TO webpush_sender;
+
+CREATE FUNCTION webpush_unsubscribe(endpoint text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'webpush_unsubscribe'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_unsubscribe(text) IS 'Removes a subscription by endpoint; true if it existed';
+REVOKE ALL ON FUNCTION webpush_unsubscribe(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_unsubscribe(text) TO webpush_sender;
+
+CREATE FUNCTION webpush_unsubscribe_user(user_id text, application text DEFAULT 'default')
+    RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_unsubscribe_user'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_unsubscribe_user(text, text) IS
+    'Removes every subscription of a user in an application (signing out everywhere, deleting an account); returns how many. Their waiting deliveries fail when claimed';
+REVOKE ALL ON FUNCTION webpush_unsubscribe_user(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_unsubscribe_user(text, text) TO webpush_sender;
+
+-- Payloads and encryption -------------------------------------------------------------
+
+-- A payload in the convention client/sw.js shows (see the README, "Browser
+-- side"); NULL arguments are left out.  It neither reads nor sends anything,
+-- so everyone may call it.
+CREATE FUNCTION webpush_notification(title text,
+                                     body text DEFAULT NULL,
+                                     url text DEFAULT NULL,
+                                     icon text DEFAULT NULL,
+                                     badge text DEFAULT NULL,
+                                     image text DEFAULT NULL,
+                                     tag text DEFAULT NULL,
+                                     data jsonb DEFAULT NULL,
+                                     require_interaction boolean DEFAULT NULL,
+                                     silent boolean DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'webpush_notification'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION webpush_notification(text, text, text, text, text, text, text, jsonb, boolean, boolean) IS
+    'Builds a notification payload ({"title", "body", "url", ...}) for client/sw.js; NULL arguments are omitted';
+GRANT EXECUTE ON FUNCTION
+    webpush_notification(text, text, text, text, text, text, text, jsonb, boolean, boolean)
+TO PUBLIC;
+
+-- The encryption alone (RFC 8291), for checking it against the RFC's test
+-- vectors: it reads nothing from the database.
+CREATE FUNCTION webpush_encrypt(payload bytea, p256dh text, auth text,
+                                salt bytea DEFAULT NULL,
+                                sender_private_key text DEFAULT NULL) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'webpush_encrypt'
+    LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION webpush_encrypt(bytea, text, text, bytea, text) IS
+    'RFC 8291 aes128gcm body; salt and sender key are random unless given (test vectors only)';
+REVOKE ALL ON FUNCTION webpush_encrypt(bytea, text, text, bytea, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_encrypt(bytea, text, text, bytea, text) TO webpush_sender;
+
+-- Sending (delivered by the worker after COMMIT) ------------------------------------
+
+-- Every send stores one message and tells its id; it goes out after COMMIT,
+-- or at send_at.  A dedupe_key makes a second send with the same key in
+-- the same application queue nothing while the first message is kept.
+
+-- To a stored subscription; the payload as text, JSON or bytes.
+CREATE FUNCTION webpush_send(subscription_id bigint, payload text,
+                             ttl integer DEFAULT 2419200,
+                             urgency text DEFAULT 'normal',
+                             topic text DEFAULT NULL,
+                             send_at timestamptz DEFAULT NULL,
+                             dedupe_key text DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_send_id_text'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send(bigint, text, integer, text, text, timestamptz, text) IS
+    'Queues a notification for a stored subscription, sent after COMMIT (or at send_at); returns the message id';
+REVOKE ALL ON FUNCTION webpush_send(bigint, text, integer, text, text, timestamptz, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send(bigint, text, integer, text, text, timestamptz, text)
+    TO webpush_sender;
+
+CREATE FUNCTION webpush_send(subscription_id bigint, payload jsonb,
+                             ttl integer DEFAULT 2419200,
+                             urgency text DEFAULT 'normal',
+                             topic text DEFAULT NULL,
+                             send_at timestamptz DEFAULT NULL,
+                             dedupe_key text DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_send_id_jsonb'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send(bigint, jsonb, integer, text, text, timestamptz, text) IS
+    'Queues a notification whose payload is JSON text; returns the message id';
+REVOKE ALL ON FUNCTION webpush_send(bigint, jsonb, integer, text, text, timestamptz, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send(bigint, jsonb, integer, text, text, timestamptz, text)
+    TO webpush_sender;
+
+CREATE FUNCTION webpush_send(subscription_id bigint, payload bytea,
+                             ttl integer DEFAULT 2419200,
+                             urgency text DEFAULT 'normal',
+                             topic text DEFAULT NULL,
+                             send_at timestamptz DEFAULT NULL,
+                             dedupe_key text DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_send_id_bytea'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send(bigint, bytea, integer, text, text, timestamptz, text) IS
+    'Queues a notification with a binary payload; returns the message id';
+REVOKE ALL ON FUNCTION webpush_send(bigint, bytea, integer, text, text, timestamptz, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send(bigint, bytea, integer, text, text, timestamptz, text)
+    TO webpush_sender;
+
+-- To a subscription object that need not be stored, signed with the
+-- application's current key.
+CREATE FUNCTION webpush_send(subscription jsonb, payload text,
+                             ttl integer DEFAULT 2419200,
+                             urgency text DEFAULT 'normal',
+                             topic text DEFAULT NULL,
+                             application text DEFAULT 'default',
+                             send_at timestamptz DEFAULT NULL,
+                             dedupe_key text DEFAULT NULL) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_send_json_text'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send(jsonb, text, integer, text, text, text, timestamptz, text) IS
+    'Queues a notification for a subscription object that need not be stored, signed with the application''s current key; returns the message id';
+REVOKE ALL ON FUNCTION webpush_send(jsonb, text, integer, text, text, text, timestamptz, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send(jsonb, text, integer, text, text, text, timestamptz, text)
+    TO webpush_sender;
+
+-- To every subscription of a user.
+CREATE FUNCTION webpush_send_user(user_id text, payload text,
+                                  ttl integer DEFAULT 2419200,
+                                  urgency text DEFAULT 'normal',
+                                  topic text DEFAULT NULL,
+                                  application text DEFAULT 'default',
+                                  send_at timestamptz DEFAULT NULL,
+                                  dedupe_key text DEFAULT NULL,
+                                  OUT message_id bigint, OUT recipients integer)
+    AS 'MODULE_PATHNAME', 'webpush_send_user_text'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text) IS
+    'Queues one message for every subscription of a user of the application; its id (NULL when the user has none) and how many recipients';
+REVOKE ALL ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text)
+    TO webpush_sender;
+
+CREATE FUNCTION webpush_send_user(user_id text, payload jsonb,
+                                  ttl integer DEFAULT 2419200,
+                                  urgency text DEFAULT 'normal',
+                                  topic text DEFAULT NULL,
+                                  application text DEFAULT 'default',
+                                  send_at timestamptz DEFAULT NULL,
+                                  dedupe_key text DEFAULT NULL,
+                                  OUT message_id bigint, OUT recipients integer)
+    AS 'MODULE_PATHNAME', 'webpush_send_user_jsonb'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text) IS
+    'Queues one JSON message for every subscription of a user of the application; its id and how many recipients';
+REVOKE ALL ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text)
+    TO webpush_sender;
+
+-- The broadcast: one message, stored once, to each listed subscription, in
+-- one statement: the fast way to reach thousands.
+CREATE FUNCTION webpush_send_many(subscription_ids bigint[], payload text,
+                                  ttl integer DEFAULT 2419200,
+                                  urgency text DEFAULT 'normal',
+                                  topic text DEFAULT NULL,
+                                  application text DEFAULT 'default',
+                                  send_at timestamptz DEFAULT NULL,
+                                  dedupe_key text DEFAULT NULL,
+                                  OUT message_id bigint, OUT recipients bigint)
+    AS 'MODULE_PATHNAME', 'webpush_send_many_text'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text) IS
+    'One message to each listed subscription of the application, stored once; ids that do not exist (or are another application''s) are skipped. Its id and how many recipients';
+REVOKE ALL ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text)
+    TO webpush_sender;
+
+CREATE FUNCTION webpush_send_many(subscription_ids bigint[], payload jsonb,
+                                  ttl integer DEFAULT 2419200,
+                                  urgency text DEFAULT 'normal',
+                                  topic text DEFAULT NULL,
+                                  application text DEFAULT 'default',
+                                  send_at timestamptz DEFAULT NULL,
+                                  dedupe_key text DEFAULT NULL,
+                                  OUT message_id bigint, OUT recipients bigint)
+    AS 'MODULE_PATHNAME', 'webpush_send_many_jsonb'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text) IS
+    'One JSON message to each listed subscription of the application, stored once; its id and how many recipients';
+REVOKE ALL ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text)
+    TO webpush_sender;
+
+CREATE FUNCTION webpush_cancel(message_id bigint) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_cancel'
+    LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_cancel(bigint) IS
+    'Cancels the deliveries of a message that are not in flight (recorded as cancelled); returns how many';
+REVOKE ALL ON FUNCTION webpush_cancel(bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_cancel(bigint) TO webpush_sender;
+
+-- Sending now, from this backend --------------------------------------------------------
+
+-- One request to the push service, waited for; the outcome goes to
+-- webpush.history too.
+CREATE FUNCTION webpush_send_now(subscription_id bigint, payload text,
+                                 ttl integer DEFAULT 2419200,
+                                 urgency text DEFAULT 'normal',
+                                 topic text DEFAULT NULL,
+                                 OUT status integer, OUT response text)
+    AS 'MODULE_PATHNAME', 'webpush_send_now_id'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_now(bigint, text, integer, text, text) IS
+    'Delivers one notification from this backend and returns the push service''s status and response';
+REVOKE ALL ON FUNCTION webpush_send_now(bigint, text, integer, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send_now(bigint, text, integer, text, text) TO webpush_sender;
+
+-- The payload as jsonb, as webpush_notification() returns it.
+CREATE FUNCTION webpush_send_now(subscription_id bigint, payload jsonb,
+                                 ttl integer DEFAULT 2419200,
+                                 urgency text DEFAULT 'normal',
+                                 topic text DEFAULT NULL,
+                                 OUT status integer, OUT response text)
+    AS 'MODULE_PATHNAME', 'webpush_send_now_id_jsonb'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_now(bigint, jsonb, integer, text, text) IS
+    'Delivers one notification whose payload is JSON to a stored subscription now, from this backend';
+REVOKE ALL ON FUNCTION webpush_send_now(bigint, jsonb, integer, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send_now(bigint, jsonb, integer, text, text) TO webpush_sender;
+
+CREATE FUNCTION webpush_send_now(subscription jsonb, payload text,
+                                 ttl integer DEFAULT 2419200,
+                                 urgency text DEFAULT 'normal',
+                                 topic text DEFAULT NULL,
+                                 application text DEFAULT 'default',
+                                 OUT status integer, OUT response text)
+    AS 'MODULE_PATHNAME', 'webpush_send_now_json'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_now(jsonb, text, integer, text, text, text) IS
+    'Delivers one notification to a subscription object that need not be stored';
+REVOKE ALL ON FUNCTION webpush_send_now(jsonb, text, integer, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send_now(jsonb, text, integer, text, text, text) TO webpush_sender;
+
+CREATE FUNCTION webpush_send_now(subscription jsonb, payload jsonb,
+                                 ttl integer DEFAULT 2419200,
+                                 urgency text DEFAULT 'normal',
+                                 topic text DEFAULT NULL,
+                                 application text DEFAULT 'default',
+                                 OUT status integer, OUT response text)
+    AS 'MODULE_PATHNAME', 'webpush_send_now_json_jsonb'
+    LANGUAGE C VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_now(jsonb, jsonb, integer, text, text, text) IS
+    'Delivers one notification whose payload is JSON to a subscription object that need not be stored';
+REVOKE ALL ON FUNCTION webpush_send_now(jsonb, jsonb, integer, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send_now(jsonb, jsonb, integer, text, text, text) TO webpush_sender;
+
+-- Triggers without PL/pgSQL ---------------------------------------------------------------
+
+-- webpush_notify('user_column', 'title', 'body', 'url', 'application'):
+-- {column} in title, body and url takes the row's value.  A row without a
+-- user sends nothing, and a body too long to send is shortened, so the
+-- trigger never fails the transaction it is in for the row's data.
+-- Not SECURITY DEFINER, so that a firing pays for no search_path change:
+-- it stores its rows by OID without privilege checks, and runs any
+-- statement it needs as its owner with search_path pinned, as SECURITY
+-- DEFINER ... SET search_path would.  EXECUTE is what guards it.
+CREATE FUNCTION webpush_notify() RETURNS trigger
+    AS 'MODULE_PATHNAME', 'webpush_notify'
+    LANGUAGE C;
+COMMENT ON FUNCTION webpush_notify() IS
+    'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'']]])';
+REVOKE ALL ON FUNCTION webpush_notify() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_notify() TO webpush_sender;
+
+-- Workers ---------------------------------------------------------------------------------
+
+-- The background workers and how often a COMMIT woke each: for monitoring,
+-- and for telling whether something wakes them for nothing.  Not SECURITY
+-- DEFINER; its search_path is pinned for the statements it runs.
+CREATE FUNCTION webpush_workers(OUT worker integer, OUT database text,
+                                OUT pid integer, OUT wakeups bigint)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'webpush_workers_list'
+    LANGUAGE C VOLATILE STRICT
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_workers() IS
+    'The webpush background workers: their database, pid (NULL when not running) and latch wake-ups';
+REVOKE ALL ON FUNCTION webpush_workers() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_workers() TO webpush_monitor;
+
+-- DROP EXTENSION ----------------------------------------------------------------------------
+
+-- Dropping the extension deletes the keys and every subscription with it;
+-- this says so, with the numbers and how to export the keys, before it
+-- happens.  It runs under whoever drops, so its search_path is pinned.
+CREATE FUNCTION webpush_drop_guard() RETURNS event_trigger
+    AS 'MODULE_PATHNAME', 'webpush_drop_guard'
+    LANGUAGE C
+    SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION webpush_drop_guard() FROM PUBLIC;
+CREATE EVENT TRIGGER webpush_drop_guard ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION webpush_drop_guard();
