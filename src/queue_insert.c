@@ -40,6 +40,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
@@ -102,8 +103,8 @@ typedef struct TargetTable
 	bool		row_at_a_time;	/* no batches (BEFORE ROW triggers, volatile
 								 * defaults, generated columns) */
 	bool		plain;			/* an insert runs nothing of anyone's: no
-								 * trigger, CHECK, index, default or
-								 * generated column */
+								 * trigger, CHECK, default, generated column
+								 * or index of anything but built-in parts */
 	Oid			relid;
 	AttrNumber	key_attnum;
 	Expr	   *key_default;	/* the key's default, planned; NULL: none */
@@ -374,6 +375,33 @@ has_generated(TupleDesc desc)
 	return false;
 }
 
+/*
+ * Whether each index of rel runs only PostgreSQL's own code as a row goes
+ * in: no expression or predicate, and a built-in access method and
+ * operator families (a primary key on a bigint, say).
+ */
+static bool
+builtin_indexes(Relation rel)
+{
+	List	   *oids = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		builtin = true;
+
+	foreach(lc, oids)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+
+		builtin = builtin && index->rd_rel->relam < FirstNormalObjectId &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL);
+		for (int k = 0; k < IndexRelationGetNumberOfKeyAttributes(index); k++)
+			builtin = builtin && index->rd_opfamily[k] < FirstNormalObjectId;
+		index_close(index, AccessShareLock);
+	}
+	list_free(oids);
+	return builtin;
+}
+
 /* Fill t from its table as it is now. */
 static void
 load_table(TargetTable *t)
@@ -433,8 +461,7 @@ load_table(TargetTable *t)
 		has_generated(desc);
 	plan_defaults(t, rel);
 	t->plain = rel->trigdesc == NULL && t->ndefaults == 0 && !has_generated(desc) &&
-		(desc->constr == NULL || desc->constr->num_check == 0) &&
-		RelationGetIndexList(rel) == NIL;
+		(desc->constr == NULL || desc->constr->num_check == 0) && builtin_indexes(rel);
 	t->usable = ok;
 	table_close(rel, NoLock);
 }

@@ -46,8 +46,9 @@ extern bool queue_insert_intake(text *user_id, const MessageSpec *spec, bool *st
 /*
  * As queue_insert_intake, without loading anything, and only while
  * webpush.intake (as this process last found it) runs nothing of anyone's
- * as a row goes in: no trigger, CHECK expression, index, default or
- * generated column, so that which role inserts does not matter.  False,
+ * as a row goes in: no trigger, CHECK expression, default, generated
+ * column, or index of anything but PostgreSQL's own access methods and
+ * operators, so that which role inserts does not matter.  False,
  * with nothing done, otherwise: the caller then calls queue_insert_intake
  * as the function's owner, with search_path pinned.
  */

@@ -33,7 +33,8 @@
  * runs nothing of anyone's as it goes in, so it is stored as whoever's
  * INSERT fired the trigger, with no privilege checked.  Everything else
  * (any statement, and a row of a webpush.intake to which a DBA added a
- * trigger, constraint, index or default) runs as the function's owner with
+ * trigger, a constraint, a default, or an index on an expression or with
+ * an extension's operators) runs as the function's owner with
  * search_path pinned, as SECURITY DEFINER would (run_as_function_owner), so
  * that what the DBA added runs as it does for the extension's own
  * statements, whoever's INSERT fired it.
