@@ -58,20 +58,16 @@ SELECT convert_from(payload, 'UTF8') AS payload, ttl, pg_typeof(ttl) AS type, re
 FROM webpush.messages ORDER BY id;
 ALTER TABLE webpush.messages ALTER COLUMN ttl TYPE webpush.push_ttl USING ttl::integer;
 SELECT regress.clear();
--- Views use the deliveries' columns: a column of another type under the
--- name the extension sets is a new one.
+-- Views and the primary key use the deliveries' columns: a column of
+-- another type under the name the extension sets is a new one, and the
+-- statements leave the key's column NULL, which it refuses.
 ALTER TABLE webpush.deliveries RENAME COLUMN subscription_id TO dba_subscription_id;
-ALTER TABLE webpush.deliveries ALTER COLUMN dba_subscription_id DROP NOT NULL;
 ALTER TABLE webpush.deliveries ADD COLUMN subscription_id numeric;
-SELECT recipients FROM webpush_send_user('eve', 'numeric subscription_id');
-SELECT regress.send_many('numeric subscription_id');
+SELECT state, message FROM regress.try($$SELECT webpush_send_user('eve', 'x')$$);
+SELECT state, message FROM regress.try($$SELECT regress.send_many('x')$$);
 SELECT regress.stored();
-SELECT count(*) AS deliveries_to_subscriptions, pg_typeof(min(d.subscription_id)) AS type
-FROM webpush.deliveries d JOIN regress.dba_subs s ON s.id = d.subscription_id;
-SELECT regress.clear();
 ALTER TABLE webpush.deliveries DROP COLUMN subscription_id;
 ALTER TABLE webpush.deliveries RENAME COLUMN dba_subscription_id TO subscription_id;
-ALTER TABLE webpush.deliveries ALTER COLUMN subscription_id SET NOT NULL;
 -- A type the values cannot take: the statement's own clean error.
 ALTER TABLE webpush.messages ALTER COLUMN urgency TYPE integer USING 0;
 SELECT state, message FROM regress.try($$SELECT webpush_send_user('dora', 'x')$$);
