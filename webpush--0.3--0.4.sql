@@ -66,13 +66,13 @@ $$;
 CREATE FUNCTION webpush_application_grant(application text, role regrole,
                                           owner boolean DEFAULT false) RETURNS void
     AS 'MODULE_PATHNAME', 'webpush_application_grant'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_application_grant(text, regrole, boolean) IS
     'Lets a role (and its members) use an application; owner: it may also grant it and change its subject. Superusers, or the application''s owners (owner false only)';
 CREATE FUNCTION webpush_application_revoke(application text, role regrole) RETURNS boolean
     AS 'MODULE_PATHNAME', 'webpush_application_revoke'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_application_revoke(text, regrole) IS
     'Takes an application away from a role; true when it had it. Superusers, or the application''s owners (not from another owner)';
@@ -90,7 +90,7 @@ GRANT EXECUTE ON FUNCTION webpush_application(text, text) TO webpush_sender;
 -- so that a role that may not read that table can still be filtered by it.
 CREATE FUNCTION webpush.may_use(application text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'webpush_may_use'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION webpush.may_use(text) IS
     'Whether the session''s role may use the application (subscribe, send, cancel, see its messages)';
 REVOKE ALL ON FUNCTION webpush.may_use(text) FROM PUBLIC;
@@ -98,7 +98,7 @@ GRANT EXECUTE ON FUNCTION webpush.may_use(text) TO webpush_sender, webpush_monit
 
 -- What a sender sees of applications and subscriptions: only the
 -- applications it may use.  Superusers, the extension's own functions
--- (SECURITY DEFINER) and the worker are not subject to these policies;
+-- (which run as its owner) and the worker are not subject to these policies;
 -- webpush_monitor sees every application, without endpoints or keys.
 ALTER TABLE webpush.applications ENABLE ROW LEVEL SECURITY;
 CREATE POLICY applications_of_role ON webpush.applications FOR SELECT
@@ -108,6 +108,34 @@ CREATE POLICY subscriptions_of_role ON webpush.subscriptions FOR SELECT
     USING (webpush.may_use(application));
 GRANT SELECT (application, role, owner, granted_at) ON webpush.application_roles
     TO webpush_monitor;
+
+-- The functions run for their caller ---------------------------------------
+
+-- The functions that write the tables ran as their owner (SECURITY
+-- DEFINER), which hid who called them.  They now switch to their owner
+-- themselves and check the applications the caller may use against the
+-- role that really called them; their search_path stays pinned.
+ALTER FUNCTION webpush_keys(text) SECURITY INVOKER;
+ALTER FUNCTION webpush_application(text, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_keys_import(text, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_keys_rotate(text) SECURITY INVOKER;
+ALTER FUNCTION webpush_keys_retire(text, boolean) SECURITY INVOKER;
+ALTER FUNCTION webpush_subscribe(jsonb, text, text, text, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_unsubscribe(text) SECURITY INVOKER;
+ALTER FUNCTION webpush_unsubscribe_user(text, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_send_now(bigint, text, integer, text, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_send_now(bigint, jsonb, integer, text, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_send_now(jsonb, text, integer, text, text, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_send_now(jsonb, jsonb, integer, text, text, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_send(bigint, text, integer, text, text, timestamptz, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_send(bigint, jsonb, integer, text, text, timestamptz, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_send(bigint, bytea, integer, text, text, timestamptz, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_send(jsonb, text, integer, text, text, text, timestamptz, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text) SECURITY INVOKER;
+ALTER FUNCTION webpush_cancel(bigint) SECURITY INVOKER;
 
 -- Functions that run statements under the caller's search_path ---------
 

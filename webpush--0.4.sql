@@ -23,8 +23,10 @@
 -- Privileges: nothing is granted to PUBLIC except webpush_keys(), which
 -- only returns a public key browsers need, and webpush_notification(),
 -- which only builds a payload.  Private keys are readable by superusers
--- only.  Functions that read a private key or write the tables are
--- SECURITY DEFINER with a pinned search_path.  Every object's privileges
+-- only.  Functions that read a private key or write the tables run as
+-- the extension's owner for the role that called them (which they check
+-- against the applications it may use), with a pinned search_path: what
+-- SECURITY DEFINER gives, with the caller still known.  Every object's privileges
 -- are revoked from PUBLIC and granted where it is created: to the role
 -- webpush_sender, which sends, or webpush_monitor, which watches delivery
 -- without endpoints, keys or payloads; what neither is granted stays with
@@ -68,14 +70,28 @@ REVOKE ALL ON SCHEMA webpush FROM PUBLIC;
 -- webpush_monitor: watches delivery: the status views, the workers, the
 -- applications, and the messages, deliveries, intake and history without
 -- endpoints, keys or payloads.
+--
+-- A role of either name that exists already is used only when it cannot
+-- log in and no role but a superuser administers it: a role with
+-- CREATEROLE could otherwise make them first and keep a hand on what they
+-- are granted.
 DO $$
+DECLARE
+    r text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'webpush_sender') THEN
-        CREATE ROLE webpush_sender NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'webpush_monitor') THEN
-        CREATE ROLE webpush_monitor NOLOGIN;
-    END IF;
+    FOREACH r IN ARRAY ARRAY['webpush_sender', 'webpush_monitor'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        ELSIF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r AND rolcanlogin)
+           OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                      JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) m.member
+                      JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+                      WHERE g.rolname OPERATOR(pg_catalog.=) r AND m.admin_option AND NOT a.rolsuper) THEN
+            RAISE EXCEPTION 'role "%" exists, and can log in or is administered by a role that is not a superuser', r
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = pg_catalog.format('A superuser checks who made it, then drops it (DROP ROLE %I) or runs ALTER ROLE %I NOLOGIN and revokes the ADMIN OPTION on it; CREATE EXTENSION makes it again.', r, r);
+        END IF;
+    END LOOP;
 END
 $$;
 GRANT USAGE ON SCHEMA webpush TO webpush_sender, webpush_monitor;
@@ -160,7 +176,7 @@ CREATE TRIGGER application_roles_changed
 -- so that a role that may not read that table can still be filtered by it.
 CREATE FUNCTION webpush.may_use(application text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'webpush_may_use'
-    LANGUAGE C STABLE PARALLEL SAFE;
+    LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION webpush.may_use(text) IS
     'Whether the session''s role may use the application (subscribe, send, cancel, see its messages)';
 REVOKE ALL ON FUNCTION webpush.may_use(text) FROM PUBLIC;
@@ -168,7 +184,7 @@ GRANT EXECUTE ON FUNCTION webpush.may_use(text) TO webpush_sender, webpush_monit
 
 -- What a sender sees of applications (and, below, of subscriptions): only
 -- the applications it may use.  Superusers, the extension's own functions
--- (SECURITY DEFINER) and the worker are not subject to these policies;
+-- (which run as its owner) and the worker are not subject to these policies;
 -- webpush_monitor sees every application.
 ALTER TABLE webpush.applications ENABLE ROW LEVEL SECURITY;
 CREATE POLICY applications_of_role ON webpush.applications FOR SELECT
@@ -547,7 +563,7 @@ GRANT SELECT ON webpush.keys TO webpush_monitor, webpush_sender;
 -- The public key is for everyone: browsers need it to subscribe.
 CREATE FUNCTION webpush_keys(application text DEFAULT 'default') RETURNS text
     AS 'MODULE_PATHNAME', 'webpush_keys'
-    LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+    LANGUAGE C VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_keys(text) IS
     'The application''s current VAPID public key (base64url), for applicationServerKey; "default" and its key pair are made on first call';
@@ -556,7 +572,7 @@ GRANT EXECUTE ON FUNCTION webpush_keys(text) TO PUBLIC;
 -- Importing, rotating, retiring and exporting keys stay with superusers.
 CREATE FUNCTION webpush_keys_import(private_key text, application text DEFAULT 'default') RETURNS text
     AS 'MODULE_PATHNAME', 'webpush_keys_import'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_keys_import(text, text) IS
     'Makes an existing private key (base64url raw scalar or PEM) the application''s current key; older keys keep their subscriptions. Returns the public key';
@@ -564,7 +580,7 @@ REVOKE ALL ON FUNCTION webpush_keys_import(text, text) FROM PUBLIC;
 
 CREATE FUNCTION webpush_keys_rotate(application text DEFAULT 'default') RETURNS text
     AS 'MODULE_PATHNAME', 'webpush_keys_rotate'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_keys_rotate(text) IS
     'Makes a new current key for new subscriptions; older keys keep signing for theirs. Returns the new public key';
@@ -572,13 +588,13 @@ REVOKE ALL ON FUNCTION webpush_keys_rotate(text) FROM PUBLIC;
 
 CREATE FUNCTION webpush_keys_retire(public_key text, drop_subscriptions boolean DEFAULT false) RETURNS bigint
     AS 'MODULE_PATHNAME', 'webpush_keys_retire'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_keys_retire(text, boolean) IS
     'Deletes a key that is not current; refuses while subscriptions use it unless drop_subscriptions. Returns the subscriptions deleted';
 REVOKE ALL ON FUNCTION webpush_keys_retire(text, boolean) FROM PUBLIC;
 
--- Not SECURITY DEFINER, and it checks for a superuser itself: granting
+-- It runs as its caller, and checks for a superuser itself: granting
 -- EXECUTE on it to someone else gives them nothing.  Its statements run
 -- under the caller's privileges, so its search_path is pinned all the same:
 -- they must not meet an operator a caller planted earlier in its own.
@@ -599,7 +615,7 @@ REVOKE ALL ON FUNCTION webpush_keys_export(text) FROM PUBLIC;
 -- change its subject (the function checks that itself).
 CREATE FUNCTION webpush_application(name text, subject text) RETURNS text
     AS 'MODULE_PATHNAME', 'webpush_application'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_application(text, text) IS
     'Creates an application, or changes its subject; returns its current VAPID public key';
@@ -610,7 +626,7 @@ GRANT EXECUTE ON FUNCTION webpush_application(text, text) TO webpush_sender;
 CREATE FUNCTION webpush_application_grant(application text, role regrole,
                                           owner boolean DEFAULT false) RETURNS void
     AS 'MODULE_PATHNAME', 'webpush_application_grant'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_application_grant(text, regrole, boolean) IS
     'Lets a role (and its members) use an application; owner: it may also grant it and change its subject. Superusers, or the application''s owners (owner false only)';
@@ -619,7 +635,7 @@ GRANT EXECUTE ON FUNCTION webpush_application_grant(text, regrole, boolean) TO w
 
 CREATE FUNCTION webpush_application_revoke(application text, role regrole) RETURNS boolean
     AS 'MODULE_PATHNAME', 'webpush_application_revoke'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_application_revoke(text, regrole) IS
     'Takes an application away from a role; true when it had it. Superusers, or the application''s owners (not from another owner)';
@@ -633,7 +649,7 @@ CREATE FUNCTION webpush_subscribe(subscription jsonb, user_id text DEFAULT NULL,
                                   server_key text DEFAULT NULL,
                                   old_endpoint text DEFAULT NULL) RETURNS bigint
     AS 'MODULE_PATHNAME', 'webpush_subscribe'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_subscribe(jsonb, text, text, text, text) IS
     'Stores a browser PushSubscription.toJSON(), bound to server_key (the applicationServerKey it was made with; default: the application''s current key); old_endpoint: the subscription it replaces keeps its id and what waits for it. Idempotent by endpoint; returns the subscription id';
@@ -642,7 +658,7 @@ GRANT EXECUTE ON FUNCTION webpush_subscribe(jsonb, text, text, text, text) TO we
 
 CREATE FUNCTION webpush_unsubscribe(endpoint text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'webpush_unsubscribe'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_unsubscribe(text) IS 'Removes a subscription by endpoint; true if it existed';
 REVOKE ALL ON FUNCTION webpush_unsubscribe(text) FROM PUBLIC;
@@ -651,7 +667,7 @@ GRANT EXECUTE ON FUNCTION webpush_unsubscribe(text) TO webpush_sender;
 CREATE FUNCTION webpush_unsubscribe_user(user_id text, application text DEFAULT 'default')
     RETURNS bigint
     AS 'MODULE_PATHNAME', 'webpush_unsubscribe_user'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_unsubscribe_user(text, text) IS
     'Removes every subscription of a user in an application (signing out everywhere, deleting an account); returns how many. Their waiting deliveries fail when claimed';
@@ -707,7 +723,7 @@ CREATE FUNCTION webpush_send(subscription_id bigint, payload text,
                              send_at timestamptz DEFAULT NULL,
                              dedupe_key text DEFAULT NULL) RETURNS bigint
     AS 'MODULE_PATHNAME', 'webpush_send_id_text'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_send(bigint, text, integer, text, text, timestamptz, text) IS
     'Queues a notification for a stored subscription, sent after COMMIT (or at send_at); returns the message id';
@@ -722,7 +738,7 @@ CREATE FUNCTION webpush_send(subscription_id bigint, payload jsonb,
                              send_at timestamptz DEFAULT NULL,
                              dedupe_key text DEFAULT NULL) RETURNS bigint
     AS 'MODULE_PATHNAME', 'webpush_send_id_jsonb'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_send(bigint, jsonb, integer, text, text, timestamptz, text) IS
     'Queues a notification whose payload is JSON text; returns the message id';
@@ -737,7 +753,7 @@ CREATE FUNCTION webpush_send(subscription_id bigint, payload bytea,
                              send_at timestamptz DEFAULT NULL,
                              dedupe_key text DEFAULT NULL) RETURNS bigint
     AS 'MODULE_PATHNAME', 'webpush_send_id_bytea'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_send(bigint, bytea, integer, text, text, timestamptz, text) IS
     'Queues a notification with a binary payload; returns the message id';
@@ -755,7 +771,7 @@ CREATE FUNCTION webpush_send(subscription jsonb, payload text,
                              send_at timestamptz DEFAULT NULL,
                              dedupe_key text DEFAULT NULL) RETURNS bigint
     AS 'MODULE_PATHNAME', 'webpush_send_json_text'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_send(jsonb, text, integer, text, text, text, timestamptz, text) IS
     'Queues a notification for a subscription object that need not be stored, signed with the application''s current key; returns the message id';
@@ -773,7 +789,7 @@ CREATE FUNCTION webpush_send_user(user_id text, payload text,
                                   dedupe_key text DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients integer)
     AS 'MODULE_PATHNAME', 'webpush_send_user_text'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text) IS
     'Queues one message for every subscription of a user of the application; its id (NULL when the user has none) and how many recipients';
@@ -791,7 +807,7 @@ CREATE FUNCTION webpush_send_user(user_id text, payload jsonb,
                                   dedupe_key text DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients integer)
     AS 'MODULE_PATHNAME', 'webpush_send_user_jsonb'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text) IS
     'Queues one JSON message for every subscription of a user of the application; its id and how many recipients';
@@ -811,7 +827,7 @@ CREATE FUNCTION webpush_send_many(subscription_ids bigint[], payload text,
                                   dedupe_key text DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients bigint)
     AS 'MODULE_PATHNAME', 'webpush_send_many_text'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text) IS
     'One message to each listed subscription of the application, stored once; ids that do not exist (or are another application''s) are skipped. Its id and how many recipients';
@@ -829,7 +845,7 @@ CREATE FUNCTION webpush_send_many(subscription_ids bigint[], payload jsonb,
                                   dedupe_key text DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients bigint)
     AS 'MODULE_PATHNAME', 'webpush_send_many_jsonb'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text) IS
     'One JSON message to each listed subscription of the application, stored once; its id and how many recipients';
@@ -840,7 +856,7 @@ GRANT EXECUTE ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text
 
 CREATE FUNCTION webpush_cancel(message_id bigint) RETURNS bigint
     AS 'MODULE_PATHNAME', 'webpush_cancel'
-    LANGUAGE C VOLATILE STRICT SECURITY DEFINER
+    LANGUAGE C VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_cancel(bigint) IS
     'Cancels the deliveries of a message that are not in flight (recorded as cancelled); returns how many';
@@ -857,7 +873,7 @@ CREATE FUNCTION webpush_send_now(subscription_id bigint, payload text,
                                  topic text DEFAULT NULL,
                                  OUT status integer, OUT response text)
     AS 'MODULE_PATHNAME', 'webpush_send_now_id'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_send_now(bigint, text, integer, text, text) IS
     'Delivers one notification from this backend and returns the push service''s status and response';
@@ -871,7 +887,7 @@ CREATE FUNCTION webpush_send_now(subscription_id bigint, payload jsonb,
                                  topic text DEFAULT NULL,
                                  OUT status integer, OUT response text)
     AS 'MODULE_PATHNAME', 'webpush_send_now_id_jsonb'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_send_now(bigint, jsonb, integer, text, text) IS
     'Delivers one notification whose payload is JSON to a stored subscription now, from this backend';
@@ -885,7 +901,7 @@ CREATE FUNCTION webpush_send_now(subscription jsonb, payload text,
                                  application text DEFAULT 'default',
                                  OUT status integer, OUT response text)
     AS 'MODULE_PATHNAME', 'webpush_send_now_json'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_send_now(jsonb, text, integer, text, text, text) IS
     'Delivers one notification to a subscription object that need not be stored';
@@ -899,7 +915,7 @@ CREATE FUNCTION webpush_send_now(subscription jsonb, payload jsonb,
                                  application text DEFAULT 'default',
                                  OUT status integer, OUT response text)
     AS 'MODULE_PATHNAME', 'webpush_send_now_json_jsonb'
-    LANGUAGE C VOLATILE SECURITY DEFINER
+    LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_send_now(jsonb, jsonb, integer, text, text, text) IS
     'Delivers one notification whose payload is JSON to a subscription object that need not be stored';
@@ -912,10 +928,11 @@ GRANT EXECUTE ON FUNCTION webpush_send_now(jsonb, jsonb, integer, text, text, te
 -- {column} in title, body and url takes the row's value.  A row without a
 -- user sends nothing, and a body too long to send is shortened, so the
 -- trigger never fails the transaction it is in for the row's data.
--- Not SECURITY DEFINER, so that a firing pays for no search_path change:
--- it stores its rows by OID without privilege checks, and runs any
--- statement it needs as its owner with search_path pinned, as SECURITY
--- DEFINER ... SET search_path would.  EXECUTE is what guards it.
+-- It has no SET clause, so that a firing pays for no search_path change:
+-- it stores its rows without privilege checks, and runs any statement it
+-- needs as its owner with search_path pinned.  The role whose statement
+-- fires it must be allowed to use the application; EXECUTE is what lets a
+-- role use it in CREATE TRIGGER.
 CREATE FUNCTION webpush_notify() RETURNS trigger
     AS 'MODULE_PATHNAME', 'webpush_notify'
     LANGUAGE C;

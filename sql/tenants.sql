@@ -45,6 +45,11 @@ SELECT * FROM regress.try(format('SELECT webpush_send_many(ARRAY[%s]::bigint[], 
 SELECT * FROM regress.try(format('SELECT webpush_send_now(%s, %L::jsonb)', :victim_sub, '{"title": "hi"}'));
 SELECT * FROM regress.try($$SELECT webpush_unsubscribe_user('victim', 'tenant-blog')$$);
 SELECT * FROM regress.try($$SELECT webpush_unsubscribe('https://push.example.com/tenant/blog-victim')$$);
+-- Nor take the blog's subscription by subscribing its endpoint again, or
+-- by moving it (old_endpoint).
+SELECT * FROM regress.try($$SELECT webpush_subscribe(regress.subscription('https://push.example.com/tenant/blog-victim'), 'thief', 'tenant-shop')$$);
+SELECT * FROM regress.try($$SELECT webpush_subscribe(regress.subscription('https://attacker.example.com/y'), 'thief', 'tenant-shop',
+                                                    old_endpoint => 'https://push.example.com/tenant/blog-victim')$$);
 -- Listing ids of the shop's own application does not reach the blog's.
 SELECT (webpush_send_many(ARRAY[:victim_sub, :shop_sub]::bigint[], 'sale', application => 'tenant-shop')).recipients;
 SELECT user_id, application FROM webpush.subscriptions WHERE application LIKE 'tenant-%' ORDER BY id;
@@ -63,17 +68,17 @@ SELECT count(*) AS blog_messages_seen FROM webpush.message_status WHERE id = :bl
 RESET ROLE;
 SELECT count(*) AS still_queued FROM webpush.deliveries WHERE message_id = :blog_msg;
 
--- A trigger sends for its table's owner, whoever fires it: a table of the
--- shop's sender cannot send the blog's notifications, a table of the
--- blog's sender can, whoever inserts.
+-- A trigger sends for the role whose statement fires it, as a PL/pgSQL
+-- trigger would: the shop's sender cannot send the blog's notifications
+-- through one, the blog's sender can.
 CREATE TABLE regress_tenant_orders (id int, user_id text);
 CREATE TRIGGER notify_blog AFTER INSERT ON regress_tenant_orders FOR EACH ROW
     EXECUTE FUNCTION webpush_notify('user_id', 'Order {id}', '', '', 'tenant-blog');
-ALTER TABLE regress_tenant_orders OWNER TO regress_shop_sender;
-SELECT * FROM regress.try($$INSERT INTO regress_tenant_orders VALUES (1, 'victim')$$);
-ALTER TABLE regress_tenant_orders OWNER TO regress_blog_sender;
-GRANT INSERT ON regress_tenant_orders TO regress_shop_sender;
+GRANT INSERT ON regress_tenant_orders TO regress_shop_sender, regress_blog_sender;
 SET ROLE regress_shop_sender;
+SELECT * FROM regress.try($$INSERT INTO regress_tenant_orders VALUES (1, 'victim')$$);
+RESET ROLE;
+SET ROLE regress_blog_sender;
 SELECT * FROM regress.try($$INSERT INTO regress_tenant_orders VALUES (2, 'victim')$$);
 RESET ROLE;
 SELECT convert_from(payload, 'UTF8')::jsonb ->> 'title' AS notified
@@ -82,6 +87,36 @@ FROM (SELECT payload FROM webpush.intake WHERE application = 'tenant-blog'
       SELECT payload FROM webpush.messages WHERE application = 'tenant-blog') AS p
 WHERE convert_from(payload, 'UTF8') LIKE '%Order%';
 DROP TABLE regress_tenant_orders;
+
+-- A superuser's maintenance of a table runs its owner's code as the owner:
+-- the owner's rights are checked, not the superuser's.
+CREATE SCHEMA regress_shop AUTHORIZATION regress_shop_sender;
+SET ROLE regress_shop_sender;
+CREATE FUNCTION regress_shop.index_key(x int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
+BEGIN
+    IF webpush.may_use('tenant-blog') THEN
+        RAISE EXCEPTION 'the shop''s sender may use the blog';
+    END IF;
+    RETURN x;
+END $$;
+CREATE TABLE regress_shop.bait (x int);
+INSERT INTO regress_shop.bait VALUES (1);
+CREATE INDEX ON regress_shop.bait ((regress_shop.index_key(x)));
+RESET ROLE;
+ANALYZE regress_shop.bait;
+REINDEX TABLE regress_shop.bait;
+
+-- A SECURITY DEFINER function of the shop's sender, called by a superuser,
+-- has the shop's sender's rights.
+SET ROLE regress_shop_sender;
+CREATE FUNCTION regress_shop.helper() RETURNS text SECURITY DEFINER LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM webpush_application_grant('tenant-blog', 'regress_shop_sender');
+    RETURN 'granted';
+END $$;
+RESET ROLE;
+SELECT * FROM regress.try($$SELECT regress_shop.helper()$$);
+DROP SCHEMA regress_shop CASCADE;
 
 -- The operator's role sees every application's messages.
 SET ROLE regress_watcher;
@@ -97,10 +132,13 @@ SELECT webpush_application_revoke('tenant-shop', 'regress_shop_sender');
 SET ROLE regress_shop_sender;
 SELECT * FROM regress.try($$SELECT webpush_send_user('sam', 'two', application => 'tenant-shop')$$);
 RESET ROLE;
--- An owner revokes its senders, not another owner.
+-- An owner revokes its senders, not another owner, nor makes one a mere
+-- sender; and grants only to roles that exist.
 SELECT webpush_application_grant('tenant-shop', 'regress_blog_sender', owner => true);
 SET ROLE regress_shop_owner;
 SELECT * FROM regress.try($$SELECT webpush_application_revoke('tenant-shop', 'regress_blog_sender')$$);
+SELECT * FROM regress.try($$SELECT webpush_application_grant('tenant-shop', 'regress_blog_sender')$$);
+SELECT * FROM regress.try($$SELECT webpush_application_grant('tenant-shop', 0)$$);
 RESET ROLE;
 SELECT application, role, owner FROM webpush.application_roles
 WHERE application LIKE 'tenant-%' ORDER BY application, role::text;

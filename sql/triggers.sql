@@ -96,11 +96,12 @@ SELECT count(*) AS nothing_queued FROM regress.notified;
 DROP TABLE things;
 
 -- webpush_notify() is not SECURITY DEFINER.  The role whose INSERT fires it
--- needs no privilege on webpush's tables, and its search_path cannot
--- redirect what the trigger runs: in a new session the first firing runs
--- statements (as the function's owner, search_path pinned), later ones
--- store a row of webpush.intake without any.
-CREATE ROLE regress_shop;
+-- needs no privilege on webpush's tables (only the application: "default"
+-- is webpush_sender's), and its search_path cannot redirect what the
+-- trigger runs: in a new session the first firing runs statements (as the
+-- function's owner, search_path pinned), later ones store a row of
+-- webpush.intake without any.
+CREATE ROLE regress_shop IN ROLE webpush_sender;
 CREATE TABLE shop_orders (id int, user_id text);
 GRANT INSERT ON shop_orders TO regress_shop;
 CREATE TRIGGER shop_notify AFTER INSERT ON shop_orders FOR EACH ROW

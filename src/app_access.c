@@ -69,10 +69,25 @@ register_callbacks(void)
 	callbacks_registered = true;
 }
 
+/*
+ * The role a SQL function of the extension runs for, while it runs as the
+ * extension's owner (call_for_caller); InvalidOid outside one.
+ */
+static Oid	calling_role = InvalidOid;
+
 Oid
 app_caller(void)
 {
-	return GetOuterUserId();
+	return OidIsValid(calling_role) ? calling_role : GetUserId();
+}
+
+Oid
+app_set_caller(Oid role)
+{
+	Oid			previous = calling_role;
+
+	calling_role = role;
+	return previous;
 }
 
 static int

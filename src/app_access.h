@@ -5,9 +5,11 @@
  * A role may subscribe, send, cancel and see messages in an application
  * when it has the privileges of a role granted that application (or is a
  * superuser); an owner may also grant it to others and change its subject.
- * The role checked is the session's (the one SET ROLE or the login gives):
- * the SQL functions are SECURITY DEFINER, and webpush.max_queued_per_role
- * counts against the same role.
+ * The role checked is the one that called the SQL function: its current
+ * user, as PostgreSQL checks EXECUTE (a SECURITY DEFINER caller's owner, a
+ * table's owner in maintenance, the role that fires a trigger).  The
+ * functions run as the extension's owner and remember that role
+ * (call_for_caller); webpush.max_queued_per_role counts against it too.
  */
 #ifndef WEBPUSH_APP_ACCESS_H
 #define WEBPUSH_APP_ACCESS_H
@@ -16,6 +18,9 @@
 
 /* The role whose rights the SQL functions check. */
 extern Oid	app_caller(void);
+
+/* Set the role a function runs for (InvalidOid: none); returns the last. */
+extern Oid	app_set_caller(Oid role);
 
 /*
  * Error unless the calling role may use the application.  Cached per

@@ -20,6 +20,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "app_access.h"
 #include "applications.h"
@@ -157,9 +158,10 @@ check_role_limit(Oid role)
 	 * Transactions of one role count one at a time, each holding the lock
 	 * until it ends: without it, concurrent transactions would each count
 	 * only what was committed, and together queue many times the limit.  The
-	 * count below sees what the one before committed (a statement's snapshot
-	 * in READ COMMITTED).  The lock is an advisory lock of a class of its
-	 * own, so no pg_advisory_lock() key of the application's can meet it.
+	 * count below takes a snapshot of its own, so that it sees what the one
+	 * before committed in REPEATABLE READ too.  The lock is an advisory lock
+	 * of a class of its own, so no pg_advisory_lock() key of the
+	 * application's can meet it.
 	 */
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) role, 0, QUOTA_LOCK_CLASS);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
@@ -169,12 +171,13 @@ check_role_limit(Oid role)
 	values[1] = Int32GetDatum(webpush_max_queued_per_role == INT_MAX ?
 							  INT_MAX : webpush_max_queued_per_role + 1);
 	spi_connect_or_error();
-	if (SPI_execute_plan(prepared(&plan,
-								  "SELECT pg_catalog.count(*) FROM (SELECT FROM webpush.messages m"
-								  " JOIN webpush.deliveries d ON d.message_id = m.id"
-								  " WHERE m.queued_by = $1 LIMIT $2) AS q",
-								  2, types),
-						 values, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_snapshot(prepared(&plan,
+									  "SELECT pg_catalog.count(*) FROM (SELECT FROM webpush.messages m"
+									  " JOIN webpush.deliveries d ON d.message_id = m.id"
+									  " WHERE m.queued_by = $1 LIMIT $2) AS q",
+									  2, types),
+							 values, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							 false, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not count queued notifications");
 	queued = get_int64(0, 1, &isnull);
 	SPI_finish();
@@ -258,13 +261,17 @@ queue_to_subscription(int64 subscription_id, const MessageSpec *spec)
 		app = MemoryContextStrdup(caller, app);	/* SPI_finish frees SPI's copy */
 	SPI_finish();
 
+	/*
+	 * An error here undoes the message with the rest of the statement.
+	 * Another application's subscription is one this caller cannot see.
+	 */
+	if (!app_may_use(app, app_caller()))
+		app = NULL;
 	if (app == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("push subscription %lld does not exist", (long long) subscription_id),
 				 errhint("It may have been removed after the push service reported it gone (404/410).")));
-	/* An error here undoes the message with the rest of the statement. */
-	app_require_use(app);
 	app_require_subject(app);
 	if (q.message_id == 0)
 		return deduplicated(app, spec->dedupe_key);
@@ -416,13 +423,12 @@ queue_cancel(int64 message_id)
 		app = MemoryContextStrdup(caller, app);
 	n = get_int64(0, 2, &isnull);
 	SPI_finish();
-	if (app == NULL)
+	/* Another application's message is one this caller cannot see. */
+	if (app == NULL || !app_may_use(app, app_caller()))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("message %lld does not exist", (long long) message_id),
 				 errhint("Messages are kept for webpush.history_retention after they were queued.")));
-	/* Another application's message: the error undoes the cancel. */
-	app_require_use(app);
 	return n;
 }
 
@@ -1017,10 +1023,10 @@ Oid
 queue_limited_role(void)
 {
 	/*
-	 * The send functions are SECURITY DEFINER: the role that called them is
-	 * the outer one.  Superusers are not limited.
+	 * The role the send function runs for (it runs as the extension's
+	 * owner).  Superusers are not limited.
 	 */
-	Oid			role = GetOuterUserId();
+	Oid			role = app_caller();
 
 	if (webpush_max_queued_per_role <= 0 || superuser_arg(role))
 		return InvalidOid;

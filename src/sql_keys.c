@@ -13,6 +13,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "app_access.h"
 #include "applications.h"
@@ -41,12 +42,13 @@ report_rotation(const char *app, int64 staying)
 	if (staying > 0)
 		ereport(NOTICE,
 				(errmsg("%lld subscriptions of application \"%s\" stay on older keys", (long long) staying, app),
+				 errhidestmt(true),
 				 errdetail("Older keys keep signing for the subscriptions made with them; browsers that notice the new key subscribe again."),
 				 errhint("SELECT * FROM webpush.keys shows what each key still serves; retire one with webpush_keys_retire() once it serves none.")));
 }
 
-Datum
-webpush_keys(PG_FUNCTION_ARGS)
+static Datum
+keys_for_caller(PG_FUNCTION_ARGS)
 {
 	uint8		public_key[P256_PUBLIC_LEN];
 
@@ -54,8 +56,8 @@ webpush_keys(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(public_key_text(public_key));
 }
 
-Datum
-webpush_application(PG_FUNCTION_ARGS)
+static Datum
+application_for_caller(PG_FUNCTION_ARGS)
 {
 	char	   *app = application_arg(fcinfo, 0);
 	char	   *subject;
@@ -84,8 +86,8 @@ webpush_application(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(public_key_text(public_key));
 }
 
-Datum
-webpush_keys_rotate(PG_FUNCTION_ARGS)
+static Datum
+keys_rotate_for_caller(PG_FUNCTION_ARGS)
 {
 	char	   *app = application_arg(fcinfo, 0);
 	uint8		public_key[P256_PUBLIC_LEN];
@@ -170,14 +172,14 @@ keys_import(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(public_key_text(public_key));
 }
 
-Datum
-webpush_keys_import(PG_FUNCTION_ARGS)
+static Datum
+keys_import_for_caller(PG_FUNCTION_ARGS)
 {
 	return call_hiding_statement(keys_import, fcinfo);
 }
 
-Datum
-webpush_keys_retire(PG_FUNCTION_ARGS)
+static Datum
+keys_retire_for_caller(PG_FUNCTION_ARGS)
 {
 	uint8		public_key[P256_PUBLIC_LEN];
 
@@ -233,14 +235,25 @@ role_arg(FunctionCallInfo fcinfo, int n)
 	return PG_GETARG_OID(n);
 }
 
-Datum
-webpush_application_grant(PG_FUNCTION_ARGS)
+static Datum
+application_grant_for_caller(PG_FUNCTION_ARGS)
 {
 	char	   *app = application_arg(fcinfo, 0);
 	Oid			role = role_arg(fcinfo, 1);
 	bool		owner = ARG_GIVEN(2) && PG_GETARG_BOOL(2);
 
 	app_require_owner(app);
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(role)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role with OID %u does not exist", role)));
+	/* An owner grants to others; another owner's grant is a superuser's. */
+	if (!superuser_arg(app_caller()) && app_role_is_owner(app, role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to change the grant of webpush application \"%s\" to its owner \"%s\"",
+						app, GetUserNameFromId(role, false)),
+				 errdetail("Only superusers change an owner's grant.")));
 	if (owner && !superuser_arg(app_caller()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -253,8 +266,8 @@ webpush_application_grant(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-Datum
-webpush_application_revoke(PG_FUNCTION_ARGS)
+static Datum
+application_revoke_for_caller(PG_FUNCTION_ARGS)
 {
 	char	   *app = application_arg(fcinfo, 0);
 	Oid			role = role_arg(fcinfo, 1);
@@ -295,4 +308,48 @@ webpush_may_use(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(app_may_use(text_to_cstring(PG_GETARG_TEXT_PP(0)), app_caller()));
+}
+
+/* The SQL entry points: each runs as the extension's owner, for its caller. */
+
+Datum
+webpush_keys(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(keys_for_caller, fcinfo);
+}
+
+Datum
+webpush_application(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(application_for_caller, fcinfo);
+}
+
+Datum
+webpush_keys_rotate(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(keys_rotate_for_caller, fcinfo);
+}
+
+Datum
+webpush_keys_import(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(keys_import_for_caller, fcinfo);
+}
+
+Datum
+webpush_keys_retire(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(keys_retire_for_caller, fcinfo);
+}
+
+Datum
+webpush_application_grant(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(application_grant_for_caller, fcinfo);
+}
+
+Datum
+webpush_application_revoke(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(application_revoke_for_caller, fcinfo);
 }

@@ -46,6 +46,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
@@ -190,14 +191,14 @@ webpush_notify(PG_FUNCTION_ARGS)
 	if (trigger->tgnargs >= 5)
 		app = app_name_arg(cstring_to_text(trigger->tgargs[4]));
 	/*
-	 * The table's owner sends: its trigger is how it notifies, whoever's
-	 * statement fires it, so the owner must be allowed to use the
-	 * application.  The answer is cached; a first check may make
-	 * "default", as the function's owner.
+	 * The role whose statement fires it sends, as it would through a
+	 * PL/pgSQL trigger: it must be allowed to use the application.  The
+	 * answer is cached; a first check may make "default", as the
+	 * function's owner.
 	 */
-	if (!app_may_use(app, RelationGetForm(rel)->relowner))
+	if (!app_may_use(app, GetUserId()))
 	{
-		NotifyAccess access = {app, RelationGetForm(rel)->relowner};
+		NotifyAccess access = {app, GetUserId()};
 
 		run_as_function_owner(fcinfo, require_use, &access);
 	}

@@ -126,26 +126,26 @@ send_to_id(FunctionCallInfo fcinfo, PayloadKind kind)
 	PG_RETURN_INT64(queue_to_subscription(PG_GETARG_INT64(0), &spec).message_id);
 }
 
-Datum
-webpush_send_id_text(PG_FUNCTION_ARGS)
+static Datum
+send_id_text_for_caller(PG_FUNCTION_ARGS)
 {
 	return send_to_id(fcinfo, PAYLOAD_TEXT);
 }
 
-Datum
-webpush_send_id_jsonb(PG_FUNCTION_ARGS)
+static Datum
+send_id_jsonb_for_caller(PG_FUNCTION_ARGS)
 {
 	return send_to_id(fcinfo, PAYLOAD_JSONB);
 }
 
-Datum
-webpush_send_id_bytea(PG_FUNCTION_ARGS)
+static Datum
+send_id_bytea_for_caller(PG_FUNCTION_ARGS)
 {
 	return send_to_id(fcinfo, PAYLOAD_BYTEA);
 }
 
-Datum
-webpush_send_json_text(PG_FUNCTION_ARGS)
+static Datum
+send_json_text_for_caller(PG_FUNCTION_ARGS)
 {
 	Subscription sub;
 	MessageSpec spec;
@@ -179,14 +179,14 @@ send_to_user(FunctionCallInfo fcinfo, PayloadKind kind)
 	return message_and_recipients(fcinfo, queue_to_user(PG_GETARG_TEXT_PP(0), &spec));
 }
 
-Datum
-webpush_send_user_text(PG_FUNCTION_ARGS)
+static Datum
+send_user_text_for_caller(PG_FUNCTION_ARGS)
 {
 	return send_to_user(fcinfo, PAYLOAD_TEXT);
 }
 
-Datum
-webpush_send_user_jsonb(PG_FUNCTION_ARGS)
+static Datum
+send_user_jsonb_for_caller(PG_FUNCTION_ARGS)
 {
 	return send_to_user(fcinfo, PAYLOAD_JSONB);
 }
@@ -210,20 +210,76 @@ send_to_many(FunctionCallInfo fcinfo, PayloadKind kind)
 								  queue_to_subscriptions(PG_GETARG_ARRAYTYPE_P(0), &spec));
 }
 
+static Datum
+send_many_text_for_caller(PG_FUNCTION_ARGS)
+{
+	return send_to_many(fcinfo, PAYLOAD_TEXT);
+}
+
+static Datum
+send_many_jsonb_for_caller(PG_FUNCTION_ARGS)
+{
+	return send_to_many(fcinfo, PAYLOAD_JSONB);
+}
+
+static Datum
+cancel_for_caller(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(queue_cancel(PG_GETARG_INT64(0)));
+}
+
+/* The SQL entry points: each runs as the extension's owner, for its caller. */
+
+Datum
+webpush_send_id_text(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(send_id_text_for_caller, fcinfo);
+}
+
+Datum
+webpush_send_id_jsonb(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(send_id_jsonb_for_caller, fcinfo);
+}
+
+Datum
+webpush_send_id_bytea(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(send_id_bytea_for_caller, fcinfo);
+}
+
+Datum
+webpush_send_json_text(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(send_json_text_for_caller, fcinfo);
+}
+
 Datum
 webpush_send_many_text(PG_FUNCTION_ARGS)
 {
-	return send_to_many(fcinfo, PAYLOAD_TEXT);
+	return call_for_caller(send_many_text_for_caller, fcinfo);
 }
 
 Datum
 webpush_send_many_jsonb(PG_FUNCTION_ARGS)
 {
-	return send_to_many(fcinfo, PAYLOAD_JSONB);
+	return call_for_caller(send_many_jsonb_for_caller, fcinfo);
+}
+
+Datum
+webpush_send_user_text(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(send_user_text_for_caller, fcinfo);
+}
+
+Datum
+webpush_send_user_jsonb(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(send_user_jsonb_for_caller, fcinfo);
 }
 
 Datum
 webpush_cancel(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64(queue_cancel(PG_GETARG_INT64(0)));
+	return call_for_caller(cancel_for_caller, fcinfo);
 }

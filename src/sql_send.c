@@ -306,7 +306,12 @@ send_now_id(FunctionCallInfo fcinfo, bool payload_is_jsonb)
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("push subscription %lld does not exist", (long long) id),
 				 errhint("It may have been removed after the push service reported it gone (404/410).")));
-	app_require_use(sub.application);
+	/* Another application's subscription is one this caller cannot see. */
+	if (!app_may_use(sub.application, app_caller()))
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("push subscription %lld does not exist", (long long) id),
+				 errhint("It may have been removed after the push service reported it gone (404/410).")));
 	validate_endpoint(sub.endpoint, strlen(sub.endpoint), &sub.parsed);
 	return send_now(fcinfo, &sub, sub.application, payload_is_jsonb);
 }
@@ -326,26 +331,52 @@ send_now_json(FunctionCallInfo fcinfo, bool payload_is_jsonb)
 	return send_now(fcinfo, &sub, app, payload_is_jsonb);
 }
 
+static Datum
+send_now_id_for_caller(PG_FUNCTION_ARGS)
+{
+	return send_now_id(fcinfo, false);
+}
+
+static Datum
+send_now_id_jsonb_for_caller(PG_FUNCTION_ARGS)
+{
+	return send_now_id(fcinfo, true);
+}
+
+static Datum
+send_now_json_for_caller(PG_FUNCTION_ARGS)
+{
+	return send_now_json(fcinfo, false);
+}
+
+static Datum
+send_now_json_jsonb_for_caller(PG_FUNCTION_ARGS)
+{
+	return send_now_json(fcinfo, true);
+}
+
+/* The SQL entry points: each runs as the extension's owner, for its caller. */
+
 Datum
 webpush_send_now_id(PG_FUNCTION_ARGS)
 {
-	return send_now_id(fcinfo, false);
+	return call_for_caller(send_now_id_for_caller, fcinfo);
 }
 
 Datum
 webpush_send_now_id_jsonb(PG_FUNCTION_ARGS)
 {
-	return send_now_id(fcinfo, true);
+	return call_for_caller(send_now_id_jsonb_for_caller, fcinfo);
 }
 
 Datum
 webpush_send_now_json(PG_FUNCTION_ARGS)
 {
-	return send_now_json(fcinfo, false);
+	return call_for_caller(send_now_json_for_caller, fcinfo);
 }
 
 Datum
 webpush_send_now_json_jsonb(PG_FUNCTION_ARGS)
 {
-	return send_now_json(fcinfo, true);
+	return call_for_caller(send_now_json_jsonb_for_caller, fcinfo);
 }

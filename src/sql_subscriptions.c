@@ -27,8 +27,8 @@ PG_FUNCTION_INFO_V1(webpush_unsubscribe_user);
  * "default").  old_endpoint names the subscription it replaces
  * (pushsubscriptionchange), whose id and waiting deliveries it takes.
  */
-Datum
-webpush_subscribe(PG_FUNCTION_ARGS)
+static Datum
+subscribe_for_caller(PG_FUNCTION_ARGS)
 {
 	Subscription sub;
 	char	   *app = ARG_GIVEN(2) ? app_name_arg(PG_GETARG_TEXT_PP(2)) : NULL;
@@ -74,8 +74,8 @@ webpush_subscribe(PG_FUNCTION_ARGS)
 											  ARG_GIVEN(4) ? PG_GETARG_TEXT_PP(4) : NULL));
 }
 
-Datum
-webpush_unsubscribe(PG_FUNCTION_ARGS)
+static Datum
+unsubscribe_for_caller(PG_FUNCTION_ARGS)
 {
 	char	   *app;
 
@@ -84,16 +84,13 @@ webpush_unsubscribe(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("endpoint must not be NULL"),
 				 errhint("Pass the subscription's endpoint URL.")));
-	if (!store_delete_subscription_by_endpoint(PG_GETARG_TEXT_PP(0), &app))
-		PG_RETURN_BOOL(false);
-	/* Another application's subscription: the error undoes the delete. */
-	app_require_use(app);
-	PG_RETURN_BOOL(true);
+	/* False too for another application's: the caller cannot see it. */
+	PG_RETURN_BOOL(store_delete_subscription_by_endpoint(PG_GETARG_TEXT_PP(0), &app));
 }
 
 /* webpush_unsubscribe_user(user_id, application): every device of a user. */
-Datum
-webpush_unsubscribe_user(PG_FUNCTION_ARGS)
+static Datum
+unsubscribe_user_for_caller(PG_FUNCTION_ARGS)
 {
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -102,4 +99,24 @@ webpush_unsubscribe_user(PG_FUNCTION_ARGS)
 				 errhint("Pass the user_id the subscriptions were stored with.")));
 	PG_RETURN_INT64(store_delete_user_subscriptions(PG_GETARG_TEXT_PP(0),
 													used_application_arg(fcinfo, 1)));
+}
+
+/* The SQL entry points: each runs as the extension's owner, for its caller. */
+
+Datum
+webpush_subscribe(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(subscribe_for_caller, fcinfo);
+}
+
+Datum
+webpush_unsubscribe(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(unsubscribe_for_caller, fcinfo);
+}
+
+Datum
+webpush_unsubscribe_user(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(unsubscribe_user_for_caller, fcinfo);
 }

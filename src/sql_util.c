@@ -52,30 +52,73 @@ public_key_text(const uint8 public_key[P256_PUBLIC_LEN])
 	return cstring_to_text(encoded);
 }
 
-void
-run_as_function_owner(FunctionCallInfo fcinfo, void (*fn) (void *), void *arg)
+static Oid
+function_owner(FunctionCallInfo fcinfo)
 {
 	HeapTuple	proc = SearchSysCache1(PROCOID, ObjectIdGetDatum(fcinfo->flinfo->fn_oid));
 	Oid			owner;
-	Oid			saved_user;
-	int			saved_context;
-	int			nest_level;
 
 	if (!HeapTupleIsValid(proc))
 		elog(ERROR, "webpush: cache lookup failed for function %u", fcinfo->flinfo->fn_oid);
 	owner = ((Form_pg_proc) GETSTRUCT(proc))->proowner;
 	ReleaseSysCache(proc);
+	return owner;
+}
+
+Datum
+call_for_caller(PGFunction fn, FunctionCallInfo fcinfo)
+{
+	Oid			outer_caller = app_set_caller(GetUserId());
+	Oid			saved_user;
+	int			saved_context;
+	Datum		result = (Datum) 0;
+
+	/* An error unwinds the user as it does for SECURITY DEFINER. */
+	GetUserIdAndSecContext(&saved_user, &saved_context);
+	SetUserIdAndSecContext(function_owner(fcinfo), saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		result = fn(fcinfo);
+	}
+	PG_CATCH();
+	{
+		app_set_caller(outer_caller);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	SetUserIdAndSecContext(saved_user, saved_context);
+	app_set_caller(outer_caller);
+	return result;
+}
+
+void
+run_as_function_owner(FunctionCallInfo fcinfo, void (*fn) (void *), void *arg)
+{
+	Oid			outer_caller = app_set_caller(GetUserId());
+	Oid			saved_user;
+	int			saved_context;
+	int			nest_level;
 
 	/* An error on the way unwinds both, as it does for SECURITY DEFINER. */
 	GetUserIdAndSecContext(&saved_user, &saved_context);
-	SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(function_owner(fcinfo), saved_context | SECURITY_LOCAL_USERID_CHANGE);
 	nest_level = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 superuser() ? PGC_SUSET : PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	fn(arg);
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		app_set_caller(outer_caller);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	AtEOXact_GUC(true, nest_level);
 	SetUserIdAndSecContext(saved_user, saved_context);
+	app_set_caller(outer_caller);
 }
 
 Datum

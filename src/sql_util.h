@@ -46,10 +46,19 @@ extern Datum call_hiding_statement(PGFunction fn, FunctionCallInfo fcinfo);
 extern char *used_application_arg(FunctionCallInfo fcinfo, int n);
 
 /*
- * Call fn(arg) as the role that owns the function being called, with
- * search_path pinned to pg_catalog, pg_temp: what SECURITY DEFINER and SET
- * search_path give a whole function, for one that needs them only on some
- * calls (webpush_notify).
+ * fn(fcinfo) as the role that owns the function being called, for the role
+ * that called it (app_caller()): what SECURITY DEFINER gives, except that
+ * the caller's rights stay known.  Every SQL function that touches the
+ * extension's tables is such a wrapper; its SET search_path clause pins
+ * the path.
+ */
+extern Datum call_for_caller(PGFunction fn, FunctionCallInfo fcinfo);
+
+/*
+ * Call fn(arg) as the role that owns the function being called, for the
+ * current role, with search_path pinned to pg_catalog, pg_temp: what
+ * call_for_caller and SET search_path give a whole function, for one that
+ * needs them only on some calls (webpush_notify).
  */
 extern void run_as_function_owner(FunctionCallInfo fcinfo, void (*fn) (void *), void *arg);
 

@@ -32,6 +32,22 @@ spi_get_bytes(int row, int col, uint8 *out, size_t len)
 }
 
 /*
+ * A subscription is its application's: subscribing (or moving) an endpoint
+ * that another application stored must not take it, nor what waits for
+ * it.  Browsers give each applicationServerKey endpoints of its own, so
+ * this is a mistake or an attack, not a browser.
+ */
+static void
+endpoint_of_another_application(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("the push subscription's endpoint is stored for another webpush application"),
+			 errdetail("An endpoint belongs to the application whose key the browser subscribed with."),
+			 errhint("Subscribe the browser with this application's key (webpush_keys()); it then gets an endpoint of its own.")));
+}
+
+/*
  * A browser moved from old_endpoint (pushsubscriptionchange): the stored
  * subscription takes the new endpoint and keys and keeps its id, so what
  * waits for it goes to the new endpoint.  When the new endpoint was stored
@@ -52,13 +68,17 @@ move_subscription(text *old_endpoint, Datum *values, char *nulls)
 	uint64		i;
 
 	/* Both rows locked, in id order, so that two moves cannot deadlock. */
-	if (SPI_execute_with_args("SELECT id, endpoint = $1 FROM webpush.subscriptions"
+	if (SPI_execute_with_args("SELECT id, endpoint = $1, application FROM webpush.subscriptions"
 							  " WHERE endpoint IN ($1, $2) ORDER BY id FOR UPDATE",
 							  2, end_types, ends, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not read the subscriptions");
 	for (i = 0; i < SPI_processed; i++)
 	{
 		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *owner = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+
+		if (strcmp(owner, TextDatumGetCString(values[5])) != 0)
+			endpoint_of_another_application();
 
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
 			old_id = id;
@@ -150,10 +170,13 @@ store_upsert_subscription(const Subscription *sub, text *user_id,
 							  " expiration_time = EXCLUDED.expiration_time, "
 							  " application = EXCLUDED.application, key_id = EXCLUDED.key_id, "
 							  " updated_at = pg_catalog.now() "
+							  " WHERE webpush.subscriptions.application = EXCLUDED.application"
 							  " RETURNING id",
-							  7, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING ||
-		SPI_processed != 1)
+							  7, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "webpush: could not store the subscription");
+	/* The endpoint is another application's: that row stays as it is. */
+	if (SPI_processed != 1)
+		endpoint_of_another_application();
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 	return id;
@@ -168,7 +191,9 @@ store_delete_subscription_by_endpoint(text *endpoint, char **app)
 	bool		found;
 
 	spi_connect_or_error();
-	if (SPI_execute_with_args("DELETE FROM webpush.subscriptions WHERE endpoint = $1 RETURNING application",
+	/* Only a subscription of an application the caller may use. */
+	if (SPI_execute_with_args("DELETE FROM webpush.subscriptions WHERE endpoint = $1"
+							  " AND webpush.may_use(application) RETURNING application",
 							  1, types, values, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "webpush: could not delete the subscription");
 	found = SPI_processed > 0;

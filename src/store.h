@@ -22,16 +22,17 @@ extern int64 store_upsert_subscription(const Subscription *sub, text *user_id,
 									   text *old_endpoint);
 
 /*
- * Delete the subscription with this endpoint; false when there is none, else
- * its application into *app (palloc'd).
+ * Delete the subscription with this endpoint, if its application is one the
+ * caller may use (webpush.may_use); false when there is none, else its
+ * application into *app (palloc'd).
  */
 extern bool store_delete_subscription_by_endpoint(text *endpoint, char **app);
 /*
  * A subscription its push service answered 404 or 410 for: deleted, and
  * announced with NOTIFY on STORE_GONE_CHANNEL.  False when it was already
  * gone.  Any role may LISTEN on a channel, and NOTIFY on it, so the payload
- * names no user, and a listener takes it as a hint to look the
- * subscription up, never as proof that it went.
+ * names neither user nor application, and a listener takes it as a hint to
+ * look the subscription up, never as proof that it went.
  */
 #define STORE_GONE_CHANNEL "webpush_subscription_gone"
 extern bool store_delete_gone_subscription(int64 id, int32 status);
@@ -47,10 +48,9 @@ extern int64 store_delete_user_subscriptions(text *user_id, const char *app);
 	"WITH o AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))" \
 	"  AS o(id, status))," \
 	" d AS (DELETE FROM webpush.subscriptions s USING o WHERE s.id = o.id AND s.id <> 0" \
-	"  RETURNING s.id, s.application, o.status) " \
+	"  RETURNING s.id, o.status) " \
 	"SELECT pg_catalog.pg_notify('" STORE_GONE_CHANNEL "'," \
-	" pg_catalog.json_build_object('subscription_id', d.id," \
-	"  'application', d.application, 'status', d.status)::text) FROM d"
+	" pg_catalog.json_build_object('subscription_id', d.id, 'status', d.status)::text) FROM d"
 
 /* Load a stored subscription; false when there is no such id. */
 extern bool store_load_subscription(int64 id, Subscription *out);

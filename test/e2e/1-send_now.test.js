@@ -120,7 +120,7 @@ for (const status of [404, 410]) {
     const { rows: left } = await db.query('SELECT count(*)::int AS n FROM webpush.subscriptions WHERE id = $1', [sub.id]);
     assert.equal(left[0].n, 0);
     const notes = await listener.waitFor((n) => String(n.subscription_id) === String(sub.id));
-    assert.deepEqual(notes, [{ subscription_id: Number(sub.id), application: 'default', status }]);
+    assert.deepEqual(notes, [{ subscription_id: Number(sub.id), status }]);
     await listener.end();
   });
 }

@@ -294,7 +294,7 @@ for (const status of [404, 410]) {
     assert.equal(service.received(sub.endpoint).length, 2);
     // The application hears of it once, from the worker's transaction.
     const notes = await listener.waitFor((n) => String(n.subscription_id) === String(sub.id));
-    assert.deepEqual(notes, [{ subscription_id: Number(sub.id), application: 'default', status }]);
+    assert.deepEqual(notes, [{ subscription_id: Number(sub.id), status }]);
     await listener.end();
   });
 }

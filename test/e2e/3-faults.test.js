@@ -169,7 +169,7 @@ test('pg_dump and pg_restore keep the key pair and the subscriptions', async () 
   await admin.end();
 });
 
-test('a standby runs no worker; once promoted it delivers what was queued before', async () => {
+test('a standby runs no worker, logs nothing of webpush and refuses sends; once promoted it delivers what was queued or scheduled before', async () => {
   const standbyDir = path.join(process.env.PGDATA, '..', 'standby');
   const port = Number(process.env.PGPORT) + 1;
   fs.rmSync(standbyDir, { recursive: true, force: true });
@@ -185,11 +185,22 @@ test('a standby runs no worker; once promoted it delivers what was queued before
     subs = await subscribeMany(2);
     await service.pause();
     await queue(subs, 25, 'switchover');
+    // And one due a few seconds from now: the promoted server sends it.
+    await db.query("SELECT webpush_send($1::bigint, 'scheduled', send_at => now() + interval '3 seconds')", [subs[0].id]);
     const lsn = (await db.query('SELECT pg_current_wal_lsn() AS l')).rows[0].l;
     await until('the standby replayed it', async () =>
       (await standby.query('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn])).rows[0].ok);
     const workers = await standby.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
     assert.equal(workers.rows[0].n, 0, 'no worker on a standby');
+    // Sending on a standby is PostgreSQL's read-only error, nothing else.
+    for (const [sql, params] of [['SELECT webpush_send($1::bigint, $2::text)', [subs[0].id, 'on the standby']],
+      ['SELECT * FROM webpush_send_many($1::bigint[], $2::text)', [[subs[0].id], 'on the standby']],
+      ['SELECT webpush_subscribe($1::jsonb)', [service.subscribe()]]]) {
+      await assert.rejects(standby.query(sql, params), (e) => e.code === '25006', `${sql} fails as read-only`);
+    }
+    const standbyLog = fs.readFileSync(path.join(standbyDir, 'log'), 'utf8');
+    assert.doesNotMatch(standbyLog.replace(/.*read-only transaction.*\n(.*STATEMENT.*\n)?/g, ''),
+      /webpush.*(ERROR|WARNING|FATAL)|(ERROR|WARNING|FATAL).*webpush/, 'nothing of webpush in the standby\'s log');
     // The primary goes away; the standby takes over.
     await db.end().catch(() => {});
     execFileSync('pg_ctl', ['stop', '-m', 'immediate', '-w'], { stdio: 'ignore' });
@@ -198,14 +209,24 @@ test('a standby runs no worker; once promoted it delivers what was queued before
     await until('the promoted server delivered everything', async () =>
       Number((await standby.query('SELECT count(*) AS n FROM webpush.deliveries WHERE subscription_id = ANY($1)',
         [subs.map((s) => s.id)])).rows[0].n) === 0, 60000);
+    await until('the scheduled one too', async () => payloads(subs).includes('scheduled'), 30000);
     const distinct = new Set(payloads(subs));
-    console.log(`# standby promoted: 50 queued before the switch, ${distinct.size} delivered after it`);
-    assert.equal(distinct.size, 50);
+    console.log(`# standby promoted: 51 queued before the switch (one scheduled), ${distinct.size} delivered after it`);
+    assert.equal(distinct.size, 51);
   } finally {
     await standby.end().catch(() => {});
     execFileSync('pg_ctl', ['stop', '-m', 'fast', '-w', '-D', standbyDir], { stdio: 'ignore' });
-    // Bring the original primary back for whatever runs next.
-    execFileSync('pg_ctl', ['start', '-w', '-l', path.join(process.env.PGDATA, '..', 'postgres.log')], { stdio: 'ignore' });
+    // Bring the original primary back for whatever runs next (a failure
+    // above may have left it running).
+    let running = true;
+    try {
+      execFileSync('pg_ctl', ['status'], { stdio: 'ignore' });
+    } catch {
+      running = false;
+    }
+    if (!running) {
+      execFileSync('pg_ctl', ['start', '-w', '-l', path.join(process.env.PGDATA, '..', 'postgres.log')], { stdio: 'ignore' });
+    }
     await reconnect();
     // The old primary still holds the copies the promoted standby delivered.
     await db.query('DELETE FROM webpush.deliveries WHERE subscription_id = ANY($1)', [subs.map((s) => s.id)]);
