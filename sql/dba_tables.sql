@@ -212,7 +212,7 @@ ALTER TABLE webpush.deliveries DROP COLUMN dba_seq;
 
 -- What a DBA adds to webpush.intake runs as webpush_notify's owner, with
 -- search_path pinned, whichever role's INSERT fired the trigger.
-CREATE ROLE regress_dba_clerk;
+CREATE ROLE regress_dba_clerk IN ROLE webpush_sender;
 GRANT INSERT ON regress.dba_orders TO regress_dba_clerk;
 CREATE TABLE regress.dba_who (who text, path text);
 GRANT INSERT ON regress.dba_who TO regress_dba_clerk;
