@@ -19,7 +19,7 @@ OBJS = \
 	src/app_access.o \
 	src/delivery.o \
 	src/queue.o \
-	src/queue_direct.o \
+	src/queue_insert.o \
 	src/wake.o \
 	src/worker.o \
 	src/launcher.o \
@@ -45,7 +45,7 @@ DATA = webpush--0.4.sql \
 	webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql webpush--0.3--0.4.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants search_path schema
+REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants search_path schema dba_tables
 # The pg_regress files are in test/sql and test/expected.
 REGRESS_OPTS = --inputdir=test
 

@@ -169,4 +169,108 @@ typedef bool WebpushUpdateIndexes;
 	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
 #endif
 
+/*
+ * Inserts outside a plan, as logical replication's apply worker makes them
+ * (queue_insert.c): an EState whose range table holds the n relations,
+ * each a result relation, and at the end the result relations closed
+ * (their indexes, the relations, and any that triggers opened).  13 keeps
+ * result relations in an array with a current one, which the executor's
+ * helpers read; 14 lists the opened ones and passes the one meant; 16 adds
+ * permission infos to the range table; 18 the relations not pruned.
+ */
+#include "access/table.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
+#endif
+static inline void
+webpush_init_result_relations(EState *estate, Relation *rels, ResultRelInfo *rris, int n)
+{
+	List	   *rtable = NIL;
+#if PG_VERSION_NUM >= 160000
+	List	   *perminfos = NIL;
+#endif
+
+	for (int i = 0; i < n; i++)
+	{
+		RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+		rte->rtekind = RTE_RELATION;
+		rte->relid = RelationGetRelid(rels[i]);
+		rte->relkind = rels[i]->rd_rel->relkind;
+		rte->rellockmode = RowExclusiveLock;
+#if PG_VERSION_NUM >= 160000
+		addRTEPermissionInfo(&perminfos, rte);
+#endif
+		rtable = lappend(rtable, rte);
+	}
+#if PG_VERSION_NUM >= 180000
+	ExecInitRangeTable(estate, rtable, perminfos, bms_add_range(NULL, 1, n));
+#elif PG_VERSION_NUM >= 160000
+	ExecInitRangeTable(estate, rtable, perminfos);
+#else
+	ExecInitRangeTable(estate, rtable);
+#endif
+	for (int i = 0; i < n; i++)
+	{
+		InitResultRelInfo(&rris[i], rels[i], i + 1, NULL, 0);
+#if PG_VERSION_NUM >= 140000
+		estate->es_opened_result_relations =
+			lappend(estate->es_opened_result_relations, &rris[i]);
+#endif
+	}
+#if PG_VERSION_NUM < 140000
+	estate->es_result_relations = rris;
+	estate->es_num_result_relations = n;
+	estate->es_result_relation_info = &rris[0];
+#endif
+}
+
+static inline void
+webpush_close_result_relations(EState *estate)
+{
+#if PG_VERSION_NUM >= 140000
+	ListCell   *lc;
+
+	/* The relations themselves were opened by the caller, not the EState. */
+	ExecCloseResultRelations(estate);
+	foreach(lc, estate->es_opened_result_relations)
+		table_close(((ResultRelInfo *) lfirst(lc))->ri_RelationDesc, NoLock);
+#else
+	for (int i = 0; i < estate->es_num_result_relations; i++)
+	{
+		ExecCloseIndices(&estate->es_result_relations[i]);
+		table_close(estate->es_result_relations[i].ri_RelationDesc, NoLock);
+	}
+	ExecCleanUpTriggerState(estate);
+#endif
+}
+
+/* One row: its triggers, constraints, the row and its index entries. */
+#if PG_VERSION_NUM >= 140000
+#define webpush_simple_insert(rri, estate, slot) \
+	ExecSimpleRelationInsert((rri), (estate), (slot))
+#else
+#define webpush_simple_insert(rri, estate, slot) \
+	((estate)->es_result_relation_info = (rri), ExecSimpleRelationInsert((estate), (slot)))
+#endif
+
+/*
+ * The index entries of a stored row, with every uniqueness and exclusion
+ * check; returns the indexes to check again at the end (deferred ones), for
+ * the AFTER ROW triggers.  16 adds onlySummarizing.
+ */
+#if PG_VERSION_NUM >= 160000
+#define webpush_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#elif PG_VERSION_NUM >= 140000
+#define webpush_insert_index_tuples(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#else
+#define webpush_insert_index_tuples(rri, slot, estate) \
+	((estate)->es_result_relation_info = (rri), \
+	 ExecInsertIndexTuples((slot), (estate), false, NULL, NIL))
+#endif
+
 #endif							/* WEBPUSH_COMPAT_H */

@@ -25,7 +25,7 @@
 #include "app_access.h"
 #include "applications.h"
 #include "queue.h"
-#include "queue_direct.h"
+#include "queue_insert.h"
 #include "spi_util.h"
 #include "store.h"
 #include "wake.h"
@@ -339,9 +339,9 @@ queue_to_recipients(SPIPlanPtr *plan, const char *sql, Oid target_type, Datum ta
 						  spec, spec->app, role, values, nulls);
 }
 
-/* After queue_direct.c stored a message: the role's limit, and the wake-up. */
+/* After queue_insert.c stored a message: the role's limit, and the wake-up. */
 static QueuedMessage
-stored_directly(QueuedMessage q, Oid role)
+stored_by_executor(QueuedMessage q, Oid role)
 {
 	if (q.message_id != 0)
 	{
@@ -353,8 +353,8 @@ stored_directly(QueuedMessage q, Oid role)
 
 /*
  * To a user's subscriptions, or to a list of them: the rows the statements
- * below write, stored without the executor when queue_direct.c can (no
- * dedupe_key, the tables as it knows them).
+ * below write, inserted through the executor's helpers when queue_insert.c
+ * can (no dedupe_key, tables it can insert into as these statements would).
  */
 QueuedMessage
 queue_to_user(text *user_id, const MessageSpec *spec)
@@ -364,8 +364,8 @@ queue_to_user(text *user_id, const MessageSpec *spec)
 	Oid			role = queue_limited_role();
 
 	app_require_subject(spec->app);
-	if (queue_direct_to_user(user_id, spec, role, &q))
-		return stored_directly(q, role);
+	if (queue_insert_to_user(user_id, spec, role, &q))
+		return stored_by_executor(q, role);
 	return queue_to_recipients(&plan,
 							   QUEUE_TO_RECIPIENTS("SELECT id FROM webpush.subscriptions"
 												   " WHERE application = $1 AND user_id = $9"),
@@ -380,8 +380,8 @@ queue_to_subscriptions(ArrayType *ids, const MessageSpec *spec)
 	Oid			role = queue_limited_role();
 
 	app_require_subject(spec->app);
-	if (queue_direct_to_subscriptions(ids, spec, role, &q))
-		return stored_directly(q, role);
+	if (queue_insert_to_subscriptions(ids, spec, role, &q))
+		return stored_by_executor(q, role);
 	return queue_to_recipients(&plan,
 							   QUEUE_TO_RECIPIENTS("SELECT id FROM webpush.subscriptions"
 												   " WHERE id = ANY ($9) AND application = $1"),
@@ -579,10 +579,9 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 
 /*
  * Turn up to limit rows of webpush.intake (a row trigger's notifications,
- * queue_direct.c) into messages and deliveries, with the ids they were
+ * queue_insert.c) into messages and deliveries, with the ids they were
  * given: the subscriptions are the user's at this moment, and a user with
  * none gets no message.  The TTL counts from the trigger's transaction.
- * queue_direct.c does it unless the tables are of another shape.
  */
 static void
 take_in(int limit)
@@ -591,8 +590,6 @@ take_in(int limit)
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(limit)};
 
-	if (queue_direct_take_in(limit))
-		return;
 	if (SPI_execute_plan(prepared(&plan,
 								  "WITH i AS (DELETE FROM webpush.intake"
 								  "  WHERE ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake"
@@ -615,34 +612,6 @@ take_in(int limit)
 		elog(ERROR, "webpush: could not take in webpush.intake");
 }
 
-/* The ids of up to limit messages with first attempts due, oldest first. */
-static int
-due_messages(int limit, int64 **ids)
-{
-	static SPIPlanPtr plan = NULL;
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(limit)};
-	int			n;
-
-	if (SPI_execute_plan(prepared(&plan,
-								  "SELECT id FROM webpush.messages"
-								  " WHERE pending AND send_at <= pg_catalog.now()"
-								  " ORDER BY send_at, id LIMIT $1",
-								  1, types),
-						 values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "webpush: could not read the due messages");
-	n = (int) SPI_processed;
-	*ids = palloc(sizeof(int64) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-	{
-		bool		isnull;
-
-		(*ids)[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-												1, &isnull));
-	}
-	return n;
-}
-
 int
 queue_claim(int limit, ClaimedMessage **out)
 {
@@ -655,32 +624,26 @@ queue_claim(int limit, ClaimedMessage **out)
 	MemoryContext caller = CurrentMemoryContext;
 	ClaimedMessage *claimed = MemoryContextAllocZero(caller, sizeof(ClaimedMessage) * Max(limit, 1));
 	int			n = 0;
-	int64	   *due;
-	int			ndue;
 
 	spi_connect_or_error();
 	take_in(limit);
 
 	/* First attempts, of the messages that are due, oldest first. */
-	ndue = due_messages(limit, &due);
-	if (!queue_direct_claim_first(due, ndue, limit, caller, claimed, &n))
-	{
-		if (SPI_execute_plan(prepared(&first_plan,
-									  "WITH due_messages AS (SELECT id FROM webpush.messages"
-									  "  WHERE pending AND send_at <= pg_catalog.now()"
-									  "  ORDER BY send_at, id LIMIT $1),"
-									  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
-									  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
-									  "   CROSS JOIN LATERAL (SELECT ctid FROM webpush.deliveries"
-									  "    WHERE message_id = m.id AND attempts IS NULL AND claimed_by IS NULL"
-									  "    LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
-									  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
-									  CLAIMED_COLUMNS,
-									  2, types),
-							 values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "webpush: could not claim deliveries");
-		copy_claimed(caller, claimed, &n);
-	}
+	if (SPI_execute_plan(prepared(&first_plan,
+								  "WITH due_messages AS (SELECT id FROM webpush.messages"
+								  "  WHERE pending AND send_at <= pg_catalog.now()"
+								  "  ORDER BY send_at, id LIMIT $1),"
+								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
+								  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
+								  "   CROSS JOIN LATERAL (SELECT ctid FROM webpush.deliveries"
+								  "    WHERE message_id = m.id AND attempts IS NULL AND claimed_by IS NULL"
+								  "    LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
+								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
+								  CLAIMED_COLUMNS,
+								  2, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not claim deliveries");
+	copy_claimed(caller, claimed, &n);
 
 	/* Messages whose first attempts were all claimed now stop being looked at. */
 	if (n > 0)
@@ -878,7 +841,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 
 	/* Finished deliveries leave for the history. */
 	collect(&a, outcomes, n, outcome_is_final);
-	if (a.n > 0 && !queue_direct_record_final(outcomes, n))
+	if (a.n > 0)
 	{
 		Oid			types[7] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
 		INT4ARRAYOID, TEXTARRAYOID, INT4OID};

@@ -19,17 +19,25 @@
  * exist, an unknown application) are errors at its first firing.
  *
  * What it costs the INSERT it fires for is kept small.  Once this process
- * knows the tables and the application, a firing stores one row of
- * webpush.intake (queue_direct.c: by OID, no index, no SQL), and the worker
- * finds the user's subscriptions and makes the message and its deliveries
- * after COMMIT.  Until then, or when webpush.max_queued_per_role applies,
- * it queues as webpush_send_user does.
+ * knows the application, a firing stores one row of webpush.intake
+ * (queue_insert.c: through the executor's insert helpers, no lookup, no
+ * SQL statement), and the worker finds the user's subscriptions and makes
+ * the message and its deliveries after COMMIT.  Until then, when
+ * webpush.max_queued_per_role applies, or when webpush.intake is not a
+ * table those helpers insert into as an INSERT would, it queues as
+ * webpush_send_user does.
  *
  * It is not SECURITY DEFINER: a SET search_path clause would cost every
  * firing two configuration changes, and the statement after it a new
- * search path.  Storing by OID checks no privileges; any statement it runs
- * runs as its owner with search_path pinned, as SECURITY DEFINER would
- * (run_as_function_owner).
+ * search path.  A row of webpush.intake as the extension made the table
+ * runs nothing of anyone's as it goes in, so it is stored as whoever's
+ * INSERT fired the trigger, with no privilege checked.  Everything else
+ * (any statement, and a row of a webpush.intake to which a DBA added a
+ * trigger, a constraint, a default, or an index on an expression or with
+ * an extension's operators) runs as the function's owner with
+ * search_path pinned, as SECURITY DEFINER would (run_as_function_owner), so
+ * that what the DBA added runs as it does for the extension's own
+ * statements, whoever's INSERT fired it.
  */
 #include "postgres.h"
 
@@ -48,7 +56,7 @@
 #include "notification.h"
 #include "push.h"
 #include "queue.h"
-#include "queue_direct.h"
+#include "queue_insert.h"
 #include "sql_util.h"
 #include "validate.h"
 
@@ -64,7 +72,20 @@ static void
 notify_as_owner(void *arg)
 {
 	NotifyCall *call = arg;
+	bool		stored;
 
+	/*
+	 * One row of webpush.intake, and no SQL statement: the worker does the
+	 * rest.  The application's subject must have been checked in this
+	 * process, and a role's limit needs the count that queue_to_user makes.
+	 */
+	if (app_subject_known(call->spec->app) && !OidIsValid(queue_limited_role()) &&
+		queue_insert_intake(call->user, call->spec, &stored))
+	{
+		if (stored)
+			queue_wake_at_commit();
+		return;
+	}
 	(void) queue_to_user(call->user, call->spec);
 }
 
@@ -138,6 +159,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 	Jsonb	   *payload;
 	char	   *json;
 	MessageSpec spec;
+	NotifyCall	call;
 	const char *app = APP_DEFAULT_NAME;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
@@ -208,17 +230,17 @@ webpush_notify(PG_FUNCTION_ARGS)
 	spec.app = app;
 	spec.payload = (bytea *) cstring_to_text(json);
 	validate_message_options(false, PUSH_DEFAULT_TTL, NULL, NULL, &spec.opts);
-	if (queue_direct_ready(&spec))
-	{
-		/* One row of webpush.intake, and no SQL: the worker does the rest. */
-		(void) queue_direct_intake(cstring_to_text(user), &spec);
-		queue_wake_at_commit();
-	}
-	else
-	{
-		NotifyCall	call = {cstring_to_text(user), &spec};
+	call.user = cstring_to_text(user);
+	call.spec = &spec;
 
+	/*
+	 * A webpush.intake that runs nothing of anyone's on an insert takes the
+	 * row as whoever inserts: no change of role or search_path to pay for.
+	 */
+	if (app_subject_known(app) && !OidIsValid(queue_limited_role()) &&
+		queue_insert_intake_plain(call.user, &spec))
+		queue_wake_at_commit();
+	else
 		run_as_function_owner(fcinfo, notify_as_owner, &call);
-	}
 	return PointerGetDatum(result);
 }
