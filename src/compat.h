@@ -136,31 +136,8 @@ webpush_wait_event(uint32 *cache, const char *name)
 }
 #endif
 
-/* An index entry (queue_direct.c): 14 adds the indexUnchanged hint. */
-#include "access/genam.h"
-#if PG_VERSION_NUM >= 140000
-#define webpush_index_insert(index, values, isnull, tid, heap, check, unchanged, info) \
-	index_insert((index), (values), (isnull), (tid), (heap), (check), (unchanged), (info))
-#else
-#define webpush_index_insert(index, values, isnull, tid, heap, check, unchanged, info) \
-	((void) (unchanged), index_insert((index), (values), (isnull), (tid), (heap), (check), (info)))
-#endif
-
-/*
- * What table_tuple_update says of the indexes: 16 tells summarizing
- * (BRIN-only) updates apart.  The tables this extension updates directly
- * have btree indexes only, so only TU_All asks for new entries.
- */
-#include "access/tableam.h"
-#if PG_VERSION_NUM >= 160000
-typedef TU_UpdateIndexes WebpushUpdateIndexes;
-#define WEBPUSH_UPDATE_NEEDS_ENTRIES(u) ((u) == TU_All)
-#else
-typedef bool WebpushUpdateIndexes;
-#define WEBPUSH_UPDATE_NEEDS_ENTRIES(u) (u)
-#endif
-
 /* An index scan: 18 adds instrumentation (NULL: none). */
+#include "access/genam.h"
 #if PG_VERSION_NUM >= 180000
 #define webpush_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
 	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), (norderbys))
@@ -179,7 +156,9 @@ typedef bool WebpushUpdateIndexes;
  * permission infos to the range table; 18 the relations not pruned.
  */
 #include "access/table.h"
+#include "access/tableam.h"
 #include "executor/executor.h"
+#include "utils/rel.h"
 #include "nodes/makefuncs.h"
 #if PG_VERSION_NUM >= 160000
 #include "parser/parse_relation.h"
