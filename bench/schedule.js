@@ -27,7 +27,13 @@ function cpuTicks(pid) {
   await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
   const sub = service.subscribe();
   const { rows: [{ id }] } = await db.query('SELECT webpush_subscribe($1) AS id', [sub]);
-  const pid = (await db.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = 'postgres'")).rows[0].pid;
+  // The worker starts after CREATE EXTENSION commits.
+  let pid;
+  for (let tries = 0; pid === undefined; tries++) {
+    if (tries === 500) throw new Error('no webpush worker for "postgres" after 10 s');
+    pid = (await db.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = 'postgres'")).rows[0]?.pid;
+    if (pid === undefined) await new Promise((r) => setTimeout(r, 20));
+  }
   // After the INSERT has committed (about 5,000 rows a second here).
   const start = Date.now() + 2000 + count / 2;
   const at = (i) => start + (i % seconds) * 1000;
