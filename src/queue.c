@@ -265,9 +265,7 @@ queue_to_subscription(int64 subscription_id, const MessageSpec *spec)
 	 * An error here undoes the message with the rest of the statement.
 	 * Another application's subscription is one this caller cannot see.
 	 */
-	if (!app_may_use(app, app_caller()))
-		app = NULL;
-	if (app == NULL)
+	if (app == NULL || !app_may_use(app, app_caller()))
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("push subscription %lld does not exist", (long long) subscription_id),

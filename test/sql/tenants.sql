@@ -41,6 +41,7 @@ SELECT state FROM regress.try($$SELECT webpush_subscribe(regress.subscription('h
                                                     server_key => webpush_keys('tenant-blog'))$$);
 SELECT * FROM regress.try($$SELECT webpush_send_user('victim', 'your login code is 918273', application => 'tenant-blog')$$);
 SELECT * FROM regress.try(format('SELECT webpush_send(%s, %L)', :victim_sub, 'hi'));
+SELECT * FROM regress.try($$SELECT webpush_send(-1, 'to nobody')$$);
 SELECT * FROM regress.try(format('SELECT webpush_send_many(ARRAY[%s]::bigint[], %L, application => %L)', :victim_sub, 'hi', 'tenant-blog'));
 SELECT * FROM regress.try(format('SELECT webpush_send_now(%s, %L::jsonb)', :victim_sub, '{"title": "hi"}'));
 SELECT * FROM regress.try($$SELECT webpush_unsubscribe_user('victim', 'tenant-blog')$$);
