@@ -7,7 +7,7 @@
 #   - scheduled sends: QUEUE_SCHEDULED messages (10,000) due on the seconds
 #     of the next QUEUE_SECONDS (60), to a loopback push service, with how
 #     late each arrived after its send_at (p50, p99, max) and the worker's
-#     CPU time meanwhile.
+#     CPU time meanwhile (QUEUE_SCHEDULED=0 skips it).
 # As an unprivileged user with the extension installed (scripts/bench.sh
 # with BENCH_MODE=queue sets that up).
 set -euo pipefail
@@ -42,20 +42,48 @@ SELECT round((pg_total_relation_size('webpush.messages') + pg_total_relation_siz
              / 10000.0, 1);
 SQL
 )
-echo "queue bytes per recipient, 10,000-recipient broadcast: $bytes"
+echo "queue bytes per recipient, 10,000-recipient broadcast into empty tables: $bytes"
+# What a second broadcast adds: the first one's figure includes what the
+# tables cost once whatever they hold (index metapages, the free space
+# map, the empty indexes of messages).
+added=$(psql -XAt -d bench <<'SQL'
+SELECT pg_total_relation_size('webpush.messages') + pg_total_relation_size('webpush.deliveries') AS before \gset
+SELECT recipients FROM webpush_send_many(
+    (SELECT array_agg(id ORDER BY id) FROM (SELECT id FROM webpush.subscriptions ORDER BY id LIMIT 10000) s),
+    webpush_notification('Your order has shipped', 'The teapot you ordered on Monday is on its way and arrives on Thursday.',
+                         url => '/orders/12346', icon => '/static/icon-192.png', tag => 'order-12346')) \g /dev/null
+SELECT round((pg_total_relation_size('webpush.messages') + pg_total_relation_size('webpush.deliveries') - :before)
+             / 10000.0, 1);
+SQL
+)
+echo "queue bytes per recipient that a second 10,000-recipient broadcast adds: $added"
 psql -Xq -d bench -c 'TRUNCATE webpush.deliveries, webpush.messages'
+# A new session's first call pays for mapping the subscriptions' shared
+# buffers into the backend; a pooled application's session has done that
+# already, so the next calls in the same session are printed too.
 rate=$(psql -XAt -d bench <<'SQL'
 CREATE TEMP TABLE ids AS SELECT array_agg(id ORDER BY id) AS ids FROM webpush.subscriptions;
 \timing on
 SELECT recipients FROM webpush_send_many((SELECT ids FROM ids), 'broadcast');
+\timing off
+TRUNCATE webpush.deliveries, webpush.messages;
+\timing on
+SELECT recipients FROM webpush_send_many((SELECT ids FROM ids), 'broadcast');
+\timing off
+TRUNCATE webpush.deliveries, webpush.messages;
+\timing on
+SELECT recipients FROM webpush_send_many((SELECT ids FROM ids), 'broadcast');
 SQL
 )
-ms=$(echo "$rate" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
 n=$(echo "$rate" | grep -E '^[0-9]+$' | head -1)
-awk -v n="$n" -v ms="$ms" 'BEGIN { printf "webpush_send_many to %d: %.0f ms, %.0f deliveries queued per second\n", n, ms, n / (ms / 1000) }'
+echo "$rate" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | awk -v n="$n" '
+    NR == 1 { printf "webpush_send_many to %d, a new session'"'"'s first call: %.0f ms, %.0f deliveries queued per second\n", n, $1, n / ($1 / 1000) }
+    NR > 1 && (best == "" || $1 < best) { best = $1 }
+    END { printf "webpush_send_many to %d, the same session'"'"'s next calls (best of 2): %.0f ms, %.0f deliveries queued per second\n", n, best, n / (best / 1000) }'
 
 # Scheduling, against the loopback push service, in "postgres" (served).
 count=${QUEUE_SCHEDULED:-10000}
 seconds=${QUEUE_SECONDS:-60}
+[ "$count" -eq 0 ] && exit 0
 (cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 node bench/schedule.js "$count" "$seconds"

@@ -45,12 +45,22 @@ static TimestampTz next_retry = 0;
  */
 static bool warned_no_worker = false;
 
+/*
+ * A statement of this file, prepared once per process and kept.
+ *
+ * Each is written for one plan (TID lookups, index scans on the keys, a
+ * LIMIT), so the plan cache is told to build it once: left to choose, it
+ * weighs custom plans against the generic one at every execution, and the
+ * arrays and limits the worker passes make the custom plan look cheaper
+ * each time, so the worker would plan every claim and record again.
+ */
 static SPIPlanPtr
 prepared(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
 {
 	if (*cache == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+		SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, types,
+											  CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "webpush: could not prepare \"%s\": %s",
@@ -515,6 +525,16 @@ copy_bytes(HeapTuple row, TupleDesc desc, int col, uint8 **out, size_t *len)
 	return true;
 }
 
+/* Copy a text column of a claimed row; NULL when NULL. */
+static char *
+copy_text(HeapTuple row, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(row, desc, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
 /*
  * What a claim returns for each delivery: the message, and the endpoint,
  * keys and signing key of the subscription as they are now (the message's
@@ -551,8 +571,7 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 		m->key_id = DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull));
 		if (isnull)
 			m->key_id = 0;
-		s = SPI_getvalue(row, desc, 5);
-		m->endpoint = s ? pstrdup(s) : NULL;
+		m->endpoint = copy_text(row, desc, 5);
 		/* The tables' CHECK constraints guarantee these lengths. */
 		if (copy_bytes(row, desc, 6, &bytes, &len) && len == P256_PUBLIC_LEN)
 			memcpy(m->p256dh, bytes, len);
@@ -565,7 +584,7 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 		}
 		s = TextDatumGetCString(SPI_getbinval(row, desc, 9, &isnull));
 		strlcpy(m->urgency, s, sizeof(m->urgency));
-		s = SPI_getvalue(row, desc, 10);
+		s = copy_text(row, desc, 10);
 		if (s != NULL)
 			strlcpy(m->topic, s, sizeof(m->topic));
 		m->attempts = DatumGetInt16(SPI_getbinval(row, desc, 11, &isnull));
@@ -774,6 +793,7 @@ typedef struct OutcomeArrays
 	char	  **endpoints;
 	char	  **kinds;
 	Datum	   *uncounted;
+	Datum	   *created_ats;
 } OutcomeArrays;
 
 static void
@@ -790,6 +810,7 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 	a->endpoints = palloc(sizeof(char *) * Max(n, 1));
 	a->kinds = palloc(sizeof(char *) * Max(n, 1));
 	a->uncounted = palloc(sizeof(Datum) * Max(n, 1));
+	a->created_ats = palloc(sizeof(Datum) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
 		const Outcome *o = &outcomes[i];
@@ -804,6 +825,7 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 		a->endpoints[a->n] = o->endpoint;
 		a->kinds[a->n] = (char *) outcome_history_name(o->kind);
 		a->uncounted[a->n] = Int32GetDatum(o->not_attempted ? 1 : 0);
+		a->created_ats[a->n] = TimestampTzGetDatum(o->ref.created_at);
 		a->n++;
 	}
 }
@@ -841,9 +863,9 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, outcome_is_final);
 	if (a.n > 0)
 	{
-		Oid			types[7] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		INT4ARRAYOID, TEXTARRAYOID, INT4OID};
-		Datum		values[7];
+		Oid			types[8] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4OID};
+		Datum		values[8];
 
 		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
 		values[1] = PointerGetDatum(text_array(a.kinds, a.n));
@@ -851,28 +873,30 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 		values[3] = PointerGetDatum(text_array(a.reasons, a.n));
 		values[4] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
 		values[5] = PointerGetDatum(text_array(a.endpoints, a.n));
-		values[6] = Int32GetDatum(MyProcPid);
+		values[6] = PointerGetDatum(datum_array(a.created_ats, a.n, TIMESTAMPTZOID));
+		values[7] = Int32GetDatum(MyProcPid);
 		/*
 		 * One pass: each outcome finds its row by ctid (a nested loop over
 		 * the arrays, a TID lookup each), so a batch costs linear time; a
 		 * join of the deleted rows back to the arrays would rescan them for
-		 * every row.
+		 * every row.  The message's created_at came with the claim, so the
+		 * history needs no lookup of the message.
 		 */
 		if (SPI_execute_plan(prepared(&final_plan,
 									  "WITH d AS (DELETE FROM webpush.deliveries d"
 									  "  USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 									  "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
-									  "   pg_catalog.unnest($6))"
-									  "   AS o(tid, outcome, status, reason, uncounted, endpoint)"
-									  "  WHERE d.ctid = o.tid AND d.claimed_by = $7"
+									  "   pg_catalog.unnest($6), pg_catalog.unnest($7))"
+									  "   AS o(tid, outcome, status, reason, uncounted, endpoint, created_at)"
+									  "  WHERE d.ctid = o.tid AND d.claimed_by = $8"
 									  "  RETURNING d.message_id, d.subscription_id, d.attempts,"
-									  "   o.outcome, o.status, o.reason, o.uncounted, o.endpoint) "
+									  "   o.outcome, o.status, o.reason, o.uncounted, o.endpoint, o.created_at) "
 									  "INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome,"
 									  " status, attempts, reason, created_at) "
 									  "SELECT d.message_id, d.subscription_id, COALESCE(d.endpoint, ''),"
-									  " d.outcome, NULLIF(d.status, 0), d.attempts - d.uncounted, d.reason, m.created_at "
-									  "FROM d JOIN webpush.messages m ON m.id = d.message_id",
-									  7, types),
+									  " d.outcome, NULLIF(d.status, 0), d.attempts - d.uncounted, d.reason, d.created_at "
+									  "FROM d",
+									  8, types),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "webpush: could not record delivery outcomes");
 	}

@@ -134,6 +134,7 @@ typedef struct WorkerState
 	HTAB	   *hosts;			/* HostState by origin */
 	int			total_parked;
 	int			quiet_in_flight;	/* held by quiet hosts (count_quiet) */
+	TimestampTz collected_at;	/* when answers were last collected */
 	/* Outcomes waiting to be written in the next transaction (malloc'd). */
 	Outcome    *pending;
 	int			npending;
@@ -261,17 +262,23 @@ probe_share(void)
 	return Max(webpush_max_in_flight / 10, 1);
 }
 
+/*
+ * A host's answers are seen only when the worker collects them, so its
+ * silence is measured up to the last collection: a worker busy with a large
+ * claim, or short of CPU, must not take its own delay for the host's.
+ */
 static bool
-host_stalled(const HostState *host, TimestampTz now)
+host_stalled(const WorkerState *w, const HostState *host, TimestampTz now)
 {
 	return host->in_flight > 0 &&
-		TimestampDifferenceExceeds(host->last_progress, now, HOST_STALL_MS);
+		TimestampDifferenceExceeds(host->last_progress, Min(now, w->collected_at),
+								   HOST_STALL_MS);
 }
 
 static bool
-host_answering(const HostState *host, TimestampTz now)
+host_answering(const WorkerState *w, const HostState *host, TimestampTz now)
 {
-	return host->answered && !host_stalled(host, now);
+	return host->answered && !host_stalled(w, host, now);
 }
 
 /*
@@ -292,7 +299,7 @@ count_quiet(WorkerState *w, TimestampTz now)
 	{
 		if (host->answered)
 		{
-			if (host_stalled(host, now))
+			if (host_stalled(w, host, now))
 				w->quiet_in_flight += host->in_flight;
 		}
 		else if (host->in_flight > 0 || host->nparked > 0)
@@ -309,7 +316,7 @@ host_may_start(WorkerState *w, const HostState *host, TimestampTz now)
 	if (host->in_flight >= webpush_max_in_flight_per_host ||
 		http_client_in_flight(w->http) >= webpush_max_in_flight)
 		return false;
-	if (host_answering(host, now) || w->quiet_in_flight < quiet_share())
+	if (host_answering(w, host, now) || w->quiet_in_flight < quiet_share())
 		return true;
 	return host->in_flight == 0 &&
 		w->quiet_in_flight < quiet_share() + probe_share();
@@ -323,13 +330,13 @@ host_may_start(WorkerState *w, const HostState *host, TimestampTz now)
 static bool
 host_may_wait(WorkerState *w, const HostState *host, TimestampTz now, double *delay_ms)
 {
-	if (host_stalled(host, now))
+	if (host_stalled(w, host, now))
 	{
 		/* Back when its requests in flight have timed out. */
 		*delay_ms = webpush_timeout_ms;
 		return false;
 	}
-	if (host_answering(host, now))
+	if (host_answering(w, host, now))
 		return true;
 	/*
 	 * Quiet, with its first requests out: it answers or stalls within a
@@ -369,7 +376,7 @@ launch(WorkerState *w, Delivery *d, TimestampTz now)
 {
 	HostState  *host = d->host;
 
-	if (!host_answering(host, now))
+	if (!host_answering(w, host, now))
 		w->quiet_in_flight++;
 	http_client_start(w->http, d->req);
 	if (host->in_flight++ == 0)
@@ -884,6 +891,7 @@ wait_and_collect(WorkerState *w, long wait_ms)
 		w->claim_wanted = true; /* a sender committed */
 	}
 	now = GetCurrentTimestamp();
+	w->collected_at = now;
 	while ((done = http_client_next_done(w->http)) != NULL)
 	{
 		Delivery   *d = done->owner;
