@@ -333,7 +333,9 @@ action_navigate(const Prepared *p, JsonbValue *given, const char *field)
 	int			len;
 	size_t		origin;
 
-	if (given == NULL || given->type == jbvNull)
+	/* Missing, null or "" (a template's empty column): the notification's own. */
+	if (given == NULL || given->type == jbvNull ||
+		(given->type == jbvString && given->val.string.len == 0))
 		return p->declarative ? p->navigate : NULL;
 	if (given->type != jbvString)
 		field_error(field, "must be a string", "Give a path of your site such as /orders/42, or an https:// URL.");
