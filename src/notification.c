@@ -47,6 +47,7 @@ typedef struct Prepared
 	Jsonb	   *actions;		/* rebuilt from f->actions, or NULL */
 	Numeric		timestamp;		/* milliseconds since 1970, or NULL */
 	size_t		limit;			/* the longest payload allowed */
+	const char *trigger_name;	/* a row trigger's: row data warns, not fails */
 } Prepared;
 
 void
@@ -341,6 +342,17 @@ action_navigate(const Prepared *p, JsonbValue *given, const char *field)
 		field_error(field, "must be a string", "Give a path of your site such as /orders/42, or an https:// URL.");
 	u = given->val.string.val;
 	len = given->val.string.len;
+	if (p->trigger_name != NULL &&
+		(!url_valid(u, len) || (p->declarative && u[0] != '/' && !is_https(u, len))))
+	{
+		/* The row's data made it so: the action keeps the notification's url. */
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webpush_notify: trigger \"%s\" gives this row the invalid %s \"%s\"; the action opens the notification's url",
+						p->trigger_name, field, pnstrdup(u, len)),
+				 errhint("Make the template a path of your site such as /orders/{id}, or an https:// URL.")));
+		return p->declarative ? p->navigate : NULL;
+	}
 	if (!url_valid(u, len))
 		field_error(field, "must be a path of your site or an http(s) URL",
 					"Give a path of your site such as /orders/42, or an https:// URL.");
@@ -438,10 +450,11 @@ timestamp_ms(TimestampTz t)
 
 /* Checks every field but the title, and what build() needs. */
 static void
-prepare(const NotificationFields *f, Prepared *p)
+prepare(const NotificationFields *f, const char *trigger_name, Prepared *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->f = f;
+	p->trigger_name = trigger_name;
 	p->limit = ECE_MAX_PLAINTEXT - (f->receipt ? RECEIPT_MAX_GROWTH : 0);
 	if (f->url != NULL && !notification_url_valid(f->url))
 		ereport(ERROR,
@@ -579,7 +592,7 @@ notification_build(const NotificationFields *f)
 	size_t		len;
 
 	validate_notification_title(f->title);
-	prepare(f, &p);
+	prepare(f, NULL, &p);
 	json = build_fitting(&p, &len);
 	if (json != NULL)
 		return json;
@@ -639,7 +652,7 @@ notification_build_for_row(NotificationFields *f, const char *trigger_name)
 		row_warning(trigger_name, "dir", f->dir, "dir is auto, ltr or rtl.");
 		f->dir = NULL;
 	}
-	prepare(f, &p);
+	prepare(f, trigger_name, &p);
 	json = build_fitting(&p, &len);
 	if (json == NULL && f->url != NULL)
 	{
@@ -649,7 +662,7 @@ notification_build_for_row(NotificationFields *f, const char *trigger_name)
 						trigger_name, (size_t) VARSIZE_ANY_EXHDR(f->url)),
 				 errhint("Send a short path and let the page look the rest up.")));
 		f->url = NULL;
-		prepare(f, &p);
+		prepare(f, trigger_name, &p);
 		json = build_fitting(&p, &len);
 	}
 	if (json == NULL)

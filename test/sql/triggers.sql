@@ -144,6 +144,16 @@ SELECT p->'notification'->>'lang' AS lang, p->'notification'->>'title' AS title,
        regress.webkit_accepts(p) AS declarative
 FROM (SELECT convert_from(payload, 'UTF8')::jsonb AS p, id FROM regress.notified) x ORDER BY id;
 DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
+-- A row whose url is invalid sends without it, and its action too (as the
+-- example's trigger does: the action's navigate is the row's url).
+CREATE TABLE notes (id int, user_id text, url text);
+CREATE TRIGGER notes_notify AFTER INSERT ON notes FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Note {id}', '', '{url}', '',
+        'actions=[{"action": "open", "title": "Open", "navigate": "{url}"}]');
+INSERT INTO notes VALUES (1, 'olga', 'not a url'), (2, 'olga', NULL), (3, 'olga', '/notes/3');
+SELECT convert_from(payload, 'UTF8')::jsonb - 'receipt' AS payload FROM regress.notified ORDER BY id;
+DROP TABLE notes;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 -- The trigger's own mistakes are errors at its first firing.
 CREATE TRIGGER chats_bad AFTER INSERT ON chats FOR EACH ROW
     EXECUTE FUNCTION webpush_notify('user_id', 't', '', '', '', 'colour=red');
