@@ -23,7 +23,7 @@ COMMENT ON TABLE messages IS 'Messages to users; each insert notifies every brow
 DROP TRIGGER IF EXISTS messages_notify ON messages;
 CREATE TRIGGER messages_notify AFTER INSERT ON messages
     FOR EACH ROW EXECUTE FUNCTION webpush_notify('user_id', '{title}', '{body}', '{url}', '',
-        'tag=message-{id}', 'app_badge=1',
+        'tag=message-{id}', 'badge=/badge.png', 'app_badge=1',
         'actions=[{"action": "open", "title": "Open", "navigate": "{url}"}, {"action": "later", "title": "Later", "navigate": "/?later={id}"}]');
 
 -- The server's role.  Give it a password (ALTER ROLE ... PASSWORD) when it
