@@ -11,8 +11,9 @@
  * Arguments: the user column, the title, and optionally the body, the url
  * and the application ('' for "default"), then options written
  * 'name=template': icon, badge, image, tag, lang, dir, app_badge, actions
- * (JSON), and title.LANG and body.LANG, the title and body for rows whose
- * lang is LANG (or starts with LANG-).  {column} in the title, body, url
+ * (JSON); silent, require_interaction, renotify, mutable, declarative and
+ * receipt (true or false); and title.LANG and body.LANG, the title and body
+ * for rows whose lang is LANG (or starts with LANG-).  {column} in the title, body, url
  * and the options is replaced by that column's value in the row (NEW, or
  * OLD for DELETE); NULL is replaced by nothing.  A row whose user column is NULL, or whose user has no
  * subscription, sends nothing.  A body too long to send is shortened; a url
@@ -210,7 +211,7 @@ option_error(Trigger *trigger, const char *arg, const char *problem)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("webpush_notify: trigger \"%s\" has the invalid option \"%s\": %s",
 					trigger->tgname, arg, problem),
-			 errhint("Options after the application are 'name=template', with name icon, badge, image, tag, lang, dir, app_badge, actions, title.LANG or body.LANG.")));
+			 errhint("Options after the application are 'name=template', with name icon, badge, image, tag, lang, dir, app_badge, actions, silent, require_interaction, renotify, mutable, declarative, receipt, title.LANG or body.LANG.")));
 }
 
 /*
@@ -271,6 +272,32 @@ apply_options(Trigger *trigger, Relation rel, HeapTuple row, NotificationFields 
 				else
 					f->app_badge = n;
 			}
+			else if (strcmp(name, "silent") == 0 || strcmp(name, "require_interaction") == 0 ||
+					 strcmp(name, "renotify") == 0 || strcmp(name, "mutable") == 0 ||
+					 strcmp(name, "declarative") == 0 || strcmp(name, "receipt") == 0)
+			{
+				char	   *word = text_to_cstring(value);
+				bool		b;
+
+				if (!parse_bool(word, &b))
+					ereport(WARNING,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("webpush_notify: trigger \"%s\" gives this row the invalid %s \"%s\"; the notification is sent without it",
+									trigger->tgname, name, word),
+							 errdetail("It takes true or false.")));
+				else if (strcmp(name, "silent") == 0)
+					f->silent = b;
+				else if (strcmp(name, "require_interaction") == 0)
+					f->require_interaction = b;
+				else if (strcmp(name, "renotify") == 0)
+					f->renotify = b;
+				else if (strcmp(name, "mutable") == 0)
+					f->is_mutable = b;
+				else if (strcmp(name, "declarative") == 0)
+					f->declarative = b;
+				else
+					f->receipt = b;
+			}
 			else if (strcmp(name, "actions") == 0)
 				f->actions = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
 																CStringGetDatum(text_to_cstring(value))));
@@ -299,7 +326,12 @@ apply_options(Trigger *trigger, Relation rel, HeapTuple row, NotificationFields 
 			else
 				option_error(trigger, arg, "unknown option name");
 		}
-	/* renotify is not a trigger option; a tag alone replaces quietly. */
+	/* A row without a tag cannot renotify: it is shown as new anyway. */
+	if (f->renotify > 0 && f->tag == NULL)
+		f->renotify = -1;
+	/* declarative=true for a row whose url is a path: the kit's convention. */
+	if (f->declarative > 0)
+		f->declarative = -1;
 }
 
 Datum

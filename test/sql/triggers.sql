@@ -154,6 +154,17 @@ INSERT INTO notes VALUES (1, 'olga', 'not a url'), (2, 'olga', NULL), (3, 'olga'
 SELECT convert_from(payload, 'UTF8')::jsonb - 'receipt' AS payload FROM regress.notified ORDER BY id;
 DROP TABLE notes;
 DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
+-- Boolean options: a row without a tag does not renotify, declarative=false
+-- keeps the kit's convention for an https url, receipt=false leaves out the
+-- ids' member, and a value that is not a boolean warns.
+CREATE TABLE pings (id int, user_id text, quiet text, tag text);
+CREATE TRIGGER pings_notify AFTER INSERT ON pings FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Ping {id}', '', 'https://example.com/p/{id}', '',
+        'silent={quiet}', 'renotify=true', 'tag={tag}', 'declarative=false', 'receipt=false', 'require_interaction=on');
+INSERT INTO pings VALUES (1, 'olga', 'true', 'p'), (2, 'olga', 'maybe', NULL);
+SELECT convert_from(payload, 'UTF8')::jsonb AS payload FROM regress.notified ORDER BY id;
+DROP TABLE pings;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 -- The trigger's own mistakes are errors at its first firing.
 CREATE TRIGGER chats_bad AFTER INSERT ON chats FOR EACH ROW
     EXECUTE FUNCTION webpush_notify('user_id', 't', '', '', '', 'colour=red');
