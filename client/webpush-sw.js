@@ -154,10 +154,9 @@ export async function recordReceipt(receipt, event, action) {
 // worker); a 2xx or another 4xx (a refusal that retrying cannot change)
 // drops them.
 export async function flushReceipts() {
-  if (sending) {
-    await sending;
-    if (!pending || pending.length === 0) return;
-  }
+  // One request at a time: a flush asked for meanwhile sends what is left.
+  while (sending) await sending;
+  if (pending && pending.length === 0) return;
   sending = (async () => {
     const list = await loadPending();
     const settings = await savedSettings();
