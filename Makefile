@@ -9,6 +9,7 @@ OBJS = \
 	src/endpoint.o \
 	src/retry_after.o \
 	src/safe_text.o \
+	src/receipt.o \
 	src/http.o \
 	src/http2.o \
 	src/push.o \
@@ -31,6 +32,7 @@ OBJS = \
 	src/notification.o \
 	src/sql_notification.o \
 	src/sql_notify.o \
+	src/sql_receipts.o \
 	src/sql_workers.o \
 	src/sql_util.o \
 	src/drop_guard.o \
@@ -45,7 +47,7 @@ DATA = webpush--0.4.sql \
 	webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql webpush--0.3--0.4.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants search_path schema dba_tables
+REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants receipts search_path schema dba_tables
 # The pg_regress files are in test/sql and test/expected.
 REGRESS_OPTS = --inputdir=test
 

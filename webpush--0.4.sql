@@ -688,13 +688,27 @@ CREATE FUNCTION webpush_notification(title text,
                                      tag text DEFAULT NULL,
                                      data jsonb DEFAULT NULL,
                                      require_interaction boolean DEFAULT NULL,
-                                     silent boolean DEFAULT NULL) RETURNS jsonb
+                                     silent boolean DEFAULT NULL,
+                                     actions jsonb DEFAULT NULL,
+                                     lang text DEFAULT NULL,
+                                     dir text DEFAULT NULL,
+                                     "timestamp" timestamptz DEFAULT NULL,
+                                     renotify boolean DEFAULT NULL,
+                                     vibrate integer[] DEFAULT NULL,
+                                     app_badge integer DEFAULT NULL,
+                                     mutable boolean DEFAULT NULL,
+                                     declarative boolean DEFAULT NULL,
+                                     receipt boolean DEFAULT true) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'webpush_notification'
     LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION webpush_notification(text, text, text, text, text, text, text, jsonb, boolean, boolean) IS
-    'Builds a notification payload ({"title", "body", "url", ...}) for client/sw.js; NULL arguments are omitted';
+COMMENT ON FUNCTION webpush_notification(text, text, text, text, text, text, text, jsonb, boolean, boolean,
+                                         jsonb, text, text, timestamptz, boolean, integer[], integer,
+                                         boolean, boolean, boolean) IS
+    'Builds a notification payload: Declarative Web Push ({"web_push": 8030, "notification": {...}}) for an absolute https url, else {"title", "body", "url", ...} for client/sw.js; NULL arguments are omitted';
 GRANT EXECUTE ON FUNCTION
-    webpush_notification(text, text, text, text, text, text, text, jsonb, boolean, boolean)
+    webpush_notification(text, text, text, text, text, text, text, jsonb, boolean, boolean,
+                         jsonb, text, text, timestamptz, boolean, integer[], integer,
+                         boolean, boolean, boolean)
 TO PUBLIC;
 
 -- The encryption alone (RFC 8291), for checking it against the RFC's test
@@ -970,3 +984,109 @@ REVOKE ALL ON FUNCTION webpush_drop_guard() FROM PUBLIC;
 CREATE EVENT TRIGGER webpush_drop_guard ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION')
     EXECUTE FUNCTION webpush_drop_guard();
+
+-- Receipts: what became of a notification in the browser -------------------
+--
+-- The builders (webpush_notification, webpush_notify) write "receipt": true
+-- into the payload; the worker replaces it, for each recipient, with the
+-- message's and the subscription's id.  The kit's service worker reports
+-- shown, clicked (with the action) and closed to the application, whose
+-- server records them with webpush_receipt() or webpush_receipts().  One
+-- row per message, subscription and event: a receipt sent again is stored
+-- once.  The rows go with their message when the worker purges it
+-- (webpush.history_retention); pg_dump keeps none of them.
+CREATE TABLE webpush.receipts (
+    message_id      bigint NOT NULL
+                    REFERENCES webpush.messages (id) ON DELETE CASCADE,
+    subscription_id bigint NOT NULL,        -- 0 for a one-off send
+    event           text NOT NULL
+                    CHECK (event OPERATOR(pg_catalog.=) ANY (ARRAY['shown', 'clicked', 'closed'])),
+    application     text NOT NULL,
+    action          text,                   -- clicked: the button; NULL for the notification
+    at              timestamptz NOT NULL,   -- when the browser saw it
+    recorded_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (message_id, subscription_id, event),
+    CHECK (action IS NULL OR event OPERATOR(pg_catalog.=) 'clicked')
+);
+COMMENT ON TABLE webpush.receipts IS
+    'Shown, clicked (with the action) and closed, per message and subscription, as the service worker reported them through the application';
+COMMENT ON COLUMN webpush.receipts.action IS 'the action (button) clicked; NULL: the notification itself';
+-- The per-application counts.
+CREATE INDEX receipts_application_idx ON webpush.receipts (application, event);
+REVOKE ALL ON webpush.receipts FROM PUBLIC;
+GRANT SELECT ON webpush.receipts TO webpush_sender, webpush_monitor;
+
+-- A sender sees the receipts of the applications it may use.
+ALTER TABLE webpush.receipts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY receipts_of_role ON webpush.receipts FOR SELECT
+    USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(application));
+
+-- Per message: how many recipients showed it, clicked it and closed it.
+-- The columns come after those of webpush.message_status, which it
+-- repeats, so that a reader of either sees the same message.
+CREATE VIEW webpush.message_receipts WITH (security_barrier) AS
+SELECT s.id, s.application, s.created_at, s.recipients, s.delivered,
+       COALESCE(r.shown, 0) AS shown, COALESCE(r.clicked, 0) AS clicked,
+       COALESCE(r.closed, 0) AS closed, c.actions, r.last_receipt_at
+FROM webpush.message_status s
+LEFT JOIN LATERAL (
+    SELECT pg_catalog.count(*) FILTER (WHERE event OPERATOR(pg_catalog.=) 'shown') AS shown,
+           pg_catalog.count(*) FILTER (WHERE event OPERATOR(pg_catalog.=) 'clicked') AS clicked,
+           pg_catalog.count(*) FILTER (WHERE event OPERATOR(pg_catalog.=) 'closed') AS closed,
+           pg_catalog.max(recorded_at) AS last_receipt_at
+    FROM webpush.receipts WHERE message_id OPERATOR(pg_catalog.=) s.id) r ON true
+LEFT JOIN LATERAL (
+    -- Clicks per action ("" for the notification itself).
+    SELECT pg_catalog.jsonb_object_agg(a.action, a.clicks) AS actions
+    FROM (SELECT COALESCE(action, '') AS action, pg_catalog.count(*) AS clicks
+            FROM webpush.receipts
+           WHERE message_id OPERATOR(pg_catalog.=) s.id AND event OPERATOR(pg_catalog.=) 'clicked'
+           GROUP BY 1) a) c ON true;
+COMMENT ON VIEW webpush.message_receipts IS
+    'Per message of the applications the reader may use: recipients, delivered, and how many showed, clicked and closed it';
+REVOKE ALL ON webpush.message_receipts FROM PUBLIC;
+GRANT SELECT ON webpush.message_receipts TO webpush_monitor, webpush_sender;
+
+-- Per application: the receipts of the messages still kept.
+CREATE VIEW webpush.application_receipts WITH (security_barrier) AS
+SELECT a.name AS application,
+       (SELECT pg_catalog.count(*) FROM webpush.receipts r
+         WHERE r.application OPERATOR(pg_catalog.=) a.name
+           AND r.event OPERATOR(pg_catalog.=) 'shown') AS shown,
+       (SELECT pg_catalog.count(*) FROM webpush.receipts r
+         WHERE r.application OPERATOR(pg_catalog.=) a.name
+           AND r.event OPERATOR(pg_catalog.=) 'clicked') AS clicked,
+       (SELECT pg_catalog.count(*) FROM webpush.receipts r
+         WHERE r.application OPERATOR(pg_catalog.=) a.name
+           AND r.event OPERATOR(pg_catalog.=) 'closed') AS closed
+FROM webpush.applications a
+WHERE pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(a.name);
+COMMENT ON VIEW webpush.application_receipts IS
+    'Per application the reader may use: shown, clicked and closed receipts of the messages still kept';
+REVOKE ALL ON webpush.application_receipts FROM PUBLIC;
+GRANT SELECT ON webpush.application_receipts TO webpush_monitor, webpush_sender;
+
+-- Records one receipt; true when it was stored now.  A message the caller's
+-- applications do not have, or one not queued for that subscription, is
+-- ignored (false), as is a receipt already stored.
+CREATE FUNCTION webpush_receipt(message_id bigint, subscription_id bigint, event text,
+                                action text DEFAULT NULL, at timestamptz DEFAULT NULL)
+    RETURNS boolean
+    AS 'MODULE_PATHNAME', 'webpush_receipt'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_receipt(bigint, bigint, text, text, timestamptz) IS
+    'Records that a notification was shown, clicked (with the action) or closed; true when stored now, false when already stored or not the caller''s';
+REVOKE ALL ON FUNCTION webpush_receipt(bigint, bigint, text, text, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_receipt(bigint, bigint, text, text, timestamptz) TO webpush_sender;
+
+-- The same for the array the kit's service worker posts:
+-- [{"message": 12, "subscription": 34, "event": "clicked", "action": "reply", "at": 1767225600000}].
+CREATE FUNCTION webpush_receipts(receipts jsonb) RETURNS integer
+    AS 'MODULE_PATHNAME', 'webpush_receipts'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_receipts(jsonb) IS
+    'Records the receipts the kit''s service worker posts ([{message, subscription, event, action, at}]); returns how many were stored now';
+REVOKE ALL ON FUNCTION webpush_receipts(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_receipts(jsonb) TO webpush_sender;

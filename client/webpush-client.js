@@ -1,7 +1,8 @@
 // webpush-client.js: the browser half of the webpush PostgreSQL extension.
 //
-// An ES module with no dependencies and no build step.  Serve it and
-// client/sw.js from your site, then from a button's click handler:
+// An ES module with no dependencies (dist/webpush-client.classic.js is the
+// same as a classic script, window.WebPush).  Serve it and client/sw.js
+// from your site, then from a button's click handler:
 //
 //   import { subscribe, WebPushError } from '/webpush-client.js';
 //   button.onclick = async () => {
@@ -13,6 +14,8 @@
 //   POST   /api/subscription  {subscription, oldEndpoint?, applicationServerKey}
 //                                                      -> webpush_subscribe(..., server_key)
 //   DELETE /api/subscription  {endpoint}                   -> webpush_unsubscribe()
+// and, with subscribe({receiptUrl: '/api/receipts'}), one for receipts:
+//   POST   /api/receipts      {receipts: [...]}               -> webpush_receipts()
 
 const DEFAULTS = {
   serviceWorker: '/sw.js',     // URL of client/sw.js on your site
@@ -20,6 +23,7 @@ const DEFAULTS = {
   applicationServerKey: null,  // webpush_keys(); fetched from keyUrl when null
   keyUrl: '/api/key',
   subscriptionUrl: '/api/subscription',
+  receiptUrl: null,            // where sw.js reports shown/clicked/closed; none when null
   headers: {},                 // extra request headers, e.g. a CSRF token
   body: {},                    // extra members of the POST body
   defaultTitle: undefined,     // sw.js's title for a push that has none
@@ -136,6 +140,7 @@ function workerUrl(options) {
   const url = new URL(options.serviceWorker, location.href);
   url.searchParams.set('subscriptionUrl', new URL(options.subscriptionUrl, location.href).pathname);
   url.searchParams.set('keyUrl', new URL(options.keyUrl, location.href).pathname);
+  if (options.receiptUrl) url.searchParams.set('receiptUrl', new URL(options.receiptUrl, location.href).pathname);
   if (options.defaultTitle) url.searchParams.set('defaultTitle', options.defaultTitle);
   return url.href;
 }
@@ -175,8 +180,10 @@ function activated(registration) {
 }
 
 // What sw.js sends along when it renews a subscription on its own
-// (pushsubscriptionchange): the page's extra headers and body members,
-// kept in Cache Storage, which the page and its worker share.
+// (pushsubscriptionchange) or reports receipts: the page's extra headers
+// and body members, and receiptUrl (for a service worker of your own that
+// imports the kit's handlers), kept in Cache Storage, which the page and
+// its worker share.
 const RENEWAL_CACHE = 'webpush-client';
 const renewalKey = (registration) => new URL('__webpush-renewal__', registration.scope).href;
 
@@ -184,7 +191,11 @@ async function saveRenewalOptions(registration, options) {
   try {
     const cache = await caches.open(RENEWAL_CACHE);
     await cache.put(renewalKey(registration), new Response(JSON.stringify(
-      { headers: options.headers || {}, body: options.body || {} }),
+      {
+        headers: options.headers || {},
+        body: options.body || {},
+        receiptUrl: options.receiptUrl ? new URL(options.receiptUrl, location.href).href : null,
+      }),
     { headers: { 'content-type': 'application/json' } }));
   } catch {
     // No Cache Storage (a private window in some browsers): renewals then

@@ -9,9 +9,13 @@
  *											'/orders/{id}');
  *
  * Arguments: the user column, the title, and optionally the body, the url
- * and the application.  {column} in the title, body and url is replaced by
- * that column's value in the row (NEW, or OLD for DELETE); NULL is replaced
- * by nothing.  A row whose user column is NULL, or whose user has no
+ * and the application ('' for "default"), then options written
+ * 'name=template': icon, badge, image, tag, lang, dir, app_badge, actions
+ * (JSON); silent, require_interaction, renotify, mutable, declarative and
+ * receipt (true or false); and title.LANG and body.LANG, the title and body
+ * for rows whose lang is LANG (or starts with LANG-).  {column} in the title, body, url
+ * and the options is replaced by that column's value in the row (NEW, or
+ * OLD for DELETE); NULL is replaced by nothing.  A row whose user column is NULL, or whose user has no
  * subscription, sends nothing.  A body too long to send is shortened; a url
  * that is invalid or too long for the row is left out, and a row whose title
  * comes out empty sends nothing, each with a WARNING: the row's data never
@@ -48,6 +52,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 
@@ -118,9 +123,25 @@ column_number(Relation rel, const char *name, const char *where)
 	return attnum;
 }
 
-/* The template with each {column} replaced by its value in the row. */
+/* The length of a {column} reference at p in a JSON template: {name} of letters, digits and _, or 0. */
+static size_t
+json_reference_length(const char *p)
+{
+	size_t		n = 1;
+
+	while (isalnum((unsigned char) p[n]) || p[n] == '_')
+		n++;
+	return n > 1 && p[n] == '}' ? n + 1 : 0;
+}
+
+/*
+ * The template with each {column} replaced by its value in the row.  In a
+ * JSON template (the actions option) only {name} of letters, digits and _
+ * is a reference, so that the JSON's own braces stay, and each value is
+ * escaped for a JSON string.
+ */
 static text *
-substitute(const char *template, Relation rel, HeapTuple row, const char *what)
+substitute_template(const char *template, Relation rel, HeapTuple row, const char *what, bool json)
 {
 	StringInfoData out;
 	const char *p = template;
@@ -128,15 +149,31 @@ substitute(const char *template, Relation rel, HeapTuple row, const char *what)
 	initStringInfo(&out);
 	while (*p)
 	{
-		const char *close;
+		const char *close = NULL;
 
-		if (*p == '{' && (close = strchr(p + 1, '}')) != NULL && close > p + 1)
+		if (*p == '{')
+		{
+			if (json)
+				close = json_reference_length(p) > 0 ? p + json_reference_length(p) - 1 : NULL;
+			else if ((close = strchr(p + 1, '}')) != NULL && close == p + 1)
+				close = NULL;
+		}
+		if (close != NULL)
 		{
 			char	   *name = pnstrdup(p + 1, close - p - 1);
 			char	   *value = SPI_getvalue(row, RelationGetDescr(rel),
 											 column_number(rel, name, what));
 
-			if (value != NULL)
+			if (value != NULL && json)
+			{
+				StringInfoData quoted;
+
+				/* escape_json adds the quotes the template already has. */
+				initStringInfo(&quoted);
+				escape_json(&quoted, value);
+				appendBinaryStringInfo(&out, quoted.data + 1, quoted.len - 2);
+			}
+			else if (value != NULL)
 				appendStringInfoString(&out, value);
 			p = close + 1;
 		}
@@ -144,6 +181,157 @@ substitute(const char *template, Relation rel, HeapTuple row, const char *what)
 			appendStringInfoChar(&out, *p++);
 	}
 	return cstring_to_text_with_len(out.data, out.len);
+}
+
+static text *
+substitute(const char *template, Relation rel, HeapTuple row, const char *what)
+{
+	return substitute_template(template, rel, row, what, false);
+}
+
+/* Whether the row's lang (such as fr-CA) is the option's language (fr or fr-CA). */
+static bool
+lang_matches(text *row_lang, const char *lang)
+{
+	const char *s;
+	size_t		len;
+	size_t		want = strlen(lang);
+
+	if (row_lang == NULL)
+		return false;
+	s = VARDATA_ANY(row_lang);
+	len = VARSIZE_ANY_EXHDR(row_lang);
+	return len >= want && pg_strncasecmp(s, lang, want) == 0 && (len == want || s[want] == '-');
+}
+
+static void
+option_error(Trigger *trigger, const char *arg, const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("webpush_notify: trigger \"%s\" has the invalid option \"%s\": %s",
+					trigger->tgname, arg, problem),
+			 errhint("Options after the application are 'name=template', with name icon, badge, image, tag, lang, dir, app_badge, actions, silent, require_interaction, renotify, mutable, declarative, receipt, title.LANG or body.LANG.")));
+}
+
+/*
+ * The options (arguments 6 and on), each 'name=template'.  lang is read
+ * first, so that title.LANG and body.LANG can pick the row's language; an
+ * exact language wins over its prefix (fr-CA over fr).
+ */
+static void
+apply_options(Trigger *trigger, Relation rel, HeapTuple row, NotificationFields *f)
+{
+	size_t		title_match = 0;
+	size_t		body_match = 0;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 5; i < trigger->tgnargs; i++)
+		{
+			const char *arg = trigger->tgargs[i];
+			const char *eq = strchr(arg, '=');
+			char	   *name;
+			const char *template;
+			text	   *value;
+
+			if (eq == NULL || eq == arg)
+				option_error(trigger, arg, "it is not name=template");
+			name = pnstrdup(arg, eq - arg);
+			template = eq + 1;
+			if ((pass == 0) != (strcmp(name, "lang") == 0))
+				continue;
+			value = substitute_template(template, rel, row, "in an option",
+										strcmp(name, "actions") == 0);
+			/* An option that comes out empty for a row is left out. */
+			if (VARSIZE_ANY_EXHDR(value) == 0)
+				continue;
+			if (strcmp(name, "lang") == 0)
+				f->lang = value;
+			else if (strcmp(name, "dir") == 0)
+				f->dir = value;
+			else if (strcmp(name, "icon") == 0)
+				f->icon = value;
+			else if (strcmp(name, "badge") == 0)
+				f->badge = value;
+			else if (strcmp(name, "image") == 0)
+				f->image = value;
+			else if (strcmp(name, "tag") == 0)
+				f->tag = value;
+			else if (strcmp(name, "app_badge") == 0)
+			{
+				char	   *digits = text_to_cstring(value);
+				char	   *end;
+				long		n = strtol(digits, &end, 10);
+
+				if (*end != '\0' || n < 0 || n > PG_INT32_MAX)
+					ereport(WARNING,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("webpush_notify: trigger \"%s\" gives this row the invalid app_badge \"%s\"; the notification is sent without it",
+									trigger->tgname, digits),
+							 errdetail("The badge is a count: 0 or more.")));
+				else
+					f->app_badge = n;
+			}
+			else if (strcmp(name, "silent") == 0 || strcmp(name, "require_interaction") == 0 ||
+					 strcmp(name, "renotify") == 0 || strcmp(name, "mutable") == 0 ||
+					 strcmp(name, "declarative") == 0 || strcmp(name, "receipt") == 0)
+			{
+				char	   *word = text_to_cstring(value);
+				bool		b;
+
+				if (!parse_bool(word, &b))
+					ereport(WARNING,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("webpush_notify: trigger \"%s\" gives this row the invalid %s \"%s\"; the notification is sent without it",
+									trigger->tgname, name, word),
+							 errdetail("It takes true or false.")));
+				else if (strcmp(name, "silent") == 0)
+					f->silent = b;
+				else if (strcmp(name, "require_interaction") == 0)
+					f->require_interaction = b;
+				else if (strcmp(name, "renotify") == 0)
+					f->renotify = b;
+				else if (strcmp(name, "mutable") == 0)
+					f->is_mutable = b;
+				else if (strcmp(name, "declarative") == 0)
+					f->declarative = b;
+				else
+					f->receipt = b;
+			}
+			else if (strcmp(name, "actions") == 0)
+				f->actions = DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+																CStringGetDatum(text_to_cstring(value))));
+			else if (strncmp(name, "title.", 6) == 0 || strncmp(name, "body.", 5) == 0)
+			{
+				bool		is_title = name[0] == 't';
+				const char *lang = name + (is_title ? 6 : 5);
+				size_t		strength = strlen(lang);
+
+				if (*lang == '\0')
+					option_error(trigger, arg, "title. and body. need a language, such as title.fr");
+				if (lang_matches(f->lang, lang) && strength > (is_title ? title_match : body_match))
+				{
+					if (is_title)
+					{
+						f->title = value;
+						title_match = strength;
+					}
+					else
+					{
+						f->body = value;
+						body_match = strength;
+					}
+				}
+			}
+			else
+				option_error(trigger, arg, "unknown option name");
+		}
+	/* A row without a tag cannot renotify: it is shown as new anyway. */
+	if (f->renotify > 0 && f->tag == NULL)
+		f->renotify = -1;
+	/* declarative=true for a row whose url is a path: the kit's convention. */
+	if (f->declarative > 0)
+		f->declarative = -1;
 }
 
 Datum
@@ -172,12 +360,12 @@ webpush_notify(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("webpush_notify() must be fired FOR EACH ROW")));
 	trigger = trigdata->tg_trigger;
-	if (trigger->tgnargs < 2 || trigger->tgnargs > 5)
+	if (trigger->tgnargs < 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("webpush_notify() takes 2 to 5 arguments, trigger \"%s\" gives %d",
+				 errmsg("webpush_notify() takes at least 2 arguments, trigger \"%s\" gives %d",
 						trigger->tgname, trigger->tgnargs),
-				 errhint("Arguments: user column, title, and optionally body, url and application.")));
+				 errhint("Arguments: user column, title, and optionally body, url, application and options such as 'lang={lang}'.")));
 
 	/*
 	 * The row the statement goes on with: NEW for INSERT and UPDATE, OLD for
@@ -188,7 +376,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
 		row = result = trigdata->tg_newtuple;
 
-	if (trigger->tgnargs >= 5)
+	if (trigger->tgnargs >= 5 && trigger->tgargs[4][0] != '\0')
 		app = app_name_arg(cstring_to_text(trigger->tgargs[4]));
 	/*
 	 * The role whose statement fires it sends, as it would through a
@@ -204,7 +392,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 	}
 
 	/* The templates are checked even when this row notifies nobody. */
-	memset(&f, 0, sizeof(f));
+	notification_fields_init(&f);
 	f.title = substitute(trigger->tgargs[1], rel, row, "in the title");
 	if (trigger->tgnargs >= 3 && trigger->tgargs[2][0] != '\0')
 		f.body = substitute(trigger->tgargs[2], rel, row, "in the body");
@@ -215,8 +403,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 		f.body = NULL;
 	if (f.url != NULL && VARSIZE_ANY_EXHDR(f.url) == 0)
 		f.url = NULL;
-	f.require_interaction = -1;
-	f.silent = -1;
+	apply_options(trigger, rel, row, &f);
 	user = SPI_getvalue(row, RelationGetDescr(rel),
 						column_number(rel, trigger->tgargs[0], "as the user column"));
 	if (user == NULL)

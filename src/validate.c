@@ -284,31 +284,3 @@ validate_notification_title(text *title)
 				 errdetail("Browsers show the title in bold; the body alone cannot be shown."),
 				 errhint("Pass a non-empty title, for example webpush_notification('Order shipped', 'Your teapot is on its way').")));
 }
-
-/*
- * The service worker opens this URL on a click: a path of the site, or an
- * http(s) URL.  Anything else (javascript:, data:, a protocol-relative //host)
- * is refused here rather than silently ignored in the browser.
- */
-bool
-notification_url_valid(text *url)
-{
-	const char *u = VARDATA_ANY(url);
-	size_t		len = VARSIZE_ANY_EXHDR(url);
-	bool		path = len >= 1 && u[0] == '/' && (len == 1 || u[1] != '/');
-	bool		absolute = (len > 7 && pg_strncasecmp(u, "http://", 7) == 0) ||
-		(len > 8 && pg_strncasecmp(u, "https://", 8) == 0);
-
-	return path || absolute;
-}
-
-void
-validate_notification_url(text *url)
-{
-	if (!notification_url_valid(url))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid notification url \"%s\"", text_to_cstring(url)),
-				 errdetail("The service worker opens this URL when the notification is clicked."),
-				 errhint("Use a path of your site such as /orders/42, or an https:// URL.")));
-}

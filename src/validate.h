@@ -49,11 +49,8 @@ extern void validate_message_options(bool ttl_null, int32 ttl,
 									 MessageOptions *out);
 extern void validate_payload_length(size_t len);
 
-/* webpush_notification(): a non-empty title, a clickable url. */
+/* webpush_notification(): a non-empty title (notification.h checks the rest). */
 extern void validate_notification_title(text *title);
-extern void validate_notification_url(text *url);
-/* Whether validate_notification_url would accept url. */
-extern bool notification_url_valid(text *url);
 
 /* Error unless an argument that must be given was (isnull false). */
 extern void validate_not_null(bool isnull, const char *name);

@@ -47,6 +47,7 @@
 #include "endpoint.h"
 #include "http.h"
 #include "queue.h"
+#include "receipt.h"
 #include "spi_util.h"
 #include "wake.h"
 #include "webpush.h"
@@ -467,6 +468,7 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 {
 	Endpoint	ep;
 	PushMessage msg;
+	uint8		spliced[ECE_MAX_PLAINTEXT];
 	HostState  *host;
 	HttpRequest *req;
 	Delivery   *d;
@@ -560,6 +562,24 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	msg.auth = m->auth;
 	msg.payload = m->payload;
 	msg.payload_len = m->payload_len;
+	/*
+	 * A notification built by webpush_notification() or webpush_notify()
+	 * carries "receipt": true; this recipient's copy names its message and
+	 * subscription, which the service worker reports back.  The builders
+	 * left room for them; a payload without room is sent as it was stored.
+	 */
+	if (m->payload != NULL)
+	{
+		size_t		n = receipt_splice(m->payload, m->payload_len,
+									   m->ref.message_id, m->ref.subscription_id,
+									   spliced, sizeof(spliced));
+
+		if (n > 0)
+		{
+			msg.payload = spliced;
+			msg.payload_len = n;
+		}
+	}
 	/* What is left of the TTL, so the push service keeps it no longer. */
 	TimestampDifference(now, m->expires_at, &secs, &usecs);
 	msg.ttl = (int32) Min(secs + (usecs >= 500000 ? 1 : 0), PG_INT32_MAX);

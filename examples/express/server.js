@@ -8,6 +8,9 @@
 //   DELETE /api/subscription  {endpoint}: forget
 //   POST   /api/push          {title, body?, url?}: insert a message for the
 //                             current user; the table's trigger notifies
+//   POST   /api/receipts      {receipts: [...]}: what the kit's service
+//                             worker reports (shown, clicked, closed)
+//   GET    /api/stats         shown/clicked/closed of the latest notifications
 //   POST   /api/local-subscription  with a local push service only
 //                             (LOCAL_PUSH_SUBSCRIPTION): store its
 //                             subscription for the current user, so the
@@ -52,6 +55,7 @@ function createApp({ pool, localSubscriptionFile = null }) {
 
   // The kit's two files.  sw.js is served from / so its scope is the site.
   app.get('/sw.js', (req, res) => res.sendFile(path.join(CLIENT_DIR, 'sw.js')));
+  app.get('/webpush-client.classic.js', (req, res) => res.sendFile(path.join(CLIENT_DIR, 'dist', 'webpush-client.classic.js')));
   app.get('/webpush-client.js', (req, res) => res.sendFile(path.join(CLIENT_DIR, 'webpush-client.js')));
   app.use(express.static(path.join(__dirname, 'public')));
 
@@ -111,6 +115,32 @@ function createApp({ pool, localSubscriptionFile = null }) {
       'INSERT INTO messages (user_id, title, body, url) VALUES ($1, $2, $3, $4) RETURNING id',
       [req.user, title, body, url]);
     res.status(201).json({ id: Number(rows[0].id) });
+  });
+
+  // Receipts from sw.js, batched: webpush_receipts stores each once, and
+  // ignores ids of messages this role's applications did not send.  The
+  // kit retries after a 5xx and drops the batch after a 4xx.
+  app.post('/api/receipts', async (req, res) => {
+    const { receipts } = req.body || {};
+    if (!Array.isArray(receipts)) return badRequest(res, 'body must be {"receipts": [...]}');
+    const { rows } = await pool.query('SELECT webpush_receipts($1::jsonb) AS stored', [JSON.stringify(receipts)]);
+    res.json({ stored: rows[0].stored });
+  });
+
+  // What became of the latest notifications, and the application's totals
+  // (webpush.message_receipts and webpush.application_receipts show only
+  // the applications this role may use).
+  app.get('/api/stats', async (req, res) => {
+    const { rows: messages } = await pool.query(
+      `SELECT id, delivered, shown, clicked, closed, actions FROM webpush.message_receipts
+        WHERE application = 'default' ORDER BY id DESC LIMIT 5`);
+    const { rows: [totals] } = await pool.query(
+      `SELECT shown, clicked, closed FROM webpush.application_receipts WHERE application = 'default'`);
+    const counts = (r) => ({ shown: Number(r.shown), clicked: Number(r.clicked), closed: Number(r.closed) });
+    res.json({
+      messages: messages.map((r) => ({ id: Number(r.id), delivered: Number(r.delivered), ...counts(r), actions: r.actions || {} })),
+      totals: totals ? counts(totals) : { shown: 0, clicked: 0, closed: 0 },
+    });
   });
 
   // Express 5 routes rejected promises here.

@@ -72,8 +72,10 @@ test('the tutorial, typed in as written, ends with the order notification delive
   const [msg] = service.received(subscription.endpoint);
   assert.deepEqual(msg.errors, []);
   assert.equal(msg.claims.sub, 'mailto:ops@myapp.example');
-  assert.deepEqual(JSON.parse(msg.payload.toString('utf8')),
-    { title: 'Order received', body: 'Your teapot is on its way', url: '/orders/1' });
+  const { receipt, ...payload } = JSON.parse(msg.payload.toString('utf8'));
+  assert.deepEqual(payload, { title: 'Order received', body: 'Your teapot is on its way', url: '/orders/1' });
+  // The worker wrote this recipient's ids for the service worker's receipts.
+  assert.ok(Number.isInteger(receipt.message) && Number.isInteger(receipt.subscription), JSON.stringify(receipt));
 
   const app = await connect('myapp');
   await until('the delivery recorded', async () => {

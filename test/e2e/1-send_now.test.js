@@ -66,8 +66,10 @@ test('a jsonb payload (webpush_notification) is sent as its JSON text, to a stor
   assert.equal(rows[0].status, 201);
   const [msg] = service.received(sub.endpoint);
   assert.deepEqual(msg.errors, []);
+  // webpush_send_now sends the payload as built: "receipt" gets ids only
+  // from the worker.
   assert.deepEqual(JSON.parse(msg.payload.toString('utf8')),
-    { title: 'Shipped', body: 'Your teapot is on its way', url: '/orders/7' });
+    { title: 'Shipped', body: 'Your teapot is on its way', url: '/orders/7', receipt: true });
 
   const subscription = service.subscribe();
   const { rows: r2 } = await db.query(

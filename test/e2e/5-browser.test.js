@@ -151,9 +151,18 @@ test('an insert into the table reaches the service worker as a notification', LI
     .then(() => service.received(subscription.endpoint));
   assert.deepEqual(message.errors, []);
   const payload = JSON.parse(message.payload.toString());
-  assert.deepEqual(payload, { title: 'Order shipped', body: 'Your teapot is on its way', url: '/orders/42' });
-  const { rows } = await db.query('SELECT user_id FROM messages ORDER BY id DESC LIMIT 1');
+  const { rows } = await db.query('SELECT id, user_id FROM messages ORDER BY id DESC LIMIT 1');
   assert.equal(rows[0].user_id, user);
+  // A path keeps the kit's own convention (not Declarative Web Push), with
+  // the example trigger's buttons, tag and badge, and this recipient's ids.
+  const { rows: [sub] } = await db.query('SELECT id FROM webpush.subscriptions WHERE endpoint = $1', [subscription.endpoint]);
+  assert.deepEqual({ ...payload, receipt: undefined }, {
+    title: 'Order shipped', body: 'Your teapot is on its way', url: '/orders/42', tag: `message-${rows[0].id}`, app_badge: 1,
+    badge: '/badge.png', receipt: undefined,
+    actions: [{ action: 'open', title: 'Open', navigate: '/orders/42' }, { action: 'later', title: 'Later', navigate: `/?later=${rows[0].id}` }],
+  });
+  assert.equal(payload.receipt.subscription, Number(sub.id));
+  assert.ok((await db.query('SELECT FROM webpush.message_status WHERE id = $1', [payload.receipt.message])).rowCount, 'the message id is real');
 
   // What the push service decrypted, handed to the service worker as the
   // browser's push client would.
@@ -181,6 +190,139 @@ test('an insert into the table reaches the service worker as a notification', LI
   const titles = (await notifications()).map((n) => `${n.title}|${n.body}`);
   assert.ok(titles.includes('New notification|just text'), titles.join(', '));
   assert.ok(titles.includes('New notification|'), titles.join(', '));
+  await context.close();
+});
+
+test('Declarative Web Push through the real push path: title, body, actions and badge shown; an action click navigates and is recorded once', LIMIT, async () => {
+  const { context, page, subscription } = await newPage();
+  // The declarative message navigates to an https site; the browser gets
+  // it from here (no TLS, no network), so a navigation there can be seen.
+  await context.route('https://shop.example/**', (route) =>
+    route.fulfill({ status: 200, contentType: 'text/html', body: '<title>shop</title>shop' }));
+  await page.click('#enable');
+  await page.locator('#status.ok').waitFor();
+  const { rows: [sub] } = await db.query('SELECT id FROM webpush.subscriptions WHERE endpoint = $1', [subscription.endpoint]);
+  await page.fill('input[name=title]', 'Your order shipped');
+  await page.fill('input[name=body]', 'Track it or look later');
+  await page.fill('input[name=url]', 'https://shop.example/orders/42');
+  await page.click('#send');
+
+  const [message] = await service.waitFor(() => service.received(subscription.endpoint).length === 1)
+    .then(() => service.received(subscription.endpoint));
+  assert.deepEqual(message.errors, []);
+  const raw = message.payload.toString();
+  assert.ok(raw.length <= 3993);
+  const payload = JSON.parse(raw);
+  const { rows: [row] } = await db.query('SELECT id FROM messages ORDER BY id DESC LIMIT 1');
+  // WebKit's rules: web_push the number 8030, a non-empty title, navigate a URL.
+  assert.equal(payload.web_push, 8030);
+  assert.equal(typeof payload.web_push, 'number');
+  assert.equal(payload.app_badge, 1);
+  assert.equal(payload.notification.app_badge, 1);
+  assert.deepEqual(payload.receipt, { message: payload.receipt.message, subscription: Number(sub.id) });
+  assert.equal(payload.notification.title, 'Your order shipped');
+  assert.equal(payload.notification.navigate, 'https://shop.example/orders/42');
+  assert.deepEqual(payload.notification.actions, [
+    { action: 'open', title: 'Open', navigate: 'https://shop.example/orders/42' },
+    { action: 'later', title: 'Later', navigate: `https://shop.example/?later=${row.id}` },
+  ]);
+  const messageId = payload.receipt.message;
+
+  // The worker's app badge calls, watched in the service worker.
+  const worker = await serviceWorkerOf(context);
+  await worker.evaluate(() => {
+    self.__badges = [];
+    self.navigator.setAppBadge = (n) => { self.__badges.push(n); return Promise.resolve(); };
+  });
+  const { cdp, id } = await registrationId(context, page);
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: id, data: raw });
+  await page.locator('#received li').first().waitFor();
+  const shown = await page.evaluate(async () =>
+    (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({
+      title: n.title, body: n.body, badge: n.badge, tag: n.tag,
+      actions: n.actions.map((a) => ({ action: a.action, title: a.title })),
+    })));
+  assert.deepEqual(shown, [{
+    title: 'Your order shipped', body: 'Track it or look later', badge: `${origin}/badge.png`, tag: `message-${row.id}`,
+    actions: [{ action: 'open', title: 'Open' }, { action: 'later', title: 'Later' }],
+  }]);
+  assert.deepEqual(await worker.evaluate(() => self.__badges), [1], 'the app badge was set to app_badge');
+
+  const receipts = async () => (await db.query(
+    'SELECT event, action FROM webpush.receipts WHERE message_id = $1 AND subscription_id = $2 ORDER BY event',
+    [messageId, sub.id])).rows;
+  await until('the shown receipt', async () => (await receipts()).length === 1);
+  assert.deepEqual(await receipts(), [{ event: 'shown', action: null }]);
+
+  // Headless Chromium cannot click a notification: the test dispatches the
+  // click the browser would, with the action, to sw.js.  The browser only
+  // lets a real click open a window, so sw.js sends the open tab there.
+  await worker.evaluate(async () => {
+    const [n] = await self.registration.getNotifications();
+    self.dispatchEvent(new NotificationEvent('notificationclick', { notification: n, action: 'later' }));
+  });
+  const target = `https://shop.example/?later=${row.id}`;
+  await until('a tab at the action\'s navigate', () => context.pages().some((p) => p.url() === target));
+  await until('the clicked receipt', async () => (await receipts()).length === 2);
+  assert.deepEqual(await receipts(), [{ event: 'clicked', action: 'later' }, { event: 'shown', action: null }]);
+
+  // The same receipts again (a retry after a lost answer) store nothing new.
+  const again = await fetch(`${origin}/api/receipts`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ receipts: [
+      { message: messageId, subscription: Number(sub.id), event: 'clicked', action: 'later', at: Date.now() },
+      { message: messageId, subscription: Number(sub.id), event: 'shown', at: Date.now() },
+    ] }),
+  });
+  assert.deepEqual(await again.json(), { stored: 0 });
+  assert.equal((await receipts()).length, 2, 'stored once');
+
+  // The example shows the counts (once the worker recorded the delivery).
+  await until('the delivery recorded', async () => (await db.query(
+    'SELECT delivered FROM webpush.message_receipts WHERE id = $1', [messageId])).rows[0].delivered === '1');
+  const stats = await context.newPage();
+  await stats.goto(origin);
+  await stats.locator('#totals', { hasText: '1 clicked' }).waitFor();
+  const cells = await stats.locator('#stats tbody tr').first().locator('td').allTextContents();
+  assert.deepEqual(cells, [String(messageId), '1', '1', '1', '0', 'later']);
+  await context.close();
+});
+
+test('receipts that cannot reach the server are kept and go out together with the next', LIMIT, async () => {
+  const { context, page, subscription } = await newPage();
+  await page.click('#enable');
+  await page.locator('#status.ok').waitFor();
+  const { rows: [sub] } = await db.query('SELECT id FROM webpush.subscriptions WHERE endpoint = $1', [subscription.endpoint]);
+  await page.fill('input[name=url]', '/offline');
+  await page.click('#send');
+  await service.waitFor(() => service.received(subscription.endpoint).length === 1);
+  const raw = service.received(subscription.endpoint)[0].payload.toString();
+  const messageId = JSON.parse(raw).receipt.message;
+
+  // The receipts endpoint unreachable (a network error, as offline).
+  const posts = [];
+  await context.route(`${origin}/api/receipts`, (route) => {
+    posts.push(JSON.parse(route.request().postData()).receipts.map((r) => r.event));
+    return posts.length === 1 ? route.abort('internetdisconnected') : route.continue();
+  });
+  const { cdp, id } = await registrationId(context, page);
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: id, data: raw });
+  await page.locator('#received li').first().waitFor();
+  await until('the first attempt', () => posts.length === 1);
+
+  const worker = await serviceWorkerOf(context);
+  await worker.evaluate(async () => {
+    const [n] = await self.registration.getNotifications();
+    n.close();
+    self.dispatchEvent(new NotificationEvent('notificationclose', { notification: n }));
+  });
+  await until('the retry', () => posts.length === 2);
+  assert.deepEqual(posts, [['shown'], ['shown', 'closed']], 'the kept receipt went out with the next, in one request');
+  const stored = async () => (await db.query(
+    'SELECT event FROM webpush.receipts WHERE message_id = $1 AND subscription_id = $2 ORDER BY event', [messageId, sub.id])).rows;
+  await until('both stored', async () => (await stored()).length === 2);
+  assert.deepEqual((await stored()).map((r) => r.event), ['closed', 'shown']);
   await context.close();
 });
 

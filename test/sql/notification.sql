@@ -11,10 +11,54 @@ SELECT webpush_notification('t', data => 'null'), webpush_notification('t', data
 -- Quotes, newlines and non-ASCII survive as JSON strings.
 SELECT webpush_notification(E'"Caf\u00e9"\n', E'tab\there');
 -- It is a plain builder: anyone may call it, and it composes with the senders.
-SELECT has_function_privilege('public', 'webpush_notification(text, text, text, text, text, text, text, jsonb, boolean, boolean)', 'execute');
+SELECT has_function_privilege('public', 'webpush_notification(text, text, text, text, text, text, text, jsonb, boolean, boolean, jsonb, text, text, timestamptz, boolean, integer[], integer, boolean, boolean, boolean)', 'execute');
 SELECT webpush_send(regress.subscription(), webpush_notification('Queued', 'x')::text) > 0 AS queued;
 SELECT convert_from(payload, 'UTF8')::jsonb AS payload FROM webpush.messages ORDER BY id DESC LIMIT 1;
 DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
+
+
+-- Declarative Web Push: an absolute https url makes the form WebKit shows
+-- without the service worker.  Checked by WebKit's rules: web_push the
+-- number 8030, a non-empty title, navigate an absolute URL; app_badge and
+-- mutable in both places; each action's navigate absolute (a path is taken
+-- on the notification's origin, a missing one is the notification's).
+CREATE FUNCTION regress.webkit_accepts(p jsonb) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_typeof(p->'web_push') = 'number' AND (p->>'web_push')::numeric = 8030
+       AND jsonb_typeof(p->'notification') = 'object'
+       AND coalesce(p->'notification'->>'title', '') <> ''
+       AND p->'notification'->>'navigate' ~ '^https://[A-Za-z0-9.-]+(:[0-9]+)?(/|$)'
+       AND coalesce((SELECT bool_and(a->>'navigate' ~ '^https://[A-Za-z0-9.-]+(:[0-9]+)?(/|$)'
+                                     AND coalesce(a->>'title', '') <> '' AND coalesce(a->>'action', '') <> '')
+                       FROM jsonb_array_elements(p->'notification'->'actions') a), true)
+       AND (p->'app_badge' IS NULL OR jsonb_typeof(p->'app_badge') = 'number')
+       AND (p->'app_badge') IS NOT DISTINCT FROM (p->'notification'->'app_badge')
+       AND (p->'mutable') IS NOT DISTINCT FROM (p->'notification'->'mutable')
+$$;
+SELECT jsonb_pretty(webpush_notification('Reply?', 'Ana wrote to you', 'https://chat.example.com/c/7',
+           badge => '/badge.png', tag => 'chat-7', lang => 'pt-BR', dir => 'ltr',
+           "timestamp" => '2026-01-01 00:00:00+00', renotify => true, vibrate => ARRAY[200, 100, 200],
+           app_badge => 3, mutable => false, data => '{"chat": 7}',
+           actions => '[{"action": "reply", "title": "Reply", "navigate": "/c/7?reply=1"},
+                        {"action": "mute", "title": "Mute", "navigate": "https://chat.example.com/mute"},
+                        {"action": "open", "title": "Open", "icon": "/open.png"}]')) AS declarative;
+SELECT regress.webkit_accepts(webpush_notification('Reply?', url => 'https://chat.example.com/c/7',
+           app_badge => 0, mutable => true, actions => '[{"action": "a", "title": "A", "navigate": "/x"}]'));
+-- A path keeps the service worker's form (it has no origin to resolve
+-- against), with the same new members; declarative => false keeps it for an
+-- absolute URL too.
+SELECT webpush_notification('t', url => '/c/7', lang => 'fr', app_badge => 1, vibrate => ARRAY[100],
+           actions => '[{"action": "reply", "title": "Répondre", "navigate": "/c/7/reply"}]');
+SELECT webpush_notification('t', url => 'https://chat.example.com/', declarative => false, receipt => false);
+-- The 4,096-byte rule holds with room for the receipt ids: a long body is
+-- shortened, then the title, and the JSON stays declarative and valid
+-- (65 bytes: two 19-digit ids in place of true, receipt.h).
+SELECT octet_length(p::text) AS bytes, octet_length(p::text) <= 3993 - 65 AS room_for_ids, regress.webkit_accepts(p) AS valid,
+       right(p->'notification'->>'body', 1) = E'\u2026' AS ellipsis
+FROM (SELECT webpush_notification(repeat('T', 50), repeat('é', 3000), 'https://chat.example.com/c/7',
+           actions => '[{"action": "a", "title": "A"}]') AS p) x;
+SELECT octet_length(p::text) AS bytes, regress.webkit_accepts(p) AS valid, length(p->'notification'->>'title') < 4000 AS title_shortened
+FROM (SELECT webpush_notification(repeat('T', 5000), repeat('b', 5000), 'https://chat.example.com/c/7') AS p) x;
+SELECT octet_length(webpush_notification('t', repeat('b', 5000), receipt => false)::text) AS without_ids;
 
 \x on
 SELECT t.call, r.*
@@ -27,7 +71,22 @@ FROM (VALUES
     ($$SELECT webpush_notification('t', url => 'orders/42')$$),
     ($$SELECT webpush_notification('t', url => '')$$),
     ($$SELECT webpush_notification('t', url => 'https://')$$),
-    ($$SELECT webpush_notification('t', data => '{bad')$$)
+    ($$SELECT webpush_notification('t', data => '{bad')$$),
+    ($$SELECT webpush_notification('t', url => 'https://a b.example.com/')$$),
+    ($$SELECT webpush_notification('t', url => '/x', declarative => true)$$),
+    ($$SELECT webpush_notification('t', actions => '{"action": "a"}')$$),
+    ($$SELECT webpush_notification('t', actions => '[{"action": "a", "title": "A"}, {"action": "b"}]')$$),
+    ($$SELECT webpush_notification('t', actions => '[{"action": "", "title": "A"}]')$$),
+    ($$SELECT webpush_notification('t', actions => '[7]')$$),
+    ($$SELECT webpush_notification('t', actions => '[{"action": "a", "title": "A", "navigate": "javascript:alert(1)"}]')$$),
+    ($$SELECT webpush_notification('t', url => 'https://x.example.com/', actions => '[{"action": "a", "title": "A", "navigate": "http://y.example.com/"}]')$$),
+    ($$SELECT webpush_notification('t', lang => 'en_US')$$),
+    ($$SELECT webpush_notification('t', dir => 'up')$$),
+    ($$SELECT webpush_notification('t', vibrate => ARRAY[-1])$$),
+    ($$SELECT webpush_notification('t', vibrate => ARRAY[1, NULL])$$),
+    ($$SELECT webpush_notification('t', app_badge => -1)$$),
+    ($$SELECT webpush_notification('t', renotify => true)$$),
+    ($$SELECT webpush_notification('t', "timestamp" => 'infinity')$$)
 ) AS t(call), LATERAL regress.try(t.call) AS r;
 \x off
 

@@ -20,6 +20,7 @@
 #include "endpoint.h"
 #include "safe_text.h"
 #include "p256.h"
+#include "receipt.h"
 #include "retry_after.h"
 #include "subscription.h"
 #include "vapid.h"
@@ -487,6 +488,54 @@ test_safe_text(void)
 	CHECK(n == 1023 && out_big[1023] == '\0', "1,024 bytes cut at the character boundary: %zu", n);
 }
 
+/* The receipt ids go into the top-level "receipt": true member only. */
+static size_t
+splice(const char *in, char *out, size_t cap)
+{
+	size_t		n = receipt_splice((const uint8_t *) in, strlen(in), 12, 345,
+								   (uint8_t *) out, cap - 1);
+
+	out[n] = '\0';
+	return n;
+}
+
+static void
+test_receipt(void)
+{
+	char		out[512];
+	const char *ids = "{\"message\": 12, \"subscription\": 345}";
+	char		want[512];
+
+	CHECK(splice("{\"title\": \"t\", \"receipt\": true}", out, sizeof(out)) > 0 &&
+		  snprintf(want, sizeof(want), "{\"title\": \"t\", \"receipt\": %s}", ids) > 0 &&
+		  strcmp(out, want) == 0, "spliced at the end: %s", out);
+	CHECK(splice("{\"receipt\": true, \"web_push\": 8030}", out, sizeof(out)) > 0 &&
+		  snprintf(want, sizeof(want), "{\"receipt\": %s, \"web_push\": 8030}", ids) > 0 &&
+		  strcmp(out, want) == 0, "spliced first: %s", out);
+	CHECK(splice(" {\"receipt\":true}", out, sizeof(out)) > 0 &&
+		  snprintf(want, sizeof(want), " {\"receipt\":%s}", ids) > 0 &&
+		  strcmp(out, want) == 0, "compact JSON: %s", out);
+	/* What only looks like the member is left alone. */
+	CHECK(splice("{\"data\": {\"receipt\": true}}", out, sizeof(out)) == 0, "nested object: %s", out);
+	CHECK(splice("{\"a\": [{\"receipt\": true}], \"b\": 1}", out, sizeof(out)) == 0, "inside an array");
+	CHECK(splice("{\"body\": \"\\\"receipt\\\": true\"}", out, sizeof(out)) == 0, "inside a string");
+	CHECK(splice("{\"body\": \"receipt\", \"x\": true}", out, sizeof(out)) == 0, "a value, not a key");
+	CHECK(splice("{\"receipt\": false}", out, sizeof(out)) == 0, "false asks for no ids");
+	CHECK(splice("{\"receipt\": trueish}", out, sizeof(out)) == 0, "not the literal true");
+	CHECK(splice("[{\"receipt\": true}]", out, sizeof(out)) == 0, "not an object");
+	CHECK(splice("receipt: true", out, sizeof(out)) == 0, "not JSON");
+	CHECK(splice("{\"x\": \"cut", out, sizeof(out)) == 0, "a string cut short");
+	CHECK(splice("{\"x\": 1}{\"receipt\": true}", out, sizeof(out)) == 0, "after the object ended");
+	CHECK(splice("{\"receipt\": true}", out, 20) == 0, "no room: sent as stored");
+	{
+		uint8_t		big[96];
+		size_t		n = receipt_splice((const uint8_t *) "{\"receipt\": true}", 17,
+									   INT64_MAX, INT64_MAX, big, sizeof(big));
+
+		CHECK(n == 17 + RECEIPT_MAX_GROWTH, "the largest ids grow it by RECEIPT_MAX_GROWTH: %zu", n);
+	}
+}
+
 int
 main(void)
 {
@@ -499,6 +548,7 @@ main(void)
 	test_subscription_check();
 	test_vapid();
 	test_safe_text();
+	test_receipt();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -29,7 +29,7 @@ $('enable').addEventListener('click', async () => {
   userActed = true;
   $('enable').disabled = true;
   try {
-    await subscribe();
+    await subscribe({ receiptUrl: '/api/receipts' });
     subscribed(true);
     show('Subscribed. Send yourself a notification below.', 'ok');
   } catch (err) {
@@ -61,6 +61,21 @@ $('push').addEventListener('submit', async (event) => {
     response.ok ? 'ok' : 'error');
 });
 
+// Shown, clicked and closed, as the server recorded them.
+async function refreshStats() {
+  const { messages, totals } = await (await fetch('/api/stats')).json();
+  $('totals').textContent = `${totals.shown} shown, ${totals.clicked} clicked, ${totals.closed} closed`;
+  $('stats').tBodies[0].replaceChildren(...messages.map((m) => {
+    const tr = document.createElement('tr');
+    for (const value of [m.id, m.delivered, m.shown, m.clicked, m.closed, Object.keys(m.actions).join(', ')]) {
+      const td = document.createElement('td');
+      td.textContent = value;
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
 // sw.js tells open pages what it showed.
 if ('serviceWorker' in navigator) {
   navigator.serviceWorker.addEventListener('message', (event) => {
@@ -69,8 +84,10 @@ if ('serviceWorker' in navigator) {
       li.textContent = `${event.data.title}: ${event.data.options.body || ''}`;
       $('received').append(li);
     }
+    setTimeout(refreshStats, 500); // after the receipt reached the server
   });
 }
+setInterval(refreshStats, 5000);
 
 // With run.sh's local push service: subscribe through it instead of the
 // browser's vendor; notifications then show in run.sh's terminal.
@@ -82,6 +99,7 @@ $('local').addEventListener('click', async () => {
   show('Subscribed through the local push service: notifications appear in the terminal that runs run.sh.', 'ok');
 });
 
+refreshStats();
 fetch('/api/me').then((r) => r.json()).then(({ user, localPush }) => {
   $('user').textContent = user;
   $('local').hidden = !localPush;
@@ -91,5 +109,5 @@ getSubscription().then(async (s) => {
   subscribed(Boolean(s));
   // On every visit: after a server key rotation (webpush_keys_rotate), this
   // moves the browser onto the new key; otherwise it only confirms.
-  if (s && !userActed && Notification.permission === 'granted') await subscribe().catch(() => {});
+  if (s && !userActed && Notification.permission === 'granted') await subscribe({ receiptUrl: '/api/receipts' }).catch(() => {});
 });
