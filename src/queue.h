@@ -19,6 +19,7 @@
 #include "storage/itemptr.h"
 #include "utils/array.h"
 
+#include "counters.h"
 #include "ece.h"
 #include "validate.h"
 
@@ -75,6 +76,9 @@ typedef struct DeliveryRef
 	int64		message_id;
 	int64		subscription_id;	/* 0 for one-offs */
 	TimestampTz created_at;		/* the message's, for the history */
+	/* For the counters: whose it is, and when it fell due (send_at). */
+	char		application[COUNTERS_APP_LEN];
+	TimestampTz due_at;
 } DeliveryRef;
 
 /* A delivery the worker claimed, copied out of SPI memory. */
@@ -126,6 +130,11 @@ typedef struct Outcome
 	char	   *endpoint;		/* where it went (or was to go): malloc'd or NULL */
 	double		retry_delay_ms; /* OUTCOME_RETRY and OUTCOME_RELEASE */
 	bool		not_attempted;	/* claimed but never sent: not an attempt */
+	/* For the counters (counters.h). */
+	bool		requested;		/* a request went out */
+	int64		bytes;			/* its body */
+	bool		timed_out;		/* no answer in time */
+	TimestampTz answered_at;
 } Outcome;
 
 /* Whether the delivery leaves for the history (else it waits again). */
@@ -165,5 +174,12 @@ extern int64 queue_purge_history(int retention_s);
  * caller.  Messages are tagged with it (queued_by) as they are queued.
  */
 extern Oid	queue_limited_role(void);
+
+/*
+ * Count the queue's gauges by application and host (counters.h), allocated
+ * in the caller's memory context; returns how many rows, and in *cost_ms
+ * how long the count took (planning aside).
+ */
+extern int	queue_count_gauges(GaugeRow **out, double *cost_ms);
 
 #endif							/* WEBPUSH_QUEUE_H */

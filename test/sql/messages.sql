@@ -34,6 +34,20 @@ SELECT queued, sending, cancelled FROM webpush.message_status WHERE id = :first;
 SELECT outcome, reason, count(*) FROM webpush.history WHERE message_id = :first GROUP BY 1, 2;
 SELECT webpush_cancel(:later) AS scheduled_cancelled;
 SELECT scheduled FROM webpush.status;
+-- The counters count the cancellations (no host: they were never sent),
+-- and the status view reads them.
+SELECT application, host, cancelled FROM webpush.counters WHERE application = 'default';
+SELECT cancelled >= 5 AS cancelled_counted FROM webpush.status;
+
+-- The trace: every delivery of a user, waiting or finished, with the
+-- user kept in the history after the subscription is gone.
+SELECT state, reason, attempts, user_id FROM webpush_trace(for_user => 'mia')
+WHERE message_id = :first ORDER BY subscription_id;
+SELECT message_id = :later AS later, state, count(*) FROM webpush_trace(for_message => :later) GROUP BY 1, 2;
+SELECT count(*) AS unknown_user FROM webpush_trace(for_user => 'nobody');
+SELECT * FROM regress.try($$SELECT * FROM webpush_trace()$$);
+SELECT * FROM regress.try($$SELECT * FROM webpush_trace(for_user => 'mia', for_message => 1)$$);
+SELECT * FROM regress.try($$SELECT * FROM webpush_trace(for_message => -1)$$);
 -- A cancelled message frees its dedupe_key: the same key sends again.
 SELECT message_id AS resent, recipients
 FROM webpush_send_user('mia', 'shipped after all', dedupe_key => 'order-7-shipped') \gset
