@@ -461,6 +461,7 @@ CREATE FUNCTION webpush.stats(OUT application text, OUT host text,
                               OUT oldest_due_at timestamptz, OUT next_retry_at timestamptz,
                               OUT sent bigint, OUT delivered bigint, OUT gone bigint,
                               OUT failed bigint, OUT expired bigint, OUT cancelled bigint,
+                              OUT refused bigint,
                               OUT retried_rate_limited bigint, OUT retried_server_error bigint,
                               OUT retried_timeout bigint, OUT retried_connection bigint,
                               OUT bytes_sent bigint,
@@ -488,7 +489,7 @@ REVOKE ALL ON FUNCTION webpush_counters_reset() FROM PUBLIC;
 
 -- The counters alone, for Prometheus and the like: they never go down.
 CREATE VIEW webpush.counters AS
-SELECT application, host, sent, delivered, gone, failed, expired, cancelled,
+SELECT application, host, sent, delivered, gone, failed, expired, cancelled, refused,
        retried_rate_limited, retried_server_error, retried_timeout, retried_connection,
        bytes_sent, latency_bounds, latency_buckets, latency_sum, latency_count,
        last_problem, last_problem_at, stats_reset
@@ -502,7 +503,8 @@ GRANT SELECT ON webpush.counters TO webpush_monitor;
 -- (each webpush_notify() row not yet taken in counts as one); scheduled:
 -- first attempts not yet due; retrying: waiting for another attempt;
 -- oldest_due_at: the longest any due item has waited.  The rest are the
--- counters: failed leaves out gone (404/410), which has its own column.
+-- counters: failed leaves out gone (404/410), which has its own column;
+-- refused counts what triggers did not queue over webpush.max_queued_per_role.
 CREATE VIEW webpush.status AS
 SELECT COALESCE(pg_catalog.sum(queued), 0)::bigint AS queued,
        COALESCE(pg_catalog.sum(scheduled), 0)::bigint AS scheduled,
@@ -513,6 +515,7 @@ SELECT COALESCE(pg_catalog.sum(queued), 0)::bigint AS queued,
        COALESCE(pg_catalog.sum(gone), 0)::bigint AS gone,
        COALESCE(pg_catalog.sum(expired), 0)::bigint AS expired,
        COALESCE(pg_catalog.sum(cancelled), 0)::bigint AS cancelled,
+       COALESCE(pg_catalog.sum(refused), 0)::bigint AS refused,
        pg_catalog.min(oldest_due_at) AS oldest_due_at,
        pg_catalog.max(counted_at) AS counted_at,
        pg_catalog.max(stats_reset) AS stats_reset

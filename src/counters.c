@@ -381,6 +381,9 @@ add_event(CounterRow *row, const CountedEvent *e, TimestampTz now)
 		case COUNT_CANCELLED:
 			row->cancelled += n;
 			break;
+		case COUNT_REFUSED:
+			row->refused += n;
+			break;
 		case COUNT_NONE:
 			break;
 	}
@@ -404,6 +407,7 @@ add_row(CounterRow *to, const CounterRow *from)
 	to->failed += from->failed;
 	to->expired += from->expired;
 	to->cancelled += from->cancelled;
+	to->refused += from->refused;
 	for (i = 0; i < RETRY_REASONS; i++)
 		to->retried[i] += from->retried[i];
 	for (i = 0; i < LATENCY_BUCKETS; i++)

@@ -4,7 +4,7 @@
  *		memory, per database, application and push service host.
  *
  * The counters only grow (sent, delivered, gone, failed, expired,
- * cancelled, retries by reason, bytes, a latency histogram): purging the
+ * cancelled, refused, retries by reason, bytes, a latency histogram): purging the
  * history does not touch them, a clean shutdown writes them to
  * pg_stat/webpush.stat and the next start reads them back, as the
  * statistics collector does; webpush_counters_reset() starts a database's
@@ -64,6 +64,7 @@ typedef enum CountedOutcome
 	COUNT_EXPIRED,
 	COUNT_RETRIED,
 	COUNT_CANCELLED,
+	COUNT_REFUSED,				/* a trigger's, over webpush.max_queued_per_role */
 	COUNT_NONE					/* handed back unsent: nothing to count */
 } CountedOutcome;
 
@@ -106,6 +107,7 @@ typedef struct CounterRow
 	int64		failed;
 	int64		expired;
 	int64		cancelled;
+	int64		refused;
 	int64		retried[RETRY_REASONS];
 	int64		latency[LATENCY_BUCKETS];	/* per bucket, not cumulative */
 	double		latency_sum;
@@ -130,7 +132,7 @@ extern CounterBatch *counter_batch_create(void);
 extern void counter_batch_add(CounterBatch *batch, const CountedEvent *event);
 extern void counter_batch_flush(CounterBatch *batch, Oid dboid);
 
-/* One event, counted at once (webpush_send_now, webpush_cancel). */
+/* One event, counted at once (webpush_send_now, webpush_cancel, refusals). */
 extern void counters_count(const CountedEvent *event);
 
 /* The reason class of a retried request's answer. */

@@ -22,7 +22,7 @@
 PG_FUNCTION_INFO_V1(webpush_stats);
 PG_FUNCTION_INFO_V1(webpush_counters_reset);
 
-#define STATS_COLUMNS 27
+#define STATS_COLUMNS 28
 
 static void
 require_preload(void)
@@ -110,6 +110,7 @@ stats_rows(PG_FUNCTION_ARGS)
 		values[c++] = Int64GetDatum(r->failed);
 		values[c++] = Int64GetDatum(r->expired);
 		values[c++] = Int64GetDatum(r->cancelled);
+		values[c++] = Int64GetDatum(r->refused);
 		for (j = 0; j < RETRY_REASONS; j++)
 			values[c++] = Int64GetDatum(r->retried[j]);
 		values[c++] = Int64GetDatum(r->bytes);

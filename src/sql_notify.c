@@ -42,6 +42,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -50,9 +51,11 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 
 #include "app_access.h"
 #include "applications.h"
+#include "counters.h"
 #include "notification.h"
 #include "push.h"
 #include "queue.h"
@@ -67,6 +70,58 @@ typedef struct NotifyCall
 	text	   *user;
 	MessageSpec *spec;
 } NotifyCall;
+
+/*
+ * Queue for a role that webpush.max_queued_per_role limits.  Over the limit
+ * the trigger queues nothing, says so with a WARNING and counts it
+ * (webpush.counters.refused): the business statement that fired it must not
+ * fail because a push service is down and retries pile up.  An explicit
+ * webpush_send* call gets the error instead.  The attempt runs in a
+ * subtransaction, which is paid only by limited roles.
+ */
+static void
+queue_within_limit(NotifyCall *call)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller);
+	PG_TRY();
+	{
+		(void) queue_to_user(call->user, call->spec);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		CountedEvent e;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_CONFIGURATION_LIMIT_EXCEEDED)
+			ReThrowError(edata);
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("notification for user \"%s\" not queued: %s",
+						text_to_cstring(call->user), edata->message),
+				 errdetail("The trigger queues nothing over webpush.max_queued_per_role, so that the statement that fired it goes on; webpush.counters counts it as refused."),
+				 errhint("Wait for the queue to drain (a push service may be down), or ask a superuser to raise webpush.max_queued_per_role for this role.")));
+		memset(&e, 0, sizeof(e));
+		e.application = call->spec->app;
+		e.outcome = COUNT_REFUSED;
+		e.problem = edata->message;
+		counters_count(&e);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
 
 static void
 notify_as_owner(void *arg)
@@ -86,7 +141,10 @@ notify_as_owner(void *arg)
 			queue_wake_at_commit();
 		return;
 	}
-	(void) queue_to_user(call->user, call->spec);
+	if (OidIsValid(queue_limited_role()))
+		queue_within_limit(call);
+	else
+		(void) queue_to_user(call->user, call->spec);
 }
 
 typedef struct NotifyAccess
