@@ -435,7 +435,7 @@ entry_for(const CounterKey *key)
 			ereport(LOG,
 					(errmsg("webpush counters are full: %d application and host pairs are counted, no more",
 							COUNTERS_MAX_ENTRIES),
-					 errhint("SELECT webpush_counters_reset() in the databases whose counters can start over.")));
+					 errhint("Pairs of a dropped database are forgotten; a host that no application sends to any more keeps its pair until then.")));
 		}
 		return NULL;
 	}
@@ -777,13 +777,6 @@ counters_reset(Oid dboid)
 			char		application[COUNTERS_APP_LEN];
 			char		host[COUNTERS_HOST_LEN];
 
-			if (gauges.queued == 0 && gauges.scheduled == 0 &&
-				gauges.retrying == 0 && gauges.sending == 0)
-			{
-				/* Room for other pairs (removing the current one is allowed). */
-				(void) hash_search(entries, &entry->key, HASH_REMOVE, NULL);
-				continue;
-			}
 
 			memcpy(application, entry->row.application, sizeof(application));
 			memcpy(host, entry->row.host, sizeof(host));
