@@ -1073,12 +1073,15 @@ queue_count_gauges(GaugeRow **out, double *cost_ms)
 	 * One pass over the deliveries, by application and host; the intake's
 	 * rows are queued for their application, with no host yet.  Due means
 	 * due now: a scheduled message or a retry waiting for its time is not.
+	 * The host is cut out of the endpoint as counters_url_host() does, with
+	 * split_part: a regular expression costs three times as much per row.
 	 * What a count costs, planning aside, decides who counts next time.
 	 */
 	(void) prepared(&plan,
 					"WITH d AS ("
 					" SELECT m.application,"
-					"  pg_catalog.substring(COALESCE(s.endpoint, m.endpoint), '^https://([^/:?#]+)') AS host,"
+					"  pg_catalog.split_part(pg_catalog.split_part(pg_catalog.split_part(pg_catalog.split_part("
+					"   COALESCE(s.endpoint, m.endpoint), '/', 3), ':', 1), '?', 1), '#', 1) AS host,"
 					"  d.claimed_by, d.attempts,"
 					"  COALESCE(d.next_attempt_at, m.send_at) AS due_at, d.next_attempt_at"
 					" FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id"
