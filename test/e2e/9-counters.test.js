@@ -43,6 +43,8 @@ async function subscribe(userId) {
 }
 
 const ids = {};
+// Other tests in this database have an alice too.
+const ALICE = 'alice-counters';
 
 before(async () => {
   service = await startService();
@@ -60,11 +62,11 @@ after(async () => {
 });
 
 test('the counters count what the worker did, by host and reason', async () => {
-  const ok = await subscribe('alice');
-  const gone = await subscribe('alice');
-  const bad = await subscribe('alice');
-  const limited = await subscribe('bob');
-  const down = await subscribe('bob');
+  const ok = await subscribe(ALICE);
+  const gone = await subscribe(ALICE);
+  const bad = await subscribe(ALICE);
+  const limited = await subscribe('bob-counters');
+  const down = await subscribe('bob-counters');
   service.respond(gone.endpoint, { status: 410 });
   service.respond(bad.endpoint, { status: 400, body: 'bad payload' });
   service.respond(limited.endpoint, { status: 429, headers: { 'retry-after': '1' } });
@@ -103,7 +105,7 @@ test("why didn't alice get it: one query, for delivered, failed, gone and cancel
   assert.equal(Number(await value('SELECT webpush_cancel($1)', [later])), 1);
 
   const { rows } = await db.query(
-    "SELECT message_id, state, host, status, reason, user_id FROM webpush_trace(for_user => 'alice')");
+    'SELECT message_id, state, host, status, reason, user_id FROM webpush_trace(for_user => $1)', [ALICE]);
   const byMessage = Object.fromEntries(rows.map((r) => [r.message_id, r]));
   assert.equal(byMessage[ids.ok].state, 'delivered');
   assert.equal(byMessage[ids.ok].host, 'localhost');
@@ -111,10 +113,10 @@ test("why didn't alice get it: one query, for delivered, failed, gone and cancel
   assert.equal(byMessage[ids.bad].status, 400);
   assert.match(byMessage[ids.bad].reason, /bad payload/);
   // The 410 deleted the subscription; the history still knows it was alice's.
-  assert.equal(Number(await value("SELECT count(*) FROM webpush.subscriptions WHERE user_id = 'alice'")), 2);
+  assert.equal(Number(await value('SELECT count(*) FROM webpush.subscriptions WHERE user_id = $1', [ALICE])), 2);
   assert.equal(byMessage[ids.gone].state, 'gone');
   assert.equal(byMessage[ids.gone].status, 410);
-  assert.equal(byMessage[ids.gone].user_id, 'alice');
+  assert.equal(byMessage[ids.gone].user_id, ALICE);
   assert.equal(byMessage[later].state, 'cancelled');
   assert.equal(rows.length, 4, `alice's four, none of bob's: ${JSON.stringify(rows)}`);
   // The cancellation is counted too (no host: it was never sent).
