@@ -31,6 +31,12 @@
 
 #define COUNTERS_FILE "pg_stat/webpush.stat"
 #define COUNTERS_FILE_MAGIC 0x57505331	/* "WPS1" */
+/*
+ * Entries are written as they lie in memory: a library that lays them out
+ * differently ignores the file rather than misread it.
+ */
+#define COUNTERS_FILE_LAYOUT \
+	((uint32) (sizeof(CounterEntry) * 1000 + sizeof(DatabaseCounters)))
 #define COUNTERS_TRANCHE "webpush counters"
 
 /* A snapshot is counted again after a change once it is this old... */
@@ -135,6 +141,7 @@ counters_write_file(int code, Datum arg)
 	DatabaseCounters *db;
 	CounterEntry *entry;
 	uint32		magic = COUNTERS_FILE_MAGIC;
+	uint32		layout = COUNTERS_FILE_LAYOUT;
 	int32		ndatabases;
 	int32		nentries;
 
@@ -147,6 +154,7 @@ counters_write_file(int code, Datum arg)
 	ndatabases = (int32) hash_get_num_entries(databases);
 	nentries = (int32) hash_get_num_entries(entries);
 	if (fwrite(&magic, sizeof(magic), 1, file) != 1 ||
+		fwrite(&layout, sizeof(layout), 1, file) != 1 ||
 		fwrite(&shared->created, sizeof(shared->created), 1, file) != 1 ||
 		fwrite(&ndatabases, sizeof(ndatabases), 1, file) != 1 ||
 		fwrite(&nentries, sizeof(nentries), 1, file) != 1)
@@ -189,6 +197,7 @@ counters_read_file(void)
 {
 	FILE	   *file = AllocateFile(COUNTERS_FILE, PG_BINARY_R);
 	uint32		magic;
+	uint32		layout;
 	int32		ndatabases;
 	int32		nentries;
 	TimestampTz created;
@@ -203,6 +212,7 @@ counters_read_file(void)
 		return;
 	}
 	if (fread(&magic, sizeof(magic), 1, file) != 1 || magic != COUNTERS_FILE_MAGIC ||
+		fread(&layout, sizeof(layout), 1, file) != 1 || layout != COUNTERS_FILE_LAYOUT ||
 		fread(&created, sizeof(created), 1, file) != 1 ||
 		fread(&ndatabases, sizeof(ndatabases), 1, file) != 1 ||
 		fread(&nentries, sizeof(nentries), 1, file) != 1)

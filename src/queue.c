@@ -1103,8 +1103,13 @@ queue_count_gauges(GaugeRow **out, double *cost_ms)
 					"SELECT application, '', pg_catalog.count(*), 0, 0, 0, pg_catalog.min(queued_at), NULL"
 					" FROM webpush.intake GROUP BY 1",
 					0, NULL);
+	/*
+	 * With a snapshot of its own, as the worker counts: a reader in a long
+	 * REPEATABLE READ transaction must not store its old view as new.
+	 */
 	INSTR_TIME_SET_CURRENT(start);
-	ret = SPI_execute_plan(plan, NULL, NULL, true, 0);
+	ret = SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							   true, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not count the queue");
 	INSTR_TIME_SET_CURRENT(duration);
