@@ -428,3 +428,39 @@ COMMENT ON FUNCTION webpush_trace(text, bigint, text) IS
     'Every delivery of a user of the application (for_user) or of a message (for_message), waiting or finished: host, state (queued, scheduled, sending, retrying, delivered, failed, gone, expired, cancelled), status, reason, attempts and times';
 REVOKE ALL ON FUNCTION webpush_trace(text, bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_trace(text, bigint, text) TO webpush_sender;
+
+-- A trigger's messages keep the row they were sent for.
+ALTER TABLE webpush.messages ADD COLUMN source text;
+ALTER TABLE webpush.intake ADD COLUMN source text;
+-- What a row sent (webpush_notify's source row): the application finds
+-- and cancels it by this.
+CREATE INDEX messages_source_idx ON webpush.messages (application, source)
+    WHERE source IS NOT NULL;
+COMMENT ON COLUMN webpush.messages.source IS
+    'the row a webpush_notify() trigger sent it for, as its source row argument spells it (''orders/{id}''); NULL otherwise';
+CREATE OR REPLACE VIEW webpush.message_status WITH (security_barrier) AS
+SELECT m.id, m.application, m.created_at, m.send_at, m.expires_at, m.dedupe_key, m.recipients,
+       COALESCE(d.queued, 0) AS queued, COALESCE(d.sending, 0) AS sending,
+       COALESCE(h.delivered, 0) AS delivered, COALESCE(h.failed, 0) AS failed,
+       COALESCE(h.expired, 0) AS expired, COALESCE(h.cancelled, 0) AS cancelled,
+       h.first_delivered_at, h.last_delivered_at, m.source
+FROM webpush.messages m
+LEFT JOIN LATERAL (
+    SELECT pg_catalog.count(*) FILTER (WHERE claimed_by IS NULL) AS queued,
+           pg_catalog.count(*) FILTER (WHERE claimed_by IS NOT NULL) AS sending
+    FROM webpush.deliveries WHERE message_id OPERATOR(pg_catalog.=) m.id) d ON true
+LEFT JOIN LATERAL (
+    SELECT pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'delivered') AS delivered,
+           pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'failed') AS failed,
+           pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'expired') AS expired,
+           pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'cancelled') AS cancelled,
+           pg_catalog.min(finished_at) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'delivered')
+               AS first_delivered_at,
+           pg_catalog.max(finished_at) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'delivered')
+               AS last_delivered_at
+    FROM webpush.history WHERE message_id OPERATOR(pg_catalog.=) m.id) h ON true
+WHERE pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(m.application);
+COMMENT ON VIEW webpush.message_status IS
+    'Per message of the applications the reader may use: recipients, queued (or scheduled, or retrying), sending, delivered, failed, expired, cancelled, first and last delivery, and the row a trigger sent it for (source)';
+COMMENT ON FUNCTION webpush_notify() IS
+    'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'' [, ''orders/{id}'' (the source row, kept with the message)]]]])';

@@ -297,6 +297,7 @@ CREATE TABLE webpush.messages (
     auth        webpush.auth_secret,
     key_id      bigint,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    source      text,                           -- the row a trigger sent it for
     -- A message expires no earlier than it is due, and a one-off send has
     -- its endpoint, both keys and its signing key, or none of them.
     CHECK (expires_at OPERATOR(pg_catalog.>=) send_at
@@ -328,6 +329,12 @@ CREATE INDEX messages_pending_idx ON webpush.messages (send_at) WHERE pending;
 -- nothing to the roles without one, and counting a limited role's rows
 -- stops at its limit.
 CREATE INDEX messages_queued_by_idx ON webpush.messages (queued_by) WHERE queued_by IS NOT NULL;
+-- What a row sent (webpush_notify's source row): the application finds
+-- and cancels it by this.
+CREATE INDEX messages_source_idx ON webpush.messages (application, source)
+    WHERE source IS NOT NULL;
+COMMENT ON COLUMN webpush.messages.source IS
+    'the row a webpush_notify() trigger sent it for, as its source row argument spells it (''orders/{id}''); NULL otherwise';
 REVOKE ALL ON webpush.messages FROM PUBLIC;
 GRANT SELECT (id, application, ttl, urgency, topic, send_at, expires_at, dedupe_key,
               recipients, pending, created_at)
@@ -385,7 +392,8 @@ CREATE TABLE webpush.intake (
     payload     webpush.push_payload,
     ttl         webpush.push_ttl NOT NULL,
     urgency     webpush.push_urgency NOT NULL,
-    queued_at   timestamptz NOT NULL            -- the TTL counts from here
+    queued_at   timestamptz NOT NULL,           -- the TTL counts from here
+    source      text                            -- the row it was sent for
 );
 COMMENT ON TABLE webpush.intake IS
     'Notifications from webpush_notify() that the worker has not yet made into messages and deliveries';
@@ -558,7 +566,7 @@ SELECT m.id, m.application, m.created_at, m.send_at, m.expires_at, m.dedupe_key,
        COALESCE(d.queued, 0) AS queued, COALESCE(d.sending, 0) AS sending,
        COALESCE(h.delivered, 0) AS delivered, COALESCE(h.failed, 0) AS failed,
        COALESCE(h.expired, 0) AS expired, COALESCE(h.cancelled, 0) AS cancelled,
-       h.first_delivered_at, h.last_delivered_at
+       h.first_delivered_at, h.last_delivered_at, m.source
 FROM webpush.messages m
 LEFT JOIN LATERAL (
     SELECT pg_catalog.count(*) FILTER (WHERE claimed_by IS NULL) AS queued,
@@ -576,7 +584,7 @@ LEFT JOIN LATERAL (
     FROM webpush.history WHERE message_id OPERATOR(pg_catalog.=) m.id) h ON true
 WHERE pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(m.application);
 COMMENT ON VIEW webpush.message_status IS
-    'Per message of the applications the reader may use: recipients, queued (or scheduled, or retrying), sending, delivered, failed, expired, cancelled, first and last delivery';
+    'Per message of the applications the reader may use: recipients, queued (or scheduled, or retrying), sending, delivered, failed, expired, cancelled, first and last delivery, and the row a trigger sent it for (source)';
 REVOKE ALL ON webpush.message_status FROM PUBLIC;
 GRANT SELECT ON webpush.message_status TO webpush_monitor, webpush_sender;
 
@@ -976,7 +984,7 @@ CREATE FUNCTION webpush_notify() RETURNS trigger
     AS 'MODULE_PATHNAME', 'webpush_notify'
     LANGUAGE C;
 COMMENT ON FUNCTION webpush_notify() IS
-    'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'']]])';
+    'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'' [, ''orders/{id}'' (the source row, kept with the message)]]]])';
 REVOKE ALL ON FUNCTION webpush_notify() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_notify() TO webpush_sender;
 

@@ -387,6 +387,23 @@ queue_to_subscriptions(ArrayType *ids, const MessageSpec *spec)
 							   INT8ARRAYOID, PointerGetDatum(ids), spec);
 }
 
+void
+queue_record_source(int64 message_id, text *source)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(message_id), PointerGetDatum(source)};
+
+	if (message_id == 0 || source == NULL)
+		return;
+	spi_connect_or_error();
+	if (SPI_execute_plan(prepared(&plan, "UPDATE webpush.messages SET source = $2 WHERE id = $1",
+								  2, types),
+						 values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not record the message's source row");
+	SPI_finish();
+}
+
 int64
 queue_cancel(int64 message_id)
 {
@@ -612,14 +629,15 @@ take_in(int limit)
 								  "WITH i AS (DELETE FROM webpush.intake"
 								  "  WHERE ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake"
 								  "   LIMIT $1 FOR UPDATE SKIP LOCKED))"
-								  "  RETURNING id, application, user_id, payload, ttl, urgency, queued_at),"
+								  "  RETURNING id, application, user_id, payload, ttl, urgency, queued_at, source),"
 								  " r AS (SELECT i.id, s.id AS subscription_id FROM i"
 								  "  JOIN webpush.subscriptions s"
 								  "  ON s.application = i.application AND s.user_id = i.user_id),"
 								  " m AS (INSERT INTO webpush.messages (id, application, payload, ttl,"
-								  "   urgency, send_at, expires_at, recipients, created_at)"
+								  "   urgency, send_at, expires_at, recipients, created_at, source)"
 								  "  SELECT i.id, i.application, i.payload, i.ttl, i.urgency, i.queued_at,"
-								  "   i.queued_at + pg_catalog.make_interval(secs => i.ttl), c.n, i.queued_at"
+								  "   i.queued_at + pg_catalog.make_interval(secs => i.ttl), c.n, i.queued_at,"
+								  "   i.source"
 								  "  FROM i JOIN (SELECT id, pg_catalog.count(*)::integer AS n FROM r"
 								  "   GROUP BY id) c ON c.id = i.id),"
 								  " d AS (INSERT INTO webpush.deliveries (message_id, subscription_id)"

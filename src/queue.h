@@ -32,6 +32,7 @@ typedef struct MessageSpec
 	bool		has_send_at;	/* else: now */
 	TimestampTz send_at;
 	text	   *dedupe_key;		/* NULL for none */
+	text	   *source;			/* the row a trigger sent it for, or NULL */
 } MessageSpec;
 
 /* A message queued (or found by its dedupe_key). */
@@ -48,6 +49,9 @@ extern QueuedMessage queue_to_object(const Subscription *sub, int64 key_id,
 extern QueuedMessage queue_to_user(text *user_id, const MessageSpec *spec);
 /* Each existing id of the application once; others are skipped. */
 extern QueuedMessage queue_to_subscriptions(ArrayType *ids, const MessageSpec *spec);
+
+/* Record the row a trigger sent message_id for (queued by queue_to_user). */
+extern void queue_record_source(int64 message_id, text *source);
 
 /* Cancel the deliveries of a message not in flight; returns how many. */
 extern int64 queue_cancel(int64 message_id);

@@ -8,10 +8,12 @@
  *											'Your {item} is on its way',
  *											'/orders/{id}');
  *
- * Arguments: the user column, the title, and optionally the body, the url
- * and the application.  {column} in the title, body and url is replaced by
- * that column's value in the row (NEW, or OLD for DELETE); NULL is replaced
- * by nothing.  A row whose user column is NULL, or whose user has no
+ * Arguments: the user column, the title, and optionally the body, the url,
+ * the application and the source row.  {column} in the title, body, url and
+ * source row is replaced by that column's value in the row (NEW, or OLD for
+ * DELETE); NULL is replaced by nothing.  The source row ('orders/{id}') is
+ * kept with the message (webpush.message_status.source), so that the
+ * application finds, and may cancel, what a row of its own sent.  A row whose user column is NULL, or whose user has no
  * subscription, sends nothing.  A body too long to send is shortened; a url
  * that is invalid or too long for the row is left out, and a row whose title
  * comes out empty sends nothing, each with a WARNING: the row's data never
@@ -89,7 +91,7 @@ queue_within_limit(NotifyCall *call)
 	MemoryContextSwitchTo(caller);
 	PG_TRY();
 	{
-		(void) queue_to_user(call->user, call->spec);
+		queue_record_source(queue_to_user(call->user, call->spec).message_id, call->spec->source);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller);
 		CurrentResourceOwner = owner;
@@ -144,7 +146,7 @@ notify_as_owner(void *arg)
 	if (OidIsValid(queue_limited_role()))
 		queue_within_limit(call);
 	else
-		(void) queue_to_user(call->user, call->spec);
+		queue_record_source(queue_to_user(call->user, call->spec).message_id, call->spec->source);
 }
 
 typedef struct NotifyAccess
@@ -219,6 +221,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 	MessageSpec spec;
 	NotifyCall	call;
 	const char *app = APP_DEFAULT_NAME;
+	text	   *source = NULL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -230,12 +233,12 @@ webpush_notify(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("webpush_notify() must be fired FOR EACH ROW")));
 	trigger = trigdata->tg_trigger;
-	if (trigger->tgnargs < 2 || trigger->tgnargs > 5)
+	if (trigger->tgnargs < 2 || trigger->tgnargs > 6)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("webpush_notify() takes 2 to 5 arguments, trigger \"%s\" gives %d",
+				 errmsg("webpush_notify() takes 2 to 6 arguments, trigger \"%s\" gives %d",
 						trigger->tgname, trigger->tgnargs),
-				 errhint("Arguments: user column, title, and optionally body, url and application.")));
+				 errhint("Arguments: user column, title, and optionally body, url, application and source row.")));
 
 	/*
 	 * The row the statement goes on with: NEW for INSERT and UPDATE, OLD for
@@ -268,6 +271,8 @@ webpush_notify(PG_FUNCTION_ARGS)
 		f.body = substitute(trigger->tgargs[2], rel, row, "in the body");
 	if (trigger->tgnargs >= 4 && trigger->tgargs[3][0] != '\0')
 		f.url = substitute(trigger->tgargs[3], rel, row, "in the url");
+	if (trigger->tgnargs >= 6 && trigger->tgargs[5][0] != '\0')
+		source = substitute(trigger->tgargs[5], rel, row, "in the source row");
 	/* A body or url that comes out empty (say '{url}' of a NULL) is left out. */
 	if (f.body != NULL && VARSIZE_ANY_EXHDR(f.body) == 0)
 		f.body = NULL;
@@ -287,6 +292,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 	memset(&spec, 0, sizeof(spec));
 	spec.app = app;
 	spec.payload = (bytea *) cstring_to_text(json);
+	spec.source = source;
 	validate_message_options(false, PUSH_DEFAULT_TTL, NULL, NULL, &spec.opts);
 	call.user = cstring_to_text(user);
 	call.spec = &spec;

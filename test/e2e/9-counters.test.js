@@ -156,3 +156,22 @@ test('webpush_counters_reset() starts them over, and says when', async () => {
     assert.deepEqual(r.stats_reset, reset);
   }
 });
+
+test("a trigger's source row finds what a business row sent, through the worker too", async () => {
+  const sub = service.subscribe();
+  await db.query('SELECT webpush_subscribe($1, $2)', [sub, 'olga-counters']);
+  await db.query(`CREATE TABLE refunds (id int PRIMARY KEY, user_id text);
+    CREATE TRIGGER refunds_notify AFTER INSERT ON refunds FOR EACH ROW
+      EXECUTE FUNCTION webpush_notify('user_id', 'Refund {id}', '', '', 'default', 'refunds/{id}')`);
+  try {
+    // The session's first firing queues the message itself; the next ones
+    // leave a row of webpush.intake, which the worker makes into a message.
+    for (const id of [1, 2, 3]) await db.query('INSERT INTO refunds VALUES ($1, $2)', [id, 'olga-counters']);
+    await service.waitFor(() => service.received(sub.endpoint).length === 3);
+    const { rows } = await db.query(
+      "SELECT source, recipients FROM webpush.message_status WHERE source LIKE 'refunds/%' ORDER BY source");
+    assert.deepEqual(rows.map((r) => [r.source, r.recipients]), [['refunds/1', 1], ['refunds/2', 1], ['refunds/3', 1]]);
+  } finally {
+    await db.query('DROP TABLE refunds');
+  }
+});
