@@ -132,7 +132,10 @@ counters_shmem_request(void)
 }
 #endif
 
-/* The file: magic, created, then counts of databases and entries, then them. */
+/*
+ * The file: magic, layout, created, the counts of databases and entries,
+ * then both as they lie in memory.
+ */
 static void
 counters_write_file(int code, Datum arg)
 {
