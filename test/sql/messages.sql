@@ -13,11 +13,13 @@ SELECT message_id AS later, recipients FROM webpush_send_user('mia', 'at nine',
        ttl => 3600, send_at => '2030-01-01 09:00+00') \gset
 SELECT :recipients AS recipients, send_at, expires_at - send_at AS ttl
 FROM webpush.messages WHERE id = :later;
-SELECT queued, scheduled FROM webpush.status;
+-- Scheduled is not due: nothing has waited yet.
+SELECT queued, scheduled, oldest_due_at FROM webpush.status;
 
 -- Deduplication: the same key in the same application queues nothing more
 -- and gives the first message's id.
 SELECT message_id AS first FROM webpush_send_user('mia', 'shipped', dedupe_key => 'order-7-shipped') \gset
+SELECT queued, scheduled, oldest_due_at <= now() AS due_since FROM webpush.status;
 SELECT message_id = :first AS same_message, recipients
 FROM webpush_send_user('mia', 'shipped again', dedupe_key => 'order-7-shipped');
 SELECT webpush_send((SELECT min(id) FROM subs), 'by id', dedupe_key => 'order-7-shipped') = :first AS same_by_id;
