@@ -34,6 +34,9 @@ OBJS = \
 	src/sql_notify.o \
 	src/sql_receipts.o \
 	src/sql_workers.o \
+	src/sql_counters.o \
+	src/counters.o \
+	src/sql_trace.o \
 	src/sql_util.o \
 	src/drop_guard.o \
 	src/webpush.o

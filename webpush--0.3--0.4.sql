@@ -428,3 +428,182 @@ COMMENT ON FUNCTION webpush_receipts(jsonb) IS
     'Records the receipts the kit''s service worker posts ([{message, subscription, event, action, at}]); returns how many were stored now';
 REVOKE ALL ON FUNCTION webpush_receipts(jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_receipts(jsonb) TO webpush_sender;
+
+-- Counters, status from shared memory, and the trace -------------------------
+
+-- The history keeps whose each delivery was: its application, and the
+-- user of its subscription, which a 404 or 410 deletes.
+ALTER TABLE webpush.history ADD COLUMN application text, ADD COLUMN user_id text;
+-- A user's outcomes, for webpush_trace(): kept when the subscription is gone.
+CREATE INDEX history_user_idx ON webpush.history (application, user_id)
+    WHERE user_id IS NOT NULL;
+COMMENT ON COLUMN webpush.history.user_id IS
+    'the user the subscription belonged to when the outcome was recorded; NULL for one-off sends and subscriptions removed before';
+GRANT SELECT (application) ON webpush.history TO webpush_monitor;
+
+-- The status views read counters and a snapshot of the queue in shared
+-- memory instead of counting the history and the queue for every reader.
+DROP VIEW webpush.status_by_host;
+DROP VIEW webpush.status;
+
+-- The counters and the queue's gauges, per application and push service
+-- host, from shared memory (the library must be preloaded): what the status
+-- views read, so that reading them costs the same at a million history
+-- rows as at none.  The counters only grow: purging the history does not
+-- lower them, a clean restart keeps them, webpush_counters_reset() starts
+-- them over (stats_reset).  The gauges are a snapshot of the queue taken
+-- at counted_at: after every change while counting it is cheap, at most
+-- every second by the worker while it is not.  It runs as the extension's
+-- owner for its caller; webpush_monitor reads it.
+CREATE FUNCTION webpush.stats(OUT application text, OUT host text,
+                              OUT queued bigint, OUT scheduled bigint,
+                              OUT retrying bigint, OUT sending bigint,
+                              OUT oldest_due_at timestamptz, OUT next_retry_at timestamptz,
+                              OUT sent bigint, OUT delivered bigint, OUT gone bigint,
+                              OUT failed bigint, OUT expired bigint, OUT cancelled bigint,
+                              OUT refused bigint,
+                              OUT retried_rate_limited bigint, OUT retried_server_error bigint,
+                              OUT retried_timeout bigint, OUT retried_connection bigint,
+                              OUT bytes_sent bigint,
+                              OUT latency_bounds double precision[], OUT latency_buckets bigint[],
+                              OUT latency_sum double precision, OUT latency_count bigint,
+                              OUT last_problem text, OUT last_problem_at timestamptz,
+                              OUT counted_at timestamptz, OUT stats_reset timestamptz)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'webpush_stats'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush.stats() IS
+    'Counters (since stats_reset) and queue gauges (as of counted_at) of this database per application and push service host; latency is from due to delivered, in seconds, cumulative per bucket';
+REVOKE ALL ON FUNCTION webpush.stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush.stats() TO webpush_monitor;
+
+-- Starts this database's counters over; superusers only.
+CREATE FUNCTION webpush_counters_reset() RETURNS timestamptz
+    AS 'MODULE_PATHNAME', 'webpush_counters_reset'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_counters_reset() IS
+    'Sets this database''s webpush counters to zero; returns the new stats_reset';
+REVOKE ALL ON FUNCTION webpush_counters_reset() FROM PUBLIC;
+
+-- The counters alone, for Prometheus and the like: they never go down.
+CREATE VIEW webpush.counters AS
+SELECT application, host, sent, delivered, gone, failed, expired, cancelled, refused,
+       retried_rate_limited, retried_server_error, retried_timeout, retried_connection,
+       bytes_sent, latency_bounds, latency_buckets, latency_sum, latency_count,
+       last_problem, last_problem_at, stats_reset
+FROM webpush.stats();
+COMMENT ON VIEW webpush.counters IS
+    'Cumulative delivery counters per application and push service host since stats_reset (host NULL: no endpoint); they never decrease';
+REVOKE ALL ON webpush.counters FROM PUBLIC;
+GRANT SELECT ON webpush.counters TO webpush_monitor;
+
+-- Deliveries at a glance: one row.  queued: due now and not being sent
+-- (each webpush_notify() row not yet taken in counts as one); scheduled:
+-- first attempts not yet due; retrying: waiting for another attempt;
+-- oldest_due_at: the longest any due item has waited.  The rest are the
+-- counters: failed leaves out gone (404/410), which has its own column;
+-- refused counts what triggers did not queue over webpush.max_queued_per_role.
+CREATE VIEW webpush.status AS
+SELECT COALESCE(pg_catalog.sum(queued), 0)::bigint AS queued,
+       COALESCE(pg_catalog.sum(scheduled), 0)::bigint AS scheduled,
+       COALESCE(pg_catalog.sum(retrying), 0)::bigint AS retrying,
+       COALESCE(pg_catalog.sum(sending), 0)::bigint AS sending,
+       COALESCE(pg_catalog.sum(delivered), 0)::bigint AS delivered,
+       COALESCE(pg_catalog.sum(failed), 0)::bigint AS failed,
+       COALESCE(pg_catalog.sum(gone), 0)::bigint AS gone,
+       COALESCE(pg_catalog.sum(expired), 0)::bigint AS expired,
+       COALESCE(pg_catalog.sum(cancelled), 0)::bigint AS cancelled,
+       COALESCE(pg_catalog.sum(refused), 0)::bigint AS refused,
+       pg_catalog.min(oldest_due_at) AS oldest_due_at,
+       pg_catalog.max(counted_at) AS counted_at,
+       pg_catalog.max(stats_reset) AS stats_reset
+FROM webpush.stats();
+COMMENT ON VIEW webpush.status IS
+    'Queue gauges (as of counted_at; queued counts due work only) and delivery counters (since stats_reset) of this database';
+REVOKE ALL ON webpush.status FROM PUBLIC;
+GRANT SELECT ON webpush.status TO webpush_monitor;
+
+-- The same by push service host (fcm.googleapis.com,
+-- updates.push.services.mozilla.com, ...), with the last problem, when it
+-- happened, and when the next retry is due.
+CREATE VIEW webpush.status_by_host AS
+SELECT host,
+       pg_catalog.sum(queued)::bigint AS queued,
+       pg_catalog.sum(scheduled)::bigint AS scheduled,
+       pg_catalog.sum(retrying)::bigint AS retrying,
+       pg_catalog.sum(sending)::bigint AS sending,
+       pg_catalog.sum(delivered)::bigint AS delivered,
+       pg_catalog.sum(failed)::bigint AS failed,
+       pg_catalog.sum(gone)::bigint AS gone,
+       pg_catalog.sum(expired)::bigint AS expired,
+       (pg_catalog.array_agg(last_problem ORDER BY last_problem_at DESC)
+          FILTER (WHERE last_problem_at IS NOT NULL))[1] AS last_problem,
+       pg_catalog.max(last_problem_at) AS last_problem_at,
+       pg_catalog.min(next_retry_at) AS next_retry_at
+FROM webpush.stats()
+GROUP BY host;
+COMMENT ON VIEW webpush.status_by_host IS
+    'Queue gauges and delivery counters per push service host, with the last problem, when it happened, and the next retry; host NULL: no endpoint (subscriptions removed before their deliveries were sent, cancellations, rows not yet taken in)';
+REVOKE ALL ON webpush.status_by_host FROM PUBLIC;
+GRANT SELECT ON webpush.status_by_host TO webpush_monitor;
+
+-- Tracing a user or a message -------------------------------------------------------
+
+-- Every delivery of one user (in an application) or of one message: what
+-- waits and why, and what became of the rest, newest first, including
+-- deliveries to subscriptions deleted since.  For the roles that may use
+-- the application (webpush_monitor does not see user ids); another
+-- application's message looks absent.
+CREATE FUNCTION webpush_trace(for_user text DEFAULT NULL, for_message bigint DEFAULT NULL,
+                              application text DEFAULT 'default',
+                              OUT message_id bigint, OUT subscription_id bigint,
+                              OUT user_id text, OUT host text, OUT state text,
+                              OUT status integer, OUT reason text, OUT attempts integer,
+                              OUT queued_at timestamptz, OUT due_at timestamptz,
+                              OUT finished_at timestamptz)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'webpush_trace'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_trace(text, bigint, text) IS
+    'Every delivery of a user of the application (for_user) or of a message (for_message), waiting or finished: host, state (queued, scheduled, sending, retrying, delivered, failed, gone, expired, cancelled), status, reason, attempts and times';
+REVOKE ALL ON FUNCTION webpush_trace(text, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_trace(text, bigint, text) TO webpush_sender;
+
+-- A trigger's messages keep the row they were sent for.
+ALTER TABLE webpush.messages ADD COLUMN source text;
+ALTER TABLE webpush.intake ADD COLUMN source text;
+-- What a row sent (webpush_notify's source row): the application finds
+-- and cancels it by this.
+CREATE INDEX messages_source_idx ON webpush.messages (application, source)
+    WHERE source IS NOT NULL;
+COMMENT ON COLUMN webpush.messages.source IS
+    'the row a webpush_notify() trigger sent it for, as its source row argument spells it (''orders/{id}''); NULL otherwise';
+CREATE OR REPLACE VIEW webpush.message_status WITH (security_barrier) AS
+SELECT m.id, m.application, m.created_at, m.send_at, m.expires_at, m.dedupe_key, m.recipients,
+       COALESCE(d.queued, 0) AS queued, COALESCE(d.sending, 0) AS sending,
+       COALESCE(h.delivered, 0) AS delivered, COALESCE(h.failed, 0) AS failed,
+       COALESCE(h.expired, 0) AS expired, COALESCE(h.cancelled, 0) AS cancelled,
+       h.first_delivered_at, h.last_delivered_at, m.source
+FROM webpush.messages m
+LEFT JOIN LATERAL (
+    SELECT pg_catalog.count(*) FILTER (WHERE claimed_by IS NULL) AS queued,
+           pg_catalog.count(*) FILTER (WHERE claimed_by IS NOT NULL) AS sending
+    FROM webpush.deliveries WHERE message_id OPERATOR(pg_catalog.=) m.id) d ON true
+LEFT JOIN LATERAL (
+    SELECT pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'delivered') AS delivered,
+           pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'failed') AS failed,
+           pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'expired') AS expired,
+           pg_catalog.count(*) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'cancelled') AS cancelled,
+           pg_catalog.min(finished_at) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'delivered')
+               AS first_delivered_at,
+           pg_catalog.max(finished_at) FILTER (WHERE outcome OPERATOR(pg_catalog.=) 'delivered')
+               AS last_delivered_at
+    FROM webpush.history WHERE message_id OPERATOR(pg_catalog.=) m.id) h ON true
+WHERE pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(m.application);
+COMMENT ON VIEW webpush.message_status IS
+    'Per message of the applications the reader may use: recipients, queued (or scheduled, or retrying), sending, delivered, failed, expired, cancelled, first and last delivery, and the row a trigger sent it for (source)';
+COMMENT ON FUNCTION webpush_notify() IS
+    'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'' [, ''orders/{id}'' (the source row, kept with the message)]]]])';

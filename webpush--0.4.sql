@@ -297,6 +297,7 @@ CREATE TABLE webpush.messages (
     auth        webpush.auth_secret,
     key_id      bigint,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    source      text,                           -- the row a trigger sent it for
     -- A message expires no earlier than it is due, and a one-off send has
     -- its endpoint, both keys and its signing key, or none of them.
     CHECK (expires_at OPERATOR(pg_catalog.>=) send_at
@@ -328,6 +329,12 @@ CREATE INDEX messages_pending_idx ON webpush.messages (send_at) WHERE pending;
 -- nothing to the roles without one, and counting a limited role's rows
 -- stops at its limit.
 CREATE INDEX messages_queued_by_idx ON webpush.messages (queued_by) WHERE queued_by IS NOT NULL;
+-- What a row sent (webpush_notify's source row): the application finds
+-- and cancels it by this.
+CREATE INDEX messages_source_idx ON webpush.messages (application, source)
+    WHERE source IS NOT NULL;
+COMMENT ON COLUMN webpush.messages.source IS
+    'the row a webpush_notify() trigger sent it for, as its source row argument spells it (''orders/{id}''); NULL otherwise';
 REVOKE ALL ON webpush.messages FROM PUBLIC;
 GRANT SELECT (id, application, ttl, urgency, topic, send_at, expires_at, dedupe_key,
               recipients, pending, created_at)
@@ -385,7 +392,8 @@ CREATE TABLE webpush.intake (
     payload     webpush.push_payload,
     ttl         webpush.push_ttl NOT NULL,
     urgency     webpush.push_urgency NOT NULL,
-    queued_at   timestamptz NOT NULL            -- the TTL counts from here
+    queued_at   timestamptz NOT NULL,           -- the TTL counts from here
+    source      text                            -- the row it was sent for
 );
 COMMENT ON TABLE webpush.intake IS
     'Notifications from webpush_notify() that the worker has not yet made into messages and deliveries';
@@ -413,7 +421,9 @@ CREATE TABLE webpush.history (
     created_at      timestamptz NOT NULL,
     finished_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     id              bigint CONSTRAINT history_id_not_null1 NOT NULL
-                    GENERATED ALWAYS AS IDENTITY PRIMARY KEY
+                    GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    application     text,                   -- whose message it was
+    user_id         text                    -- the subscription's user when it was recorded
 );
 COMMENT ON TABLE webpush.history IS
     'Outcome of every delivery that left webpush.deliveries (delivered, failed, expired, cancelled), and of webpush_send_now';
@@ -422,9 +432,14 @@ COMMENT ON COLUMN webpush.history.subscription_id IS 'the recipient; 0 for a one
 CREATE INDEX history_finished_at_idx ON webpush.history (finished_at);
 -- A message's outcomes, for webpush.message_status.
 CREATE INDEX history_message_id_idx ON webpush.history (message_id);
+-- A user's outcomes, for webpush_trace(): kept when the subscription is gone.
+CREATE INDEX history_user_idx ON webpush.history (application, user_id)
+    WHERE user_id IS NOT NULL;
+COMMENT ON COLUMN webpush.history.user_id IS
+    'the user the subscription belonged to when the outcome was recorded; NULL for one-off sends and subscriptions removed before';
 REVOKE ALL ON webpush.history FROM PUBLIC;
 GRANT SELECT (message_id, subscription_id, outcome, status, attempts, reason,
-              created_at, finished_at)
+              created_at, finished_at, application)
     ON webpush.history TO webpush_monitor;
 SELECT pg_catalog.pg_extension_config_dump(
     pg_catalog.pg_get_serial_sequence('webpush.history', 'id'), '');
@@ -439,74 +454,106 @@ SELECT pg_catalog.pg_extension_config_dump(
 -- webpush.keys show only the applications the reader may use (all of them
 -- to webpush_monitor), so webpush_sender may read them too.
 
--- Deliveries and history at a glance: one row of counts.
+-- The counters and the queue's gauges, per application and push service
+-- host, from shared memory (the library must be preloaded): what the status
+-- views read, so that reading them costs the same at a million history
+-- rows as at none.  The counters only grow: purging the history does not
+-- lower them, a clean restart keeps them, webpush_counters_reset() starts
+-- them over (stats_reset).  The gauges are a snapshot of the queue taken
+-- at counted_at: after every change while counting it is cheap, at most
+-- every second by the worker while it is not.  It runs as the extension's
+-- owner for its caller; webpush_monitor reads it.
+CREATE FUNCTION webpush.stats(OUT application text, OUT host text,
+                              OUT queued bigint, OUT scheduled bigint,
+                              OUT retrying bigint, OUT sending bigint,
+                              OUT oldest_due_at timestamptz, OUT next_retry_at timestamptz,
+                              OUT sent bigint, OUT delivered bigint, OUT gone bigint,
+                              OUT failed bigint, OUT expired bigint, OUT cancelled bigint,
+                              OUT refused bigint,
+                              OUT retried_rate_limited bigint, OUT retried_server_error bigint,
+                              OUT retried_timeout bigint, OUT retried_connection bigint,
+                              OUT bytes_sent bigint,
+                              OUT latency_bounds double precision[], OUT latency_buckets bigint[],
+                              OUT latency_sum double precision, OUT latency_count bigint,
+                              OUT last_problem text, OUT last_problem_at timestamptz,
+                              OUT counted_at timestamptz, OUT stats_reset timestamptz)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'webpush_stats'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush.stats() IS
+    'Counters (since stats_reset) and queue gauges (as of counted_at) of this database per application and push service host; latency is from due to delivered, in seconds, cumulative per bucket';
+REVOKE ALL ON FUNCTION webpush.stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush.stats() TO webpush_monitor;
+
+-- Starts this database's counters over; superusers only.
+CREATE FUNCTION webpush_counters_reset() RETURNS timestamptz
+    AS 'MODULE_PATHNAME', 'webpush_counters_reset'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_counters_reset() IS
+    'Sets this database''s webpush counters to zero; returns the new stats_reset';
+REVOKE ALL ON FUNCTION webpush_counters_reset() FROM PUBLIC;
+
+-- The counters alone, for Prometheus and the like: they never go down.
+CREATE VIEW webpush.counters AS
+SELECT application, host, sent, delivered, gone, failed, expired, cancelled, refused,
+       retried_rate_limited, retried_server_error, retried_timeout, retried_connection,
+       bytes_sent, latency_bounds, latency_buckets, latency_sum, latency_count,
+       last_problem, last_problem_at, stats_reset
+FROM webpush.stats();
+COMMENT ON VIEW webpush.counters IS
+    'Cumulative delivery counters per application and push service host since stats_reset (host NULL: no endpoint); they never decrease';
+REVOKE ALL ON webpush.counters FROM PUBLIC;
+GRANT SELECT ON webpush.counters TO webpush_monitor;
+
+-- Deliveries at a glance: one row.  queued: due now and not being sent
+-- (each webpush_notify() row not yet taken in counts as one); scheduled:
+-- first attempts not yet due; retrying: waiting for another attempt;
+-- oldest_due_at: the longest any due item has waited.  The rest are the
+-- counters: failed leaves out gone (404/410), which has its own column;
+-- refused counts what triggers did not queue over webpush.max_queued_per_role.
 CREATE VIEW webpush.status AS
-SELECT
-    (SELECT pg_catalog.count(*) FROM webpush.deliveries d
-       JOIN webpush.messages m ON m.id OPERATOR(pg_catalog.=) d.message_id
-      WHERE d.claimed_by IS NULL AND d.attempts IS NULL
-        AND m.send_at OPERATOR(pg_catalog.<=) pg_catalog.now())
-      OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM webpush.intake) AS queued,
-    (SELECT pg_catalog.count(*) FROM webpush.deliveries d
-       JOIN webpush.messages m ON m.id OPERATOR(pg_catalog.=) d.message_id
-      WHERE d.claimed_by IS NULL AND d.attempts IS NULL
-        AND m.send_at OPERATOR(pg_catalog.>) pg_catalog.now()) AS scheduled,
-    (SELECT pg_catalog.count(*) FROM webpush.deliveries
-      WHERE claimed_by IS NULL AND attempts IS NOT NULL) AS retrying,
-    (SELECT pg_catalog.count(*) FROM webpush.deliveries WHERE claimed_by IS NOT NULL) AS sending,
-    (SELECT pg_catalog.count(*) FROM webpush.history
-      WHERE outcome OPERATOR(pg_catalog.=) 'delivered') AS delivered,
-    (SELECT pg_catalog.count(*) FROM webpush.history
-      WHERE outcome OPERATOR(pg_catalog.=) 'failed') AS failed,
-    (SELECT pg_catalog.count(*) FROM webpush.history
-      WHERE outcome OPERATOR(pg_catalog.=) 'expired') AS expired,
-    (SELECT pg_catalog.count(*) FROM webpush.history
-      WHERE outcome OPERATOR(pg_catalog.=) 'cancelled') AS cancelled,
-    (SELECT pg_catalog.round(pg_catalog.count(*)::numeric OPERATOR(pg_catalog./) 60.0, 1)
-       FROM webpush.history
-      WHERE outcome OPERATOR(pg_catalog.=) 'delivered'
-        AND finished_at OPERATOR(pg_catalog.>)
-            (pg_catalog.now() OPERATOR(pg_catalog.-) '1 minute'::interval)) AS delivered_per_second,
-    (SELECT pg_catalog.min(m.created_at) FROM webpush.messages m
-      WHERE EXISTS (SELECT FROM webpush.deliveries d
-                    WHERE d.message_id OPERATOR(pg_catalog.=) m.id)) AS oldest_queued_at;
+SELECT COALESCE(pg_catalog.sum(queued), 0)::bigint AS queued,
+       COALESCE(pg_catalog.sum(scheduled), 0)::bigint AS scheduled,
+       COALESCE(pg_catalog.sum(retrying), 0)::bigint AS retrying,
+       COALESCE(pg_catalog.sum(sending), 0)::bigint AS sending,
+       COALESCE(pg_catalog.sum(delivered), 0)::bigint AS delivered,
+       COALESCE(pg_catalog.sum(failed), 0)::bigint AS failed,
+       COALESCE(pg_catalog.sum(gone), 0)::bigint AS gone,
+       COALESCE(pg_catalog.sum(expired), 0)::bigint AS expired,
+       COALESCE(pg_catalog.sum(cancelled), 0)::bigint AS cancelled,
+       COALESCE(pg_catalog.sum(refused), 0)::bigint AS refused,
+       pg_catalog.min(oldest_due_at) AS oldest_due_at,
+       pg_catalog.max(counted_at) AS counted_at,
+       pg_catalog.max(stats_reset) AS stats_reset
+FROM webpush.stats();
 COMMENT ON VIEW webpush.status IS
-    'Deliveries and history at a glance (queued counts each webpush_notify() row not yet taken in as one); delivered_per_second is the average over the last minute';
+    'Queue gauges (as of counted_at; queued counts due work only) and delivery counters (since stats_reset) of this database';
 REVOKE ALL ON webpush.status FROM PUBLIC;
 GRANT SELECT ON webpush.status TO webpush_monitor;
 
 -- The same by push service host (fcm.googleapis.com,
--- updates.push.services.mozilla.com, ...), with the latest problem.
+-- updates.push.services.mozilla.com, ...), with the last problem, when it
+-- happened, and when the next retry is due.
 CREATE VIEW webpush.status_by_host AS
-WITH items AS (
-    SELECT pg_catalog.substring(COALESCE(s.endpoint, m.endpoint), '^https://([^/:?#]+)') AS host,
-           CASE WHEN d.claimed_by IS NOT NULL THEN 'sending'
-                WHEN d.attempts IS NOT NULL THEN 'retrying' ELSE 'queued' END AS what,
-           d.last_error AS reason, d.next_attempt_at AS at
-    FROM webpush.deliveries d
-    JOIN webpush.messages m ON m.id OPERATOR(pg_catalog.=) d.message_id
-    LEFT JOIN webpush.subscriptions s ON s.id OPERATOR(pg_catalog.=) d.subscription_id
-    UNION ALL
-    SELECT pg_catalog.substring(endpoint, '^https://([^/:?#]+)'), outcome, reason, finished_at
-    FROM webpush.history
-)
 SELECT host,
-       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'queued') AS queued,
-       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'retrying') AS retrying,
-       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'sending') AS sending,
-       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'delivered') AS delivered,
-       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'failed') AS failed,
-       pg_catalog.count(*) FILTER (WHERE what OPERATOR(pg_catalog.=) 'expired') AS expired,
-       (pg_catalog.array_agg(reason ORDER BY at DESC)
-          FILTER (WHERE what OPERATOR(pg_catalog.=) ANY ('{failed,retrying,expired}'::text[])))[1]
-          AS last_problem,
-       pg_catalog.max(at)
-          FILTER (WHERE what OPERATOR(pg_catalog.=) ANY ('{failed,retrying,expired}'::text[]))
-          AS last_problem_at
-FROM items
+       pg_catalog.sum(queued)::bigint AS queued,
+       pg_catalog.sum(scheduled)::bigint AS scheduled,
+       pg_catalog.sum(retrying)::bigint AS retrying,
+       pg_catalog.sum(sending)::bigint AS sending,
+       pg_catalog.sum(delivered)::bigint AS delivered,
+       pg_catalog.sum(failed)::bigint AS failed,
+       pg_catalog.sum(gone)::bigint AS gone,
+       pg_catalog.sum(expired)::bigint AS expired,
+       (pg_catalog.array_agg(last_problem ORDER BY last_problem_at DESC)
+          FILTER (WHERE last_problem_at IS NOT NULL))[1] AS last_problem,
+       pg_catalog.max(last_problem_at) AS last_problem_at,
+       pg_catalog.min(next_retry_at) AS next_retry_at
+FROM webpush.stats()
 GROUP BY host;
 COMMENT ON VIEW webpush.status_by_host IS
-    'Delivery and history counts per push service host, with the latest problem and its time; host NULL: subscriptions removed before their deliveries were sent';
+    'Queue gauges and delivery counters per push service host, with the last problem, when it happened, and the next retry; host NULL: no endpoint (subscriptions removed before their deliveries were sent, cancellations, rows not yet taken in)';
 REVOKE ALL ON webpush.status_by_host FROM PUBLIC;
 GRANT SELECT ON webpush.status_by_host TO webpush_monitor;
 
@@ -519,7 +566,7 @@ SELECT m.id, m.application, m.created_at, m.send_at, m.expires_at, m.dedupe_key,
        COALESCE(d.queued, 0) AS queued, COALESCE(d.sending, 0) AS sending,
        COALESCE(h.delivered, 0) AS delivered, COALESCE(h.failed, 0) AS failed,
        COALESCE(h.expired, 0) AS expired, COALESCE(h.cancelled, 0) AS cancelled,
-       h.first_delivered_at, h.last_delivered_at
+       h.first_delivered_at, h.last_delivered_at, m.source
 FROM webpush.messages m
 LEFT JOIN LATERAL (
     SELECT pg_catalog.count(*) FILTER (WHERE claimed_by IS NULL) AS queued,
@@ -537,7 +584,7 @@ LEFT JOIN LATERAL (
     FROM webpush.history WHERE message_id OPERATOR(pg_catalog.=) m.id) h ON true
 WHERE pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(m.application);
 COMMENT ON VIEW webpush.message_status IS
-    'Per message of the applications the reader may use: recipients, queued (or scheduled, or retrying), sending, delivered, failed, expired, cancelled, first and last delivery';
+    'Per message of the applications the reader may use: recipients, queued (or scheduled, or retrying), sending, delivered, failed, expired, cancelled, first and last delivery, and the row a trigger sent it for (source)';
 REVOKE ALL ON webpush.message_status FROM PUBLIC;
 GRANT SELECT ON webpush.message_status TO webpush_monitor, webpush_sender;
 
@@ -951,9 +998,32 @@ CREATE FUNCTION webpush_notify() RETURNS trigger
     AS 'MODULE_PATHNAME', 'webpush_notify'
     LANGUAGE C;
 COMMENT ON FUNCTION webpush_notify() IS
-    'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'']]])';
+    'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'' [, ''orders/{id}'' (the source row, kept with the message)]]]])';
 REVOKE ALL ON FUNCTION webpush_notify() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_notify() TO webpush_sender;
+
+-- Tracing a user or a message -------------------------------------------------------
+
+-- Every delivery of one user (in an application) or of one message: what
+-- waits and why, and what became of the rest, newest first, including
+-- deliveries to subscriptions deleted since.  For the roles that may use
+-- the application (webpush_monitor does not see user ids); another
+-- application's message looks absent.
+CREATE FUNCTION webpush_trace(for_user text DEFAULT NULL, for_message bigint DEFAULT NULL,
+                              application text DEFAULT 'default',
+                              OUT message_id bigint, OUT subscription_id bigint,
+                              OUT user_id text, OUT host text, OUT state text,
+                              OUT status integer, OUT reason text, OUT attempts integer,
+                              OUT queued_at timestamptz, OUT due_at timestamptz,
+                              OUT finished_at timestamptz)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'webpush_trace'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_trace(text, bigint, text) IS
+    'Every delivery of a user of the application (for_user) or of a message (for_message), waiting or finished: host, state (queued, scheduled, sending, retrying, delivered, failed, gone, expired, cancelled), status, reason, attempts and times';
+REVOKE ALL ON FUNCTION webpush_trace(text, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_trace(text, bigint, text) TO webpush_sender;
 
 -- Workers ---------------------------------------------------------------------------------
 

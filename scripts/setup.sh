@@ -12,7 +12,8 @@ PG_MAJOR=${PG_MAJOR:-15}
 packages=(build-essential pkg-config ca-certificates openssl curl
           "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR"
           libcurl4-openssl-dev libnghttp2-dev libssl-dev
-          clang libclang-rt-14-dev tinyproxy-bin pgbouncer)
+          clang libclang-rt-14-dev tinyproxy-bin pgbouncer
+          prometheus-postgres-exporter)
 if [ "${1:-}" = "--browser" ]; then packages+=(chromium); shift; fi
 packages+=("$@")
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -17,6 +17,7 @@
 #include "utils/acl.h"
 
 #include "compat.h"
+#include "counters.h"
 #include "ddl_hook.h"
 #include "wake.h"
 
@@ -48,7 +49,12 @@ before_utility(Node *stmt)
 	 * anyway, and must not stop delivery on the way.
 	 */
 	if (OidIsValid(dboid) && webpush_database_ownercheck(dboid, GetUserId()))
+	{
 		wake_stop_database(dboid);
+		/* DROP DATABASE runs outside a transaction block: it happens. */
+		if (IsA(stmt, DropdbStmt))
+			counters_forget_database(dboid);
+	}
 }
 
 /* Whether stmt creates, updates or drops extension webpush. */

@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "commands/event_trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -69,6 +70,8 @@ webpush_drop_guard(PG_FUNCTION_ARGS)
 				(errmsg("dropping extension webpush deletes %lld subscriptions, %lld VAPID keys and %lld deliveries still to send",
 						(long long) counts[0], (long long) counts[1], (long long) counts[2]),
 				 errdetail("Browsers accept notifications only when signed with the key they subscribed with; a new key after CREATE EXTENSION reaches none of them."),
-				 errhint("Roll back, export the keys with SELECT * FROM webpush_keys_export('default') (and for each other application), and after CREATE EXTENSION restore them with webpush_keys_import().")));
+				 IsTransactionBlock() ?
+				 errhint("Roll back, export the keys with SELECT * FROM webpush_keys_export('default') (and for each other application), and after CREATE EXTENSION restore them with webpush_keys_import().") :
+				 errhint("Outside a transaction block the drop commits at once: only a backup restores the keys now.  Next time, export them first with SELECT * FROM webpush_keys_export('default') (and for each other application), or drop inside BEGIN ... COMMIT, which can still roll back.")));
 	PG_RETURN_VOID();
 }

@@ -14,6 +14,7 @@
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -396,6 +397,23 @@ queue_to_subscriptions(ArrayType *ids, const MessageSpec *spec)
 							   INT8ARRAYOID, PointerGetDatum(ids), spec);
 }
 
+void
+queue_record_source(int64 message_id, text *source)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2] = {Int64GetDatum(message_id), PointerGetDatum(source)};
+
+	if (message_id == 0 || source == NULL)
+		return;
+	spi_connect_or_error();
+	if (SPI_execute_plan(prepared(&plan, "UPDATE webpush.messages SET source = $2 WHERE id = $1",
+								  2, types),
+						 values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not record the message's source row");
+	SPI_finish();
+}
+
 int64
 queue_cancel(int64 message_id)
 {
@@ -415,10 +433,10 @@ queue_cancel(int64 message_id)
 								  " p AS (UPDATE webpush.messages SET pending = false, dedupe_key = NULL"
 								  "  WHERE id = $1),"
 								  " h AS (INSERT INTO webpush.history (message_id, subscription_id, endpoint,"
-								  "  outcome, attempts, reason, created_at)"
+								  "  outcome, attempts, reason, created_at, application, user_id)"
 								  "  SELECT m.id, d.subscription_id, COALESCE(s.endpoint, m.endpoint, ''),"
 								  "   'cancelled', COALESCE(d.attempts, 0), 'cancelled with webpush_cancel()',"
-								  "   m.created_at"
+								  "   m.created_at, m.application, s.user_id"
 								  "  FROM d JOIN webpush.messages m ON m.id = $1"
 								  "  LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id) "
 								  "SELECT (SELECT application FROM webpush.messages WHERE id = $1),"
@@ -437,12 +455,25 @@ queue_cancel(int64 message_id)
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("message %lld does not exist", (long long) message_id),
 				 errhint("Messages are kept for webpush.history_retention after they were queued.")));
+	if (n > 0)
+	{
+		CountedEvent e;
+
+		memset(&e, 0, sizeof(e));
+		e.application = app;
+		e.outcome = COUNT_CANCELLED;
+		e.count = n;
+		counters_count(&e);
+		counters_queue_changed_at_commit();
+	}
 	return n;
 }
 
 void
 queue_wake_at_commit(void)
 {
+	/* The status views' snapshot of the queue is out of date at COMMIT. */
+	counters_queue_changed_at_commit();
 	if (wake_workers_at_commit())
 		return;
 	if (warned_no_worker)
@@ -495,8 +526,10 @@ queue_record_sent_now(const Subscription *sub, const char *app, const MessageSpe
 								  "   CASE WHEN $10 IS NULL THEN NULL ELSE $12 END)"
 								  "  RETURNING id, created_at) "
 								  "INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome,"
-								  " status, attempts, reason, created_at) "
-								  "SELECT m.id, $13, $9, $14, NULLIF($15, 0), 1, $16, m.created_at FROM m "
+								  " status, attempts, reason, created_at, application, user_id) "
+								  "SELECT m.id, $13, $9, $14, NULLIF($15, 0), 1, $16, m.created_at, $1,"
+								  " (SELECT s.user_id FROM webpush.subscriptions s WHERE s.id = $13 AND $13 <> 0)"
+								  " FROM m "
 								  "RETURNING message_id",
 								  MESSAGE_ARGS + 8, types),
 						 values, nulls, false, 0) != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
@@ -543,7 +576,8 @@ copy_text(HeapTuple row, TupleDesc desc, int col)
 #define CLAIMED_COLUMNS \
 	"SELECT c.ctid, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
 	" COALESCE(s.endpoint, m.endpoint), COALESCE(s.p256dh, m.p256dh), COALESCE(s.auth, m.auth)," \
-	" m.payload, m.urgency, m.topic, c.attempts, m.expires_at, m.created_at " \
+	" m.payload, m.urgency, m.topic, c.attempts, m.expires_at, m.created_at," \
+	" m.application, m.send_at " \
 	"FROM claimed c JOIN webpush.messages m ON m.id = c.message_id " \
 	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0"
 
@@ -590,6 +624,9 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 		m->attempts = DatumGetInt16(SPI_getbinval(row, desc, 11, &isnull));
 		m->expires_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 12, &isnull));
 		m->ref.created_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 13, &isnull));
+		strlcpy(m->ref.application, TextDatumGetCString(SPI_getbinval(row, desc, 14, &isnull)),
+				sizeof(m->ref.application));
+		m->ref.due_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 15, &isnull));
 		MemoryContextSwitchTo(spi);
 	}
 }
@@ -611,14 +648,15 @@ take_in(int limit)
 								  "WITH i AS (DELETE FROM webpush.intake"
 								  "  WHERE ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake"
 								  "   LIMIT $1 FOR UPDATE SKIP LOCKED))"
-								  "  RETURNING id, application, user_id, payload, ttl, urgency, queued_at),"
+								  "  RETURNING id, application, user_id, payload, ttl, urgency, queued_at, source),"
 								  " r AS (SELECT i.id, s.id AS subscription_id FROM i"
 								  "  JOIN webpush.subscriptions s"
 								  "  ON s.application = i.application AND s.user_id = i.user_id),"
 								  " m AS (INSERT INTO webpush.messages (id, application, payload, ttl,"
-								  "   urgency, send_at, expires_at, recipients, created_at)"
+								  "   urgency, send_at, expires_at, recipients, created_at, source)"
 								  "  SELECT i.id, i.application, i.payload, i.ttl, i.urgency, i.queued_at,"
-								  "   i.queued_at + pg_catalog.make_interval(secs => i.ttl), c.n, i.queued_at"
+								  "   i.queued_at + pg_catalog.make_interval(secs => i.ttl), c.n, i.queued_at,"
+								  "   i.source"
 								  "  FROM i JOIN (SELECT id, pg_catalog.count(*)::integer AS n FROM r"
 								  "   GROUP BY id) c ON c.id = i.id),"
 								  " d AS (INSERT INTO webpush.deliveries (message_id, subscription_id)"
@@ -879,8 +917,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 		 * One pass: each outcome finds its row by ctid (a nested loop over
 		 * the arrays, a TID lookup each), so a batch costs linear time; a
 		 * join of the deleted rows back to the arrays would rescan them for
-		 * every row.  The message's created_at came with the claim, so the
-		 * history needs no lookup of the message.
+		 * every row.
 		 */
 		if (SPI_execute_plan(prepared(&final_plan,
 									  "WITH d AS (DELETE FROM webpush.deliveries d"
@@ -892,10 +929,13 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 									  "  RETURNING d.message_id, d.subscription_id, d.attempts,"
 									  "   o.outcome, o.status, o.reason, o.uncounted, o.endpoint, o.created_at) "
 									  "INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome,"
-									  " status, attempts, reason, created_at) "
+									  " status, attempts, reason, created_at, application, user_id) "
 									  "SELECT d.message_id, d.subscription_id, COALESCE(d.endpoint, ''),"
-									  " d.outcome, NULLIF(d.status, 0), d.attempts - d.uncounted, d.reason, d.created_at "
-									  "FROM d",
+									  " d.outcome, NULLIF(d.status, 0), d.attempts - d.uncounted, d.reason, d.created_at,"
+									  " m.application, s.user_id "
+									  "FROM d JOIN webpush.messages m ON m.id = d.message_id "
+									  "LEFT JOIN webpush.subscriptions s"
+									  " ON s.id = d.subscription_id AND d.subscription_id <> 0",
 									  8, types),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "webpush: could not record delivery outcomes");
@@ -1053,4 +1093,90 @@ queue_limited_role(void)
 	if (webpush_max_queued_per_role <= 0 || superuser_arg(role))
 		return InvalidOid;
 	return role;
+}
+
+/* The gauges ------------------------------------------------------------ */
+
+int
+queue_count_gauges(GaugeRow **out, double *cost_ms)
+{
+	static SPIPlanPtr plan = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+	instr_time	start;
+	instr_time	duration;
+	int			ret;
+	uint64		i;
+	int			n;
+
+	spi_connect_or_error();
+
+	/*
+	 * One pass over the deliveries, by application and host; the intake's
+	 * rows are queued for their application, with no host yet.  Due means
+	 * due now: a scheduled message or a retry waiting for its time is not.
+	 * The host is cut out of the endpoint as counters_url_host() does, with
+	 * split_part: a regular expression costs three times as much per row.
+	 * What a count costs, planning aside, decides who counts next time.
+	 */
+	(void) prepared(&plan,
+					"WITH d AS ("
+					" SELECT m.application,"
+					"  pg_catalog.split_part(pg_catalog.split_part(pg_catalog.split_part(pg_catalog.split_part("
+					"   COALESCE(s.endpoint, m.endpoint), '/', 3), ':', 1), '?', 1), '#', 1) AS host,"
+					"  d.claimed_by, d.attempts,"
+					"  COALESCE(d.next_attempt_at, m.send_at) AS due_at, d.next_attempt_at"
+					" FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id"
+					" LEFT JOIN webpush.subscriptions s"
+					"  ON s.id = d.subscription_id AND d.subscription_id <> 0) "
+					"SELECT application, COALESCE(host, ''),"
+					" pg_catalog.count(*) FILTER (WHERE claimed_by IS NULL AND attempts IS NULL"
+					"  AND due_at <= pg_catalog.now()),"
+					" pg_catalog.count(*) FILTER (WHERE claimed_by IS NULL AND attempts IS NULL"
+					"  AND due_at > pg_catalog.now()),"
+					" pg_catalog.count(*) FILTER (WHERE claimed_by IS NULL AND attempts IS NOT NULL),"
+					" pg_catalog.count(*) FILTER (WHERE claimed_by IS NOT NULL),"
+					" pg_catalog.min(due_at) FILTER (WHERE claimed_by IS NULL"
+					"  AND due_at <= pg_catalog.now()),"
+					" pg_catalog.min(next_attempt_at) FILTER (WHERE claimed_by IS NULL"
+					"  AND next_attempt_at > pg_catalog.now()) "
+					"FROM d GROUP BY 1, 2 "
+					"UNION ALL "
+					"SELECT application, '', pg_catalog.count(*), 0, 0, 0, pg_catalog.min(queued_at), NULL"
+					" FROM webpush.intake GROUP BY 1",
+					0, NULL);
+	/*
+	 * With a snapshot of its own, as the worker counts: a reader in a long
+	 * REPEATABLE READ transaction must not store its old view as new.
+	 */
+	INSTR_TIME_SET_CURRENT(start);
+	ret = SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot,
+							   true, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not count the queue");
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start);
+	*cost_ms = INSTR_TIME_GET_MILLISEC(duration);
+	n = (int) SPI_processed;
+	*out = MemoryContextAllocZero(caller, sizeof(GaugeRow) * Max(n, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		GaugeRow   *g = &(*out)[i];
+		bool		isnull;
+		Datum		d;
+
+		strlcpy(g->application, SPI_getvalue(row, desc, 1), COUNTERS_APP_LEN);
+		strlcpy(g->host, SPI_getvalue(row, desc, 2), COUNTERS_HOST_LEN);
+		g->queued = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
+		g->scheduled = DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull));
+		g->retrying = DatumGetInt64(SPI_getbinval(row, desc, 5, &isnull));
+		g->sending = DatumGetInt64(SPI_getbinval(row, desc, 6, &isnull));
+		d = SPI_getbinval(row, desc, 7, &isnull);
+		g->oldest_due_at = isnull ? 0 : DatumGetTimestampTz(d);
+		d = SPI_getbinval(row, desc, 8, &isnull);
+		g->next_retry_at = isnull ? 0 : DatumGetTimestampTz(d);
+	}
+	SPI_finish();
+	return n;
 }

@@ -19,6 +19,7 @@
 #include "storage/itemptr.h"
 #include "utils/array.h"
 
+#include "counters.h"
 #include "ece.h"
 #include "validate.h"
 
@@ -31,6 +32,7 @@ typedef struct MessageSpec
 	bool		has_send_at;	/* else: now */
 	TimestampTz send_at;
 	text	   *dedupe_key;		/* NULL for none */
+	text	   *source;			/* the row a trigger sent it for, or NULL */
 } MessageSpec;
 
 /* A message queued (or found by its dedupe_key). */
@@ -47,6 +49,9 @@ extern QueuedMessage queue_to_object(const Subscription *sub, int64 key_id,
 extern QueuedMessage queue_to_user(text *user_id, const MessageSpec *spec);
 /* Each existing id of the application once; others are skipped. */
 extern QueuedMessage queue_to_subscriptions(ArrayType *ids, const MessageSpec *spec);
+
+/* Record the row a trigger sent message_id for (queued by queue_to_user). */
+extern void queue_record_source(int64 message_id, text *source);
 
 /* Cancel the deliveries of a message not in flight; returns how many. */
 extern int64 queue_cancel(int64 message_id);
@@ -75,6 +80,9 @@ typedef struct DeliveryRef
 	int64		message_id;
 	int64		subscription_id;	/* 0 for one-offs */
 	TimestampTz created_at;		/* the message's, for the history */
+	/* For the counters: whose it is, and when it fell due (send_at). */
+	char		application[COUNTERS_APP_LEN];
+	TimestampTz due_at;
 } DeliveryRef;
 
 /* A delivery the worker claimed, copied out of SPI memory. */
@@ -126,6 +134,11 @@ typedef struct Outcome
 	char	   *endpoint;		/* where it went (or was to go): malloc'd or NULL */
 	double		retry_delay_ms; /* OUTCOME_RETRY and OUTCOME_RELEASE */
 	bool		not_attempted;	/* claimed but never sent: not an attempt */
+	/* For the counters (counters.h). */
+	bool		requested;		/* a request went out */
+	int64		bytes;			/* its body */
+	bool		timed_out;		/* no answer in time */
+	TimestampTz answered_at;
 } Outcome;
 
 /* Whether the delivery leaves for the history (else it waits again). */
@@ -165,5 +178,12 @@ extern int64 queue_purge_history(int retention_s);
  * caller.  Messages are tagged with it (queued_by) as they are queued.
  */
 extern Oid	queue_limited_role(void);
+
+/*
+ * Count the queue's gauges by application and host (counters.h), allocated
+ * in the caller's memory context; returns how many rows, and in *cost_ms
+ * how long the count took (planning aside).
+ */
+extern int	queue_count_gauges(GaugeRow **out, double *cost_ms);
 
 #endif							/* WEBPUSH_QUEUE_H */

@@ -115,7 +115,7 @@ typedef struct TargetTable
 
 enum
 {
-	I_ID, I_APPLICATION, I_USER_ID, I_PAYLOAD, I_TTL, I_URGENCY, I_QUEUED_AT, I_COLUMNS
+	I_ID, I_APPLICATION, I_USER_ID, I_PAYLOAD, I_TTL, I_URGENCY, I_QUEUED_AT, I_SOURCE, I_COLUMNS
 };
 
 static TargetColumn intake_columns[I_COLUMNS] = {
@@ -126,6 +126,7 @@ static TargetColumn intake_columns[I_COLUMNS] = {
 	[I_TTL] = {.name = "ttl", .type = INT4OID},
 	[I_URGENCY] = {.name = "urgency", .type = TEXTOID},
 	[I_QUEUED_AT] = {.name = "queued_at", .type = TIMESTAMPTZOID},
+	[I_SOURCE] = {.name = "source", .type = TEXTOID},
 };
 
 /* What queue.c's statements set; id, pending and created_at are defaults. */
@@ -1092,6 +1093,7 @@ store_intake(Relation rel, text *user_id, const MessageSpec *spec)
 	set_column(&intake, row, I_URGENCY, CStringGetTextDatum(spec->opts.urgency), false);
 	set_column(&intake, row, I_QUEUED_AT,
 			   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
+	set_column(&intake, row, I_SOURCE, PointerGetDatum(spec->source), spec->source == NULL);
 	stored = insert_row(&ins, 0, row);
 	end_inserts(&ins);
 	return stored;

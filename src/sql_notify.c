@@ -12,8 +12,11 @@
  * and the application ('' for "default"), then options written
  * 'name=template': icon, badge, image, tag, lang, dir, app_badge, actions
  * (JSON); silent, require_interaction, renotify, mutable, declarative and
- * receipt (true or false); and title.LANG and body.LANG, the title and body
- * for rows whose lang is LANG (or starts with LANG-).  {column} in the title, body, url
+ * receipt (true or false); title.LANG and body.LANG, the title and body
+ * for rows whose lang is LANG (or starts with LANG-); and source, the row
+ * the message comes from ('source=orders/{id}'), kept with the message
+ * (webpush.message_status.source) so that the application finds, and may
+ * cancel, what a row of its own sent.  {column} in the title, body, url
  * and the options is replaced by that column's value in the row (NEW, or
  * OLD for DELETE); NULL is replaced by nothing.  A row whose user column is NULL, or whose user has no
  * subscription, sends nothing.  A body too long to send is shortened; a url
@@ -46,6 +49,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -55,9 +59,11 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 
 #include "app_access.h"
 #include "applications.h"
+#include "counters.h"
 #include "notification.h"
 #include "push.h"
 #include "queue.h"
@@ -72,6 +78,58 @@ typedef struct NotifyCall
 	text	   *user;
 	MessageSpec *spec;
 } NotifyCall;
+
+/*
+ * Queue for a role that webpush.max_queued_per_role limits.  Over the limit
+ * the trigger queues nothing, says so with a WARNING and counts it
+ * (webpush.counters.refused): the business statement that fired it must not
+ * fail because a push service is down and retries pile up.  An explicit
+ * webpush_send* call gets the error instead.  The attempt runs in a
+ * subtransaction, which is paid only by limited roles.
+ */
+static void
+queue_within_limit(NotifyCall *call)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller);
+	PG_TRY();
+	{
+		queue_record_source(queue_to_user(call->user, call->spec).message_id, call->spec->source);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		CountedEvent e;
+
+		MemoryContextSwitchTo(caller);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode != ERRCODE_CONFIGURATION_LIMIT_EXCEEDED)
+			ReThrowError(edata);
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("notification for user \"%s\" not queued: %s",
+						text_to_cstring(call->user), edata->message),
+				 errdetail("The trigger queues nothing over webpush.max_queued_per_role, so that the statement that fired it goes on; webpush.counters counts it as refused."),
+				 errhint("Wait for the queue to drain (a push service may be down), or ask a superuser to raise webpush.max_queued_per_role for this role.")));
+		memset(&e, 0, sizeof(e));
+		e.application = call->spec->app;
+		e.outcome = COUNT_REFUSED;
+		e.problem = edata->message;
+		counters_count(&e);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+}
 
 static void
 notify_as_owner(void *arg)
@@ -91,7 +149,10 @@ notify_as_owner(void *arg)
 			queue_wake_at_commit();
 		return;
 	}
-	(void) queue_to_user(call->user, call->spec);
+	if (OidIsValid(queue_limited_role()))
+		queue_within_limit(call);
+	else
+		queue_record_source(queue_to_user(call->user, call->spec).message_id, call->spec->source);
 }
 
 typedef struct NotifyAccess
@@ -211,16 +272,34 @@ option_error(Trigger *trigger, const char *arg, const char *problem)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("webpush_notify: trigger \"%s\" has the invalid option \"%s\": %s",
 					trigger->tgname, arg, problem),
-			 errhint("Options after the application are 'name=template', with name icon, badge, image, tag, lang, dir, app_badge, actions, silent, require_interaction, renotify, mutable, declarative, receipt, title.LANG or body.LANG.")));
+			 errhint("Options after the application are 'name=template', with name icon, badge, image, tag, lang, dir, app_badge, actions, silent, require_interaction, renotify, mutable, declarative, receipt, title.LANG, body.LANG or source.")));
 }
 
 /*
- * The options (arguments 6 and on), each 'name=template'.  lang is read
+ * The options (arguments 6 and on), each 'name=template'.  Their names are
+ * checked for every row, values or not.  lang is read
  * first, so that title.LANG and body.LANG can pick the row's language; an
  * exact language wins over its prefix (fr-CA over fr).
  */
+static bool
+option_known(const char *name)
+{
+	static const char *const names[] = {
+		"lang", "dir", "icon", "badge", "image", "tag", "app_badge", "silent",
+		"require_interaction", "renotify", "mutable", "declarative", "receipt",
+		"actions", "source"
+	};
+
+	for (size_t i = 0; i < lengthof(names); i++)
+		if (strcmp(name, names[i]) == 0)
+			return true;
+	return (strncmp(name, "title.", 6) == 0 && name[6] != '\0') ||
+		(strncmp(name, "body.", 5) == 0 && name[5] != '\0');
+}
+
 static void
-apply_options(Trigger *trigger, Relation rel, HeapTuple row, NotificationFields *f)
+apply_options(Trigger *trigger, Relation rel, HeapTuple row, NotificationFields *f,
+			  text **source)
 {
 	size_t		title_match = 0;
 	size_t		body_match = 0;
@@ -238,6 +317,11 @@ apply_options(Trigger *trigger, Relation rel, HeapTuple row, NotificationFields 
 				option_error(trigger, arg, "it is not name=template");
 			name = pnstrdup(arg, eq - arg);
 			template = eq + 1;
+			/* Checked whatever the row: a mistake shows at the first firing. */
+			if (!option_known(name))
+				option_error(trigger, arg, strncmp(name, "title.", 6) == 0 || strncmp(name, "body.", 5) == 0 ?
+							 "title. and body. need a language, such as title.fr" :
+							 "unknown option name");
 			if ((pass == 0) != (strcmp(name, "lang") == 0))
 				continue;
 			value = substitute_template(template, rel, row, "in an option",
@@ -257,6 +341,8 @@ apply_options(Trigger *trigger, Relation rel, HeapTuple row, NotificationFields 
 				f->image = value;
 			else if (strcmp(name, "tag") == 0)
 				f->tag = value;
+			else if (strcmp(name, "source") == 0)
+				*source = value;
 			else if (strcmp(name, "app_badge") == 0)
 			{
 				char	   *digits = text_to_cstring(value);
@@ -307,8 +393,6 @@ apply_options(Trigger *trigger, Relation rel, HeapTuple row, NotificationFields 
 				const char *lang = name + (is_title ? 6 : 5);
 				size_t		strength = strlen(lang);
 
-				if (*lang == '\0')
-					option_error(trigger, arg, "title. and body. need a language, such as title.fr");
 				if (lang_matches(f->lang, lang) && strength > (is_title ? title_match : body_match))
 				{
 					if (is_title)
@@ -324,7 +408,7 @@ apply_options(Trigger *trigger, Relation rel, HeapTuple row, NotificationFields 
 				}
 			}
 			else
-				option_error(trigger, arg, "unknown option name");
+				option_error(trigger, arg, "unknown option name");	/* not reached */
 		}
 	/* A row without a tag cannot renotify: it is shown as new anyway. */
 	if (f->renotify > 0 && f->tag == NULL)
@@ -349,6 +433,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 	MessageSpec spec;
 	NotifyCall	call;
 	const char *app = APP_DEFAULT_NAME;
+	text	   *source = NULL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -365,7 +450,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("webpush_notify() takes at least 2 arguments, trigger \"%s\" gives %d",
 						trigger->tgname, trigger->tgnargs),
-				 errhint("Arguments: user column, title, and optionally body, url, application and options such as 'lang={lang}'.")));
+				 errhint("Arguments: user column, title, and optionally body, url, application and options such as 'lang={lang}' or 'source=orders/{id}'.")));
 
 	/*
 	 * The row the statement goes on with: NEW for INSERT and UPDATE, OLD for
@@ -403,7 +488,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 		f.body = NULL;
 	if (f.url != NULL && VARSIZE_ANY_EXHDR(f.url) == 0)
 		f.url = NULL;
-	apply_options(trigger, rel, row, &f);
+	apply_options(trigger, rel, row, &f, &source);
 	user = SPI_getvalue(row, RelationGetDescr(rel),
 						column_number(rel, trigger->tgargs[0], "as the user column"));
 	if (user == NULL)
@@ -416,6 +501,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 	memset(&spec, 0, sizeof(spec));
 	spec.app = app;
 	spec.payload = (bytea *) cstring_to_text(json);
+	spec.source = source;
 	validate_message_options(false, PUSH_DEFAULT_TTL, NULL, NULL, &spec.opts);
 	call.user = cstring_to_text(user);
 	call.spec = &spec;

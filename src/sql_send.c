@@ -20,6 +20,7 @@
 #include "app_access.h"
 #include "applications.h"
 #include "compat.h"
+#include "counters.h"
 #include "delivery.h"
 #include "sql_util.h"
 #include "store.h"
@@ -173,6 +174,42 @@ send_now_payload(FunctionCallInfo fcinfo, bool is_jsonb)
 	return PG_GETARG_TEXT_PP(1);
 }
 
+/* A request webpush_send_now made, in the counters like the worker's. */
+static void
+count_sent_now(const char *app, const char *endpoint, const HttpRequest *req,
+			   const DeliveryVerdict *verdict, TimestampTz started)
+{
+	CountedEvent e;
+	char		host[COUNTERS_HOST_LEN];
+
+	memset(&e, 0, sizeof(e));
+	counters_url_host(endpoint, host);
+	e.application = app;
+	e.host = host;
+	e.requested = true;
+	e.bytes = (int64) req->body_len;
+	e.latency_s = -1;
+	e.problem = verdict->reason[0] ? verdict->reason : NULL;
+	switch (verdict->kind)
+	{
+		case VERDICT_DELIVERED:
+			e.outcome = COUNT_DELIVERED;
+			e.latency_s = (GetCurrentTimestamp() - started) / (double) USECS_PER_SEC;
+			break;
+		case VERDICT_GONE:
+			e.outcome = COUNT_GONE;
+			break;
+		case VERDICT_EXPIRED:
+			e.outcome = COUNT_EXPIRED;
+			break;
+		case VERDICT_RETRY:
+		case VERDICT_FAILED:
+			e.outcome = COUNT_FAILED;
+			break;
+	}
+	counters_count(&e);
+}
+
 static Datum
 send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app, bool payload_is_jsonb)
 {
@@ -187,6 +224,7 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app, bool paylo
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	long		status;
+	TimestampTz started;
 
 	validate_message_options(PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2),
 							 PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3),
@@ -243,6 +281,7 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app, bool paylo
 				 errmsg("could not build the push request: %s", build_error)));
 	}
 
+	started = GetCurrentTimestamp();
 	run_request(req);
 
 	status = req->status;
@@ -272,6 +311,7 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app, bool paylo
 				  GetDatabaseEncoding() != PG_UTF8, safe, sizeof(safe));
 		values[1] = CStringGetTextDatum(safe);
 		delivery_judge(req, &no_retry, &verdict);
+		count_sent_now(app, sub->endpoint, req, &verdict, started);
 		http_request_free(req);
 
 		/* In the history like every delivery, under a message of its own. */

@@ -14,6 +14,7 @@
 
 #include "webpush.h"
 #include "compat.h"
+#include "counters.h"
 #include "ddl_hook.h"
 #include "launcher.h"
 
@@ -249,6 +250,7 @@ _PG_init(void)
 								0,
 								NULL, NULL, NULL);
 		launcher_register();
+		counters_request_shmem();
 		ddl_hook_install();
 	}
 

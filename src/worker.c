@@ -43,6 +43,7 @@
 #include "utils/varlena.h"
 
 #include "compat.h"
+#include "counters.h"
 #include "delivery.h"
 #include "endpoint.h"
 #include "http.h"
@@ -140,6 +141,8 @@ typedef struct WorkerState
 	Outcome    *pending;
 	int			npending;
 	int			pending_cap;
+	/* What they add to the counters, once their transaction commits. */
+	CounterBatch *counts;
 	/* Scheduling of the loop's steps. */
 	bool		claim_wanted;
 	TimestampTz next_due;		/* 0: nothing scheduled */
@@ -208,6 +211,11 @@ judge(WorkerState *w, HttpRequest *req)
 	o.ref = d->ref;
 	o.status = verdict.status;
 	o.retry_delay_ms = verdict.retry_delay_ms;
+	o.requested = true;
+	o.bytes = (int64) req->body_len;
+	o.timed_out = req->curl_code == CURLE_OPERATION_TIMEDOUT ||
+		strncmp(req->error, "timed out", 9) == 0;
+	o.answered_at = GetCurrentTimestamp();
 	if (verdict.reason[0] != '\0')
 		o.reason = strdup(verdict.reason);
 	switch (verdict.kind)
@@ -622,6 +630,51 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	w->total_parked++;
 }
 
+/*
+ * What an outcome adds to the counters: requests, bytes, the outcome, why a
+ * retry, the latency from due to delivered, the last problem by host.
+ */
+static void
+count_outcome(WorkerState *w, const Outcome *o)
+{
+	CountedEvent e;
+	char		host[COUNTERS_HOST_LEN];
+
+	memset(&e, 0, sizeof(e));
+	counters_url_host(o->endpoint, host);
+	e.application = o->ref.application;
+	e.host = host;
+	e.requested = o->requested;
+	e.bytes = o->bytes;
+	e.latency_s = -1;
+	e.problem = o->reason;
+	switch (o->kind)
+	{
+		case OUTCOME_DELIVERED:
+			e.outcome = COUNT_DELIVERED;
+			e.problem = NULL;
+			if (o->answered_at != 0)
+				e.latency_s = Max(o->answered_at - o->ref.due_at, 0) / (double) USECS_PER_SEC;
+			break;
+		case OUTCOME_GONE:
+			e.outcome = COUNT_GONE;
+			break;
+		case OUTCOME_FAILED:
+			e.outcome = COUNT_FAILED;
+			break;
+		case OUTCOME_EXPIRED:
+			e.outcome = COUNT_EXPIRED;
+			break;
+		case OUTCOME_RETRY:
+			e.outcome = COUNT_RETRIED;
+			e.retry_reason = counters_retry_reason(o->status, o->timed_out);
+			break;
+		case OUTCOME_RELEASE:
+			return;
+	}
+	counter_batch_add(w->counts, &e);
+}
+
 static void
 begin_transaction(void)
 {
@@ -695,6 +748,8 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 	int			n = 0;
 	int			i;
 
+	bool		recorded = w->npending > 0;
+
 	pgstat_report_activity(STATE_RUNNING, "webpush: record outcomes and claim");
 	begin_transaction();
 	exit_unless_extension_current(w, false);
@@ -704,6 +759,7 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 		queue_record_outcomes(w->pending, w->npending);
 		for (i = 0; i < w->npending; i++)
 		{
+			count_outcome(w, &w->pending[i]);
 			free(w->pending[i].reason);
 			free(w->pending[i].endpoint);
 		}
@@ -734,12 +790,44 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 		w->next_due = 0;
 	end_transaction(w);
 
+	/* Committed: the counters move, and the queue's snapshot is out of date. */
+	counter_batch_flush(w->counts, MyDatabaseId);
+	if (n > 0 || recorded)
+		counters_queue_changed(MyDatabaseId);
+
 	/* Crypto and request set-up happen outside the transaction. */
 	if (n > 0)
 		count_quiet(w, GetCurrentTimestamp());
 	for (i = 0; i < n; i++)
 		start_delivery(w, &claimed[i], signers[i], statuses[i], GetCurrentTimestamp());
 	return n;
+}
+
+/*
+ * Count the queue for the status views when the snapshot is out of date and
+ * too expensive for its readers to count (counters.h decides).
+ */
+static void
+count_gauges(WorkerState *w)
+{
+	GaugeRow   *rows;
+	int			n;
+	double		cost_ms;
+
+	if (!counters_gauges_wanted(MyDatabaseId, true))
+		return;
+	pgstat_report_activity(STATE_RUNNING, "webpush: count the queue");
+	begin_transaction();
+	exit_unless_extension_current(w, false);
+	{
+		/* The rows must outlive the transaction. */
+		MemoryContext txn = MemoryContextSwitchTo(w->turn_cxt);
+
+		n = queue_count_gauges(&rows, &cost_ms);
+		MemoryContextSwitchTo(txn);
+	}
+	end_transaction(w);
+	counters_gauges_store(MyDatabaseId, rows, n, cost_ms);
 }
 
 /*
@@ -867,6 +955,8 @@ maintain(WorkerState *w, long wait_ms)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
+	count_gauges(w);
+
 	if (w->purge_behind ||
 		TimestampDifferenceExceeds(w->last_maintenance, now, MAINTENANCE_INTERVAL_MS))
 	{
@@ -974,6 +1064,7 @@ webpush_worker_main(Datum arg)
 	host_ctl.hcxt = w->long_cxt;
 	w->hosts = hash_create("webpush hosts", 16, &host_ctl,
 						   HASH_ELEM | WEBPUSH_HASH_STRING_KEYS | HASH_CONTEXT);
+	w->counts = counter_batch_create();
 	config = current_http_config();
 	w->http = http_client_create(&config);
 	if (w->http == NULL)

@@ -339,6 +339,13 @@ if (require.main === module) {
         }
         origNotify();
       };
+    })
+    .catch((err) => {
+      // A busy port is an everyday mistake: say so in one line.
+      console.error(err.code === 'EADDRINUSE'
+        ? `push service: port ${args.port} is in use by another program; choose another with --port`
+        : `push service: ${err.message}`);
+      process.exit(1);
     });
   process.on('SIGTERM', () => service.stop().then(() => process.exit(0)));
 }

@@ -50,7 +50,9 @@ if [ -z "${DATABASE_URL:-}" ]; then
     chmod 755 "$work"
     [ "$(id -u)" -eq 0 ] && chown "${WEBPUSH_TEST_USER:-postgres}" "$work"
     port=${PGPORT:-54331}
-    push_port=${PUSH_PORT:-8443}
+    # The local push service's port: PUSH_PORT, or one that is free now
+    # (scripts/dev-push-service.sh takes 8443 when both run).
+    push_port=${PUSH_PORT:-$(node -e "const s = require('net').createServer().listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); })")}
     service_pid=
     stop() {
         [ -n "$service_pid" ] && kill "$service_pid" 2>/dev/null || true
@@ -66,7 +68,11 @@ if [ -z "${DATABASE_URL:-}" ]; then
     node "$top/test/push-service.js" --port "$push_port" --key "$work/tls/server.key" \
         --cert "$work/tls/server.pem" --subscription "$work/local-subscription.json" --pretty &
     service_pid=$!
-    for _ in $(seq 100); do [ -s "$work/local-subscription.json" ] && break; sleep 0.1; done
+    for _ in $(seq 100); do
+        [ -s "$work/local-subscription.json" ] && break
+        kill -0 "$service_pid" 2>/dev/null || { echo "run.sh: the local push service did not start (PUSH_PORT=$push_port)" >&2; exit 1; }
+        sleep 0.1
+    done
     chmod 644 "$work/local-subscription.json"
     export LOCAL_PUSH_SUBSCRIPTION=$work/local-subscription.json
 

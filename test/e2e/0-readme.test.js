@@ -2,9 +2,9 @@
 // The README's tutorial, as a reader types it in: every ```sql block of the
 // section "Five-minute tutorial", in order, through psql, against a fresh
 // database and the test push service.  The blocks are taken as they are;
-// only the server-side parameters of webpush_subscribe ($1, $2, $3) are
-// filled in, as the application server would, with a subscription of the
-// test push service, the key webpush_keys() gave, and NULL.
+// only the sample subscription pasted into webpush_subscribe is replaced
+// by one of the test push service, as a reader pastes the one
+// scripts/dev-push-service.sh prints.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -58,15 +58,19 @@ test('the tutorial, typed in as written, ends with the order notification delive
 
   const subscription = service.subscribe();
   // The key the browser subscribed with is the one step 2 printed.
-  const script = sql.map((text) => text
-    .replace('$1::jsonb', `${literal(JSON.stringify(subscription))}::jsonb`)
-    .replace('$2', '(SELECT webpush_keys())')
-    .replace('$3', 'NULL')).join('\n');
+  const sample = /'\{"endpoint": [^']*\}'/;
+  assert.ok(sql.some((text) => sample.test(text)), 'step 5 pastes a subscription');
+  const script = sql.map((text) => text.replace(sample, literal(JSON.stringify(subscription)))).join('\n');
+  // As written, the sample is a subscription webpush_subscribe takes.
+  const asWritten = sql.find((text) => sample.test(text)).match(sample)[0];
+  assert.equal(JSON.parse(asWritten.slice(1, -1)).keys.auth.length, 22);
   const out = psql(script);
 
-  // What the reader sees at the end: the order queued or delivered.
+  // What the reader sees at the end: the order's notification, on its way
+  // or delivered.
   const last = out.trim().split('\n').pop();
-  assert.match(last, /^[01]\|[01]\|0$/, `webpush.status after the INSERT: ${last}`);
+  assert.match(last, /^(queued\|(localhost)?\||sending\|localhost\||delivered\|localhost\|201)$/,
+    `webpush_trace after the INSERT: ${last}`);
 
   await service.waitFor(() => service.received(subscription.endpoint).length === 1);
   const [msg] = service.received(subscription.endpoint);

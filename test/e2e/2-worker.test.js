@@ -372,12 +372,17 @@ test('an immediate shutdown mid-drain loses nothing', async () => {
 test('the status views sum it up', async () => {
   const { rows } = await db.query('SELECT * FROM webpush.status');
   assert.equal(Number(rows[0].queued), 0);
-  assert.ok(Number(rows[0].delivered) > 4000);
-  assert.ok(Number(rows[0].failed) >= 6);
-  assert.ok(Number(rows[0].expired) >= 1);
-  // NULL: deliveries whose subscription was removed before they were sent.
+  // Counted since the kill -9 above, which restarted the server as after
+  // any crash (the counters start over, as PostgreSQL's statistics do):
+  // at least the last drain, at most what the history holds.  The
+  // failures before it are counted in 9-counters.test.js.
+  const delivered = Number(rows[0].delivered);
+  const { rows: [h] } = await db.query("SELECT count(*)::int AS n FROM webpush.history WHERE outcome = 'delivered'");
+  assert.ok(delivered >= 2000 && delivered <= h.n, `${delivered} delivered counted, ${h.n} in the history`);
   const { rows: hosts } = await db.query('SELECT * FROM webpush.status_by_host ORDER BY host');
-  assert.deepEqual(hosts.map((h) => h.host), ['localhost', null]);
+  const local = hosts.find((h) => h.host === 'localhost');
+  assert.equal(Number(local.delivered), delivered, 'every delivery went to localhost');
+  assert.equal(Number(local.queued), 0);
 });
 
 test('the push service saw no protocol violation', () => {

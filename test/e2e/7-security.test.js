@@ -580,6 +580,16 @@ test('without the preload: keys, subscribing, queueing and send_now work', async
     assert.equal(rows[0].status, 201);
     await service.waitFor(() => service.received(sub.endpoint).some((m) => String(m.payload) === 'sent now'));
     assert.deepEqual((await plain.query('SELECT * FROM webpush_workers()')).rows, []);
+    // The counters live in shared memory: without it, the views say why.
+    for (const view of ['webpush.status', 'webpush.status_by_host', 'webpush.counters']) {
+      const err = await plain.query(`SELECT * FROM ${view}`).then(() => null, (e) => e);
+      assert.ok(err, `${view} is an error without the preload`);
+      assert.equal(err.code, '55000');
+      assert.match(err.hint, /shared_preload_libraries/);
+    }
+    // The trace reads the tables: it works.
+    assert.ok((await plain.query('SELECT count(*) AS n FROM webpush_trace(for_message => $1)',
+      [(await plain.query('SELECT max(message_id) AS m FROM webpush.history')).rows[0].m])).rows[0].n >= 1);
     // Restart-only settings exist only with the preload.
     await assert.rejects(plain.query('SHOW webpush.workers'), /unrecognized configuration parameter/);
   } finally {

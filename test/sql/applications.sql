@@ -133,6 +133,11 @@ SET client_min_messages = warning;
 CREATE EXTENSION webpush;
 SET webpush.subject = 'mailto:ops@example.com';
 SELECT webpush_subscribe('{"endpoint": "https://push.example.com/d", "keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}') AS sub;
+-- In a transaction block the drop can still be rolled back, and the hint
+-- says so; in autocommit it has committed by the time the WARNING shows.
+BEGIN;
+DROP EXTENSION webpush;
+ROLLBACK;
 DROP EXTENSION webpush;
 -- Nothing to lose, nothing said.
 CREATE EXTENSION webpush;

@@ -175,15 +175,32 @@ DROP ROLE regress_webpush_monitor;
 -- An optional limit on what one role may have queued.  Superusers set it,
 -- per role or for everyone; a send over it fails and queues nothing.
 SELECT webpush_subscribe(regress.subscription('https://push.example.com/quota'), 'quinn') AS quota_sub \gset
+CREATE TABLE regress_quota_orders (id int, user_id text);
+GRANT INSERT, SELECT ON regress_quota_orders TO regress_webpush_sender;
+CREATE TRIGGER regress_quota_notify AFTER INSERT ON regress_quota_orders FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Order {id}');
+SELECT COALESCE(sum(refused), 0) AS refused_before FROM webpush.counters WHERE application = 'default' \gset
 SET webpush.max_queued_per_role = 3;
 SET ROLE regress_webpush_sender;
 SELECT webpush_send(:quota_sub, 'one') > 0 AS first, webpush_send(:quota_sub, 'two') > 0 AS second;
 SELECT (webpush_send_user('quinn', 'three')).recipients AS third;
 SELECT webpush_send(:quota_sub, 'four');
 SELECT recipients FROM webpush_send_many(ARRAY[:quota_sub], 'four');
+-- A trigger over the limit queues nothing, with a WARNING, and the
+-- statement that fired it goes on: the order is stored.
+INSERT INTO regress_quota_orders VALUES (4, 'quinn'), (5, 'quinn');
+SELECT count(*) AS orders_stored FROM regress_quota_orders;
 RESET ROLE;
+SELECT sum(refused) - :refused_before AS refused FROM webpush.counters WHERE application = 'default';
 SELECT count(*) AS queued_for_quinn, count(m.queued_by) AS counted
 FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id WHERE d.subscription_id = :quota_sub;
+-- Under the limit the trigger queues as usual.
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
+SET ROLE regress_webpush_sender;
+INSERT INTO regress_quota_orders VALUES (6, 'quinn');
+RESET ROLE;
+SELECT count(*) AS queued_by_trigger FROM webpush.deliveries WHERE subscription_id = :quota_sub;
+DROP TABLE regress_quota_orders;
 -- Superusers are not limited.
 SELECT webpush_send(:quota_sub, 'from a superuser') > 0 AS superuser_unlimited;
 RESET webpush.max_queued_per_role;

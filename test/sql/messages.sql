@@ -2,6 +2,8 @@
 -- status per recipient.
 SET webpush.subject = 'mailto:ops@example.com';
 SET client_min_messages = warning;   -- no worker serves this database
+SELECT COALESCE(sum(cancelled), 0) AS cancelled_before FROM webpush.counters
+WHERE application = 'default' AND host IS NULL \gset
 CREATE TEMP TABLE subs AS
 SELECT webpush_subscribe(regress.subscription('https://push.example.com/msg/' || i), 'mia') AS id
 FROM generate_series(1, 3) i;
@@ -11,11 +13,13 @@ SELECT message_id AS later, recipients FROM webpush_send_user('mia', 'at nine',
        ttl => 3600, send_at => '2030-01-01 09:00+00') \gset
 SELECT :recipients AS recipients, send_at, expires_at - send_at AS ttl
 FROM webpush.messages WHERE id = :later;
-SELECT queued, scheduled FROM webpush.status;
+-- Scheduled is not due: nothing has waited yet.
+SELECT queued, scheduled, oldest_due_at FROM webpush.status;
 
 -- Deduplication: the same key in the same application queues nothing more
 -- and gives the first message's id.
 SELECT message_id AS first FROM webpush_send_user('mia', 'shipped', dedupe_key => 'order-7-shipped') \gset
+SELECT queued, scheduled, oldest_due_at <= now() AS due_since FROM webpush.status;
 SELECT message_id = :first AS same_message, recipients
 FROM webpush_send_user('mia', 'shipped again', dedupe_key => 'order-7-shipped');
 SELECT webpush_send((SELECT min(id) FROM subs), 'by id', dedupe_key => 'order-7-shipped') = :first AS same_by_id;
@@ -34,6 +38,23 @@ SELECT queued, sending, cancelled FROM webpush.message_status WHERE id = :first;
 SELECT outcome, reason, count(*) FROM webpush.history WHERE message_id = :first GROUP BY 1, 2;
 SELECT webpush_cancel(:later) AS scheduled_cancelled;
 SELECT scheduled FROM webpush.status;
+-- The counters count the cancellations (no host: they were never sent),
+-- and the status view reads them.
+SELECT cancelled - :cancelled_before AS cancelled FROM webpush.counters
+WHERE application = 'default' AND host IS NULL;
+SELECT cancelled AS cancelled_at_the_host FROM webpush.counters
+WHERE application = 'default' AND host = 'push.example.com';
+SELECT cancelled >= 5 AS cancelled_counted FROM webpush.status;
+
+-- The trace: every delivery of a user, waiting or finished, with the
+-- user kept in the history after the subscription is gone.
+SELECT state, reason, attempts, user_id FROM webpush_trace(for_user => 'mia')
+WHERE message_id = :first ORDER BY subscription_id;
+SELECT message_id = :later AS later, state, count(*) FROM webpush_trace(for_message => :later) GROUP BY 1, 2;
+SELECT count(*) AS unknown_user FROM webpush_trace(for_user => 'nobody');
+SELECT * FROM regress.try($$SELECT * FROM webpush_trace()$$);
+SELECT * FROM regress.try($$SELECT * FROM webpush_trace(for_user => 'mia', for_message => 1)$$);
+SELECT * FROM regress.try($$SELECT * FROM webpush_trace(for_message => -1)$$);
 -- A cancelled message frees its dedupe_key: the same key sends again.
 SELECT message_id AS resent, recipients
 FROM webpush_send_user('mia', 'shipped after all', dedupe_key => 'order-7-shipped') \gset

@@ -66,6 +66,20 @@ RESET ROLE;
 SET ROLE regress_shop_sender;
 SELECT * FROM regress.try(format('SELECT webpush_cancel(%s)', :blog_msg));
 SELECT count(*) AS blog_messages_seen FROM webpush.message_status WHERE id = :blog_msg;
+-- Nor trace it, or the blog's users: the message looks absent.
+SELECT * FROM regress.try(format('SELECT * FROM webpush_trace(for_message => %s)', :blog_msg));
+SELECT * FROM regress.try($$SELECT * FROM webpush_trace(for_user => 'victim', application => 'tenant-blog')$$);
+-- Its own application's trace of that user name shows nothing of the blog.
+SELECT count(*) AS victim_in_shop FROM webpush_trace(for_user => 'victim', application => 'tenant-shop');
+RESET ROLE;
+SET ROLE regress_blog_sender;
+SELECT state, host, attempts FROM webpush_trace(for_message => :blog_msg);
+SELECT message_id = :blog_msg AS blog_msg, state FROM webpush_trace(for_user => 'victim', application => 'tenant-blog');
+RESET ROLE;
+-- webpush_monitor does not read user ids: no trace.
+SET ROLE regress_watcher;
+SELECT * FROM regress.try($$SELECT * FROM webpush_trace(for_user => 'victim', application => 'tenant-blog')$$);
+SELECT * FROM regress.try($$SELECT webpush_counters_reset()$$);
 RESET ROLE;
 SELECT count(*) AS still_queued FROM webpush.deliveries WHERE message_id = :blog_msg;
 

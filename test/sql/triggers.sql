@@ -25,6 +25,22 @@ SELECT count(*) AS queued FROM regress.notified;
 UPDATE orders SET item = NULL WHERE id = 1;
 SELECT convert_from(payload, 'UTF8')::jsonb ->> 'body' AS body FROM regress.notified ORDER BY id DESC LIMIT 1;
 DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
+-- The source row (option source) is kept with what the row sent, so
+-- that the application finds, and may cancel, it: in webpush.intake until
+-- the worker makes the message, then in webpush.messages.
+CREATE TABLE returns (id int PRIMARY KEY, user_id text);
+CREATE TRIGGER returns_notify AFTER INSERT ON returns FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Return {id}', '', '', 'default', 'source=returns/{id}');
+INSERT INTO returns VALUES (7, 'olga');
+SELECT source FROM webpush.intake;
+-- A session's first firing queues the message itself, with its source.
+\c
+SET client_min_messages = warning;
+INSERT INTO returns VALUES (8, 'olga');
+SELECT source, recipients FROM webpush.message_status WHERE source = 'returns/8';
+SELECT webpush_cancel(id) AS cancelled FROM webpush.message_status WHERE source = 'returns/8';
+DROP TABLE returns;
+DELETE FROM webpush.history; DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 -- A body or url that comes out empty is left out, not an invalid url.
 CREATE TABLE links (id int, user_id text, body text, url text);
 CREATE TRIGGER links_notify AFTER INSERT ON links FOR EACH ROW
