@@ -290,6 +290,28 @@ GRANT SELECT ON webpush.message_status, webpush.keys TO webpush_sender;
 
 -- webpush_notification() gains actions, lang, dir, timestamp, renotify,
 -- vibrate, app_badge, mutable, declarative and receipt.
+-- Its new arguments change its signature, so the old function is dropped;
+-- anything of the database's own made with it (a view, a generated column,
+-- an index) would go with it, so the update stops and says what to do.
+DO $$
+DECLARE
+    dependents text;
+BEGIN
+    SELECT pg_catalog.string_agg(pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), ', ')
+      INTO dependents
+      FROM pg_catalog.pg_depend d
+     WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+       AND d.refobjid OPERATOR(pg_catalog.=)
+           'webpush_notification(text, text, text, text, text, text, text, jsonb, boolean, boolean)'::pg_catalog.regprocedure
+       AND d.deptype OPERATOR(pg_catalog.<>) 'e';
+    IF dependents IS NOT NULL THEN
+        RAISE EXCEPTION 'webpush 0.4 changes webpush_notification(), which % uses', dependents
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'The function gains arguments (actions, lang, dir, timestamp, renotify, vibrate, app_badge, mutable, declarative, receipt), so the update replaces it.',
+                  HINT = 'Drop those objects (for a generated column: ALTER TABLE ... ALTER COLUMN ... DROP EXPRESSION keeps its values), run ALTER EXTENSION webpush UPDATE, then create them again.';
+    END IF;
+END
+$$;
 DROP FUNCTION webpush_notification(text, text, text, text, text, text, text, jsonb, boolean, boolean);
 CREATE FUNCTION webpush_notification(title text,
                                      body text DEFAULT NULL,

@@ -72,20 +72,50 @@ field_error(const char *field, const char *problem, const char *hint)
 			 errhint("%s", hint)));
 }
 
-/* The host of an absolute http(s) URL: letters, digits, '.', '-', a port, an IPv6 literal, or IDN bytes. */
+/*
+ * The host of an absolute http(s) URL, with its port if any: a name
+ * (letters, digits, '.', '-', or IDN bytes) or a bracketed IPv6 literal,
+ * then ':' and up to five digits.  What a browser's URL parser would
+ * refuse is refused here, so that a payload never carries a URL the
+ * browser cannot open.
+ */
 static bool
 host_valid(const char *host, size_t len)
 {
+	size_t		i = 0;
+	size_t		port;
+
 	if (len == 0)
 		return false;
-	for (size_t i = 0; i < len; i++)
+	if (host[0] == '[')
 	{
-		unsigned char c = (unsigned char) host[i];
+		for (i = 1; i < len && host[i] != ']'; i++)
+			if (!(isxdigit((unsigned char) host[i]) || host[i] == ':' || host[i] == '.'))
+				return false;
+		if (i >= len || i == 1)
+			return false;
+		i++;					/* past ']' */
+	}
+	else
+	{
+		for (; i < len && host[i] != ':'; i++)
+		{
+			unsigned char c = (unsigned char) host[i];
 
-		if (!(isalnum(c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c >= 0x80))
+			if (!(isalnum(c) || c == '.' || c == '-' || c >= 0x80))
+				return false;
+		}
+		if (i == 0)
 			return false;
 	}
-	return host[0] != ':';
+	if (i == len)
+		return true;
+	if (host[i] != ':')
+		return false;
+	for (port = ++i; i < len; i++)
+		if (!isdigit((unsigned char) host[i]))
+			return false;
+	return len > port && len - port <= 5;
 }
 
 /* Length of the scheme prefix of an absolute http(s) URL, or 0. */
@@ -118,9 +148,13 @@ url_valid(const char *u, size_t len)
 {
 	bool		path = len >= 1 && u[0] == '/' && (len == 1 || u[1] != '/');
 
-	/* No control characters or spaces: a URL parser would reject or change them. */
+	/*
+	 * No control characters or spaces, which a URL parser would reject or
+	 * change; and no backslash, which it reads as '/' in http(s) URLs, so
+	 * that "/\\evil.example" would leave the site.
+	 */
 	for (size_t i = 0; i < len; i++)
-		if ((unsigned char) u[i] <= 0x20 || u[i] == 0x7f)
+		if ((unsigned char) u[i] <= 0x20 || u[i] == 0x7f || u[i] == '\\')
 			return false;
 	return path || origin_length(u, len) > 0;
 }
@@ -394,6 +428,32 @@ action_string(JsonbContainer *action, const char *key, int i, bool required)
 	return v;
 }
 
+/*
+ * For a row trigger: false, with a WARNING, when the row's values leave an
+ * action without its name or title; the notification goes without it.
+ */
+static bool
+action_named(const Prepared *p, JsonbContainer *action, int i)
+{
+	static const char *const keys[] = {"action", "title"};
+
+	for (size_t k = 0; k < lengthof(keys); k++)
+	{
+		JsonbValue *v = getKeyJsonValueFromContainer(action, keys[k], strlen(keys[k]), NULL);
+
+		if (v != NULL && v->type == jbvString && v->val.string.len == 0)
+		{
+			ereport(WARNING,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("webpush_notify: trigger \"%s\" gives this row an empty actions[%d].%s; the notification is sent without that action",
+							p->trigger_name, i, keys[k]),
+					 errhint("Make the action's template give text for every row.")));
+			return false;
+		}
+	}
+	return true;
+}
+
 /* f->actions checked, with each navigate resolved (see action_navigate). */
 static Jsonb *
 prepare_actions(const Prepared *p)
@@ -422,6 +482,8 @@ prepare_actions(const Prepared *p)
 			field_error(field, "must be an object",
 						"Each action is {\"action\": \"reply\", \"title\": \"Reply\", \"navigate\": \"/messages/42\"}.");
 		action = element->val.binary.data;
+		if (p->trigger_name != NULL && !action_named(p, action, i))
+			continue;
 		pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 		v = action_string(action, "action", i, true);
 		push_string_member(&state, "action", v->val.string.val, v->val.string.len);
@@ -654,22 +716,52 @@ notification_build_for_row(NotificationFields *f, const char *trigger_name)
 	}
 	prepare(f, trigger_name, &p);
 	json = build_fitting(&p, &len);
-	if (json == NULL && f->url != NULL)
+
+	/*
+	 * Too large even with the body and title shortened: the row's values
+	 * made it so.  What the row gave is left out, largest first, each with
+	 * a WARNING, until it fits; with none of it left, the title and body
+	 * shorten to fit.
+	 */
+	while (json == NULL)
 	{
+		void	  **largest = NULL;
+		const char *name = NULL;
+		size_t		size = 0;
+		struct
+		{
+			void	  **field;
+			const char *name;
+		}			optional[] = {
+			{(void **) &f->url, "a url"}, {(void **) &f->actions, "actions"},
+			{(void **) &f->icon, "an icon"}, {(void **) &f->badge, "a badge"},
+			{(void **) &f->image, "an image"}, {(void **) &f->tag, "a tag"},
+			{(void **) &f->lang, "a lang"}, {(void **) &f->dir, "a dir"},
+			{(void **) &f->data, "data"}
+		};
+
+		for (size_t i = 0; i < lengthof(optional); i++)
+			if (*optional[i].field != NULL &&
+				VARSIZE_ANY(*optional[i].field) > size)
+			{
+				largest = optional[i].field;
+				name = optional[i].name;
+				size = VARSIZE_ANY(*largest);
+			}
+		if (largest == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("webpush_notify: trigger \"%s\" makes a notification that does not fit even with only its title", trigger_name)));
 		ereport(WARNING,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("webpush_notify: trigger \"%s\" gives this row a url of %zu bytes, too long for a notification; it is sent without it",
-						trigger_name, (size_t) VARSIZE_ANY_EXHDR(f->url)),
-				 errhint("Send a short path and let the page look the rest up.")));
-		f->url = NULL;
+				 errmsg("webpush_notify: trigger \"%s\" gives this row %s of %zu bytes, too long for a notification; it is sent without it",
+						trigger_name, name, size - VARHDRSZ),
+				 errhint("Keep the trigger's templates short: send an id and let the page look the rest up.")));
+		*largest = NULL;
+		if (largest == (void **) &f->tag)
+			f->renotify = -1;	/* renotify needs the tag */
 		prepare(f, trigger_name, &p);
 		json = build_fitting(&p, &len);
 	}
-	if (json == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("webpush_notify: trigger \"%s\" makes a notification too large to send", trigger_name),
-				 errdetail("Even with the body and title shortened to an ellipsis, the JSON is more than %zu bytes.", p.limit),
-				 errhint("Shorten the trigger's icon, tag or actions templates.")));
 	return json;
 }

@@ -116,12 +116,18 @@ store_receipt(const Receipt *r)
 								" AND (EXISTS (SELECT FROM webpush.deliveries d"
 								"               WHERE d.message_id = $1 AND d.subscription_id = $2)"
 								"      OR EXISTS (SELECT FROM webpush.history h"
-								"                  WHERE h.message_id = $1 AND h.subscription_id = $2))",
+								"                  WHERE h.message_id = $1 AND h.subscription_id = $2))"
+								" FOR KEY SHARE OF m",
 								2, find_types);
 		if (find_plan == NULL || SPI_keepplan(find_plan) != 0)
 			elog(ERROR, "webpush: could not prepare the receipt lookup");
 	}
-	if (SPI_execute_plan(find_plan, find_values, NULL, true, 1) != SPI_OK_SELECT)
+	/*
+	 * The message is locked against its purge until the receipt is stored:
+	 * a message purged meanwhile is not found, rather than failing the
+	 * receipt's foreign key.
+	 */
+	if (SPI_execute_plan(find_plan, find_values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not look up a receipt's message");
 	if (SPI_processed == 0)
 		return false;
@@ -188,6 +194,7 @@ id_member(JsonbContainer *c, const char *key, const char *where)
 	JsonbValue *v = getKeyJsonValueFromContainer(c, key, strlen(key), NULL);
 	char	   *s;
 	char		problem[64];
+	long long	id;
 
 	snprintf(problem, sizeof(problem), "%s must be an integer id", key);
 	if (v == NULL || (v->type != jbvNumeric && v->type != jbvString))
@@ -201,7 +208,11 @@ id_member(JsonbContainer *c, const char *key, const char *where)
 			receipt_error(where, problem, "Each receipt is {\"message\": 12, \"subscription\": 34, \"event\": \"shown\"}.");
 	if (*s == '\0')
 		receipt_error(where, problem, "Each receipt is {\"message\": 12, \"subscription\": 34, \"event\": \"shown\"}.");
-	return strtoll(s, NULL, 10);
+	errno = 0;
+	id = strtoll(s, NULL, 10);
+	if (errno == ERANGE)
+		receipt_error(where, problem, "Each receipt is {\"message\": 12, \"subscription\": 34, \"event\": \"shown\"}.");
+	return id;
 }
 
 /* webpush_receipts(receipts jsonb): what the kit's service worker posts. */

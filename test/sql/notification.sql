@@ -86,8 +86,16 @@ FROM (VALUES
     ($$SELECT webpush_notification('t', vibrate => ARRAY[1, NULL])$$),
     ($$SELECT webpush_notification('t', app_badge => -1)$$),
     ($$SELECT webpush_notification('t', renotify => true)$$),
-    ($$SELECT webpush_notification('t', "timestamp" => 'infinity')$$)
+    ($$SELECT webpush_notification('t', "timestamp" => 'infinity')$$),
+    ($$SELECT webpush_notification('t', url => '/\evil.example.com')$$),
+    ($$SELECT webpush_notification('t', url => 'https://[')$$),
+    ($$SELECT webpush_notification('t', url => 'https://a:b:c/')$$),
+    ($$SELECT webpush_notification('t', url => 'https://a.example.com:123456/')$$),
+    ($$SELECT webpush_notification('t', actions => '[{"action": "a", "title": "A", "navigate": "/\\evil.example.com"}]')$$)
 ) AS t(call), LATERAL regress.try(t.call) AS r;
+-- Hosts a browser opens: a port, an IPv6 literal with one.
+SELECT webpush_notification('t', url => 'https://[2001:db8::1]:8443/x', declarative => false, receipt => false) ->> 'url' AS ipv6,
+       webpush_notification('t', url => 'https://shop.example.com:8443/', declarative => false, receipt => false) ->> 'url' AS port;
 \x off
 
 -- Upgrading from 0.1, the first released version, keeps the key pair and
@@ -95,6 +103,14 @@ FROM (VALUES
 -- then the update scripts.)
 CREATE DATABASE webpush_upgrade;
 \c webpush_upgrade
+CREATE FUNCTION regress_try_update(OUT state text, OUT message text, OUT hint text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    ALTER EXTENSION webpush UPDATE;
+    state := 'updated';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+END $$;
 CREATE EXTENSION webpush VERSION '0.1';
 -- Data as 0.1 and 0.2 stored it: one key pair, a subscription and a queued
 -- notification for it (written directly: this library speaks 0.3).
@@ -109,6 +125,15 @@ INSERT INTO webpush.queue (subscription_id, endpoint, p256dh, auth, payload, ttl
 SELECT id, endpoint, p256dh, auth, 'queued by 0.2', 60, 'normal', now() + interval '1 minute'
 FROM webpush.subscriptions;
 SELECT count(*) AS functions_in_0_1 FROM pg_proc WHERE proname LIKE 'webpush%';
+-- A view made with webpush_notification() stops the update to 0.4, which
+-- replaces the function, with what to do; without it the update goes on.
+ALTER EXTENSION webpush UPDATE TO '0.3';
+CREATE VIEW uses_notification AS SELECT webpush_notification('x') AS payload;
+\x on
+SELECT * FROM regress_try_update();
+\x off
+DROP VIEW uses_notification;
+DROP FUNCTION regress_try_update();
 ALTER EXTENSION webpush UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'webpush';
 -- The key is the "default" application's current key; the subscription and

@@ -68,6 +68,7 @@ FROM (VALUES
     ('infinite at', format('SELECT webpush_receipt(%s, %s, %L, at => %L)', :shop_msg, :sub1, 'shown', 'infinity')),
     ('not an array', $$SELECT webpush_receipts('{"message": 1}')$$),
     ('fractional id', $$SELECT webpush_receipts('[{"message": 1.5, "subscription": 1, "event": "shown"}]')$$),
+    ('id above bigint', $$SELECT webpush_receipts('[{"message": 9999999999999999999, "subscription": 1, "event": "shown"}]')$$),
     ('not an object', $$SELECT webpush_receipts('[{"message": 1, "subscription": 1, "event": "shown"}, 7]')$$),
     ('no event', $$SELECT webpush_receipts('[{"message": 1, "subscription": 1}]')$$),
     ('at not a number', $$SELECT webpush_receipts('[{"message": 1, "subscription": 1, "event": "shown", "at": "yesterday"}]')$$)

@@ -189,7 +189,29 @@ DROP TRIGGER chats_bad ON chats;
 CREATE TRIGGER chats_bad AFTER INSERT ON chats FOR EACH ROW
     EXECUTE FUNCTION webpush_notify('user_id', 't', '', '', '', 'lang');
 SELECT * FROM regress.try($$INSERT INTO chats VALUES (6, 'olga', 'en', 'x')$$);
+-- An unknown option is an error even when the row gives it no value.
+DROP TRIGGER chats_bad ON chats;
+CREATE TRIGGER chats_bad AFTER INSERT ON chats FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 't', '', '', '', 'bogus={author}');
+SELECT state, message FROM regress.try($$INSERT INTO chats VALUES (6, 'olga', 'en', NULL)$$);
 DROP TABLE chats;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
+-- A row's values never fail its INSERT: an action whose name or title
+-- comes out empty is left out, and values too long for a notification
+-- (here a tag, then an action) are left out, largest first, each with a
+-- WARNING.
+CREATE TABLE tickets (id int, user_id text, act text, tag text, label text);
+CREATE TRIGGER tickets_notify AFTER INSERT ON tickets FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Ticket {id}', '', '/t/{id}', '', 'tag={tag}',
+        'actions=[{"action": "{act}", "title": "{label}", "navigate": "/t/{id}/{act}"}]');
+INSERT INTO tickets VALUES (1, 'olga', NULL, 't1', 'Open'),
+                           (2, 'olga', 'open', repeat('x', 5000), 'Open'),
+                           (3, 'olga', 'open', 't3', repeat('y', 5000));
+SELECT id, length(payload) <= 3993 AS fits,
+       convert_from(payload, 'UTF8')::jsonb ->> 'tag' AS tag,
+       jsonb_array_length(convert_from(payload, 'UTF8')::jsonb -> 'actions') AS actions
+FROM regress.notified ORDER BY id;
+DROP TABLE tickets;
 DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 
 DROP VIEW regress.notified;
