@@ -115,7 +115,12 @@ timer_callback(CURLM *multi, long timeout_ms, void *clientp)
 	HttpClient *client = clientp;
 
 	(void) multi;
-	client->timer_ms = timeout_ms;
+	/*
+	 * The timeout counts from now, not from whenever the client next
+	 * waits: kept as a deadline, it fires however often the wait is cut
+	 * short (by the latch, other sockets, or a caller's shorter wait).
+	 */
+	client->timer_at_ms = timeout_ms < 0 ? -1 : http_now_ms() + timeout_ms;
 	return 0;
 }
 
@@ -227,7 +232,7 @@ http_client_create(const HttpClientConfig *config)
 		free(client);
 		return NULL;
 	}
-	client->timer_ms = -1;
+	client->timer_at_ms = -1;
 	http_client_configure(client, config);
 	client->reset_pending = false;
 	return client;
@@ -281,7 +286,7 @@ http_client_ready(HttpClient *client)
 	client->multi = curl_multi_init();
 	client->nsockets = 0;
 	client->wait_set_stale = true;
-	client->timer_ms = -1;
+	client->timer_at_ms = -1;
 	if (client->multi == NULL)
 		return false;
 	if (!setup_multi(client))
@@ -639,10 +644,10 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 
 	long		h2_wait_ms;
 
-	/* libcurl asked to be called right away: do so before sleeping. */
-	if (client->timer_ms == 0)
+	/* libcurl's timeout is due (or asked for at once): act before sleeping. */
+	if (client->timer_at_ms >= 0 && client->timer_at_ms <= http_now_ms())
 	{
-		client->timer_ms = -1;
+		client->timer_at_ms = -1;
 		socket_action(client, CURL_SOCKET_TIMEOUT, 0);
 		collect_finished(client);
 	}
@@ -650,8 +655,13 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 	h2_wait_ms = h2_tend(client);
 	if (client->done_head != NULL)
 		return false;
-	if (client->timer_ms >= 0 && (wait_ms < 0 || client->timer_ms < wait_ms))
-		wait_ms = client->timer_ms;
+	if (client->timer_at_ms >= 0)
+	{
+		long		until_timer = (long) Max(client->timer_at_ms - http_now_ms(), 0);
+
+		if (wait_ms < 0 || until_timer < wait_ms)
+			wait_ms = until_timer;
+	}
 	if (h2_wait_ms >= 0 && (wait_ms < 0 || h2_wait_ms < wait_ms))
 		wait_ms = h2_wait_ms;
 
@@ -660,9 +670,9 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 							   wait_event_info);
 	events = client->events;
 
-	if (nevents == 0 && client->timer_ms >= 0 && wait_ms == client->timer_ms)
+	if (client->timer_at_ms >= 0 && client->timer_at_ms <= http_now_ms())
 	{
-		client->timer_ms = -1;
+		client->timer_at_ms = -1;
 		socket_action(client, CURL_SOCKET_TIMEOUT, 0);
 	}
 	for (i = 0; i < nevents; i++)

@@ -78,14 +78,6 @@ struct H1Origin
 	H1Origin   *next;
 };
 
-static int64
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* "host[:port]" and "/path?query" of an https URL; false if unparsable. */
 static bool
@@ -786,7 +778,7 @@ h2_start(HttpClient *client, HttpRequest *req)
 	free(req->path);
 	req->authority = authority;
 	req->path = path;
-	req->deadline_ms = now_ms() + client->config.timeout_ms;
+	req->deadline_ms = http_now_ms() + client->config.timeout_ms;
 	if (!place_request(client, req))
 		fail_request(client, req, "could not open a connection to the push service");
 	return true;
@@ -817,7 +809,7 @@ h2_tend(HttpClient *client)
 	H2Conn	   *conn;
 	H2Conn	   *next;
 	HttpRequest *req;
-	int64		now = now_ms();
+	int64		now = http_now_ms();
 	int64		earliest = -1;
 
 	/* Refused requests go out again at once, on a connection that takes them. */

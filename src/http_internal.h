@@ -9,6 +9,8 @@
 
 #include "postgres.h"
 
+#include <time.h>
+
 #include "storage/latch.h"
 
 #include "http.h"
@@ -22,6 +24,16 @@ typedef struct WatchedSocket
 	uint32		registered;		/* the WL_SOCKET_* events it waits for there */
 } WatchedSocket;
 
+/* Milliseconds on the monotonic clock, for deadlines. */
+static inline int64
+http_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 typedef struct H2Conn H2Conn;
 typedef struct H1Origin H1Origin;
 
@@ -32,7 +44,8 @@ struct HttpClient
 	char	   *ca_file;		/* our copy of config.ca_file */
 	char	   *proxy;			/* our copy of config.proxy */
 	int			in_flight;
-	long		timer_ms;		/* libcurl's next timeout, -1 for none */
+	int64		timer_at_ms;	/* when libcurl wants its timeout action, on
+								 * http_now_ms()'s clock; -1 for none */
 	WatchedSocket *sockets;
 	int			nsockets;
 	int			sockets_cap;

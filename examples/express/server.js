@@ -119,12 +119,14 @@ function createApp({ pool, localSubscriptionFile = null }) {
 
   // Receipts from sw.js, batched: webpush_receipts stores each once, and
   // ignores ids of messages this role's applications did not send.  The
-  // kit retries after a 5xx and drops the batch after a 4xx.
+  // kit retries after a 5xx and drops the batch after a 4xx.  The answer
+  // says nothing of what was stored: how many would tell a visitor which
+  // subscription a guessed message id went to.
   app.post('/api/receipts', async (req, res) => {
     const { receipts } = req.body || {};
     if (!Array.isArray(receipts)) return badRequest(res, 'body must be {"receipts": [...]}');
-    const { rows } = await pool.query('SELECT webpush_receipts($1::jsonb) AS stored', [JSON.stringify(receipts)]);
-    res.json({ stored: rows[0].stored });
+    await pool.query('SELECT webpush_receipts($1::jsonb)', [JSON.stringify(receipts)]);
+    res.status(204).end();
   });
 
   // What became of the latest notifications, and the application's totals

@@ -4,6 +4,7 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const net = require('node:net');
 const webpush = require('web-push');
 const { startService, freshDatabase, expectError, listen, SLOW } = require('./helpers');
 
@@ -239,6 +240,27 @@ test('webpush.timeout bounds a request to a push service that does not answer', 
     assert.ok(Date.now() - started < 2500 * SLOW, 'gave up at the timeout, not at the answer');
   } finally {
     await db.query('RESET webpush.timeout');
+  }
+});
+
+test('webpush.timeout bounds a TLS handshake that never completes', async () => {
+  // TCP is accepted and TLS never answered: only libcurl's own timer ends
+  // the connect, and it must fire however the wait for it is cut up.
+  const silent = net.createServer(() => {});
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const endpoint = `https://localhost:${silent.address().port}/push/handshake`;
+  const sub = { ...service.subscribe(), endpoint };
+  await db.query("SET webpush.timeout = '2500ms'");
+  const started = Date.now();
+  try {
+    const err = await expectError(db, 'SELECT webpush_send_now($1::jsonb, $2)', [sub, 'x']);
+    const elapsed = Date.now() - started;
+    assert.equal(err.code, '08006');
+    assert.match(err.detail, /timeout/i);
+    assert.ok(elapsed >= 2000 && elapsed < 6000 * SLOW, `gave up after ${elapsed} ms`);
+  } finally {
+    await db.query('RESET webpush.timeout');
+    silent.close();
   }
 });
 

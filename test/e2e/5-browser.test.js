@@ -275,7 +275,7 @@ test('Declarative Web Push through the real push path: title, body, actions and 
       { message: messageId, subscription: Number(sub.id), event: 'shown', at: Date.now() },
     ] }),
   });
-  assert.deepEqual(await again.json(), { stored: 0 });
+  assert.equal(again.status, 204, 'the answer tells nothing of what was stored');
   assert.equal((await receipts()).length, 2, 'stored once');
 
   // The example shows the counts (once the worker recorded the delivery).
