@@ -566,7 +566,10 @@ SELECT m.id, m.application, m.created_at, m.send_at, m.expires_at, m.dedupe_key,
        COALESCE(d.queued, 0) AS queued, COALESCE(d.sending, 0) AS sending,
        COALESCE(h.delivered, 0) AS delivered, COALESCE(h.failed, 0) AS failed,
        COALESCE(h.expired, 0) AS expired, COALESCE(h.cancelled, 0) AS cancelled,
-       h.first_delivered_at, h.last_delivered_at, m.source
+       h.first_delivered_at, h.last_delivered_at,
+       -- The row's key is the application's data: webpush_monitor, which
+       -- reads every application's counts, does not see it.
+       CASE WHEN webpush.may_use(m.application) THEN m.source END AS source
 FROM webpush.messages m
 LEFT JOIN LATERAL (
     SELECT pg_catalog.count(*) FILTER (WHERE claimed_by IS NULL) AS queued,
@@ -998,7 +1001,7 @@ CREATE FUNCTION webpush_notify() RETURNS trigger
     AS 'MODULE_PATHNAME', 'webpush_notify'
     LANGUAGE C;
 COMMENT ON FUNCTION webpush_notify() IS
-    'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'' [, ''orders/{id}'' (the source row, kept with the message)]]]])';
+    'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'' [, ''name=template'' options: icon, tag, lang, actions, source=orders/{id}, ...]]]])';
 REVOKE ALL ON FUNCTION webpush_notify() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_notify() TO webpush_sender;
 

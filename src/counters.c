@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "access/xact.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
@@ -194,6 +195,27 @@ error:
 	unlink(COUNTERS_FILE ".tmp");
 }
 
+/*
+ * hash_search(HASH_ENTER_NULL) on a shared hash, kept to max entries: a
+ * shared hash grows past the size it was made for into the free shared
+ * memory that the lock table and others need, so it is bounded here (as
+ * pg_stat_statements bounds its own).  NULL when key is new and the table
+ * is full.
+ */
+static void *
+bounded_enter(HTAB *table, const void *key, long max, bool *found)
+{
+	void	   *entry = hash_search(table, key, HASH_FIND, NULL);
+
+	if (found != NULL)
+		*found = entry != NULL;
+	if (entry != NULL)
+		return entry;
+	if (hash_get_num_entries(table) >= max)
+		return NULL;
+	return hash_search(table, key, HASH_ENTER_NULL, found);
+}
+
 /* Read what the last clean shutdown wrote; the file goes once read. */
 static void
 counters_read_file(void)
@@ -228,7 +250,7 @@ counters_read_file(void)
 
 		if (fread(&db, sizeof(db), 1, file) != 1)
 			goto bad;
-		slot = hash_search(databases, &db.dboid, HASH_ENTER_NULL, NULL);
+		slot = bounded_enter(databases, &db.dboid, COUNTERS_MAX_DATABASES, NULL);
 		if (slot == NULL)
 			continue;
 		slot->stats_reset = db.stats_reset;
@@ -246,7 +268,7 @@ counters_read_file(void)
 
 		if (fread(&entry, sizeof(entry), 1, file) != 1)
 			goto bad;
-		slot = hash_search(entries, &entry.key, HASH_ENTER_NULL, NULL);
+		slot = bounded_enter(entries, &entry.key, COUNTERS_MAX_ENTRIES, NULL);
 		if (slot == NULL)
 			continue;
 		slot->row = entry.row;
@@ -402,7 +424,11 @@ add_event(CounterRow *row, const CountedEvent *e, TimestampTz now)
 	}
 	if (e->problem != NULL && now >= row->last_problem_at)
 	{
-		strlcpy(row->last_problem, e->problem, COUNTERS_PROBLEM_LEN);
+		/* Cut on a character boundary: the view returns it as text. */
+		int			len = pg_mbcliplen(e->problem, strlen(e->problem), COUNTERS_PROBLEM_LEN - 1);
+
+		memcpy(row->last_problem, e->problem, len);
+		row->last_problem[len] = '\0';
 		row->last_problem_at = now;
 	}
 }
@@ -438,7 +464,7 @@ static CounterEntry *
 entry_for(const CounterKey *key)
 {
 	bool		found;
-	CounterEntry *entry = hash_search(entries, key, HASH_ENTER_NULL, &found);
+	CounterEntry *entry = bounded_enter(entries, key, COUNTERS_MAX_ENTRIES, &found);
 
 	if (entry == NULL)
 	{
@@ -466,7 +492,7 @@ static DatabaseCounters *
 database_for(Oid dboid)
 {
 	bool		found;
-	DatabaseCounters *db = hash_search(databases, &dboid, HASH_ENTER_NULL, &found);
+	DatabaseCounters *db = bounded_enter(databases, &dboid, COUNTERS_MAX_DATABASES, &found);
 
 	if (db != NULL && !found)
 	{

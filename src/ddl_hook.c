@@ -49,12 +49,7 @@ before_utility(Node *stmt)
 	 * anyway, and must not stop delivery on the way.
 	 */
 	if (OidIsValid(dboid) && webpush_database_ownercheck(dboid, GetUserId()))
-	{
 		wake_stop_database(dboid);
-		/* DROP DATABASE runs outside a transaction block: it happens. */
-		if (IsA(stmt, DropdbStmt))
-			counters_forget_database(dboid);
-	}
 }
 
 /* Whether stmt creates, updates or drops extension webpush. */
@@ -89,7 +84,10 @@ webpush_utility(PROCESS_UTILITY_PARAMS)
 	Node	   *stmt = pstmt->utilityStmt;
 	bool		about_webpush = names_extension(stmt);
 	Oid			extension_before = InvalidOid;
+	Oid			dropped = InvalidOid;
 
+	if (IsA(stmt, DropdbStmt))
+		dropped = get_database_oid(((DropdbStmt *) stmt)->dbname, true);
 	before_utility(stmt);
 	if (about_webpush)
 		extension_before = get_extension_oid("webpush", true);
@@ -99,6 +97,14 @@ webpush_utility(PROCESS_UTILITY_PARAMS)
 		standard_ProcessUtility(PROCESS_UTILITY_ARGS);
 	if (about_webpush)
 		after_utility(stmt, extension_before);
+
+	/*
+	 * Its counters go once the database has gone (DROP DATABASE runs
+	 * outside a transaction block, so returning means it happened): a drop
+	 * that fails keeps them.
+	 */
+	if (OidIsValid(dropped) && !OidIsValid(get_database_oid(((DropdbStmt *) stmt)->dbname, true)))
+		counters_forget_database(dropped);
 }
 
 void

@@ -281,6 +281,9 @@ option_error(Trigger *trigger, const char *arg, const char *problem)
  * first, so that title.LANG and body.LANG can pick the row's language; an
  * exact language wins over its prefix (fr-CA over fr).
  */
+/* The longest source kept (bytes): a row's key, not its data. */
+#define SOURCE_MAX_LEN 256
+
 static bool
 option_known(const char *name)
 {
@@ -342,7 +345,22 @@ apply_options(Trigger *trigger, Relation rel, HeapTuple row, NotificationFields 
 			else if (strcmp(name, "tag") == 0)
 				f->tag = value;
 			else if (strcmp(name, "source") == 0)
-				*source = value;
+			{
+				/*
+				 * The source is indexed with the message, and an index row
+				 * has a size limit: a row's value past SOURCE_MAX_LEN is
+				 * left out rather than fail the statement (or the worker's
+				 * take-in of the intake).
+				 */
+				if (VARSIZE_ANY_EXHDR(value) > SOURCE_MAX_LEN)
+					ereport(WARNING,
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							 errmsg("webpush_notify: trigger \"%s\" gives this row a source of %zu bytes, more than %d; the notification is sent without it",
+									trigger->tgname, (size_t) VARSIZE_ANY_EXHDR(value), SOURCE_MAX_LEN),
+							 errhint("Name the row by its key, such as orders/{id}.")));
+				else
+					*source = value;
+			}
 			else if (strcmp(name, "app_badge") == 0)
 			{
 				char	   *digits = text_to_cstring(value);

@@ -144,6 +144,18 @@ test('a restart keeps the counters and their reset time', async () => {
   assert.deepEqual(restarted, before);
 });
 
+test('a DROP DATABASE that fails keeps the counters', async () => {
+  const before = await counters();
+  const name = await value('SELECT current_database()');
+  await assert.rejects(db.query(`DROP DATABASE "${name}"`), /currently open database/);
+  assert.deepEqual(await counters(), before);
+  // The drop paused the database's worker (so that the drop could go on);
+  // the launcher starts it again.
+  await until('the worker is back', async () => Number(await value(
+    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = current_database()")) > 0,
+  60000);
+});
+
 test('webpush_counters_reset() starts them over, and says when', async () => {
   const before = await counters();
   const reset = await value('SELECT webpush_counters_reset()');

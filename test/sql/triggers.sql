@@ -39,6 +39,14 @@ SET client_min_messages = warning;
 INSERT INTO returns VALUES (8, 'olga');
 SELECT source, recipients FROM webpush.message_status WHERE source = 'returns/8';
 SELECT webpush_cancel(id) AS cancelled FROM webpush.message_status WHERE source = 'returns/8';
+-- A source longer than a row's key is left out, with a WARNING: it is
+-- indexed, and an index row too large would fail the statement, or the
+-- worker's take-in of the intake.
+DROP TRIGGER returns_notify ON returns;
+CREATE TRIGGER returns_notify AFTER INSERT ON returns FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Return {id}', '', '', 'default', 'source=returns/{user_id}');
+INSERT INTO returns VALUES (9, repeat('u', 300));
+SELECT count(*) AS queued, count(source) AS with_source FROM webpush.intake WHERE user_id = repeat('u', 300);
 DROP TABLE returns;
 DELETE FROM webpush.history; DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 -- A body or url that comes out empty is left out, not an invalid url.
