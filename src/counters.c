@@ -195,6 +195,19 @@ error:
 	unlink(COUNTERS_FILE ".tmp");
 }
 
+/* A database's entry as new, with no queue counted yet. */
+static void
+init_database(DatabaseCounters *db, TimestampTz stats_reset)
+{
+	db->stats_reset = stats_reset;
+	db->counted_at = 0;
+	db->cost_ms = 0;
+	db->rows = 0;
+	db->changed = true;
+	db->counting = false;
+	db->counting_since = 0;
+}
+
 /*
  * hash_search(HASH_ENTER_NULL) on a shared hash, kept to max entries: a
  * shared hash grows past the size it was made for into the free shared
@@ -253,13 +266,8 @@ counters_read_file(void)
 		slot = bounded_enter(databases, &db.dboid, COUNTERS_MAX_DATABASES, NULL);
 		if (slot == NULL)
 			continue;
-		slot->stats_reset = db.stats_reset;
 		/* The queue's gauges are counted again. */
-		slot->counted_at = 0;
-		slot->cost_ms = 0;
-		slot->rows = 0;
-		slot->changed = true;
-		slot->counting = false;
+		init_database(slot, db.stats_reset);
 	}
 	for (i = 0; i < nentries; i++)
 	{
@@ -495,15 +503,7 @@ database_for(Oid dboid)
 	DatabaseCounters *db = bounded_enter(databases, &dboid, COUNTERS_MAX_DATABASES, &found);
 
 	if (db != NULL && !found)
-	{
-		db->stats_reset = shared->created;
-		db->counted_at = 0;
-		db->cost_ms = 0;
-		db->rows = 0;
-		db->changed = true;
-		db->counting = false;
-		db->counting_since = 0;
-	}
+		init_database(db, shared->created);
 	return db;
 }
 

@@ -633,6 +633,17 @@ socket_action(HttpClient *client, curl_socket_t fd, int mask)
 	curl_multi_socket_action(client->multi, fd, mask, &running);
 }
 
+/* Run libcurl's timeout action if its deadline has come; true if it ran. */
+static bool
+fire_due_timer(HttpClient *client)
+{
+	if (client->timer_at_ms < 0 || client->timer_at_ms > http_now_ms())
+		return false;
+	client->timer_at_ms = -1;
+	socket_action(client, CURL_SOCKET_TIMEOUT, 0);
+	return true;
+}
+
 bool
 http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 {
@@ -645,12 +656,8 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 	long		h2_wait_ms;
 
 	/* libcurl's timeout is due (or asked for at once): act before sleeping. */
-	if (client->timer_at_ms >= 0 && client->timer_at_ms <= http_now_ms())
-	{
-		client->timer_at_ms = -1;
-		socket_action(client, CURL_SOCKET_TIMEOUT, 0);
+	if (fire_due_timer(client))
 		collect_finished(client);
-	}
 	/* Refused HTTP/2 requests go out again; late ones time out. */
 	h2_wait_ms = h2_tend(client);
 	if (client->done_head != NULL)
@@ -670,11 +677,7 @@ http_client_wait(HttpClient *client, long timeout_ms, uint32 wait_event_info)
 							   wait_event_info);
 	events = client->events;
 
-	if (client->timer_at_ms >= 0 && client->timer_at_ms <= http_now_ms())
-	{
-		client->timer_at_ms = -1;
-		socket_action(client, CURL_SOCKET_TIMEOUT, 0);
-	}
+	(void) fire_due_timer(client);
 	for (i = 0; i < nevents; i++)
 	{
 		if (events[i].events & WL_LATCH_SET)

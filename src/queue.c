@@ -831,7 +831,6 @@ typedef struct OutcomeArrays
 	char	  **endpoints;
 	char	  **kinds;
 	Datum	   *uncounted;
-	Datum	   *created_ats;
 } OutcomeArrays;
 
 static void
@@ -848,7 +847,6 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 	a->endpoints = palloc(sizeof(char *) * Max(n, 1));
 	a->kinds = palloc(sizeof(char *) * Max(n, 1));
 	a->uncounted = palloc(sizeof(Datum) * Max(n, 1));
-	a->created_ats = palloc(sizeof(Datum) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
 		const Outcome *o = &outcomes[i];
@@ -863,7 +861,6 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 		a->endpoints[a->n] = o->endpoint;
 		a->kinds[a->n] = (char *) outcome_history_name(o->kind);
 		a->uncounted[a->n] = Int32GetDatum(o->not_attempted ? 1 : 0);
-		a->created_ats[a->n] = TimestampTzGetDatum(o->ref.created_at);
 		a->n++;
 	}
 }
@@ -901,9 +898,9 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, outcome_is_final);
 	if (a.n > 0)
 	{
-		Oid			types[8] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4OID};
-		Datum		values[8];
+		Oid			types[7] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		INT4ARRAYOID, TEXTARRAYOID, INT4OID};
+		Datum		values[7];
 
 		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
 		values[1] = PointerGetDatum(text_array(a.kinds, a.n));
@@ -911,8 +908,7 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 		values[3] = PointerGetDatum(text_array(a.reasons, a.n));
 		values[4] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
 		values[5] = PointerGetDatum(text_array(a.endpoints, a.n));
-		values[6] = PointerGetDatum(datum_array(a.created_ats, a.n, TIMESTAMPTZOID));
-		values[7] = Int32GetDatum(MyProcPid);
+		values[6] = Int32GetDatum(MyProcPid);
 		/*
 		 * One pass: each outcome finds its row by ctid (a nested loop over
 		 * the arrays, a TID lookup each), so a batch costs linear time; a
@@ -923,20 +919,20 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 									  "WITH d AS (DELETE FROM webpush.deliveries d"
 									  "  USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 									  "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
-									  "   pg_catalog.unnest($6), pg_catalog.unnest($7))"
-									  "   AS o(tid, outcome, status, reason, uncounted, endpoint, created_at)"
-									  "  WHERE d.ctid = o.tid AND d.claimed_by = $8"
+									  "   pg_catalog.unnest($6))"
+									  "   AS o(tid, outcome, status, reason, uncounted, endpoint)"
+									  "  WHERE d.ctid = o.tid AND d.claimed_by = $7"
 									  "  RETURNING d.message_id, d.subscription_id, d.attempts,"
-									  "   o.outcome, o.status, o.reason, o.uncounted, o.endpoint, o.created_at) "
+									  "   o.outcome, o.status, o.reason, o.uncounted, o.endpoint) "
 									  "INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome,"
 									  " status, attempts, reason, created_at, application, user_id) "
 									  "SELECT d.message_id, d.subscription_id, COALESCE(d.endpoint, ''),"
-									  " d.outcome, NULLIF(d.status, 0), d.attempts - d.uncounted, d.reason, d.created_at,"
+									  " d.outcome, NULLIF(d.status, 0), d.attempts - d.uncounted, d.reason, m.created_at,"
 									  " m.application, s.user_id "
 									  "FROM d JOIN webpush.messages m ON m.id = d.message_id "
 									  "LEFT JOIN webpush.subscriptions s"
 									  " ON s.id = d.subscription_id AND d.subscription_id <> 0",
-									  8, types),
+									  7, types),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "webpush: could not record delivery outcomes");
 	}
