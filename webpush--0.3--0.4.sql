@@ -154,9 +154,16 @@ ALTER FUNCTION webpush_drop_guard() SET search_path = pg_catalog, pg_temp;
 -- message the worker and webpush_cancel use.
 ALTER TABLE webpush.deliveries ADD PRIMARY KEY (message_id, subscription_id);
 DROP INDEX webpush.deliveries_message_id_idx;
+-- The first attempts still to claim, by message: how the claim finds a
+-- broadcast's next recipients without passing over those it already took.
+CREATE INDEX deliveries_first_attempts_idx ON webpush.deliveries (message_id)
+    WHERE attempts IS NULL;
 ALTER TABLE webpush.intake ADD PRIMARY KEY (id);
--- History rows are only inserted and purged: a key of their own.
-ALTER TABLE webpush.history ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY;
+-- History rows are only inserted and purged: a key of their own, led by
+-- the message, so that the key is also the index message_status reads.
+ALTER TABLE webpush.history ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 64),
+    ADD PRIMARY KEY (message_id, id);
+DROP INDEX webpush.history_message_id_idx;
 SELECT pg_catalog.pg_extension_config_dump(
     pg_catalog.pg_get_serial_sequence('webpush.history', 'id'), '');
 
@@ -460,7 +467,7 @@ ALTER TABLE webpush.history ADD COLUMN application text, ADD COLUMN user_id text
 CREATE INDEX history_user_idx ON webpush.history (application, user_id)
     WHERE user_id IS NOT NULL;
 COMMENT ON COLUMN webpush.history.user_id IS
-    'the user the subscription belonged to when the outcome was recorded; NULL for one-off sends and subscriptions removed before';
+    'the user the subscription belonged to when the delivery was last claimed by the worker, or cancelled; NULL for one-off sends and subscriptions removed before';
 GRANT SELECT (application) ON webpush.history TO webpush_monitor;
 
 -- The status views read counters and a snapshot of the queue in shared

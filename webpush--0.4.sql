@@ -370,6 +370,11 @@ COMMENT ON TABLE webpush.deliveries IS
     'One row per recipient still to send: waiting (claimed_by NULL) or being sent by the worker whose pid is claimed_by';
 COMMENT ON COLUMN webpush.deliveries.next_attempt_at IS
     'when a retry (or a notification handed back unsent) is due; NULL for a first attempt, due at the message''s send_at';
+-- The first attempts still to claim, by message: how the claim finds a
+-- broadcast's next recipients without passing over those it already took
+-- (the primary key holds them all, claimed or not).
+CREATE INDEX deliveries_first_attempts_idx ON webpush.deliveries (message_id)
+    WHERE attempts IS NULL;
 -- Where the worker finds due retries.
 CREATE INDEX deliveries_retry_idx ON webpush.deliveries (next_attempt_at)
     WHERE next_attempt_at IS NOT NULL;
@@ -403,9 +408,11 @@ SELECT pg_catalog.pg_extension_config_dump('webpush.intake', '');
 
 -- What became of each delivery that left webpush.deliveries, and of each
 -- webpush_send_now: kept for webpush.history_retention, then purged by the
--- worker.  Rows are only inserted and purged; id is a key of their own (the
--- replica identity a publication FOR ALL TABLES needs), last among the
--- columns.  The NOT NULL constraints of message_id and id carry the names
+-- worker.  Rows are only inserted and purged; id numbers them, last among
+-- the columns, and the primary key (the replica identity a publication FOR
+-- ALL TABLES needs) is led by the message, so that it is also the index
+-- webpush.message_status reads.  The worker's history rows take their ids
+-- 64 at a time (CACHE): ids are unique, not in the order rows came.  The NOT NULL constraints of message_id and id carry the names
 -- every 0.4 database has for them (PostgreSQL 18 names NOT NULL
 -- constraints).  pg_dump does not keep the rows, only the numbering of id.
 CREATE TABLE webpush.history (
@@ -421,22 +428,21 @@ CREATE TABLE webpush.history (
     created_at      timestamptz NOT NULL,
     finished_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     id              bigint CONSTRAINT history_id_not_null1 NOT NULL
-                    GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    GENERATED ALWAYS AS IDENTITY (CACHE 64),
     application     text,                   -- whose message it was
-    user_id         text                    -- the subscription's user when it was recorded
+    user_id         text,                   -- the subscription's user when it was sent
+    PRIMARY KEY (message_id, id)
 );
 COMMENT ON TABLE webpush.history IS
     'Outcome of every delivery that left webpush.deliveries (delivered, failed, expired, cancelled), and of webpush_send_now';
 COMMENT ON COLUMN webpush.history.subscription_id IS 'the recipient; 0 for a one-off send';
 -- The purge's order.
 CREATE INDEX history_finished_at_idx ON webpush.history (finished_at);
--- A message's outcomes, for webpush.message_status.
-CREATE INDEX history_message_id_idx ON webpush.history (message_id);
 -- A user's outcomes, for webpush_trace(): kept when the subscription is gone.
 CREATE INDEX history_user_idx ON webpush.history (application, user_id)
     WHERE user_id IS NOT NULL;
 COMMENT ON COLUMN webpush.history.user_id IS
-    'the user the subscription belonged to when the outcome was recorded; NULL for one-off sends and subscriptions removed before';
+    'the user the subscription belonged to when the delivery was last claimed by the worker, or cancelled; NULL for one-off sends and subscriptions removed before';
 REVOKE ALL ON webpush.history FROM PUBLIC;
 GRANT SELECT (message_id, subscription_id, outcome, status, attempts, reason,
               created_at, finished_at, application)

@@ -19,6 +19,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -71,6 +72,36 @@ prepared(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
 		*cache = plan;
 	}
 	return *cache;
+}
+
+/*
+ * Plan what runs until index_scans_end() with index scans only; returns the
+ * GUC nesting level to end.
+ *
+ * The queue's statistics swing between empty and millions of rows, and a
+ * kept statement is planned again whenever they change.  Planned at the
+ * wrong moment, the claim would read a broadcast's deliveries with a
+ * sequential or bitmap scan: every recipient at each claim, so a drain
+ * quadratic in the broadcast's size.  An index scan stops at the claim's
+ * LIMIT.  This is what a function's SET clause does (fmgr.c), for the
+ * planner settings only.
+ */
+static int
+index_scans_begin(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+static void
+index_scans_end(int nest)
+{
+	AtEOXact_GUC(true, nest);
 }
 
 static int64
@@ -543,10 +574,8 @@ queue_record_sent_now(const Subscription *sub, const char *app, const MessageSpe
 
 /* Copy a bytea column of a claimed row; false when NULL. */
 static bool
-copy_bytes(HeapTuple row, TupleDesc desc, int col, uint8 **out, size_t *len)
+copy_bytes(Datum d, bool isnull, uint8 **out, size_t *len)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(row, desc, col, &isnull);
 	bytea	   *b;
 
 	if (isnull)
@@ -560,73 +589,106 @@ copy_bytes(HeapTuple row, TupleDesc desc, int col, uint8 **out, size_t *len)
 
 /* Copy a text column of a claimed row; NULL when NULL. */
 static char *
-copy_text(HeapTuple row, TupleDesc desc, int col)
+copy_text(Datum d, bool isnull)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(row, desc, col, &isnull);
-
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
 /*
- * What a claim returns for each delivery: the message, and the endpoint,
- * keys and signing key of the subscription as they are now (the message's
- * own for a one-off; NULL when the subscription was removed).
+ * What a claim returns for each delivery: the message (its row as read from
+ * messages_rel), and the endpoint, keys and signing key of the subscription
+ * as they are now (the message's own for a one-off; NULL when the
+ * subscription was removed).
  */
-#define CLAIMED_COLUMNS \
+#define CLAIMED_COLUMNS(messages_rel) \
 	"SELECT c.ctid, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
 	" COALESCE(s.endpoint, m.endpoint), COALESCE(s.p256dh, m.p256dh), COALESCE(s.auth, m.auth)," \
 	" m.payload, m.urgency, m.topic, c.attempts, m.expires_at, m.created_at," \
-	" m.application, m.send_at " \
-	"FROM claimed c JOIN webpush.messages m ON m.id = c.message_id " \
+	" m.application, m.send_at, s.user_id " \
+	"FROM claimed c JOIN " messages_rel " m ON m.id = c.message_id " \
 	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0"
 
-/* Copy the rows of the last claim, appending to *claimed at *n. */
+/* CLAIMED_COLUMNS, in order. */
+enum
+{
+	CLAIMED_TID,
+	CLAIMED_MESSAGE_ID,
+	CLAIMED_SUBSCRIPTION_ID,
+	CLAIMED_KEY_ID,
+	CLAIMED_ENDPOINT,
+	CLAIMED_P256DH,
+	CLAIMED_AUTH,
+	CLAIMED_PAYLOAD,
+	CLAIMED_URGENCY,
+	CLAIMED_TOPIC,
+	CLAIMED_ATTEMPTS,
+	CLAIMED_EXPIRES_AT,
+	CLAIMED_CREATED_AT,
+	CLAIMED_APPLICATION,
+	CLAIMED_DUE_AT,
+	CLAIMED_USER_ID,
+	CLAIMED_NCOLUMNS
+};
+
+/*
+ * Copy the rows of the last claim, appending to *claimed at *n.  Each row
+ * is taken apart once: reading its columns one by one would walk the row
+ * from its start for each column after the first NULL or text.
+ */
 static void
 copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 {
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	Datum		v[CLAIMED_NCOLUMNS];
+	bool		null[CLAIMED_NCOLUMNS];
 	uint64		i;
 
+	if (desc->natts != CLAIMED_NCOLUMNS)
+		elog(ERROR, "webpush: a claim returned %d columns, not %d",
+			 desc->natts, CLAIMED_NCOLUMNS);
 	for (i = 0; i < SPI_processed; i++)
 	{
-		HeapTuple	row = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		ClaimedMessage *m = &claimed[(*n)++];
 		MemoryContext spi = MemoryContextSwitchTo(caller);
-		bool		isnull;
 		uint8	   *bytes;
 		size_t		len;
 		char	   *s;
 
+		heap_deform_tuple(SPI_tuptable->vals[i], desc, v, null);
 		memset(m, 0, sizeof(*m));
-		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(row, desc, 1, &isnull)), &m->ref.tid);
-		m->ref.message_id = DatumGetInt64(SPI_getbinval(row, desc, 2, &isnull));
-		m->ref.subscription_id = DatumGetInt64(SPI_getbinval(row, desc, 3, &isnull));
-		m->key_id = DatumGetInt64(SPI_getbinval(row, desc, 4, &isnull));
-		if (isnull)
-			m->key_id = 0;
-		m->endpoint = copy_text(row, desc, 5);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(v[CLAIMED_TID]), &m->ref.tid);
+		m->ref.message_id = DatumGetInt64(v[CLAIMED_MESSAGE_ID]);
+		m->ref.subscription_id = DatumGetInt64(v[CLAIMED_SUBSCRIPTION_ID]);
+		m->key_id = null[CLAIMED_KEY_ID] ? 0 : DatumGetInt64(v[CLAIMED_KEY_ID]);
+		m->endpoint = copy_text(v[CLAIMED_ENDPOINT], null[CLAIMED_ENDPOINT]);
 		/* The tables' CHECK constraints guarantee these lengths. */
-		if (copy_bytes(row, desc, 6, &bytes, &len) && len == P256_PUBLIC_LEN)
+		if (copy_bytes(v[CLAIMED_P256DH], null[CLAIMED_P256DH], &bytes, &len) &&
+			len == P256_PUBLIC_LEN)
 			memcpy(m->p256dh, bytes, len);
-		if (copy_bytes(row, desc, 7, &bytes, &len) && len == ECE_AUTH_LEN)
+		if (copy_bytes(v[CLAIMED_AUTH], null[CLAIMED_AUTH], &bytes, &len) &&
+			len == ECE_AUTH_LEN)
 			memcpy(m->auth, bytes, len);
-		if (copy_bytes(row, desc, 8, &bytes, &len))
+		if (copy_bytes(v[CLAIMED_PAYLOAD], null[CLAIMED_PAYLOAD], &bytes, &len))
 		{
 			m->payload = bytes;
 			m->payload_len = len;
 		}
-		s = TextDatumGetCString(SPI_getbinval(row, desc, 9, &isnull));
+		s = TextDatumGetCString(v[CLAIMED_URGENCY]);
 		strlcpy(m->urgency, s, sizeof(m->urgency));
-		s = copy_text(row, desc, 10);
+		s = copy_text(v[CLAIMED_TOPIC], null[CLAIMED_TOPIC]);
 		if (s != NULL)
 			strlcpy(m->topic, s, sizeof(m->topic));
-		m->attempts = DatumGetInt16(SPI_getbinval(row, desc, 11, &isnull));
-		m->expires_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 12, &isnull));
-		m->ref.created_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 13, &isnull));
-		strlcpy(m->ref.application, TextDatumGetCString(SPI_getbinval(row, desc, 14, &isnull)),
+		m->attempts = DatumGetInt16(v[CLAIMED_ATTEMPTS]);
+		m->expires_at = DatumGetTimestampTz(v[CLAIMED_EXPIRES_AT]);
+		m->ref.created_at = DatumGetTimestampTz(v[CLAIMED_CREATED_AT]);
+		strlcpy(m->ref.application, TextDatumGetCString(v[CLAIMED_APPLICATION]),
 				sizeof(m->ref.application));
-		m->ref.due_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 15, &isnull));
+		m->ref.due_at = DatumGetTimestampTz(v[CLAIMED_DUE_AT]);
+		s = copy_text(v[CLAIMED_USER_ID], null[CLAIMED_USER_ID]);
+		if (s != NULL && (m->ref.user_id = strdup(s)) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
 		MemoryContextSwitchTo(spi);
 	}
 }
@@ -677,15 +739,22 @@ queue_claim(int limit, ClaimedMessage **out)
 	Oid			types[2] = {INT4OID, INT4OID};
 	Datum		values[2] = {Int32GetDatum(limit), Int32GetDatum(MyProcPid)};
 	MemoryContext caller = CurrentMemoryContext;
-	ClaimedMessage *claimed = MemoryContextAllocZero(caller, sizeof(ClaimedMessage) * Max(limit, 1));
+	ClaimedMessage *claimed = MemoryContextAlloc(caller, sizeof(ClaimedMessage) * Max(limit, 1));
 	int			n = 0;
+	int			nest;
 
 	spi_connect_or_error();
 	take_in(limit);
+	nest = index_scans_begin();
 
-	/* First attempts, of the messages that are due, oldest first. */
+	/*
+	 * First attempts, of the messages that are due, oldest first.  The
+	 * claimed rows take their message from due_messages, read once: a
+	 * broadcast's hundred recipients are one message.
+	 */
 	if (SPI_execute_plan(prepared(&first_plan,
-								  "WITH due_messages AS (SELECT id FROM webpush.messages"
+								  "WITH due_messages AS (SELECT id, key_id, endpoint, p256dh, auth, payload, urgency,"
+								  "  topic, expires_at, created_at, application, send_at FROM webpush.messages"
 								  "  WHERE pending AND send_at <= pg_catalog.now()"
 								  "  ORDER BY send_at, id LIMIT $1),"
 								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
@@ -694,7 +763,7 @@ queue_claim(int limit, ClaimedMessage **out)
 								  "    WHERE message_id = m.id AND attempts IS NULL AND claimed_by IS NULL"
 								  "    LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
 								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
-								  CLAIMED_COLUMNS,
+								  CLAIMED_COLUMNS("due_messages"),
 								  2, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not claim deliveries");
@@ -748,13 +817,14 @@ queue_claim(int limit, ClaimedMessage **out)
 									  "   WHERE next_attempt_at <= pg_catalog.now() AND claimed_by IS NULL"
 									  "   ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))"
 									  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
-									  CLAIMED_COLUMNS,
+									  CLAIMED_COLUMNS("webpush.messages"),
 									  2, types),
 							 values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "webpush: could not claim retries");
 		copy_claimed(caller, claimed, &n);
 		next_retry = 0;
 	}
+	index_scans_end(nest);
 	SPI_finish();
 	*out = claimed;
 	return n;
@@ -831,6 +901,9 @@ typedef struct OutcomeArrays
 	char	  **endpoints;
 	char	  **kinds;
 	Datum	   *uncounted;
+	Datum	   *created_at;
+	char	  **applications;
+	char	  **user_ids;
 } OutcomeArrays;
 
 static void
@@ -847,6 +920,9 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 	a->endpoints = palloc(sizeof(char *) * Max(n, 1));
 	a->kinds = palloc(sizeof(char *) * Max(n, 1));
 	a->uncounted = palloc(sizeof(Datum) * Max(n, 1));
+	a->created_at = palloc(sizeof(Datum) * Max(n, 1));
+	a->applications = palloc(sizeof(char *) * Max(n, 1));
+	a->user_ids = palloc(sizeof(char *) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
 		const Outcome *o = &outcomes[i];
@@ -861,6 +937,9 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 		a->endpoints[a->n] = o->endpoint;
 		a->kinds[a->n] = (char *) outcome_history_name(o->kind);
 		a->uncounted[a->n] = Int32GetDatum(o->not_attempted ? 1 : 0);
+		a->created_at[a->n] = TimestampTzGetDatum(o->ref.created_at);
+		a->applications[a->n] = (char *) o->ref.application;
+		a->user_ids[a->n] = o->ref.user_id;
 		a->n++;
 	}
 }
@@ -898,9 +977,9 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, outcome_is_final);
 	if (a.n > 0)
 	{
-		Oid			types[7] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		INT4ARRAYOID, TEXTARRAYOID, INT4OID};
-		Datum		values[7];
+		Oid			types[10] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		INT4ARRAYOID, TEXTARRAYOID, INT4OID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+		Datum		values[10];
 
 		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
 		values[1] = PointerGetDatum(text_array(a.kinds, a.n));
@@ -909,30 +988,34 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 		values[4] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
 		values[5] = PointerGetDatum(text_array(a.endpoints, a.n));
 		values[6] = Int32GetDatum(MyProcPid);
+		values[7] = PointerGetDatum(datum_array(a.created_at, a.n, TIMESTAMPTZOID));
+		values[8] = PointerGetDatum(text_array(a.applications, a.n));
+		values[9] = PointerGetDatum(text_array(a.user_ids, a.n));
 		/*
 		 * One pass: each outcome finds its row by ctid (a nested loop over
 		 * the arrays, a TID lookup each), so a batch costs linear time; a
 		 * join of the deleted rows back to the arrays would rescan them for
-		 * every row.
+		 * every row.  What the history keeps of the message and the user
+		 * came with the claim.
 		 */
 		if (SPI_execute_plan(prepared(&final_plan,
 									  "WITH d AS (DELETE FROM webpush.deliveries d"
 									  "  USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
 									  "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
-									  "   pg_catalog.unnest($6))"
-									  "   AS o(tid, outcome, status, reason, uncounted, endpoint)"
+									  "   pg_catalog.unnest($6), pg_catalog.unnest($8), pg_catalog.unnest($9),"
+									  "   pg_catalog.unnest($10))"
+									  "   AS o(tid, outcome, status, reason, uncounted, endpoint, created_at,"
+									  "   application, user_id)"
 									  "  WHERE d.ctid = o.tid AND d.claimed_by = $7"
 									  "  RETURNING d.message_id, d.subscription_id, d.attempts,"
-									  "   o.outcome, o.status, o.reason, o.uncounted, o.endpoint) "
+									  "   o.outcome, o.status, o.reason, o.uncounted, o.endpoint,"
+									  "   o.created_at, o.application, o.user_id) "
 									  "INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome,"
 									  " status, attempts, reason, created_at, application, user_id) "
-									  "SELECT d.message_id, d.subscription_id, COALESCE(d.endpoint, ''),"
-									  " d.outcome, NULLIF(d.status, 0), d.attempts - d.uncounted, d.reason, m.created_at,"
-									  " m.application, s.user_id "
-									  "FROM d JOIN webpush.messages m ON m.id = d.message_id "
-									  "LEFT JOIN webpush.subscriptions s"
-									  " ON s.id = d.subscription_id AND d.subscription_id <> 0",
-									  7, types),
+									  "SELECT message_id, subscription_id, COALESCE(endpoint, ''),"
+									  " outcome, NULLIF(status, 0), attempts - uncounted, reason, created_at,"
+									  " application, user_id FROM d",
+									  10, types),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "webpush: could not record delivery outcomes");
 	}

@@ -83,6 +83,12 @@ typedef struct DeliveryRef
 	/* For the counters: whose it is, and when it fell due (send_at). */
 	char		application[COUNTERS_APP_LEN];
 	TimestampTz due_at;
+	/*
+	 * The subscription's user when it was claimed, for the history; NULL
+	 * for none.  malloc'd: it passes from the claim to the delivery and then
+	 * to the outcome, and is freed once the outcome is recorded.
+	 */
+	char	   *user_id;
 } DeliveryRef;
 
 /* A delivery the worker claimed, copied out of SPI memory. */

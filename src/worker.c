@@ -762,6 +762,7 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 			count_outcome(w, &w->pending[i]);
 			free(w->pending[i].reason);
 			free(w->pending[i].endpoint);
+			free(w->pending[i].ref.user_id);
 		}
 		w->npending = 0;
 	}
