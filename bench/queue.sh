@@ -57,7 +57,7 @@ SELECT round((pg_total_relation_size('webpush.messages') + pg_total_relation_siz
 SQL
 )
 echo "queue bytes per recipient that a second 10,000-recipient broadcast adds: $added"
-psql -Xq -d bench -c 'TRUNCATE webpush.deliveries, webpush.messages'
+psql -Xq -d bench -c 'TRUNCATE webpush.deliveries, webpush.messages, webpush.receipts'
 # A new session's first call pays for mapping the subscriptions' shared
 # buffers into the backend; a pooled application's session has done that
 # already, so the next calls in the same session are printed too.
@@ -66,11 +66,11 @@ CREATE TEMP TABLE ids AS SELECT array_agg(id ORDER BY id) AS ids FROM webpush.su
 \timing on
 SELECT recipients FROM webpush_send_many((SELECT ids FROM ids), 'broadcast');
 \timing off
-TRUNCATE webpush.deliveries, webpush.messages;
+TRUNCATE webpush.deliveries, webpush.messages, webpush.receipts;
 \timing on
 SELECT recipients FROM webpush_send_many((SELECT ids FROM ids), 'broadcast');
 \timing off
-TRUNCATE webpush.deliveries, webpush.messages;
+TRUNCATE webpush.deliveries, webpush.messages, webpush.receipts;
 \timing on
 SELECT recipients FROM webpush_send_many((SELECT ids FROM ids), 'broadcast');
 SQL

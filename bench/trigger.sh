@@ -53,7 +53,7 @@ SQL
 # One pgbench run on empty tables: its tps, and the machine's CPU time per
 # transaction (all processes: pgbench, the backends, the server's own).
 run() {
-    psql -Xqc 'TRUNCATE orders, webpush.deliveries, webpush.messages, webpush.intake; CHECKPOINT' >/dev/null
+    psql -Xqc 'TRUNCATE orders, webpush.deliveries, webpush.messages, webpush.receipts, webpush.intake; CHECKPOINT' >/dev/null
     local before after out
     before=$(head -1 /proc/stat)
     out=$(pgbench -n -c "$clients" -j 2 -T "$seconds" -f "$work/insert.sql" 2>/dev/null)

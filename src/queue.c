@@ -12,6 +12,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
@@ -19,13 +20,13 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
 #include "app_access.h"
 #include "applications.h"
+#include "counters.h"
 #include "queue.h"
 #include "queue_insert.h"
 #include "spi_util.h"
@@ -72,36 +73,6 @@ prepared(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
 		*cache = plan;
 	}
 	return *cache;
-}
-
-/*
- * Plan what runs until index_scans_end() with index scans only; returns the
- * GUC nesting level to end.
- *
- * The queue's statistics swing between empty and millions of rows, and a
- * kept statement is planned again whenever they change.  Planned at the
- * wrong moment, the claim would read a broadcast's deliveries with a
- * sequential or bitmap scan: every recipient at each claim, so a drain
- * quadratic in the broadcast's size.  An index scan stops at the claim's
- * LIMIT.  This is what a function's SET clause does (fmgr.c), for the
- * planner settings only.
- */
-static int
-index_scans_begin(void)
-{
-	int			nest = NewGUCNestLevel();
-
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return nest;
-}
-
-static void
-index_scans_end(int nest)
-{
-	AtEOXact_GUC(true, nest);
 }
 
 static int64
@@ -684,13 +655,166 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 		strlcpy(m->ref.application, TextDatumGetCString(v[CLAIMED_APPLICATION]),
 				sizeof(m->ref.application));
 		m->ref.due_at = DatumGetTimestampTz(v[CLAIMED_DUE_AT]);
-		s = copy_text(v[CLAIMED_USER_ID], null[CLAIMED_USER_ID]);
-		if (s != NULL && (m->ref.user_id = strdup(s)) == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory")));
+		m->ref.user_id = copy_text(v[CLAIMED_USER_ID], null[CLAIMED_USER_ID]);
 		MemoryContextSwitchTo(spi);
 	}
+}
+
+/*
+ * Taking in: up to $1 rows of webpush.intake (all, or the one whose id is
+ * $2) become messages and deliveries, with the ids they were given.
+ */
+#define TAKE_IN_SQL(which_rows) \
+	"WITH i AS (DELETE FROM webpush.intake" \
+	"  WHERE ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake" which_rows \
+	"   LIMIT $1 FOR UPDATE SKIP LOCKED))" \
+	"  RETURNING id, application, user_id, payload, ttl, urgency, queued_at, source)," \
+	" r AS (SELECT i.id, s.id AS subscription_id FROM i" \
+	"  JOIN webpush.subscriptions s" \
+	"  ON s.application = i.application AND s.user_id = i.user_id)," \
+	" m AS (INSERT INTO webpush.messages (id, application, payload, ttl," \
+	"   urgency, send_at, expires_at, recipients, created_at, source)" \
+	"  SELECT i.id, i.application, i.payload, i.ttl, i.urgency, i.queued_at," \
+	"   i.queued_at + pg_catalog.make_interval(secs => i.ttl), c.n, i.queued_at," \
+	"   i.source" \
+	"  FROM i JOIN (SELECT id, pg_catalog.count(*)::integer AS n FROM r" \
+	"   GROUP BY id) c ON c.id = i.id)," \
+	" d AS (INSERT INTO webpush.deliveries (message_id, subscription_id)" \
+	"  SELECT id, subscription_id FROM r) " \
+	"SELECT pg_catalog.count(*) FROM i"
+
+/*
+ * Run one take-in statement in a subtransaction, its deferred constraints
+ * checked at its end, so that whatever refuses a row is caught here and
+ * not at COMMIT.  Returns NULL when it went through, else the error it
+ * raised (undone).
+ */
+static ErrorData *
+take_in_attempt(SPIPlanPtr plan, Datum *values, int expected)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile error = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(caller);
+	PG_TRY();
+	{
+		ConstraintsSetStmt *immediate = makeNode(ConstraintsSetStmt);
+
+		immediate->constraints = NIL;
+		immediate->deferred = false;
+		AfterTriggerSetState(immediate);
+		if (SPI_execute_plan(plan, values, NULL, false, 0) != expected)
+			elog(ERROR, "webpush: could not take in webpush.intake");
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(caller);
+		error = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(caller);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+	return error;
+}
+
+/*
+ * Whether an error is about the row being taken in (its data, a constraint
+ * or a trigger that refuses it), not about the moment (a deadlock, a
+ * cancel, a shortage): only those make a row fail for good.
+ */
+static bool
+is_row_fault(const ErrorData *error)
+{
+	int			category = ERRCODE_TO_CATEGORY(error->sqlerrcode);
+
+	return category == ERRCODE_TO_CATEGORY(ERRCODE_DATA_EXCEPTION) ||
+		category == ERRCODE_TO_CATEGORY(ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION) ||
+		error->sqlerrcode == ERRCODE_RAISE_EXCEPTION;
+}
+
+/*
+ * An intake row that cannot become a message (a rule a DBA added to
+ * webpush.messages or webpush.deliveries refuses it, say) leaves the intake
+ * as a failed outcome in the history, with the error as its reason, so
+ * that it neither blocks the rows behind it nor goes unnoticed.  Appended
+ * to *failed (in the caller's memory) for the worker to count and report
+ * once committed.  When the history refuses that too, the row stays for
+ * the next try.
+ */
+static void
+fail_intake_row(int64 id, const ErrorData *error, MemoryContext caller,
+				IntakeFailure **failed, int *nfailed, int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	char	   *reason = psprintf("could not become a message: %s", error->message);
+	ErrorData  *refused;
+
+	values[0] = Int64GetDatum(id);
+	values[1] = CStringGetTextDatum(reason);
+	refused = take_in_attempt(prepared(&plan,
+									   "WITH i AS (DELETE FROM webpush.intake WHERE id = $1"
+									   "  RETURNING id, application, user_id, queued_at) "
+									   "INSERT INTO webpush.history (message_id, subscription_id, endpoint,"
+									   " outcome, status, attempts, reason, created_at, application, user_id) "
+									   "SELECT id, NULL, '', 'failed', NULL, 0, $2, queued_at, application, user_id"
+									   " FROM i RETURNING application",
+									   2, types),
+							  values, SPI_OK_INSERT_RETURNING);
+	if (refused != NULL)
+	{
+		if (!is_row_fault(refused))
+			ReThrowError(refused);
+		ereport(WARNING,
+				(errmsg("webpush worker: notification %lld of webpush.intake could not become a message, nor be recorded as failed; it waits",
+						(long long) id),
+				 errdetail("%s; then: %s", error->message, refused->message)));
+		FreeErrorData(refused);
+		return;
+	}
+	if (SPI_processed == 1 && *nfailed < limit)
+	{
+		IntakeFailure *f = &(*failed)[(*nfailed)++];
+		bool		isnull;
+
+		f->id = id;
+		strlcpy(f->application,
+				TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, &isnull)),
+				sizeof(f->application));
+		f->reason = MemoryContextStrdup(caller, reason);
+	}
+}
+
+/*
+ * The take-in failed for a reason that is not a row's: a cancel or a
+ * shutdown ends the transaction as usual; anything else is said (once a
+ * minute at most) and the rows wait for the next claim.
+ */
+static void
+take_in_postponed(ErrorData *error)
+{
+	static TimestampTz last_said = 0;
+
+	if (ERRCODE_TO_CATEGORY(error->sqlerrcode) == ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION))
+		ReThrowError(error);
+	if (TimestampDifferenceExceeds(last_said, GetCurrentTimestamp(), 60000))
+	{
+		ereport(WARNING,
+				(errcode(error->sqlerrcode),
+				 errmsg("webpush worker: could not take in webpush.intake: %s", error->message),
+				 errdetail("Its rows wait for the next try; what is already queued is sent meanwhile.")));
+		last_said = GetCurrentTimestamp();
+	}
+	FreeErrorData(error);
 }
 
 /*
@@ -698,39 +822,72 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
  * queue_insert.c) into messages and deliveries, with the ids they were
  * given: the subscriptions are the user's at this moment, and a user with
  * none gets no message.  The TTL counts from the trigger's transaction.
+ *
+ * All at once, in a subtransaction; if a row's data makes that fail, row
+ * by row, and a row that fails on its own is recorded as failed
+ * (fail_intake_row): one row must not stop the worker, or every
+ * notification behind it.  After any other error (a deadlock, a lock, a
+ * broken trigger) the rows wait for the next claim, and the claim goes on
+ * with what is already queued.
  */
 static void
-take_in(int limit)
+take_in(int limit, MemoryContext caller, IntakeFailure **failed, int *nfailed)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(limit)};
+	static SPIPlanPtr batch_plan = NULL;
+	static SPIPlanPtr ids_plan = NULL;
+	static SPIPlanPtr row_plan = NULL;
+	Oid			types[2] = {INT4OID, INT8OID};
+	Datum		values[2] = {Int32GetDatum(limit), (Datum) 0};
+	ErrorData  *error;
+	int64	   *ids;
+	int			nids;
+	int			i;
 
-	if (SPI_execute_plan(prepared(&plan,
-								  "WITH i AS (DELETE FROM webpush.intake"
-								  "  WHERE ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake"
-								  "   LIMIT $1 FOR UPDATE SKIP LOCKED))"
-								  "  RETURNING id, application, user_id, payload, ttl, urgency, queued_at, source),"
-								  " r AS (SELECT i.id, s.id AS subscription_id FROM i"
-								  "  JOIN webpush.subscriptions s"
-								  "  ON s.application = i.application AND s.user_id = i.user_id),"
-								  " m AS (INSERT INTO webpush.messages (id, application, payload, ttl,"
-								  "   urgency, send_at, expires_at, recipients, created_at, source)"
-								  "  SELECT i.id, i.application, i.payload, i.ttl, i.urgency, i.queued_at,"
-								  "   i.queued_at + pg_catalog.make_interval(secs => i.ttl), c.n, i.queued_at,"
-								  "   i.source"
-								  "  FROM i JOIN (SELECT id, pg_catalog.count(*)::integer AS n FROM r"
-								  "   GROUP BY id) c ON c.id = i.id),"
-								  " d AS (INSERT INTO webpush.deliveries (message_id, subscription_id)"
-								  "  SELECT id, subscription_id FROM r) "
-								  "SELECT pg_catalog.count(*) FROM i",
+	*failed = MemoryContextAlloc(caller, sizeof(IntakeFailure) * Max(limit, 1));
+	*nfailed = 0;
+	error = take_in_attempt(prepared(&batch_plan, TAKE_IN_SQL(""), 1, types), values,
+							SPI_OK_SELECT);
+	if (error == NULL)
+		return;
+	if (!is_row_fault(error))
+	{
+		take_in_postponed(error);
+		return;
+	}
+	FreeErrorData(error);
+
+	if (SPI_execute_plan(prepared(&ids_plan,
+								  "SELECT id FROM webpush.intake ORDER BY id LIMIT $1",
 								  1, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "webpush: could not take in webpush.intake");
+		elog(ERROR, "webpush: could not read webpush.intake");
+	nids = (int) SPI_processed;
+	ids = palloc(sizeof(int64) * Max(nids, 1));
+	for (i = 0; i < nids; i++)
+	{
+		bool		isnull;
+
+		ids[i] = get_int64(i, 1, &isnull);
+	}
+	for (i = 0; i < nids; i++)
+	{
+		values[1] = Int64GetDatum(ids[i]);
+		error = take_in_attempt(prepared(&row_plan, TAKE_IN_SQL(" WHERE id = $2"), 2, types),
+								values, SPI_OK_SELECT);
+		if (error == NULL)
+			continue;
+		if (!is_row_fault(error))
+		{
+			take_in_postponed(error);
+			return;
+		}
+		fail_intake_row(ids[i], error, caller, failed, nfailed, limit);
+		FreeErrorData(error);
+	}
 }
 
 int
-queue_claim(int limit, ClaimedMessage **out)
+queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfailed)
 {
 	static SPIPlanPtr first_plan = NULL;
 	static SPIPlanPtr retry_plan = NULL;
@@ -741,11 +898,9 @@ queue_claim(int limit, ClaimedMessage **out)
 	MemoryContext caller = CurrentMemoryContext;
 	ClaimedMessage *claimed = MemoryContextAlloc(caller, sizeof(ClaimedMessage) * Max(limit, 1));
 	int			n = 0;
-	int			nest;
 
 	spi_connect_or_error();
-	take_in(limit);
-	nest = index_scans_begin();
+	take_in(limit, caller, failed, nfailed);
 
 	/*
 	 * First attempts, of the messages that are due, oldest first.  The
@@ -824,7 +979,6 @@ queue_claim(int limit, ClaimedMessage **out)
 		copy_claimed(caller, claimed, &n);
 		next_retry = 0;
 	}
-	index_scans_end(nest);
 	SPI_finish();
 	*out = claimed;
 	return n;

@@ -85,8 +85,9 @@ typedef struct DeliveryRef
 	TimestampTz due_at;
 	/*
 	 * The subscription's user when it was claimed, for the history; NULL
-	 * for none.  malloc'd: it passes from the claim to the delivery and then
-	 * to the outcome, and is freed once the outcome is recorded.
+	 * for none.  In a claimed message it is palloc'd with the message; the
+	 * worker's copy is malloc'd and passes from the delivery to its outcome,
+	 * which frees it once recorded.
 	 */
 	char	   *user_id;
 } DeliveryRef;
@@ -107,12 +108,23 @@ typedef struct ClaimedMessage
 	TimestampTz expires_at;
 } ClaimedMessage;
 
+/* A row of webpush.intake the claim recorded as failed (queue_claim). */
+typedef struct IntakeFailure
+{
+	int64		id;				/* the message id it was given */
+	char		application[COUNTERS_APP_LEN];
+	char	   *reason;
+} IntakeFailure;
+
 /*
  * Claim up to limit due deliveries for this worker (first attempts of due
  * messages, then retries; FOR UPDATE SKIP LOCKED), allocating in the
- * current memory context.  Returns how many.
+ * current memory context.  Returns how many.  First, up to limit rows of
+ * webpush.intake become messages; those that cannot are recorded as failed
+ * and returned in *failed, for the caller to count once committed.
  */
-extern int	queue_claim(int limit, ClaimedMessage **out);
+extern int	queue_claim(int limit, ClaimedMessage **out,
+						IntakeFailure **failed, int *nfailed);
 
 /*
  * When the next delivery falls due (a scheduled message or a retry); false

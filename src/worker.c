@@ -143,7 +143,10 @@ typedef struct WorkerState
 	int			pending_cap;
 	/* What they add to the counters, once their transaction commits. */
 	CounterBatch *counts;
+	Oid			extension;		/* pg_extension's row for webpush, when started */
 	/* Scheduling of the loop's steps. */
+	int			failures;		/* transactions failed in a row */
+	TimestampTz retry_at;		/* after a failure: when to try again */
 	bool		claim_wanted;
 	TimestampTz next_due;		/* 0: nothing scheduled */
 	TimestampTz last_maintenance;
@@ -486,8 +489,12 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	int			usecs;
 	bool		start;
 	double		delay_ms;
+	DeliveryRef ref = m->ref;
 
-	o.ref = m->ref;
+	/* From here the delivery's outcome owns the user's name (queue.h). */
+	if (m->ref.user_id != NULL && (ref.user_id = strdup(m->ref.user_id)) == NULL)
+		elog(FATAL, "webpush worker: out of memory");
+	o.ref = ref;
 
 	/* Unsubscribed, or its push service answered 404/410 to another message. */
 	if (m->endpoint == NULL)
@@ -519,7 +526,7 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 					 errhint("Set webpush.subject in postgresql.conf or with ALTER SYSTEM, then reload; or SELECT webpush_application('default', 'mailto:admin@example.com').")));
 			w->last_subject_warning = now;
 		}
-		release_unsent(w, &m->ref, MAINTENANCE_INTERVAL_MS);
+		release_unsent(w, &ref, MAINTENANCE_INTERVAL_MS);
 		return;
 	}
 	if (signer == NULL)
@@ -552,12 +559,12 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	{
 		if (!host_may_wait(w, host, now, &delay_ms))
 		{
-			release_unsent(w, &m->ref, delay_ms);
+			release_unsent(w, &ref, delay_ms);
 			return;
 		}
 		if (host->nparked >= Max(webpush_max_in_flight - webpush_max_in_flight_per_host, 0))
 		{
-			release_unsent(w, &m->ref, HOST_STALL_MS);
+			release_unsent(w, &ref, HOST_STALL_MS);
 			return;
 		}
 	}
@@ -598,7 +605,7 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	d = malloc(sizeof(Delivery));
 	if (req == NULL || d == NULL)
 		elog(FATAL, "webpush worker: out of memory");
-	d->ref = m->ref;
+	d->ref = ref;
 	d->attempts = m->attempts;
 	d->expires_at = m->expires_at;
 	d->host = host;
@@ -675,6 +682,27 @@ count_outcome(WorkerState *w, const Outcome *o)
 	counter_batch_add(w->counts, &e);
 }
 
+/*
+ * A row of webpush.intake that could not become a message, now recorded as
+ * failed: counted, and said.
+ */
+static void
+count_intake_failure(WorkerState *w, const IntakeFailure *f)
+{
+	CountedEvent e;
+
+	memset(&e, 0, sizeof(e));
+	e.application = f->application;
+	e.outcome = COUNT_FAILED;
+	e.problem = f->reason;
+	counter_batch_add(w->counts, &e);
+	ereport(WARNING,
+			(errmsg("webpush worker: notification %lld of webpush.intake could not become a message and is recorded as failed",
+					(long long) f->id),
+			 errdetail("%s", f->reason),
+			 errhint("webpush.history and webpush_trace() show it; the rows behind it are taken in as usual.")));
+}
+
 static void
 begin_transaction(void)
 {
@@ -704,10 +732,22 @@ static void
 exit_unless_extension_current(WorkerState *w, bool at_start)
 {
 	char	   *version = NULL;
+	Oid			extension = get_extension_oid("webpush", true);
 
-	/* Between turns only existence can change: a catalog lookup, no SQL. */
-	if (!at_start && OidIsValid(get_extension_oid("webpush", true)))
+	/*
+	 * Between turns only existence can change: a catalog lookup, no SQL.
+	 * An extension dropped and created again since the worker started is
+	 * another one (new tables, new keys): the launcher starts a new worker
+	 * for it, with nothing cached from the old.
+	 */
+	if (!at_start && OidIsValid(extension) && extension == w->extension)
 		return;
+	if (!at_start && OidIsValid(extension))
+	{
+		elog(LOG, "webpush worker: the extension in database \"%s\" was created again; a new worker serves it",
+			 get_database_name(MyDatabaseId));
+		proc_exit(0);
+	}
 	spi_connect_or_error();
 	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'webpush'",
 					true, 1) != SPI_OK_SELECT)
@@ -717,6 +757,7 @@ exit_unless_extension_current(WorkerState *w, bool at_start)
 	if (version != NULL && strcmp(version, WEBPUSH_SQL_VERSION) == 0)
 	{
 		SPI_finish();
+		w->extension = extension;
 		return;
 	}
 	if (version != NULL)
@@ -733,6 +774,37 @@ exit_unless_extension_current(WorkerState *w, bool at_start)
 }
 
 /*
+ * A statement of a turn failed: a rule a DBA added refuses a write, a
+ * deadlock, a cancel.  Report it, undo the transaction and try again after
+ * a pause that doubles with each failure in a row, up to 30 s.  The
+ * outcomes of requests already sent stay in memory for the next try:
+ * leaving the process would hand their deliveries back as orphans, to be
+ * sent a second time.
+ */
+static void
+recover_from_error(WorkerState *w)
+{
+	long		delay_ms;
+
+	HOLD_INTERRUPTS();
+	EmitErrorReport();
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(w->turn_cxt);
+	FlushErrorState();
+	RESUME_INTERRUPTS();
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	w->failures++;
+	delay_ms = Min(1000L << Min(w->failures - 1, 5), 30000L);
+	w->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_ms);
+	w->claim_wanted = true;
+	ereport(LOG,
+			(errmsg("webpush worker: a transaction failed; trying again in %ld ms", delay_ms),
+			 errdetail("%d outcome(s) of requests already sent are kept for the next try.",
+					   w->npending)));
+}
+
+/*
  * One transaction: write pending outcomes, claim up to room deliveries and
  * start them.  Returns how many were claimed.  When there is room in flight
  * (has_room) and it did not fill a batch, w->next_due becomes when the next
@@ -742,57 +814,75 @@ exit_unless_extension_current(WorkerState *w, bool at_start)
 static int
 record_and_claim(WorkerState *w, int room, bool has_room)
 {
-	ClaimedMessage *claimed = NULL;
-	VapidSigner **signers = NULL;
-	SignerStatus *statuses = NULL;
-	int			n = 0;
+	ClaimedMessage *volatile claimed = NULL;
+	IntakeFailure *volatile failed = NULL;
+	volatile int nfailed = 0;
+	VapidSigner **volatile signers = NULL;
+	SignerStatus *volatile statuses = NULL;
+	volatile int n = 0;
 	int			i;
-
 	bool		recorded = w->npending > 0;
 
 	pgstat_report_activity(STATE_RUNNING, "webpush: record outcomes and claim");
-	begin_transaction();
-	exit_unless_extension_current(w, false);
-
-	if (w->npending > 0)
+	PG_TRY();
 	{
-		queue_record_outcomes(w->pending, w->npending);
-		for (i = 0; i < w->npending; i++)
-		{
-			count_outcome(w, &w->pending[i]);
-			free(w->pending[i].reason);
-			free(w->pending[i].endpoint);
-			free(w->pending[i].ref.user_id);
-		}
-		w->npending = 0;
-	}
+		begin_transaction();
+		exit_unless_extension_current(w, false);
 
-	w->next_due = 0;
-	if (room > 0)
-	{
-		/* The claimed rows must outlive the transaction. */
-		MemoryContext txn = MemoryContextSwitchTo(w->turn_cxt);
+		if (w->npending > 0)
+			queue_record_outcomes(w->pending, w->npending);
 
-		n = queue_claim(room, &claimed);
-		signers = palloc(sizeof(VapidSigner *) * Max(n, 1));
-		statuses = palloc(sizeof(SignerStatus) * Max(n, 1));
-		MemoryContextSwitchTo(txn);
-
-		/* Keys are read again every second: rotations and retirements show. */
-		if (TimestampDifferenceExceeds(w->signers_checked_at, GetCurrentTimestamp(), 1000))
-		{
-			delivery_keys_expire();
-			w->signers_checked_at = GetCurrentTimestamp();
-		}
-		for (i = 0; i < n; i++)
-			signers[i] = delivery_signer(claimed[i].key_id, &statuses[i]);
-	}
-	if (has_room && (room == 0 || n < room) && !queue_next_due(&w->next_due))
 		w->next_due = 0;
-	end_transaction(w);
+		if (room > 0)
+		{
+			/* The claimed rows must outlive the transaction. */
+			MemoryContext txn = MemoryContextSwitchTo(w->turn_cxt);
+			ClaimedMessage *rows;
+			IntakeFailure *intake_failed;
+			int			nintake_failed;
 
-	/* Committed: the counters move, and the queue's snapshot is out of date. */
+			n = queue_claim(room, &rows, &intake_failed, &nintake_failed);
+			claimed = rows;
+			failed = intake_failed;
+			nfailed = nintake_failed;
+			signers = palloc(sizeof(VapidSigner *) * Max(n, 1));
+			statuses = palloc(sizeof(SignerStatus) * Max(n, 1));
+			MemoryContextSwitchTo(txn);
+
+			/* Keys are read again every second: rotations and retirements show. */
+			if (TimestampDifferenceExceeds(w->signers_checked_at, GetCurrentTimestamp(), 1000))
+			{
+				delivery_keys_expire();
+				w->signers_checked_at = GetCurrentTimestamp();
+			}
+			for (i = 0; i < n; i++)
+				signers[i] = delivery_signer(claimed[i].key_id, &statuses[i]);
+		}
+		if (has_room && (room == 0 || n < room) && !queue_next_due(&w->next_due))
+			w->next_due = 0;
+		end_transaction(w);
+	}
+	PG_CATCH();
+	{
+		recover_from_error(w);
+		return 0;
+	}
+	PG_END_TRY();
+	w->failures = 0;
+
+	/* Committed: the outcomes are written, and count. */
+	for (i = 0; i < w->npending; i++)
+	{
+		count_outcome(w, &w->pending[i]);
+		free(w->pending[i].reason);
+		free(w->pending[i].endpoint);
+		free(w->pending[i].ref.user_id);
+	}
+	w->npending = 0;
+	for (i = 0; i < nfailed; i++)
+		count_intake_failure(w, &failed[i]);
 	counter_batch_flush(w->counts, MyDatabaseId);
+	/* The queue's snapshot is out of date. */
 	if (n > 0 || recorded)
 		counters_queue_changed(MyDatabaseId);
 
@@ -811,23 +901,35 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 static void
 count_gauges(WorkerState *w)
 {
-	GaugeRow   *rows;
-	int			n;
-	double		cost_ms;
+	GaugeRow   *volatile rows = NULL;
+	volatile int n = 0;
+	volatile double cost_ms = 0;
 
 	if (!counters_gauges_wanted(MyDatabaseId, true))
 		return;
 	pgstat_report_activity(STATE_RUNNING, "webpush: count the queue");
-	begin_transaction();
-	exit_unless_extension_current(w, false);
+	PG_TRY();
 	{
 		/* The rows must outlive the transaction. */
-		MemoryContext txn = MemoryContextSwitchTo(w->turn_cxt);
+		MemoryContext txn;
+		GaugeRow   *counted;
+		double		ms;
 
-		n = queue_count_gauges(&rows, &cost_ms);
+		begin_transaction();
+		exit_unless_extension_current(w, false);
+		txn = MemoryContextSwitchTo(w->turn_cxt);
+		n = queue_count_gauges(&counted, &ms);
+		rows = counted;
+		cost_ms = ms;
 		MemoryContextSwitchTo(txn);
+		end_transaction(w);
 	}
-	end_transaction(w);
+	PG_CATCH();
+	{
+		recover_from_error(w);
+		return;
+	}
+	PG_END_TRY();
 	counters_gauges_store(MyDatabaseId, rows, n, cost_ms);
 }
 
@@ -839,15 +941,24 @@ count_gauges(WorkerState *w)
 static bool
 maintenance(WorkerState *w)
 {
-	int64		purged;
-	int64		reclaimed;
+	volatile int64 purged = 0;
+	volatile int64 reclaimed = 0;
 
 	pgstat_report_activity(STATE_RUNNING, "webpush: maintenance");
-	begin_transaction();
-	exit_unless_extension_current(w, false);
-	purged = queue_purge_history(webpush_history_retention_s);
-	reclaimed = queue_reclaim_orphans();
-	end_transaction(w);
+	PG_TRY();
+	{
+		begin_transaction();
+		exit_unless_extension_current(w, false);
+		purged = queue_purge_history(webpush_history_retention_s);
+		reclaimed = queue_reclaim_orphans();
+		end_transaction(w);
+	}
+	PG_CATCH();
+	{
+		recover_from_error(w);
+		return false;
+	}
+	PG_END_TRY();
 	if (purged > 0 || reclaimed > 0)
 		elog(DEBUG1, "webpush worker: purged %lld history rows, requeued %lld orphans",
 			 (long long) purged, (long long) reclaimed);
@@ -877,9 +988,13 @@ pin_session_settings(void)
 	/*
 	 * Every statement of the loop has an index to use.  Plans are kept, and
 	 * the tables grow from empty to millions of rows in seconds: a plan
-	 * made while one was small must not scan it whole once it is not.
+	 * made while one was small must not scan it whole once it is not.  A
+	 * bitmap scan would too: it reads every entry that matches before the
+	 * first row comes out, so a claim of a hundred recipients would read
+	 * the whole broadcast; an index scan stops at the claim's LIMIT.
 	 */
 	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	/*
 	 * A statement that must scan anyway carries the disabled scan's cost,
@@ -930,14 +1045,22 @@ record_finished_and_claim(WorkerState *w, long wait_ms)
 
 	if (!w->claim_wanted && w->npending == 0)
 		return wait_ms;
+	/* After a failure, nothing until it is time to try again. */
+	if (w->failures > 0 && GetCurrentTimestamp() < w->retry_at)
+		return wait_ms;
 	if (!http_client_ready(w->http))
 		room = 0;				/* reconnecting under new settings */
 	has_room = room > 0;
 	/* Only outcomes to record: the next claim is due when they say. */
 	if (!w->claim_wanted)
 		room = 0;
+	/* After a failure, the outcomes first, on their own: the claim may be what fails. */
+	if (w->failures > 0 && w->npending > 0)
+		room = 0;
 	limit = Min(Max(room, 0), webpush_batch_size);
 	claimed = record_and_claim(w, limit, has_room);
+	if (w->failures > 0)
+		return wait_ms;
 
 	/*
 	 * Claim again at once after a full batch (there may be more), and as
@@ -991,8 +1114,22 @@ wait_and_collect(WorkerState *w, long wait_ms)
 	until_stall = tend_hosts(w, now);
 	if (until_stall >= 0 && until_stall < wait_ms)
 		wait_ms = until_stall;
-	/* Outcomes are written at the next turn; don't let them wait long. */
-	if (w->npending > 0)
+	/*
+	 * Outcomes are written at the next turn: they don't wait long.  After a
+	 * failure, the next try waits for its time (recover_from_error).
+	 */
+	if (w->failures > 0)
+	{
+		long		secs;
+		int			usecs;
+		long		until_retry;
+
+		TimestampDifference(now, w->retry_at, &secs, &usecs);
+		until_retry = secs * 1000 + usecs / 1000 + 1;
+		if (wait_ms < 0 || until_retry < wait_ms)
+			wait_ms = until_retry;
+	}
+	else if (w->npending > 0)
 		wait_ms = 0;
 
 	if (http_client_wait(w->http, wait_ms,

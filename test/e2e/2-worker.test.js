@@ -8,6 +8,7 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const { execFileSync } = require('node:child_process');
 const { startService, connect, connectRetrying, listen, until: waitUntil, SLOW } = require('./helpers');
 
@@ -148,6 +149,96 @@ test('the generic trigger: after its first firing a row goes through webpush.int
     assert.deepEqual(status.map((r) => [r.recipients, Number(r.delivered)]), [[2, 2], [2, 2]],
       'two messages of two recipients each; none for the user without subscriptions');
   });
+});
+
+test('an intake row that cannot become a message fails alone, with its reason; the rows around it are sent and the worker stays', async () => {
+  const fiona = await subscribe('fiona');
+  const gus = await subscribe('gus');
+  const hal = await subscribe('hal');
+  const ida = await subscribe('ida');
+  const workerPid = async () => (await db.query(
+    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = 'postgres'")).rows[0].pid;
+  const pid = await workerPid();
+  // Rules a DBA added to the messages, which hal's and ida's notifications
+  // break: a CHECK, and a constraint trigger checked at COMMIT.
+  await db.query(`ALTER TABLE webpush.messages ADD CONSTRAINT not_for_hal
+    CHECK (position(convert_to('for hal', 'UTF8') IN payload) = 0);
+    CREATE FUNCTION not_for_ida() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF position(convert_to('for ida', 'UTF8') IN NEW.payload) > 0 THEN RAISE EXCEPTION 'not for ida'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE CONSTRAINT TRIGGER not_for_ida AFTER INSERT ON webpush.messages
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION not_for_ida();`);
+  let chores;
+  try {
+    await withNotifyingTable('chores', 'Chore {id} for {user_id}', async (session) => {
+      await session.query("INSERT INTO chores (user_id) VALUES ('nobody-here')");
+      await session.query("INSERT INTO chores (user_id) VALUES ('fiona'), ('hal'), ('ida'), ('gus')");
+      await service.waitFor(() => service.received(fiona.endpoint).length === 1 &&
+        service.received(gus.endpoint).length === 1);
+      await queueEmpty();
+      chores = (await db.query("SELECT id FROM chores WHERE user_id = 'hal'")).rows[0].id;
+    });
+  } finally {
+    await db.query(`ALTER TABLE webpush.messages DROP CONSTRAINT not_for_hal;
+      DROP TRIGGER not_for_ida ON webpush.messages; DROP FUNCTION not_for_ida();`);
+  }
+  assert.equal(service.received(hal.endpoint).length, 0);
+  assert.equal(service.received(ida.endpoint).length, 0);
+  const { rows: idas } = await db.query("SELECT outcome, reason FROM webpush.history WHERE user_id = 'ida'");
+  assert.deepEqual(idas.map((r) => [r.outcome, r.reason]), [['failed', 'could not become a message: not for ida']],
+    'a constraint checked at COMMIT refuses the row alone too');
+  const { rows } = await db.query(`SELECT outcome, reason, user_id, subscription_id
+    FROM webpush.history WHERE user_id = 'hal'`);
+  assert.equal(rows.length, 1, 'hal\'s notification is in the history once');
+  assert.equal(rows[0].outcome, 'failed');
+  assert.equal(rows[0].subscription_id, null);
+  assert.match(rows[0].reason, /could not become a message: .*not_for_hal/);
+  const { rows: trace } = await db.query("SELECT state, reason FROM webpush_trace(for_user => 'hal')");
+  assert.deepEqual(trace.map((r) => r.state), ['failed'], 'webpush_trace shows it');
+  assert.ok(chores > 0);
+  assert.equal(await workerPid(), pid, 'the same worker: it did not exit');
+});
+
+test('a transaction of the worker that fails is tried again: the outcome of what was sent is written once, nothing is sent twice', async () => {
+  const sub = await subscribe('ines');
+  const workerPid = async () => (await db.query(
+    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = 'postgres'")).rows[0].pid;
+  const pid = await workerPid();
+  // A DBA's trigger that refuses history rows while the flag is set.
+  await db.query(`CREATE TABLE history_closed (closed boolean);
+    INSERT INTO history_closed VALUES (true);
+    CREATE FUNCTION refuse_history() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF (SELECT closed FROM public.history_closed) THEN RAISE EXCEPTION 'the history is closed'; END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER refuse_history BEFORE INSERT ON webpush.history
+      FOR EACH ROW EXECUTE FUNCTION refuse_history();`);
+  try {
+    const log = process.env.WEBPUSH_TEST_LOG;
+    const offset = fs.statSync(log).size;
+    const failedTries = () => (fs.readFileSync(log, 'utf8').slice(offset)
+      .match(/webpush worker: a transaction failed; trying again/g) || []).length;
+    const { rows } = await db.query("SELECT webpush_send($1::bigint, 'once'::text) AS id", [sub.id]);
+    const id = rows[0].id;
+    await service.waitFor(() => service.received(sub.endpoint).length === 1);
+    // Sent, but its outcome cannot be written: the delivery stays claimed.
+    await until('two failed tries of the worker', async () => failedTries() >= 2);
+    assert.equal(await count('SELECT count(*) AS n FROM webpush.history WHERE message_id = $1', [id]), 0);
+    assert.equal(await count(
+      'SELECT count(*) AS n FROM webpush.deliveries WHERE message_id = $1 AND claimed_by IS NOT NULL', [id]), 1);
+    await db.query('UPDATE history_closed SET closed = false');
+    await until('the outcome, written', async () =>
+      (await count('SELECT count(*) AS n FROM webpush.history WHERE message_id = $1', [id])) === 1);
+    assert.equal(await count('SELECT count(*) AS n FROM webpush.deliveries WHERE message_id = $1', [id]), 0);
+    assert.equal(service.received(sub.endpoint).length, 1, 'sent once');
+    assert.equal(await workerPid(), pid, 'the same worker: it did not exit');
+  } finally {
+    await db.query(`DROP TRIGGER refuse_history ON webpush.history;
+      DROP FUNCTION refuse_history(); DROP TABLE history_closed;`);
+  }
 });
 
 test('the generic trigger: the message keeps the intake row\'s id, and the TTL counts from the INSERT', async () => {
