@@ -684,13 +684,13 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 	"SELECT pg_catalog.count(*) FROM i"
 
 /*
- * Run one take-in statement in a subtransaction, its deferred constraints
- * checked at its end, so that whatever refuses a row is caught here and
- * not at COMMIT.  Returns NULL when it went through, else the error it
- * raised (undone).
+ * Run step(arg) in a subtransaction, its deferred constraints checked at
+ * its end, so that whatever refuses a row is caught here and not at
+ * COMMIT.  Returns NULL when it went through, else the error it raised
+ * (undone).
  */
 static ErrorData *
-take_in_attempt(SPIPlanPtr plan, Datum *values, int expected)
+in_subtransaction(void (*step) (void *arg), void *arg)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -705,8 +705,7 @@ take_in_attempt(SPIPlanPtr plan, Datum *values, int expected)
 		immediate->constraints = NIL;
 		immediate->deferred = false;
 		AfterTriggerSetState(immediate);
-		if (SPI_execute_plan(plan, values, NULL, false, 0) != expected)
-			elog(ERROR, "webpush: could not take in webpush.intake");
+		step(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller);
 		CurrentResourceOwner = owner;
@@ -722,6 +721,34 @@ take_in_attempt(SPIPlanPtr plan, Datum *values, int expected)
 	}
 	PG_END_TRY();
 	return error;
+}
+
+typedef struct PlanRun
+{
+	SPIPlanPtr	plan;
+	Datum	   *values;
+	int			expected;		/* what SPI_execute_plan returns */
+} PlanRun;
+
+static void
+run_plan(void *arg)
+{
+	PlanRun    *run = arg;
+
+	if (SPI_execute_plan(run->plan, run->values, NULL, false, 0) != run->expected)
+		elog(ERROR, "webpush: could not take in webpush.intake");
+}
+
+/* One take-in statement, in a subtransaction (in_subtransaction). */
+static ErrorData *
+take_in_attempt(SPIPlanPtr plan, Datum *values, int expected)
+{
+	PlanRun		run;
+
+	run.plan = plan;
+	run.values = values;
+	run.expected = expected;
+	return in_subtransaction(run_plan, &run);
 }
 
 /*
@@ -1116,16 +1143,15 @@ is_gone(OutcomeKind kind)
 	return kind == OUTCOME_GONE;
 }
 
-void
-queue_record_outcomes(const Outcome *outcomes, int n)
+/* The statements that write outcomes, for a batch of them. */
+static void
+record_batch(const Outcome *outcomes, int n)
 {
 	static SPIPlanPtr final_plan = NULL;
 	static SPIPlanPtr retry_plan = NULL;
 	static SPIPlanPtr release_plan = NULL;
 	static SPIPlanPtr gone_plan = NULL;
 	OutcomeArrays a;
-
-	spi_connect_or_error();
 
 	/* Finished deliveries leave for the history. */
 	collect(&a, outcomes, n, outcome_is_final);
@@ -1241,7 +1267,67 @@ queue_record_outcomes(const Outcome *outcomes, int n)
 							 values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "webpush: could not remove gone subscriptions");
 	}
+}
+
+typedef struct OutcomeBatch
+{
+	const Outcome *outcomes;
+	int			n;
+} OutcomeBatch;
+
+static void
+record_step(void *arg)
+{
+	OutcomeBatch *batch = arg;
+
+	record_batch(batch->outcomes, batch->n);
+}
+
+/*
+ * All at once, in a subtransaction; when a row's data makes that fail (a
+ * rule a DBA added to the history refuses a row, say), one by one, and
+ * what fails on its own is kept: kept[i] set, for the worker to write
+ * again later, while the others are written and the worker goes on.
+ */
+int
+queue_record_outcomes(const Outcome *outcomes, int n, bool *kept)
+{
+	OutcomeBatch batch;
+	ErrorData  *error;
+	int			nkept = 0;
+	int			i;
+
+	spi_connect_or_error();
+	memset(kept, 0, sizeof(bool) * n);
+	batch.outcomes = outcomes;
+	batch.n = n;
+	error = in_subtransaction(record_step, &batch);
+	if (error != NULL)
+	{
+		if (!is_row_fault(error))
+			ReThrowError(error);
+		FreeErrorData(error);
+		for (i = 0; i < n; i++)
+		{
+			batch.outcomes = &outcomes[i];
+			batch.n = 1;
+			error = in_subtransaction(record_step, &batch);
+			if (error == NULL)
+				continue;
+			if (!is_row_fault(error))
+				ReThrowError(error);
+			kept[i] = true;
+			nkept++;
+			ereport(WARNING,
+					(errmsg("webpush worker: could not record the outcome of notification %lld for subscription %lld: %s",
+							(long long) outcomes[i].ref.message_id,
+							(long long) outcomes[i].ref.subscription_id, error->message),
+					 errdetail("It is kept in memory and written again later; the other outcomes are written.")));
+			FreeErrorData(error);
+		}
+	}
 	SPI_finish();
+	return nkept;
 }
 
 int64

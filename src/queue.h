@@ -174,8 +174,12 @@ outcome_history_name(OutcomeKind kind)
 		kind == OUTCOME_EXPIRED ? "expired" : "failed";
 }
 
-/* Record a batch of outcomes: history rows, retries, removed subscriptions. */
-extern void queue_record_outcomes(const Outcome *outcomes, int n);
+/*
+ * Record a batch of outcomes: history rows, retries, removed subscriptions.
+ * Returns how many could not be written because of their data (a rule
+ * refuses their row); those have kept[i] set, the others are written.
+ */
+extern int	queue_record_outcomes(const Outcome *outcomes, int n, bool *kept);
 
 /* Hand back deliveries claimed by workers that no longer run. */
 extern int64 queue_reclaim_orphans(void);

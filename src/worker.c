@@ -141,6 +141,10 @@ typedef struct WorkerState
 	Outcome    *pending;
 	int			npending;
 	int			pending_cap;
+	/* The first nkept of them were refused before (schedule_kept_outcomes). */
+	int			nkept;
+	int			kept_refusals;
+	TimestampTz kept_retry_at;
 	/* What they add to the counters, once their transaction commits. */
 	CounterBatch *counts;
 	Oid			extension;		/* pg_extension's row for webpush, when started */
@@ -805,6 +809,39 @@ recover_from_error(WorkerState *w)
 }
 
 /*
+ * Outcomes that a rule refused to record (queue_record_outcomes) are kept
+ * at the front of w->pending and tried again after a pause that doubles
+ * with each refusal, up to 30 s, while new outcomes are written and
+ * claims go on.  Their deliveries stay claimed, so they hold room in
+ * flight: a rule that refuses everything stops the claims once they fill
+ * it.
+ */
+static bool
+kept_outcomes_due(WorkerState *w)
+{
+	return w->nkept > 0 && GetCurrentTimestamp() >= w->kept_retry_at;
+}
+
+/* After a write: again_refused when the kept ones were tried and refused. */
+static void
+schedule_kept_outcomes(WorkerState *w, bool again_refused)
+{
+	long		delay_ms;
+
+	if (w->nkept == 0)
+	{
+		w->kept_refusals = 0;
+		return;
+	}
+	if (again_refused || w->kept_refusals == 0)
+		w->kept_refusals++;
+	else if (GetCurrentTimestamp() < w->kept_retry_at)
+		return;					/* newly kept ones wait with the others */
+	delay_ms = Min(1000L << Min(w->kept_refusals - 1, 5), 30000L);
+	w->kept_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_ms);
+}
+
+/*
  * One transaction: write pending outcomes, claim up to room deliveries and
  * start them.  Returns how many were claimed.  When there is room in flight
  * (has_room) and it did not fill a batch, w->next_due becomes when the next
@@ -821,7 +858,12 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 	SignerStatus *volatile statuses = NULL;
 	volatile int n = 0;
 	int			i;
-	bool		recorded = w->npending > 0;
+	int			k;
+	/* Outcomes kept earlier wait for their time; the others go now. */
+	int			first = kept_outcomes_due(w) ? 0 : w->nkept;
+	bool	   *kept = palloc0(sizeof(bool) * Max(w->npending, 1));
+	volatile int nkept = 0;
+	bool		recorded = w->npending > first;
 
 	pgstat_report_activity(STATE_RUNNING, "webpush: record outcomes and claim");
 	PG_TRY();
@@ -829,8 +871,9 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 		begin_transaction();
 		exit_unless_extension_current(w, false);
 
-		if (w->npending > 0)
-			queue_record_outcomes(w->pending, w->npending);
+		if (w->npending > first)
+			nkept = queue_record_outcomes(w->pending + first, w->npending - first,
+										  kept + first);
 
 		w->next_due = 0;
 		if (room > 0)
@@ -870,15 +913,27 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 	PG_END_TRY();
 	w->failures = 0;
 
-	/* Committed: the outcomes are written, and count. */
+	/*
+	 * Committed: the outcomes written count, and go; those kept (not tried
+	 * this time, or refused) stay at the front for a later try.
+	 */
+	k = 0;
 	for (i = 0; i < w->npending; i++)
 	{
+		if (i < first || kept[i])
+		{
+			w->pending[k++] = w->pending[i];
+			continue;
+		}
 		count_outcome(w, &w->pending[i]);
 		free(w->pending[i].reason);
 		free(w->pending[i].endpoint);
 		free(w->pending[i].ref.user_id);
 	}
-	w->npending = 0;
+	w->npending = k;
+	w->nkept = k;
+	if (first == 0 || nkept > 0)
+		schedule_kept_outcomes(w, first == 0 && nkept > 0);
 	for (i = 0; i < nfailed; i++)
 		count_intake_failure(w, &failed[i]);
 	counter_batch_flush(w->counts, MyDatabaseId);
@@ -1037,13 +1092,17 @@ start_turn(WorkerState *w)
 static long
 record_finished_and_claim(WorkerState *w, long wait_ms)
 {
-	/* Parked requests count: they go out as soon as their host has room. */
-	int			room = webpush_max_in_flight - http_client_in_flight(w->http) - w->total_parked;
+	/*
+	 * Parked requests count: they go out as soon as their host has room.
+	 * So do kept outcomes: their deliveries are still claimed.
+	 */
+	int			room = webpush_max_in_flight - http_client_in_flight(w->http) -
+		w->total_parked - w->nkept;
 	int			limit;
 	int			claimed;
 	bool		has_room;
 
-	if (!w->claim_wanted && w->npending == 0)
+	if (!w->claim_wanted && w->npending == w->nkept && !kept_outcomes_due(w))
 		return wait_ms;
 	/* After a failure, nothing until it is time to try again. */
 	if (w->failures > 0 && GetCurrentTimestamp() < w->retry_at)
@@ -1055,7 +1114,7 @@ record_finished_and_claim(WorkerState *w, long wait_ms)
 	if (!w->claim_wanted)
 		room = 0;
 	/* After a failure, the outcomes first, on their own: the claim may be what fails. */
-	if (w->failures > 0 && w->npending > 0)
+	if (w->failures > 0 && w->npending > w->nkept)
 		room = 0;
 	limit = Min(Max(room, 0), webpush_batch_size);
 	claimed = record_and_claim(w, limit, has_room);
@@ -1129,8 +1188,19 @@ wait_and_collect(WorkerState *w, long wait_ms)
 		if (wait_ms < 0 || until_retry < wait_ms)
 			wait_ms = until_retry;
 	}
-	else if (w->npending > 0)
+	else if (w->npending > w->nkept)
 		wait_ms = 0;
+	if (w->nkept > 0)
+	{
+		long		secs;
+		int			usecs;
+		long		until_kept;
+
+		TimestampDifference(now, w->kept_retry_at, &secs, &usecs);
+		until_kept = secs * 1000 + usecs / 1000 + 1;
+		if (wait_ms < 0 || until_kept < wait_ms)
+			wait_ms = until_kept;
+	}
 
 	if (http_client_wait(w->http, wait_ms,
 						 webpush_wait_event(&w->wait_event, "WebPushWorker")))
