@@ -736,7 +736,7 @@ run_plan(void *arg)
 	PlanRun    *run = arg;
 
 	if (SPI_execute_plan(run->plan, run->values, NULL, false, 0) != run->expected)
-		elog(ERROR, "webpush: could not take in webpush.intake");
+		elog(ERROR, "webpush: a statement of the take-in did not run");
 }
 
 /* One take-in statement, in a subtransaction (in_subtransaction). */

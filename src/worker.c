@@ -777,6 +777,26 @@ exit_unless_extension_current(WorkerState *w, bool at_start)
 	proc_exit(0);
 }
 
+/* The pause before the next try after the n-th failure in a row: 1 s, doubling, up to 30 s. */
+static long
+backoff_ms(int n)
+{
+	return Min(1000L << Min(n - 1, 5), 30000L);
+}
+
+/* wait_ms (-1: no limit), shortened to end when at comes. */
+static long
+wait_until(long wait_ms, TimestampTz now, TimestampTz at)
+{
+	long		secs;
+	int			usecs;
+	long		until;
+
+	TimestampDifference(now, at, &secs, &usecs);
+	until = secs * 1000 + usecs / 1000 + 1;
+	return (wait_ms < 0 || until < wait_ms) ? until : wait_ms;
+}
+
 /*
  * A statement of a turn failed: a rule a DBA added refuses a write, a
  * deadlock, a cancel.  Report it, undo the transaction and try again after
@@ -799,7 +819,7 @@ recover_from_error(WorkerState *w)
 	pgstat_report_activity(STATE_IDLE, NULL);
 
 	w->failures++;
-	delay_ms = Min(1000L << Min(w->failures - 1, 5), 30000L);
+	delay_ms = backoff_ms(w->failures);
 	w->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_ms);
 	w->claim_wanted = true;
 	ereport(LOG,
@@ -837,7 +857,7 @@ schedule_kept_outcomes(WorkerState *w, bool again_refused)
 		w->kept_refusals++;
 	else if (GetCurrentTimestamp() < w->kept_retry_at)
 		return;					/* newly kept ones wait with the others */
-	delay_ms = Min(1000L << Min(w->kept_refusals - 1, 5), 30000L);
+	delay_ms = backoff_ms(w->kept_refusals);
 	w->kept_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_ms);
 }
 
@@ -861,7 +881,7 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 	int			k;
 	/* Outcomes kept earlier wait for their time; the others go now. */
 	int			first = kept_outcomes_due(w) ? 0 : w->nkept;
-	bool	   *kept = palloc0(sizeof(bool) * Max(w->npending, 1));
+	bool	   *kept = palloc(sizeof(bool) * Max(w->npending, 1));
 	volatile int nkept = 0;
 	bool		recorded = w->npending > first;
 
@@ -1162,14 +1182,8 @@ wait_and_collect(WorkerState *w, long wait_ms)
 	HttpRequest *done;
 	long		until_stall;
 
-	if (w->next_due != 0 && wait_ms > 0)
-	{
-		long		secs;
-		int			usecs;
-
-		TimestampDifference(now, w->next_due, &secs, &usecs);
-		wait_ms = Min(wait_ms, secs * 1000 + usecs / 1000 + 1);
-	}
+	if (w->next_due != 0)
+		wait_ms = wait_until(wait_ms, now, w->next_due);
 	until_stall = tend_hosts(w, now);
 	if (until_stall >= 0 && until_stall < wait_ms)
 		wait_ms = until_stall;
@@ -1178,29 +1192,11 @@ wait_and_collect(WorkerState *w, long wait_ms)
 	 * failure, the next try waits for its time (recover_from_error).
 	 */
 	if (w->failures > 0)
-	{
-		long		secs;
-		int			usecs;
-		long		until_retry;
-
-		TimestampDifference(now, w->retry_at, &secs, &usecs);
-		until_retry = secs * 1000 + usecs / 1000 + 1;
-		if (wait_ms < 0 || until_retry < wait_ms)
-			wait_ms = until_retry;
-	}
+		wait_ms = wait_until(wait_ms, now, w->retry_at);
 	else if (w->npending > w->nkept)
 		wait_ms = 0;
 	if (w->nkept > 0)
-	{
-		long		secs;
-		int			usecs;
-		long		until_kept;
-
-		TimestampDifference(now, w->kept_retry_at, &secs, &usecs);
-		until_kept = secs * 1000 + usecs / 1000 + 1;
-		if (wait_ms < 0 || until_kept < wait_ms)
-			wait_ms = until_kept;
-	}
+		wait_ms = wait_until(wait_ms, now, w->kept_retry_at);
 
 	if (http_client_wait(w->http, wait_ms,
 						 webpush_wait_event(&w->wait_event, "WebPushWorker")))

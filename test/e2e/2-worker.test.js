@@ -112,6 +112,21 @@ test('the generic trigger: rows without a user and rows too long to send commit;
   }
 });
 
+// The worker serving "postgres" (the tests check it is still the same one).
+async function workerPid() {
+  const { rows } = await db.query(
+    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = 'postgres'");
+  return rows[0].pid;
+}
+
+// A function counting the server log's lines that match pattern (global)
+// from now on.
+function logCounter(pattern) {
+  const log = process.env.WEBPUSH_TEST_LOG;
+  const offset = fs.statSync(log).size;
+  return () => (fs.readFileSync(log, 'utf8').slice(offset).match(pattern) || []).length;
+}
+
 // A table whose rows notify their user_id through webpush_notify('user_id',
 // title), and a session of its own to insert from (a session's first
 // firing queues as webpush_send_user does; the ones after it store an
@@ -156,8 +171,6 @@ test('an intake row that cannot become a message fails alone, with its reason; t
   const gus = await subscribe('gus');
   const hal = await subscribe('hal');
   const ida = await subscribe('ida');
-  const workerPid = async () => (await db.query(
-    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = 'postgres'")).rows[0].pid;
   const pid = await workerPid();
   // Rules a DBA added to the messages, which hal's and ida's notifications
   // break: a CHECK, and a constraint trigger checked at COMMIT.
@@ -203,8 +216,6 @@ test('an intake row that cannot become a message fails alone, with its reason; t
 
 test('a transaction of the worker that fails (not for a row\'s data) is tried again: the outcome of what was sent is written once, nothing is sent twice', async () => {
   const sub = await subscribe('ines');
-  const workerPid = async () => (await db.query(
-    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = 'postgres'")).rows[0].pid;
   const pid = await workerPid();
   // A DBA's trigger that refuses history rows while the flag is set.
   await db.query(`CREATE TABLE history_closed (closed boolean);
@@ -219,10 +230,7 @@ test('a transaction of the worker that fails (not for a row\'s data) is tried ag
     CREATE TRIGGER refuse_history BEFORE INSERT ON webpush.history
       FOR EACH ROW EXECUTE FUNCTION refuse_history();`);
   try {
-    const log = process.env.WEBPUSH_TEST_LOG;
-    const offset = fs.statSync(log).size;
-    const failedTries = () => (fs.readFileSync(log, 'utf8').slice(offset)
-      .match(/webpush worker: a transaction failed; trying again/g) || []).length;
+    const failedTries = logCounter(/webpush worker: a transaction failed; trying again/g);
     const { rows } = await db.query("SELECT webpush_send($1::bigint, 'once'::text) AS id", [sub.id]);
     const id = rows[0].id;
     await service.waitFor(() => service.received(sub.endpoint).length === 1);
@@ -246,8 +254,6 @@ test('a transaction of the worker that fails (not for a row\'s data) is tried ag
 test('an outcome a rule refuses to record is kept and written later, while other notifications go on; nothing is sent twice', async () => {
   const kim = await subscribe('kim');
   const lea = await subscribe('lea');
-  const workerPid = async () => (await db.query(
-    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = 'postgres'")).rows[0].pid;
   const pid = await workerPid();
   // A DBA's trigger that refuses kim's history rows while the flag is set.
   await db.query(`CREATE TABLE kim_closed (closed boolean);
@@ -260,10 +266,7 @@ test('an outcome a rule refuses to record is kept and written later, while other
     CREATE TRIGGER refuse_kim BEFORE INSERT ON webpush.history
       FOR EACH ROW EXECUTE FUNCTION refuse_kim();`);
   try {
-    const log = process.env.WEBPUSH_TEST_LOG;
-    const offset = fs.statSync(log).size;
-    const refusals = () => (fs.readFileSync(log, 'utf8').slice(offset)
-      .match(/could not record the outcome of notification \d+ for subscription \d+: no history for kim/g) || []).length;
+    const refusals = logCounter(/could not record the outcome of notification \d+ for subscription \d+: no history for kim/g);
     const first = Number((await db.query("SELECT webpush_send($1::bigint, 'for kim'::text) AS id", [kim.id])).rows[0].id);
     await service.waitFor(() => service.received(kim.endpoint).length === 1);
     await until('kim\'s outcome refused twice', async () => refusals() >= 2);
