@@ -151,13 +151,11 @@ ALTER FUNCTION webpush_drop_guard() SET search_path = pg_catalog, pg_temp;
 -- A publication FOR ALL TABLES makes UPDATE and DELETE need a replica
 -- identity; without one the worker's first claim would fail.  A message has
 -- at most one delivery per subscription, and this key is also the index by
--- message the worker and webpush_cancel use.
+-- message the worker and webpush_cancel use: the worker claims a
+-- broadcast's recipients in its order, each claim from where the last
+-- ended.
 ALTER TABLE webpush.deliveries ADD PRIMARY KEY (message_id, subscription_id);
 DROP INDEX webpush.deliveries_message_id_idx;
--- The first attempts still to claim, by message: how the claim finds a
--- broadcast's next recipients without passing over those it already took.
-CREATE INDEX deliveries_first_attempts_idx ON webpush.deliveries (message_id)
-    WHERE attempts IS NULL;
 ALTER TABLE webpush.intake ADD PRIMARY KEY (id);
 -- History rows are only inserted and purged: a key of their own, led by
 -- the message, so that the key is also the index message_status reads.

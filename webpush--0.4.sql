@@ -351,9 +351,10 @@ SELECT pg_catalog.pg_extension_config_dump(
 --
 -- A message has at most one delivery per subscription.  That pair is the
 -- primary key: the index by message that the worker and webpush_cancel
--- use, and the replica identity that a publication FOR ALL TABLES (logical
--- replication, CDC) needs before the worker may update or delete a row.
--- Kept by pg_dump (config table).
+-- use (the worker claims a broadcast's recipients in its order, each claim
+-- from where the last ended), and the replica identity that a publication
+-- FOR ALL TABLES (logical replication, CDC) needs before the worker may
+-- update or delete a row.  Kept by pg_dump (config table).
 CREATE TABLE webpush.deliveries (
     message_id      bigint NOT NULL,
     subscription_id bigint NOT NULL,    -- 0: the message's own endpoint
@@ -370,11 +371,6 @@ COMMENT ON TABLE webpush.deliveries IS
     'One row per recipient still to send: waiting (claimed_by NULL) or being sent by the worker whose pid is claimed_by';
 COMMENT ON COLUMN webpush.deliveries.next_attempt_at IS
     'when a retry (or a notification handed back unsent) is due; NULL for a first attempt, due at the message''s send_at';
--- The first attempts still to claim, by message: how the claim finds a
--- broadcast's next recipients without passing over those it already took
--- (the primary key holds them all, claimed or not).
-CREATE INDEX deliveries_first_attempts_idx ON webpush.deliveries (message_id)
-    WHERE attempts IS NULL;
 -- Where the worker finds due retries.
 CREATE INDEX deliveries_retry_idx ON webpush.deliveries (next_attempt_at)
     WHERE next_attempt_at IS NOT NULL;

@@ -913,15 +913,203 @@ take_in(int limit, MemoryContext caller, IntakeFailure **failed, int *nfailed)
 	}
 }
 
+/*
+ * Where this worker's last claim of each broadcast ended.  A message's
+ * first attempts are claimed in primary-key order, each claim starting
+ * after the last recipient the one before took: so no claim reads again
+ * the index entries of recipients already claimed, or sent and not yet
+ * vacuumed away, and a million-recipient broadcast costs each claim the
+ * same as its first.
+ *
+ * A position is only a hint.  A claim that skipped rows another
+ * transaction held, a claim rolled back, or a delivery moved to another
+ * subscription can leave first attempts behind it; a message is settled
+ * only after a check from its first recipient finds none, and a position
+ * with nothing after it is forgotten, so the next claim starts from the
+ * first recipient again.  Single-recipient messages end at once and never
+ * take a slot; when the slots are full the oldest gives way.
+ */
+typedef struct ClaimPosition
+{
+	int64		message_id;
+	int64		after;			/* the last subscription id claimed */
+} ClaimPosition;
+
+#define CLAIM_POSITIONS 64
+
+static ClaimPosition claim_positions[CLAIM_POSITIONS];
+static int	nclaim_positions = 0;
+static int	next_claim_slot = 0;
+
+void
+queue_forget_claim_positions(void)
+{
+	nclaim_positions = 0;
+	next_claim_slot = 0;
+}
+
+static int
+claim_position_slot(int64 message_id)
+{
+	int			i;
+
+	for (i = 0; i < nclaim_positions; i++)
+		if (claim_positions[i].message_id == message_id)
+			return i;
+	return -1;
+}
+
+static void
+forget_claim_position(int64 message_id)
+{
+	int			i = claim_position_slot(message_id);
+
+	if (i >= 0)
+		claim_positions[i] = claim_positions[--nclaim_positions];
+}
+
+static void
+remember_claim_position(int64 message_id, int64 after)
+{
+	int			i = claim_position_slot(message_id);
+
+	if (i < 0)
+	{
+		if (nclaim_positions < CLAIM_POSITIONS)
+			i = nclaim_positions++;
+		else
+		{
+			i = next_claim_slot;
+			next_claim_slot = (next_claim_slot + 1) % CLAIM_POSITIONS;
+		}
+	}
+	claim_positions[i].message_id = message_id;
+	claim_positions[i].after = after;
+}
+
+/* The positions as two arrays ($n message ids, $n+1 positions). */
+static void
+claim_position_arrays(Datum *ids, Datum *afters)
+{
+	Datum		id[CLAIM_POSITIONS];
+	Datum		after[CLAIM_POSITIONS];
+	int			i;
+
+	for (i = 0; i < nclaim_positions; i++)
+	{
+		id[i] = Int64GetDatum(claim_positions[i].message_id);
+		after[i] = Int64GetDatum(claim_positions[i].after);
+	}
+	*ids = PointerGetDatum(datum_array(id, nclaim_positions, INT8OID));
+	*afters = PointerGetDatum(datum_array(after, nclaim_positions, INT8OID));
+}
+
+/*
+ * Settling: of the candidate messages (id, position), those with no first
+ * attempt left after their position are returned, and those of them with
+ * none left at all stop being looked at (pending = false).  The first
+ * check reads from the position on, the second, made once a message
+ * seems done, from its first recipient.
+ */
+#define SETTLE_SQL(candidates) \
+	"WITH c AS (SELECT c.id, EXISTS (SELECT FROM webpush.deliveries d" \
+	"   WHERE d.message_id = c.id AND d.subscription_id > c.after" \
+	"   AND d.attempts IS NULL AND d.claimed_by IS NULL) AS left_after" \
+	"  FROM (" candidates ") AS c(id, after))," \
+	" settled AS (UPDATE webpush.messages m SET pending = false FROM c" \
+	"  WHERE m.id = c.id AND NOT c.left_after AND m.pending" \
+	"  AND NOT EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id" \
+	"   AND d.attempts IS NULL AND d.claimed_by IS NULL)) " \
+	"SELECT c.id FROM c WHERE NOT c.left_after"
+
+/* Forget the positions of the messages the last settling returned. */
+static void
+forget_settled_positions(void)
+{
+	uint64		i;
+	bool		isnull;
+
+	for (i = 0; i < SPI_processed; i++)
+		forget_claim_position(get_int64((int) i, 1, &isnull));
+}
+
+/*
+ * The positions the first attempts just claimed (claimed[0..n)) reached,
+ * then the settling of their messages.
+ */
+static void
+settle_claimed(const ClaimedMessage *claimed, int n)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[2];
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *afters = palloc(sizeof(Datum) * n);
+	int			nmessages = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		const DeliveryRef *ref = &claimed[i].ref;
+		int			j = nmessages - 1;
+
+		/* A message's rows mostly come together: look at the last first. */
+		while (j >= 0 && DatumGetInt64(ids[j]) != ref->message_id)
+			j--;
+		if (j < 0)
+		{
+			j = nmessages++;
+			ids[j] = Int64GetDatum(ref->message_id);
+			afters[j] = Int64GetDatum(ref->subscription_id);
+		}
+		else if (ref->subscription_id > DatumGetInt64(afters[j]))
+			afters[j] = Int64GetDatum(ref->subscription_id);
+	}
+	for (i = 0; i < nmessages; i++)
+		remember_claim_position(DatumGetInt64(ids[i]), DatumGetInt64(afters[i]));
+	values[0] = PointerGetDatum(datum_array(ids, nmessages, INT8OID));
+	values[1] = PointerGetDatum(datum_array(afters, nmessages, INT8OID));
+	if (SPI_execute_plan(prepared(&plan,
+								  SETTLE_SQL("SELECT * FROM ROWS FROM (pg_catalog.unnest($1),"
+											 " pg_catalog.unnest($2))"),
+								  2, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not update webpush.messages");
+	forget_settled_positions();
+}
+
+/*
+ * None claimed: the due messages may have no first attempts left (another
+ * worker claimed them); those stop being looked at too.
+ */
+static void
+settle_due(int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[3] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[3];
+
+	values[0] = Int32GetDatum(limit);
+	claim_position_arrays(&values[1], &values[2]);
+	if (SPI_execute_plan(prepared(&plan,
+								  SETTLE_SQL("SELECT m.id, COALESCE(p.after, -1) FROM webpush.messages m"
+											 " LEFT JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3))"
+											 "  AS p(id, after) ON p.id = m.id"
+											 " WHERE m.pending AND m.send_at <= pg_catalog.now()"
+											 " ORDER BY m.send_at, m.id LIMIT $1"),
+								  3, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not update webpush.messages");
+	forget_settled_positions();
+}
+
 int
 queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfailed)
 {
 	static SPIPlanPtr first_plan = NULL;
 	static SPIPlanPtr retry_plan = NULL;
-	static SPIPlanPtr settled_plan = NULL;
-	static SPIPlanPtr claimed_settled_plan = NULL;
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(limit), Int32GetDatum(MyProcPid)};
+	Oid			types[4] = {INT4OID, INT4OID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[4] = {Int32GetDatum(limit), Int32GetDatum(MyProcPid)};
 	MemoryContext caller = CurrentMemoryContext;
 	ClaimedMessage *claimed = MemoryContextAlloc(caller, sizeof(ClaimedMessage) * Max(limit, 1));
 	int			n = 0;
@@ -930,10 +1118,12 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 	take_in(limit, caller, failed, nfailed);
 
 	/*
-	 * First attempts, of the messages that are due, oldest first.  The
+	 * First attempts, of the messages that are due, oldest first, each
+	 * message's from where this worker's last claim of it ended.  The
 	 * claimed rows take their message from due_messages, read once: a
 	 * broadcast's hundred recipients are one message.
 	 */
+	claim_position_arrays(&values[2], &values[3]);
 	if (SPI_execute_plan(prepared(&first_plan,
 								  "WITH due_messages AS (SELECT id, key_id, endpoint, p256dh, auth, payload, urgency,"
 								  "  topic, expires_at, created_at, application, send_at FROM webpush.messages"
@@ -941,52 +1131,22 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 								  "  ORDER BY send_at, id LIMIT $1),"
 								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
 								  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
+								  "   LEFT JOIN ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4))"
+								  "    AS p(id, after) ON p.id = m.id"
 								  "   CROSS JOIN LATERAL (SELECT ctid FROM webpush.deliveries"
-								  "    WHERE message_id = m.id AND attempts IS NULL AND claimed_by IS NULL"
-								  "    LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
+								  "    WHERE message_id = m.id AND subscription_id > COALESCE(p.after, -1)"
+								  "    AND attempts IS NULL AND claimed_by IS NULL"
+								  "    ORDER BY subscription_id LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
 								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
 								  CLAIMED_COLUMNS("due_messages"),
-								  2, types),
+								  4, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not claim deliveries");
 	copy_claimed(caller, claimed, &n);
-
-	/* Messages whose first attempts were all claimed now stop being looked at. */
 	if (n > 0)
-	{
-		Oid			settle_types[1] = {INT8ARRAYOID};
-		Datum		settle_values[1];
-		Datum	   *ids = palloc(sizeof(Datum) * n);
-		int			i;
-
-		for (i = 0; i < n; i++)
-			ids[i] = Int64GetDatum(claimed[i].ref.message_id);
-		settle_values[0] = PointerGetDatum(datum_array(ids, n, INT8OID));
-		if (SPI_execute_plan(prepared(&claimed_settled_plan,
-									  "UPDATE webpush.messages m SET pending = false"
-									  " WHERE m.id = ANY ($1) AND m.pending"
-									  " AND NOT EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id"
-									  "  AND d.attempts IS NULL AND d.claimed_by IS NULL)",
-									  1, settle_types),
-							 settle_values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "webpush: could not update webpush.messages");
-	}
-
-	/*
-	 * None found: due messages may have no first attempts left (another
-	 * worker claimed them); those stop being looked at too.
-	 */
-	if (n == 0 &&
-		SPI_execute_plan(prepared(&settled_plan,
-								  "UPDATE webpush.messages m SET pending = false"
-								  " WHERE m.id IN (SELECT id FROM webpush.messages"
-								  "  WHERE pending AND send_at <= pg_catalog.now()"
-								  "  ORDER BY send_at, id LIMIT $1)"
-								  " AND NOT EXISTS (SELECT FROM webpush.deliveries d"
-								  "  WHERE d.message_id = m.id AND d.attempts IS NULL AND d.claimed_by IS NULL)",
-								  1, types),
-						 values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "webpush: could not update webpush.messages");
+		settle_claimed(claimed, n);
+	else
+		settle_due(limit);
 
 	/* Then retries (and deliveries handed back), earliest first, when due. */
 	if (n < limit && (next_retry == 0 || next_retry <= GetCurrentTimestamp()))

@@ -127,6 +127,13 @@ extern int	queue_claim(int limit, ClaimedMessage **out,
 						IntakeFailure **failed, int *nfailed);
 
 /*
+ * Forget where this worker's claims of each broadcast ended (after a
+ * transaction that claimed was rolled back): the next claims start from
+ * each message's first recipient.
+ */
+extern void queue_forget_claim_positions(void);
+
+/*
  * When the next delivery falls due (a scheduled message or a retry); false
  * when nothing waits.
  */

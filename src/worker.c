@@ -817,6 +817,7 @@ recover_from_error(WorkerState *w)
 	FlushErrorState();
 	RESUME_INTERRUPTS();
 	pgstat_report_activity(STATE_IDLE, NULL);
+	queue_forget_claim_positions();
 
 	w->failures++;
 	delay_ms = backoff_ms(w->failures);
