@@ -58,6 +58,8 @@
 #define MAINTENANCE_INTERVAL_MS 60000
 /* Longest sleep when idle: only a safety net, commits wake the worker. */
 #define IDLE_WAIT_MS 60000
+/* When due rows were held by another transaction: the next look. */
+#define HELD_ROWS_RETRY_MS 100
 
 /*
  * Hosts.
@@ -922,8 +924,21 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 			for (i = 0; i < n; i++)
 				signers[i] = delivery_signer(claimed[i].key_id, &statuses[i]);
 		}
-		if (has_room && (room == 0 || n < room) && !queue_next_due(&w->next_due))
-			w->next_due = 0;
+		if (has_room && (room == 0 || n < room))
+		{
+			if (!queue_next_due(&w->next_due))
+				w->next_due = 0;
+
+			/*
+			 * Due, and yet not claimed: another transaction holds those rows
+			 * (another worker's claim, a cancel, a lock a session took).
+			 * Look again a little later, not in a loop; a COMMIT that queues
+			 * something still wakes the worker at once.
+			 */
+			else if (room > 0 && w->next_due <= GetCurrentTimestamp())
+				w->next_due = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														  HELD_ROWS_RETRY_MS);
+		}
 		end_transaction(w);
 	}
 	PG_CATCH();
