@@ -1303,58 +1303,108 @@ is_gone(OutcomeKind kind)
 	return kind == OUTCOME_GONE;
 }
 
+static bool
+is_delivered(OutcomeKind kind)
+{
+	return kind == OUTCOME_DELIVERED;
+}
+
+static bool
+is_final_undelivered(OutcomeKind kind)
+{
+	return outcome_is_final(kind) && kind != OUTCOME_DELIVERED;
+}
+
+/*
+ * Finished deliveries leave for the history, in one pass: each outcome
+ * finds its row by ctid (a nested loop over the arrays, a TID lookup
+ * each), so a batch costs linear time; a join of the deleted rows back to
+ * the arrays would rescan them for every row.  What the history keeps of
+ * the message and the user came with the claim.  $1 is the worker's pid;
+ * arrays are the outcomes' arrays from $2 on, named columns, and outcome
+ * the columns the history takes from them.
+ */
+#define RECORD_FINAL_SQL(arrays, columns, outcome) \
+	"WITH d AS (DELETE FROM webpush.deliveries d" \
+	"  USING ROWS FROM (" arrays ") AS o(" columns ")" \
+	"  WHERE d.ctid = o.tid AND d.claimed_by = $1" \
+	"  RETURNING d.message_id, d.subscription_id, d.attempts, " outcome ") " \
+	"INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome," \
+	" status, attempts, reason, created_at, application, user_id) " \
+	"SELECT message_id, subscription_id, COALESCE(endpoint, ''), outcome," \
+	" NULLIF(status, 0), attempts - uncounted, reason, created_at, application, user_id" \
+	" FROM d"
+
 /* The statements that write outcomes, for a batch of them. */
 static void
 record_batch(const Outcome *outcomes, int n)
 {
+	static SPIPlanPtr delivered_plan = NULL;
 	static SPIPlanPtr final_plan = NULL;
 	static SPIPlanPtr retry_plan = NULL;
 	static SPIPlanPtr release_plan = NULL;
 	static SPIPlanPtr gone_plan = NULL;
 	OutcomeArrays a;
 
-	/* Finished deliveries leave for the history. */
-	collect(&a, outcomes, n, outcome_is_final);
+	/*
+	 * Delivered, the most of them: no reason, every attempt counted, so
+	 * fewer arrays to pass and unnest.
+	 */
+	collect(&a, outcomes, n, is_delivered);
 	if (a.n > 0)
 	{
-		Oid			types[10] = {TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		INT4ARRAYOID, TEXTARRAYOID, INT4OID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+		Oid			types[7] = {INT4OID, TIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+		Datum		values[7];
+
+		values[0] = Int32GetDatum(MyProcPid);
+		values[1] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
+		values[2] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
+		values[3] = PointerGetDatum(text_array(a.endpoints, a.n));
+		values[4] = PointerGetDatum(datum_array(a.created_at, a.n, TIMESTAMPTZOID));
+		values[5] = PointerGetDatum(text_array(a.applications, a.n));
+		values[6] = PointerGetDatum(text_array(a.user_ids, a.n));
+		if (SPI_execute_plan(prepared(&delivered_plan,
+									  RECORD_FINAL_SQL("pg_catalog.unnest($2), pg_catalog.unnest($3),"
+													   " pg_catalog.unnest($4), pg_catalog.unnest($5),"
+													   " pg_catalog.unnest($6), pg_catalog.unnest($7)",
+													   "tid, status, endpoint, created_at, application, user_id",
+													   "o.endpoint, text 'delivered' AS outcome, o.status,"
+													   " NULL::text AS reason, 0 AS uncounted, o.created_at,"
+													   " o.application, o.user_id"),
+									  7, types),
+							 values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "webpush: could not record delivery outcomes");
+	}
+
+	/* Failed and expired. */
+	collect(&a, outcomes, n, is_final_undelivered);
+	if (a.n > 0)
+	{
+		Oid			types[10] = {INT4OID, TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 		Datum		values[10];
 
-		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
-		values[1] = PointerGetDatum(text_array(a.kinds, a.n));
-		values[2] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
-		values[3] = PointerGetDatum(text_array(a.reasons, a.n));
-		values[4] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
-		values[5] = PointerGetDatum(text_array(a.endpoints, a.n));
-		values[6] = Int32GetDatum(MyProcPid);
+		values[0] = Int32GetDatum(MyProcPid);
+		values[1] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
+		values[2] = PointerGetDatum(text_array(a.kinds, a.n));
+		values[3] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
+		values[4] = PointerGetDatum(text_array(a.reasons, a.n));
+		values[5] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
+		values[6] = PointerGetDatum(text_array(a.endpoints, a.n));
 		values[7] = PointerGetDatum(datum_array(a.created_at, a.n, TIMESTAMPTZOID));
 		values[8] = PointerGetDatum(text_array(a.applications, a.n));
 		values[9] = PointerGetDatum(text_array(a.user_ids, a.n));
-		/*
-		 * One pass: each outcome finds its row by ctid (a nested loop over
-		 * the arrays, a TID lookup each), so a batch costs linear time; a
-		 * join of the deleted rows back to the arrays would rescan them for
-		 * every row.  What the history keeps of the message and the user
-		 * came with the claim.
-		 */
 		if (SPI_execute_plan(prepared(&final_plan,
-									  "WITH d AS (DELETE FROM webpush.deliveries d"
-									  "  USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-									  "   pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5),"
-									  "   pg_catalog.unnest($6), pg_catalog.unnest($8), pg_catalog.unnest($9),"
-									  "   pg_catalog.unnest($10))"
-									  "   AS o(tid, outcome, status, reason, uncounted, endpoint, created_at,"
-									  "   application, user_id)"
-									  "  WHERE d.ctid = o.tid AND d.claimed_by = $7"
-									  "  RETURNING d.message_id, d.subscription_id, d.attempts,"
-									  "   o.outcome, o.status, o.reason, o.uncounted, o.endpoint,"
-									  "   o.created_at, o.application, o.user_id) "
-									  "INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome,"
-									  " status, attempts, reason, created_at, application, user_id) "
-									  "SELECT message_id, subscription_id, COALESCE(endpoint, ''),"
-									  " outcome, NULLIF(status, 0), attempts - uncounted, reason, created_at,"
-									  " application, user_id FROM d",
+									  RECORD_FINAL_SQL("pg_catalog.unnest($2), pg_catalog.unnest($3),"
+													   " pg_catalog.unnest($4), pg_catalog.unnest($5),"
+													   " pg_catalog.unnest($6), pg_catalog.unnest($7),"
+													   " pg_catalog.unnest($8), pg_catalog.unnest($9),"
+													   " pg_catalog.unnest($10)",
+													   "tid, outcome, status, reason, uncounted, endpoint,"
+													   " created_at, application, user_id",
+													   "o.endpoint, o.outcome, o.status, o.reason, o.uncounted,"
+													   " o.created_at, o.application, o.user_id"),
 									  10, types),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "webpush: could not record delivery outcomes");
