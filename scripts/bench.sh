@@ -2,7 +2,8 @@
 # The throughput benchmark (bench/): the worker against npm web-push on this
 # machine.  Everything is set through the environment (docs/performance.md):
 #   BENCH_N          notifications per run (10,000; 3,000 for callgrind)
-#   BENCH_MODE       compare (default); million: drain 1,000,000; worker: skip
+#   BENCH_MODE       compare (default); million: one broadcast to 1,000,000
+#                    (BENCH_RECIPIENTS) and its drain; worker: skip
 #                    the web-push run; valgrind: the server under memcheck;
 #                    callgrind: the worker's instructions per message;
 #                    trigger: the TPS of an insert with and without the
@@ -12,6 +13,10 @@
 #                    queue: bytes per recipient, webpush_send_many's rate and
 #                    scheduled sends' lateness (bench/queue.sh;
 #                    QUEUE_SCHEDULED, QUEUE_SECONDS)
+#   BENCH_SINK       nginx (the default for compare, worker and million:
+#                    Debian's nginx-light, installed if missing) or node
+#                    (the test push service, which checks a sample of the
+#                    messages; the default for valgrind and callgrind)
 #   BENCH_WORKERS    webpush.workers (1)
 #   BENCH_SETTINGS   extra postgresql.conf lines, ';'-separated
 #   BENCH_SQL        a statement run after CREATE EXTENSION (experiments)
@@ -21,12 +26,29 @@
 #   BENCH_CALLGRIND=FILE  keep the worker's callgrind profile (callgrind mode)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 extra=()
 case "${BENCH_MODE:-}" in valgrind|callgrind) extra+=(valgrind) ;; esac
+# The sink of the speed figures (bench/bench.js): nginx from Debian's
+# package, started by the run itself on a port of its own.
+sink=${BENCH_SINK:-}
+case "${BENCH_MODE:-compare}" in
+    compare|worker|million) [ -z "$sink" ] && sink=nginx ;;
+esac
+if [ "$sink" = "nginx" ] && [ ! -x /usr/sbin/nginx ]; then
+    extra+=(nginx-light)
+    # Installing it must not start the system's nginx on port 80.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+        "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+        no_start=1
+    fi
+fi
 [ -n "${BENCH_PERF:-}" ] && extra+=(linux-perf)
 [ -n "${TRIGGER_PERF:-}" ] && extra+=(linux-perf)
 scripts/setup.sh "${extra[@]}"
 . scripts/common.sh
+[ -n "${no_start:-}" ] && "${sudo[@]}" rm -f /usr/sbin/policy-rc.d
 build_and_install
 # Files the unprivileged run writes go through a directory it can write.
 out_dir=$(mktemp -d /tmp/webpush-bench-out.XXXXXX)
@@ -58,7 +80,8 @@ if [ "${BENCH_MODE:-}" = "queue" ]; then
     exit
 fi
 # A subshell, so that as_test_user's clean-up trap does not replace ours.
-(as_test_user webpush-bench-tree env BENCH_N="${BENCH_N:-}" BENCH_MODE="${BENCH_MODE:-compare}" \
+(as_test_user webpush-bench-tree env BENCH_N="${BENCH_N:-}" BENCH_MODE="${BENCH_MODE:-compare}" BENCH_SINK="$sink" \
+    BENCH_RECIPIENTS="${BENCH_RECIPIENTS:-}" \
     BENCH_WORKERS="${BENCH_WORKERS:-1}" BENCH_PERF="$perf_file" BENCH_SETTINGS="${BENCH_SETTINGS:-}" BENCH_SQL="${BENCH_SQL:-}" BENCH_CALLGRIND="$callgrind_file" bash bench/run.sh)
 if [ -n "$perf_file" ]; then
     cp "$perf_file" "$BENCH_PERF"
