@@ -932,7 +932,7 @@ take_in(int limit, MemoryContext caller, IntakeFailure **failed, int *nfailed)
 typedef struct ClaimPosition
 {
 	int64		message_id;
-	int64		after;			/* the last subscription id claimed */
+	int64		next;			/* the last subscription id claimed, plus one */
 } ClaimPosition;
 
 #define CLAIM_POSITIONS 64
@@ -969,7 +969,7 @@ forget_claim_position(int64 message_id)
 }
 
 static void
-remember_claim_position(int64 message_id, int64 after)
+remember_claim_position(int64 message_id, int64 next)
 {
 	int			i = claim_position_slot(message_id);
 
@@ -984,38 +984,45 @@ remember_claim_position(int64 message_id, int64 after)
 		}
 	}
 	claim_positions[i].message_id = message_id;
-	claim_positions[i].after = after;
+	claim_positions[i].next = next;
 }
 
 /* The positions as two arrays ($n message ids, $n+1 positions). */
 static void
-claim_position_arrays(Datum *ids, Datum *afters)
+claim_position_arrays(Datum *ids, Datum *nexts)
 {
 	Datum		id[CLAIM_POSITIONS];
-	Datum		after[CLAIM_POSITIONS];
+	Datum		next[CLAIM_POSITIONS];
 	int			i;
 
 	for (i = 0; i < nclaim_positions; i++)
 	{
 		id[i] = Int64GetDatum(claim_positions[i].message_id);
-		after[i] = Int64GetDatum(claim_positions[i].after);
+		next[i] = Int64GetDatum(claim_positions[i].next);
 	}
 	*ids = PointerGetDatum(datum_array(id, nclaim_positions, INT8OID));
-	*afters = PointerGetDatum(datum_array(after, nclaim_positions, INT8OID));
+	*nexts = PointerGetDatum(datum_array(next, nclaim_positions, INT8OID));
 }
 
 /*
+ * A message's first recipient: subscription ids are any bigint (an id can
+ * be given explicitly), so a claim without a position starts from the
+ * smallest.
+ */
+#define FIRST_RECIPIENT "pg_catalog.int8 '-9223372036854775808'"
+
+/*
  * Settling: of the candidate messages (id, position), those with no first
- * attempt left after their position are returned, and those of them with
+ * attempt left from their position on are returned, and those of them with
  * none left at all stop being looked at (pending = false).  The first
  * check reads from the position on, the second, made once a message
  * seems done, from its first recipient.
  */
 #define SETTLE_SQL(candidates) \
 	"WITH c AS (SELECT c.id, EXISTS (SELECT FROM webpush.deliveries d" \
-	"   WHERE d.message_id = c.id AND d.subscription_id > c.after" \
+	"   WHERE d.message_id = c.id AND d.subscription_id >= c.next" \
 	"   AND d.attempts IS NULL AND d.claimed_by IS NULL) AS left_after" \
-	"  FROM (" candidates ") AS c(id, after))," \
+	"  FROM (" candidates ") AS c(id, next))," \
 	" settled AS (UPDATE webpush.messages m SET pending = false FROM c" \
 	"  WHERE m.id = c.id AND NOT c.left_after AND m.pending" \
 	"  AND NOT EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id" \
@@ -1044,7 +1051,7 @@ settle_claimed(const ClaimedMessage *claimed, int n)
 	Oid			types[2] = {INT8ARRAYOID, INT8ARRAYOID};
 	Datum		values[2];
 	Datum	   *ids = palloc(sizeof(Datum) * n);
-	Datum	   *afters = palloc(sizeof(Datum) * n);
+	Datum	   *nexts = palloc(sizeof(Datum) * n);
 	int			nmessages = 0;
 	int			i;
 
@@ -1060,15 +1067,21 @@ settle_claimed(const ClaimedMessage *claimed, int n)
 		{
 			j = nmessages++;
 			ids[j] = Int64GetDatum(ref->message_id);
-			afters[j] = Int64GetDatum(ref->subscription_id);
+			nexts[j] = Int64GetDatum(ref->subscription_id);
 		}
-		else if (ref->subscription_id > DatumGetInt64(afters[j]))
-			afters[j] = Int64GetDatum(ref->subscription_id);
+		else if (ref->subscription_id > DatumGetInt64(nexts[j]))
+			nexts[j] = Int64GetDatum(ref->subscription_id);
 	}
+	/* From the last claimed to the next to claim; nothing follows the largest. */
 	for (i = 0; i < nmessages; i++)
-		remember_claim_position(DatumGetInt64(ids[i]), DatumGetInt64(afters[i]));
+	{
+		int64		last = DatumGetInt64(nexts[i]);
+
+		nexts[i] = Int64GetDatum(last == PG_INT64_MAX ? last : last + 1);
+		remember_claim_position(DatumGetInt64(ids[i]), DatumGetInt64(nexts[i]));
+	}
 	values[0] = PointerGetDatum(datum_array(ids, nmessages, INT8OID));
-	values[1] = PointerGetDatum(datum_array(afters, nmessages, INT8OID));
+	values[1] = PointerGetDatum(datum_array(nexts, nmessages, INT8OID));
 	if (SPI_execute_plan(prepared(&plan,
 								  SETTLE_SQL("SELECT * FROM ROWS FROM (pg_catalog.unnest($1),"
 											 " pg_catalog.unnest($2))"),
@@ -1092,9 +1105,10 @@ settle_due(int limit)
 	values[0] = Int32GetDatum(limit);
 	claim_position_arrays(&values[1], &values[2]);
 	if (SPI_execute_plan(prepared(&plan,
-								  SETTLE_SQL("SELECT m.id, COALESCE(p.after, -1) FROM webpush.messages m"
+								  SETTLE_SQL("SELECT m.id, COALESCE(p.next, " FIRST_RECIPIENT ")"
+											 " FROM webpush.messages m"
 											 " LEFT JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3))"
-											 "  AS p(id, after) ON p.id = m.id"
+											 "  AS p(id, next) ON p.id = m.id"
 											 " WHERE m.pending AND m.send_at <= pg_catalog.now()"
 											 " ORDER BY m.send_at, m.id LIMIT $1"),
 								  3, types),
@@ -1132,9 +1146,10 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
 								  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
 								  "   LEFT JOIN ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4))"
-								  "    AS p(id, after) ON p.id = m.id"
+								  "    AS p(id, next) ON p.id = m.id"
 								  "   CROSS JOIN LATERAL (SELECT ctid FROM webpush.deliveries"
-								  "    WHERE message_id = m.id AND subscription_id > COALESCE(p.after, -1)"
+								  "    WHERE message_id = m.id"
+								  "    AND subscription_id >= COALESCE(p.next, " FIRST_RECIPIENT ")"
 								  "    AND attempts IS NULL AND claimed_by IS NULL"
 								  "    ORDER BY subscription_id LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
 								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "

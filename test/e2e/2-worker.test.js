@@ -428,6 +428,24 @@ test('recipients a claim skipped are sent all the same, and the worker waits for
   assert.ok(subs.every((s) => service.received(s.endpoint).length === 1), 'each exactly once');
 });
 
+test('a subscription id below zero is a recipient like any other', async () => {
+  // Ids are bigints a DBA may give explicitly: a claim's first recipient is
+  // the smallest bigint, not zero.
+  const neg = service.subscribe();
+  const pos = service.subscribe();
+  const { rows: [a] } = await db.query('SELECT webpush_subscribe($1) AS id', [neg]);
+  const { rows: [b] } = await db.query('SELECT webpush_subscribe($1) AS id', [pos]);
+  const { rows: [m] } = await db.query(
+    "UPDATE webpush.subscriptions SET id = '-9223372036854775808' WHERE id = $1 RETURNING id", [a.id]);
+  await db.query(`SELECT webpush_send_many(ARRAY[$1, $2]::bigint[], 'to both'),
+                         webpush_send($1::bigint, 'to the first')`, [m.id, b.id]);
+  await service.waitFor(() => service.received(neg.endpoint).length === 2 &&
+                              service.received(pos.endpoint).length === 1, 10000);
+  await queueEmpty();
+  assert.deepEqual(service.received(neg.endpoint).map((x) => x.payload.toString()).sort(),
+    ['to both', 'to the first']);
+});
+
 test('commit-to-delivery latency is milliseconds (wake on commit, no polling)', async () => {
   const sub = await subscribe();
   const latencies = [];
