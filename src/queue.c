@@ -1483,12 +1483,13 @@ record_batch(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, is_gone);
 	if (a.n > 0)
 	{
-		Oid			types[2] = {INT8ARRAYOID, INT4ARRAYOID};
-		Datum		values[2];
+		Oid			types[3] = {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
+		Datum		values[3];
 
 		values[0] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
 		values[1] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
-		if (SPI_execute_plan(prepared(&gone_plan, STORE_DELETE_GONE_SQL, 2, types),
+		values[2] = PointerGetDatum(text_array(a.endpoints, a.n));
+		if (SPI_execute_plan(prepared(&gone_plan, STORE_DELETE_GONE_SQL, 3, types),
 							 values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "webpush: could not remove gone subscriptions");
 	}

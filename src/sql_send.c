@@ -323,7 +323,7 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app, bool paylo
 									 verdict.status,
 									 verdict.reason[0] ? verdict.reason : NULL);
 		if (verdict.kind == VERDICT_GONE && sub->id != 0 &&
-			store_delete_gone_subscription(sub->id, verdict.status))
+			store_delete_gone_subscription(sub->id, sub->endpoint, verdict.status))
 			ereport(NOTICE,
 					(errmsg("subscription %lld was removed", (long long) sub->id),
 					 errdetail("The push service answered %ld: the browser unsubscribed or the subscription expired.",

@@ -204,18 +204,20 @@ store_delete_subscription_by_endpoint(text *endpoint, char **app)
 }
 
 bool
-store_delete_gone_subscription(int64 id, int32 status)
+store_delete_gone_subscription(int64 id, const char *endpoint, int32 status)
 {
-	Oid			types[2] = {INT8ARRAYOID, INT4ARRAYOID};
-	Datum		values[2];
+	Oid			types[3] = {INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
 	Datum		one_id = Int64GetDatum(id);
 	Datum		one_status = Int32GetDatum(status);
+	Datum		one_endpoint = CStringGetTextDatum(endpoint);
 	bool		found;
 
 	values[0] = PointerGetDatum(datum_array(&one_id, 1, INT8OID));
 	values[1] = PointerGetDatum(datum_array(&one_status, 1, INT4OID));
+	values[2] = PointerGetDatum(construct_array(&one_endpoint, 1, TEXTOID, -1, false, TYPALIGN_INT));
 	spi_connect_or_error();
-	if (SPI_execute_with_args(STORE_DELETE_GONE_SQL, 2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(STORE_DELETE_GONE_SQL, 3, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not delete the subscription");
 	found = SPI_processed > 0;
 	SPI_finish();

@@ -35,20 +35,24 @@ extern bool store_delete_subscription_by_endpoint(text *endpoint, char **app);
  * look the subscription up, never as proof that it went.
  */
 #define STORE_GONE_CHANNEL "webpush_subscription_gone"
-extern bool store_delete_gone_subscription(int64 id, int32 status);
+extern bool store_delete_gone_subscription(int64 id, const char *endpoint, int32 status);
 
 /* Every subscription of a user in an application; returns how many. */
 extern int64 store_delete_user_subscriptions(text *user_id, const char *app);
 
 /*
- * The statement that deletes gone subscriptions, given $1 bigint[] (ids)
- * and $2 integer[] (statuses), and notifies the application of each.
+ * The statement that deletes gone subscriptions, given $1 bigint[] (ids),
+ * $2 integer[] (statuses) and $3 text[] (the endpoints that answered), and
+ * notifies the application of each.  Only while the subscription still has
+ * that endpoint: a browser that subscribed again meanwhile moved it to a
+ * new one (old_endpoint), and the old endpoint's 404 or 410 says nothing
+ * of the new.
  */
 #define STORE_DELETE_GONE_SQL \
-	"WITH o AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))" \
-	"  AS o(id, status))," \
+	"WITH o AS (SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
+	"  pg_catalog.unnest($3)) AS o(id, status, endpoint))," \
 	" d AS (DELETE FROM webpush.subscriptions s USING o WHERE s.id = o.id AND s.id <> 0" \
-	"  RETURNING s.id, o.status) " \
+	"  AND s.endpoint = o.endpoint RETURNING s.id, o.status) " \
 	"SELECT pg_catalog.pg_notify('" STORE_GONE_CHANNEL "'," \
 	" pg_catalog.json_build_object('subscription_id', d.id, 'status', d.status)::text) FROM d"
 
