@@ -1335,13 +1335,24 @@ is_final_undelivered(OutcomeKind kind)
  * finds its row by ctid (a nested loop over the arrays, a TID lookup
  * each), so a batch costs linear time; a join of the deleted rows back to
  * the arrays would rescan them for every row.  What the history keeps of
- * the message and the user came with the claim.  $1 is the worker's pid;
- * arrays are the outcomes' arrays from $2 on, named columns, and outcome
- * the columns the history takes from them.
+ * the message and the user came with the claim.
+ *
+ * Both statements take final_values()'s parameters: $1 the worker's pid,
+ * then the outcomes' tids, statuses, endpoints, created_at, applications
+ * and user ids, unnested as FINAL_COLUMNS; tail adds arrays and their
+ * columns (or is FINAL_COLUMNS alone), and outcome is what the history
+ * takes.
  */
-#define RECORD_FINAL_SQL(arrays, columns, outcome) \
+#define FINAL_ARGS 7
+#define FINAL_ARG_TYPES INT4OID, TIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, \
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID
+#define FINAL_ARRAYS \
+	"pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)," \
+	" pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)"
+#define FINAL_COLUMNS ") AS o(tid, status, endpoint, created_at, application, user_id"
+#define RECORD_FINAL_SQL(tail, outcome) \
 	"WITH d AS (DELETE FROM webpush.deliveries d" \
-	"  USING ROWS FROM (" arrays ") AS o(" columns ")" \
+	"  USING ROWS FROM (" FINAL_ARRAYS tail ")" \
 	"  WHERE d.ctid = o.tid AND d.claimed_by = $1" \
 	"  RETURNING d.message_id, d.subscription_id, d.attempts, " outcome ") " \
 	"INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome," \
@@ -1349,6 +1360,18 @@ is_final_undelivered(OutcomeKind kind)
 	"SELECT message_id, subscription_id, COALESCE(endpoint, ''), outcome," \
 	" NULLIF(status, 0), attempts - uncounted, reason, created_at, application, user_id" \
 	" FROM d"
+
+static void
+final_values(Datum *values, const OutcomeArrays *a)
+{
+	values[0] = Int32GetDatum(MyProcPid);
+	values[1] = PointerGetDatum(datum_array(a->tids, a->n, TIDOID));
+	values[2] = PointerGetDatum(datum_array(a->statuses, a->n, INT4OID));
+	values[3] = PointerGetDatum(text_array(a->endpoints, a->n));
+	values[4] = PointerGetDatum(datum_array(a->created_at, a->n, TIMESTAMPTZOID));
+	values[5] = PointerGetDatum(text_array(a->applications, a->n));
+	values[6] = PointerGetDatum(text_array(a->user_ids, a->n));
+}
 
 /* The statements that write outcomes, for a batch of them. */
 static void
@@ -1368,59 +1391,39 @@ record_batch(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, is_delivered);
 	if (a.n > 0)
 	{
-		Oid			types[7] = {INT4OID, TIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-		Datum		values[7];
+		Oid			types[FINAL_ARGS] = {FINAL_ARG_TYPES};
+		Datum		values[FINAL_ARGS];
 
-		values[0] = Int32GetDatum(MyProcPid);
-		values[1] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
-		values[2] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
-		values[3] = PointerGetDatum(text_array(a.endpoints, a.n));
-		values[4] = PointerGetDatum(datum_array(a.created_at, a.n, TIMESTAMPTZOID));
-		values[5] = PointerGetDatum(text_array(a.applications, a.n));
-		values[6] = PointerGetDatum(text_array(a.user_ids, a.n));
+		final_values(values, &a);
 		if (SPI_execute_plan(prepared(&delivered_plan,
-									  RECORD_FINAL_SQL("pg_catalog.unnest($2), pg_catalog.unnest($3),"
-													   " pg_catalog.unnest($4), pg_catalog.unnest($5),"
-													   " pg_catalog.unnest($6), pg_catalog.unnest($7)",
-													   "tid, status, endpoint, created_at, application, user_id",
+									  RECORD_FINAL_SQL(FINAL_COLUMNS,
 													   "o.endpoint, text 'delivered' AS outcome, o.status,"
 													   " NULL::text AS reason, 0 AS uncounted, o.created_at,"
 													   " o.application, o.user_id"),
-									  7, types),
+									  FINAL_ARGS, types),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "webpush: could not record delivery outcomes");
 	}
 
-	/* Failed and expired. */
+	/* Failed and expired: also what, why, and whether it was attempted. */
 	collect(&a, outcomes, n, is_final_undelivered);
 	if (a.n > 0)
 	{
-		Oid			types[10] = {INT4OID, TIDARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-		Datum		values[10];
+		Oid			types[FINAL_ARGS + 3] = {FINAL_ARG_TYPES, TEXTARRAYOID, TEXTARRAYOID,
+		INT4ARRAYOID};
+		Datum		values[FINAL_ARGS + 3];
 
-		values[0] = Int32GetDatum(MyProcPid);
-		values[1] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
-		values[2] = PointerGetDatum(text_array(a.kinds, a.n));
-		values[3] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
-		values[4] = PointerGetDatum(text_array(a.reasons, a.n));
-		values[5] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
-		values[6] = PointerGetDatum(text_array(a.endpoints, a.n));
-		values[7] = PointerGetDatum(datum_array(a.created_at, a.n, TIMESTAMPTZOID));
-		values[8] = PointerGetDatum(text_array(a.applications, a.n));
-		values[9] = PointerGetDatum(text_array(a.user_ids, a.n));
+		final_values(values, &a);
+		values[FINAL_ARGS] = PointerGetDatum(text_array(a.kinds, a.n));
+		values[FINAL_ARGS + 1] = PointerGetDatum(text_array(a.reasons, a.n));
+		values[FINAL_ARGS + 2] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
 		if (SPI_execute_plan(prepared(&final_plan,
-									  RECORD_FINAL_SQL("pg_catalog.unnest($2), pg_catalog.unnest($3),"
-													   " pg_catalog.unnest($4), pg_catalog.unnest($5),"
-													   " pg_catalog.unnest($6), pg_catalog.unnest($7),"
-													   " pg_catalog.unnest($8), pg_catalog.unnest($9),"
-													   " pg_catalog.unnest($10)",
-													   "tid, outcome, status, reason, uncounted, endpoint,"
-													   " created_at, application, user_id",
+									  RECORD_FINAL_SQL(", pg_catalog.unnest($8), pg_catalog.unnest($9),"
+													   " pg_catalog.unnest($10)" FINAL_COLUMNS
+													   ", outcome, reason, uncounted",
 													   "o.endpoint, o.outcome, o.status, o.reason, o.uncounted,"
 													   " o.created_at, o.application, o.user_id"),
-									  10, types),
+									  FINAL_ARGS + 3, types),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "webpush: could not record delivery outcomes");
 	}
