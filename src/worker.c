@@ -60,6 +60,8 @@
 #define IDLE_WAIT_MS 60000
 /* When due rows were held by another transaction: the next look. */
 #define HELD_ROWS_RETRY_MS 100
+/* A wait this long first sends the statistics pgstat still holds. */
+#define STATS_FLUSH_BEFORE_WAIT_MS 500
 
 /*
  * Hosts.
@@ -1213,6 +1215,14 @@ wait_and_collect(WorkerState *w, long wait_ms)
 		wait_ms = 0;
 	if (w->nkept > 0)
 		wait_ms = wait_until(wait_ms, now, w->kept_retry_at);
+
+	/*
+	 * pgstat sends a transaction's statistics at most once a second, at the
+	 * end of a later transaction; in an idle queue that may be a minute away,
+	 * and pg_stat_user_tables would not show the last drain until then.
+	 */
+	if (wait_ms < 0 || wait_ms >= STATS_FLUSH_BEFORE_WAIT_MS)
+		pgstat_report_stat(true);
 
 	if (http_client_wait(w->http, wait_ms,
 						 webpush_wait_event(&w->wait_event, "WebPushWorker")))
