@@ -1250,6 +1250,7 @@ typedef struct OutcomeArrays
 {
 	int			n;
 	Datum	   *tids;
+	Datum	   *message_ids;
 	Datum	   *subscription_ids;
 	Datum	   *statuses;
 	Datum	   *delays;
@@ -1269,6 +1270,7 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 
 	a->n = 0;
 	a->tids = palloc(sizeof(Datum) * Max(n, 1));
+	a->message_ids = palloc(sizeof(Datum) * Max(n, 1));
 	a->subscription_ids = palloc(sizeof(Datum) * Max(n, 1));
 	a->statuses = palloc(sizeof(Datum) * Max(n, 1));
 	a->delays = palloc(sizeof(Datum) * Max(n, 1));
@@ -1286,6 +1288,7 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 		if (!wanted(o->kind))
 			continue;
 		a->tids[a->n] = PointerGetDatum(&o->ref.tid);
+		a->message_ids[a->n] = Int64GetDatum(o->ref.message_id);
 		a->subscription_ids[a->n] = Int64GetDatum(o->ref.subscription_id);
 		a->statuses[a->n] = Int32GetDatum(o->status);
 		a->delays[a->n] = Float8GetDatum(o->retry_delay_ms);
@@ -1331,29 +1334,44 @@ is_final_undelivered(OutcomeKind kind)
 }
 
 /*
- * Finished deliveries leave for the history, in one pass: each outcome
- * finds its row by ctid (a nested loop over the arrays, a TID lookup
- * each), so a batch costs linear time; a join of the deleted rows back to
- * the arrays would rescan them for every row.  What the history keeps of
- * the message and the user came with the claim.
+ * Each outcome finds its row by the ctid the claim returned: a TID lookup,
+ * so a batch costs linear time, where a join back to the arrays would
+ * rescan them for every row.  The row found must still be the claimed
+ * delivery (its key, claimed by this worker).  A ctid can point elsewhere
+ * once the row moved: VACUUM FULL, CLUSTER or an ALTER TABLE rewrote the
+ * table, or someone updated the row.  Then the statement finds fewer rows
+ * than it was given, and runs again finding rows by primary key; it only
+ * touches rows this worker still has claimed, so it cannot write one twice.
+ */
+#define BY_TID "d.ctid = o.tid AND "
+#define BY_KEY ""
+#define FIND_CLAIMED(by) \
+	"  WHERE " by "d.message_id = o.message_id" \
+	"   AND d.subscription_id = o.subscription_id AND d.claimed_by = "
+
+/*
+ * Finished deliveries leave for the history, in one pass; what the history
+ * keeps of the message and the user came with the claim.
  *
  * Both statements take final_values()'s parameters: $1 the worker's pid,
- * then the outcomes' tids, statuses, endpoints, created_at, applications
- * and user ids, unnested as FINAL_COLUMNS; tail adds arrays and their
- * columns (or is FINAL_COLUMNS alone), and outcome is what the history
- * takes.
+ * then the outcomes' tids, message and subscription ids, statuses,
+ * endpoints, created_at, applications and user ids, unnested as
+ * FINAL_COLUMNS; tail adds arrays and their columns (or is FINAL_COLUMNS
+ * alone), and outcome is what the history takes.
  */
-#define FINAL_ARGS 7
-#define FINAL_ARG_TYPES INT4OID, TIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, \
-	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID
+#define FINAL_ARGS 9
+#define FINAL_ARG_TYPES INT4OID, TIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID, \
+	INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID
 #define FINAL_ARRAYS \
 	"pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)," \
-	" pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)"
-#define FINAL_COLUMNS ") AS o(tid, status, endpoint, created_at, application, user_id"
-#define RECORD_FINAL_SQL(tail, outcome) \
+	" pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)," \
+	" pg_catalog.unnest($8), pg_catalog.unnest($9)"
+#define FINAL_COLUMNS ") AS o(tid, message_id, subscription_id, status, endpoint," \
+	" created_at, application, user_id"
+#define RECORD_FINAL_SQL(by, tail, outcome) \
 	"WITH d AS (DELETE FROM webpush.deliveries d" \
 	"  USING ROWS FROM (" FINAL_ARRAYS tail ")" \
-	"  WHERE d.ctid = o.tid AND d.claimed_by = $1" \
+	FIND_CLAIMED(by) "$1" \
 	"  RETURNING d.message_id, d.subscription_id, d.attempts, " outcome ") " \
 	"INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome," \
 	" status, attempts, reason, created_at, application, user_id) " \
@@ -1361,26 +1379,94 @@ is_final_undelivered(OutcomeKind kind)
 	" NULLIF(status, 0), attempts - uncounted, reason, created_at, application, user_id" \
 	" FROM d"
 
+#define RECORD_DELIVERED_SQL(by) \
+	RECORD_FINAL_SQL(by, FINAL_COLUMNS, \
+					 "o.endpoint, text 'delivered' AS outcome, o.status," \
+					 " NULL::text AS reason, 0 AS uncounted, o.created_at," \
+					 " o.application, o.user_id")
+#define RECORD_UNDELIVERED_SQL(by) \
+	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)," \
+					 " pg_catalog.unnest($12)" FINAL_COLUMNS ", outcome, reason, uncounted", \
+					 "o.endpoint, o.outcome, o.status, o.reason, o.uncounted," \
+					 " o.created_at, o.application, o.user_id")
+
+/* Retries wait for their next attempt. */
+#define RECORD_RETRY_SQL(by) \
+	"UPDATE webpush.deliveries d SET claimed_by = NULL," \
+	" next_attempt_at = pg_catalog.clock_timestamp()" \
+	"  + o.delay_ms * interval '1 millisecond'," \
+	" last_status = NULLIF(o.status, 0), last_error = o.reason " \
+	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
+	" pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5)," \
+	" pg_catalog.unnest($6))" \
+	" AS o(tid, message_id, subscription_id, status, reason, delay_ms) " \
+	FIND_CLAIMED(by) "$7"
+
+/* Handed back unsent: waiting again, the attempt not counted. */
+#define RECORD_RELEASE_SQL(by) \
+	"UPDATE webpush.deliveries d SET claimed_by = NULL," \
+	" attempts = d.attempts - 1," \
+	" next_attempt_at = pg_catalog.clock_timestamp()" \
+	"  + o.delay_ms * interval '1 millisecond' " \
+	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
+	" pg_catalog.unnest($3), pg_catalog.unnest($4))" \
+	" AS o(tid, message_id, subscription_id, delay_ms) " \
+	FIND_CLAIMED(by) "$5"
+
+/* One statement that writes outcomes, by ctid and, if need be, by key. */
+typedef struct OutcomeStatement
+{
+	const char *by_tid;
+	const char *by_key;
+	int			nargs;
+	SPIPlanPtr	tid_plan;
+	SPIPlanPtr	key_plan;
+} OutcomeStatement;
+
+static void
+execute_outcome_statement(OutcomeStatement *stmt, Oid *types, Datum *values,
+						  int noutcomes, int expected_result)
+{
+	if (SPI_execute_plan(prepared(&stmt->tid_plan, stmt->by_tid, stmt->nargs, types),
+						 values, NULL, false, 0) != expected_result)
+		elog(ERROR, "webpush: could not record delivery outcomes");
+	if (SPI_processed >= (uint64) noutcomes)
+		return;
+	if (SPI_execute_plan(prepared(&stmt->key_plan, stmt->by_key, stmt->nargs, types),
+						 values, NULL, false, 0) != expected_result)
+		elog(ERROR, "webpush: could not record delivery outcomes");
+}
+
 static void
 final_values(Datum *values, const OutcomeArrays *a)
 {
 	values[0] = Int32GetDatum(MyProcPid);
 	values[1] = PointerGetDatum(datum_array(a->tids, a->n, TIDOID));
-	values[2] = PointerGetDatum(datum_array(a->statuses, a->n, INT4OID));
-	values[3] = PointerGetDatum(text_array(a->endpoints, a->n));
-	values[4] = PointerGetDatum(datum_array(a->created_at, a->n, TIMESTAMPTZOID));
-	values[5] = PointerGetDatum(text_array(a->applications, a->n));
-	values[6] = PointerGetDatum(text_array(a->user_ids, a->n));
+	values[2] = PointerGetDatum(datum_array(a->message_ids, a->n, INT8OID));
+	values[3] = PointerGetDatum(datum_array(a->subscription_ids, a->n, INT8OID));
+	values[4] = PointerGetDatum(datum_array(a->statuses, a->n, INT4OID));
+	values[5] = PointerGetDatum(text_array(a->endpoints, a->n));
+	values[6] = PointerGetDatum(datum_array(a->created_at, a->n, TIMESTAMPTZOID));
+	values[7] = PointerGetDatum(text_array(a->applications, a->n));
+	values[8] = PointerGetDatum(text_array(a->user_ids, a->n));
 }
 
 /* The statements that write outcomes, for a batch of them. */
 static void
 record_batch(const Outcome *outcomes, int n)
 {
-	static SPIPlanPtr delivered_plan = NULL;
-	static SPIPlanPtr final_plan = NULL;
-	static SPIPlanPtr retry_plan = NULL;
-	static SPIPlanPtr release_plan = NULL;
+	static OutcomeStatement delivered = {
+		RECORD_DELIVERED_SQL(BY_TID), RECORD_DELIVERED_SQL(BY_KEY), FINAL_ARGS, NULL, NULL
+	};
+	static OutcomeStatement undelivered = {
+		RECORD_UNDELIVERED_SQL(BY_TID), RECORD_UNDELIVERED_SQL(BY_KEY), FINAL_ARGS + 3, NULL, NULL
+	};
+	static OutcomeStatement retry = {
+		RECORD_RETRY_SQL(BY_TID), RECORD_RETRY_SQL(BY_KEY), 7, NULL, NULL
+	};
+	static OutcomeStatement release = {
+		RECORD_RELEASE_SQL(BY_TID), RECORD_RELEASE_SQL(BY_KEY), 5, NULL, NULL
+	};
 	static SPIPlanPtr gone_plan = NULL;
 	OutcomeArrays a;
 
@@ -1395,14 +1481,7 @@ record_batch(const Outcome *outcomes, int n)
 		Datum		values[FINAL_ARGS];
 
 		final_values(values, &a);
-		if (SPI_execute_plan(prepared(&delivered_plan,
-									  RECORD_FINAL_SQL(FINAL_COLUMNS,
-													   "o.endpoint, text 'delivered' AS outcome, o.status,"
-													   " NULL::text AS reason, 0 AS uncounted, o.created_at,"
-													   " o.application, o.user_id"),
-									  FINAL_ARGS, types),
-							 values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "webpush: could not record delivery outcomes");
+		execute_outcome_statement(&delivered, types, values, a.n, SPI_OK_INSERT);
 	}
 
 	/* Failed and expired: also what, why, and whether it was attempted. */
@@ -1417,66 +1496,41 @@ record_batch(const Outcome *outcomes, int n)
 		values[FINAL_ARGS] = PointerGetDatum(text_array(a.kinds, a.n));
 		values[FINAL_ARGS + 1] = PointerGetDatum(text_array(a.reasons, a.n));
 		values[FINAL_ARGS + 2] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
-		if (SPI_execute_plan(prepared(&final_plan,
-									  RECORD_FINAL_SQL(", pg_catalog.unnest($8), pg_catalog.unnest($9),"
-													   " pg_catalog.unnest($10)" FINAL_COLUMNS
-													   ", outcome, reason, uncounted",
-													   "o.endpoint, o.outcome, o.status, o.reason, o.uncounted,"
-													   " o.created_at, o.application, o.user_id"),
-									  FINAL_ARGS + 3, types),
-							 values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "webpush: could not record delivery outcomes");
+		execute_outcome_statement(&undelivered, types, values, a.n, SPI_OK_INSERT);
 	}
 
-	/* Retries wait for their next attempt. */
 	collect(&a, outcomes, n, is_retry);
 	if (a.n > 0)
 	{
-		Oid			types[6] = {TIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID, INT4OID};
-		Datum		values[6];
+		Oid			types[7] = {TIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID,
+		TEXTARRAYOID, FLOAT8ARRAYOID, INT4OID};
+		Datum		values[7];
 
 		next_retry = 0;
 		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
-		values[1] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
-		values[2] = PointerGetDatum(text_array(a.reasons, a.n));
-		values[3] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
-		values[4] = Int32GetDatum(MyProcPid);
-		if (SPI_execute_plan(prepared(&retry_plan,
-									  "UPDATE webpush.deliveries d SET claimed_by = NULL,"
-									  " next_attempt_at = pg_catalog.clock_timestamp()"
-									  "  + o.delay_ms * interval '1 millisecond',"
-									  " last_status = NULLIF(o.status, 0), last_error = o.reason "
-									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
-									  " pg_catalog.unnest($3), pg_catalog.unnest($4))"
-									  " AS o(tid, status, reason, delay_ms) "
-									  "WHERE d.ctid = o.tid AND d.claimed_by = $5",
-									  5, types),
-							 values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "webpush: could not schedule retries");
+		values[1] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
+		values[2] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
+		values[3] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
+		values[4] = PointerGetDatum(text_array(a.reasons, a.n));
+		values[5] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
+		values[6] = Int32GetDatum(MyProcPid);
+		execute_outcome_statement(&retry, types, values, a.n, SPI_OK_UPDATE);
 	}
 
-	/* Handed back unsent: waiting again, the attempt not counted. */
 	collect(&a, outcomes, n, is_release);
 	if (a.n > 0)
 	{
-		Oid			types[3] = {TIDARRAYOID, FLOAT8ARRAYOID, INT4OID};
-		Datum		values[3];
+		Oid			types[5] = {TIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID,
+		INT4OID};
+		Datum		values[5];
 
 		next_retry = 0;
 		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
-		values[1] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
-		values[2] = Int32GetDatum(MyProcPid);
-		if (SPI_execute_plan(prepared(&release_plan,
-									  "UPDATE webpush.deliveries d SET claimed_by = NULL,"
-									  " attempts = d.attempts - 1,"
-									  " next_attempt_at = pg_catalog.clock_timestamp()"
-									  "  + o.delay_ms * interval '1 millisecond' "
-									  "FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))"
-									  " AS o(tid, delay_ms) "
-									  "WHERE d.ctid = o.tid AND d.claimed_by = $3",
-									  3, types),
-							 values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "webpush: could not hand back deliveries");
+		values[1] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
+		values[2] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
+		values[3] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
+		values[4] = Int32GetDatum(MyProcPid);
+		execute_outcome_statement(&release, types, values, a.n, SPI_OK_UPDATE);
 	}
 
 	/*

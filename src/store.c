@@ -11,6 +11,7 @@
 #include "utils/builtins.h"
 
 #include "applications.h"
+#include "counters.h"
 #include "spi_util.h"
 #include "store.h"
 
@@ -91,12 +92,43 @@ move_subscription(text *old_endpoint, Datum *values, char *nulls)
 	{
 		ids[0] = Int64GetDatum(old_id);
 		ids[1] = Int64GetDatum(new_id);
-		/* Waiting deliveries of the newer row move; a message keeps one per recipient. */
-		if (SPI_execute_with_args("DELETE FROM webpush.deliveries d WHERE d.subscription_id = $2"
-								  " AND d.claimed_by IS NULL AND EXISTS (SELECT FROM webpush.deliveries o"
-								  "  WHERE o.message_id = d.message_id AND o.subscription_id = $1)",
-								  2, pair_types, ids, NULL, false, 0) != SPI_OK_DELETE ||
-			SPI_execute_with_args("UPDATE webpush.deliveries SET subscription_id = $1"
+		/*
+		 * One browser gets a message once.  Where both rows wait for the same
+		 * message, one delivery goes, to the history as cancelled: the newer
+		 * row's, unless only it is being sent (the older row's would reach
+		 * the browser again at its new endpoint).  The newer row's other
+		 * waiting deliveries move to the older one.
+		 */
+		if (SPI_execute_with_args("WITH d AS (DELETE FROM webpush.deliveries d"
+								  "  WHERE d.subscription_id IN ($1, $2) AND d.claimed_by IS NULL"
+								  "  AND EXISTS (SELECT FROM webpush.deliveries o"
+								  "   WHERE o.message_id = d.message_id AND o.subscription_id IN ($1, $2)"
+								  "   AND o.subscription_id <> d.subscription_id"
+								  "   AND (d.subscription_id = $2 OR o.claimed_by IS NOT NULL))"
+								  "  RETURNING d.message_id, d.subscription_id, d.attempts) "
+								  "INSERT INTO webpush.history (message_id, subscription_id, endpoint,"
+								  " outcome, attempts, reason, created_at, application, user_id) "
+								  "SELECT m.id, d.subscription_id, COALESCE(s.endpoint, ''), 'cancelled',"
+								  " COALESCE(d.attempts, 0), 'the browser subscribed again: subscription '"
+								  "  || CASE WHEN d.subscription_id = $1 THEN $2 ELSE $1 END"
+								  "  || ' of the same browser receives it',"
+								  " m.created_at, m.application, s.user_id"
+								  " FROM d JOIN webpush.messages m ON m.id = d.message_id"
+								  " LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id",
+								  2, pair_types, ids, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "webpush: could not merge the subscriptions");
+		if (SPI_processed > 0)
+		{
+			CountedEvent e;
+
+			memset(&e, 0, sizeof(e));
+			e.application = TextDatumGetCString(values[5]);
+			e.outcome = COUNT_CANCELLED;
+			e.count = SPI_processed;
+			counters_count(&e);
+			counters_queue_changed_at_commit();
+		}
+		if (SPI_execute_with_args("UPDATE webpush.deliveries SET subscription_id = $1"
 								  " WHERE subscription_id = $2 AND claimed_by IS NULL",
 								  2, pair_types, ids, NULL, false, 0) != SPI_OK_UPDATE ||
 			SPI_execute_with_args("DELETE FROM webpush.subscriptions WHERE id = $2",

@@ -446,6 +446,37 @@ test('a subscription id below zero is a recipient like any other', async () => {
     ['to both', 'to the first']);
 });
 
+for (const [what, rewrite] of [
+  ['VACUUM FULL', ['VACUUM FULL webpush.deliveries']],
+  ['a column type change', ['ALTER TABLE webpush.deliveries ALTER COLUMN last_status TYPE integer',
+    'ALTER TABLE webpush.deliveries ALTER COLUMN last_status TYPE smallint']],
+]) {
+  test(`a rewrite of the deliveries during a drain (${what}) records each outcome on its own row, once`, async () => {
+    const n = 60;
+    const subs = Array.from({ length: n }, () => service.subscribe());
+    // Half are delivered, half fail for good: both kinds of record meet the rewrite.
+    subs.forEach((s, i) => service.respond(s.endpoint, { status: i % 2 ? 400 : 201, delayMs: 1500 }));
+    const { rows } = await db.query(
+      'SELECT array_agg(webpush_subscribe(s) ORDER BY o) AS ids FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(s, o)',
+      [JSON.stringify(subs)]);
+    const ids = rows[0].ids.map(Number);
+    const { rows: [m] } = await db.query('SELECT message_id FROM webpush_send_many($1::bigint[], \'rewritten\')', [ids]);
+    await until('requests in flight', async () =>
+      (await count('SELECT count(*) AS n FROM webpush.deliveries WHERE claimed_by IS NOT NULL')) > 0);
+    // Every row gets a new place while the worker holds the old ones.
+    for (const sql of rewrite) await db.query(sql);
+    await queueEmpty();
+    assert.ok(subs.every((s) => service.received(s.endpoint).length === 1), 'each sent once');
+    const { rows: h } = await db.query(
+      'SELECT subscription_id, outcome, status FROM webpush.history WHERE message_id = $1 ORDER BY subscription_id',
+      [m.message_id]);
+    assert.deepEqual(h.map((r) => [Number(r.subscription_id), r.outcome, r.status]),
+      ids.map((id, i) => [id, i % 2 ? 'failed' : 'delivered', i % 2 ? 400 : 201])
+        .sort((a, b) => a[0] - b[0]),
+      'one history row per recipient, with its own outcome');
+  });
+}
+
 test('commit-to-delivery latency is milliseconds (wake on commit, no polling)', async () => {
   const sub = await subscribe();
   const latencies = [];

@@ -132,6 +132,33 @@ test('a move to a new endpoint while a message waits: it arrives at the new one'
   assert.equal(service.received(oldSub.endpoint).length, 0);
 });
 
+test('a browser that subscribed again gets a message both its rows waited for once, also while one is in flight', async () => {
+  const oldSub = service.subscribe();
+  const newSub = service.subscribe();
+  const oldId = Number(await subscribe(oldSub, 'twice'));
+  const newId = Number(await subscribe(newSub, 'twice'));
+  const msg = await value(`SELECT message_id FROM webpush_send_many($1::bigint[], 'once',
+                                                                   send_at => now() + interval '1 second')`,
+  [[oldId, newId]]);
+  // The old row's delivery waits for a retry while the new row's is sent.
+  await db.query(`UPDATE webpush.deliveries SET next_attempt_at = now() + interval '1 hour'
+                  WHERE message_id = $1 AND subscription_id = $2`, [msg, oldId]);
+  service.respond(newSub.endpoint, { status: 201, delayMs: 1500 * SLOW });
+  await service.waitFor(() => service.received(newSub.endpoint).length === 1, 10000);
+  // The browser's pushsubscriptionchange: the old row takes the new endpoint.
+  assert.equal(Number(await value('SELECT webpush_subscribe($1, $2, old_endpoint => $3) AS id',
+    [newSub, 'twice', oldSub.endpoint])), oldId);
+  await until('the message settled', async () =>
+    !(await value('SELECT pending FROM webpush.messages WHERE id = $1', [msg])), 10000 * SLOW);
+  const { rows } = await db.query(
+    'SELECT subscription_id, outcome, reason FROM webpush.history WHERE message_id = $1 ORDER BY outcome', [msg]);
+  assert.deepEqual(rows.map((r) => [Number(r.subscription_id), r.outcome]),
+    [[oldId, 'cancelled'], [newId, 'delivered']]);
+  assert.match(rows[0].reason, new RegExp(`subscription ${newId} of the same browser receives it`));
+  assert.equal(service.received(newSub.endpoint).length, 1, 'sent once');
+  assert.equal(service.received(oldSub.endpoint).length, 0);
+});
+
 test('webpush_send_now is recorded in the history under a message of its own', async () => {
   const sub = service.subscribe();
   const id = await subscribe(sub);
