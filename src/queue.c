@@ -1143,7 +1143,8 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 								  "  topic, expires_at, created_at, application, send_at FROM webpush.messages"
 								  "  WHERE pending AND send_at <= pg_catalog.now()"
 								  "  ORDER BY send_at, id LIMIT $1),"
-								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1"
+								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1,"
+								  "  next_attempt_at = NULL"
 								  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
 								  "   LEFT JOIN ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4))"
 								  "    AS p(id, next) ON p.id = m.id"
@@ -1322,6 +1323,12 @@ is_gone(OutcomeKind kind)
 }
 
 static bool
+is_failed_or_gone(OutcomeKind kind)
+{
+	return kind == OUTCOME_FAILED || kind == OUTCOME_GONE;
+}
+
+static bool
 is_delivered(OutcomeKind kind)
 {
 	return kind == OUTCOME_DELIVERED;
@@ -1413,6 +1420,23 @@ is_final_undelivered(OutcomeKind kind)
 	" AS o(tid, message_id, subscription_id, delay_ms) " \
 	FIND_CLAIMED(by) "$5"
 
+/*
+ * A failure at an endpoint the subscription no longer has (the browser
+ * moved while the request was in flight, typically from a dead endpoint)
+ * is not final: the delivery waits again, due at once, for the current
+ * endpoint.  Found by key: failures are few.
+ */
+#define REDIRECT_MOVED_SQL \
+	"UPDATE webpush.deliveries d SET claimed_by = NULL," \
+	" next_attempt_at = pg_catalog.clock_timestamp()," \
+	" last_status = NULLIF(o.status, 0), last_error = o.reason " \
+	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)," \
+	" pg_catalog.unnest($4), pg_catalog.unnest($5))" \
+	" AS o(message_id, subscription_id, status, endpoint, reason)," \
+	" webpush.subscriptions s " \
+	FIND_CLAIMED(BY_KEY) "$6" \
+	" AND s.id = d.subscription_id AND s.endpoint <> o.endpoint"
+
 /* One statement that writes outcomes, by ctid and, if need be, by key. */
 typedef struct OutcomeStatement
 {
@@ -1427,14 +1451,30 @@ static void
 execute_outcome_statement(OutcomeStatement *stmt, Oid *types, Datum *values,
 						  int noutcomes, int expected_result)
 {
+	uint64		found;
+
 	if (SPI_execute_plan(prepared(&stmt->tid_plan, stmt->by_tid, stmt->nargs, types),
 						 values, NULL, false, 0) != expected_result)
 		elog(ERROR, "webpush: could not record delivery outcomes");
-	if (SPI_processed >= (uint64) noutcomes)
+	found = SPI_processed;
+	if (found >= (uint64) noutcomes)
 		return;
 	if (SPI_execute_plan(prepared(&stmt->key_plan, stmt->by_key, stmt->nargs, types),
 						 values, NULL, false, 0) != expected_result)
 		elog(ERROR, "webpush: could not record delivery outcomes");
+	found += SPI_processed;
+
+	/*
+	 * Rows this worker claimed and no longer finds were deleted or changed
+	 * by someone else (a DBA's UPDATE of their key, a trigger that skipped
+	 * the change): say so, as their outcome is not in the history.
+	 */
+	if (found < (uint64) noutcomes)
+		ereport(WARNING,
+				(errmsg("webpush worker: %llu of %d outcomes found no delivery this worker had claimed",
+						(unsigned long long) (noutcomes - found), noutcomes),
+				 errdetail("Another session deleted or changed those rows of webpush.deliveries while they were being sent."),
+				 errhint("Rows of webpush.deliveries whose claimed_by is a running worker are being sent; leave them alone.")));
 }
 
 static void
@@ -1467,8 +1507,10 @@ record_batch(const Outcome *outcomes, int n)
 	static OutcomeStatement release = {
 		RECORD_RELEASE_SQL(BY_TID), RECORD_RELEASE_SQL(BY_KEY), 5, NULL, NULL
 	};
+	static SPIPlanPtr redirect_plan = NULL;
 	static SPIPlanPtr gone_plan = NULL;
 	OutcomeArrays a;
+	int			redirected = 0;
 
 	/*
 	 * Delivered, the most of them: no reason, every attempt counted, so
@@ -1484,6 +1526,27 @@ record_batch(const Outcome *outcomes, int n)
 		execute_outcome_statement(&delivered, types, values, a.n, SPI_OK_INSERT);
 	}
 
+	collect(&a, outcomes, n, is_failed_or_gone);
+	if (a.n > 0)
+	{
+		Oid			types[6] = {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, INT4OID};
+		Datum		values[6];
+
+		values[0] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
+		values[1] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
+		values[2] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
+		values[3] = PointerGetDatum(text_array(a.endpoints, a.n));
+		values[4] = PointerGetDatum(text_array(a.reasons, a.n));
+		values[5] = Int32GetDatum(MyProcPid);
+		if (SPI_execute_plan(prepared(&redirect_plan, REDIRECT_MOVED_SQL, 6, types),
+							 values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "webpush: could not record delivery outcomes");
+		redirected = (int) SPI_processed;
+		if (redirected > 0)
+			next_retry = 0;
+	}
+
 	/* Failed and expired: also what, why, and whether it was attempted. */
 	collect(&a, outcomes, n, is_final_undelivered);
 	if (a.n > 0)
@@ -1496,7 +1559,8 @@ record_batch(const Outcome *outcomes, int n)
 		values[FINAL_ARGS] = PointerGetDatum(text_array(a.kinds, a.n));
 		values[FINAL_ARGS + 1] = PointerGetDatum(text_array(a.reasons, a.n));
 		values[FINAL_ARGS + 2] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
-		execute_outcome_statement(&undelivered, types, values, a.n, SPI_OK_INSERT);
+		execute_outcome_statement(&undelivered, types, values, a.n - redirected,
+								  SPI_OK_INSERT);
 	}
 
 	collect(&a, outcomes, n, is_retry);

@@ -8,6 +8,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
 #include "applications.h"
@@ -66,25 +67,60 @@ move_subscription(text *old_endpoint, Datum *values, char *nulls)
 	int64		old_id = 0;
 	int64		new_id = 0;
 	bool		isnull;
+	bool		same;
 	uint64		i;
 
-	/* Both rows locked, in id order, so that two moves cannot deadlock. */
-	if (SPI_execute_with_args("SELECT id, endpoint = $1, application FROM webpush.subscriptions"
-							  " WHERE endpoint IN ($1, $2) ORDER BY id FOR UPDATE",
-							  2, end_types, ends, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "webpush: could not read the subscriptions");
-	for (i = 0; i < SPI_processed; i++)
+	/*
+	 * The deliveries of both rows are locked before the rows themselves, in
+	 * the order the worker locks them when it records (a delivery, then its
+	 * subscription); while they are, the worker records nothing for them
+	 * and claims none, so what is waiting, in flight or finished cannot
+	 * change under the decisions below.  A browser that subscribed again
+	 * between the two steps makes the loop look again.
+	 */
+	for (;;)
 	{
-		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		char	   *owner = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+		int64		seen[2] = {0, 0};
 
-		if (strcmp(owner, TextDatumGetCString(values[5])) != 0)
-			endpoint_of_another_application();
+		if (SPI_execute_with_args("SELECT id FROM webpush.subscriptions"
+								  " WHERE endpoint IN ($1, $2) ORDER BY id",
+								  2, end_types, ends, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "webpush: could not read the subscriptions");
+		for (i = 0; i < SPI_processed && i < 2; i++)
+			seen[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		ids[0] = Int64GetDatum(seen[0]);
+		ids[1] = Int64GetDatum(seen[1]);
+		if (SPI_execute_with_args("SELECT FROM webpush.deliveries"
+								  " WHERE subscription_id IN ($1, $2) AND subscription_id <> 0"
+								  " FOR UPDATE",
+								  2, pair_types, ids, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "webpush: could not lock the deliveries");
 
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
-			old_id = id;
-		else
-			new_id = id;
+		/* Both rows locked, in id order, so that two moves cannot deadlock. */
+		if (SPI_execute_with_args("SELECT id, endpoint = $1, application FROM webpush.subscriptions"
+								  " WHERE endpoint IN ($1, $2) ORDER BY id FOR UPDATE",
+								  2, end_types, ends, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "webpush: could not read the subscriptions");
+		old_id = new_id = 0;
+		same = true;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			char	   *owner = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
+
+			if (i >= 2 || id != seen[i])
+				same = false;
+			if (strcmp(owner, TextDatumGetCString(values[5])) != 0)
+				endpoint_of_another_application();
+
+			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
+				old_id = id;
+			else
+				new_id = id;
+		}
+		if (same && (SPI_processed >= 2 || seen[SPI_processed] == 0))
+			break;
+		CHECK_FOR_INTERRUPTS();
 	}
 	if (old_id == 0)
 		return 0;
@@ -93,25 +129,30 @@ move_subscription(text *old_endpoint, Datum *values, char *nulls)
 		ids[0] = Int64GetDatum(old_id);
 		ids[1] = Int64GetDatum(new_id);
 		/*
-		 * One browser gets a message once.  Where both rows wait for the same
-		 * message, one delivery goes, to the history as cancelled: the newer
-		 * row's, unless only it is being sent (the older row's would reach
-		 * the browser again at its new endpoint).  The newer row's other
-		 * waiting deliveries move to the older one.
+		 * One browser gets a message once.  A waiting delivery of either row
+		 * goes, to the history as cancelled, when the other row's delivery of
+		 * the message was delivered, is being sent, or waits too (then the
+		 * newer row's goes: the older one keeps its id).  What is being sent
+		 * stays: when it fails at an endpoint its subscription no longer has,
+		 * the worker sends it again to the current one.  The newer row's
+		 * other waiting deliveries move to the older one.
 		 */
 		if (SPI_execute_with_args("WITH d AS (DELETE FROM webpush.deliveries d"
 								  "  WHERE d.subscription_id IN ($1, $2) AND d.claimed_by IS NULL"
-								  "  AND EXISTS (SELECT FROM webpush.deliveries o"
-								  "   WHERE o.message_id = d.message_id AND o.subscription_id IN ($1, $2)"
-								  "   AND o.subscription_id <> d.subscription_id"
-								  "   AND (d.subscription_id = $2 OR o.claimed_by IS NOT NULL))"
+								  "  AND (EXISTS (SELECT FROM webpush.deliveries o"
+								  "    WHERE o.message_id = d.message_id AND o.subscription_id IN ($1, $2)"
+								  "    AND o.subscription_id <> d.subscription_id"
+								  "    AND (d.subscription_id = $2 OR o.claimed_by IS NOT NULL))"
+								  "   OR EXISTS (SELECT FROM webpush.history h"
+								  "    WHERE h.message_id = d.message_id AND h.subscription_id IN ($1, $2)"
+								  "    AND h.outcome = 'delivered'))"
 								  "  RETURNING d.message_id, d.subscription_id, d.attempts) "
 								  "INSERT INTO webpush.history (message_id, subscription_id, endpoint,"
 								  " outcome, attempts, reason, created_at, application, user_id) "
 								  "SELECT m.id, d.subscription_id, COALESCE(s.endpoint, ''), 'cancelled',"
 								  " COALESCE(d.attempts, 0), 'the browser subscribed again: subscription '"
 								  "  || CASE WHEN d.subscription_id = $1 THEN $2 ELSE $1 END"
-								  "  || ' of the same browser receives it',"
+								  "  || ' of the same browser gets it',"
 								  " m.created_at, m.application, s.user_id"
 								  " FROM d JOIN webpush.messages m ON m.id = d.message_id"
 								  " LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id",

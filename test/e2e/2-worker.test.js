@@ -576,26 +576,30 @@ for (const status of [404, 410]) {
   });
 }
 
-test('a 410 from the old endpoint of a browser that subscribed again keeps the subscription', async () => {
+test('a 410 from the old endpoint of a browser that subscribed again keeps the subscription, and the message goes to the new one', async () => {
   const listener = await listen('postgres', 'webpush_subscription_gone');
   const old = await subscribe('worker-moved-410');
   // The old endpoint answers 410, late: the browser subscribes again
   // (pushsubscriptionchange) while the request is in flight.
   service.respond(old.endpoint, { status: 410, delayMs: 1500 });
-  await db.query('SELECT webpush_send($1::bigint, $2)', [old.id, 'to the old endpoint']);
+  await db.query('SELECT webpush_send($1::bigint, $2)', [old.id, 'sent while moving']);
   await until('the request in flight', async () =>
     (await count('SELECT count(*) AS n FROM webpush.deliveries WHERE subscription_id = $1 AND claimed_by IS NOT NULL', [old.id])) === 1);
   const renewed = service.subscribe();
   const { rows: [moved] } = await db.query(
     'SELECT webpush_subscribe($1, $2, old_endpoint => $3) AS id', [renewed, 'worker-moved-410', old.endpoint]);
   assert.equal(String(moved.id), String(old.id), 'the same subscription, moved');
-  await until('the 410 recorded', async () =>
-    (await count("SELECT count(*) AS n FROM webpush.history WHERE subscription_id = $1 AND status = 410", [old.id])) === 1);
+  // The 410 came from an endpoint the subscription no longer has: the
+  // delivery is sent again, to the current one.
+  await service.waitFor(() => service.received(renewed.endpoint).length === 1);
+  assert.equal(service.received(renewed.endpoint)[0].payload.toString(), 'sent while moving');
+  await until('the delivery recorded', async () =>
+    (await count('SELECT count(*) AS n FROM webpush.history WHERE subscription_id = $1', [old.id])) === 1);
+  const { rows: h } = await db.query(
+    'SELECT outcome, status, attempts, endpoint FROM webpush.history WHERE subscription_id = $1', [old.id]);
+  assert.deepEqual(h, [{ outcome: 'delivered', status: 201, attempts: 2, endpoint: renewed.endpoint }]);
   const { rows } = await db.query('SELECT endpoint FROM webpush.subscriptions WHERE id = $1', [old.id]);
   assert.deepEqual(rows, [{ endpoint: renewed.endpoint }], 'kept, with its new endpoint');
-  await db.query('SELECT webpush_send($1::bigint, $2)', [old.id, 'to the new endpoint']);
-  await service.waitFor(() => service.received(renewed.endpoint).length === 1);
-  assert.equal(service.received(renewed.endpoint)[0].payload.toString(), 'to the new endpoint');
   assert.deepEqual(listener.notes.filter((n) => String(n.subscription_id) === String(old.id)), [],
     'the application was not told it is gone');
   await listener.end();

@@ -132,31 +132,76 @@ test('a move to a new endpoint while a message waits: it arrives at the new one'
   assert.equal(service.received(oldSub.endpoint).length, 0);
 });
 
-test('a browser that subscribed again gets a message both its rows waited for once, also while one is in flight', async () => {
+// A browser whose new endpoint was stored as a subscription of its own
+// before the pushsubscriptionchange that names the old one: the move merges
+// the two rows, and a message both were to get reaches the browser once.
+// script(oldSub, newSub) scripts the two endpoints' answers; ready(msg, ids)
+// waits for the moment of the move.
+async function mergeWhileSending(label, script, ready) {
   const oldSub = service.subscribe();
   const newSub = service.subscribe();
-  const oldId = Number(await subscribe(oldSub, 'twice'));
-  const newId = Number(await subscribe(newSub, 'twice'));
-  const msg = await value(`SELECT message_id FROM webpush_send_many($1::bigint[], 'once',
-                                                                   send_at => now() + interval '1 second')`,
-  [[oldId, newId]]);
-  // The old row's delivery waits for a retry while the new row's is sent.
-  await db.query(`UPDATE webpush.deliveries SET next_attempt_at = now() + interval '1 hour'
-                  WHERE message_id = $1 AND subscription_id = $2`, [msg, oldId]);
-  service.respond(newSub.endpoint, { status: 201, delayMs: 1500 * SLOW });
-  await service.waitFor(() => service.received(newSub.endpoint).length === 1, 10000);
-  // The browser's pushsubscriptionchange: the old row takes the new endpoint.
+  const oldId = Number(await subscribe(oldSub, label));
+  const newId = Number(await subscribe(newSub, label));
+  script(oldSub, newSub);
+  const msg = await value('SELECT message_id FROM webpush_send_many($1::bigint[], $2)', [[oldId, newId], label]);
+  await ready(msg, { oldId, newId, oldSub, newSub });
   assert.equal(Number(await value('SELECT webpush_subscribe($1, $2, old_endpoint => $3) AS id',
-    [newSub, 'twice', oldSub.endpoint])), oldId);
-  await until('the message settled', async () =>
-    !(await value('SELECT pending FROM webpush.messages WHERE id = $1', [msg])), 10000 * SLOW);
+    [newSub, label, oldSub.endpoint])), oldId, 'the old row keeps its id');
+  await until(`${label}: the message settled`, async () =>
+    (await db.query('SELECT FROM webpush.deliveries WHERE message_id = $1', [msg])).rowCount === 0, 15000 * SLOW);
   const { rows } = await db.query(
-    'SELECT subscription_id, outcome, reason FROM webpush.history WHERE message_id = $1 ORDER BY outcome', [msg]);
-  assert.deepEqual(rows.map((r) => [Number(r.subscription_id), r.outcome]),
-    [[oldId, 'cancelled'], [newId, 'delivered']]);
-  assert.match(rows[0].reason, new RegExp(`subscription ${newId} of the same browser receives it`));
-  assert.equal(service.received(newSub.endpoint).length, 1, 'sent once');
-  assert.equal(service.received(oldSub.endpoint).length, 0);
+    'SELECT subscription_id, outcome, status, reason FROM webpush.history WHERE message_id = $1 ORDER BY outcome', [msg]);
+  const delivered = service.received(newSub.endpoint).filter((m) => m.status === 201)
+    .concat(service.received(oldSub.endpoint).filter((m) => m.status === 201));
+  assert.equal(delivered.length, 1, 'the browser got it once');
+  return { rows: rows.map((r) => [Number(r.subscription_id), r.outcome, r.status, r.reason]), oldId, newId };
+}
+
+const waitsForRetry = (id) => async (msg) => until('a retry waits', async () => (await db.query(
+  'SELECT FROM webpush.deliveries WHERE message_id = $1 AND subscription_id = $2 AND next_attempt_at IS NOT NULL',
+  [msg, id])).rowCount === 1, 10000 * SLOW);
+
+test('a merge while the new row\'s delivery is in flight cancels the old row\'s waiting retry', async () => {
+  let oldId;
+  const { rows, newId } = await mergeWhileSending('merge-1', (o, n) => {
+    service.respond(o.endpoint, { status: 503, headers: { 'retry-after': '3600' } });
+    service.respond(n.endpoint, { status: 201, delayMs: 1500 * SLOW });
+  }, async (msg, ids) => {
+    oldId = ids.oldId;
+    await service.waitFor(() => service.received(ids.newSub.endpoint).length === 1, 10000);
+    await waitsForRetry(ids.oldId)(msg);
+  });
+  assert.deepEqual(rows.map((r) => r.slice(0, 2)), [[oldId, 'cancelled'], [newId, 'delivered']]);
+  assert.match(rows[0][3], new RegExp(`subscription ${newId} of the same browser gets it`));
+});
+
+test('a merge while the old row\'s delivery is in flight to its dead endpoint: the 410 sends it again to the new one', async () => {
+  let newId;
+  const { rows, oldId } = await mergeWhileSending('merge-2', (o, n) => {
+    service.respond(o.endpoint, { status: 410, body: 'gone', delayMs: 1500 * SLOW });
+    service.respond(n.endpoint, { status: 503, headers: { 'retry-after': '3600' } });
+  }, async (msg, ids) => {
+    newId = ids.newId;
+    await service.waitFor(() => service.received(ids.oldSub.endpoint).length === 1, 10000);
+    await waitsForRetry(ids.newId)(msg);
+  });
+  assert.deepEqual(rows.map((r) => r.slice(0, 3)), [[newId, 'cancelled', null], [oldId, 'delivered', 201]]);
+  assert.equal(await value('SELECT count(*) AS n FROM webpush.subscriptions WHERE id = $1', [oldId]), '1',
+    'the 410 of the old endpoint removed nothing');
+});
+
+test('a merge after the new row delivered cancels the old row\'s waiting retry', async () => {
+  let oldId;
+  const { rows, newId } = await mergeWhileSending('merge-3', (o) => {
+    service.respond(o.endpoint, { status: 503, headers: { 'retry-after': '3600' } });
+  }, async (msg, ids) => {
+    oldId = ids.oldId;
+    await until('delivered to the new endpoint', async () => (await db.query(
+      'SELECT FROM webpush.history WHERE message_id = $1 AND subscription_id = $2', [msg, ids.newId])).rowCount === 1,
+    10000 * SLOW);
+    await waitsForRetry(ids.oldId)(msg);
+  });
+  assert.deepEqual(rows.map((r) => r.slice(0, 2)), [[oldId, 'cancelled'], [newId, 'delivered']]);
 });
 
 test('webpush_send_now is recorded in the history under a message of its own', async () => {
