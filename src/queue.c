@@ -1323,6 +1323,12 @@ is_gone(OutcomeKind kind)
 }
 
 static bool
+is_retry_or_release(OutcomeKind kind)
+{
+	return kind == OUTCOME_RETRY || kind == OUTCOME_RELEASE;
+}
+
+static bool
 is_failed_or_gone(OutcomeKind kind)
 {
 	return kind == OUTCOME_FAILED || kind == OUTCOME_GONE;
@@ -1508,6 +1514,7 @@ record_batch(const Outcome *outcomes, int n)
 		RECORD_RELEASE_SQL(BY_TID), RECORD_RELEASE_SQL(BY_KEY), 5, NULL, NULL
 	};
 	static SPIPlanPtr redirect_plan = NULL;
+	static SPIPlanPtr follow_plan = NULL;
 	static SPIPlanPtr gone_plan = NULL;
 	OutcomeArrays a;
 	int			redirected = 0;
@@ -1598,6 +1605,39 @@ record_batch(const Outcome *outcomes, int n)
 	}
 
 	/*
+	 * A retry or a hand-back whose subscription was merged into another
+	 * while it was in flight (webpush_subscribe with old_endpoint, when the
+	 * new endpoint was stored already) follows it: it waits for the
+	 * subscription that now has its endpoint, unless that one has the
+	 * message waiting or in flight already.
+	 */
+	collect(&a, outcomes, n, is_retry_or_release);
+	if (a.n > 0)
+	{
+		Oid			types[3] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
+		Datum		values[3];
+
+		values[0] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
+		values[1] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
+		values[2] = PointerGetDatum(text_array(a.endpoints, a.n));
+		if (SPI_execute_plan(prepared(&follow_plan,
+									  "WITH o AS MATERIALIZED (SELECT * FROM ROWS FROM (pg_catalog.unnest($1),"
+									  "  pg_catalog.unnest($2), pg_catalog.unnest($3))"
+									  "  AS o(message_id, subscription_id, endpoint)"
+									  "  WHERE o.subscription_id <> 0 AND NOT EXISTS (SELECT FROM webpush.subscriptions x"
+									  "   WHERE x.id = o.subscription_id)) "
+									  "UPDATE webpush.deliveries d SET subscription_id = s.id"
+									  " FROM o, webpush.subscriptions s"
+									  " WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
+									  " AND d.claimed_by IS NULL AND s.endpoint = o.endpoint"
+									  " AND NOT EXISTS (SELECT FROM webpush.deliveries w"
+									  "  WHERE w.message_id = o.message_id AND w.subscription_id = s.id)",
+									  3, types),
+							 values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "webpush: could not record delivery outcomes");
+	}
+
+	/*
 	 * A 404/410 means the browser's subscription is gone: delete it.  What
 	 * else waits for it fails when claimed, with that reason.
 	 */
@@ -1678,7 +1718,7 @@ queue_record_outcomes(const Outcome *outcomes, int n, bool *kept)
 }
 
 int64
-queue_reclaim_orphans(void)
+queue_reclaim_orphans(bool including_own)
 {
 	static SPIPlanPtr plan = NULL;
 	WakeWorkerInfo *workers = palloc(sizeof(WakeWorkerInfo) * 1024);
@@ -1690,9 +1730,12 @@ queue_reclaim_orphans(void)
 	int64		n;
 	int			i;
 
-	/* Rows claimed by a pid that no slot holds any more are orphans. */
+	/*
+	 * Rows claimed by a pid that no slot holds any more are orphans; so are
+	 * this worker's own when it holds nothing (including_own).
+	 */
 	for (i = 0; i < nworkers; i++)
-		if (workers[i].pid != 0)
+		if (workers[i].pid != 0 && !(including_own && workers[i].pid == MyProcPid))
 			pids[npids++] = Int32GetDatum(workers[i].pid);
 	values[0] = PointerGetDatum(datum_array(pids, npids, INT4OID));
 	spi_connect_or_error();

@@ -188,8 +188,13 @@ outcome_history_name(OutcomeKind kind)
  */
 extern int	queue_record_outcomes(const Outcome *outcomes, int n, bool *kept);
 
-/* Hand back deliveries claimed by workers that no longer run. */
-extern int64 queue_reclaim_orphans(void);
+/*
+ * Hand back deliveries claimed by workers that no longer run and, when
+ * including_own, by this one: a worker that holds no delivery (nothing in
+ * flight, waiting for room or to be recorded) and still has rows claimed
+ * lost track of them (another session changed their key).
+ */
+extern int64 queue_reclaim_orphans(bool including_own);
 
 /* History rows (and messages) one purge removes at most: bounded work per turn. */
 #define QUEUE_PURGE_BATCH 10000

@@ -1036,6 +1036,8 @@ maintenance(WorkerState *w)
 {
 	volatile int64 purged = 0;
 	volatile int64 reclaimed = 0;
+	bool		holds_nothing = http_client_in_flight(w->http) == 0 &&
+		w->total_parked == 0 && w->npending == 0;
 
 	pgstat_report_activity(STATE_RUNNING, "webpush: maintenance");
 	PG_TRY();
@@ -1043,7 +1045,7 @@ maintenance(WorkerState *w)
 		begin_transaction();
 		exit_unless_extension_current(w, false);
 		purged = queue_purge_history(webpush_history_retention_s);
-		reclaimed = queue_reclaim_orphans();
+		reclaimed = queue_reclaim_orphans(holds_nothing);
 		end_transaction(w);
 	}
 	PG_CATCH();
@@ -1055,6 +1057,11 @@ maintenance(WorkerState *w)
 	if (purged > 0 || reclaimed > 0)
 		elog(DEBUG1, "webpush worker: purged %lld history rows, requeued %lld orphans",
 			 (long long) purged, (long long) reclaimed);
+	if (reclaimed > 0 && holds_nothing)
+		ereport(WARNING,
+				(errmsg("webpush worker: %lld notifications were claimed but no longer held, and are queued again",
+						(long long) reclaimed),
+				 errdetail("A stopped worker claimed them, or another session changed rows of webpush.deliveries while they were being sent; those may arrive twice.")));
 	return purged >= QUEUE_PURGE_BATCH;
 }
 
@@ -1303,7 +1310,7 @@ webpush_worker_main(Datum arg)
 
 	begin_transaction();
 	exit_unless_extension_current(w, true);
-	reclaimed = queue_reclaim_orphans();
+	reclaimed = queue_reclaim_orphans(false);
 	end_transaction(w);
 	wake_report_serving(w->slot);
 	if (reclaimed > 0)

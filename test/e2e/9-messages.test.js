@@ -190,6 +190,20 @@ test('a merge while the old row\'s delivery is in flight to its dead endpoint: t
     'the 410 of the old endpoint removed nothing');
 });
 
+test('a merge while the new row\'s delivery is in flight and then retried: the retry follows the merged subscription', async () => {
+  let newId;
+  const { rows, oldId } = await mergeWhileSending('merge-4', (o, n) => {
+    service.respond(o.endpoint, { status: 503, headers: { 'retry-after': '3600' } });
+    service.respond(n.endpoint, { status: 503, headers: { 'retry-after': '1' }, delayMs: 1500 * SLOW });
+  }, async (msg, ids) => {
+    newId = ids.newId;
+    await service.waitFor(() => service.received(ids.newSub.endpoint).length === 1, 10000);
+    await waitsForRetry(ids.oldId)(msg);
+  });
+  assert.deepEqual(rows.map((r) => r.slice(0, 3)), [[oldId, 'cancelled', null], [oldId, 'delivered', 201]]);
+  assert.match(rows[0][3], new RegExp(`subscription ${newId} of the same browser gets it`));
+});
+
 test('a merge after the new row delivered cancels the old row\'s waiting retry', async () => {
   let oldId;
   const { rows, newId } = await mergeWhileSending('merge-3', (o) => {
