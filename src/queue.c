@@ -1188,6 +1188,82 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 }
 
 /*
+ * Deliveries waiting for a retry at a push-service host that failed them
+ * for its own sake (no connection, no answer in time, a 5xx), or handed
+ * back unsent; not those a 429 or 406 throttled.  $1 is the host as the
+ * worker's origins name it ("host" or "host:port", lower case, without
+ * https's default port).
+ */
+#define WAITING_FOR_HOST \
+	" FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id" \
+	" LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id" \
+	" WHERE d.next_attempt_at > pg_catalog.now() AND d.claimed_by IS NULL" \
+	" AND (d.last_status IS NULL OR d.last_status >= 500 OR d.last_status = 408)" \
+	" AND pg_catalog.regexp_replace(pg_catalog.lower(pg_catalog.split_part(" \
+	"  COALESCE(s.endpoint, m.endpoint), '/', 3)), ':443$', '') = $1"
+
+int64
+queue_hasten_host(const char *host)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(host)};
+	int64		n;
+
+	spi_connect_or_error();
+	if (SPI_execute_plan(prepared(&plan,
+								  "UPDATE webpush.deliveries SET next_attempt_at = pg_catalog.now()"
+								  " WHERE ctid = ANY (ARRAY(SELECT d.ctid" WAITING_FOR_HOST
+								  " FOR UPDATE OF d SKIP LOCKED))",
+								  1, types),
+						 values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not hasten retries");
+	n = (int64) SPI_processed;
+	if (n > 0)
+		next_retry = 0;
+	SPI_finish();
+	return n;
+}
+
+int
+queue_hasten_one(const char *host, int within_ms, int64 *message_id,
+				 int64 *subscription_id, TimestampTz *was_due)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(host), Int32GetDatum(within_ms)};
+	int			result;
+	bool		isnull;
+
+	spi_connect_or_error();
+	if (SPI_execute_plan(prepared(&plan,
+								  "WITH c AS (SELECT d.ctid, d.next_attempt_at AS was" WAITING_FOR_HOST
+								  "  ORDER BY d.next_attempt_at LIMIT 1 FOR UPDATE OF d SKIP LOCKED),"
+								  " u AS (UPDATE webpush.deliveries d SET next_attempt_at = pg_catalog.now()"
+								  "  FROM c WHERE d.ctid = c.ctid"
+								  "  AND c.was > pg_catalog.now() + $2 * interval '1 millisecond'"
+								  "  RETURNING d.message_id, d.subscription_id, c.was) "
+								  "SELECT (SELECT pg_catalog.count(*) FROM c), u.message_id, u.subscription_id, u.was"
+								  " FROM (VALUES (1)) AS one(x) LEFT JOIN u ON true",
+								  2, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not hasten a retry");
+	result = get_int64(0, 1, &isnull) == 0 ? -1 : 0;
+	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (result == 0 && !isnull)
+	{
+		*message_id = get_int64(0, 2, &isnull);
+		*subscription_id = get_int64(0, 3, &isnull);
+		*was_due = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 4, &isnull));
+		next_retry = 0;
+		result = 1;
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
  * A pending message already due counts too: its first attempts were left
  * for later (the claim was full, or another worker held them), and the
  * worker must come back for them.

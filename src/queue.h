@@ -134,6 +134,21 @@ extern int	queue_claim(int limit, ClaimedMessage **out,
 extern void queue_forget_claim_positions(void);
 
 /*
+ * A push-service host ("host" or "host:port", as an origin names it) is
+ * back: what waits for a retry there because it failed for the host's
+ * sake, or was handed back, is due now.  Returns how many.
+ */
+extern int64 queue_hasten_host(const char *host);
+
+/*
+ * A host is down: the waiting delivery of it due first is due now, to probe
+ * it, unless it is due within within_ms anyway.  Returns 1 with its key and
+ * when it was due, 0 when no probe is needed yet, -1 when nothing waits.
+ */
+extern int	queue_hasten_one(const char *host, int within_ms, int64 *message_id,
+							 int64 *subscription_id, TimestampTz *was_due);
+
+/*
  * When the next delivery falls due (a scheduled message or a retry); false
  * when nothing waits.
  */

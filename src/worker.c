@@ -99,6 +99,22 @@
 #define HOST_STALL_MS 1000
 
 /*
+ * Outages.  A host is down once a request to it fails for the host's sake:
+ * no connection, no answer in time, a 5xx.  While it is, each delivery
+ * waits for its own retry, whose backoff grows; and once a second, when
+ * nothing is in flight to it, the waiting delivery of it due first goes at
+ * once, as a probe.  A probe that fails goes back to its place, with no
+ * attempt counted, so probing spends nobody's retries.  When the host
+ * answers again after being down for DOWN_BEFORE_HASTE_MS, everything that
+ * waits for it because of the outage is due at once: a push service that
+ * comes back gets its backlog within about PROBE_INTERVAL_MS, not when the
+ * longest backoff ends.  429 and 406 (throttling) neither make a host down
+ * nor bring it back, and nor does an answer with a Retry-After.
+ */
+#define PROBE_INTERVAL_MS 1000
+#define DOWN_BEFORE_HASTE_MS 1000
+
+/*
  * One push service origin, as the worker sees it.  Requests to it that wait
  * for room are parked here, in order.
  */
@@ -111,6 +127,14 @@ typedef struct HostState
 	struct Delivery *parked_head;
 	struct Delivery *parked_tail;
 	int			nparked;
+	/* Outages (see above). */
+	TimestampTz down_since;		/* 0: not down */
+	TimestampTz next_probe;
+	bool		back;			/* answered after an outage: haste due */
+	int64		probe_message;	/* the delivery probing it (0: none) */
+	int64		probe_subscription;
+	TimestampTz probe_was_due;	/* where the probe goes back to */
+	TimestampTz probe_deadline; /* forgotten after this, if never judged */
 } HostState;
 
 /* What the worker keeps about a request in flight (HttpRequest.owner). */
@@ -157,6 +181,8 @@ typedef struct WorkerState
 	TimestampTz retry_at;		/* after a failure: when to try again */
 	bool		claim_wanted;
 	TimestampTz next_due;		/* 0: nothing scheduled */
+	TimestampTz next_probe;		/* a down host's next probe (0: none) */
+	bool		hosts_back;		/* a host came back from an outage */
 	TimestampTz last_maintenance;
 	bool		purge_behind;
 	TimestampTz signers_checked_at;
@@ -200,6 +226,56 @@ add_outcome(WorkerState *w, const Outcome *o, const char *endpoint)
 	if (endpoint != NULL && (w->pending[w->npending].endpoint = strdup(endpoint)) == NULL)
 		elog(FATAL, "webpush worker: out of memory");
 	w->npending++;
+}
+
+/*
+ * What a finished request says of its host's outage (see "Outages"): a
+ * failure for the host's sake makes it down, an answer brings it back.  A
+ * probe that failed goes back to where it waited, its attempt not counted.
+ */
+static void
+note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outcome *o)
+{
+	HostState  *host = d->host;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		probe = host->probe_message != 0 &&
+		host->probe_message == d->ref.message_id &&
+		host->probe_subscription == d->ref.subscription_id;
+	/* A Retry-After says when to come back: no probe before then. */
+	bool		failed = (req->status == 0 && !req->refused_address) ||
+		((req->status >= 500 || req->status == 408) && req->retry_after <= 0);
+
+	if (probe)
+		host->probe_message = host->probe_subscription = 0;
+	if (failed)
+	{
+		if (host->down_since == 0)
+		{
+			host->down_since = now;
+			host->next_probe = TimestampTzPlusMilliseconds(now, PROBE_INTERVAL_MS);
+			if (w->next_probe == 0 || host->next_probe < w->next_probe)
+				w->next_probe = host->next_probe;
+		}
+		if (probe && o->kind != OUTCOME_EXPIRED)
+		{
+			long		secs;
+			int			usecs;
+
+			TimestampDifference(now, host->probe_was_due, &secs, &usecs);
+			o->kind = OUTCOME_RELEASE;
+			o->retry_delay_ms = secs * 1000.0 + usecs / 1000.0;
+		}
+	}
+	else if (req->status > 0 && req->status != 429 && req->status != 406 &&
+			 host->down_since != 0)
+	{
+		if (TimestampDifferenceExceeds(host->down_since, now, DOWN_BEFORE_HASTE_MS))
+		{
+			host->back = true;
+			w->hosts_back = true;
+		}
+		host->down_since = 0;
+	}
 }
 
 /*
@@ -247,6 +323,7 @@ judge(WorkerState *w, HttpRequest *req)
 			o.kind = OUTCOME_EXPIRED;
 			break;
 	}
+	note_host_outage(w, d, req, &o);
 	add_outcome(w, &o, req->url);
 }
 
@@ -265,6 +342,13 @@ host_state(WorkerState *w, const char *origin)
 		host->answered = false;
 		host->parked_head = host->parked_tail = NULL;
 		host->nparked = 0;
+		host->down_since = 0;
+		host->next_probe = 0;
+		host->back = false;
+		host->probe_message = 0;
+		host->probe_subscription = 0;
+		host->probe_was_due = 0;
+		host->probe_deadline = 0;
 	}
 	return host;
 }
@@ -324,7 +408,7 @@ count_quiet(WorkerState *w, TimestampTz now)
 		}
 		else if (host->in_flight > 0 || host->nparked > 0)
 			w->quiet_in_flight += host->in_flight;
-		else
+		else if (host->down_since == 0 && !host->back)
 			(void) hash_search(w->hosts, host->origin, HASH_REMOVE, NULL);
 	}
 }
@@ -867,6 +951,70 @@ schedule_kept_outcomes(WorkerState *w, bool again_refused)
 }
 
 /*
+ * In the turn's transaction, before the claim (see "Outages"): what waits
+ * for hosts that came back is due now; a down host with nothing in flight
+ * gets its probe.  A host with nothing waiting for it is down no more.
+ * Hosts change here only in what the transaction cannot take back: a
+ * failed transaction loses a haste or a probe, which the delivery's own
+ * retry makes up for.
+ */
+static void
+hasten_hosts(WorkerState *w)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	HASH_SEQ_STATUS scan;
+	HostState  *host;
+
+	if (!w->hosts_back && (w->next_probe == 0 || now < w->next_probe))
+		return;
+	w->hosts_back = false;
+	w->next_probe = 0;
+	hash_seq_init(&scan, w->hosts);
+	while ((host = hash_seq_search(&scan)) != NULL)
+	{
+		/* The origin without "https://", as queue_hasten_host names hosts. */
+		const char *name = host->origin + strlen("https://");
+
+		if (host->back)
+		{
+			host->back = false;
+			if (queue_hasten_host(name) > 0)
+				w->claim_wanted = true;
+			continue;
+		}
+		if (host->down_since == 0)
+			continue;
+		if (host->probe_message != 0 && now >= host->probe_deadline)
+			host->probe_message = host->probe_subscription = 0;
+		if (now >= host->next_probe)
+		{
+			host->next_probe = TimestampTzPlusMilliseconds(now, PROBE_INTERVAL_MS);
+			/* A request in flight will tell: no probe beside it. */
+			if (host->in_flight == 0 && host->probe_message == 0)
+			{
+				/* A retry due before the next probe is as good as one. */
+				int			probed = queue_hasten_one(name, PROBE_INTERVAL_MS,
+													  &host->probe_message,
+													  &host->probe_subscription,
+													  &host->probe_was_due);
+
+				if (probed > 0)
+				{
+					host->probe_deadline =
+						TimestampTzPlusMilliseconds(now, PROBE_INTERVAL_MS + webpush_timeout_ms);
+					w->claim_wanted = true;
+				}
+				else if (probed < 0)
+					host->down_since = 0;
+			}
+		}
+		if (host->down_since != 0 &&
+			(w->next_probe == 0 || host->next_probe < w->next_probe))
+			w->next_probe = host->next_probe;
+	}
+}
+
+/*
  * One transaction: write pending outcomes, claim up to room deliveries and
  * start them.  Returns how many were claimed.  When there is room in flight
  * (has_room) and it did not fill a batch, w->next_due becomes when the next
@@ -899,6 +1047,7 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 		if (w->npending > first)
 			nkept = queue_record_outcomes(w->pending + first, w->npending - first,
 										  kept + first);
+		hasten_hosts(w);
 
 		w->next_due = 0;
 		if (room > 0)
@@ -1128,6 +1277,8 @@ start_turn(WorkerState *w)
 	}
 	if (w->next_due != 0 && GetCurrentTimestamp() >= w->next_due)
 		w->claim_wanted = true;
+	if (w->hosts_back || (w->next_probe != 0 && GetCurrentTimestamp() >= w->next_probe))
+		w->claim_wanted = true;
 }
 
 /*
@@ -1209,6 +1360,8 @@ wait_and_collect(WorkerState *w, long wait_ms)
 
 	if (w->next_due != 0)
 		wait_ms = wait_until(wait_ms, now, w->next_due);
+	if (w->next_probe != 0 && w->failures == 0)
+		wait_ms = wait_until(wait_ms, now, w->next_probe);
 	until_stall = tend_hosts(w, now);
 	if (until_stall >= 0 && until_stall < wait_ms)
 		wait_ms = until_stall;

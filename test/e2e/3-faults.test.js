@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { Client } = require('pg');
-const { startService, connect, connectRetrying, until: waitUntil, caFile } = require('./helpers');
+const { startService, connect, connectRetrying, until: waitUntil, caFile, SLOW } = require('./helpers');
 
 let service;
 let db;
@@ -104,6 +104,31 @@ test('kill -9 of the worker three times during a drain of 3000: nothing lost', a
   } finally {
     service.defaultResponse = { status: 201 };
   }
+});
+
+test('a push service down for 6 s: what waited for it goes out within 2 s of its return, and no retry is spent on probing', async () => {
+  const subs = await subscribeMany(2);
+  const ids = subs.map((s) => s.id);
+  await service.pause();
+  const t0 = Date.now();
+  await queue(subs, 50, 'short outage');
+  await until('retries during the outage', async () =>
+    (await scalar('SELECT count(*) FROM webpush.deliveries WHERE subscription_id = ANY($1) AND attempts >= 2', [ids])) === 100);
+  await new Promise((r) => setTimeout(r, Math.max(0, 6000 - (Date.now() - t0))));
+  // Each delivery's own backoff (1, 2, 4 s, give or take half) allows four
+  // attempts in 6 s; the worker's probes, one a second, count for nobody.
+  const attempts = await scalar('SELECT max(attempts) FROM webpush.deliveries WHERE subscription_id = ANY($1)', [ids]);
+  await service.resume();
+  const back = Date.now();
+  await service.waitFor(() => new Set(payloads(subs)).size === 100, 30000 * SLOW);
+  const last = Math.max(...subs.flatMap((s) => service.received(s.endpoint)
+    .filter((m) => m.status === 201).map((m) => m.receivedAt)));
+  const r = await settle(subs, 100);
+  console.log(`# 6 s outage: the last of 100 delivered ${last - back} ms after the service was back; ` +
+    `at most ${attempts} attempts during the outage; ${r.duplicates} duplicates, ${r.lost} lost`);
+  assert.equal(r.lost, 0);
+  assert.ok(attempts <= 4, `${attempts} attempts in 6 s`);
+  assert.ok(last - back <= 2000 * SLOW, `the backlog took ${last - back} ms after the service was back`);
 });
 
 test('a push service refusing connections for 30 s: delivered once it is back', async () => {
