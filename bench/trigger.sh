@@ -11,6 +11,7 @@
 #   TRIGGER_CLIENTS  pgbench clients (8)
 #   TRIGGER_PERF=1   print a perf profile of one backend during the run with the trigger
 #   TRIGGER_SQL      a statement run before measuring (experiments)
+#   TRIGGER_DRAIN=0  leave out the run with the worker draining
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/webpush-trigger.XXXXXX")
@@ -53,7 +54,7 @@ SQL
 # One pgbench run on empty tables: its tps, and the machine's CPU time per
 # transaction (all processes: pgbench, the backends, the server's own).
 run() {
-    psql -Xqc 'TRUNCATE orders, webpush.deliveries, webpush.messages, webpush.receipts, webpush.intake; CHECKPOINT' >/dev/null
+    psql -Xqc 'TRUNCATE orders, webpush.deliveries, webpush.messages, webpush.intake CASCADE; CHECKPOINT' >/dev/null
     local before after out
     before=$(head -1 /proc/stat)
     out=$(pgbench -n -c "$clients" -j 2 -T "$seconds" -f "$work/insert.sql" 2>/dev/null)
@@ -102,31 +103,33 @@ done
 # With the worker draining on the same cores: the same inserts in
 # "postgres", which the worker serves, for 200 users whose subscriptions
 # are a loopback push service's; then the time until the last one is sent.
-(cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-node bench/trigger_service.js 200 "$work/subs.jsonl" "$WEBPUSH_TEST_TLS/server.key" \
-    "$WEBPUSH_TEST_TLS/server.pem" > "$work/arrivals" &
-service=$!
-until [ -s "$work/subs.jsonl" ]; do sleep 0.1; done
-export PGDATABASE=postgres
-psql -Xq -o /dev/null -c 'CREATE EXTENSION webpush' -c 'SELECT webpush_keys()' \
-    -c 'CREATE TABLE orders (id bigserial PRIMARY KEY, user_id text, item text NOT NULL)'
-awk '{ printf "SELECT webpush_subscribe(%c%s%c, %cuser-%d%c);\n", 39, $0, 39, 39, NR, 39 }' \
-    "$work/subs.jsonl" | psql -Xq -o /dev/null
-read -r drain_plain _ < <(run)
-psql -Xqc "CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW ${triggers[2]}"
-read -r drain_with _ < <(run)
-queued=$(psql -XAtc 'SELECT count(*) FROM orders')
-started=$(date +%s.%N)
-until [ "$(psql -XAtc 'SELECT (SELECT count(*) FROM webpush.intake) + (SELECT count(*) FROM webpush.deliveries)')" = 0 ]; do
-    sleep 0.2
-done
-drained=$(date +%s.%N)
-kill -TERM "$service"
-wait "$service" || true
-read -r arrived problems < "$work/arrivals"
-awk -v p="$drain_plain" -v w="$drain_with" -v q="$queued" -v a="$arrived" -v s="$started" -v d="$drained" -v pr="$problems" 'BEGIN {
-    printf "with the worker draining: no trigger %s tps, webpush_notify() %s tps (%.0f%% less); ", p, w, 100 * (1 - w / p);
-    printf "%d notifications, %d received, the last %.1f s after the inserts ended, %d problems\n", q, a, d - s, pr }'
+if [ "${TRIGGER_DRAIN:-1}" != 0 ]; then
+    (cd test && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    node bench/trigger_service.js 200 "$work/subs.jsonl" "$WEBPUSH_TEST_TLS/server.key" \
+        "$WEBPUSH_TEST_TLS/server.pem" > "$work/arrivals" &
+    service=$!
+    until [ -s "$work/subs.jsonl" ]; do sleep 0.1; done
+    export PGDATABASE=postgres
+    psql -Xq -o /dev/null -c 'CREATE EXTENSION webpush' -c 'SELECT webpush_keys()' \
+        -c 'CREATE TABLE orders (id bigserial PRIMARY KEY, user_id text, item text NOT NULL)'
+    awk '{ printf "SELECT webpush_subscribe(%c%s%c, %cuser-%d%c);\n", 39, $0, 39, 39, NR, 39 }' \
+        "$work/subs.jsonl" | psql -Xq -o /dev/null
+    read -r drain_plain _ < <(run)
+    psql -Xqc "CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW ${triggers[2]}"
+    read -r drain_with _ < <(run)
+    queued=$(psql -XAtc 'SELECT count(*) FROM orders')
+    started=$(date +%s.%N)
+    until [ "$(psql -XAtc 'SELECT (SELECT count(*) FROM webpush.intake) + (SELECT count(*) FROM webpush.deliveries)')" = 0 ]; do
+        sleep 0.2
+    done
+    drained=$(date +%s.%N)
+    kill -TERM "$service"
+    wait "$service" || true
+    read -r arrived problems < "$work/arrivals"
+    awk -v p="$drain_plain" -v w="$drain_with" -v q="$queued" -v a="$arrived" -v s="$started" -v d="$drained" -v pr="$problems" 'BEGIN {
+        printf "with the worker draining: no trigger %s tps, webpush_notify() %s tps (%.0f%% less); ", p, w, 100 * (1 - w / p);
+        printf "%d notifications, %d received, the last %.1f s after the inserts ended, %d problems\n", q, a, d - s, pr }'
+fi
 
 if [ -n "${TRIGGER_PERF:-}" ]; then
     perf report -i "$work/perf.data" --no-children --stdio -g none --percent-limit 0.7 2>/dev/null | grep -E '^ +[0-9]' | head -45
