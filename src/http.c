@@ -534,6 +534,10 @@ collect_finished(HttpClient *client)
 		if (req->curl_code != CURLE_OK)
 		{
 			req->status = 0;
+			req->unreachable = !req->refused_address &&
+				(req->curl_code == CURLE_COULDNT_RESOLVE_HOST ||
+				 req->curl_code == CURLE_COULDNT_CONNECT ||
+				 req->curl_code == CURLE_SSL_CONNECT_ERROR);
 			if (req->refused_address)
 				snprintf(req->error, sizeof(req->error),
 						 "refused to connect to a %s address (webpush.allow_private_endpoints is off)",

@@ -46,6 +46,7 @@ typedef struct HttpRequest
 	char		error[CURL_ERROR_SIZE + 128];	/* why, when status is 0 */
 	bool		refused_address;	/* blocked by the address policy */
 	AddressClass refused_class; /* ... for being of this class */
+	bool		unreachable;	/* no connection to its host could be made */
 	long		retry_after;	/* seconds from Retry-After, -1 if absent */
 	char	   *response;		/* first HTTP_RESPONSE_KEEP bytes, NUL-ended */
 	size_t		response_len;

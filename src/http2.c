@@ -672,6 +672,7 @@ h2_connect_finished(HttpClient *client, CURL *easy, CURLcode result)
 			conn->waiting_head = req->h2_next;
 			req->refused_address = conn->refused_address;
 			req->refused_class = conn->refused_class;
+			req->unreachable = !conn->refused_address;
 			fail_request(client, req, why);
 		}
 		conn->waiting_tail = NULL;

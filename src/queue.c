@@ -1188,9 +1188,9 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 }
 
 /*
- * Deliveries waiting for a retry at a push-service host that failed them
- * for its own sake (no connection, no answer in time, a 5xx), or handed
- * back unsent; not those a 429 or 406 throttled.  $1 is the host as the
+ * Deliveries waiting for a retry at a push-service host after a failure
+ * that got no answer (no connection, no answer in time), or handed back
+ * unsent; not those the push service answered (a 5xx, a 429).  $1 is the host as the
  * worker's origins name it ("host" or "host:port", lower case, without
  * https's default port).
  */
@@ -1198,7 +1198,7 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 	" FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id" \
 	" LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id" \
 	" WHERE d.next_attempt_at > pg_catalog.now() AND d.claimed_by IS NULL" \
-	" AND (d.last_status IS NULL OR d.last_status >= 500 OR d.last_status = 408)" \
+	" AND d.last_status IS NULL" \
 	" AND pg_catalog.regexp_replace(pg_catalog.lower(pg_catalog.split_part(" \
 	"  COALESCE(s.endpoint, m.endpoint), '/', 3)), ':443$', '') = $1"
 
@@ -1506,7 +1506,9 @@ is_final_undelivered(OutcomeKind kind)
  * A failure at an endpoint the subscription no longer has (the browser
  * moved while the request was in flight, typically from a dead endpoint)
  * is not final: the delivery waits again, due at once, for the current
- * endpoint.  Found by key: failures are few.
+ * endpoint; unless the message was delivered there already, or is in
+ * flight for a subscription merged into this one (whose outcome follows,
+ * see below).  Found by key: failures are few.
  */
 #define REDIRECT_MOVED_SQL \
 	"UPDATE webpush.deliveries d SET claimed_by = NULL," \
@@ -1517,7 +1519,24 @@ is_final_undelivered(OutcomeKind kind)
 	" AS o(message_id, subscription_id, status, endpoint, reason)," \
 	" webpush.subscriptions s " \
 	FIND_CLAIMED(BY_KEY) "$6" \
-	" AND s.id = d.subscription_id AND s.endpoint <> o.endpoint"
+	" AND s.id = d.subscription_id AND s.endpoint <> o.endpoint" \
+	" AND NOT EXISTS (SELECT FROM webpush.history h WHERE h.message_id = d.message_id" \
+	"  AND h.endpoint = s.endpoint AND h.outcome = 'delivered')" \
+	" AND NOT EXISTS (SELECT FROM webpush.deliveries w WHERE w.message_id = d.message_id" \
+	"  AND w.subscription_id <> d.subscription_id AND w.subscription_id <> 0" \
+	"  AND w.claimed_by IS NOT NULL" \
+	"  AND NOT EXISTS (SELECT FROM webpush.subscriptions x WHERE x.id = w.subscription_id))"
+
+/*
+ * Of outcomes given as $1 message ids, $2 subscription ids and $3
+ * endpoints, those whose subscription is gone: merged into the one that now
+ * has the endpoint, if any.
+ */
+#define MERGED_AWAY_SQL \
+	"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
+	" pg_catalog.unnest($3)) AS o(message_id, subscription_id, endpoint)" \
+	" WHERE o.subscription_id <> 0 AND NOT EXISTS (SELECT FROM webpush.subscriptions x" \
+	"  WHERE x.id = o.subscription_id)"
 
 /* One statement that writes outcomes, by ctid and, if need be, by key. */
 typedef struct OutcomeStatement
@@ -1591,6 +1610,7 @@ record_batch(const Outcome *outcomes, int n)
 	};
 	static SPIPlanPtr redirect_plan = NULL;
 	static SPIPlanPtr follow_plan = NULL;
+	static SPIPlanPtr merged_cancel_plan = NULL;
 	static SPIPlanPtr gone_plan = NULL;
 	OutcomeArrays a;
 	int			redirected = 0;
@@ -1684,8 +1704,9 @@ record_batch(const Outcome *outcomes, int n)
 	 * A retry or a hand-back whose subscription was merged into another
 	 * while it was in flight (webpush_subscribe with old_endpoint, when the
 	 * new endpoint was stored already) follows it: it waits for the
-	 * subscription that now has its endpoint, unless that one has the
-	 * message waiting or in flight already.
+	 * subscription that now has its endpoint; or, when that one has the
+	 * message waiting or in flight already, or delivered it, it is
+	 * cancelled.
 	 */
 	collect(&a, outcomes, n, is_retry_or_release);
 	if (a.n > 0)
@@ -1696,12 +1717,31 @@ record_batch(const Outcome *outcomes, int n)
 		values[0] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
 		values[1] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
 		values[2] = PointerGetDatum(text_array(a.endpoints, a.n));
+		/* Where that one has the message already, or delivered it: cancelled. */
+		if (SPI_execute_plan(prepared(&merged_cancel_plan,
+									  "WITH o AS MATERIALIZED (" MERGED_AWAY_SQL "),"
+									  " c AS (DELETE FROM webpush.deliveries d USING o, webpush.subscriptions s"
+									  "  WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
+									  "  AND d.claimed_by IS NULL AND s.endpoint = o.endpoint"
+									  "  AND (EXISTS (SELECT FROM webpush.deliveries w"
+									  "    WHERE w.message_id = o.message_id AND w.subscription_id = s.id)"
+									  "   OR EXISTS (SELECT FROM webpush.history h"
+									  "    WHERE h.message_id = o.message_id AND h.subscription_id = s.id"
+									  "    AND h.outcome = 'delivered'))"
+									  "  RETURNING d.message_id, d.subscription_id, d.attempts, s.id AS other,"
+									  "   o.endpoint) "
+									  "INSERT INTO webpush.history (message_id, subscription_id, endpoint,"
+									  " outcome, attempts, reason, created_at, application) "
+									  "SELECT m.id, c.subscription_id, c.endpoint, 'cancelled',"
+									  " COALESCE(c.attempts, 0), 'the browser subscribed again: subscription '"
+									  "  || c.other || ' of the same browser gets it',"
+									  " m.created_at, m.application"
+									  " FROM c JOIN webpush.messages m ON m.id = c.message_id",
+									  3, types),
+							 values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "webpush: could not record delivery outcomes");
 		if (SPI_execute_plan(prepared(&follow_plan,
-									  "WITH o AS MATERIALIZED (SELECT * FROM ROWS FROM (pg_catalog.unnest($1),"
-									  "  pg_catalog.unnest($2), pg_catalog.unnest($3))"
-									  "  AS o(message_id, subscription_id, endpoint)"
-									  "  WHERE o.subscription_id <> 0 AND NOT EXISTS (SELECT FROM webpush.subscriptions x"
-									  "   WHERE x.id = o.subscription_id)) "
+									  "WITH o AS MATERIALIZED (" MERGED_AWAY_SQL ") "
 									  "UPDATE webpush.deliveries d SET subscription_id = s.id"
 									  " FROM o, webpush.subscriptions s"
 									  " WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"

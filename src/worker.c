@@ -99,20 +99,23 @@
 #define HOST_STALL_MS 1000
 
 /*
- * Outages.  A host is down once a request to it fails for the host's sake:
- * no connection, no answer in time, a 5xx.  While it is, each delivery
- * waits for its own retry, whose backoff grows; and once a second, when
- * nothing is in flight to it, the waiting delivery of it due first goes at
- * once, as a probe.  A probe that fails goes back to its place, with no
- * attempt counted, so probing spends nobody's retries.  When the host
- * answers again after being down for DOWN_BEFORE_HASTE_MS, everything that
- * waits for it because of the outage is due at once: a push service that
- * comes back gets its backlog within about PROBE_INTERVAL_MS, not when the
- * longest backoff ends.  429 and 406 (throttling) neither make a host down
- * nor bring it back, and nor does an answer with a Retry-After.
+ * Outages.  A host is down once no connection to it can be made (refused,
+ * reset, no name, no TLS).  While it is, each delivery waits for its own
+ * retry, whose backoff grows; and once a second, when nothing is in flight
+ * to it, the waiting delivery of it due first goes at once, as a probe.  A
+ * probe that fails goes back to its place, with no attempt counted, so
+ * probing spends nobody's retries.  When the host answers again after
+ * being down for DOWN_BEFORE_HASTE_MS, what waits for it after a failure
+ * without an answer is due at once (at most every HASTE_MIN_INTERVAL_MS): a
+ * push service that comes back gets its backlog within about
+ * PROBE_INTERVAL_MS, not when the longest backoff ends.  Answers, whatever
+ * their status, are the push service's own say: a 5xx, a 429 or a
+ * Retry-After keeps its backoff, so a host where some requests fail and
+ * others succeed is not flooded with retries.
  */
 #define PROBE_INTERVAL_MS 1000
 #define DOWN_BEFORE_HASTE_MS 1000
+#define HASTE_MIN_INTERVAL_MS 10000
 
 /*
  * One push service origin, as the worker sees it.  Requests to it that wait
@@ -131,6 +134,7 @@ typedef struct HostState
 	TimestampTz down_since;		/* 0: not down */
 	TimestampTz next_probe;
 	bool		back;			/* answered after an outage: haste due */
+	TimestampTz last_haste;
 	int64		probe_message;	/* the delivery probing it (0: none) */
 	int64		probe_subscription;
 	TimestampTz probe_was_due;	/* where the probe goes back to */
@@ -241,9 +245,7 @@ note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outc
 	bool		probe = host->probe_message != 0 &&
 		host->probe_message == d->ref.message_id &&
 		host->probe_subscription == d->ref.subscription_id;
-	/* A Retry-After says when to come back: no probe before then. */
-	bool		failed = (req->status == 0 && !req->refused_address) ||
-		((req->status >= 500 || req->status == 408) && req->retry_after <= 0);
+	bool		failed = req->unreachable;
 
 	if (probe)
 		host->probe_message = host->probe_subscription = 0;
@@ -266,12 +268,13 @@ note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outc
 			o->retry_delay_ms = secs * 1000.0 + usecs / 1000.0;
 		}
 	}
-	else if (req->status > 0 && req->status != 429 && req->status != 406 &&
-			 host->down_since != 0)
+	else if (req->status > 0 && host->down_since != 0)
 	{
-		if (TimestampDifferenceExceeds(host->down_since, now, DOWN_BEFORE_HASTE_MS))
+		if (TimestampDifferenceExceeds(host->down_since, now, DOWN_BEFORE_HASTE_MS) &&
+			TimestampDifferenceExceeds(host->last_haste, now, HASTE_MIN_INTERVAL_MS))
 		{
 			host->back = true;
+			host->last_haste = now;
 			w->hosts_back = true;
 		}
 		host->down_since = 0;
@@ -345,6 +348,7 @@ host_state(WorkerState *w, const char *origin)
 		host->down_since = 0;
 		host->next_probe = 0;
 		host->back = false;
+		host->last_haste = 0;
 		host->probe_message = 0;
 		host->probe_subscription = 0;
 		host->probe_was_due = 0;

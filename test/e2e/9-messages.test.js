@@ -204,6 +204,29 @@ test('a merge while the new row\'s delivery is in flight and then retried: the r
   assert.match(rows[0][3], new RegExp(`subscription ${newId} of the same browser gets it`));
 });
 
+test('a merge while both rows\' deliveries are in flight: the old endpoint\'s 410 does not send it again', async () => {
+  const { rows, oldId, newId } = await mergeWhileSending('merge-5', (o, n) => {
+    service.respond(o.endpoint, { status: 410, body: 'gone', delayMs: 1500 * SLOW });
+    service.respond(n.endpoint, { status: 201, delayMs: 2500 * SLOW });
+  }, async (msg, ids) => {
+    await service.waitFor(() => service.received(ids.oldSub.endpoint).length === 1 &&
+      service.received(ids.newSub.endpoint).length === 1, 10000);
+  });
+  assert.deepEqual(rows.map((r) => r.slice(0, 3)), [[newId, 'delivered', 201], [oldId, 'failed', 410]]);
+});
+
+test('a merge while both are in flight: a retry of the newer row is cancelled when the old endpoint delivered', async () => {
+  const { rows, oldId, newId } = await mergeWhileSending('merge-6', (o, n) => {
+    service.respond(o.endpoint, { status: 201, delayMs: 1500 * SLOW });
+    service.respond(n.endpoint, { status: 503, delayMs: 2500 * SLOW });
+  }, async (msg, ids) => {
+    await service.waitFor(() => service.received(ids.oldSub.endpoint).length === 1 &&
+      service.received(ids.newSub.endpoint).length === 1, 10000);
+  });
+  assert.deepEqual(rows.map((r) => r.slice(0, 2)), [[newId, 'cancelled'], [oldId, 'delivered']]);
+  assert.match(rows[0][3], new RegExp(`subscription ${oldId} of the same browser gets it`));
+});
+
 test('a merge after the new row delivered cancels the old row\'s waiting retry', async () => {
   let oldId;
   const { rows, newId } = await mergeWhileSending('merge-3', (o) => {
