@@ -1527,17 +1527,6 @@ is_final_undelivered(OutcomeKind kind)
 	"  AND w.claimed_by IS NOT NULL" \
 	"  AND NOT EXISTS (SELECT FROM webpush.subscriptions x WHERE x.id = w.subscription_id))"
 
-/*
- * Of outcomes given as $1 message ids, $2 subscription ids and $3
- * endpoints, those whose subscription is gone: merged into the one that now
- * has the endpoint, if any.
- */
-#define MERGED_AWAY_SQL \
-	"SELECT * FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
-	" pg_catalog.unnest($3)) AS o(message_id, subscription_id, endpoint)" \
-	" WHERE o.subscription_id <> 0 AND NOT EXISTS (SELECT FROM webpush.subscriptions x" \
-	"  WHERE x.id = o.subscription_id)"
-
 /* One statement that writes outcomes, by ctid and, if need be, by key. */
 typedef struct OutcomeStatement
 {
@@ -1609,8 +1598,7 @@ record_batch(const Outcome *outcomes, int n)
 		RECORD_RELEASE_SQL(BY_TID), RECORD_RELEASE_SQL(BY_KEY), 5, NULL, NULL
 	};
 	static SPIPlanPtr redirect_plan = NULL;
-	static SPIPlanPtr follow_plan = NULL;
-	static SPIPlanPtr merged_cancel_plan = NULL;
+	static SPIPlanPtr merged_plan = NULL;
 	static SPIPlanPtr gone_plan = NULL;
 	OutcomeArrays a;
 	int			redirected = 0;
@@ -1706,7 +1694,8 @@ record_batch(const Outcome *outcomes, int n)
 	 * new endpoint was stored already) follows it: it waits for the
 	 * subscription that now has its endpoint; or, when that one has the
 	 * message waiting or in flight already, or delivered it, it is
-	 * cancelled.
+	 * cancelled.  One statement: the two sets are disjoint by
+	 * target_has_it, and the subscriptions are looked up once.
 	 */
 	collect(&a, outcomes, n, is_retry_or_release);
 	if (a.n > 0)
@@ -1717,39 +1706,35 @@ record_batch(const Outcome *outcomes, int n)
 		values[0] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
 		values[1] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
 		values[2] = PointerGetDatum(text_array(a.endpoints, a.n));
-		/* Where that one has the message already, or delivered it: cancelled. */
-		if (SPI_execute_plan(prepared(&merged_cancel_plan,
-									  "WITH o AS MATERIALIZED (" MERGED_AWAY_SQL "),"
-									  " c AS (DELETE FROM webpush.deliveries d USING o, webpush.subscriptions s"
-									  "  WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
-									  "  AND d.claimed_by IS NULL AND s.endpoint = o.endpoint"
-									  "  AND (EXISTS (SELECT FROM webpush.deliveries w"
+		if (SPI_execute_plan(prepared(&merged_plan,
+									  "WITH o AS MATERIALIZED (SELECT o.message_id, o.subscription_id,"
+									  "   o.endpoint, s.id AS target,"
+									  "   EXISTS (SELECT FROM webpush.deliveries w"
 									  "    WHERE w.message_id = o.message_id AND w.subscription_id = s.id)"
 									  "   OR EXISTS (SELECT FROM webpush.history h"
 									  "    WHERE h.message_id = o.message_id AND h.subscription_id = s.id"
-									  "    AND h.outcome = 'delivered'))"
-									  "  RETURNING d.message_id, d.subscription_id, d.attempts, s.id AS other,"
-									  "   o.endpoint) "
+									  "    AND h.outcome = 'delivered') AS target_has_it"
+									  "  FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2),"
+									  "   pg_catalog.unnest($3)) AS o(message_id, subscription_id, endpoint)"
+									  "  JOIN webpush.subscriptions s ON s.endpoint = o.endpoint"
+									  "  WHERE o.subscription_id <> 0 AND NOT EXISTS (SELECT FROM webpush.subscriptions x"
+									  "   WHERE x.id = o.subscription_id)),"
+									  " f AS (UPDATE webpush.deliveries d SET subscription_id = o.target FROM o"
+									  "  WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
+									  "  AND d.claimed_by IS NULL AND NOT o.target_has_it),"
+									  " c AS (DELETE FROM webpush.deliveries d USING o"
+									  "  WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
+									  "  AND d.claimed_by IS NULL AND o.target_has_it"
+									  "  RETURNING d.message_id, d.subscription_id, d.attempts, o.target, o.endpoint) "
 									  "INSERT INTO webpush.history (message_id, subscription_id, endpoint,"
 									  " outcome, attempts, reason, created_at, application) "
 									  "SELECT m.id, c.subscription_id, c.endpoint, 'cancelled',"
 									  " COALESCE(c.attempts, 0), 'the browser subscribed again: subscription '"
-									  "  || c.other || ' of the same browser gets it',"
+									  "  || c.target || ' of the same browser gets it',"
 									  " m.created_at, m.application"
 									  " FROM c JOIN webpush.messages m ON m.id = c.message_id",
 									  3, types),
 							 values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "webpush: could not record delivery outcomes");
-		if (SPI_execute_plan(prepared(&follow_plan,
-									  "WITH o AS MATERIALIZED (" MERGED_AWAY_SQL ") "
-									  "UPDATE webpush.deliveries d SET subscription_id = s.id"
-									  " FROM o, webpush.subscriptions s"
-									  " WHERE d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
-									  " AND d.claimed_by IS NULL AND s.endpoint = o.endpoint"
-									  " AND NOT EXISTS (SELECT FROM webpush.deliveries w"
-									  "  WHERE w.message_id = o.message_id AND w.subscription_id = s.id)",
-									  3, types),
-							 values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "webpush: could not record delivery outcomes");
 	}
 

@@ -135,8 +135,8 @@ extern void queue_forget_claim_positions(void);
 
 /*
  * A push-service host ("host" or "host:port", as an origin names it) is
- * back: what waits for a retry there because it failed for the host's
- * sake, or was handed back, is due now.  Returns how many.
+ * back: what waits for a retry there after a failure that got no answer,
+ * or was handed back, is due now.  Returns how many.
  */
 extern int64 queue_hasten_host(const char *host);
 

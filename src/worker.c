@@ -233,9 +233,9 @@ add_outcome(WorkerState *w, const Outcome *o, const char *endpoint)
 }
 
 /*
- * What a finished request says of its host's outage (see "Outages"): a
- * failure for the host's sake makes it down, an answer brings it back.  A
- * probe that failed goes back to where it waited, its attempt not counted.
+ * What a finished request says of its host's outage (see "Outages"): no
+ * connection makes it down, an answer brings it back.  A probe that found
+ * no connection goes back to where it waited, its attempt not counted.
  */
 static void
 note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outcome *o)
@@ -245,11 +245,10 @@ note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outc
 	bool		probe = host->probe_message != 0 &&
 		host->probe_message == d->ref.message_id &&
 		host->probe_subscription == d->ref.subscription_id;
-	bool		failed = req->unreachable;
 
 	if (probe)
 		host->probe_message = host->probe_subscription = 0;
-	if (failed)
+	if (req->unreachable)
 	{
 		if (host->down_since == 0)
 		{
