@@ -146,7 +146,7 @@ ALTER FUNCTION webpush_keys_export(text) SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION webpush_workers() SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION webpush_drop_guard() SET search_path = pg_catalog, pg_temp;
 
--- Every table has a primary key --------------------------------------
+-- Every table has a primary key or a replica identity -----------------
 
 -- A publication FOR ALL TABLES makes UPDATE and DELETE need a replica
 -- identity; without one the worker's first claim would fail.  A message has
@@ -156,7 +156,9 @@ ALTER FUNCTION webpush_drop_guard() SET search_path = pg_catalog, pg_temp;
 -- ended.
 ALTER TABLE webpush.deliveries ADD PRIMARY KEY (message_id, subscription_id);
 DROP INDEX webpush.deliveries_message_id_idx;
-ALTER TABLE webpush.intake ADD PRIMARY KEY (id);
+-- The trigger's intake has no index (see webpush--0.4.sql): its rows are
+-- deleted by ctid, and a publication identifies them by the whole row.
+ALTER TABLE webpush.intake REPLICA IDENTITY FULL;
 -- History rows are only inserted and purged: a key of their own, led by
 -- the message, so that the key is also the index message_status reads.
 ALTER TABLE webpush.history ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY (CACHE 64),

@@ -384,10 +384,16 @@ SELECT pg_catalog.pg_extension_config_dump('webpush.deliveries', '');
 -- one row here, with no subscription to look up, so that the INSERT it
 -- fires for pays little; after COMMIT the worker turns each row into a
 -- message (with the same id) and a delivery per subscription the user has
--- then.  A user with none gets no message.  The id is the primary key, as
--- a publication FOR ALL TABLES needs.  Kept by pg_dump (config table).
+-- then.  A user with none gets no message.  Kept by pg_dump (config table).
+--
+-- No index: a row is stored once and deleted once, by the worker, which
+-- finds it by ctid; an index entry would be a third of what the trigger
+-- adds to an INSERT.  The replica identity that a publication FOR ALL
+-- TABLES needs for those deletes is therefore the whole row (FULL).  The
+-- id is unique as the message's id, which webpush.messages' primary key
+-- checks when the row is taken in.
 CREATE TABLE webpush.intake (
-    id          bigint NOT NULL PRIMARY KEY,    -- the message's id to be
+    id          bigint NOT NULL,                -- the message's id to be
     application text NOT NULL,
     user_id     text NOT NULL,
     payload     webpush.push_payload,
@@ -398,6 +404,7 @@ CREATE TABLE webpush.intake (
 );
 COMMENT ON TABLE webpush.intake IS
     'Notifications from webpush_notify() that the worker has not yet made into messages and deliveries';
+ALTER TABLE webpush.intake REPLICA IDENTITY FULL;
 REVOKE ALL ON webpush.intake FROM PUBLIC;
 GRANT SELECT (id, application, ttl, urgency, queued_at) ON webpush.intake TO webpush_monitor;
 SELECT pg_catalog.pg_extension_config_dump('webpush.intake', '');

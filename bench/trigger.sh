@@ -7,7 +7,7 @@
 # service on the same cores.  As an unprivileged user, with the extension installed
 # (BENCH_MODE=trigger scripts/bench.sh sets that up).
 #   TRIGGER_SECONDS  length of each pgbench run (10)
-#   TRIGGER_ROUNDS   rounds of the three runs (3)
+#   TRIGGER_ROUNDS   rounds of the three runs (5)
 #   TRIGGER_CLIENTS  pgbench clients (8)
 #   TRIGGER_PERF=1   print a perf profile of one backend during the run with the trigger
 #   TRIGGER_SQL      a statement run before measuring (experiments)
@@ -70,8 +70,12 @@ triggers=("" "EXECUTE FUNCTION notify_order()"
           "EXECUTE FUNCTION webpush_notify('user_id', 'Order received', 'Your {item} is on its way', '/orders/{id}')")
 names=("no trigger" "PL/pgSQL trigger" "webpush_notify()")
 # Rounds of the three, interleaved, so that the machine's drift over the
-# runs touches each the same; the median round counts.
-rounds=${TRIGGER_ROUNDS:-3}
+# runs touches each the same.  Each trigger's cost is also taken round by
+# round against that round's run without a trigger (a paired comparison):
+# on a shared virtual machine the TPS of runs a minute apart differ by
+# more than the trigger costs, and the median of the pairs is the figure
+# least moved by that.
+rounds=${TRIGGER_ROUNDS:-5}
 declare -A tps cpu
 for r in $(seq "$rounds"); do
     for i in 0 1 2; do
@@ -98,6 +102,12 @@ for i in 0 1 2; do
         printf "%-18s tps%s; median %s, %s us CPU", n, runs, t, c;
         if (p != t) printf "; costs %.0f%% of the insert'"'"'s tps", 100 * (1 - t / p);
         printf "\n" }'
+done
+for i in 1 2; do
+    paired=$(paste -d' ' <(echo "${tps[0]}" | tr ' ' '\n' | grep .) <(echo "${tps[$i]}" | tr ' ' '\n' | grep .) |
+        awk '{ printf "%.1f\n", 100 * (1 - $2 / $1) }')
+    awk -v n="${names[$i]}" -v m="$(echo "$paired" | median)" -v all="$(echo "$paired" | sort -n | tr '\n' ' ')" 'BEGIN {
+        printf "%-18s round by round: costs %s%% (median; rounds %s%%)\n", n, m, all }'
 done
 
 # With the worker draining on the same cores: the same inserts in

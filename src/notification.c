@@ -321,7 +321,12 @@ push_common(JsonbParseState **state, const Prepared *p)
 	push_number_member(state, "app_badge", f->app_badge >= 0 ? int64_numeric(f->app_badge) : NULL);
 }
 
-static Jsonb *
+/*
+ * The payload as a tree of values, its objects' keys sorted as jsonb sorts
+ * them: what JsonbValueToJsonb stores, and what write_json writes as it is
+ * sent.
+ */
+static JsonbValue *
 build(const Prepared *p, text *title, text *body)
 {
 	const NotificationFields *f = p->f;
@@ -353,7 +358,7 @@ build(const Prepared *p, text *title, text *body)
 	if (f->receipt)
 		push_bool_member(&state, RECEIPT_KEY, 1);
 	result = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(result);
+	return result;
 }
 
 /*
@@ -551,14 +556,131 @@ prepare(const NotificationFields *f, const char *trigger_name, Prepared *p)
 	p->actions = prepare_actions(p);
 }
 
-/* The bytes a payload takes when it is sent (as the send functions write it). */
-static size_t
-sent_length(Jsonb *json)
+/*
+ * A JSON string, escaped as escape_json does, its runs of plain characters
+ * appended at once: the payload's text is written for every row a trigger
+ * fires for.
+ */
+static void
+write_json_string(StringInfo out, const char *s, int len)
 {
-	char	   *s = JsonbToCString(NULL, &json->root, VARSIZE(json));
-	size_t		len = strlen(s);
+	int			plain = 0;
 
-	pfree(s);
+	appendStringInfoChar(out, '"');
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+		const char *escaped;
+
+		if (c >= ' ' && c != '"' && c != '\\')
+			continue;
+		appendBinaryStringInfo(out, s + plain, i - plain);
+		plain = i + 1;
+		switch (c)
+		{
+			case '\b':
+				escaped = "\\b";
+				break;
+			case '\f':
+				escaped = "\\f";
+				break;
+			case '\n':
+				escaped = "\\n";
+				break;
+			case '\r':
+				escaped = "\\r";
+				break;
+			case '\t':
+				escaped = "\\t";
+				break;
+			case '"':
+				escaped = "\\\"";
+				break;
+			case '\\':
+				escaped = "\\\\";
+				break;
+			default:
+				appendStringInfo(out, "\\u%04x", (int) c);
+				continue;
+		}
+		appendStringInfoString(out, escaped);
+	}
+	appendBinaryStringInfo(out, s + plain, len - plain);
+	appendStringInfoChar(out, '"');
+}
+
+/*
+ * A tree that build() made, written as JsonbToCString writes the jsonb it
+ * stores: so the text a trigger stores is what webpush_notification()
+ * would send, without storing the jsonb first.
+ */
+static void
+write_json(StringInfo out, const JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			appendStringInfoString(out, "null");
+			break;
+		case jbvString:
+			write_json_string(out, v->val.string.val, v->val.string.len);
+			break;
+		case jbvNumeric:
+			appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
+																			NumericGetDatum(v->val.numeric))));
+			break;
+		case jbvBool:
+			appendStringInfoString(out, v->val.boolean ? "true" : "false");
+			break;
+		case jbvArray:
+			appendStringInfoChar(out, '[');
+			for (int i = 0; i < v->val.array.nElems; i++)
+			{
+				if (i > 0)
+					appendStringInfoString(out, ", ");
+				write_json(out, &v->val.array.elems[i]);
+			}
+			appendStringInfoChar(out, ']');
+			break;
+		case jbvObject:
+			appendStringInfoChar(out, '{');
+			for (int i = 0; i < v->val.object.nPairs; i++)
+			{
+				if (i > 0)
+					appendStringInfoString(out, ", ");
+				write_json(out, &v->val.object.pairs[i].key);
+				appendStringInfoString(out, ": ");
+				write_json(out, &v->val.object.pairs[i].value);
+			}
+			appendStringInfoChar(out, '}');
+			break;
+		case jbvBinary:
+			/* A container pushJsonbValue kept packed. */
+			(void) JsonbToCString(out, v->val.binary.data, v->val.binary.len);
+			break;
+		default:
+			elog(ERROR, "webpush: unexpected jsonb value type %d in a notification", (int) v->type);
+	}
+}
+
+/* The payload's text, as it is sent, and its length. */
+static char *
+sent_text(const JsonbValue *json, size_t *len)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	write_json(&out, json);
+	*len = out.len;
+	return out.data;
+}
+
+static size_t
+sent_length(const JsonbValue *json)
+{
+	size_t		len;
+
+	pfree(sent_text(json, &len));
 	return len;
 }
 
@@ -581,7 +703,7 @@ shortened(text *t, int prefix_len)
  * with which the payload fits; builds with it.  NULL when even an empty
  * prefix is too long.
  */
-static Jsonb *
+static JsonbValue *
 fit_by_shortening(const Prepared *p, text **title, text **body, bool shorten_body)
 {
 	text	   *whole = shorten_body ? *body : *title;
@@ -589,7 +711,7 @@ fit_by_shortening(const Prepared *p, text **title, text **body, bool shorten_bod
 	int			len = VARSIZE_ANY_EXHDR(whole);
 	int			lo = 0;
 	int			hi = len;
-	Jsonb	   *best = NULL;
+	JsonbValue *best = NULL;
 
 	/* Binary search on the byte length, clipped to whole characters. */
 	while (lo <= hi)
@@ -597,7 +719,7 @@ fit_by_shortening(const Prepared *p, text **title, text **body, bool shorten_bod
 		int			mid = lo + (hi - lo) / 2;
 		int			clip = pg_mbcliplen(s, len, mid);
 		text	   *candidate = shortened(whole, clip);
-		Jsonb	   *json;
+		JsonbValue *json;
 
 		if (shorten_body)
 			json = build(p, *title, candidate);
@@ -617,19 +739,28 @@ fit_by_shortening(const Prepared *p, text **title, text **body, bool shorten_bod
 /*
  * The payload, with the body and then the title shortened until it fits
  * with room for the receipt ids; NULL when even that is too long (*len: the
- * length of the whole JSON).
+ * length of the whole JSON).  When it fits as it is, *as_text (if asked
+ * for) is its text, which measuring it made; else NULL.
  */
-static Jsonb *
-build_fitting(const Prepared *p, size_t *len)
+static JsonbValue *
+build_fitting(const Prepared *p, size_t *len, char **as_text)
 {
 	text	   *title = p->f->title;
 	text	   *body = p->f->body;
-	Jsonb	   *json;
+	JsonbValue *json;
+	char	   *whole;
 
+	if (as_text != NULL)
+		*as_text = NULL;
 	json = build(p, title, body);
-	*len = sent_length(json);
+	whole = sent_text(json, len);
 	if (*len <= p->limit)
+	{
+		if (as_text != NULL)
+			*as_text = whole;
 		return json;
+	}
+	pfree(whole);
 
 	/*
 	 * Too long to send: a trigger must not fail its transaction for a long
@@ -637,7 +768,7 @@ build_fitting(const Prepared *p, size_t *len)
 	 */
 	if (body != NULL)
 	{
-		Jsonb	   *fitted = fit_by_shortening(p, &title, &body, true);
+		JsonbValue *fitted = fit_by_shortening(p, &title, &body, true);
 
 		if (fitted != NULL)
 			return fitted;
@@ -650,14 +781,14 @@ Jsonb *
 notification_build(const NotificationFields *f)
 {
 	Prepared	p;
-	Jsonb	   *json;
+	JsonbValue *json;
 	size_t		len;
 
 	validate_notification_title(f->title);
 	prepare(f, NULL, &p);
-	json = build_fitting(&p, &len);
+	json = build_fitting(&p, &len, NULL);
 	if (json != NULL)
-		return json;
+		return JsonbValueToJsonb(json);
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 			 errmsg("notification payload is too large"),
@@ -677,12 +808,13 @@ row_warning(const char *trigger_name, const char *field, text *value, const char
 			 errdetail("%s", why)));
 }
 
-Jsonb *
+char *
 notification_build_for_row(NotificationFields *f, const char *trigger_name)
 {
 	Prepared	p;
-	Jsonb	   *json;
+	JsonbValue *json;
 	size_t		len;
+	char	   *as_text;
 
 	if (f->title == NULL || VARSIZE_ANY_EXHDR(f->title) == 0)
 	{
@@ -715,7 +847,7 @@ notification_build_for_row(NotificationFields *f, const char *trigger_name)
 		f->dir = NULL;
 	}
 	prepare(f, trigger_name, &p);
-	json = build_fitting(&p, &len);
+	json = build_fitting(&p, &len, &as_text);
 
 	/*
 	 * Too large even with the body and title shortened: the row's values
@@ -761,7 +893,8 @@ notification_build_for_row(NotificationFields *f, const char *trigger_name)
 		if (largest == (void **) &f->tag)
 			f->renotify = -1;	/* renotify needs the tag */
 		prepare(f, trigger_name, &p);
-		json = build_fitting(&p, &len);
+		json = build_fitting(&p, &len, &as_text);
 	}
-	return json;
+	/* A payload that had to be shortened is written out once more. */
+	return as_text != NULL ? as_text : sent_text(json, &len);
 }

@@ -56,9 +56,10 @@ extern Jsonb *notification_build(const NotificationFields *fields);
  * The same for a row trigger, which must not fail its row's statement for
  * the row's data: an empty title sends nothing (NULL), an invalid or too
  * long url is left out, and so are an invalid lang, dir or app_badge, each
- * with a WARNING naming the trigger.
+ * with a WARNING naming the trigger.  The payload comes as the JSON text
+ * that is sent, which the trigger stores.
  */
-extern Jsonb *notification_build_for_row(NotificationFields *fields, const char *trigger_name);
+extern char *notification_build_for_row(NotificationFields *fields, const char *trigger_name);
 
 /*
  * Whether url may be opened on a click: a path of the site, or an

@@ -661,8 +661,9 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 }
 
 /*
- * Taking in: up to $1 rows of webpush.intake (all, or the one whose id is
- * $2) become messages and deliveries, with the ids they were given.
+ * Taking in: up to $1 rows of webpush.intake (all, or the one at ctid $2
+ * whose id is $3) become messages and deliveries, with the ids they were
+ * given.  The intake has no index: rows are found by ctid.
  */
 #define TAKE_IN_SQL(which_rows) \
 	"WITH i AS (DELETE FROM webpush.intake" \
@@ -776,25 +777,26 @@ is_row_fault(const ErrorData *error)
  * the next try.
  */
 static void
-fail_intake_row(int64 id, const ErrorData *error, MemoryContext caller,
+fail_intake_row(ItemPointer tid, int64 id, const ErrorData *error, MemoryContext caller,
 				IntakeFailure **failed, int *nfailed, int limit)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2];
+	Oid			types[3] = {TIDOID, TEXTOID, INT8OID};
+	Datum		values[3];
 	char	   *reason = psprintf("could not become a message: %s", error->message);
 	ErrorData  *refused;
 
-	values[0] = Int64GetDatum(id);
+	values[0] = PointerGetDatum(tid);
 	values[1] = CStringGetTextDatum(reason);
+	values[2] = Int64GetDatum(id);
 	refused = take_in_attempt(prepared(&plan,
-									   "WITH i AS (DELETE FROM webpush.intake WHERE id = $1"
+									   "WITH i AS (DELETE FROM webpush.intake WHERE ctid = $1 AND id = $3"
 									   "  RETURNING id, application, user_id, queued_at) "
 									   "INSERT INTO webpush.history (message_id, subscription_id, endpoint,"
 									   " outcome, status, attempts, reason, created_at, application, user_id) "
 									   "SELECT id, NULL, '', 'failed', NULL, 0, $2, queued_at, application, user_id"
 									   " FROM i RETURNING application",
-									   2, types),
+									   3, types),
 							  values, SPI_OK_INSERT_RETURNING);
 	if (refused != NULL)
 	{
@@ -863,9 +865,10 @@ take_in(int limit, MemoryContext caller, IntakeFailure **failed, int *nfailed)
 	static SPIPlanPtr batch_plan = NULL;
 	static SPIPlanPtr ids_plan = NULL;
 	static SPIPlanPtr row_plan = NULL;
-	Oid			types[2] = {INT4OID, INT8OID};
-	Datum		values[2] = {Int32GetDatum(limit), (Datum) 0};
+	Oid			types[3] = {INT4OID, TIDOID, INT8OID};
+	Datum		values[3] = {Int32GetDatum(limit), (Datum) 0, (Datum) 0};
 	ErrorData  *error;
+	ItemPointerData *tids;
 	int64	   *ids;
 	int			nids;
 	int			i;
@@ -884,22 +887,28 @@ take_in(int limit, MemoryContext caller, IntakeFailure **failed, int *nfailed)
 	FreeErrorData(error);
 
 	if (SPI_execute_plan(prepared(&ids_plan,
-								  "SELECT id FROM webpush.intake ORDER BY id LIMIT $1",
+								  "SELECT ctid, id FROM webpush.intake ORDER BY id LIMIT $1",
 								  1, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not read webpush.intake");
 	nids = (int) SPI_processed;
+	tids = palloc(sizeof(ItemPointerData) * Max(nids, 1));
 	ids = palloc(sizeof(int64) * Max(nids, 1));
 	for (i = 0; i < nids; i++)
 	{
 		bool		isnull;
+		Datum		tid = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 
-		ids[i] = get_int64(i, 1, &isnull);
+		ItemPointerCopy((ItemPointer) DatumGetPointer(tid), &tids[i]);
+		ids[i] = get_int64(i, 2, &isnull);
 	}
 	for (i = 0; i < nids; i++)
 	{
-		values[1] = Int64GetDatum(ids[i]);
-		error = take_in_attempt(prepared(&row_plan, TAKE_IN_SQL(" WHERE id = $2"), 2, types),
+		values[1] = PointerGetDatum(&tids[i]);
+		values[2] = Int64GetDatum(ids[i]);
+		error = take_in_attempt(prepared(&row_plan,
+										 TAKE_IN_SQL(" WHERE ctid = $2 AND id = $3"),
+										 3, types),
 								values, SPI_OK_SELECT);
 		if (error == NULL)
 			continue;
@@ -908,7 +917,7 @@ take_in(int limit, MemoryContext caller, IntakeFailure **failed, int *nfailed)
 			take_in_postponed(error);
 			return;
 		}
-		fail_intake_row(ids[i], error, caller, failed, nfailed, limit);
+		fail_intake_row(&tids[i], ids[i], error, caller, failed, nfailed, limit);
 		FreeErrorData(error);
 	}
 }

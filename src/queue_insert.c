@@ -47,6 +47,7 @@
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
@@ -1071,18 +1072,25 @@ store_intake(Relation rel, text *user_id, const MessageSpec *spec)
 	TargetTable *tables[1] = {&intake};
 	Inserts		ins;
 	TupleTableSlot *row;
-	ExprState  *id_state;
 	Datum		id;
-	bool		id_null;
+	bool		id_null = false;
 	bool		stored;
 
 	Assert(spec->app != NULL && spec->dedupe_key == NULL && !spec->has_send_at &&
 		   !spec->opts.has_topic);
 
 	begin_inserts(&ins, tables, &rel, 1);
-	/* The message's id to be: what webpush.messages' default gives. */
-	id_state = ExecInitExpr(messages.key_default, NULL);
-	id = ExecEvalExprSwitchContext(id_state, GetPerTupleExprContext(ins.estate), &id_null);
+	/*
+	 * The message's id to be: what webpush.messages' default gives.  An
+	 * identity's (or a serial's) next value is what the executor would
+	 * compute for it, without an expression to set up for the one row.
+	 */
+	if (IsA(messages.key_default, NextValueExpr) &&
+		((NextValueExpr *) messages.key_default)->typeId == INT8OID)
+		id = Int64GetDatum(nextval_internal(((NextValueExpr *) messages.key_default)->seqid, false));
+	else
+		id = ExecEvalExprSwitchContext(ExecInitExpr(messages.key_default, NULL),
+									   GetPerTupleExprContext(ins.estate), &id_null);
 	row = new_slot(&ins, 0);
 	begin_row(&ins, 0, row);
 	set_column(&intake, row, I_ID, id, id_null);

@@ -239,7 +239,14 @@ substitute_template(const char *template, Relation rel, HeapTuple row, const cha
 			p = close + 1;
 		}
 		else
-			appendStringInfoChar(&out, *p++);
+		{
+			/* Text up to the next brace, at once. */
+			const char *brace = strchr(p + 1, '{');
+			size_t		n = brace != NULL ? (size_t) (brace - p) : strlen(p);
+
+			appendBinaryStringInfo(&out, p, n);
+			p += n;
+		}
 	}
 	return cstring_to_text_with_len(out.data, out.len);
 }
@@ -446,7 +453,6 @@ webpush_notify(PG_FUNCTION_ARGS)
 	HeapTuple	result;
 	char	   *user;
 	NotificationFields f;
-	Jsonb	   *payload;
 	char	   *json;
 	MessageSpec spec;
 	NotifyCall	call;
@@ -512,10 +518,9 @@ webpush_notify(PG_FUNCTION_ARGS)
 	if (user == NULL)
 		return PointerGetDatum(result);
 
-	payload = notification_build_for_row(&f, trigger->tgname);
-	if (payload == NULL)
+	json = notification_build_for_row(&f, trigger->tgname);
+	if (json == NULL)
 		return PointerGetDatum(result);
-	json = JsonbToCString(NULL, &payload->root, 0);
 	memset(&spec, 0, sizeof(spec));
 	spec.app = app;
 	spec.payload = (bytea *) cstring_to_text(json);

@@ -222,6 +222,23 @@ FROM regress.notified ORDER BY id;
 DROP TABLE tickets;
 DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 
+-- The text a trigger stores is its notification as jsonb writes it, byte
+-- for byte: quotes, backslashes, control characters and letters beyond
+-- ASCII in strings, nested actions, numbers and booleans; and a payload
+-- shortened to fit.
+CREATE TABLE notes (id int, user_id text, title text, body text);
+CREATE TRIGGER notes_notify AFTER INSERT ON notes FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', '{title}', '{body}', '/n/{id}', '', 'tag=n{id}',
+        'renotify=true', 'app_badge=3', 'lang=fr-CA',
+        'actions=[{"action": "a{id}", "title": "Open {title}", "navigate": "/n/{id}"}, {"action": "b", "title": "B"}]');
+INSERT INTO notes VALUES (1, 'olga', E'Tab\there "q" \\ é 漢字 \u0001', E'line\nnext\r\f\b'),
+                         (2, 'olga', 'Long', repeat('z', 5000));
+SELECT convert_from(payload, 'UTF8') = (convert_from(payload, 'UTF8')::jsonb)::text AS as_jsonb_writes,
+       convert_from(payload, 'UTF8')::jsonb -> 'title' AS title
+FROM regress.notified ORDER BY id;
+DROP TABLE notes;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
+
 DROP VIEW regress.notified;
 DROP TABLE orders;
 SELECT webpush_unsubscribe('https://push.example.com/orders/1');
