@@ -366,6 +366,7 @@ typedef struct BatchItem
 struct CounterBatch
 {
 	HTAB	   *items;			/* BatchItem by key, in TopMemoryContext */
+	BatchItem  *last;			/* the item added to last, or NULL */
 };
 
 static void
@@ -390,7 +391,7 @@ latency_bucket(double seconds)
 
 /* Add one event to a row (process memory or, under the lock, shared). */
 static void
-add_event(CounterRow *row, const CountedEvent *e, TimestampTz now)
+add_event(CounterRow *row, const CountedEvent *e)
 {
 	int64		n = e->count > 0 ? e->count : 1;
 
@@ -430,14 +431,20 @@ add_event(CounterRow *row, const CountedEvent *e, TimestampTz now)
 		case COUNT_NONE:
 			break;
 	}
-	if (e->problem != NULL && now >= row->last_problem_at)
+	if (e->problem != NULL)
 	{
-		/* Cut on a character boundary: the view returns it as text. */
-		int			len = pg_mbcliplen(e->problem, strlen(e->problem), COUNTERS_PROBLEM_LEN - 1);
+		TimestampTz now = GetCurrentTimestamp();
 
-		memcpy(row->last_problem, e->problem, len);
-		row->last_problem[len] = '\0';
-		row->last_problem_at = now;
+		if (now >= row->last_problem_at)
+		{
+			/* Cut on a character boundary: the view returns it as text. */
+			int			len = pg_mbcliplen(e->problem, strlen(e->problem),
+										   COUNTERS_PROBLEM_LEN - 1);
+
+			memcpy(row->last_problem, e->problem, len);
+			row->last_problem[len] = '\0';
+			row->last_problem_at = now;
+		}
 	}
 }
 
@@ -531,11 +538,24 @@ counter_batch_add(CounterBatch *batch, const CountedEvent *event)
 
 	if (event->outcome == COUNT_NONE && !event->requested)
 		return;
-	make_key(&key, InvalidOid, event->application, event->host);
-	item = hash_search(batch->items, &key, HASH_ENTER, &found);
-	if (!found)
-		memset(&item->row, 0, sizeof(item->row));
-	add_event(&item->row, event, GetCurrentTimestamp());
+
+	/*
+	 * A batch's events are mostly of one application and host: the item
+	 * added to last is checked first, before a key is made and hashed.
+	 */
+	item = batch->last;
+	if (item == NULL ||
+		strncmp(item->key.application, event->application ? event->application : "",
+				COUNTERS_APP_LEN) != 0 ||
+		strncmp(item->key.host, event->host ? event->host : "", COUNTERS_HOST_LEN) != 0)
+	{
+		make_key(&key, InvalidOid, event->application, event->host);
+		item = hash_search(batch->items, &key, HASH_ENTER, &found);
+		if (!found)
+			memset(&item->row, 0, sizeof(item->row));
+		batch->last = item;
+	}
+	add_event(&item->row, event);
 }
 
 void
@@ -563,6 +583,7 @@ counter_batch_flush(CounterBatch *batch, Oid dboid)
 		LWLockRelease(shared->lock);
 	}
 	/* Emptied for the next batch. */
+	batch->last = NULL;
 	hash_seq_init(&seq, batch->items);
 	while ((item = hash_seq_search(&seq)) != NULL)
 		(void) hash_search(batch->items, &item->key, HASH_REMOVE, NULL);
@@ -580,7 +601,7 @@ counters_count(const CountedEvent *event)
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	(void) database_for(MyDatabaseId);
 	if ((entry = entry_for(&key)) != NULL)
-		add_event(&entry->row, event, GetCurrentTimestamp());
+		add_event(&entry->row, event);
 	LWLockRelease(shared->lock);
 }
 
@@ -607,7 +628,8 @@ counters_url_host(const char *url, char *out)
 		return;
 	p = url + 8;
 	/* As the views spell it: ^https://([^/:?#]+) */
-	while (p[n] != '\0' && strchr("/:?#", p[n]) == NULL && n < COUNTERS_HOST_LEN - 1)
+	while (n < COUNTERS_HOST_LEN - 1 && p[n] != '\0' &&
+		   p[n] != '/' && p[n] != ':' && p[n] != '?' && p[n] != '#')
 		n++;
 	memcpy(out, p, n);
 	out[n] = '\0';

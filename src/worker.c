@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -37,8 +38,10 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
@@ -180,6 +183,7 @@ typedef struct WorkerState
 	/* What they add to the counters, once their transaction commits. */
 	CounterBatch *counts;
 	Oid			extension;		/* pg_extension's row for webpush, when started */
+	Oid			deliveries;		/* and its webpush.deliveries */
 	/* Scheduling of the loop's steps. */
 	int			failures;		/* transactions failed in a row */
 	TimestampTz retry_at;		/* after a failure: when to try again */
@@ -827,14 +831,24 @@ static void
 exit_unless_extension_current(WorkerState *w, bool at_start)
 {
 	char	   *version = NULL;
-	Oid			extension = get_extension_oid("webpush", true);
+	Oid			extension;
 
 	/*
-	 * Between turns only existence can change: a catalog lookup, no SQL.
-	 * An extension dropped and created again since the worker started is
-	 * another one (new tables, new keys): the launcher starts a new worker
-	 * for it, with nothing cached from the old.
+	 * Between turns only existence can change.  While the table of
+	 * deliveries the worker started with is there (a syscache lookup), so
+	 * is its extension: a member cannot be dropped alone.
 	 */
+	if (!at_start && OidIsValid(w->deliveries) &&
+		SearchSysCacheExists1(RELOID, ObjectIdGetDatum(w->deliveries)))
+		return;
+
+	/*
+	 * Else a catalog lookup, no SQL.  An extension dropped and created
+	 * again since the worker started is another one (new tables, new
+	 * keys): the launcher starts a new worker for it, with nothing cached
+	 * from the old.
+	 */
+	extension = get_extension_oid("webpush", true);
 	if (!at_start && OidIsValid(extension) && extension == w->extension)
 		return;
 	if (!at_start && OidIsValid(extension))
@@ -853,6 +867,7 @@ exit_unless_extension_current(WorkerState *w, bool at_start)
 	{
 		SPI_finish();
 		w->extension = extension;
+		w->deliveries = get_relname_relid("deliveries", get_namespace_oid("webpush", false));
 		return;
 	}
 	if (version != NULL)
