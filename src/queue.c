@@ -572,7 +572,7 @@ copy_text(Datum d, bool isnull)
  * subscription was removed).
  */
 #define CLAIMED_COLUMNS(messages_rel) \
-	"SELECT c.ctid, c.xmin, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
+	"SELECT c.ctid, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
 	" COALESCE(s.endpoint, m.endpoint), COALESCE(s.p256dh, m.p256dh), COALESCE(s.auth, m.auth)," \
 	" m.payload, m.urgency, m.topic, c.attempts, m.expires_at, m.created_at," \
 	" m.application, m.send_at, s.user_id " \
@@ -583,7 +583,6 @@ copy_text(Datum d, bool isnull)
 enum
 {
 	CLAIMED_TID,
-	CLAIMED_XMIN,
 	CLAIMED_MESSAGE_ID,
 	CLAIMED_SUBSCRIPTION_ID,
 	CLAIMED_KEY_ID,
@@ -629,7 +628,6 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 		heap_deform_tuple(SPI_tuptable->vals[i], desc, v, null);
 		memset(m, 0, sizeof(*m));
 		ItemPointerCopy((ItemPointer) DatumGetPointer(v[CLAIMED_TID]), &m->ref.tid);
-		m->ref.xmin = DatumGetTransactionId(v[CLAIMED_XMIN]);
 		m->ref.message_id = DatumGetInt64(v[CLAIMED_MESSAGE_ID]);
 		m->ref.subscription_id = DatumGetInt64(v[CLAIMED_SUBSCRIPTION_ID]);
 		m->key_id = null[CLAIMED_KEY_ID] ? 0 : DatumGetInt64(v[CLAIMED_KEY_ID]);
@@ -1175,7 +1173,7 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 								  "    AND subscription_id >= COALESCE(p.next, " FIRST_RECIPIENT ")"
 								  "    AND attempts IS NULL AND claimed_by IS NULL"
 								  "    ORDER BY subscription_id LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
-								  "  RETURNING d.ctid, d.xmin, d.message_id, d.subscription_id, d.attempts) "
+								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
 								  CLAIMED_COLUMNS("due_messages"),
 								  4, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
@@ -1196,7 +1194,7 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 									  "  WHERE d.ctid = ANY (ARRAY(SELECT ctid FROM webpush.deliveries"
 									  "   WHERE next_attempt_at <= pg_catalog.now() AND claimed_by IS NULL"
 									  "   ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))"
-									  "  RETURNING d.ctid, d.xmin, d.message_id, d.subscription_id, d.attempts) "
+									  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
 									  CLAIMED_COLUMNS("webpush.messages"),
 									  2, types),
 							 values, NULL, false, 0) != SPI_OK_SELECT)
@@ -1349,7 +1347,6 @@ typedef struct OutcomeArrays
 {
 	int			n;
 	Datum	   *tids;
-	Datum	   *xmins;
 	Datum	   *message_ids;
 	Datum	   *subscription_ids;
 	Datum	   *statuses;
@@ -1370,7 +1367,6 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 
 	a->n = 0;
 	a->tids = palloc(sizeof(Datum) * Max(n, 1));
-	a->xmins = palloc(sizeof(Datum) * Max(n, 1));
 	a->message_ids = palloc(sizeof(Datum) * Max(n, 1));
 	a->subscription_ids = palloc(sizeof(Datum) * Max(n, 1));
 	a->statuses = palloc(sizeof(Datum) * Max(n, 1));
@@ -1389,7 +1385,6 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 		if (!wanted(o->kind))
 			continue;
 		a->tids[a->n] = PointerGetDatum(&o->ref.tid);
-		a->xmins[a->n] = TransactionIdGetDatum(o->ref.xmin);
 		a->message_ids[a->n] = Int64GetDatum(o->ref.message_id);
 		a->subscription_ids[a->n] = Int64GetDatum(o->ref.subscription_id);
 		a->statuses[a->n] = Int32GetDatum(o->status);
@@ -1448,49 +1443,45 @@ is_final_undelivered(OutcomeKind kind)
 }
 
 /*
- * Each outcome finds its row by the ctid and the xmin of the row version
- * the claim wrote: a TID lookup, so a batch costs linear time, where a
- * join back to the arrays would rescan them for every row.  The pair names
- * that version and no other: a later version, or a row that takes over the
- * slot once the version is pruned, was written by another transaction.  A
- * row moves when VACUUM FULL, CLUSTER or an ALTER TABLE rewrites the table,
- * or someone updates it.  Then the statement finds fewer rows than it was
- * given, and runs again finding rows by primary key; both only touch rows
- * this worker still has claimed, so neither writes one twice.
- *
- * Every outcome statement takes $1 the worker's pid and, as $2 and $3, the
- * rows' identity: their tids and xmins (BY_TID), or their message and
- * subscription ids (BY_KEY); execute_outcome_statement() passes those.
+ * Each outcome finds its row by the ctid the claim returned: a TID lookup,
+ * so a batch costs linear time, where a join back to the arrays would
+ * rescan them for every row.  The row found must still be the claimed
+ * delivery (its key, claimed by this worker): not its xmin, which VACUUM
+ * FULL and CLUSTER keep, and which every row of one claim shares.  A ctid can point elsewhere
+ * once the row moved: VACUUM FULL, CLUSTER or an ALTER TABLE rewrote the
+ * table, or someone updated the row.  Then the statement finds fewer rows
+ * than it was given, and runs again finding rows by primary key; it only
+ * touches rows this worker still has claimed, so it cannot write one twice.
  */
-#define BY_TID_COLUMNS "tid, row_xmin"
-#define BY_TID_MATCH "d.ctid = o.tid AND d.xmin = o.row_xmin"
-#define BY_KEY_COLUMNS "message_id, subscription_id"
-#define BY_KEY_MATCH "d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
-#define FIND_CLAIMED(by) "  WHERE " by##_MATCH " AND d.claimed_by = $1"
+#define BY_TID "d.ctid = o.tid AND "
+#define BY_KEY ""
+#define FIND_CLAIMED(by) \
+	"  WHERE " by "d.message_id = o.message_id" \
+	"   AND d.subscription_id = o.subscription_id AND d.claimed_by = "
 
 /*
  * Finished deliveries leave for the history, in one pass; what the history
  * keeps of the message and the user came with the claim.
  *
- * Both statements take final_values()'s parameters: after the pid and the
- * identity, the outcomes' statuses, endpoints, created_at, applications
- * and user ids, unnested with the identity as FINAL_COLUMNS; tail adds
- * arrays and their columns (or is FINAL_COLUMNS alone), and outcome is
- * what the history takes.
+ * Both statements take final_values()'s parameters: $1 the worker's pid,
+ * then the outcomes' tids, message and subscription ids, statuses,
+ * endpoints, created_at, applications and user ids, unnested as
+ * FINAL_COLUMNS; tail adds arrays and their columns (or is FINAL_COLUMNS
+ * alone), and outcome is what the history takes.
  */
-#define FINAL_ARGS 8
-#define FINAL_ARG_TYPES INT4OID, InvalidOid, InvalidOid, \
+#define FINAL_ARGS 9
+#define FINAL_ARG_TYPES INT4OID, TIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID, \
 	INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID
 #define FINAL_ARRAYS \
 	"pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4)," \
 	" pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)," \
-	" pg_catalog.unnest($8)"
-#define FINAL_COLUMNS(by) ") AS o(" by##_COLUMNS ", status, endpoint," \
+	" pg_catalog.unnest($8), pg_catalog.unnest($9)"
+#define FINAL_COLUMNS ") AS o(tid, message_id, subscription_id, status, endpoint," \
 	" created_at, application, user_id"
 #define RECORD_FINAL_SQL(by, tail, outcome) \
 	"WITH d AS (DELETE FROM webpush.deliveries d" \
 	"  USING ROWS FROM (" FINAL_ARRAYS tail ")" \
-	FIND_CLAIMED(by) \
+	FIND_CLAIMED(by) "$1" \
 	"  RETURNING d.message_id, d.subscription_id, d.attempts, " outcome ") " \
 	"INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome," \
 	" status, attempts, reason, created_at, application, user_id) " \
@@ -1499,13 +1490,13 @@ is_final_undelivered(OutcomeKind kind)
 	" FROM d"
 
 #define RECORD_DELIVERED_SQL(by) \
-	RECORD_FINAL_SQL(by, FINAL_COLUMNS(by), \
+	RECORD_FINAL_SQL(by, FINAL_COLUMNS, \
 					 "o.endpoint, text 'delivered' AS outcome, o.status," \
 					 " NULL::text AS reason, 0 AS uncounted, o.created_at," \
 					 " o.application, o.user_id")
 #define RECORD_UNDELIVERED_SQL(by) \
-	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($9), pg_catalog.unnest($10)," \
-					 " pg_catalog.unnest($11)" FINAL_COLUMNS(by) ", outcome, reason, uncounted", \
+	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)," \
+					 " pg_catalog.unnest($12)" FINAL_COLUMNS ", outcome, reason, uncounted", \
 					 "o.endpoint, o.outcome, o.status, o.reason, o.uncounted," \
 					 " o.created_at, o.application, o.user_id")
 
@@ -1515,10 +1506,11 @@ is_final_undelivered(OutcomeKind kind)
 	" next_attempt_at = pg_catalog.clock_timestamp()" \
 	"  + o.delay_ms * interval '1 millisecond'," \
 	" last_status = NULLIF(o.status, 0), last_error = o.reason " \
-	"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3)," \
-	" pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6))" \
-	" AS o(" by##_COLUMNS ", status, reason, delay_ms) " \
-	FIND_CLAIMED(by)
+	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
+	" pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5)," \
+	" pg_catalog.unnest($6))" \
+	" AS o(tid, message_id, subscription_id, status, reason, delay_ms) " \
+	FIND_CLAIMED(by) "$7"
 
 /* Handed back unsent: waiting again, the attempt not counted. */
 #define RECORD_RELEASE_SQL(by) \
@@ -1526,9 +1518,10 @@ is_final_undelivered(OutcomeKind kind)
 	" attempts = d.attempts - 1," \
 	" next_attempt_at = pg_catalog.clock_timestamp()" \
 	"  + o.delay_ms * interval '1 millisecond' " \
-	"FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4))" \
-	" AS o(" by##_COLUMNS ", delay_ms) " \
-	FIND_CLAIMED(by)
+	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
+	" pg_catalog.unnest($3), pg_catalog.unnest($4))" \
+	" AS o(tid, message_id, subscription_id, delay_ms) " \
+	FIND_CLAIMED(by) "$5"
 
 /*
  * A failure at an endpoint the subscription no longer has (the browser
@@ -1546,7 +1539,7 @@ is_final_undelivered(OutcomeKind kind)
 	" pg_catalog.unnest($4), pg_catalog.unnest($5))" \
 	" AS o(message_id, subscription_id, status, endpoint, reason)," \
 	" webpush.subscriptions s " \
-	"  WHERE " BY_KEY_MATCH " AND d.claimed_by = $6" \
+	FIND_CLAIMED(BY_KEY) "$6" \
 	" AND s.id = d.subscription_id AND s.endpoint <> o.endpoint" \
 	" AND NOT EXISTS (SELECT FROM webpush.history h WHERE h.message_id = d.message_id" \
 	"  AND h.endpoint = s.endpoint AND h.outcome = 'delivered')" \
@@ -1565,31 +1558,18 @@ typedef struct OutcomeStatement
 	SPIPlanPtr	key_plan;
 } OutcomeStatement;
 
-/*
- * Run stmt for the outcomes in a (noutcomes of them expected to find their
- * row), with values[0] the pid and the values from values[3] on set by the
- * caller: values[1] and values[2] are the rows' identity, set here.
- */
 static void
 execute_outcome_statement(OutcomeStatement *stmt, Oid *types, Datum *values,
-						  const OutcomeArrays *a, int noutcomes, int expected_result)
+						  int noutcomes, int expected_result)
 {
 	uint64		found;
 
-	types[1] = TIDARRAYOID;
-	types[2] = XIDARRAYOID;
-	values[1] = PointerGetDatum(datum_array(a->tids, a->n, TIDOID));
-	values[2] = PointerGetDatum(datum_array(a->xmins, a->n, XIDOID));
 	if (SPI_execute_plan(prepared(&stmt->tid_plan, stmt->by_tid, stmt->nargs, types),
 						 values, NULL, false, 0) != expected_result)
 		elog(ERROR, "webpush: could not record delivery outcomes");
 	found = SPI_processed;
 	if (found >= (uint64) noutcomes)
 		return;
-	types[1] = INT8ARRAYOID;
-	types[2] = INT8ARRAYOID;
-	values[1] = PointerGetDatum(datum_array(a->message_ids, a->n, INT8OID));
-	values[2] = PointerGetDatum(datum_array(a->subscription_ids, a->n, INT8OID));
 	if (SPI_execute_plan(prepared(&stmt->key_plan, stmt->by_key, stmt->nargs, types),
 						 values, NULL, false, 0) != expected_result)
 		elog(ERROR, "webpush: could not record delivery outcomes");
@@ -1612,11 +1592,14 @@ static void
 final_values(Datum *values, const OutcomeArrays *a)
 {
 	values[0] = Int32GetDatum(MyProcPid);
-	values[3] = PointerGetDatum(datum_array(a->statuses, a->n, INT4OID));
-	values[4] = PointerGetDatum(text_array(a->endpoints, a->n));
-	values[5] = PointerGetDatum(datum_array(a->created_at, a->n, TIMESTAMPTZOID));
-	values[6] = PointerGetDatum(text_array(a->applications, a->n));
-	values[7] = PointerGetDatum(text_array(a->user_ids, a->n));
+	values[1] = PointerGetDatum(datum_array(a->tids, a->n, TIDOID));
+	values[2] = PointerGetDatum(datum_array(a->message_ids, a->n, INT8OID));
+	values[3] = PointerGetDatum(datum_array(a->subscription_ids, a->n, INT8OID));
+	values[4] = PointerGetDatum(datum_array(a->statuses, a->n, INT4OID));
+	values[5] = PointerGetDatum(text_array(a->endpoints, a->n));
+	values[6] = PointerGetDatum(datum_array(a->created_at, a->n, TIMESTAMPTZOID));
+	values[7] = PointerGetDatum(text_array(a->applications, a->n));
+	values[8] = PointerGetDatum(text_array(a->user_ids, a->n));
 }
 
 /* The statements that write outcomes, for a batch of them. */
@@ -1630,10 +1613,10 @@ record_batch(const Outcome *outcomes, int n)
 		RECORD_UNDELIVERED_SQL(BY_TID), RECORD_UNDELIVERED_SQL(BY_KEY), FINAL_ARGS + 3, NULL, NULL
 	};
 	static OutcomeStatement retry = {
-		RECORD_RETRY_SQL(BY_TID), RECORD_RETRY_SQL(BY_KEY), 6, NULL, NULL
+		RECORD_RETRY_SQL(BY_TID), RECORD_RETRY_SQL(BY_KEY), 7, NULL, NULL
 	};
 	static OutcomeStatement release = {
-		RECORD_RELEASE_SQL(BY_TID), RECORD_RELEASE_SQL(BY_KEY), 4, NULL, NULL
+		RECORD_RELEASE_SQL(BY_TID), RECORD_RELEASE_SQL(BY_KEY), 5, NULL, NULL
 	};
 	static SPIPlanPtr redirect_plan = NULL;
 	static SPIPlanPtr merged_plan = NULL;
@@ -1652,7 +1635,7 @@ record_batch(const Outcome *outcomes, int n)
 		Datum		values[FINAL_ARGS];
 
 		final_values(values, &a);
-		execute_outcome_statement(&delivered, types, values, &a, a.n, SPI_OK_INSERT);
+		execute_outcome_statement(&delivered, types, values, a.n, SPI_OK_INSERT);
 	}
 
 	collect(&a, outcomes, n, is_failed_or_gone);
@@ -1688,35 +1671,42 @@ record_batch(const Outcome *outcomes, int n)
 		values[FINAL_ARGS] = PointerGetDatum(text_array(a.kinds, a.n));
 		values[FINAL_ARGS + 1] = PointerGetDatum(text_array(a.reasons, a.n));
 		values[FINAL_ARGS + 2] = PointerGetDatum(datum_array(a.uncounted, a.n, INT4OID));
-		execute_outcome_statement(&undelivered, types, values, &a, a.n - redirected,
+		execute_outcome_statement(&undelivered, types, values, a.n - redirected,
 								  SPI_OK_INSERT);
 	}
 
 	collect(&a, outcomes, n, is_retry);
 	if (a.n > 0)
 	{
-		Oid			types[6] = {INT4OID, InvalidOid, InvalidOid, INT4ARRAYOID, TEXTARRAYOID,
-		FLOAT8ARRAYOID};
-		Datum		values[6];
+		Oid			types[7] = {TIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID,
+		TEXTARRAYOID, FLOAT8ARRAYOID, INT4OID};
+		Datum		values[7];
 
 		next_retry = 0;
-		values[0] = Int32GetDatum(MyProcPid);
+		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
+		values[1] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
+		values[2] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
 		values[3] = PointerGetDatum(datum_array(a.statuses, a.n, INT4OID));
 		values[4] = PointerGetDatum(text_array(a.reasons, a.n));
 		values[5] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
-		execute_outcome_statement(&retry, types, values, &a, a.n, SPI_OK_UPDATE);
+		values[6] = Int32GetDatum(MyProcPid);
+		execute_outcome_statement(&retry, types, values, a.n, SPI_OK_UPDATE);
 	}
 
 	collect(&a, outcomes, n, is_release);
 	if (a.n > 0)
 	{
-		Oid			types[4] = {INT4OID, InvalidOid, InvalidOid, FLOAT8ARRAYOID};
-		Datum		values[4];
+		Oid			types[5] = {TIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID,
+		INT4OID};
+		Datum		values[5];
 
 		next_retry = 0;
-		values[0] = Int32GetDatum(MyProcPid);
+		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
+		values[1] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
+		values[2] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
 		values[3] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
-		execute_outcome_statement(&release, types, values, &a, a.n, SPI_OK_UPDATE);
+		values[4] = Int32GetDatum(MyProcPid);
+		execute_outcome_statement(&release, types, values, a.n, SPI_OK_UPDATE);
 	}
 
 	/*

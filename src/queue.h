@@ -76,9 +76,7 @@ extern int64 queue_record_sent_now(const Subscription *sub, const char *app,
  */
 typedef struct DeliveryRef
 {
-	/* The row version the claim wrote: where it is, and its xmin. */
 	ItemPointerData tid;
-	TransactionId xmin;
 	int64		message_id;
 	int64		subscription_id;	/* 0 for one-offs */
 	TimestampTz created_at;		/* the message's, for the history */

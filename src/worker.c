@@ -1361,6 +1361,15 @@ maintain(WorkerState *w, long wait_ms)
 		w->last_maintenance = now;
 		if (w->purge_behind)
 			wait_ms = 0;
+
+		/*
+		 * And a claim, for what no COMMIT announced: a prepared
+		 * transaction committed by another session (COMMIT PREPARED runs
+		 * no callback of the backend that prepared it), rows a DBA put in
+		 * webpush.intake, deliveries the maintenance queued again.
+		 */
+		w->claim_wanted = true;
+		wait_ms = 0;
 	}
 	return wait_ms;
 }

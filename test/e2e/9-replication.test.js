@@ -1,7 +1,8 @@
 'use strict';
 // The extension under logical replication: a publication FOR ALL TABLES
 // (CDC, a logical replica) makes every UPDATE and DELETE need a replica
-// identity.  Every table has a primary key, so sends, retries, gone
+// identity.  Every table has a primary key, or (the trigger's intake) the
+// whole row as its replica identity, so sends, retries, gone
 // subscriptions, cancels, scheduled messages and the trigger's intake all
 // settle.
 
