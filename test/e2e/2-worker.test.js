@@ -477,6 +477,43 @@ for (const [what, rewrite] of [
   });
 }
 
+test('a VACUUM FULL that slides one claim\'s rows onto each other\'s old places records each outcome on its own row', async () => {
+  // One claim's rows share their xmin, and VACUUM FULL keeps it: only the
+  // key tells a stale ctid's new occupant from the claimed row.  The claim
+  // writes its row versions into the space a cancelled broadcast left near
+  // the front; the rewrite then slides them down by the rows of another
+  // broadcast cancelled meanwhile, so each old ctid holds another of them.
+  const n = 100; // all in flight at once (webpush.max_in_flight_per_host)
+  const subs = Array.from({ length: n }, () => service.subscribe());
+  subs.forEach((s, i) => service.respond(s.endpoint, { status: i % 2 ? 400 : 201, delayMs: 2000 }));
+  const { rows } = await db.query(
+    'SELECT array_agg(webpush_subscribe(s) ORDER BY o) AS ids FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(s, o)',
+    [JSON.stringify(subs)]);
+  const ids = rows[0].ids.map(Number);
+  const later = "send_at => now() + interval '1 hour'";
+  const { rows: [front] } = await db.query(`SELECT message_id FROM webpush_send_many($1::bigint[], 'front', ${later})`,
+    [ids.slice(0, 20)]);
+  const { rows: [space] } = await db.query(`SELECT message_id FROM webpush_send_many($1::bigint[], 'space', ${later})`,
+    [ids]);
+  const { rows: [m] } = await db.query(
+    "SELECT message_id FROM webpush_send_many($1::bigint[], 'slid', send_at => now() + interval '3 seconds')", [ids]);
+  await db.query('SELECT webpush_cancel($1)', [space.message_id]);
+  await db.query('VACUUM webpush.deliveries');
+  await until('the broadcast claimed', async () =>
+    (await count('SELECT count(*) AS n FROM webpush.deliveries WHERE message_id = $1 AND claimed_by IS NOT NULL',
+      [m.message_id])) > 0, 20000 * SLOW);
+  await db.query('SELECT webpush_cancel($1)', [front.message_id]);
+  await db.query('VACUUM FULL webpush.deliveries');
+  await queueEmpty();
+  assert.ok(subs.every((s) => service.received(s.endpoint).length === 1), 'each sent once');
+  const { rows: h } = await db.query(
+    'SELECT subscription_id, outcome, status FROM webpush.history WHERE message_id = $1 ORDER BY subscription_id',
+    [m.message_id]);
+  assert.deepEqual(h.map((r) => [Number(r.subscription_id), r.outcome, r.status]),
+    ids.map((id, i) => [id, i % 2 ? 'failed' : 'delivered', i % 2 ? 400 : 201]).sort((a, b) => a[0] - b[0]),
+    'one history row per recipient, with its own outcome');
+});
+
 test('commit-to-delivery latency is milliseconds (wake on commit, no polling)', async () => {
   const sub = await subscribe();
   const latencies = [];
