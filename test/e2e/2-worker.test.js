@@ -446,20 +446,35 @@ test('a subscription id below zero is a recipient like any other', async () => {
     ['to both', 'to the first']);
 });
 
+// n subscriptions of the push service, answered 201 and 400 in turn after
+// delayMs, stored in order: their subscriptions and ids.
+async function mixedRecipients(n, delayMs) {
+  const subs = Array.from({ length: n }, () => service.subscribe());
+  subs.forEach((s, i) => service.respond(s.endpoint, { status: i % 2 ? 400 : 201, delayMs }));
+  const { rows } = await db.query(
+    'SELECT array_agg(webpush_subscribe(s) ORDER BY o) AS ids FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(s, o)',
+    [JSON.stringify(subs)]);
+  return { subs, ids: rows[0].ids.map(Number) };
+}
+
+// Each recipient of message_id has one history row with its own answer.
+async function assertOwnOutcomes(messageId, ids) {
+  const { rows: h } = await db.query(
+    'SELECT subscription_id, outcome, status FROM webpush.history WHERE message_id = $1 ORDER BY subscription_id',
+    [messageId]);
+  assert.deepEqual(h.map((r) => [Number(r.subscription_id), r.outcome, r.status]),
+    ids.map((id, i) => [id, i % 2 ? 'failed' : 'delivered', i % 2 ? 400 : 201]).sort((a, b) => a[0] - b[0]),
+    'one history row per recipient, with its own outcome');
+}
+
 for (const [what, rewrite] of [
   ['VACUUM FULL', ['VACUUM FULL webpush.deliveries']],
   ['a column type change', ['ALTER TABLE webpush.deliveries ALTER COLUMN last_status TYPE integer',
     'ALTER TABLE webpush.deliveries ALTER COLUMN last_status TYPE smallint']],
 ]) {
   test(`a rewrite of the deliveries during a drain (${what}) records each outcome on its own row, once`, async () => {
-    const n = 60;
-    const subs = Array.from({ length: n }, () => service.subscribe());
     // Half are delivered, half fail for good: both kinds of record meet the rewrite.
-    subs.forEach((s, i) => service.respond(s.endpoint, { status: i % 2 ? 400 : 201, delayMs: 1500 }));
-    const { rows } = await db.query(
-      'SELECT array_agg(webpush_subscribe(s) ORDER BY o) AS ids FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(s, o)',
-      [JSON.stringify(subs)]);
-    const ids = rows[0].ids.map(Number);
+    const { subs, ids } = await mixedRecipients(60, 1500);
     const { rows: [m] } = await db.query('SELECT message_id FROM webpush_send_many($1::bigint[], \'rewritten\')', [ids]);
     await until('requests in flight', async () =>
       (await count('SELECT count(*) AS n FROM webpush.deliveries WHERE claimed_by IS NOT NULL')) > 0);
@@ -467,13 +482,7 @@ for (const [what, rewrite] of [
     for (const sql of rewrite) await db.query(sql);
     await queueEmpty();
     assert.ok(subs.every((s) => service.received(s.endpoint).length === 1), 'each sent once');
-    const { rows: h } = await db.query(
-      'SELECT subscription_id, outcome, status FROM webpush.history WHERE message_id = $1 ORDER BY subscription_id',
-      [m.message_id]);
-    assert.deepEqual(h.map((r) => [Number(r.subscription_id), r.outcome, r.status]),
-      ids.map((id, i) => [id, i % 2 ? 'failed' : 'delivered', i % 2 ? 400 : 201])
-        .sort((a, b) => a[0] - b[0]),
-      'one history row per recipient, with its own outcome');
+    await assertOwnOutcomes(m.message_id, ids);
   });
 }
 
@@ -483,13 +492,8 @@ test('a VACUUM FULL that slides one claim\'s rows onto each other\'s old places 
   // writes its row versions into the space a cancelled broadcast left near
   // the front; the rewrite then slides them down by the rows of another
   // broadcast cancelled meanwhile, so each old ctid holds another of them.
-  const n = 100; // all in flight at once (webpush.max_in_flight_per_host)
-  const subs = Array.from({ length: n }, () => service.subscribe());
-  subs.forEach((s, i) => service.respond(s.endpoint, { status: i % 2 ? 400 : 201, delayMs: 2000 }));
-  const { rows } = await db.query(
-    'SELECT array_agg(webpush_subscribe(s) ORDER BY o) AS ids FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(s, o)',
-    [JSON.stringify(subs)]);
-  const ids = rows[0].ids.map(Number);
+  // 100: all in flight at once (webpush.max_in_flight_per_host), one claim.
+  const { subs, ids } = await mixedRecipients(100, 2000);
   const later = "send_at => now() + interval '1 hour'";
   const { rows: [front] } = await db.query(`SELECT message_id FROM webpush_send_many($1::bigint[], 'front', ${later})`,
     [ids.slice(0, 20)]);
@@ -506,12 +510,7 @@ test('a VACUUM FULL that slides one claim\'s rows onto each other\'s old places 
   await db.query('VACUUM FULL webpush.deliveries');
   await queueEmpty();
   assert.ok(subs.every((s) => service.received(s.endpoint).length === 1), 'each sent once');
-  const { rows: h } = await db.query(
-    'SELECT subscription_id, outcome, status FROM webpush.history WHERE message_id = $1 ORDER BY subscription_id',
-    [m.message_id]);
-  assert.deepEqual(h.map((r) => [Number(r.subscription_id), r.outcome, r.status]),
-    ids.map((id, i) => [id, i % 2 ? 'failed' : 'delivered', i % 2 ? 400 : 201]).sort((a, b) => a[0] - b[0]),
-    'one history row per recipient, with its own outcome');
+  await assertOwnOutcomes(m.message_id, ids);
 });
 
 test('commit-to-delivery latency is milliseconds (wake on commit, no polling)', async () => {
