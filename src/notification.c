@@ -612,7 +612,9 @@ write_json_string(StringInfo out, const char *s, int len)
 /*
  * A tree that build() made, written as JsonbToCString writes the jsonb it
  * stores: so the text a trigger stores is what webpush_notification()
- * would send, without storing the jsonb first.
+ * would send, without storing the jsonb first.  Packing the tree and
+ * iterating it back cost a trigger's firing 3,400 more instructions (a
+ * tenth of it); test/sql/triggers.sql checks the bytes against jsonb's.
  */
 static void
 write_json(StringInfo out, const JsonbValue *v)
