@@ -64,10 +64,12 @@ SET ROLE regress_blog_sender;
 SELECT (webpush_send_user('victim', 'code 918273', application => 'tenant-blog')).message_id AS blog_msg \gset
 RESET ROLE;
 SET ROLE regress_shop_sender;
-SELECT * FROM regress.try(format('SELECT webpush_cancel(%s)', :blog_msg));
+SELECT state, replace(message, :'blog_msg', 'N') AS message, detail, hint
+FROM regress.try(format('SELECT webpush_cancel(%s)', :blog_msg));
 SELECT count(*) AS blog_messages_seen FROM webpush.message_status WHERE id = :blog_msg;
 -- Nor trace it, or the blog's users: the message looks absent.
-SELECT * FROM regress.try(format('SELECT * FROM webpush_trace(for_message => %s)', :blog_msg));
+SELECT state, replace(message, :'blog_msg', 'N') AS message, detail, hint
+FROM regress.try(format('SELECT * FROM webpush_trace(for_message => %s)', :blog_msg));
 SELECT * FROM regress.try($$SELECT * FROM webpush_trace(for_user => 'victim', application => 'tenant-blog')$$);
 -- Its own application's trace of that user name shows nothing of the blog.
 SELECT count(*) AS victim_in_shop FROM webpush_trace(for_user => 'victim', application => 'tenant-shop');

@@ -239,6 +239,28 @@ FROM regress.notified ORDER BY id;
 DROP TABLE notes;
 DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 
+-- A trigger reads the columns its templates name as the table is now:
+-- after a column is renamed (and another takes its name), dropped and
+-- added again, or changes type: each firing in this one session.
+CREATE TABLE parcels (id int, user_id text, item text);
+CREATE TRIGGER parcels_notify AFTER INSERT ON parcels FOR EACH ROW
+    EXECUTE FUNCTION webpush_notify('user_id', 'Parcel {id}', '{item}');
+INSERT INTO parcels VALUES (1, 'olga', 'teapot');
+ALTER TABLE parcels RENAME COLUMN item TO old_item;
+ALTER TABLE parcels ADD COLUMN item text;
+INSERT INTO parcels VALUES (2, 'olga', 'old', 'new');
+ALTER TABLE parcels DROP COLUMN item;
+SELECT state, message FROM regress.try($$INSERT INTO parcels VALUES (3, 'olga', 'gone')$$);
+ALTER TABLE parcels ADD COLUMN item numeric;
+INSERT INTO parcels VALUES (4, 'olga', 'x', 4.50);
+ALTER TABLE parcels ALTER COLUMN item TYPE date USING NULL, ALTER COLUMN id TYPE text;
+INSERT INTO parcels VALUES ('5', 'olga', 'x', '2026-12-03');
+SELECT convert_from(payload, 'UTF8')::jsonb ->> 'title' AS title,
+       convert_from(payload, 'UTF8')::jsonb ->> 'body' AS body
+FROM regress.notified ORDER BY id;
+DROP TABLE parcels;
+DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
+
 DROP VIEW regress.notified;
 DROP TABLE orders;
 SELECT webpush_unsubscribe('https://push.example.com/orders/1');
