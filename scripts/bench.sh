@@ -10,6 +10,9 @@
 #                    tutorial's trigger (bench/trigger.sh; TRIGGER_SECONDS,
 #                    TRIGGER_ROUNDS, TRIGGER_CLIENTS, TRIGGER_PERF=1 for a
 #                    backend's profile);
+#                    trigger-callgrind: the instructions each trigger adds
+#                    to a one-row insert (bench/trigger_callgrind.sh;
+#                    CALLGRIND_KINDS);
 #                    queue: bytes per recipient, webpush_send_many's rate and
 #                    scheduled sends' lateness (bench/queue.sh;
 #                    QUEUE_SCHEDULED, QUEUE_SECONDS)
@@ -72,6 +75,10 @@ if [ "${BENCH_MODE:-}" = "trigger" ]; then
     (as_test_user webpush-bench-tree env TRIGGER_SECONDS="${TRIGGER_SECONDS:-}" TRIGGER_ROUNDS="${TRIGGER_ROUNDS:-}" \
         TRIGGER_CLIENTS="${TRIGGER_CLIENTS:-}" TRIGGER_PERF="${TRIGGER_PERF:-}" \
         TRIGGER_SQL="${TRIGGER_SQL:-}" TRIGGER_DRAIN="${TRIGGER_DRAIN:-}" bash bench/trigger.sh)
+    exit
+fi
+if [ "${BENCH_MODE:-}" = "trigger-callgrind" ]; then
+    (as_test_user webpush-bench-tree env CALLGRIND_KINDS="${CALLGRIND_KINDS:-}" bash bench/trigger_callgrind.sh)
     exit
 fi
 if [ "${BENCH_MODE:-}" = "queue" ]; then

@@ -136,6 +136,13 @@ webpush_wait_event(uint32 *cache, const char *name)
 }
 #endif
 
+/* Whether a CHECK constraint is enforced (NOT ENFORCED: PostgreSQL 18). */
+#if PG_VERSION_NUM >= 180000
+#define webpush_check_enforced(check) ((check)->ccenforced)
+#else
+#define webpush_check_enforced(check) true
+#endif
+
 /* An index scan: 18 adds instrumentation (NULL: none). */
 #include "access/genam.h"
 #if PG_VERSION_NUM >= 180000

@@ -111,6 +111,10 @@ typedef struct TargetTable
 	Expr	   *key_default;	/* the key's default, planned; NULL: none */
 	ColumnDefault *defaults;
 	int			ndefaults;
+	Expr	  **checks;			/* the CHECK constraints, planned, in the
+								 * relcache's order (NULL: one not enforced);
+								 * NULL: left to the executor */
+	int			nchecks;
 	MemoryContext cxt;
 } TargetTable;
 
@@ -187,6 +191,15 @@ static struct
 
 static bool callbacks_registered = false;
 
+/*
+ * Inserts under way in this process (begin_inserts to end_inserts).  A
+ * trigger on a queue table may send, and so insert again, in the middle of
+ * one; a table loaded again meanwhile must not free what the insert under
+ * way runs (load_table).  An error skips end_inserts, so the count starts
+ * again at each transaction's end.
+ */
+static int	inserts_running = 0;
+
 static void
 forget_all(void)
 {
@@ -232,6 +245,10 @@ forget_at_abort(XactEvent event, void *arg)
 	(void) arg;
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 		forget_all();
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+		inserts_running = 0;
 }
 
 static void
@@ -378,6 +395,32 @@ has_generated(TupleDesc desc)
 }
 
 /*
+ * The table's CHECK constraints, planned in t->cxt as ExecRelCheck plans
+ * them for each new ResultRelInfo: read back from their text and planned
+ * at every call, they cost a send more than its rows (two thirds of
+ * webpush_send_user's inserts).  A table with generated columns leaves
+ * them to the executor, which expands those columns in the expressions.
+ */
+static void
+plan_checks(TargetTable *t, Relation rel)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	MemoryContext caller;
+
+	t->checks = NULL;
+	t->nchecks = 0;
+	if (constr == NULL || constr->num_check == 0 || has_generated(RelationGetDescr(rel)))
+		return;
+	caller = MemoryContextSwitchTo(t->cxt);
+	t->checks = palloc0(sizeof(Expr *) * constr->num_check);
+	t->nchecks = constr->num_check;
+	for (int i = 0; i < constr->num_check; i++)
+		if (webpush_check_enforced(&constr->check[i]))
+			t->checks[i] = expression_planner(stringToNode(constr->check[i].ccbin));
+	MemoryContextSwitchTo(caller);
+}
+
+/*
  * Whether each index of rel runs only PostgreSQL's own code as a row goes
  * in: no expression or predicate, and a built-in access method and
  * operator families (a primary key on a bigint, say).
@@ -417,6 +460,16 @@ load_table(TargetTable *t)
 	if (t->cxt == NULL)
 		t->cxt = AllocSetContextCreate(CacheMemoryContext, "webpush queue table",
 									   ALLOCSET_SMALL_SIZES);
+	else if (inserts_running > 0)
+	{
+		/*
+		 * An insert under way (this one runs inside it, from a trigger) uses
+		 * what the context holds: it goes when the transaction ends.
+		 */
+		MemoryContextSetParent(t->cxt, TopTransactionContext);
+		t->cxt = AllocSetContextCreate(CacheMemoryContext, "webpush queue table",
+									   ALLOCSET_SMALL_SIZES);
+	}
 	else
 		MemoryContextReset(t->cxt);
 
@@ -433,6 +486,8 @@ load_table(TargetTable *t)
 	t->key_default = NULL;
 	t->defaults = NULL;
 	t->ndefaults = 0;
+	t->checks = NULL;
+	t->nchecks = 0;
 	for (int i = 0; i < t->ncolumns; i++)
 	{
 		t->columns[i].attnum = 0;
@@ -462,6 +517,7 @@ load_table(TargetTable *t)
 	t->row_at_a_time = (rel->trigdesc != NULL && rel->trigdesc->trig_insert_before_row) ||
 		has_generated(desc);
 	plan_defaults(t, rel);
+	plan_checks(t, rel);
 	t->plain = rel->trigdesc == NULL && t->ndefaults == 0 && !has_generated(desc) &&
 		(desc->constr == NULL || desc->constr->num_check == 0) && builtin_indexes(rel);
 	t->usable = ok;
@@ -613,6 +669,28 @@ typedef struct Inserts
 } Inserts;
 
 /*
+ * The CHECK constraints of rri's table, ready to run, from their planned
+ * expressions: what ExecRelCheck would make at the first row, without
+ * reading them back from text.  Only when the table still has the
+ * constraints t was loaded with (the relcache's check array, in its
+ * order); else ExecRelCheck makes them.
+ */
+static void
+start_checks(ResultRelInfo *rri, const TargetTable *t)
+{
+	TupleConstr *constr = RelationGetDescr(rri->ri_RelationDesc)->constr;
+	ExprState **states;
+
+	if (t->checks == NULL || constr == NULL || constr->num_check != t->nchecks)
+		return;
+	states = palloc0(sizeof(ExprState *) * t->nchecks);
+	for (int i = 0; i < t->nchecks; i++)
+		if (t->checks[i] != NULL)
+			states[i] = ExecInitExpr(t->checks[i], NULL);
+	rri->ri_ConstraintExprs = states;
+}
+
+/*
  * Begin inserting into the n tables (opened by open_target, closed by
  * end_inserts): the executor state the apply worker sets up, the indexes
  * opened, a query level for the AFTER triggers.  Until end_inserts, memory
@@ -638,14 +716,17 @@ begin_inserts(Inserts *ins, TargetTable **tables, Relation *rels, int n)
 		ins->defaults[i] = palloc(sizeof(ExprState *) * Max(t->ndefaults, 1));
 		for (int k = 0; k < t->ndefaults; k++)
 			ins->defaults[i][k] = ExecInitExpr(t->defaults[k].expr, NULL);
+		start_checks(&ins->rris[i], t);
 	}
 	AfterTriggerBeginQuery();
+	inserts_running++;
 }
 
 /* The AFTER triggers fired, and everything closed. */
 static void
 end_inserts(Inserts *ins)
 {
+	inserts_running--;
 	AfterTriggerEndQuery(ins->estate);
 	webpush_close_result_relations(ins->estate);
 	ExecResetTupleTable(ins->estate->es_tupleTable, false);

@@ -189,21 +189,27 @@ column_number(Relation rel, const char *name, const char *where)
 
 /*
  * The columns a trigger's templates name, in the order a firing reads them,
- * each with its number and output function.  They are found once per
- * process and trigger, not at every firing: looking up a column by name and
- * its type's output function (as SPI_fnumber and SPI_getvalue do) was half
- * of what the templates cost.  A firing checks each against the table as it
- * is now (the same name, not dropped, the same type), so that a column
- * renamed, dropped or changed since is looked up again; so is any reference
- * when the trigger's arguments change (CREATE OR REPLACE TRIGGER keeps its
- * oid).
+ * each with its number and its type's output function.  They are found
+ * once per process and trigger, not at every firing: looking up a column
+ * by name and its type's output function (as SPI_fnumber and SPI_getvalue
+ * do) was half of what the templates cost.  A firing checks each against
+ * the table as it is now (the same name, not dropped, the same type), so
+ * that a column renamed, dropped or changed since is looked up again; so is
+ * any reference when the trigger's arguments change (CREATE OR REPLACE
+ * TRIGGER keeps its oid).  The output function is called through a fresh
+ * FmgrInfo each time, as SPI_getvalue calls it: one kept across firings
+ * would keep what the function caches in it, and miss an ALTER FUNCTION.
+ *
+ * What is kept is bounded: the first MAX_TEMPLATE_COLUMNS references of a
+ * trigger, and MAX_CACHED_COLUMNS in all before the cache starts again
+ * (dropped triggers' entries go then).
  */
 typedef struct TemplateColumn
 {
 	NameData	name;
 	AttrNumber	attnum;			/* InvalidAttrNumber until found */
 	Oid			typid;
-	FmgrInfo	output;
+	Oid			output;			/* the type's output function */
 } TemplateColumn;
 
 typedef struct TriggerColumns
@@ -211,14 +217,15 @@ typedef struct TriggerColumns
 	Oid			tgoid;			/* hash key */
 	int			count;
 	int			allocated;
-	TemplateColumn  *refs;
+	TemplateColumn *refs;
 } TriggerColumns;
 
-/* More triggers than this in one process: the cache starts again. */
-#define MAX_CACHED_TRIGGERS 1024
+#define MAX_TEMPLATE_COLUMNS 64
+#define MAX_CACHED_COLUMNS 4096
 
 static HTAB *trigger_columns = NULL;
 static MemoryContext trigger_columns_cxt = NULL;
+static int	cached_columns = 0;
 
 static TriggerColumns *
 columns_of_trigger(Oid tgoid)
@@ -226,11 +233,12 @@ columns_of_trigger(Oid tgoid)
 	TriggerColumns *entry;
 	bool		found;
 
-	if (trigger_columns != NULL && hash_get_num_entries(trigger_columns) >= MAX_CACHED_TRIGGERS)
+	if (trigger_columns != NULL && cached_columns >= MAX_CACHED_COLUMNS)
 	{
 		hash_destroy(trigger_columns);
 		MemoryContextReset(trigger_columns_cxt);
 		trigger_columns = NULL;
+		cached_columns = 0;
 	}
 	if (trigger_columns == NULL)
 	{
@@ -252,6 +260,8 @@ columns_of_trigger(Oid tgoid)
 		entry->count = 0;
 		entry->allocated = 0;
 		entry->refs = NULL;
+		/* An entry counts as a column, so that many triggers also end it. */
+		cached_columns++;
 	}
 	return entry;
 }
@@ -263,6 +273,7 @@ typedef struct RowReader
 	HeapTuple	row;
 	TriggerColumns *columns;
 	int			next;			/* the reference this firing reads next */
+	TemplateColumn uncached;	/* for references past MAX_TEMPLATE_COLUMNS */
 } RowReader;
 
 /* Whether ref is still the column name[len] of the table described by desc. */
@@ -279,6 +290,34 @@ template_column_current(const TemplateColumn *ref, TupleDesc desc, const char *n
 		strncmp(NameStr(ref->name), name, len) == 0 && NameStr(ref->name)[len] == '\0';
 }
 
+/* The slot of the reference a firing reads next. */
+static TemplateColumn *
+next_template_column(RowReader *reader)
+{
+	TriggerColumns *columns = reader->columns;
+
+	if (reader->next < columns->count)
+		return &columns->refs[reader->next++];
+	if (columns->count == MAX_TEMPLATE_COLUMNS)
+	{
+		reader->uncached.attnum = InvalidAttrNumber;
+		return &reader->uncached;
+	}
+	if (columns->count == columns->allocated)
+	{
+		int			n = Min(Max(4, columns->allocated * 2), MAX_TEMPLATE_COLUMNS);
+
+		columns->refs = columns->refs == NULL ?
+			MemoryContextAlloc(trigger_columns_cxt, n * sizeof(TemplateColumn)) :
+			repalloc(columns->refs, n * sizeof(TemplateColumn));
+		columns->allocated = n;
+	}
+	columns->refs[columns->count].attnum = InvalidAttrNumber;
+	cached_columns++;
+	reader->next++;
+	return &columns->refs[columns->count++];
+}
+
 /*
  * The value of the column name[len] in the row, as text, or NULL; an error
  * when the table has no such column.
@@ -287,42 +326,25 @@ static char *
 row_value(RowReader *reader, const char *name, size_t len, const char *what)
 {
 	TupleDesc	desc = RelationGetDescr(reader->rel);
-	TriggerColumns *columns = reader->columns;
-	TemplateColumn  *ref;
+	TemplateColumn *ref = next_template_column(reader);
 	Datum		value;
 	bool		isnull;
 
-	if (reader->next == columns->count)
-	{
-		if (columns->count == columns->allocated)
-		{
-			int			n = Max(4, columns->allocated * 2);
-
-			columns->refs = columns->refs == NULL ?
-				MemoryContextAlloc(trigger_columns_cxt, n * sizeof(TemplateColumn)) :
-				repalloc(columns->refs, n * sizeof(TemplateColumn));
-			columns->allocated = n;
-		}
-		columns->refs[columns->count++].attnum = InvalidAttrNumber;
-	}
-	ref = &columns->refs[reader->next++];
 	if (!template_column_current(ref, desc, name, len))
 	{
 		char	   *wanted = pnstrdup(name, len);
 		int			attnum = column_number(reader->rel, wanted, what);
-		Oid			output;
 		bool		is_varlena;
 
 		/* column_number found it, so it is shorter than NAMEDATALEN. */
 		ref->attnum = InvalidAttrNumber;
 		namestrcpy(&ref->name, wanted);
 		ref->typid = TupleDescAttr(desc, attnum - 1)->atttypid;
-		getTypeOutputInfo(ref->typid, &output, &is_varlena);
-		fmgr_info_cxt(output, &ref->output, trigger_columns_cxt);
+		getTypeOutputInfo(ref->typid, &ref->output, &is_varlena);
 		ref->attnum = attnum;
 	}
 	value = heap_getattr(reader->row, ref->attnum, desc, &isnull);
-	return isnull ? NULL : OutputFunctionCall(&ref->output, value);
+	return isnull ? NULL : OidOutputFunctionCall(ref->output, value);
 }
 
 /* The length of a {column} reference at p in a JSON template: {name} of letters, digits and _, or 0. */

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# What a trigger adds to a one-row INSERT, in instructions: the server in
+# single-user mode (postgres --single) under callgrind runs 1,000 and then
+# 3,000 one-row INSERT transactions, without a trigger, with an empty
+# PL/pgSQL trigger, with the tutorial's webpush_notify() and with the
+# PL/pgSQL form calling webpush_send_user; the cost of an insert is the
+# difference between the two runs divided by 2,000 (the start-up and the
+# first firing's set-up cancel out).  Instructions, unlike TPS on a shared
+# machine, repeat to within 0.5% from run to run.
+#
+# As an unprivileged user, with the extension installed in the PostgreSQL
+# whose binaries come first on PATH (BENCH_MODE=trigger-callgrind
+# scripts/bench.sh sets that up).  Takes about two minutes.
+#   CALLGRIND_KINDS  which triggers to measure ("none noop notify plpgsql")
+set -euo pipefail
+work=$(mktemp -d "${TMPDIR:-/tmp}/webpush-trigger-cg.XXXXXX")
+trap 'pg_ctl -D "$work/data" stop -m immediate >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+initdb -D "$work/data" -A trust >/dev/null
+cat >> "$work/data/postgresql.conf" <<CONF
+shared_preload_libraries = 'webpush'
+fsync = off
+listen_addresses = ''
+unix_socket_directories = '$work'
+webpush.database_name = 'no_such_database'   # no worker: only the sending side
+webpush.subject = 'mailto:bench@example.com'
+CONF
+pg_ctl -D "$work/data" -l "$work/log" start -w >/dev/null
+psql -h "$work" -Xq -o /dev/null postgres <<'SQL'
+CREATE EXTENSION webpush;
+SELECT webpush_keys();
+CREATE TABLE orders (id bigserial PRIMARY KEY, user_id text, item text NOT NULL);
+SELECT webpush_subscribe(jsonb_build_object(
+         'endpoint', 'https://push.example.com/bench/' || i,
+         'keys', jsonb_build_object(
+           'p256dh', 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
+           'auth', 'BTBZMqHH6r4Tts7J_aSIgg')), 'user-' || i)
+FROM generate_series(1, 200) i;
+CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+CREATE FUNCTION notify_order() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM webpush_send_user(NEW.user_id,
+    webpush_notification('Order received', 'Your ' || NEW.item || ' is on its way',
+                         '/orders/' || NEW.id));
+  RETURN NEW;
+END $$;
+SQL
+pg_ctl -D "$work/data" stop -w >/dev/null
+declare -A trigger=(
+    [none]=""
+    [noop]="EXECUTE FUNCTION noop()"
+    [notify]="EXECUTE FUNCTION webpush_notify('user_id', 'Order received', 'Your {item} is on its way', '/orders/{id}')"
+    [plpgsql]="EXECUTE FUNCTION notify_order()")
+declare -A per
+for kind in ${CALLGRIND_KINDS:-none noop notify plpgsql}; do
+    declare -A total=()
+    for n in 1000 3000; do
+        {
+            echo "TRUNCATE orders, webpush.intake, webpush.deliveries, webpush.messages"
+            echo "DROP TRIGGER IF EXISTS orders_notify ON orders"
+            [ -n "${trigger[$kind]}" ] &&
+                echo "CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW ${trigger[$kind]}"
+            echo "INSERT INTO orders (user_id, item) VALUES ('user-1', 'item 1')"
+            for i in $(seq "$n"); do
+                echo "INSERT INTO orders (user_id, item) VALUES ('user-$((i % 200 + 1))', 'item $i')"
+            done
+        } > "$work/$kind.sql"
+        valgrind --tool=callgrind --callgrind-out-file="$work/$kind.$n.cg" \
+            postgres --single -D "$work/data" postgres < "$work/$kind.sql" > /dev/null 2> "$work/$kind.$n.err"
+        total[$n]=$(grep -o 'Collected : [0-9]*' "$work/$kind.$n.err" | grep -o '[0-9]*$')
+    done
+    per[$kind]=$(( (total[3000] - total[1000]) / 2000 ))
+    if [ "$kind" = none ]; then
+        printf '%-10s %9d instructions an insert\n' "$kind" "${per[$kind]}"
+    elif [ -n "${per[none]:-}" ]; then
+        printf '%-10s %9d instructions an insert, %+d for the trigger\n' "$kind" "${per[$kind]}" $(( per[$kind] - per[none] ))
+    else
+        printf '%-10s %9d instructions an insert\n' "$kind" "${per[$kind]}"
+    fi
+done
