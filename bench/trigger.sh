@@ -26,25 +26,7 @@ pg_ctl start -w -l "$work/postgres.log" >/dev/null
 # The worker serves "postgres"; the benchmark runs in "bench", served by none.
 createdb -h "$PGHOST" bench
 export PGOPTIONS='-c client_min_messages=warning'
-psql -Xq -o /dev/null <<'SQL'
-CREATE EXTENSION webpush;
-SELECT webpush_keys();
-CREATE TABLE orders (id bigserial PRIMARY KEY, user_id text, item text NOT NULL);
--- 200 users with one subscription each (their endpoints are never called).
-SELECT webpush_subscribe(jsonb_build_object(
-         'endpoint', 'https://push.example.com/bench/' || i,
-         'keys', jsonb_build_object(
-           'p256dh', 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
-           'auth', 'BTBZMqHH6r4Tts7J_aSIgg')), 'user-' || i)
-FROM generate_series(1, 200) i;
-CREATE FUNCTION notify_order() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM webpush_send_user(NEW.user_id,
-    webpush_notification('Order received', 'Your ' || NEW.item || ' is on its way',
-                         '/orders/' || NEW.id));
-  RETURN NEW;
-END $$;
-SQL
+psql -Xq -o /dev/null -f bench/orders.sql
 # TRIGGER_SQL: a statement run before measuring (experiments).
 [ -n "${TRIGGER_SQL:-}" ] && psql -Xq -c "$TRIGGER_SQL"
 cat > "$work/insert.sql" <<'SQL'

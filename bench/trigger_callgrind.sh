@@ -13,6 +13,7 @@
 # scripts/bench.sh sets that up).  Takes about two minutes.
 #   CALLGRIND_KINDS  which triggers to measure ("none noop notify plpgsql")
 set -euo pipefail
+cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/webpush-trigger-cg.XXXXXX")
 trap 'pg_ctl -D "$work/data" stop -m immediate >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 initdb -D "$work/data" -A trust >/dev/null
@@ -25,25 +26,7 @@ webpush.database_name = 'no_such_database'   # no worker: only the sending side
 webpush.subject = 'mailto:bench@example.com'
 CONF
 pg_ctl -D "$work/data" -l "$work/log" start -w >/dev/null
-psql -h "$work" -Xq -o /dev/null postgres <<'SQL'
-CREATE EXTENSION webpush;
-SELECT webpush_keys();
-CREATE TABLE orders (id bigserial PRIMARY KEY, user_id text, item text NOT NULL);
-SELECT webpush_subscribe(jsonb_build_object(
-         'endpoint', 'https://push.example.com/bench/' || i,
-         'keys', jsonb_build_object(
-           'p256dh', 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
-           'auth', 'BTBZMqHH6r4Tts7J_aSIgg')), 'user-' || i)
-FROM generate_series(1, 200) i;
-CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
-CREATE FUNCTION notify_order() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM webpush_send_user(NEW.user_id,
-    webpush_notification('Order received', 'Your ' || NEW.item || ' is on its way',
-                         '/orders/' || NEW.id));
-  RETURN NEW;
-END $$;
-SQL
+psql -h "$work" -Xq -o /dev/null -f bench/orders.sql postgres
 pg_ctl -D "$work/data" stop -w >/dev/null
 declare -A trigger=(
     [none]=""

@@ -1,0 +1,22 @@
+-- The tables and functions the trigger benchmarks (bench/trigger.sh,
+-- bench/trigger_callgrind.sh) insert into: the tutorial's orders, 200 users
+-- with one subscription each (their endpoints are never called), and the
+-- PL/pgSQL form of the tutorial's trigger.
+CREATE EXTENSION webpush;
+SELECT webpush_keys();
+CREATE TABLE orders (id bigserial PRIMARY KEY, user_id text, item text NOT NULL);
+SELECT webpush_subscribe(jsonb_build_object(
+         'endpoint', 'https://push.example.com/bench/' || i,
+         'keys', jsonb_build_object(
+           'p256dh', 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
+           'auth', 'BTBZMqHH6r4Tts7J_aSIgg')), 'user-' || i)
+FROM generate_series(1, 200) i;
+CREATE FUNCTION notify_order() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM webpush_send_user(NEW.user_id,
+    webpush_notification('Order received', 'Your ' || NEW.item || ' is on its way',
+                         '/orders/' || NEW.id));
+  RETURN NEW;
+END $$;
+-- An empty trigger function: what any PL/pgSQL trigger costs.
+CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
