@@ -136,11 +136,17 @@ webpush_wait_event(uint32 *cache, const char *name)
 }
 #endif
 
-/* Whether a CHECK constraint is enforced (NOT ENFORCED: PostgreSQL 18). */
+/*
+ * Whether a CHECK constraint is enforced (NOT ENFORCED: PostgreSQL 18), and
+ * where a ResultRelInfo keeps the CHECK constraints ready to run (renamed
+ * in 18).
+ */
 #if PG_VERSION_NUM >= 180000
 #define webpush_check_enforced(check) ((check)->ccenforced)
+#define webpush_check_exprs(rri) ((rri)->ri_CheckConstraintExprs)
 #else
 #define webpush_check_enforced(check) true
+#define webpush_check_exprs(rri) ((rri)->ri_ConstraintExprs)
 #endif
 
 /* An index scan: 18 adds instrumentation (NULL: none). */

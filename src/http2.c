@@ -839,9 +839,19 @@ h2_tend(HttpClient *client)
 			rnext = r->h2_next;
 			if (r->deadline_ms <= now)
 			{
-				char		why[128];
+				char		why[256];
 
-				snprintf(why, sizeof(why), "timed out: no answer within %ld ms", client->config.timeout_ms);
+				/*
+				 * What the connection was doing says whose the wait was:
+				 * a request not sent in full waited for flow control or
+				 * the socket, one sent in full for the push service.
+				 */
+				snprintf(why, sizeof(why),
+						 "timed out: no answer within %ld ms (%zu of %zu body bytes sent; send window %d, connection's %d; %zu bytes waiting for the socket%s)",
+						 client->config.timeout_ms, r->body_sent, r->body_len,
+						 nghttp2_session_get_stream_remote_window_size(conn->session, r->stream_id),
+						 nghttp2_session_get_remote_window_size(conn->session),
+						 conn->out_len, conn->write_blocked ? ", which is full" : "");
 				unlink_stream(conn, r);
 				nghttp2_session_set_stream_user_data(conn->session, r->stream_id, NULL);
 				nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE, r->stream_id,

@@ -687,7 +687,7 @@ start_checks(ResultRelInfo *rri, const TargetTable *t)
 	for (int i = 0; i < t->nchecks; i++)
 		if (t->checks[i] != NULL)
 			states[i] = ExecInitExpr(t->checks[i], NULL);
-	rri->ri_ConstraintExprs = states;
+	webpush_check_exprs(rri) = states;
 }
 
 /*
