@@ -115,6 +115,10 @@ typedef struct TargetTable
 								 * relcache's order (NULL: one not enforced);
 								 * NULL: left to the executor */
 	int			nchecks;
+	ExprState **check_states;	/* the checks ready to run; NULL: not yet */
+	int			npredicates;	/* partial indexes' predicates ready to run */
+	Oid		   *predicate_index;
+	ExprState **predicate_states;
 	MemoryContext cxt;
 } TargetTable;
 
@@ -192,13 +196,13 @@ static struct
 static bool callbacks_registered = false;
 
 /*
- * Inserts under way in this process (begin_inserts to end_inserts).  A
- * trigger on a queue table may send, and so insert again, in the middle of
- * one; a table loaded again meanwhile must not free what the insert under
- * way runs (load_table).  An error skips end_inserts, so the count starts
- * again at each transaction's end.
+ * Whether this file's tables are in use: being loaded, or inserted into.
+ * What runs meanwhile may send again: a DBA's trigger or CHECK on a queue
+ * table, a function folded as a constraint is planned.  Such a send takes
+ * queue.c's statement instead (each entry point returns false), so that
+ * nothing the outer one runs is loaded again and freed under it.
  */
-static int	inserts_running = 0;
+static bool tables_busy = false;
 
 static void
 forget_all(void)
@@ -227,11 +231,13 @@ forget_relation(Datum arg, Oid relid)
 }
 
 /*
- * A type changed: a domain's default, which a column of that domain
- * without a default of its own takes, is planned into the defaults.
+ * A type or a function changed: a domain's default, which a column of that
+ * domain without a default of its own takes, is planned into the defaults,
+ * and planning inlines SQL functions and folds immutable calls in the
+ * defaults and the CHECK constraints.
  */
 static void
-forget_at_type_change(Datum arg, int cacheid, uint32 hashvalue)
+forget_at_catalog_change(Datum arg, int cacheid, uint32 hashvalue)
 {
 	(void) arg;
 	(void) cacheid;
@@ -245,10 +251,6 @@ forget_at_abort(XactEvent event, void *arg)
 	(void) arg;
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 		forget_all();
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
-		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
-		event == XACT_EVENT_PREPARE)
-		inserts_running = 0;
 }
 
 static void
@@ -268,7 +270,8 @@ register_callbacks(void)
 	if (callbacks_registered)
 		return;
 	CacheRegisterRelcacheCallback(forget_relation, (Datum) 0);
-	CacheRegisterSyscacheCallback(TYPEOID, forget_at_type_change, (Datum) 0);
+	CacheRegisterSyscacheCallback(TYPEOID, forget_at_catalog_change, (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, forget_at_catalog_change, (Datum) 0);
 	RegisterXactCallback(forget_at_abort, NULL);
 	RegisterSubXactCallback(forget_at_subabort, NULL);
 	callbacks_registered = true;
@@ -460,16 +463,6 @@ load_table(TargetTable *t)
 	if (t->cxt == NULL)
 		t->cxt = AllocSetContextCreate(CacheMemoryContext, "webpush queue table",
 									   ALLOCSET_SMALL_SIZES);
-	else if (inserts_running > 0)
-	{
-		/*
-		 * An insert under way (this one runs inside it, from a trigger) uses
-		 * what the context holds: it goes when the transaction ends.
-		 */
-		MemoryContextSetParent(t->cxt, TopTransactionContext);
-		t->cxt = AllocSetContextCreate(CacheMemoryContext, "webpush queue table",
-									   ALLOCSET_SMALL_SIZES);
-	}
 	else
 		MemoryContextReset(t->cxt);
 
@@ -488,6 +481,10 @@ load_table(TargetTable *t)
 	t->ndefaults = 0;
 	t->checks = NULL;
 	t->nchecks = 0;
+	t->check_states = NULL;
+	t->npredicates = 0;
+	t->predicate_index = NULL;
+	t->predicate_states = NULL;
 	for (int i = 0; i < t->ncolumns; i++)
 	{
 		t->columns[i].attnum = 0;
@@ -524,6 +521,9 @@ load_table(TargetTable *t)
 	table_close(rel, NoLock);
 }
 
+/* Loads of a table one call may make before it takes the statement. */
+#define MAX_LOADS_PER_CALL 3
+
 /*
  * Open t's table for inserting, and say whether this file can insert into
  * it: checked under the lock, so that a change to the table that the lock
@@ -532,12 +532,21 @@ load_table(TargetTable *t)
 static bool
 open_target(TargetTable *t, Relation *out)
 {
-	for (;;)
+	/*
+	 * Loading plans defaults and CHECK constraints, which may run a DBA's
+	 * functions, and one that catches an error (a subtransaction's abort)
+	 * forgets what it loads: after a few loads the statement inserts.
+	 */
+	for (int loads = 0; loads <= MAX_LOADS_PER_CALL; loads++)
 	{
 		Relation	rel;
 
 		if (!t->valid)
+		{
+			if (loads == MAX_LOADS_PER_CALL)
+				break;
 			load_table(t);
+		}
 		if (!t->usable)
 			return false;
 		rel = table_open(t->relid, RowExclusiveLock);
@@ -548,6 +557,7 @@ open_target(TargetTable *t, Relation *out)
 		}
 		table_close(rel, NoLock);
 	}
+	return false;
 }
 
 /* Whether index is a plain btree whose equality on key is eq_proc. */
@@ -668,26 +678,78 @@ typedef struct Inserts
 	ExprState **defaults[2];	/* each table's defaults, ready to run */
 } Inserts;
 
+/* Partial indexes of a table whose predicates are kept ready to run. */
+#define MAX_PARTIAL_INDEXES 32
+
 /*
- * The CHECK constraints of rri's table, ready to run, from their planned
- * expressions: what ExecRelCheck would make at the first row, without
- * reading them back from text.  Only when the table still has the
- * constraints t was loaded with (the relcache's check array, in its
- * order); else ExecRelCheck makes them.
+ * The partial index predicate of the index at position i of rri, ready to
+ * run, made in t->cxt the first time; NULL when t has no room for it.
+ */
+static ExprState *
+predicate_state(TargetTable *t, ResultRelInfo *rri, int i)
+{
+	Oid			index = RelationGetRelid(rri->ri_IndexRelationDescs[i]);
+	MemoryContext caller;
+
+	for (int k = 0; k < t->npredicates; k++)
+		if (t->predicate_index[k] == index)
+			return t->predicate_states[k];
+	if (t->predicate_index == NULL)
+	{
+		t->predicate_index = MemoryContextAlloc(t->cxt, sizeof(Oid) * MAX_PARTIAL_INDEXES);
+		t->predicate_states = MemoryContextAlloc(t->cxt, sizeof(ExprState *) * MAX_PARTIAL_INDEXES);
+	}
+	if (t->npredicates == MAX_PARTIAL_INDEXES)
+		return NULL;
+	/*
+	 * As ExecPrepareQual makes it, from a copy: the predicate is the
+	 * EState's, and the state keeps pointers into it.
+	 */
+	caller = MemoryContextSwitchTo(t->cxt);
+	t->predicate_states[t->npredicates] =
+		ExecInitQual((List *) expression_planner((Expr *) copyObject(rri->ri_IndexRelationInfo[i]->ii_Predicate)),
+					 NULL);
+	MemoryContextSwitchTo(caller);
+	t->predicate_index[t->npredicates] = index;
+	return t->predicate_states[t->npredicates++];
+}
+
+/*
+ * The CHECK constraints and partial index predicates of rri's table, ready
+ * to run: what ExecRelCheck and ExecInsertIndexTuples would make for each
+ * new ResultRelInfo, here made once per version of the table and lent to
+ * each insert, as domain_check keeps a domain's.  The checks only when the
+ * table still has those t was loaded with (the relcache's check array, in
+ * its order); else the executor makes its own.  No other insert runs them
+ * meanwhile (tables_busy).
  */
 static void
-start_checks(ResultRelInfo *rri, const TargetTable *t)
+lend_states(ResultRelInfo *rri, TargetTable *t)
 {
 	TupleConstr *constr = RelationGetDescr(rri->ri_RelationDesc)->constr;
-	ExprState **states;
 
-	if (t->checks == NULL || constr == NULL || constr->num_check != t->nchecks)
-		return;
-	states = palloc0(sizeof(ExprState *) * t->nchecks);
-	for (int i = 0; i < t->nchecks; i++)
-		if (t->checks[i] != NULL)
-			states[i] = ExecInitExpr(t->checks[i], NULL);
-	webpush_check_exprs(rri) = states;
+	if (t->checks != NULL && constr != NULL && constr->num_check == t->nchecks)
+	{
+		if (t->check_states == NULL)
+		{
+			MemoryContext caller = MemoryContextSwitchTo(t->cxt);
+			ExprState **states = palloc0(sizeof(ExprState *) * t->nchecks);
+
+			for (int i = 0; i < t->nchecks; i++)
+				if (t->checks[i] != NULL)
+					states[i] = ExecInitExpr(t->checks[i], NULL);
+			MemoryContextSwitchTo(caller);
+			t->check_states = states;
+		}
+		webpush_check_exprs(rri) = t->check_states;
+	}
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
+
+		if (info->ii_Predicate != NIL)
+			info->ii_PredicateState = predicate_state(t, rri, i);
+	}
 }
 
 /*
@@ -716,17 +778,15 @@ begin_inserts(Inserts *ins, TargetTable **tables, Relation *rels, int n)
 		ins->defaults[i] = palloc(sizeof(ExprState *) * Max(t->ndefaults, 1));
 		for (int k = 0; k < t->ndefaults; k++)
 			ins->defaults[i][k] = ExecInitExpr(t->defaults[k].expr, NULL);
-		start_checks(&ins->rris[i], t);
+		lend_states(&ins->rris[i], t);
 	}
 	AfterTriggerBeginQuery();
-	inserts_running++;
 }
 
 /* The AFTER triggers fired, and everything closed. */
 static void
 end_inserts(Inserts *ins)
 {
-	inserts_running--;
 	AfterTriggerEndQuery(ins->estate);
 	webpush_close_result_relations(ins->estate);
 	ExecResetTupleTable(ins->estate->es_tupleTable, false);
@@ -1133,17 +1193,39 @@ queue_insert(const MessageSpec *spec, Oid role, FindRecipients find, void *arg,
 	return true;
 }
 
+/* queue_insert with the tables marked busy (tables_busy), unless they are. */
+static bool
+queue_insert_alone(const MessageSpec *spec, Oid role, FindRecipients find, void *arg,
+				   QueuedMessage *out)
+{
+	volatile bool done = false;
+
+	if (tables_busy)
+		return false;
+	tables_busy = true;
+	PG_TRY();
+	{
+		done = queue_insert(spec, role, find, arg, out);
+	}
+	PG_FINALLY();
+	{
+		tables_busy = false;
+	}
+	PG_END_TRY();
+	return done;
+}
+
 bool
 queue_insert_to_user(text *user_id, const MessageSpec *spec, Oid role, QueuedMessage *out)
 {
-	return queue_insert(spec, role, find_by_user, user_id, out);
+	return queue_insert_alone(spec, role, find_by_user, user_id, out);
 }
 
 bool
 queue_insert_to_subscriptions(ArrayType *ids, const MessageSpec *spec, Oid role,
 							  QueuedMessage *out)
 {
-	return queue_insert(spec, role, find_by_id, ids, out);
+	return queue_insert_alone(spec, role, find_by_id, ids, out);
 }
 
 /* The row of webpush.intake (rel, opened by the caller); false: skipped. */
@@ -1191,14 +1273,29 @@ store_intake(Relation rel, text *user_id, const MessageSpec *spec)
 bool
 queue_insert_intake(text *user_id, const MessageSpec *spec, bool *stored)
 {
-	Relation	rel;
+	volatile bool done = false;
 
-	if (!messages.valid)
-		load_table(&messages);
-	if (messages.key_default == NULL || !open_target(&intake, &rel))
+	if (tables_busy)
 		return false;
-	*stored = store_intake(rel, user_id, spec);
-	return true;
+	tables_busy = true;
+	PG_TRY();
+	{
+		Relation	rel;
+
+		if (!messages.valid)
+			load_table(&messages);
+		if (messages.key_default != NULL && open_target(&intake, &rel))
+		{
+			*stored = store_intake(rel, user_id, spec);
+			done = true;
+		}
+	}
+	PG_FINALLY();
+	{
+		tables_busy = false;
+	}
+	PG_END_TRY();
+	return done;
 }
 
 bool
@@ -1210,7 +1307,7 @@ queue_insert_intake_plain(text *user_id, const MessageSpec *spec)
 	 * Only the extension's own parts run: the messages' identity (a
 	 * sequence's next value, no privilege checked) and the domains.
 	 */
-	if (!intake.valid || !intake.usable || !intake.plain || !messages.valid ||
+	if (tables_busy || !intake.valid || !intake.usable || !intake.plain || !messages.valid ||
 		messages.key_default == NULL || !IsA(messages.key_default, NextValueExpr))
 		return false;
 	rel = table_open(intake.relid, RowExclusiveLock);
@@ -1220,6 +1317,15 @@ queue_insert_intake_plain(text *user_id, const MessageSpec *spec)
 		table_close(rel, NoLock);
 		return false;
 	}
-	(void) store_intake(rel, user_id, spec);
+	tables_busy = true;
+	PG_TRY();
+	{
+		(void) store_intake(rel, user_id, spec);
+	}
+	PG_FINALLY();
+	{
+		tables_busy = false;
+	}
+	PG_END_TRY();
 	return true;
 }
