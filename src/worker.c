@@ -97,7 +97,8 @@
  * holding requests, whose first answers are awaited); otherwise it goes
  * back to the queue, unsent and with no attempt counted: for HOST_STALL_MS
  * when its host's first answers are awaited, and for webpush.timeout when
- * it waits for requests that are not being answered to time out.
+ * it waits for requests that are not being answered to time out (or until
+ * the host answers again: then what went back is due at once).
  */
 #define HOST_STALL_MS 1000
 
@@ -136,7 +137,10 @@ typedef struct HostState
 	/* Outages (see above). */
 	TimestampTz down_since;		/* 0: not down */
 	TimestampTz next_probe;
-	bool		back;			/* answered after an outage: haste due */
+	bool		back;			/* answered after an outage, or after a
+								 * stall that sent deliveries back: haste due */
+	bool		stall_released; /* deliveries went back for webpush.timeout
+								 * while it looked stalled */
 	TimestampTz last_haste;
 	int64		probe_message;	/* the delivery probing it (0: none) */
 	int64		probe_subscription;
@@ -282,6 +286,18 @@ note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outc
 		}
 		host->down_since = 0;
 	}
+	if (req->status > 0 && host->stall_released)
+	{
+		/*
+		 * It answers again after a stall: what went back for
+		 * webpush.timeout need not wait for it.  A stall is a second
+		 * without an answer, and a push service (or a worker short of CPU)
+		 * can pause that long under load.
+		 */
+		host->stall_released = false;
+		host->back = true;
+		w->hosts_back = true;
+	}
 }
 
 /*
@@ -351,6 +367,7 @@ host_state(WorkerState *w, const char *origin)
 		host->down_since = 0;
 		host->next_probe = 0;
 		host->back = false;
+		host->stall_released = false;
 		host->last_haste = 0;
 		host->probe_message = 0;
 		host->probe_subscription = 0;
@@ -439,12 +456,16 @@ host_may_start(WorkerState *w, const HostState *host, TimestampTz now)
  * claiming again.
  */
 static bool
-host_may_wait(WorkerState *w, const HostState *host, TimestampTz now, double *delay_ms)
+host_may_wait(WorkerState *w, HostState *host, TimestampTz now, double *delay_ms)
 {
 	if (host_stalled(w, host, now))
 	{
-		/* Back when its requests in flight have timed out. */
+		/*
+		 * Back when its requests in flight have timed out, or as soon as it
+		 * answers again (note_host_outage).
+		 */
 		*delay_ms = webpush_timeout_ms;
+		host->stall_released = true;
 		return false;
 	}
 	if (host_answering(w, host, now))

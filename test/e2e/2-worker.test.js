@@ -580,6 +580,32 @@ test('a push service taking 4 s to answer does not hold up other deliveries', as
   await queueEmpty();
 });
 
+test('what went back while a push service seemed stalled goes out as soon as it answers, not after webpush.timeout', async () => {
+  // A hundred requests (webpush.max_in_flight_per_host) held 2.5 s, twice
+  // what makes a host look stalled: the deliveries claimed meanwhile go
+  // back to the queue for webpush.timeout (30 s), and the host's first
+  // answers make them due at once.
+  const held = await subscribe();
+  const waiting = await subscribe();
+  const holdMs = 2500 * SLOW;
+  service.respond(held.endpoint, ...Array.from({ length: 100 }, () => ({ status: 201, delayMs: holdMs })));
+  const t0 = Date.now();
+  await db.query("SELECT webpush_send($1::bigint, 'held ' || i) FROM generate_series(1, 100) i", [held.id]);
+  await service.waitFor(() => service.received(held.endpoint).length === 100);
+  await db.query("SELECT webpush_send($1::bigint, 'waiting ' || i) FROM generate_series(1, 10) i", [waiting.id]);
+  await until('the waiting ones sent back for webpush.timeout', async () =>
+    (await count("SELECT count(*) AS n FROM webpush.deliveries WHERE subscription_id = $1 AND claimed_by IS NULL AND next_attempt_at > now() + interval '20 s'",
+      [waiting.id])) > 0, holdMs);
+  await service.waitFor(() => service.received(waiting.endpoint).length === 10, 10000);
+  const took = Date.now() - t0;
+  assert.ok(took < holdMs + 5000 * SLOW, `the waiting ones went ${took} ms after the first send, before webpush.timeout`);
+  await queueEmpty();
+  assert.equal(await count('SELECT count(*) AS n FROM webpush.history WHERE subscription_id = ANY ($1) AND outcome = $2',
+    [[held.id, waiting.id], 'delivered']), 110);
+  assert.equal(service.received(held.endpoint).length, 100);
+  assert.equal(service.received(waiting.endpoint).length, 10);
+});
+
 for (const status of [404, 410]) {
   test(`${status} deletes the subscription, NOTIFYs webpush_subscription_gone, and fails what else waits for it`, async () => {
     const listener = await listen('postgres', 'webpush_subscription_gone');
