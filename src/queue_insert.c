@@ -115,10 +115,6 @@ typedef struct TargetTable
 								 * relcache's order (NULL: one not enforced);
 								 * NULL: left to the executor */
 	int			nchecks;
-	ExprState **check_states;	/* the checks ready to run; NULL: not yet */
-	int			npredicates;	/* partial indexes' predicates ready to run */
-	Oid		   *predicate_index;
-	ExprState **predicate_states;
 	MemoryContext cxt;
 } TargetTable;
 
@@ -481,10 +477,6 @@ load_table(TargetTable *t)
 	t->ndefaults = 0;
 	t->checks = NULL;
 	t->nchecks = 0;
-	t->check_states = NULL;
-	t->npredicates = 0;
-	t->predicate_index = NULL;
-	t->predicate_states = NULL;
 	for (int i = 0; i < t->ncolumns; i++)
 	{
 		t->columns[i].attnum = 0;
@@ -678,78 +670,29 @@ typedef struct Inserts
 	ExprState **defaults[2];	/* each table's defaults, ready to run */
 } Inserts;
 
-/* Partial indexes of a table whose predicates are kept ready to run. */
-#define MAX_PARTIAL_INDEXES 32
-
 /*
- * The partial index predicate of the index at position i of rri, ready to
- * run, made in t->cxt the first time; NULL when t has no room for it.
- */
-static ExprState *
-predicate_state(TargetTable *t, ResultRelInfo *rri, int i)
-{
-	Oid			index = RelationGetRelid(rri->ri_IndexRelationDescs[i]);
-	MemoryContext caller;
-
-	for (int k = 0; k < t->npredicates; k++)
-		if (t->predicate_index[k] == index)
-			return t->predicate_states[k];
-	if (t->predicate_index == NULL)
-	{
-		t->predicate_index = MemoryContextAlloc(t->cxt, sizeof(Oid) * MAX_PARTIAL_INDEXES);
-		t->predicate_states = MemoryContextAlloc(t->cxt, sizeof(ExprState *) * MAX_PARTIAL_INDEXES);
-	}
-	if (t->npredicates == MAX_PARTIAL_INDEXES)
-		return NULL;
-	/*
-	 * As ExecPrepareQual makes it, from a copy: the predicate is the
-	 * EState's, and the state keeps pointers into it.
-	 */
-	caller = MemoryContextSwitchTo(t->cxt);
-	t->predicate_states[t->npredicates] =
-		ExecInitQual((List *) expression_planner((Expr *) copyObject(rri->ri_IndexRelationInfo[i]->ii_Predicate)),
-					 NULL);
-	MemoryContextSwitchTo(caller);
-	t->predicate_index[t->npredicates] = index;
-	return t->predicate_states[t->npredicates++];
-}
-
-/*
- * The CHECK constraints and partial index predicates of rri's table, ready
- * to run: what ExecRelCheck and ExecInsertIndexTuples would make for each
- * new ResultRelInfo, here made once per version of the table and lent to
- * each insert, as domain_check keeps a domain's.  The checks only when the
- * table still has those t was loaded with (the relcache's check array, in
- * its order); else the executor makes its own.  No other insert runs them
- * meanwhile (tables_busy).
+ * The CHECK constraints of rri's table, ready to run, from their planned
+ * expressions: what ExecRelCheck would make at the first row, without
+ * reading them back from text and planning them.  Only when the table
+ * still has the constraints t was loaded with (the relcache's check array,
+ * in its order); else ExecRelCheck makes them.  The states are the
+ * EState's, as the executor's are: one kept across calls would keep what
+ * its evaluation caches for one query (a whole row's type, a SQL
+ * function's plan).
  */
 static void
-lend_states(ResultRelInfo *rri, TargetTable *t)
+start_checks(ResultRelInfo *rri, const TargetTable *t)
 {
 	TupleConstr *constr = RelationGetDescr(rri->ri_RelationDesc)->constr;
+	ExprState **states;
 
-	if (t->checks != NULL && constr != NULL && constr->num_check == t->nchecks)
-	{
-		if (t->check_states == NULL)
-		{
-			MemoryContext caller = MemoryContextSwitchTo(t->cxt);
-			ExprState **states = palloc0(sizeof(ExprState *) * t->nchecks);
-
-			for (int i = 0; i < t->nchecks; i++)
-				if (t->checks[i] != NULL)
-					states[i] = ExecInitExpr(t->checks[i], NULL);
-			MemoryContextSwitchTo(caller);
-			t->check_states = states;
-		}
-		webpush_check_exprs(rri) = t->check_states;
-	}
-	for (int i = 0; i < rri->ri_NumIndices; i++)
-	{
-		IndexInfo  *info = rri->ri_IndexRelationInfo[i];
-
-		if (info->ii_Predicate != NIL)
-			info->ii_PredicateState = predicate_state(t, rri, i);
-	}
+	if (t->checks == NULL || constr == NULL || constr->num_check != t->nchecks)
+		return;
+	states = palloc0(sizeof(ExprState *) * t->nchecks);
+	for (int i = 0; i < t->nchecks; i++)
+		if (t->checks[i] != NULL)
+			states[i] = ExecInitExpr(t->checks[i], NULL);
+	webpush_check_exprs(rri) = states;
 }
 
 /*
@@ -778,7 +721,7 @@ begin_inserts(Inserts *ins, TargetTable **tables, Relation *rels, int n)
 		ins->defaults[i] = palloc(sizeof(ExprState *) * Max(t->ndefaults, 1));
 		for (int k = 0; k < t->ndefaults; k++)
 			ins->defaults[i][k] = ExecInitExpr(t->defaults[k].expr, NULL);
-		lend_states(&ins->rris[i], t);
+		start_checks(&ins->rris[i], t);
 	}
 	AfterTriggerBeginQuery();
 }

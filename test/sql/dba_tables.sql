@@ -104,6 +104,14 @@ SELECT regress.stored();
 ALTER TABLE webpush.messages DROP CONSTRAINT dba_ttl_ok;
 DROP FUNCTION regress.ttl_ok(int);
 SELECT regress.clear();
+-- A CHECK on the whole row holds for every send (what its evaluation keeps
+-- for one call is not kept for the next).
+ALTER TABLE webpush.messages ADD CONSTRAINT dba_whole_row CHECK (row_to_json(messages) IS NOT NULL);
+SELECT recipients FROM webpush_send_user('eve', 'first');
+SELECT recipients FROM webpush_send_user('eve', 'second');
+SELECT recipients FROM webpush_send_many((SELECT array_agg(id) FROM regress.dba_subs), 'third');
+ALTER TABLE webpush.messages DROP CONSTRAINT dba_whole_row;
+SELECT regress.clear();
 -- A send from inside a send (here from a CHECK's function, which runs as
 -- the constraint is planned) is stored through SQL statements; so is the
 -- outer one, once the error its function catches has made the table be
