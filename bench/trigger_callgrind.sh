@@ -52,9 +52,7 @@ for kind in ${CALLGRIND_KINDS:-none noop notify plpgsql}; do
         total[$n]=$(grep -o 'Collected : [0-9]*' "$work/$kind.$n.err" | grep -o '[0-9]*$')
     done
     per[$kind]=$(( (total[3000] - total[1000]) / 2000 ))
-    if [ "$kind" = none ]; then
-        printf '%-10s %9d instructions an insert\n' "$kind" "${per[$kind]}"
-    elif [ -n "${per[none]:-}" ]; then
+    if [ "$kind" != none ] && [ -n "${per[none]:-}" ]; then
         printf '%-10s %9d instructions an insert, %+d for the trigger\n' "$kind" "${per[$kind]}" $(( per[$kind] - per[none] ))
     else
         printf '%-10s %9d instructions an insert\n' "$kind" "${per[$kind]}"

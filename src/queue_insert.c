@@ -1136,10 +1136,12 @@ queue_insert(const MessageSpec *spec, Oid role, FindRecipients find, void *arg,
 	return true;
 }
 
-/* queue_insert with the tables marked busy (tables_busy), unless they are. */
+/*
+ * fn(arg), with the tables marked busy until it returns or fails; false,
+ * without running it, when they already are (tables_busy).
+ */
 static bool
-queue_insert_alone(const MessageSpec *spec, Oid role, FindRecipients find, void *arg,
-				   QueuedMessage *out)
+with_tables(bool (*fn) (void *arg), void *arg)
 {
 	volatile bool done = false;
 
@@ -1148,7 +1150,7 @@ queue_insert_alone(const MessageSpec *spec, Oid role, FindRecipients find, void 
 	tables_busy = true;
 	PG_TRY();
 	{
-		done = queue_insert(spec, role, find, arg, out);
+		done = fn(arg);
 	}
 	PG_FINALLY();
 	{
@@ -1158,17 +1160,39 @@ queue_insert_alone(const MessageSpec *spec, Oid role, FindRecipients find, void 
 	return done;
 }
 
+/* A send's arguments, for with_tables. */
+typedef struct SendCall
+{
+	const MessageSpec *spec;
+	Oid			role;
+	FindRecipients find;
+	void	   *recipients;
+	QueuedMessage *out;
+} SendCall;
+
+static bool
+send_call(void *arg)
+{
+	SendCall   *c = arg;
+
+	return queue_insert(c->spec, c->role, c->find, c->recipients, c->out);
+}
+
 bool
 queue_insert_to_user(text *user_id, const MessageSpec *spec, Oid role, QueuedMessage *out)
 {
-	return queue_insert_alone(spec, role, find_by_user, user_id, out);
+	SendCall	call = {spec, role, find_by_user, user_id, out};
+
+	return with_tables(send_call, &call);
 }
 
 bool
 queue_insert_to_subscriptions(ArrayType *ids, const MessageSpec *spec, Oid role,
 							  QueuedMessage *out)
 {
-	return queue_insert_alone(spec, role, find_by_id, ids, out);
+	SendCall	call = {spec, role, find_by_id, ids, out};
+
+	return with_tables(send_call, &call);
 }
 
 /* The row of webpush.intake (rel, opened by the caller); false: skipped. */
@@ -1213,44 +1237,39 @@ store_intake(Relation rel, text *user_id, const MessageSpec *spec)
 	return stored;
 }
 
-bool
-queue_insert_intake(text *user_id, const MessageSpec *spec, bool *stored)
+/* A trigger's row of webpush.intake, for with_tables. */
+typedef struct IntakeCall
 {
-	volatile bool done = false;
+	text	   *user_id;
+	const MessageSpec *spec;
+	bool	   *stored;
+} IntakeCall;
 
-	if (tables_busy)
-		return false;
-	tables_busy = true;
-	PG_TRY();
-	{
-		Relation	rel;
-
-		if (!messages.valid)
-			load_table(&messages);
-		if (messages.key_default != NULL && open_target(&intake, &rel))
-		{
-			*stored = store_intake(rel, user_id, spec);
-			done = true;
-		}
-	}
-	PG_FINALLY();
-	{
-		tables_busy = false;
-	}
-	PG_END_TRY();
-	return done;
-}
-
-bool
-queue_insert_intake_plain(text *user_id, const MessageSpec *spec)
+static bool
+intake_call(void *arg)
 {
+	IntakeCall *c = arg;
 	Relation	rel;
 
-	/*
-	 * Only the extension's own parts run: the messages' identity (a
-	 * sequence's next value, no privilege checked) and the domains.
-	 */
-	if (tables_busy || !intake.valid || !intake.usable || !intake.plain || !messages.valid ||
+	if (!messages.valid)
+		load_table(&messages);
+	if (messages.key_default == NULL || !open_target(&intake, &rel))
+		return false;
+	*c->stored = store_intake(rel, c->user_id, c->spec);
+	return true;
+}
+
+/*
+ * Only the extension's own parts run: the messages' identity (a sequence's
+ * next value, no privilege checked) and the domains.
+ */
+static bool
+plain_intake_call(void *arg)
+{
+	IntakeCall *c = arg;
+	Relation	rel;
+
+	if (!intake.valid || !intake.usable || !intake.plain || !messages.valid ||
 		messages.key_default == NULL || !IsA(messages.key_default, NextValueExpr))
 		return false;
 	rel = table_open(intake.relid, RowExclusiveLock);
@@ -1260,15 +1279,23 @@ queue_insert_intake_plain(text *user_id, const MessageSpec *spec)
 		table_close(rel, NoLock);
 		return false;
 	}
-	tables_busy = true;
-	PG_TRY();
-	{
-		(void) store_intake(rel, user_id, spec);
-	}
-	PG_FINALLY();
-	{
-		tables_busy = false;
-	}
-	PG_END_TRY();
+	*c->stored = store_intake(rel, c->user_id, c->spec);
 	return true;
+}
+
+bool
+queue_insert_intake(text *user_id, const MessageSpec *spec, bool *stored)
+{
+	IntakeCall	call = {user_id, spec, stored};
+
+	return with_tables(intake_call, &call);
+}
+
+bool
+queue_insert_intake_plain(text *user_id, const MessageSpec *spec)
+{
+	bool		stored;
+	IntakeCall	call = {user_id, spec, &stored};
+
+	return with_tables(plain_intake_call, &call);
 }

@@ -206,7 +206,6 @@ column_number(Relation rel, const char *name, const char *where)
  */
 typedef struct TemplateColumn
 {
-	NameData	name;
 	AttrNumber	attnum;			/* InvalidAttrNumber until found */
 	Oid			typid;
 	Oid			output;			/* the type's output function */
@@ -276,7 +275,11 @@ typedef struct RowReader
 	TemplateColumn uncached;	/* for references past MAX_TEMPLATE_COLUMNS */
 } RowReader;
 
-/* Whether ref is still the column name[len] of the table described by desc. */
+/*
+ * Whether ref is still the column name[len] of the table described by desc:
+ * the column at its number has that name and the type whose output
+ * function it keeps.
+ */
 static bool
 template_column_current(const TemplateColumn *ref, TupleDesc desc, const char *name, size_t len)
 {
@@ -286,8 +289,7 @@ template_column_current(const TemplateColumn *ref, TupleDesc desc, const char *n
 		return false;
 	attr = TupleDescAttr(desc, ref->attnum - 1);
 	return !attr->attisdropped && attr->atttypid == ref->typid &&
-		strncmp(NameStr(attr->attname), name, len) == 0 && NameStr(attr->attname)[len] == '\0' &&
-		strncmp(NameStr(ref->name), name, len) == 0 && NameStr(ref->name)[len] == '\0';
+		strncmp(NameStr(attr->attname), name, len) == 0 && NameStr(attr->attname)[len] == '\0';
 }
 
 /* The slot of the reference a firing reads next. */
@@ -332,13 +334,10 @@ row_value(RowReader *reader, const char *name, size_t len, const char *what)
 
 	if (!template_column_current(ref, desc, name, len))
 	{
-		char	   *wanted = pnstrdup(name, len);
-		int			attnum = column_number(reader->rel, wanted, what);
+		int			attnum = column_number(reader->rel, pnstrdup(name, len), what);
 		bool		is_varlena;
 
-		/* column_number found it, so it is shorter than NAMEDATALEN. */
 		ref->attnum = InvalidAttrNumber;
-		namestrcpy(&ref->name, wanted);
 		ref->typid = TupleDescAttr(desc, attnum - 1)->atttypid;
 		getTypeOutputInfo(ref->typid, &ref->output, &is_varlena);
 		ref->attnum = attnum;
