@@ -141,6 +141,8 @@ typedef struct HostState
 								 * stall that sent deliveries back: haste due */
 	bool		stall_released; /* deliveries went back for webpush.timeout
 								 * while it looked stalled */
+	bool		room_released;	/* deliveries went back for webpush.timeout
+								 * while quiet hosts held their share */
 	TimestampTz last_haste;
 	int64		probe_message;	/* the delivery probing it (0: none) */
 	int64		probe_subscription;
@@ -195,6 +197,7 @@ typedef struct WorkerState
 	TimestampTz next_due;		/* 0: nothing scheduled */
 	TimestampTz next_probe;		/* a down host's next probe (0: none) */
 	bool		hosts_back;		/* a host came back from an outage */
+	bool		room_released;	/* some host has room_released set */
 	TimestampTz last_maintenance;
 	bool		purge_behind;
 	TimestampTz signers_checked_at;
@@ -368,6 +371,7 @@ host_state(WorkerState *w, const char *origin)
 		host->next_probe = 0;
 		host->back = false;
 		host->stall_released = false;
+		host->room_released = false;
 		host->last_haste = 0;
 		host->probe_message = 0;
 		host->probe_subscription = 0;
@@ -432,7 +436,7 @@ count_quiet(WorkerState *w, TimestampTz now)
 		}
 		else if (host->in_flight > 0 || host->nparked > 0)
 			w->quiet_in_flight += host->in_flight;
-		else if (host->down_since == 0 && !host->back)
+		else if (host->down_since == 0 && !host->back && !host->room_released)
 			(void) hash_search(w->hosts, host->origin, HASH_REMOVE, NULL);
 	}
 }
@@ -485,9 +489,41 @@ host_may_wait(WorkerState *w, HostState *host, TimestampTz now, double *delay_ms
 		*delay_ms = HOST_STALL_MS;
 		return false;
 	}
-	/* Quiet hosts fill their share: room comes as their requests time out. */
+	/*
+	 * Quiet hosts fill their share: room comes when one of their requests
+	 * finishes, which makes what went back meanwhile due again
+	 * (note_quiet_room), or else as their requests time out.
+	 */
 	*delay_ms = webpush_timeout_ms;
+	host->room_released = true;
+	w->room_released = true;
 	return false;
+}
+
+/*
+ * A quiet host's request has finished, so the quiet share has room again:
+ * what went back to the queue for want of it is due now, through the same
+ * haste as for a host back from an outage.
+ */
+static void
+note_quiet_room(WorkerState *w)
+{
+	HASH_SEQ_STATUS scan;
+	HostState  *host;
+
+	if (!w->room_released)
+		return;
+	w->room_released = false;
+	hash_seq_init(&scan, w->hosts);
+	while ((host = hash_seq_search(&scan)) != NULL)
+	{
+		if (host->room_released)
+		{
+			host->room_released = false;
+			host->back = true;
+			w->hosts_back = true;
+		}
+	}
 }
 
 /* Hand a claimed delivery back, unsent, due again after delay_ms. */
@@ -1443,12 +1479,15 @@ wait_and_collect(WorkerState *w, long wait_ms)
 	while ((done = http_client_next_done(w->http)) != NULL)
 	{
 		Delivery   *d = done->owner;
+		bool		was_quiet = !host_answering(w, d->host, now);
 
 		d->host->in_flight--;
 		d->host->last_progress = now;
 		/* Any HTTP status: the host is there and answers. */
 		d->host->answered = done->status > 0;
 		judge(w, done);
+		if (was_quiet)
+			note_quiet_room(w);
 		free(d);
 		http_request_free(done);
 		w->claim_wanted = true; /* room in flight again */

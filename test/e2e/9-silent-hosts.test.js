@@ -157,6 +157,44 @@ after(async () => {
   await healthy.stop();
 });
 
+test('what went back while quiet hosts held their share goes out as soon as one answers, not after webpush.timeout', async () => {
+  // webpush.max_in_flight = 10: hosts that have not answered yet share 5,
+  // and one more is for a host's first request.  Host a takes the 5 and
+  // holds them, host b the one more; host c's first request finds no room
+  // and goes back for webpush.timeout, until a's answers make room.
+  await db.query('ALTER SYSTEM SET webpush.max_in_flight = 10');
+  await reloadWorker();
+  const [a, b, c] = [await startService(), await startService(), await startService()];
+  try {
+    const holdMs = 2500 * SLOW;
+    const [subA, subB, subC] = [a.subscribe(), b.subscribe(), c.subscribe()];
+    const [idA, idB, idC] = [await subscribe(subA), await subscribe(subB), await subscribe(subC)];
+    a.respond(subA.endpoint, ...Array.from({ length: 5 }, () => ({ status: 201, delayMs: holdMs })));
+    b.respond(subB.endpoint, { status: 201, delayMs: holdMs });
+    const t0 = Date.now();
+    await db.query("SELECT webpush_send($1::bigint, 'held ' || i) FROM generate_series(1, 5) i", [idA]);
+    await a.waitFor(() => a.received(subA.endpoint).length === 5);
+    await db.query("SELECT webpush_send($1::bigint, 'first request')", [idB]);
+    await b.waitFor(() => b.received(subB.endpoint).length === 1);
+    await db.query("SELECT webpush_send($1::bigint, 'waiting')", [idC]);
+    await until('the waiting one sent back for webpush.timeout', async () => Number(await value(
+      "SELECT count(*) FROM webpush.deliveries WHERE subscription_id = $1 AND claimed_by IS NULL AND next_attempt_at > now() + interval '10 s'",
+      [idC])) === 1, holdMs);
+    await c.waitFor(() => c.received(subC.endpoint).length === 1, (TIMEOUT_S + 15) * 1000);
+    const took = Date.now() - t0;
+    assert.ok(took < holdMs + 3000 * SLOW, `the waiting one went ${took} ms after the first send, before webpush.timeout (${TIMEOUT_S} s)`);
+    await until('all seven recorded as delivered', async () => Number(await value(
+      "SELECT count(*) FROM webpush.history WHERE subscription_id = ANY ($1) AND outcome = 'delivered'", [[idA, idB, idC]])) === 7);
+    assert.equal(a.received(subA.endpoint).length, 5);
+    assert.equal(b.received(subB.endpoint).length, 1);
+    assert.equal(c.received(subC.endpoint).length, 1);
+  } finally {
+    await db.query('ALTER SYSTEM RESET webpush.max_in_flight');
+    await reloadWorker();
+    for (const s of [a, b, c]) await s.stop();
+  }
+});
+
 test('four silent hosts: a push service that answers is served at once, also while they are retried', async () => {
   const maxInFlight = Number(await value("SELECT current_setting('webpush.max_in_flight')"));
   // Hosts that do not answer share half of webpush.max_in_flight, and a
