@@ -19,6 +19,7 @@ OBJS = \
 	src/applications.o \
 	src/app_access.o \
 	src/delivery.o \
+	src/verdict.o \
 	src/queue.o \
 	src/queue_insert.o \
 	src/wake.o \

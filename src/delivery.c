@@ -5,7 +5,6 @@
  */
 #include "postgres.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -17,10 +16,6 @@
 #include "applications.h"
 #include "delivery.h"
 #include "ece.h"
-#include "safe_text.h"
-
-/* Retries back off exponentially up to this. */
-#define MAX_BACKOFF_MS (3600.0 * 1000)
 
 typedef struct SignerEntry
 {
@@ -160,135 +155,35 @@ random_fraction(void)
 	return (double) random() / 2147483648.0;
 }
 
-static double
-backoff_ms(int attempts)
-{
-	double		base = 1000.0 * pow(2.0, Min(attempts - 1, 30));
-	double		jitter = 0.5 + random_fraction();
-
-	return Min(base, MAX_BACKOFF_MS) * jitter;
-}
-
-/*
- * "HTTP 503: <body>", or curl's error when nothing was received.  What a
- * push service sends must be valid text before it is stored or shown.
- */
-static void
-describe_answer(const HttpRequest *req, char *out, size_t outlen)
-{
-	char		why[Max(HTTP_RESPONSE_KEEP, sizeof(req->error)) + 1];
-	const char *raw = NULL;
-	size_t		raw_len = 0;
-
-	why[0] = '\0';
-	if (req->status == 0)
-	{
-		raw = req->error;
-		raw_len = strlen(req->error);
-	}
-	else if (req->response != NULL && req->response_len > 0)
-	{
-		raw = req->response;
-		raw_len = req->response_len;
-	}
-	if (raw != NULL)
-		safe_text(raw, raw_len, GetDatabaseEncoding() != PG_UTF8, why, sizeof(why));
-
-	if (req->status == 0)
-		snprintf(out, outlen, "%s", why[0] ? why : "no response");
-	else
-		snprintf(out, outlen, "HTTP %ld%s%s", req->status,
-				 why[0] ? ": " : "", why);
-}
+/* The verdict's text keeps at least what a request keeps of its answer. */
+StaticAssertDecl(HTTP_RESPONSE_KEEP <= VERDICT_TEXT_MAX,
+				 "a kept response would be shortened twice");
 
 void
 delivery_judge(const HttpRequest *req, const RetryBudget *budget,
-			   DeliveryVerdict *verdict)
+			   Verdict *verdict)
 {
-	long		status = req->status;
-	char		answer[DELIVERY_REASON_MAX - 64];
-	TimestampTz next;
+	PushAnswer	answer;
+	VerdictBudget left;
 
-	verdict->status = (int32) status;
-	verdict->retry_delay_ms = 0;
-	verdict->reason[0] = '\0';
-
-	if (status >= 200 && status < 300)
+	answer.status = req->status;
+	answer.refused_address = req->refused_address;
+	answer.retry_after = req->retry_after;
+	answer.text = NULL;
+	answer.text_len = 0;
+	if (req->status == 0)
 	{
-		verdict->kind = VERDICT_DELIVERED;
-		return;
+		answer.text = req->error;
+		answer.text_len = strlen(req->error);
 	}
-
-	describe_answer(req, answer, sizeof(answer));
-	if (status == 404 || status == 410)
+	else if (req->response != NULL)
 	{
-		verdict->kind = VERDICT_GONE;
-		snprintf(verdict->reason, sizeof(verdict->reason),
-				 "subscription gone: %s", answer);
-		return;
+		answer.text = req->response;
+		answer.text_len = req->response_len;
 	}
-
-	/*
-	 * Permanent: a refused address, or a 4xx other than 408 (timeout), 429
-	 * and WNS's 406 (both rate limits).
-	 */
-	if ((status == 0 && req->refused_address) ||
-		(status > 0 && status < 500 && status != 408 && status != 429 && status != 406))
-	{
-		verdict->kind = VERDICT_FAILED;
-		snprintf(verdict->reason, sizeof(verdict->reason), "%s", answer);
-		return;
-	}
-
-	/* Retryable: when, and whether there is room for it. */
-	if (req->retry_after > 0)
-	{
-		/* No earlier than told; a little later spreads the herd. */
-		verdict->retry_delay_ms = req->retry_after * 1000.0 *
-			(1.0 + 0.1 * random_fraction());
-	}
-	else
-		verdict->retry_delay_ms = backoff_ms(budget->attempts);
-
-	if (budget->max_attempts <= 0)
-	{
-		verdict->kind = VERDICT_FAILED;
-		snprintf(verdict->reason, sizeof(verdict->reason), "%s", answer);
-		return;
-	}
-	if (budget->attempts >= budget->max_attempts)
-	{
-		verdict->kind = VERDICT_FAILED;
-		snprintf(verdict->reason, sizeof(verdict->reason),
-				 "gave up after %d attempts; last: %s", budget->attempts, answer);
-		return;
-	}
-	next = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-									   (int64) verdict->retry_delay_ms);
-	if (next > budget->expires_at)
-	{
-		verdict->kind = VERDICT_EXPIRED;
-		snprintf(verdict->reason, sizeof(verdict->reason),
-				 "TTL ran out before a retry; last: %s", answer);
-		return;
-	}
-	verdict->kind = VERDICT_RETRY;
-	snprintf(verdict->reason, sizeof(verdict->reason), "%s", answer);
-}
-
-const char *
-verdict_outcome_name(VerdictKind kind)
-{
-	switch (kind)
-	{
-		case VERDICT_DELIVERED:
-			return "delivered";
-		case VERDICT_EXPIRED:
-			return "expired";
-		case VERDICT_RETRY:
-		case VERDICT_GONE:
-		case VERDICT_FAILED:
-			return "failed";
-	}
-	return "failed";
+	answer.ascii_only = GetDatabaseEncoding() != PG_UTF8;
+	left.attempts = budget->attempts;
+	left.max_attempts = budget->max_attempts;
+	left.us_left = budget->expires_at - GetCurrentTimestamp();
+	verdict_judge(&answer, &left, random_fraction(), verdict);
 }

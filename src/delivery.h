@@ -2,8 +2,8 @@
  * delivery.h
  *		The delivery core, shared by the background worker and
  *		webpush_send_now: the VAPID key cache, the request built for one
- *		recipient of one message, and the one table of what a push service's
- *		answer means.
+ *		recipient of one message, and a finished request judged by the one
+ *		table of what a push service's answer means (verdict.h).
  *
  * The worker claims and records through queue.h and drives many requests
  * through http.h; webpush_send_now runs one.  Both go through here between
@@ -20,6 +20,7 @@
 #include "http.h"
 #include "push.h"
 #include "vapid.h"
+#include "verdict.h"
 
 /*
  * The key cache.  A signer holds a key's private half, its application's
@@ -51,44 +52,18 @@ extern const char *delivery_build_request(const PushMessage *msg, HttpRequest *r
 /* The process's encryption state (NULL when out of memory). */
 extern EceContext *delivery_ece(void);
 
-/* What a finished request means for its delivery (PROTOCOL.md, Responses). */
-typedef enum VerdictKind
-{
-	VERDICT_DELIVERED,			/* 2xx */
-	VERDICT_RETRY,				/* 5xx, 408, 429, timeouts, connection
-								 * errors: again after retry_delay_ms */
-	VERDICT_GONE,				/* 404, 410: the subscription is dead */
-	VERDICT_FAILED,				/* other 4xx, refused addresses, or no
-								 * retry left: permanent */
-	VERDICT_EXPIRED				/* a retry would fall after the TTL */
-} VerdictKind;
-
-#define DELIVERY_REASON_MAX (HTTP_RESPONSE_KEEP + CURL_ERROR_SIZE + 256)
-
-typedef struct DeliveryVerdict
-{
-	VerdictKind kind;
-	int32		status;			/* HTTP status, 0 when none was received */
-	double		retry_delay_ms; /* VERDICT_RETRY */
-	char		reason[DELIVERY_REASON_MAX];	/* "" for VERDICT_DELIVERED */
-} DeliveryVerdict;
-
 /*
- * What may still happen to a delivery whose answer is retryable: another
- * attempt, unless attempts reached max_attempts or the next one would fall
- * after expires_at.  A sender that never retries passes max_attempts 0.
+ * What a finished request means for its delivery (verdict.h): its answer
+ * judged against the delivery's attempts and TTL, now.
  */
 typedef struct RetryBudget
 {
 	int32		attempts;		/* made so far, including this one */
-	int32		max_attempts;
+	int32		max_attempts;	/* 0: a sender that never retries */
 	TimestampTz expires_at;
 } RetryBudget;
 
 extern void delivery_judge(const HttpRequest *req, const RetryBudget *budget,
-						   DeliveryVerdict *verdict);
-
-/* The verdict's name as webpush.history.outcome spells it. */
-extern const char *verdict_outcome_name(VerdictKind kind);
+						   Verdict *verdict);
 
 #endif							/* WEBPUSH_DELIVERY_H */

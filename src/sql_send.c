@@ -177,7 +177,7 @@ send_now_payload(FunctionCallInfo fcinfo, bool is_jsonb)
 /* A request webpush_send_now made, in the counters like the worker's. */
 static void
 count_sent_now(const char *app, const char *endpoint, const HttpRequest *req,
-			   const DeliveryVerdict *verdict, TimestampTz started)
+			   const Verdict *verdict, TimestampTz started)
 {
 	CountedEvent e;
 	char		host[COUNTERS_HOST_LEN];
@@ -304,7 +304,7 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app, bool paylo
 		/* Whatever the push service sent, the text returned is valid. */
 		char		safe[HTTP_RESPONSE_KEEP + 1];
 		RetryBudget no_retry = {1, 0, 0};
-		DeliveryVerdict verdict;
+		Verdict		verdict;
 		MessageSpec spec;
 
 		safe_text(req->response ? req->response : "", req->response_len,

@@ -312,7 +312,7 @@ judge(WorkerState *w, HttpRequest *req)
 {
 	Delivery   *d = req->owner;
 	RetryBudget budget;
-	DeliveryVerdict verdict;
+	Verdict		verdict;
 	Outcome		o = {0};
 
 	budget.attempts = d->attempts;

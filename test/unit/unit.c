@@ -2,7 +2,8 @@
  * unit.c
  *		Unit tests of the pure-C modules (no server): base64, endpoint
  *		validation and the address classes the worker refuses to connect
- *		to, the RFC 8291 example, and VAPID signatures.  Built with ASan and
+ *		to, the RFC 8291 example, VAPID signatures, and what a push
+ *		service's answer means for a delivery.  Built with ASan and
  *		UBSan by "make unit"; ends with the line "N passed, M failed".
  */
 #include <arpa/inet.h>
@@ -24,6 +25,7 @@
 #include "retry_after.h"
 #include "subscription.h"
 #include "vapid.h"
+#include "verdict.h"
 
 static int	passed;
 static int	failed;
@@ -536,6 +538,135 @@ test_receipt(void)
 	}
 }
 
+/*
+ * What each answer means (verdict.h), row by row: every status class, the
+ * statuses with a rule of their own, Retry-After, the attempts and the TTL
+ * left.  A row's delay is checked against its bounds for jitter 0 and for
+ * jitter just below 1.
+ */
+static void
+test_verdicts(void)
+{
+	static const struct
+	{
+		long		status;
+		bool		refused;
+		long		retry_after;
+		const char *text;
+		int			attempts;
+		int			max_attempts;
+		int64_t		s_left;
+		VerdictKind kind;
+		double		min_delay_ms;	/* at jitter 0 */
+		double		max_delay_ms;	/* at jitter ~1 */
+		const char *reason;
+	}			rows[] = {
+		{201, false, -1, NULL, 1, 5, 3600, VERDICT_DELIVERED, 0, 0, ""},
+		{200, false, -1, "ok", 1, 5, 3600, VERDICT_DELIVERED, 0, 0, ""},
+		{202, false, -1, NULL, 5, 5, -10, VERDICT_DELIVERED, 0, 0, ""},
+		{404, false, -1, "{\"code\":404}", 1, 5, 3600, VERDICT_GONE, 0, 0, "subscription gone: HTTP 404: {\"code\":404}"},
+		{410, false, -1, NULL, 1, 5, 3600, VERDICT_GONE, 0, 0, "subscription gone: HTTP 410"},
+		{410, false, 30, NULL, 1, 0, 3600, VERDICT_GONE, 0, 0, "subscription gone: HTTP 410"},
+		{400, false, -1, "bad", 1, 5, 3600, VERDICT_FAILED, 0, 0, "HTTP 400: bad"},
+		{401, false, -1, NULL, 1, 5, 3600, VERDICT_FAILED, 0, 0, "HTTP 401"},
+		{403, false, 5, "{\"reason\":\"BadJwtToken\"}", 1, 5, 3600, VERDICT_FAILED, 0, 0, "HTTP 403: {\"reason\":\"BadJwtToken\"}"},
+		{413, false, -1, "too big", 1, 5, 3600, VERDICT_FAILED, 0, 0, "HTTP 413: too big"},
+		{301, false, -1, NULL, 1, 5, 3600, VERDICT_FAILED, 0, 0, "HTTP 301"},
+		{100, false, -1, NULL, 1, 5, 3600, VERDICT_FAILED, 0, 0, "HTTP 100"},
+		/* Timeouts and rate limits are retried. */
+		{408, false, -1, NULL, 1, 5, 3600, VERDICT_RETRY, 500, 1500, "HTTP 408"},
+		{429, false, -1, NULL, 1, 5, 3600, VERDICT_RETRY, 500, 1500, "HTTP 429"},
+		{429, false, 120, "slow down", 1, 5, 3600, VERDICT_RETRY, 120000, 132000, "HTTP 429: slow down"},
+		{406, false, 60, NULL, 2, 5, 3600, VERDICT_RETRY, 60000, 66000, "HTTP 406"},
+		{406, false, -1, NULL, 3, 5, 3600, VERDICT_RETRY, 2000, 6000, "HTTP 406"},
+		{500, false, -1, "oops", 1, 5, 3600, VERDICT_RETRY, 500, 1500, "HTTP 500: oops"},
+		{503, false, 0, NULL, 4, 5, 3600, VERDICT_RETRY, 4000, 12000, "HTTP 503"},
+		{599, false, -1, NULL, 1, 5, 3600, VERDICT_RETRY, 500, 1500, "HTTP 599"},
+		/* The backoff doubles up to an hour. */
+		{502, false, -1, NULL, 12, 100, 86400, VERDICT_RETRY, 1024000, 3072000, "HTTP 502"},
+		{502, false, -1, NULL, 13, 100, 86400, VERDICT_RETRY, 1800000, 5400000, "HTTP 502"},
+		{502, false, -1, NULL, 60, 100, 86400, VERDICT_RETRY, 1800000, 5400000, "HTTP 502"},
+		/* No answer: retried, unless the address was refused. */
+		{0, false, -1, "timed out after 30000 ms", 1, 5, 3600, VERDICT_RETRY, 500, 1500, "timed out after 30000 ms"},
+		{0, false, -1, "", 1, 5, 3600, VERDICT_RETRY, 500, 1500, "no response"},
+		{0, false, -1, NULL, 1, 5, 3600, VERDICT_RETRY, 500, 1500, "no response"},
+		{0, true, -1, "address refused", 1, 5, 3600, VERDICT_FAILED, 0, 0, "address refused"},
+		/* The last attempt, or none allowed. */
+		{503, false, -1, "busy", 5, 5, 3600, VERDICT_FAILED, 8000, 24000, "gave up after 5 attempts; last: HTTP 503: busy"},
+		{0, false, -1, "no route", 1, 1, 3600, VERDICT_FAILED, 500, 1500, "gave up after 1 attempts; last: no route"},
+		{429, false, 10, NULL, 1, 0, 3600, VERDICT_FAILED, 10000, 11000, "HTTP 429"},
+		/* A retry after the TTL. */
+		{503, false, 120, NULL, 1, 5, 60, VERDICT_EXPIRED, 120000, 132000, "TTL ran out before a retry; last: HTTP 503"},
+		{500, false, -1, NULL, 1, 5, 0, VERDICT_EXPIRED, 500, 1500, "TTL ran out before a retry; last: HTTP 500"},
+		{500, false, -1, NULL, 1, 5, -5, VERDICT_EXPIRED, 500, 1500, "TTL ran out before a retry; last: HTTP 500"},
+	};
+	Verdict		v;
+	PushAnswer	a;
+	VerdictBudget b;
+	char		longbody[4000];
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+	{
+		for (int j = 0; j < 2; j++)
+		{
+			double		jitter = j == 0 ? 0.0 : 0.999999;
+
+			a.status = rows[i].status;
+			a.refused_address = rows[i].refused;
+			a.retry_after = rows[i].retry_after;
+			a.text = rows[i].text;
+			a.text_len = rows[i].text ? strlen(rows[i].text) : 0;
+			a.ascii_only = false;
+			b.attempts = rows[i].attempts;
+			b.max_attempts = rows[i].max_attempts;
+			b.us_left = rows[i].s_left * 1000000;
+			verdict_judge(&a, &b, jitter, &v);
+			CHECK(v.kind == rows[i].kind && v.status == rows[i].status,
+				  "row %zu (HTTP %ld, attempt %d of %d): kind %d, expected %d",
+				  i, rows[i].status, rows[i].attempts, rows[i].max_attempts, (int) v.kind, (int) rows[i].kind);
+			CHECK(strcmp(v.reason, rows[i].reason) == 0, "row %zu: reason \"%s\", expected \"%s\"",
+				  i, v.reason, rows[i].reason);
+			if (rows[i].max_delay_ms > 0)
+				CHECK(j == 0 ? v.retry_delay_ms == rows[i].min_delay_ms :
+					  v.retry_delay_ms > rows[i].max_delay_ms * 0.999 && v.retry_delay_ms < rows[i].max_delay_ms,
+					  "row %zu, jitter %g: delay %.1f ms, expected %s %.0f", i, jitter, v.retry_delay_ms,
+					  j == 0 ? "" : "just below", j == 0 ? rows[i].min_delay_ms : rows[i].max_delay_ms);
+			else
+				CHECK(v.retry_delay_ms == 0, "row %zu: no delay, got %.1f", i, v.retry_delay_ms);
+		}
+	}
+
+	/* The TTL's edge: a retry due exactly when it runs out still goes. */
+	a = (PushAnswer) {503, false, 10, NULL, 0, false};
+	b = (VerdictBudget) {1, 5, 10 * 1000000};
+	verdict_judge(&a, &b, 0.0, &v);
+	CHECK(v.kind == VERDICT_RETRY, "a retry at the TTL's last microsecond");
+	b.us_left--;
+	verdict_judge(&a, &b, 0.0, &v);
+	CHECK(v.kind == VERDICT_EXPIRED, "a retry a microsecond after the TTL");
+
+	/* A push service's text is shown as valid text, and no longer than a reason holds. */
+	a = (PushAnswer) {400, false, -1, "bad \xff\xfe byte", 11, false};
+	verdict_judge(&a, &b, 0.0, &v);
+	CHECK(v.kind == VERDICT_FAILED && strstr(v.reason, "\xff") == NULL && strncmp(v.reason, "HTTP 400: bad ", 14) == 0,
+		  "invalid UTF-8 escaped: %s", v.reason);
+	a = (PushAnswer) {400, false, -1, "caf\xc3\xa9", 5, true};
+	verdict_judge(&a, &b, 0.0, &v);
+	CHECK(strstr(v.reason, "\xc3") == NULL, "non-ASCII escaped for a non-UTF-8 database: %s", v.reason);
+	memset(longbody, 'x', sizeof(longbody));
+	a = (PushAnswer) {503, false, -1, longbody, sizeof(longbody), false};
+	b = (VerdictBudget) {5, 5, 3600 * 1000000LL};
+	verdict_judge(&a, &b, 0.0, &v);
+	CHECK(v.kind == VERDICT_FAILED && strlen(v.reason) < VERDICT_REASON_MAX &&
+		  strlen(v.reason) >= VERDICT_TEXT_MAX, "a long body: reason of %zu bytes", strlen(v.reason));
+
+	CHECK(strcmp(verdict_outcome_name(VERDICT_DELIVERED), "delivered") == 0 &&
+		  strcmp(verdict_outcome_name(VERDICT_EXPIRED), "expired") == 0 &&
+		  strcmp(verdict_outcome_name(VERDICT_GONE), "failed") == 0 &&
+		  strcmp(verdict_outcome_name(VERDICT_RETRY), "failed") == 0 &&
+		  strcmp(verdict_outcome_name(VERDICT_FAILED), "failed") == 0, "history outcome names");
+}
+
 int
 main(void)
 {
@@ -549,6 +680,7 @@ main(void)
 	test_vapid();
 	test_safe_text();
 	test_receipt();
+	test_verdicts();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
