@@ -61,17 +61,17 @@ application_for_caller(PG_FUNCTION_ARGS)
 {
 	char	   *app = application_arg(fcinfo, 0);
 	char	   *subject;
+	const char *problem;
 	uint8		public_key[P256_PUBLIC_LEN];
 
 	validate_not_null(PG_ARGISNULL(1), "subject");
 	subject = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (!((strncmp(subject, "mailto:", 7) == 0 && subject[7] != '\0') ||
-		  (strncmp(subject, "https://", 8) == 0 && subject[8] != '\0')))
+	if ((problem = vapid_subject_problem(subject)) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid subject \"%s\"", subject),
-				 errdetail("The subject is a mailto: address or an https: URL where the push service can reach the sender."),
-				 errhint("For example: SELECT webpush_application('%s', 'mailto:admin@example.com');", app)));
+				 errdetail("%s", problem),
+				 errhint("Give a contact at your own domain, for example: SELECT webpush_application('%s', 'mailto:admin@example.com');", app)));
 
 	/*
 	 * Superusers create applications; an owner changes its application's

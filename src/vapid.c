@@ -8,9 +8,11 @@
 #include "vapid.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/bn.h>
 #include <openssl/ecdsa.h>
@@ -278,4 +280,102 @@ vapid_jwt_for_origin(VapidSigner *signer, const char *origin, time_t now)
 		return NULL;
 	}
 	return slot->jwt;
+}
+
+
+/* ---- The subject ---- */
+
+/* Top-level names that are never a domain on the internet. */
+static const char *const private_tlds[] = {"localhost", "invalid", "local", "test", "internal"};
+
+/*
+ * A domain name of at least two labels of letters, digits and inner
+ * hyphens, whose last label is not a private one.
+ */
+static bool
+is_public_domain(const char *name, size_t len)
+{
+	size_t		label_start = 0;
+	int			labels = 0;
+	bool		all_digits = true;
+
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i <= len; i++)
+	{
+		if (i == len || name[i] == '.')
+		{
+			size_t		n = i - label_start;
+
+			if (n == 0 || n > 63 || name[label_start] == '-' || name[i - 1] == '-')
+				return false;
+			labels++;
+			if (i < len)
+			{
+				label_start = i + 1;
+				all_digits = true;
+			}
+			continue;
+		}
+		if (!isalnum((unsigned char) name[i]) && name[i] != '-')
+			return false;
+		if (!isdigit((unsigned char) name[i]))
+			all_digits = false;
+	}
+	/* A last label of digits is an IPv4 address, not a contact. */
+	if (labels < 2 || all_digits)
+		return false;
+	for (size_t i = 0; i < sizeof(private_tlds) / sizeof(private_tlds[0]); i++)
+	{
+		size_t		n = strlen(private_tlds[i]);
+
+		if (len - label_start == n && strncasecmp(name + label_start, private_tlds[i], n) == 0)
+			return false;
+	}
+	return true;
+}
+
+/* RFC 5322's atext, and the dots between its words. */
+static bool
+is_local_part_char(char c)
+{
+	return isalnum((unsigned char) c) || (c != '\0' && strchr("!#$%&'*+/=?^_`{|}~.-", c) != NULL);
+}
+
+const char *
+vapid_subject_problem(const char *subject)
+{
+	if (strncmp(subject, "mailto:", 7) == 0)
+	{
+		const char *addr = subject + 7;
+		const char *at = strchr(addr, '@');
+		size_t		i;
+
+		for (i = 0; addr[i] != '\0'; i++)
+			if (addr[i] != '@' && !is_local_part_char(addr[i]))
+				return "The mailto: address holds a space, a bracket or another character that is not part of a bare address; Apple's push service refuses such subjects.";
+		if (at == NULL || at == addr || strchr(at + 1, '@') != NULL)
+			return "A mailto: subject is one address, a name and a domain joined by @.";
+		if (addr[0] == '.' || at[-1] == '.' || strstr(addr, "..") != NULL)
+			return "The name before the @ has a dot at its start, at its end or twice in a row.";
+		if (!is_public_domain(at + 1, strlen(at + 1)))
+			return "The address is not at a domain on the internet (such as localhost or a name under .invalid, .local or .test); Apple's push service refuses such subjects.";
+		return NULL;
+	}
+	if (strncmp(subject, "https://", 8) == 0)
+	{
+		const char *host = subject + 8;
+		size_t		len = strcspn(host, ":/?#");
+
+		for (size_t i = 0; subject[i] != '\0'; i++)
+			if ((unsigned char) subject[i] <= ' ' || (unsigned char) subject[i] >= 0x7f ||
+				strchr("<>\"\\^`{|}", subject[i]) != NULL)
+				return "The https: URL holds a space or a character that a URL does not.";
+		if (memchr(host, '@', strcspn(host, "/?#")) != NULL)
+			return "The https: URL names a user; the subject is a page or an address where the sender can be reached.";
+		if (!is_public_domain(host, len))
+			return "The https: URL is not at a domain on the internet (an address, localhost, or a name under .invalid, .local or .test); Apple's push service refuses such subjects.";
+		return NULL;
+	}
+	return "The subject is a mailto: address or an https: URL where the push service can reach the sender.";
 }

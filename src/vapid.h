@@ -38,6 +38,16 @@ typedef enum VapidImportResult
 extern VapidImportResult vapid_import_private(const char *text, size_t len,
 											  EVP_PKEY **key_out);
 
+/*
+ * Why a subject (the JWT's "sub": the sender's contact) would be refused,
+ * or NULL when it is fine: a mailto: address or an https: URL, at a domain
+ * on the internet.  Apple's push service answers 403 BadJwtToken to
+ * placeholders (an address at localhost or .invalid, "mailto: <x>" with
+ * spaces or brackets) that FCM and Mozilla take, so they are refused up
+ * front.  The text is a sentence for an errdetail.
+ */
+extern const char *vapid_subject_problem(const char *subject);
+
 typedef struct VapidSigner VapidSigner;
 
 /* A signer for one key pair and contact (the JWT's sub). */

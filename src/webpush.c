@@ -17,6 +17,7 @@
 #include "counters.h"
 #include "ddl_hook.h"
 #include "launcher.h"
+#include "vapid.h"
 
 PG_MODULE_MAGIC;
 
@@ -44,15 +45,16 @@ static bool
 check_subject(char **newval, void **extra, GucSource source)
 {
 	const char *s = *newval;
+	const char *problem;
 
 	(void) extra;
 	(void) source;
 	if (s == NULL || s[0] == '\0')
 		return true;
-	if ((strncmp(s, "mailto:", 7) == 0 && s[7] != '\0') ||
-		(strncmp(s, "https://", 8) == 0 && s[8] != '\0'))
+	if ((problem = vapid_subject_problem(s)) == NULL)
 		return true;
-	GUC_check_errdetail("webpush.subject must be a mailto: address or an https: URL.");
+	GUC_check_errdetail("%s", problem);
+	GUC_check_errhint("Give a contact at your own domain, such as mailto:admin@example.com.");
 	return false;
 }
 

@@ -19,6 +19,7 @@ FROM (VALUES
     ($$SELECT webpush_send_now(NULL::jsonb, 'hi')$$),
     ($$SELECT webpush_send_now('{"endpoint": "http://x"}'::jsonb, 'hi')$$),
     ($$SET webpush.subject = 'ops@example.com'$$),
+    ($$SET webpush.subject = 'mailto:ops@push.invalid'$$),
     ($$SET webpush.timeout = 0$$)
 ) AS t(call), LATERAL regress.try(replace(t.call, ':sub_id', :'sub_id')) AS r;
 

@@ -667,6 +667,43 @@ test_verdicts(void)
 		  strcmp(verdict_outcome_name(VERDICT_FAILED), "failed") == 0, "history outcome names");
 }
 
+/* Subjects Apple's push service would refuse are refused up front. */
+static void
+test_subjects(void)
+{
+	static const char *const good[] = {
+		"mailto:admin@example.com", "mailto:ops@shop.example", "mailto:first.last+push@mail.example.co.uk",
+		"mailto:o'brien@example.org", "mailto:x@a-b.example", "mailto:x@xn--bcher-kva.example",
+		"https://example.com", "https://example.com/contact", "https://push.example.com:8443/x?y=1#z",
+		"https://EXAMPLE.COM/",
+	};
+	static const char *const bad[] = {
+		"", "admin@example.com", "mailto:", "https://", "http://example.com",
+		"mailto:admin@localhost", "mailto:admin@LOCALHOST", "mailto:admin@host.localhost",
+		"mailto:admin@push.invalid", "mailto:admin@printer.local", "mailto:a@b.test", "mailto:a@corp.internal",
+		"mailto:admin@server", "mailto: <admin@example.com>", "mailto:<admin@example.com>",
+		"mailto:Admin <admin@example.com>", "mailto:admin@example.com ", "mailto:a@b@example.com",
+		"mailto:@example.com", "mailto:admin@", "mailto:admin", "mailto:.admin@example.com",
+		"mailto:ad..min@example.com", "mailto:admin.@example.com", "mailto:admin@-example.com",
+		"mailto:admin@example-.com", "mailto:admin@example..com", "mailto:admin@.example.com",
+		"mailto:admin@example.com.", "mailto:admin@10.0.0.1", "mailto:admin@[127.0.0.1]",
+		"mailto:admin@example.com,other@example.com", "mailto:admin@example.com?subject=hi",
+		"mailto:adm\xc3\xa9n@example.com", "mailto:admin@ex_ample.com",
+		"https://localhost", "https://localhost:8443/x", "https://127.0.0.1/", "https://[::1]/",
+		"https://example", "https://site.invalid/", "https://user@example.com/",
+		"https://example.com/a b", "https://example.com/<x>", "https://exa mple.com",
+	};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+	{
+		const char *problem = vapid_subject_problem(good[i]);
+
+		CHECK(problem == NULL, "%s refused: %s", good[i], problem);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(vapid_subject_problem(bad[i]) != NULL, "%s accepted", bad[i]);
+}
+
 int
 main(void)
 {
@@ -681,6 +718,7 @@ main(void)
 	test_safe_text();
 	test_receipt();
 	test_verdicts();
+	test_subjects();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
