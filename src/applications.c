@@ -310,7 +310,7 @@ app_require_subject(const char *app)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("webpush.subject is not set"),
-				 errdetail("Push services require a contact for the application server in every VAPID token; application \"%s\" has none.", app),
+				 errdetail("Push services require a contact for the application server in every VAPID token; application \"%s\" has none (a value of webpush.subject that the server refused, with a WARNING in its log, leaves it unset).", app),
 				 errhint("Set it, for example: ALTER SYSTEM SET webpush.subject = 'mailto:admin@example.com'; SELECT pg_reload_conf(); or SELECT webpush_application('%s', 'mailto:admin@example.com');", app)));
 }
 
