@@ -156,7 +156,8 @@ random_fraction(void)
 }
 
 /* The verdict's text keeps at least what a request keeps of its answer. */
-StaticAssertDecl(HTTP_RESPONSE_KEEP <= VERDICT_TEXT_MAX,
+StaticAssertDecl(HTTP_RESPONSE_KEEP <= VERDICT_TEXT_MAX &&
+				 HTTP_DESCRIPTION_KEEP <= VERDICT_DESCRIPTION_MAX + 1,
 				 "a kept response would be shortened twice");
 
 void
@@ -181,6 +182,7 @@ delivery_judge(const HttpRequest *req, const RetryBudget *budget,
 		answer.text = req->response;
 		answer.text_len = req->response_len;
 	}
+	answer.description = req->error_description;
 	answer.ascii_only = GetDatabaseEncoding() != PG_UTF8;
 	left.attempts = budget->attempts;
 	left.max_attempts = budget->max_attempts;

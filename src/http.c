@@ -512,6 +512,22 @@ response_retry_after(CURL *easy)
 #endif
 }
 
+/* WNS's reason, from X-WNS-Error-Description (libcurl 7.84 and later). */
+static void
+response_description(CURL *easy, char *out, size_t outlen)
+{
+#if LIBCURL_VERSION_NUM >= 0x075400
+	struct curl_header *header;
+
+	if (curl_easy_header(easy, "X-WNS-Error-Description", 0, CURLH_HEADER, -1, &header) == CURLHE_OK)
+	{
+		snprintf(out, outlen, "%s", header->value);
+		return;
+	}
+#endif
+	out[0] = '\0';
+}
+
 /* Move what libcurl finished onto the done list. */
 static void
 collect_finished(HttpClient *client)
@@ -531,6 +547,7 @@ collect_finished(HttpClient *client)
 		req->curl_code = msg->data.result;
 		curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->status);
 		req->retry_after = response_retry_after(req->easy);
+		response_description(req->easy, req->error_description, sizeof(req->error_description));
 		if (req->curl_code != CURLE_OK)
 		{
 			req->status = 0;

@@ -20,6 +20,8 @@
 
 /* Bytes of a response body kept for diagnostics (Apple's JSON reason...). */
 #define HTTP_RESPONSE_KEEP 1024
+/* ... and of a reason given in a header, NUL included. */
+#define HTTP_DESCRIPTION_KEEP 256
 
 typedef struct HttpClientConfig
 {
@@ -48,6 +50,8 @@ typedef struct HttpRequest
 	AddressClass refused_class; /* ... for being of this class */
 	bool		unreachable;	/* no connection to its host could be made */
 	long		retry_after;	/* seconds from Retry-After, -1 if absent */
+	/* WNS gives its reason only in X-WNS-Error-Description ("" if absent). */
+	char		error_description[HTTP_DESCRIPTION_KEEP];
 	char	   *response;		/* first HTTP_RESPONSE_KEEP bytes, NUL-ended */
 	size_t		response_len;
 

@@ -151,6 +151,7 @@ restart_request(HttpClient *client, HttpRequest *req)
 	}
 	req->status = 0;
 	req->retry_after = -1;
+	req->error_description[0] = '\0';
 	req->response_len = 0;
 	req->body_sent = 0;
 	req->h2_next = NULL;
@@ -210,6 +211,13 @@ on_header(nghttp2_session *session, const nghttp2_frame *frame,
 	}
 	else if (namelen == 11 && memcmp(name, "retry-after", 11) == 0)
 		req->retry_after = retry_after_parse((const char *) value, valuelen, time(NULL));
+	else if (namelen == 23 && memcmp(name, "x-wns-error-description", 23) == 0)
+	{
+		size_t		n = Min(valuelen, sizeof(req->error_description) - 1);
+
+		memcpy(req->error_description, value, n);
+		req->error_description[n] = '\0';
+	}
 	return 0;
 }
 

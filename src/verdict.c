@@ -20,22 +20,29 @@ backoff_ms(int32_t attempts, double jitter)
 }
 
 /*
- * "HTTP 503: <body>", or the error when nothing was received.  What a push
- * service sends must be valid text before it is stored or shown.
+ * "HTTP 503: <body>", with WNS's reason from its header, or the error when
+ * nothing was received.  What a push service sends must be valid text
+ * before it is stored or shown.
  */
 static void
 describe_answer(const PushAnswer *answer, char *out, size_t outlen)
 {
 	char		why[VERDICT_TEXT_MAX + 1];
+	char		header[VERDICT_DESCRIPTION_MAX + 1];
 
 	why[0] = '\0';
+	header[0] = '\0';
 	if (answer->text != NULL && answer->text_len > 0)
 		safe_text(answer->text, answer->text_len, answer->ascii_only, why, sizeof(why));
+	if (answer->status != 0 && answer->description != NULL && answer->description[0] != '\0')
+		safe_text(answer->description, strlen(answer->description), answer->ascii_only,
+				  header, sizeof(header));
 
 	if (answer->status == 0)
 		snprintf(out, outlen, "%s", why[0] ? why : "no response");
 	else
-		snprintf(out, outlen, "HTTP %ld%s%s", answer->status,
+		snprintf(out, outlen, "HTTP %ld%s%s%s%s%s", answer->status,
+				 header[0] ? " (X-WNS-Error-Description: " : "", header, header[0] ? ")" : "",
 				 why[0] ? ": " : "", why);
 }
 

@@ -18,6 +18,7 @@
 
 /* Of an answer's text (a body or an error), what a reason shows at most. */
 #define VERDICT_TEXT_MAX 1024
+#define VERDICT_DESCRIPTION_MAX 256
 #define VERDICT_REASON_MAX 1536
 
 /* Retries back off exponentially up to this. */
@@ -44,6 +45,8 @@ typedef struct PushAnswer
 	const char *text;			/* the body kept (status > 0) or the error
 								 * (status 0); NULL for none */
 	size_t		text_len;
+	const char *description;	/* a reason given in a header
+								 * (X-WNS-Error-Description), or NULL */
 	bool		ascii_only;		/* show non-ASCII text escaped (the
 								 * database is not UTF-8) */
 } PushAnswer;

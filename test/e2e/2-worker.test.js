@@ -606,6 +606,25 @@ test('what went back while a push service seemed stalled goes out as soon as it 
   assert.equal(service.received(waiting.endpoint).length, 10);
 });
 
+test("WNS's reason, given only in X-WNS-Error-Description, is in last_error and the history", async () => {
+  const sub = await subscribe('worker-wns');
+  service.respond(sub.endpoint,
+    { status: 406, headers: { 'retry-after': '3', 'x-wns-error-description': 'The channel is throttled' } },
+    { status: 400, headers: { 'x-wns-error-description': 'Invalid channel URI' } });
+  await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, 'to Edge']);
+  await until('the 406 waiting for its retry', async () => {
+    const { rows } = await db.query('SELECT last_status, last_error FROM webpush.deliveries WHERE subscription_id = $1', [sub.id]);
+    return rows.length === 1 && rows[0].last_status === 406;
+  });
+  const { rows: [waiting] } = await db.query('SELECT last_error FROM webpush.deliveries WHERE subscription_id = $1', [sub.id]);
+  assert.equal(waiting.last_error, 'HTTP 406 (X-WNS-Error-Description: The channel is throttled)');
+  await until('the 400 recorded', async () =>
+    (await count('SELECT count(*) AS n FROM webpush.history WHERE subscription_id = $1', [sub.id])) === 1);
+  const { rows } = await db.query('SELECT outcome, status, attempts, reason FROM webpush.history WHERE subscription_id = $1', [sub.id]);
+  assert.deepEqual(rows, [{ outcome: 'failed', status: 400, attempts: 2, reason: 'HTTP 400 (X-WNS-Error-Description: Invalid channel URI)' }]);
+  assert.equal(service.received(sub.endpoint).length, 2);
+});
+
 for (const status of [404, 410]) {
   test(`${status} deletes the subscription, NOTIFYs webpush_subscription_gone, and fails what else waits for it`, async () => {
     const listener = await listen('postgres', 'webpush_subscription_gone');

@@ -616,6 +616,7 @@ test_verdicts(void)
 			a.retry_after = rows[i].retry_after;
 			a.text = rows[i].text;
 			a.text_len = rows[i].text ? strlen(rows[i].text) : 0;
+			a.description = NULL;
 			a.ascii_only = false;
 			b.attempts = rows[i].attempts;
 			b.max_attempts = rows[i].max_attempts;
@@ -637,7 +638,7 @@ test_verdicts(void)
 	}
 
 	/* The TTL's edge: a retry due exactly when it runs out still goes. */
-	a = (PushAnswer) {503, false, 10, NULL, 0, false};
+	a = (PushAnswer) {.status = 503, .retry_after = 10};
 	b = (VerdictBudget) {1, 5, 10 * 1000000};
 	verdict_judge(&a, &b, 0.0, &v);
 	CHECK(v.kind == VERDICT_RETRY, "a retry at the TTL's last microsecond");
@@ -646,19 +647,39 @@ test_verdicts(void)
 	CHECK(v.kind == VERDICT_EXPIRED, "a retry a microsecond after the TTL");
 
 	/* A push service's text is shown as valid text, and no longer than a reason holds. */
-	a = (PushAnswer) {400, false, -1, "bad \xff\xfe byte", 11, false};
+	a = (PushAnswer) {.status = 400, .retry_after = -1, .text = "bad \xff\xfe byte", .text_len = 11};
 	verdict_judge(&a, &b, 0.0, &v);
 	CHECK(v.kind == VERDICT_FAILED && strstr(v.reason, "\xff") == NULL && strncmp(v.reason, "HTTP 400: bad ", 14) == 0,
 		  "invalid UTF-8 escaped: %s", v.reason);
-	a = (PushAnswer) {400, false, -1, "caf\xc3\xa9", 5, true};
+	a = (PushAnswer) {.status = 400, .retry_after = -1, .text = "caf\xc3\xa9", .text_len = 5, .ascii_only = true};
 	verdict_judge(&a, &b, 0.0, &v);
 	CHECK(strstr(v.reason, "\xc3") == NULL, "non-ASCII escaped for a non-UTF-8 database: %s", v.reason);
 	memset(longbody, 'x', sizeof(longbody));
-	a = (PushAnswer) {503, false, -1, longbody, sizeof(longbody), false};
+	a = (PushAnswer) {.status = 503, .retry_after = -1, .text = longbody, .text_len = sizeof(longbody)};
 	b = (VerdictBudget) {5, 5, 3600 * 1000000LL};
 	verdict_judge(&a, &b, 0.0, &v);
 	CHECK(v.kind == VERDICT_FAILED && strlen(v.reason) < VERDICT_REASON_MAX &&
 		  strlen(v.reason) >= VERDICT_TEXT_MAX, "a long body: reason of %zu bytes", strlen(v.reason));
+
+	/* WNS's reason comes in a header; a long one is cut, not overrun. */
+	a = (PushAnswer) {.status = 406, .retry_after = 60, .description = "The channel is throttled"};
+	b = (VerdictBudget) {1, 5, 3600 * 1000000LL};
+	verdict_judge(&a, &b, 0.0, &v);
+	CHECK(v.kind == VERDICT_RETRY && v.retry_delay_ms == 60000 &&
+		  strcmp(v.reason, "HTTP 406 (X-WNS-Error-Description: The channel is throttled)") == 0,
+		  "WNS throttling: %s", v.reason);
+	a = (PushAnswer) {.status = 400, .retry_after = -1, .text = "{}", .text_len = 2, .description = "Invalid\x01channel"};
+	verdict_judge(&a, &b, 0.0, &v);
+	CHECK(v.kind == VERDICT_FAILED && strncmp(v.reason, "HTTP 400 (X-WNS-Error-Description: Invalid", 42) == 0 &&
+		  strchr(v.reason, '\x01') == NULL && strstr(v.reason, "): {}") != NULL, "WNS reason and a body: %s", v.reason);
+	memset(longbody, 'y', sizeof(longbody));
+	longbody[sizeof(longbody) - 1] = '\0';
+	a = (PushAnswer) {.status = 400, .retry_after = -1, .description = longbody};
+	verdict_judge(&a, &b, 0.0, &v);
+	CHECK(strlen(v.reason) < 64 + VERDICT_DESCRIPTION_MAX, "a long WNS reason is cut: %zu bytes", strlen(v.reason));
+	a = (PushAnswer) {.status = 0, .retry_after = -1, .text = "timed out", .text_len = 9, .description = "stale"};
+	verdict_judge(&a, &b, 0.0, &v);
+	CHECK(strcmp(v.reason, "timed out") == 0, "no answer, no header: %s", v.reason);
 
 	CHECK(strcmp(verdict_outcome_name(VERDICT_DELIVERED), "delivered") == 0 &&
 		  strcmp(verdict_outcome_name(VERDICT_EXPIRED), "expired") == 0 &&
