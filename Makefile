@@ -20,6 +20,7 @@ OBJS = \
 	src/app_access.o \
 	src/delivery.o \
 	src/verdict.o \
+	src/host_rules.o \
 	src/queue.o \
 	src/queue_insert.o \
 	src/wake.o \

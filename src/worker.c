@@ -13,9 +13,9 @@
  *								and the sockets together; judge what finished
  * No transaction is open while the network is awaited.  A slow push
  * service only occupies its own requests' slots, and push services that do
- * not answer share a bounded part of the room in flight (see "Hosts"
- * below), so that they never hold up the ones that do.  All state lives in
- * one WorkerState.
+ * not answer share a bounded part of the room in flight (host_rules.h),
+ * so that they never hold up the ones that do.  All state lives in one
+ * WorkerState.
  */
 #include "postgres.h"
 
@@ -49,6 +49,7 @@
 #include "counters.h"
 #include "delivery.h"
 #include "endpoint.h"
+#include "host_rules.h"
 #include "http.h"
 #include "queue.h"
 #include "receipt.h"
@@ -66,41 +67,7 @@
 /* A wait this long first sends the statistics pgstat still holds. */
 #define STATS_FLUSH_BEFORE_WAIT_MS 500
 
-/*
- * Hosts.
- *
- * Anyone who can store a subscription chooses the host its notifications go
- * to, and a host that accepts requests and never answers holds each of them
- * for webpush.timeout.  Limits per host alone do not help against several
- * such hosts, so the worker sorts hosts by what they did:
- *
- * - A host is answering when the last of its requests that finished got an
- *   HTTP answer, and it is not stalled.
- * - A host is stalled when it has requests in flight and has finished none
- *   for HOST_STALL_MS.
- * - Every other host is quiet: one not heard from yet, one whose last
- *   request ended without an answer (timed out, connection failed), and a
- *   stalled one.
- *
- * Each host holds at most webpush.max_in_flight_per_host.  Quiet hosts
- * together hold at most quiet_share() (half of webpush.max_in_flight), and
- * beyond that a quiet host with nothing in flight may start one request, up
- * to probe_share() more in all: a push service the worker has not heard
- * from yet gets its first answer, and from then on it is answering.  The
- * rest of the room is only for answering hosts, so hosts that do not answer
- * cannot make one that does wait for their requests to time out.  (A host
- * that answered and then stops keeps what it was given while it answered,
- * up to its own limit: the share is decided when a request starts.)
- *
- * A request whose host cannot take it now waits, built and signed, when its
- * host will soon have room (it is answering, or it is the only quiet host
- * holding requests, whose first answers are awaited); otherwise it goes
- * back to the queue, unsent and with no attempt counted: for HOST_STALL_MS
- * when its host's first answers are awaited, and for webpush.timeout when
- * it waits for requests that are not being answered to time out (or until
- * the host answers again: then what went back is due at once).
- */
-#define HOST_STALL_MS 1000
+/* Hosts: which may start a request now is decided in host_rules.c. */
 
 /*
  * Outages.  A host is down once no connection to it can be made (refused,
@@ -128,21 +95,14 @@
 typedef struct HostState
 {
 	char		origin[sizeof(((Endpoint *) NULL)->origin)];	/* hash key */
-	int			in_flight;
-	TimestampTz last_progress;	/* last finish, or first start after idle */
-	bool		answered;		/* its last finished request got an answer */
+	HostFacts	facts;			/* what host_rules.c decides by */
 	struct Delivery *parked_head;
 	struct Delivery *parked_tail;
-	int			nparked;
 	/* Outages (see above). */
 	TimestampTz down_since;		/* 0: not down */
 	TimestampTz next_probe;
-	bool		back;			/* answered after an outage, or after a
-								 * stall that sent deliveries back: haste due */
-	bool		stall_released; /* deliveries went back for webpush.timeout
-								 * while it looked stalled */
-	bool		room_released;	/* deliveries went back for webpush.timeout
-								 * while quiet hosts held their share */
+	bool		back;			/* answered after an outage, or after what
+								 * went back for it may go: haste due */
 	TimestampTz last_haste;
 	int64		probe_message;	/* the delivery probing it (0: none) */
 	int64		probe_subscription;
@@ -176,8 +136,7 @@ typedef struct WorkerState
 	HttpClient *http;
 	HTAB	   *hosts;			/* HostState by origin */
 	int			total_parked;
-	int			quiet_in_flight;	/* held by quiet hosts (count_quiet) */
-	TimestampTz collected_at;	/* when answers were last collected */
+	HostRoom	room;			/* the room hosts share (host_rules.h) */
 	/* Outcomes waiting to be written in the next transaction (malloc'd). */
 	Outcome    *pending;
 	int			npending;
@@ -197,7 +156,6 @@ typedef struct WorkerState
 	TimestampTz next_due;		/* 0: nothing scheduled */
 	TimestampTz next_probe;		/* a down host's next probe (0: none) */
 	bool		hosts_back;		/* a host came back from an outage */
-	bool		room_released;	/* some host has room_released set */
 	TimestampTz last_maintenance;
 	bool		purge_behind;
 	TimestampTz signers_checked_at;
@@ -289,7 +247,7 @@ note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outc
 		}
 		host->down_since = 0;
 	}
-	if (req->status > 0 && host->stall_released)
+	if (req->status > 0 && host->facts.stall_released)
 	{
 		/*
 		 * It answers again after a stall: what went back for
@@ -297,7 +255,7 @@ note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outc
 		 * without an answer, and a push service (or a worker short of CPU)
 		 * can pause that long under load.
 		 */
-		host->stall_released = false;
+		host->facts.stall_released = false;
 		host->back = true;
 		w->hosts_back = true;
 	}
@@ -362,16 +320,11 @@ host_state(WorkerState *w, const char *origin)
 	host = hash_search(w->hosts, origin, HASH_ENTER, &found);
 	if (!found)
 	{
-		host->in_flight = 0;
-		host->last_progress = 0;
-		host->answered = false;
+		memset(&host->facts, 0, sizeof(host->facts));
 		host->parked_head = host->parked_tail = NULL;
-		host->nparked = 0;
 		host->down_since = 0;
 		host->next_probe = 0;
 		host->back = false;
-		host->stall_released = false;
-		host->room_released = false;
 		host->last_haste = 0;
 		host->probe_message = 0;
 		host->probe_subscription = 0;
@@ -381,36 +334,14 @@ host_state(WorkerState *w, const char *origin)
 	return host;
 }
 
-/* What quiet hosts may hold together, and beyond it for first requests. */
-static int
-quiet_share(void)
+/* The room hosts share, with the settings as they are now. */
+static HostRoom *
+room_now(WorkerState *w)
 {
-	return Max(webpush_max_in_flight / 2, 1);
-}
-
-static int
-probe_share(void)
-{
-	return Max(webpush_max_in_flight / 10, 1);
-}
-
-/*
- * A host's answers are seen only when the worker collects them, so its
- * silence is measured up to the last collection: a worker busy with a large
- * claim, or short of CPU, must not take its own delay for the host's.
- */
-static bool
-host_stalled(const WorkerState *w, const HostState *host, TimestampTz now)
-{
-	return host->in_flight > 0 &&
-		TimestampDifferenceExceeds(host->last_progress, Min(now, w->collected_at),
-								   HOST_STALL_MS);
-}
-
-static bool
-host_answering(const WorkerState *w, const HostState *host, TimestampTz now)
-{
-	return host->answered && !host_stalled(w, host, now);
+	w->room.max_in_flight = webpush_max_in_flight;
+	w->room.max_in_flight_per_host = webpush_max_in_flight_per_host;
+	w->room.timeout_ms = webpush_timeout_ms;
+	return &w->room;
 }
 
 /*
@@ -425,79 +356,19 @@ count_quiet(WorkerState *w, TimestampTz now)
 	HASH_SEQ_STATUS scan;
 	HostState  *host;
 
-	w->quiet_in_flight = 0;
+	HostRoom   *room = room_now(w);
+
+	room->quiet_in_flight = 0;
 	hash_seq_init(&scan, w->hosts);
 	while ((host = hash_seq_search(&scan)) != NULL)
 	{
-		if (host->answered)
-		{
-			if (host_stalled(w, host, now))
-				w->quiet_in_flight += host->in_flight;
-		}
-		else if (host->in_flight > 0 || host->nparked > 0)
-			w->quiet_in_flight += host->in_flight;
-		else if (host->down_since == 0 && !host->back && !host->room_released)
+		const HostFacts *facts = &host->facts;
+
+		room->quiet_in_flight += host_quiet_in_flight(facts, room, now);
+		if (!facts->answered && facts->in_flight == 0 && facts->nparked == 0 &&
+			host->down_since == 0 && !host->back && !facts->room_released)
 			(void) hash_search(w->hosts, host->origin, HASH_REMOVE, NULL);
 	}
-}
-
-/* May a request to host go on the wire now (see "Hosts" above)? */
-static bool
-host_may_start(WorkerState *w, const HostState *host, TimestampTz now)
-{
-	if (host->in_flight >= webpush_max_in_flight_per_host ||
-		http_client_in_flight(w->http) >= webpush_max_in_flight)
-		return false;
-	if (host_answering(w, host, now) || w->quiet_in_flight < quiet_share())
-		return true;
-	return host->in_flight == 0 &&
-		w->quiet_in_flight < quiet_share() + probe_share();
-}
-
-/*
- * For a request its host cannot start now: may it wait, parked, for room
- * that its host will soon have?  When not, *delay_ms says when it is worth
- * claiming again.
- */
-static bool
-host_may_wait(WorkerState *w, HostState *host, TimestampTz now, double *delay_ms)
-{
-	if (host_stalled(w, host, now))
-	{
-		/*
-		 * Back when its requests in flight have timed out, or as soon as it
-		 * answers again (note_host_outage).
-		 */
-		*delay_ms = webpush_timeout_ms;
-		host->stall_released = true;
-		return false;
-	}
-	if (host_answering(w, host, now))
-		return true;
-	/*
-	 * Quiet, with its first requests out: it answers or stalls within a
-	 * second.  Parked requests take room from the next claim, so only the
-	 * one quiet host holding requests parks (a push service the worker has
-	 * just started to use gets its whole burst once it answers); with more,
-	 * parking one after the other, hosts that answer would wait a second
-	 * for each.
-	 */
-	if (host->in_flight > 0)
-	{
-		if (w->quiet_in_flight == host->in_flight)
-			return true;
-		*delay_ms = HOST_STALL_MS;
-		return false;
-	}
-	/*
-	 * Quiet hosts fill their share: room comes when one of their requests
-	 * finishes, which makes what went back meanwhile due again
-	 * (note_quiet_room), or else as their requests time out.
-	 */
-	*delay_ms = webpush_timeout_ms;
-	host->room_released = true;
-	w->room_released = true;
-	return false;
 }
 
 /*
@@ -511,15 +382,15 @@ note_quiet_room(WorkerState *w)
 	HASH_SEQ_STATUS scan;
 	HostState  *host;
 
-	if (!w->room_released)
+	if (!w->room.room_released)
 		return;
-	w->room_released = false;
+	w->room.room_released = false;
 	hash_seq_init(&scan, w->hosts);
 	while ((host = hash_seq_search(&scan)) != NULL)
 	{
-		if (host->room_released)
+		if (host->facts.room_released)
 		{
-			host->room_released = false;
+			host->facts.room_released = false;
 			host->back = true;
 			w->hosts_back = true;
 		}
@@ -544,11 +415,11 @@ launch(WorkerState *w, Delivery *d, TimestampTz now)
 {
 	HostState  *host = d->host;
 
-	if (!host_answering(w, host, now))
-		w->quiet_in_flight++;
+	if (!host_answering(&host->facts, room_now(w), now))
+		w->room.quiet_in_flight++;
 	http_client_start(w->http, d->req);
-	if (host->in_flight++ == 0)
-		host->last_progress = now;
+	if (host->facts.in_flight++ == 0)
+		host->facts.last_progress = now;
 }
 
 /* Hand back every request parked for host, due again after delay_ms. */
@@ -563,7 +434,7 @@ release_parked(WorkerState *w, HostState *host, double delay_ms)
 		release_unsent(w, &d->ref, delay_ms);
 		http_request_free(d->req);
 		free(d);
-		host->nparked--;
+		host->facts.nparked--;
 		w->total_parked--;
 	}
 	host->parked_tail = NULL;
@@ -592,31 +463,25 @@ tend_hosts(WorkerState *w, TimestampTz now)
 
 		while (host->parked_head != NULL &&
 			   http_client_ready(w->http) &&
-			   host_may_start(w, host, now))
+			   host_may_start(&host->facts, room_now(w), http_client_in_flight(w->http), now))
 		{
 			Delivery   *d = host->parked_head;
 
 			host->parked_head = d->next_parked;
 			if (host->parked_head == NULL)
 				host->parked_tail = NULL;
-			host->nparked--;
+			host->facts.nparked--;
 			w->total_parked--;
 			launch(w, d, now);
 		}
 		if (host->parked_head == NULL)
 			continue;
-		if (!host_may_wait(w, host, now, &delay_ms))
+		if (!host_may_wait(&host->facts, room_now(w), now, &delay_ms))
 			release_parked(w, host, delay_ms);
-		else if (host->in_flight > 0)
+		else if (host->facts.in_flight > 0)
 		{
-			long		secs;
-			int			usecs;
-			long		until_stall;
+			long		until_stall = host_ms_until_stall(&host->facts, now);
 
-			TimestampDifference(now, TimestampTzPlusMilliseconds(host->last_progress,
-																 HOST_STALL_MS + 1),
-								&secs, &usecs);
-			until_stall = secs * 1000 + usecs / 1000 + 1;
 			if (wait_ms < 0 || until_stall < wait_ms)
 				wait_ms = until_stall;
 		}
@@ -710,15 +575,16 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	 * share.
 	 */
 	host = host_state(w, ep.origin);
-	start = host->nparked == 0 && host_may_start(w, host, now);
+	start = host->facts.nparked == 0 &&
+		host_may_start(&host->facts, room_now(w), http_client_in_flight(w->http), now);
 	if (!start)
 	{
-		if (!host_may_wait(w, host, now, &delay_ms))
+		if (!host_may_wait(&host->facts, room_now(w), now, &delay_ms))
 		{
 			release_unsent(w, &ref, delay_ms);
 			return;
 		}
-		if (host->nparked >= Max(webpush_max_in_flight - webpush_max_in_flight_per_host, 0))
+		if (host->facts.nparked >= Max(webpush_max_in_flight - webpush_max_in_flight_per_host, 0))
 		{
 			release_unsent(w, &ref, HOST_STALL_MS);
 			return;
@@ -789,7 +655,7 @@ start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signer,
 	else
 		host->parked_head = d;
 	host->parked_tail = d;
-	host->nparked++;
+	host->facts.nparked++;
 	w->total_parked++;
 }
 
@@ -1065,7 +931,7 @@ hasten_hosts(WorkerState *w)
 		{
 			host->next_probe = TimestampTzPlusMilliseconds(now, PROBE_INTERVAL_MS);
 			/* A request in flight will tell: no probe beside it. */
-			if (host->in_flight == 0 && host->probe_message == 0)
+			if (host->facts.in_flight == 0 && host->probe_message == 0)
 			{
 				/* A retry due before the next probe is as good as one. */
 				int			probed = queue_hasten_one(name, PROBE_INTERVAL_MS,
@@ -1475,16 +1341,17 @@ wait_and_collect(WorkerState *w, long wait_ms)
 		w->claim_wanted = true; /* a sender committed */
 	}
 	now = GetCurrentTimestamp();
-	w->collected_at = now;
+	w->room.collected_at = now;
 	while ((done = http_client_next_done(w->http)) != NULL)
 	{
 		Delivery   *d = done->owner;
-		bool		was_quiet = !host_answering(w, d->host, now);
+		HostFacts  *facts = &d->host->facts;
+		bool		was_quiet = !host_answering(facts, room_now(w), now);
 
-		d->host->in_flight--;
-		d->host->last_progress = now;
+		facts->in_flight--;
+		facts->last_progress = now;
 		/* Any HTTP status: the host is there and answers. */
-		d->host->answered = done->status > 0;
+		facts->answered = done->status > 0;
 		judge(w, done);
 		if (was_quiet)
 			note_quiet_room(w);

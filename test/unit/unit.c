@@ -2,8 +2,8 @@
  * unit.c
  *		Unit tests of the pure-C modules (no server): base64, endpoint
  *		validation and the address classes the worker refuses to connect
- *		to, the RFC 8291 example, VAPID signatures, and what a push
- *		service's answer means for a delivery.  Built with ASan and
+ *		to, the RFC 8291 example, VAPID signatures, what a push service's
+ *		answer means for a delivery, and which host may start a request.  Built with ASan and
  *		UBSan by "make unit"; ends with the line "N passed, M failed".
  */
 #include <arpa/inet.h>
@@ -19,6 +19,7 @@
 #include "b64.h"
 #include "ece.h"
 #include "endpoint.h"
+#include "host_rules.h"
 #include "safe_text.h"
 #include "p256.h"
 #include "receipt.h"
@@ -725,6 +726,133 @@ test_subjects(void)
 		CHECK(vapid_subject_problem(bad[i]) != NULL, "%s accepted", bad[i]);
 }
 
+#define MS 1000					/* HostTime is in microseconds */
+
+/*
+ * Which host may start a request, and what waits when it may not
+ * (host_rules.h), case by case, with webpush.max_in_flight 100 (a quiet
+ * share of 50, a probe share of 10), 20 per host, webpush.timeout 30 s and
+ * the clock at 100 s.
+ */
+static void
+test_host_rules(void)
+{
+	const HostTime now = 100 * 1000 * MS;
+	HostRoom	room;
+	HostFacts	h;
+	double		delay;
+
+#define RESET_ROOM() \
+	(room = (HostRoom) {.max_in_flight = 100, .max_in_flight_per_host = 20, \
+						.timeout_ms = 30000, .collected_at = now})
+
+	RESET_ROOM();
+	CHECK(host_quiet_share(&room) == 50 && host_probe_share(&room) == 10, "shares of 100");
+	room.max_in_flight = 5;
+	CHECK(host_quiet_share(&room) == 2 && host_probe_share(&room) == 1, "shares of 5");
+	room.max_in_flight = 1;
+	CHECK(host_quiet_share(&room) == 1 && host_probe_share(&room) == 1, "shares of 1 are at least 1");
+
+	/* A host never heard from: quiet, may start while the quiet share has room. */
+	RESET_ROOM();
+	h = (HostFacts) {0};
+	CHECK(!host_answering(&h, &room, now) && !host_stalled(&h, &room, now), "a new host is quiet, not stalled");
+	CHECK(host_may_start(&h, &room, 0, now), "a new host starts");
+	room.quiet_in_flight = 49;
+	CHECK(host_may_start(&h, &room, 49, now), "the quiet share's last place");
+
+	/* The quiet share full: a first request still goes, within the probe share. */
+	room.quiet_in_flight = 50;
+	CHECK(host_may_start(&h, &room, 50, now), "a first request beyond the quiet share");
+	room.quiet_in_flight = 59;
+	CHECK(host_may_start(&h, &room, 59, now), "the probe share's last place");
+	room.quiet_in_flight = 60;
+	CHECK(!host_may_start(&h, &room, 60, now), "no place left for quiet hosts");
+	CHECK(!host_may_wait(&h, &room, now, &delay) && delay == 30000 && h.room_released && room.room_released,
+		  "goes back for webpush.timeout, noted for release when room comes");
+
+	/* A quiet host that has a request out gets no second one beyond the share. */
+	RESET_ROOM();
+	h = (HostFacts) {.in_flight = 1, .last_progress = now};
+	room.quiet_in_flight = 50;
+	CHECK(!host_may_start(&h, &room, 50, now), "one probe per quiet host");
+
+	/* Quiet with its first requests out: parks when it is the only quiet one. */
+	room.quiet_in_flight = 1;
+	h.nparked = 0;
+	CHECK(host_may_wait(&h, &room, now, &delay), "the only quiet host parks");
+	room.quiet_in_flight = 7;
+	CHECK(!host_may_wait(&h, &room, now, &delay) && delay == HOST_STALL_MS && !h.room_released && !h.stall_released,
+		  "with other quiet hosts: back for a second");
+
+	/* Answering: starts whatever quiet hosts hold, up to its own limit and the total. */
+	RESET_ROOM();
+	h = (HostFacts) {.in_flight = 5, .last_progress = now - 500 * MS, .answered = true};
+	room.quiet_in_flight = 60;
+	CHECK(host_answering(&h, &room, now) && host_may_start(&h, &room, 70, now), "an answering host starts");
+	CHECK(!host_may_start(&h, &room, 100, now), "not beyond webpush.max_in_flight");
+	h.in_flight = 20;
+	CHECK(!host_may_start(&h, &room, 70, now), "not beyond webpush.max_in_flight_per_host");
+	CHECK(host_may_wait(&h, &room, now, &delay), "an answering host's request parks");
+	CHECK(host_quiet_in_flight(&h, &room, now) == 0, "an answering host holds nothing of the quiet share");
+
+	/* Stalled: requests out and none finished for a second. */
+	h = (HostFacts) {.in_flight = 3, .last_progress = now - HOST_STALL_MS * MS + 1, .answered = true};
+	CHECK(!host_stalled(&h, &room, now), "999.999 ms without an answer is not a stall");
+	CHECK(host_ms_until_stall(&h, now) == 2, "a stall comes in 2 ms (rounded up), not %ld", host_ms_until_stall(&h, now));
+	h.last_progress = now - HOST_STALL_MS * MS;
+	CHECK(host_stalled(&h, &room, now) && !host_answering(&h, &room, now), "a second without an answer is");
+	CHECK(host_quiet_in_flight(&h, &room, now) == 3, "a stalled host's requests count as quiet");
+	CHECK(host_ms_until_stall(&h, now) == 2, "just stalled: 2 ms, not %ld", host_ms_until_stall(&h, now));
+	h.last_progress = now - 2 * HOST_STALL_MS * MS;
+	CHECK(host_ms_until_stall(&h, now) == 1, "long stalled: look again at once");
+	room.quiet_in_flight = 0;
+	CHECK(host_may_start(&h, &room, 3, now), "a stalled host starts within the quiet share");
+	room.quiet_in_flight = 50;
+	CHECK(!host_may_start(&h, &room, 53, now), "but not beyond it (it has requests out)");
+	CHECK(!host_may_wait(&h, &room, now, &delay) && delay == 30000 && h.stall_released && !h.room_released,
+		  "a stalled host's request goes back for webpush.timeout, noted for release at its next answer");
+
+	/* Silence is measured up to the last collection, not to now. */
+	h = (HostFacts) {.in_flight = 3, .last_progress = now - 5000 * MS, .answered = true};
+	room.collected_at = now - 4500 * MS;
+	CHECK(!host_stalled(&h, &room, now) && host_answering(&h, &room, now),
+		  "a worker that has not looked for 4.5 s does not blame the host");
+	room.collected_at = now + 1000 * MS;
+	CHECK(host_stalled(&h, &room, now), "a collection after now: silence up to now");
+	h.in_flight = 0;
+	CHECK(!host_stalled(&h, &room, now), "nothing in flight: never stalled");
+
+	/* A host whose last request got no answer is quiet again. */
+	RESET_ROOM();
+	h = (HostFacts) {.in_flight = 0, .last_progress = now, .answered = false};
+	room.quiet_in_flight = 55;
+	CHECK(host_may_start(&h, &room, 55, now) && !host_answering(&h, &room, now), "timed out: one probe");
+	h.in_flight = 1;
+	CHECK(!host_may_start(&h, &room, 56, now), "and only one");
+
+	/* Many silent hosts: each holds one probe, and together no more than the shares. */
+	RESET_ROOM();
+	{
+		int			started = 0;
+
+		for (int i = 0; i < 200; i++)
+		{
+			HostFacts	silent = {0};
+
+			if (host_may_start(&silent, &room, room.quiet_in_flight, now))
+			{
+				started++;
+				room.quiet_in_flight++;
+			}
+		}
+		CHECK(started == 60, "200 new hosts: 60 start (quiet 50 + probes 10), not %d", started);
+		h = (HostFacts) {.in_flight = 1, .last_progress = now, .answered = true};
+		CHECK(host_may_start(&h, &room, 60, now), "an answering host still starts beside them");
+	}
+#undef RESET_ROOM
+}
+
 int
 main(void)
 {
@@ -740,6 +868,7 @@ main(void)
 	test_receipt();
 	test_verdicts();
 	test_subjects();
+	test_host_rules();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
