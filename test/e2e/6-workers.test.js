@@ -18,6 +18,9 @@ before(async () => {
   db = await connectRetrying();
   // Small claims, so that the two workers interleave on a short queue.
   db = await restartWith(db, { 'webpush.workers': 2, 'webpush.batch_size': 25 });
+  // Workers serve databases that have the extension: this file may run alone.
+  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
+  await db.query('SELECT webpush_keys()');
 });
 
 after(async () => {
