@@ -71,9 +71,29 @@ SHLIB_LINK += -fsanitize=address,undefined
 with_llvm = no
 endif
 
+# make WEBPUSH_TEST_HOOKS=1: a library for the tests, with the test-only
+# entry points of src/test_hooks.c (the isolation specs drive the queue's
+# claim and record steps through them), and installcheck runs the specs
+# too.  Production builds (plain make, the Debian package) have neither.
+ifdef WEBPUSH_TEST_HOOKS
+OBJS += src/test_hooks.o
+PG_CPPFLAGS += -DWEBPUSH_TEST_HOOKS
+endif
+EXTRA_CLEAN = src/.test-hooks src/test_hooks.o src/test_hooks.bc output_iso/
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# The library is linked again whenever WEBPUSH_TEST_HOOKS changes from one
+# build to the next, so a plain make after a test build drops the hooks:
+# src/.test-hooks says which build the objects are of, and is written (its
+# time changed) only when that changes.
+hooks_build = $(if $(WEBPUSH_TEST_HOOKS),on,off)
+$(shlib): src/.test-hooks
+src/.test-hooks: hooks-check
+	@echo $(hooks_build) | cmp -s - $@ || echo $(hooks_build) > $@
+.PHONY: hooks-check
 
 # Out-of-tree builds (pg_buildext builds in build-NN/ with VPATH set) need
 # the objects' directory.

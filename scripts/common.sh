@@ -6,10 +6,12 @@ export PATH="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin
 
 if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 
+# build_and_install [MAKE ARGS...]: build this tree for the system's server
+# and install it there (WEBPUSH_TEST_HOOKS=1 for the test suite).
 build_and_install() {
     make -C "$top" -s clean >/dev/null
-    make -C "$top" -s
-    "${sudo[@]}" make -C "$top" -s install >/dev/null
+    make -C "$top" -s "$@"
+    "${sudo[@]}" make -C "$top" -s "$@" install >/dev/null
 }
 
 # install_for PG_CONFIG [MAKE ARGS...]: build in a copy of the tree against

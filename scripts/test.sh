@@ -31,10 +31,14 @@ extra=()
 scripts/setup.sh --browser "${extra[@]}"
 . scripts/common.sh
 
+# Every build the suite runs against has the test-only entry points that
+# the isolation specs call (make WEBPUSH_TEST_HOOKS=1, src/test_hooks.c);
+# the upgrade test and the Debian package run production builds.
+
 # The system's server: build and install from this tree, run the suite.
 suite_system() {
     echo "#### the suite on $(pg_config --version)"
-    build_and_install
+    build_and_install WEBPUSH_TEST_HOOKS=1
     as_test_user webpush-test-tree bash test/run.sh
 }
 
@@ -43,7 +47,7 @@ suite_on() {
     local pg_config
     pg_config=$(scripts/build-postgres.sh "$1")
     echo "#### the suite on $("$pg_config" --version)"
-    install_for "$pg_config"
+    install_for "$pg_config" WEBPUSH_TEST_HOOKS=1
     local e2e=${WEBPUSH_E2E:-$(cd test && ls e2e/*.test.js | grep -v browser | tr '\n' ' ')}
     PATH="$(dirname "$pg_config"):$PATH" WEBPUSH_E2E=$e2e \
         as_test_user webpush-test-tree bash test/run.sh
@@ -91,7 +95,7 @@ case "$mode" in
         # fail pg_config).
         export ASAN_OPTIONS=detect_leaks=0
         pg_config=$(scripts/build-postgres.sh 15 --asan)
-        install_for "$pg_config" SANITIZE=1
+        install_for "$pg_config" SANITIZE=1 WEBPUSH_TEST_HOOKS=1
         PATH="$(dirname "$pg_config"):$PATH" WEBPUSH_ASAN=1 \
             as_test_user webpush-test-tree bash test/run.sh
         ;;
