@@ -78,6 +78,9 @@ endif
 ifdef WEBPUSH_TEST_HOOKS
 OBJS += src/test_hooks.o
 PG_CPPFLAGS += -DWEBPUSH_TEST_HOOKS
+ISOLATION = claim cancel move unsubscribe retire quota
+# The specs are in test/isolation/specs, their output in test/isolation/expected.
+ISOLATION_OPTS = --inputdir=test/isolation
 endif
 EXTRA_CLEAN = src/.test-hooks src/test_hooks.o src/test_hooks.bc output_iso/
 
