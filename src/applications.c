@@ -434,8 +434,7 @@ app_retire_key(const uint8 public_key[P256_PUBLIC_LEN], bool drop_subscriptions)
 	char	   *app;
 
 	spi_connect_or_error();
-	if (SPI_execute_with_args("SELECT k.id, k.current, k.application,"
-							  " (SELECT pg_catalog.count(*) FROM webpush.subscriptions s WHERE s.key_id = k.id) "
+	if (SPI_execute_with_args("SELECT k.id, k.current, k.application "
 							  "FROM webpush.vapid_keys k WHERE k.public_key = $1 FOR UPDATE OF k",
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not read webpush.vapid_keys");
@@ -447,7 +446,25 @@ app_retire_key(const uint8 public_key[P256_PUBLIC_LEN], bool drop_subscriptions)
 	key_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	current = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	app = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	using = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+
+	/*
+	 * Counted once the key is locked, in a statement of its own: a browser
+	 * subscribing with the key holds it (its foreign key check) until it
+	 * commits, and the lock above waited for that, but a count in the same
+	 * statement would have read the subscriptions as they were before the
+	 * wait, and the DELETE below would then remove the new subscription
+	 * that it did not count.  From here on a new subscription waits for
+	 * this transaction, and then fails.
+	 */
+	{
+		Oid			t[1] = {INT8OID};
+		Datum		v[1] = {Int64GetDatum(key_id)};
+
+		if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM webpush.subscriptions WHERE key_id = $1",
+								  1, t, v, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "webpush: could not count subscriptions");
+		using = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	if (current)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
