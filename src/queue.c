@@ -1618,6 +1618,7 @@ record_batch(const Outcome *outcomes, int n)
 	static OutcomeStatement release = {
 		RECORD_RELEASE_SQL(BY_TID), RECORD_RELEASE_SQL(BY_KEY), 5, NULL, NULL
 	};
+	static SPIPlanPtr lock_plan = NULL;
 	static SPIPlanPtr redirect_plan = NULL;
 	static SPIPlanPtr merged_plan = NULL;
 	static SPIPlanPtr gone_plan = NULL;
@@ -1643,7 +1644,9 @@ record_batch(const Outcome *outcomes, int n)
 	{
 		Oid			types[6] = {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
 		TEXTARRAYOID, INT4OID};
+		Oid			lock_types[3] = {INT8ARRAYOID, INT8ARRAYOID, INT4OID};
 		Datum		values[6];
+		Datum		lock_values[3];
 
 		values[0] = PointerGetDatum(datum_array(a.message_ids, a.n, INT8OID));
 		values[1] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
@@ -1651,6 +1654,26 @@ record_batch(const Outcome *outcomes, int n)
 		values[3] = PointerGetDatum(text_array(a.endpoints, a.n));
 		values[4] = PointerGetDatum(text_array(a.reasons, a.n));
 		values[5] = Int32GetDatum(MyProcPid);
+
+		/*
+		 * The deliveries first, in a statement of their own: a move of
+		 * their subscription (store.c) holds them until it commits, and the
+		 * redirect must read the subscription as the move left it.  Its
+		 * snapshot is taken after this wait; a statement that waited itself
+		 * would have judged the old endpoint before waiting.
+		 */
+		lock_values[0] = values[0];
+		lock_values[1] = values[1];
+		lock_values[2] = values[5];
+		if (SPI_execute_plan(prepared(&lock_plan,
+									  "SELECT FROM webpush.deliveries d"
+									  " JOIN ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2))"
+									  "  AS o(message_id, subscription_id)"
+									  "  ON d.message_id = o.message_id AND d.subscription_id = o.subscription_id"
+									  " WHERE d.claimed_by = $3 FOR UPDATE OF d",
+									  3, lock_types),
+							 lock_values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "webpush: could not record delivery outcomes");
 		if (SPI_execute_plan(prepared(&redirect_plan, REDIRECT_MOVED_SQL, 6, types),
 							 values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "webpush: could not record delivery outcomes");
