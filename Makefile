@@ -1,46 +1,55 @@
 # webpush: Web Push notifications from PostgreSQL (PGXS build)
 
 MODULE_big = webpush
+# One folder per layer, lowest first; a file includes only from its own
+# layer and the layers listed above it (scripts/check-layers.sh).
 OBJS = \
-	src/b64.o \
-	src/p256.o \
-	src/ece.o \
-	src/vapid.o \
-	src/endpoint.o \
-	src/retry_after.o \
-	src/safe_text.o \
-	src/receipt.o \
-	src/http.o \
-	src/http2.o \
-	src/push.o \
-	src/subscription.o \
-	src/validate.o \
-	src/store.o \
-	src/applications.o \
-	src/app_access.o \
-	src/delivery.o \
-	src/verdict.o \
-	src/host_rules.o \
-	src/queue.o \
-	src/queue_insert.o \
-	src/wake.o \
-	src/worker.o \
-	src/launcher.o \
-	src/ddl_hook.o \
-	src/sql_queue.o \
-	src/sql_keys.o \
-	src/sql_subscriptions.o \
-	src/sql_send.o \
-	src/notification.o \
-	src/sql_notification.o \
-	src/sql_notify.o \
-	src/sql_receipts.o \
-	src/sql_workers.o \
-	src/sql_counters.o \
-	src/counters.o \
-	src/sql_trace.o \
-	src/sql_util.o \
-	src/drop_guard.o \
+	src/support/safe_text.o \
+	src/support/spi_util.o \
+	src/crypto/b64.o \
+	src/crypto/p256.o \
+	src/crypto/ece.o \
+	src/crypto/vapid.o \
+	src/http/endpoint.o \
+	src/http/retry_after.o \
+	src/http/curl.o \
+	src/http/http2.o \
+	src/http/http.o \
+	src/push/subscription.o \
+	src/push/receipt.o \
+	src/push/notification.o \
+	src/push/push.o \
+	src/shmem/counters.o \
+	src/shmem/registry.o \
+	src/queue/applications.o \
+	src/queue/app_access.o \
+	src/queue/subscriptions.o \
+	src/queue/enqueue.o \
+	src/queue/claim.o \
+	src/queue/record.o \
+	src/queue/insert_target.o \
+	src/queue/insert.o \
+	src/worker/verdict.o \
+	src/worker/host_rules.o \
+	src/worker/delivery.o \
+	src/worker/hosts.o \
+	src/worker/worker.o \
+	src/worker/launcher.o \
+	src/worker/ddl_hook.o \
+	src/sql/args.o \
+	src/sql/validate.o \
+	src/sql/keys.o \
+	src/sql/subscriptions.o \
+	src/sql/send.o \
+	src/sql/send_now.o \
+	src/sql/notification.o \
+	src/sql/notify.o \
+	src/sql/receipts.o \
+	src/sql/trace.o \
+	src/sql/workers.o \
+	src/sql/stats.o \
+	src/sql/drop_guard.o \
+	src/settings.o \
 	src/webpush.o
 
 EXTENSION = webpush
@@ -56,7 +65,7 @@ REGRESS = setup encrypt keys subscriptions send_errors notification broadcast ap
 # The pg_regress files are in test/sql and test/expected.
 REGRESS_OPTS = --inputdir=test
 
-PG_CPPFLAGS = -Isrc
+PG_CPPFLAGS = -I$(srcdir)/src
 # -Wextra less -Wunused-parameter: PostgreSQL's own headers (inline functions,
 # PG_FUNCTION_ARGS) trigger it by design.  Our code is warning-free otherwise.
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter
@@ -72,17 +81,17 @@ with_llvm = no
 endif
 
 # make WEBPUSH_TEST_HOOKS=1: a library for the tests, with the test-only
-# entry points of src/test_hooks.c (the isolation specs drive the queue's
+# entry points of src/sql/test_hooks.c (the isolation specs drive the queue's
 # claim and record steps through them), and installcheck runs the specs
 # too.  Production builds (plain make, the Debian package) have neither.
 ifdef WEBPUSH_TEST_HOOKS
-OBJS += src/test_hooks.o
+OBJS += src/sql/test_hooks.o
 PG_CPPFLAGS += -DWEBPUSH_TEST_HOOKS
 ISOLATION = claim cancel move unsubscribe retire quota
 # The specs are in test/isolation/specs, their output in test/isolation/expected.
 ISOLATION_OPTS = --inputdir=test/isolation
 endif
-EXTRA_CLEAN = src/.test-hooks src/test_hooks.o src/test_hooks.bc output_iso/
+EXTRA_CLEAN = src/.test-hooks src/sql/test_hooks.o src/sql/test_hooks.bc output_iso/
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -99,13 +108,13 @@ src/.test-hooks: hooks-check
 .PHONY: hooks-check
 
 # Out-of-tree builds (pg_buildext builds in build-NN/ with VPATH set) need
-# the objects' directory.
+# the objects' directories.
 ifdef VPATH
-$(shell mkdir -p src)
+$(shell mkdir -p $(sort $(dir $(OBJS))))
 endif
 
 # PGXS tracks no header dependencies; the headers are few, so depend on all.
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard src/*.h src/*/*.h)
 
 # The sanitizer runs of the whole suite (each builds what it needs):
 #   make check-asan       on a PostgreSQL built with ASan + UBSan

@@ -21,7 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
 
-#include "p256.h"
+#include "crypto/p256.h"
 
 #define ROUNDS 4000
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b64.h"
+#include "crypto/b64.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b64.h"
-#include "ece.h"
+#include "crypto/b64.h"
+#include "crypto/ece.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

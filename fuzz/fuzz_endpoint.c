@@ -19,7 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "endpoint.h"
+#include "http/endpoint.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

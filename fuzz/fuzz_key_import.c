@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "p256.h"
-#include "vapid.h"
+#include "crypto/p256.h"
+#include "crypto/vapid.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

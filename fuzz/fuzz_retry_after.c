@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "retry_after.h"
+#include "http/retry_after.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

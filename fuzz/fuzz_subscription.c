@@ -15,8 +15,8 @@
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 
-#include "ece.h"
-#include "subscription.h"
+#include "crypto/ece.h"
+#include "push/subscription.h"
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 const char *__asan_default_options(void);

@@ -11,6 +11,8 @@ if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 build_and_install() {
     make -C "$top" -s clean >/dev/null
     make -C "$top" -s "$@"
+    # Includes go down the layers, no circles, long files say why.
+    "$top/scripts/check-layers.sh"
     "${sudo[@]}" make -C "$top" -s "$@" install >/dev/null
 }
 
@@ -24,6 +26,8 @@ install_for() {
     tar -C "$top" --exclude=./.git --exclude='*/node_modules' --exclude='*.o' --exclude='*.bc' \
         --exclude='*.so' -cf - . | tar -C "$dir" -xf -
     make -C "$dir" -s PG_CONFIG="$pg_config" "$@"
+    # Includes go down the layers, no circles, long files say why.
+    "$dir/scripts/check-layers.sh"
     "${sudo[@]}" make -C "$dir" -s PG_CONFIG="$pg_config" "$@" install >/dev/null
     rm -rf "$dir"
 }

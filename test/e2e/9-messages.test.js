@@ -258,9 +258,9 @@ test('webpush_send_now is recorded in the history under a message of its own', a
   assert.match(rows[1].reason, /subscription gone: HTTP 410: gone/);
 });
 
-// The worker takes in, claims and records with queue.c's statements, and
+// The worker takes in, claims and records with the statements of src/queue/claim.c and record.c, and
 // the sends store their rows through the executor's insert helpers
-// (queue_insert.c), which take a statement for a table of another shape.
+// (src/queue/insert.c), which take a statement for a table of another shape.
 // A column a DBA adds to webpush.deliveries must leave the same rows.
 test('take-in, claim and record leave the same rows with or without a column a DBA added', async () => {
   const drain = async (label) => {

@@ -16,17 +16,17 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 
-#include "b64.h"
-#include "ece.h"
-#include "endpoint.h"
-#include "host_rules.h"
-#include "safe_text.h"
-#include "p256.h"
-#include "receipt.h"
-#include "retry_after.h"
-#include "subscription.h"
-#include "vapid.h"
-#include "verdict.h"
+#include "crypto/b64.h"
+#include "crypto/ece.h"
+#include "http/endpoint.h"
+#include "worker/host_rules.h"
+#include "support/safe_text.h"
+#include "crypto/p256.h"
+#include "push/receipt.h"
+#include "http/retry_after.h"
+#include "push/subscription.h"
+#include "crypto/vapid.h"
+#include "worker/verdict.h"
 
 static int	passed;
 static int	failed;

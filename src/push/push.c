@@ -1,0 +1,96 @@
+/*
+ * push.c
+ *		One Web Push request (RFC 8030): encrypt the payload, sign for the
+ *		endpoint's origin, set the headers.
+ */
+#include "postgres.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "push/push.h"
+
+static bool
+add_header(struct curl_slist **headers, const char *fmt,...) pg_attribute_printf(2, 3);
+
+static bool
+add_header(struct curl_slist **headers, const char *fmt,...)
+{
+	char		line[VAPID_JWT_MAX_LEN + 256];
+	va_list		args;
+	struct curl_slist *grown;
+	int			n;
+
+	va_start(args, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, args);
+	va_end(args);
+	if (n < 0 || (size_t) n >= sizeof(line))
+		return false;
+	grown = curl_slist_append(*headers, line);
+	if (grown == NULL)
+		return false;
+	*headers = grown;
+	return true;
+}
+
+const char *
+push_build_request(EceContext *ece, const PushMessage *msg, time_t now,
+				   HttpRequest *req)
+{
+	EceRecipient recipient;
+	const char *jwt;
+	struct curl_slist *headers = NULL;
+	bool		ok;
+
+	jwt = vapid_jwt_for_origin(msg->signer, msg->origin, now);
+	if (jwt == NULL)
+		return "could not sign the VAPID token";
+
+	req->url = strdup(msg->endpoint);
+	if (req->url == NULL)
+		return "out of memory";
+
+	if (msg->payload != NULL)
+	{
+		size_t		body_len = 0;
+		EceResult	rc;
+
+		/* Checked in full when it was subscribed or queued. */
+		if (ece_recipient_init(&recipient, msg->p256dh, msg->auth) != 0)
+			return "the subscription's p256dh key is not a valid P-256 point";
+		req->body = malloc(ECE_BODY_LEN(msg->payload_len));
+		if (req->body == NULL)
+		{
+			ece_recipient_clear(&recipient);
+			return "out of memory";
+		}
+		rc = ece_encrypt(ece, &recipient, msg->payload, msg->payload_len,
+						 NULL, NULL, req->body, &body_len);
+		ece_recipient_clear(&recipient);
+		if (rc == ECE_ERROR_PAYLOAD_TOO_LARGE)
+			return "the payload is larger than 3993 bytes";
+		if (rc == ECE_ERROR_INVALID_KEY)
+			return "the subscription's p256dh key is not a valid P-256 point";
+		if (rc != ECE_OK)
+			return "could not encrypt the payload";
+		req->body_len = body_len;
+	}
+
+	ok = add_header(&headers, "TTL: %d", (int) msg->ttl) &&
+		add_header(&headers, "Urgency: %s", msg->urgency) &&
+		(msg->topic == NULL || add_header(&headers, "Topic: %s", msg->topic)) &&
+		add_header(&headers, "Content-Type: application/octet-stream") &&
+		(msg->payload == NULL ||
+		 add_header(&headers, "Content-Encoding: aes128gcm")) &&
+		add_header(&headers, "Authorization: vapid t=%s, k=%s",
+				   jwt, vapid_signer_public_key(msg->signer)) &&
+	/* libcurl would otherwise wait for "100 Continue" on larger bodies */
+		add_header(&headers, "Expect:");
+	if (!ok)
+	{
+		curl_slist_free_all(headers);
+		return "out of memory";
+	}
+	req->headers = headers;
+	return NULL;
+}

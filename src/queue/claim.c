@@ -1,0 +1,775 @@
+/*
+ * claim.c
+ *		The worker's claim, through SPI: rows of webpush.intake made into
+ *		messages, due deliveries taken for sending (first attempts of due
+ *		messages in recipient order, then retries; FOR UPDATE SKIP LOCKED),
+ *		hastened hosts, and when the next delivery falls due.
+ *
+ * Every statement is prepared once per process and kept (spi_kept_plan).
+ */
+#include "postgres.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "queue/claim.h"
+#include "shmem/counters.h"
+#include "support/spi_util.h"
+#include "settings.h"
+
+/*
+ * The worker's idea of when the next retry is due (DT_NOEND: none waits; 0:
+ * unknown), from its last queue_next_due(); outcomes it records reset it
+ * (queue_retries_changed).
+ */
+static TimestampTz next_retry = 0;
+
+/* The worker's side --------------------------------------------------- */
+
+/* Copy a bytea column of a claimed row; false when NULL. */
+static bool
+copy_bytes(Datum d, bool isnull, uint8 **out, size_t *len)
+{
+	bytea	   *b;
+
+	if (isnull)
+		return false;
+	b = DatumGetByteaPP(d);
+	*len = VARSIZE_ANY_EXHDR(b);
+	*out = palloc(*len > 0 ? *len : 1);
+	memcpy(*out, VARDATA_ANY(b), *len);
+	return true;
+}
+
+/* Copy a text column of a claimed row; NULL when NULL. */
+static char *
+copy_text(Datum d, bool isnull)
+{
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * What a claim returns for each delivery: the message (its row as read from
+ * messages_rel), and the endpoint, keys and signing key of the subscription
+ * as they are now (the message's own for a one-off; NULL when the
+ * subscription was removed).
+ */
+#define CLAIMED_COLUMNS(messages_rel) \
+	"SELECT c.ctid, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
+	" COALESCE(s.endpoint, m.endpoint), COALESCE(s.p256dh, m.p256dh), COALESCE(s.auth, m.auth)," \
+	" m.payload, m.urgency, m.topic, c.attempts, m.expires_at, m.created_at," \
+	" m.application, m.send_at, s.user_id " \
+	"FROM claimed c JOIN " messages_rel " m ON m.id = c.message_id " \
+	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0"
+
+/* CLAIMED_COLUMNS, in order. */
+enum
+{
+	CLAIMED_TID,
+	CLAIMED_MESSAGE_ID,
+	CLAIMED_SUBSCRIPTION_ID,
+	CLAIMED_KEY_ID,
+	CLAIMED_ENDPOINT,
+	CLAIMED_P256DH,
+	CLAIMED_AUTH,
+	CLAIMED_PAYLOAD,
+	CLAIMED_URGENCY,
+	CLAIMED_TOPIC,
+	CLAIMED_ATTEMPTS,
+	CLAIMED_EXPIRES_AT,
+	CLAIMED_CREATED_AT,
+	CLAIMED_APPLICATION,
+	CLAIMED_DUE_AT,
+	CLAIMED_USER_ID,
+	CLAIMED_NCOLUMNS
+};
+
+/*
+ * Copy the rows of the last claim, appending to *claimed at *n.  Each row
+ * is taken apart once: reading its columns one by one would walk the row
+ * from its start for each column after the first NULL or text.
+ */
+static void
+copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
+{
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	Datum		v[CLAIMED_NCOLUMNS];
+	bool		null[CLAIMED_NCOLUMNS];
+	uint64		i;
+
+	if (desc->natts != CLAIMED_NCOLUMNS)
+		elog(ERROR, "webpush: a claim returned %d columns, not %d",
+			 desc->natts, CLAIMED_NCOLUMNS);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		ClaimedMessage *m = &claimed[(*n)++];
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		uint8	   *bytes;
+		size_t		len;
+		char	   *s;
+
+		heap_deform_tuple(SPI_tuptable->vals[i], desc, v, null);
+		memset(m, 0, sizeof(*m));
+		ItemPointerCopy((ItemPointer) DatumGetPointer(v[CLAIMED_TID]), &m->ref.tid);
+		m->ref.message_id = DatumGetInt64(v[CLAIMED_MESSAGE_ID]);
+		m->ref.subscription_id = DatumGetInt64(v[CLAIMED_SUBSCRIPTION_ID]);
+		m->key_id = null[CLAIMED_KEY_ID] ? 0 : DatumGetInt64(v[CLAIMED_KEY_ID]);
+		m->endpoint = copy_text(v[CLAIMED_ENDPOINT], null[CLAIMED_ENDPOINT]);
+		/* The tables' CHECK constraints guarantee these lengths. */
+		if (copy_bytes(v[CLAIMED_P256DH], null[CLAIMED_P256DH], &bytes, &len) &&
+			len == P256_PUBLIC_LEN)
+			memcpy(m->p256dh, bytes, len);
+		if (copy_bytes(v[CLAIMED_AUTH], null[CLAIMED_AUTH], &bytes, &len) &&
+			len == ECE_AUTH_LEN)
+			memcpy(m->auth, bytes, len);
+		if (copy_bytes(v[CLAIMED_PAYLOAD], null[CLAIMED_PAYLOAD], &bytes, &len))
+		{
+			m->payload = bytes;
+			m->payload_len = len;
+		}
+		s = TextDatumGetCString(v[CLAIMED_URGENCY]);
+		strlcpy(m->urgency, s, sizeof(m->urgency));
+		s = copy_text(v[CLAIMED_TOPIC], null[CLAIMED_TOPIC]);
+		if (s != NULL)
+			strlcpy(m->topic, s, sizeof(m->topic));
+		m->attempts = DatumGetInt16(v[CLAIMED_ATTEMPTS]);
+		m->expires_at = DatumGetTimestampTz(v[CLAIMED_EXPIRES_AT]);
+		m->ref.created_at = DatumGetTimestampTz(v[CLAIMED_CREATED_AT]);
+		strlcpy(m->ref.application, TextDatumGetCString(v[CLAIMED_APPLICATION]),
+				sizeof(m->ref.application));
+		m->ref.due_at = DatumGetTimestampTz(v[CLAIMED_DUE_AT]);
+		m->ref.user_id = copy_text(v[CLAIMED_USER_ID], null[CLAIMED_USER_ID]);
+		MemoryContextSwitchTo(spi);
+	}
+}
+
+/*
+ * Taking in: up to $1 rows of webpush.intake (all, or the one at ctid $2
+ * whose id is $3) become messages and deliveries, with the ids they were
+ * given.  The intake has no index: rows are found by ctid.
+ */
+#define TAKE_IN_SQL(which_rows) \
+	"WITH i AS (DELETE FROM webpush.intake" \
+	"  WHERE ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake" which_rows \
+	"   LIMIT $1 FOR UPDATE SKIP LOCKED))" \
+	"  RETURNING id, application, user_id, payload, ttl, urgency, queued_at, source)," \
+	" r AS (SELECT i.id, s.id AS subscription_id FROM i" \
+	"  JOIN webpush.subscriptions s" \
+	"  ON s.application = i.application AND s.user_id = i.user_id)," \
+	" m AS (INSERT INTO webpush.messages (id, application, payload, ttl," \
+	"   urgency, send_at, expires_at, recipients, created_at, source)" \
+	"  SELECT i.id, i.application, i.payload, i.ttl, i.urgency, i.queued_at," \
+	"   i.queued_at + pg_catalog.make_interval(secs => i.ttl), c.n, i.queued_at," \
+	"   i.source" \
+	"  FROM i JOIN (SELECT id, pg_catalog.count(*)::integer AS n FROM r" \
+	"   GROUP BY id) c ON c.id = i.id)," \
+	" d AS (INSERT INTO webpush.deliveries (message_id, subscription_id)" \
+	"  SELECT id, subscription_id FROM r) " \
+	"SELECT pg_catalog.count(*) FROM i"
+
+
+typedef struct PlanRun
+{
+	SPIPlanPtr	plan;
+	Datum	   *values;
+	int			expected;		/* what SPI_execute_plan returns */
+} PlanRun;
+
+static void
+run_plan(void *arg)
+{
+	PlanRun    *run = arg;
+
+	if (SPI_execute_plan(run->plan, run->values, NULL, false, 0) != run->expected)
+		elog(ERROR, "webpush: a statement of the take-in did not run");
+}
+
+/* One take-in statement, in a subtransaction (in_subtransaction). */
+static ErrorData *
+take_in_attempt(SPIPlanPtr plan, Datum *values, int expected)
+{
+	PlanRun		run;
+
+	run.plan = plan;
+	run.values = values;
+	run.expected = expected;
+	return spi_in_subtransaction(run_plan, &run);
+}
+
+/*
+ * An intake row that cannot become a message (a rule a DBA added to
+ * webpush.messages or webpush.deliveries refuses it, say) leaves the intake
+ * as a failed outcome in the history, with the error as its reason, so
+ * that it neither blocks the rows behind it nor goes unnoticed.  Appended
+ * to *failed (in the caller's memory) for the worker to count and report
+ * once committed.  When the history refuses that too, the row stays for
+ * the next try.
+ */
+static void
+fail_intake_row(ItemPointer tid, int64 id, const ErrorData *error, MemoryContext caller,
+				IntakeFailure **failed, int *nfailed, int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[3] = {TIDOID, TEXTOID, INT8OID};
+	Datum		values[3];
+	char	   *reason = psprintf("could not become a message: %s", error->message);
+	ErrorData  *refused;
+
+	values[0] = PointerGetDatum(tid);
+	values[1] = CStringGetTextDatum(reason);
+	values[2] = Int64GetDatum(id);
+	refused = take_in_attempt(spi_kept_plan(&plan,
+									   "WITH i AS (DELETE FROM webpush.intake WHERE ctid = $1 AND id = $3"
+									   "  RETURNING id, application, user_id, queued_at) "
+									   "INSERT INTO webpush.history (message_id, subscription_id, endpoint,"
+									   " outcome, status, attempts, reason, created_at, application, user_id) "
+									   "SELECT id, NULL, '', 'failed', NULL, 0, $2, queued_at, application, user_id"
+									   " FROM i RETURNING application",
+									   3, types),
+							  values, SPI_OK_INSERT_RETURNING);
+	if (refused != NULL)
+	{
+		if (!spi_is_row_fault(refused))
+			ReThrowError(refused);
+		ereport(WARNING,
+				(errmsg("webpush worker: notification %lld of webpush.intake could not become a message, nor be recorded as failed; it waits",
+						(long long) id),
+				 errdetail("%s; then: %s", error->message, refused->message)));
+		FreeErrorData(refused);
+		return;
+	}
+	if (SPI_processed == 1 && *nfailed < limit)
+	{
+		IntakeFailure *f = &(*failed)[(*nfailed)++];
+		bool		isnull;
+
+		f->id = id;
+		strlcpy(f->application,
+				TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[0],
+												  SPI_tuptable->tupdesc, 1, &isnull)),
+				sizeof(f->application));
+		f->reason = MemoryContextStrdup(caller, reason);
+	}
+}
+
+/*
+ * The take-in failed for a reason that is not a row's: a cancel or a
+ * shutdown ends the transaction as usual; anything else is said (once a
+ * minute at most) and the rows wait for the next claim.
+ */
+static void
+take_in_postponed(ErrorData *error)
+{
+	static TimestampTz last_said = 0;
+
+	if (ERRCODE_TO_CATEGORY(error->sqlerrcode) == ERRCODE_TO_CATEGORY(ERRCODE_OPERATOR_INTERVENTION))
+		ReThrowError(error);
+	if (TimestampDifferenceExceeds(last_said, GetCurrentTimestamp(), 60000))
+	{
+		ereport(WARNING,
+				(errcode(error->sqlerrcode),
+				 errmsg("webpush worker: could not take in webpush.intake: %s", error->message),
+				 errdetail("Its rows wait for the next try; what is already queued is sent meanwhile.")));
+		last_said = GetCurrentTimestamp();
+	}
+	FreeErrorData(error);
+}
+
+/*
+ * Turn up to limit rows of webpush.intake (a row trigger's notifications,
+ * queue_insert.c) into messages and deliveries, with the ids they were
+ * given: the subscriptions are the user's at this moment, and a user with
+ * none gets no message.  The TTL counts from the trigger's transaction.
+ *
+ * All at once, in a subtransaction; if a row's data makes that fail, row
+ * by row, and a row that fails on its own is recorded as failed
+ * (fail_intake_row): one row must not stop the worker, or every
+ * notification behind it.  After any other error (a deadlock, a lock, a
+ * broken trigger) the rows wait for the next claim, and the claim goes on
+ * with what is already queued.
+ */
+static void
+take_in(int limit, MemoryContext caller, IntakeFailure **failed, int *nfailed)
+{
+	static SPIPlanPtr any_plan = NULL;
+	static SPIPlanPtr batch_plan = NULL;
+	static SPIPlanPtr ids_plan = NULL;
+	static SPIPlanPtr row_plan = NULL;
+	Oid			types[3] = {INT4OID, TIDOID, INT8OID};
+	Datum		values[3] = {Int32GetDatum(limit), (Datum) 0, (Datum) 0};
+	ErrorData  *error;
+	ItemPointerData *tids;
+	int64	   *ids;
+	int			nids;
+	int			i;
+
+	*failed = MemoryContextAlloc(caller, sizeof(IntakeFailure) * Max(limit, 1));
+	*nfailed = 0;
+
+	/*
+	 * Most claims find the intake empty: a look first, so that they do not
+	 * pay for a subtransaction and the statement's start.
+	 */
+	if (SPI_execute_plan(spi_kept_plan(&any_plan, "SELECT FROM webpush.intake LIMIT 1", 0, NULL),
+						 NULL, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not read webpush.intake");
+	if (SPI_processed == 0)
+		return;
+	error = take_in_attempt(spi_kept_plan(&batch_plan, TAKE_IN_SQL(""), 1, types), values,
+							SPI_OK_SELECT);
+	if (error == NULL)
+		return;
+	if (!spi_is_row_fault(error))
+	{
+		take_in_postponed(error);
+		return;
+	}
+	FreeErrorData(error);
+
+	if (SPI_execute_plan(spi_kept_plan(&ids_plan,
+								  "SELECT ctid, id FROM webpush.intake ORDER BY id LIMIT $1",
+								  1, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not read webpush.intake");
+	nids = (int) SPI_processed;
+	tids = palloc(sizeof(ItemPointerData) * Max(nids, 1));
+	ids = palloc(sizeof(int64) * Max(nids, 1));
+	for (i = 0; i < nids; i++)
+	{
+		bool		isnull;
+		Datum		tid = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+		ItemPointerCopy((ItemPointer) DatumGetPointer(tid), &tids[i]);
+		ids[i] = spi_get_int64(i, 2, &isnull);
+	}
+	for (i = 0; i < nids; i++)
+	{
+		values[1] = PointerGetDatum(&tids[i]);
+		values[2] = Int64GetDatum(ids[i]);
+		error = take_in_attempt(spi_kept_plan(&row_plan,
+										 TAKE_IN_SQL(" WHERE ctid = $2 AND id = $3"),
+										 3, types),
+								values, SPI_OK_SELECT);
+		if (error == NULL)
+			continue;
+		if (!spi_is_row_fault(error))
+		{
+			take_in_postponed(error);
+			return;
+		}
+		fail_intake_row(&tids[i], ids[i], error, caller, failed, nfailed, limit);
+		FreeErrorData(error);
+	}
+}
+
+/*
+ * Where this worker's last claim of each broadcast ended.  A message's
+ * first attempts are claimed in primary-key order, each claim starting
+ * after the last recipient the one before took: so no claim reads again
+ * the index entries of recipients already claimed, or sent and not yet
+ * vacuumed away, and a million-recipient broadcast costs each claim the
+ * same as its first.
+ *
+ * A position is only a hint.  A claim that skipped rows another
+ * transaction held, a claim rolled back, or a delivery moved to another
+ * subscription can leave first attempts behind it; a message is settled
+ * only after a check from its first recipient finds none, and a position
+ * with nothing after it is forgotten, so the next claim starts from the
+ * first recipient again.  Single-recipient messages end at once and never
+ * take a slot; when the slots are full the oldest gives way.
+ */
+typedef struct ClaimPosition
+{
+	int64		message_id;
+	int64		next;			/* the last subscription id claimed, plus one */
+} ClaimPosition;
+
+#define CLAIM_POSITIONS 64
+
+static ClaimPosition claim_positions[CLAIM_POSITIONS];
+static int	nclaim_positions = 0;
+static int	next_claim_slot = 0;
+
+void
+queue_forget_claim_positions(void)
+{
+	nclaim_positions = 0;
+	next_claim_slot = 0;
+}
+
+static int
+claim_position_slot(int64 message_id)
+{
+	int			i;
+
+	for (i = 0; i < nclaim_positions; i++)
+		if (claim_positions[i].message_id == message_id)
+			return i;
+	return -1;
+}
+
+static void
+forget_claim_position(int64 message_id)
+{
+	int			i = claim_position_slot(message_id);
+
+	if (i >= 0)
+		claim_positions[i] = claim_positions[--nclaim_positions];
+}
+
+static void
+remember_claim_position(int64 message_id, int64 next)
+{
+	int			i = claim_position_slot(message_id);
+
+	if (i < 0)
+	{
+		if (nclaim_positions < CLAIM_POSITIONS)
+			i = nclaim_positions++;
+		else
+		{
+			i = next_claim_slot;
+			next_claim_slot = (next_claim_slot + 1) % CLAIM_POSITIONS;
+		}
+	}
+	claim_positions[i].message_id = message_id;
+	claim_positions[i].next = next;
+}
+
+/* The positions as two arrays ($n message ids, $n+1 positions). */
+static void
+claim_position_arrays(Datum *ids, Datum *nexts)
+{
+	Datum		id[CLAIM_POSITIONS];
+	Datum		next[CLAIM_POSITIONS];
+	int			i;
+
+	for (i = 0; i < nclaim_positions; i++)
+	{
+		id[i] = Int64GetDatum(claim_positions[i].message_id);
+		next[i] = Int64GetDatum(claim_positions[i].next);
+	}
+	*ids = PointerGetDatum(datum_array(id, nclaim_positions, INT8OID));
+	*nexts = PointerGetDatum(datum_array(next, nclaim_positions, INT8OID));
+}
+
+/*
+ * A message's first recipient: subscription ids are any bigint (an id can
+ * be given explicitly), so a claim without a position starts from the
+ * smallest.
+ */
+#define FIRST_RECIPIENT "pg_catalog.int8 '-9223372036854775808'"
+
+/*
+ * Settling: of the candidate messages (id, position), those with no first
+ * attempt left from their position on are returned, and those of them with
+ * none left at all stop being looked at (pending = false).  The first
+ * check reads from the position on, the second, made once a message
+ * seems done, from its first recipient.
+ */
+#define SETTLE_SQL(candidates) \
+	"WITH c AS (SELECT c.id, EXISTS (SELECT FROM webpush.deliveries d" \
+	"   WHERE d.message_id = c.id AND d.subscription_id >= c.next" \
+	"   AND d.attempts IS NULL AND d.claimed_by IS NULL) AS left_after" \
+	"  FROM (" candidates ") AS c(id, next))," \
+	" settled AS (UPDATE webpush.messages m SET pending = false FROM c" \
+	"  WHERE m.id = c.id AND NOT c.left_after AND m.pending" \
+	"  AND NOT EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id" \
+	"   AND d.attempts IS NULL AND d.claimed_by IS NULL)) " \
+	"SELECT c.id FROM c WHERE NOT c.left_after"
+
+/* Forget the positions of the messages the last settling returned. */
+static void
+forget_settled_positions(void)
+{
+	uint64		i;
+	bool		isnull;
+
+	for (i = 0; i < SPI_processed; i++)
+		forget_claim_position(spi_get_int64((int) i, 1, &isnull));
+}
+
+/*
+ * The positions the first attempts just claimed (claimed[0..n)) reached,
+ * then the settling of their messages.
+ */
+static void
+settle_claimed(const ClaimedMessage *claimed, int n)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[2];
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *nexts = palloc(sizeof(Datum) * n);
+	int			nmessages = 0;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		const DeliveryRef *ref = &claimed[i].ref;
+		int			j = nmessages - 1;
+
+		/* A message's rows mostly come together: look at the last first. */
+		while (j >= 0 && DatumGetInt64(ids[j]) != ref->message_id)
+			j--;
+		if (j < 0)
+		{
+			j = nmessages++;
+			ids[j] = Int64GetDatum(ref->message_id);
+			nexts[j] = Int64GetDatum(ref->subscription_id);
+		}
+		else if (ref->subscription_id > DatumGetInt64(nexts[j]))
+			nexts[j] = Int64GetDatum(ref->subscription_id);
+	}
+	/* From the last claimed to the next to claim; nothing follows the largest. */
+	for (i = 0; i < nmessages; i++)
+	{
+		int64		last = DatumGetInt64(nexts[i]);
+
+		nexts[i] = Int64GetDatum(last == PG_INT64_MAX ? last : last + 1);
+		remember_claim_position(DatumGetInt64(ids[i]), DatumGetInt64(nexts[i]));
+	}
+	values[0] = PointerGetDatum(datum_array(ids, nmessages, INT8OID));
+	values[1] = PointerGetDatum(datum_array(nexts, nmessages, INT8OID));
+	if (SPI_execute_plan(spi_kept_plan(&plan,
+								  SETTLE_SQL("SELECT * FROM ROWS FROM (pg_catalog.unnest($1),"
+											 " pg_catalog.unnest($2))"),
+								  2, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not update webpush.messages");
+	forget_settled_positions();
+}
+
+/*
+ * None claimed: the due messages may have no first attempts left (another
+ * worker claimed them); those stop being looked at too.
+ */
+static void
+settle_due(int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[3] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[3];
+
+	values[0] = Int32GetDatum(limit);
+	claim_position_arrays(&values[1], &values[2]);
+	if (SPI_execute_plan(spi_kept_plan(&plan,
+								  SETTLE_SQL("SELECT m.id, COALESCE(p.next, " FIRST_RECIPIENT ")"
+											 " FROM webpush.messages m"
+											 " LEFT JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3))"
+											 "  AS p(id, next) ON p.id = m.id"
+											 " WHERE m.pending AND m.send_at <= pg_catalog.now()"
+											 " ORDER BY m.send_at, m.id LIMIT $1"),
+								  3, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not update webpush.messages");
+	forget_settled_positions();
+}
+
+int
+queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfailed)
+{
+	static SPIPlanPtr first_plan = NULL;
+	static SPIPlanPtr retry_plan = NULL;
+	Oid			types[4] = {INT4OID, INT4OID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[4] = {Int32GetDatum(limit), Int32GetDatum(MyProcPid)};
+	MemoryContext caller = CurrentMemoryContext;
+	ClaimedMessage *claimed = MemoryContextAlloc(caller, sizeof(ClaimedMessage) * Max(limit, 1));
+	int			n = 0;
+
+	spi_connect_or_error();
+	take_in(limit, caller, failed, nfailed);
+
+	/*
+	 * First attempts, of the messages that are due, oldest first, each
+	 * message's from where this worker's last claim of it ended.  The
+	 * claimed rows take their message from due_messages, read once: a
+	 * broadcast's hundred recipients are one message.
+	 */
+	claim_position_arrays(&values[2], &values[3]);
+	if (SPI_execute_plan(spi_kept_plan(&first_plan,
+								  "WITH due_messages AS (SELECT id, key_id, endpoint, p256dh, auth, payload, urgency,"
+								  "  topic, expires_at, created_at, application, send_at FROM webpush.messages"
+								  "  WHERE pending AND send_at <= pg_catalog.now()"
+								  "  ORDER BY send_at, id LIMIT $1),"
+								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1,"
+								  "  next_attempt_at = NULL"
+								  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
+								  "   LEFT JOIN ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4))"
+								  "    AS p(id, next) ON p.id = m.id"
+								  "   CROSS JOIN LATERAL (SELECT ctid FROM webpush.deliveries"
+								  "    WHERE message_id = m.id"
+								  "    AND subscription_id >= COALESCE(p.next, " FIRST_RECIPIENT ")"
+								  "    AND attempts IS NULL AND claimed_by IS NULL"
+								  "    ORDER BY subscription_id LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
+								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
+								  CLAIMED_COLUMNS("due_messages"),
+								  4, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not claim deliveries");
+	copy_claimed(caller, claimed, &n);
+	if (n > 0)
+		settle_claimed(claimed, n);
+	else
+		settle_due(limit);
+
+	/* Then retries (and deliveries handed back), earliest first, when due. */
+	if (n < limit && (next_retry == 0 || next_retry <= GetCurrentTimestamp()))
+	{
+		values[0] = Int32GetDatum(limit - n);
+		if (SPI_execute_plan(spi_kept_plan(&retry_plan,
+									  "WITH claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2,"
+									  "  attempts = COALESCE(d.attempts, 0) + 1, next_attempt_at = NULL"
+									  "  WHERE d.ctid = ANY (ARRAY(SELECT ctid FROM webpush.deliveries"
+									  "   WHERE next_attempt_at <= pg_catalog.now() AND claimed_by IS NULL"
+									  "   ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))"
+									  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
+									  CLAIMED_COLUMNS("webpush.messages"),
+									  2, types),
+							 values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "webpush: could not claim retries");
+		copy_claimed(caller, claimed, &n);
+		next_retry = 0;
+	}
+	SPI_finish();
+	*out = claimed;
+	return n;
+}
+
+/*
+ * Deliveries waiting for a retry at a push-service host after a failure
+ * that got no answer (no connection, no answer in time), or handed back
+ * unsent; not those the push service answered (a 5xx, a 429).  $1 is the host as the
+ * worker's origins name it ("host" or "host:port", lower case, without
+ * https's default port).
+ */
+#define WAITING_FOR_HOST \
+	" FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id" \
+	" LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id" \
+	" WHERE d.next_attempt_at > pg_catalog.now() AND d.claimed_by IS NULL" \
+	" AND d.last_status IS NULL" \
+	" AND pg_catalog.regexp_replace(pg_catalog.lower(pg_catalog.split_part(" \
+	"  COALESCE(s.endpoint, m.endpoint), '/', 3)), ':443$', '') = $1"
+
+int64
+queue_hasten_host(const char *host)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(host)};
+	int64		n;
+
+	spi_connect_or_error();
+	if (SPI_execute_plan(spi_kept_plan(&plan,
+								  "UPDATE webpush.deliveries SET next_attempt_at = pg_catalog.now()"
+								  " WHERE ctid = ANY (ARRAY(SELECT d.ctid" WAITING_FOR_HOST
+								  " FOR UPDATE OF d SKIP LOCKED))",
+								  1, types),
+						 values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not hasten retries");
+	n = (int64) SPI_processed;
+	if (n > 0)
+		next_retry = 0;
+	SPI_finish();
+	return n;
+}
+
+int
+queue_hasten_one(const char *host, int within_ms, int64 *message_id,
+				 int64 *subscription_id, TimestampTz *was_due)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(host), Int32GetDatum(within_ms)};
+	int			result;
+	bool		isnull;
+
+	spi_connect_or_error();
+	if (SPI_execute_plan(spi_kept_plan(&plan,
+								  "WITH c AS (SELECT d.ctid, d.next_attempt_at AS was" WAITING_FOR_HOST
+								  "  ORDER BY d.next_attempt_at LIMIT 1 FOR UPDATE OF d SKIP LOCKED),"
+								  " u AS (UPDATE webpush.deliveries d SET next_attempt_at = pg_catalog.now()"
+								  "  FROM c WHERE d.ctid = c.ctid"
+								  "  AND c.was > pg_catalog.now() + $2 * interval '1 millisecond'"
+								  "  RETURNING d.message_id, d.subscription_id, c.was) "
+								  "SELECT (SELECT pg_catalog.count(*) FROM c), u.message_id, u.subscription_id, u.was"
+								  " FROM (VALUES (1)) AS one(x) LEFT JOIN u ON true",
+								  2, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not hasten a retry");
+	result = spi_get_int64(0, 1, &isnull) == 0 ? -1 : 0;
+	(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (result == 0 && !isnull)
+	{
+		*message_id = spi_get_int64(0, 2, &isnull);
+		*subscription_id = spi_get_int64(0, 3, &isnull);
+		*was_due = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc, 4, &isnull));
+		next_retry = 0;
+		result = 1;
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
+ * A pending message already due counts too: its first attempts were left
+ * for later (the claim was full, or another worker held them), and the
+ * worker must come back for them.
+ */
+bool
+queue_next_due(TimestampTz *when)
+{
+	static SPIPlanPtr plan = NULL;
+	bool		isnull = true;
+
+	spi_connect_or_error();
+	/* Not read-only: retries scheduled earlier in this transaction count. */
+	if (SPI_execute_plan(spi_kept_plan(&plan,
+								  "SELECT LEAST((SELECT pg_catalog.min(send_at) FROM webpush.messages"
+								  "  WHERE pending),"
+								  "  (SELECT pg_catalog.now() WHERE EXISTS (SELECT FROM webpush.intake))),"
+								  " (SELECT pg_catalog.min(next_attempt_at) FROM webpush.deliveries"
+								  "  WHERE next_attempt_at IS NOT NULL)",
+								  0, NULL),
+						 NULL, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not read the deliveries");
+	if (SPI_processed == 1)
+	{
+		bool		retry_null;
+		TimestampTz message = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+																SPI_tuptable->tupdesc, 1, &isnull));
+		TimestampTz retry = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+															  SPI_tuptable->tupdesc, 2, &retry_null));
+
+		/* No retry waiting: DT_NOEND, so the next claim skips that query. */
+		next_retry = retry_null ? DT_NOEND : retry;
+		if (isnull || (!retry_null && retry < message))
+			message = retry;
+		*when = message;
+		isnull = isnull && retry_null;
+	}
+	SPI_finish();
+	return !isnull;
+}
+
+void
+queue_retries_changed(void)
+{
+	next_retry = 0;
+}

@@ -1,0 +1,109 @@
+/*
+ * claim.h
+ *		The worker's claim: due deliveries taken for sending (FOR UPDATE SKIP
+ *		LOCKED), the intake turned into messages, and when the next falls due.
+ */
+#ifndef WEBPUSH_QUEUE_CLAIM_H
+#define WEBPUSH_QUEUE_CLAIM_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "storage/itemptr.h"
+
+#include "crypto/ece.h"
+#include "crypto/p256.h"
+#include "shmem/counters.h"
+
+/*
+ * A delivery the worker claimed.  Until the worker records its outcome
+ * nobody else updates the row, so its ctid finds it again.
+ */
+typedef struct DeliveryRef
+{
+	ItemPointerData tid;
+	int64		message_id;
+	int64		subscription_id;	/* 0 for one-offs */
+	TimestampTz created_at;		/* the message's, for the history */
+	/* For the counters: whose it is, and when it fell due (send_at). */
+	char		application[COUNTERS_APP_LEN];
+	TimestampTz due_at;
+	/*
+	 * The subscription's user when it was claimed, for the history; NULL
+	 * for none.  In a claimed message it is palloc'd with the message; the
+	 * worker's copy is malloc'd and passes from the delivery to its outcome,
+	 * which frees it once recorded.
+	 */
+	char	   *user_id;
+} DeliveryRef;
+
+/* A delivery the worker claimed, copied out of SPI memory. */
+typedef struct ClaimedMessage
+{
+	DeliveryRef ref;
+	int64		key_id;			/* the VAPID key that signs it; 0: gone */
+	char	   *endpoint;		/* NULL: the subscription was removed */
+	uint8		p256dh[P256_PUBLIC_LEN];
+	uint8		auth[ECE_AUTH_LEN];
+	uint8	   *payload;		/* NULL: no payload */
+	size_t		payload_len;
+	char		urgency[16];
+	char		topic[33];		/* "" for none */
+	int32		attempts;		/* including this one */
+	TimestampTz expires_at;
+} ClaimedMessage;
+
+/* A row of webpush.intake the claim recorded as failed (queue_claim). */
+typedef struct IntakeFailure
+{
+	int64		id;				/* the message id it was given */
+	char		application[COUNTERS_APP_LEN];
+	char	   *reason;
+} IntakeFailure;
+
+/*
+ * Claim up to limit due deliveries for this worker (first attempts of due
+ * messages, then retries; FOR UPDATE SKIP LOCKED), allocating in the
+ * current memory context.  Returns how many.  First, up to limit rows of
+ * webpush.intake become messages; those that cannot are recorded as failed
+ * and returned in *failed, for the caller to count once committed.
+ */
+extern int	queue_claim(int limit, ClaimedMessage **out,
+						IntakeFailure **failed, int *nfailed);
+
+/*
+ * Forget where this worker's claims of each broadcast ended (after a
+ * transaction that claimed was rolled back): the next claims start from
+ * each message's first recipient.
+ */
+extern void queue_forget_claim_positions(void);
+
+/*
+ * A push-service host ("host" or "host:port", as an origin names it) is
+ * back: what waits for a retry there after a failure that got no answer,
+ * or was handed back, is due now.  Returns how many.
+ */
+extern int64 queue_hasten_host(const char *host);
+
+/*
+ * A host is down: the waiting delivery of it due first is due now, to probe
+ * it, unless it is due within within_ms anyway.  Returns 1 with its key and
+ * when it was due, 0 when no probe is needed yet, -1 when nothing waits.
+ */
+extern int	queue_hasten_one(const char *host, int within_ms, int64 *message_id,
+							 int64 *subscription_id, TimestampTz *was_due);
+
+/*
+ * When the next delivery falls due (a scheduled message or a retry); false
+ * when nothing waits.
+ */
+extern bool queue_next_due(TimestampTz *when);
+
+/*
+ * Something changed what waits for a retry (an outcome recorded, rows
+ * handed back): queue_claim looks for retries again instead of trusting
+ * queue_next_due's last answer.
+ */
+extern void queue_retries_changed(void);
+
+#endif							/* WEBPUSH_QUEUE_CLAIM_H */

@@ -1,0 +1,34 @@
+/*
+ * message.h
+ *		A notification to queue, as the SQL functions and the row trigger
+ *		hand it to the queue (enqueue.h, insert.h), and what queueing it made.
+ */
+#ifndef WEBPUSH_QUEUE_MESSAGE_H
+#define WEBPUSH_QUEUE_MESSAGE_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+
+#include "push/push.h"
+
+/* What to send, checked by the caller. */
+typedef struct MessageSpec
+{
+	const char *app;			/* NULL: the subscription's (send by id) */
+	bytea	   *payload;		/* NULL: a push without payload */
+	MessageOptions opts;
+	bool		has_send_at;	/* else: now */
+	TimestampTz send_at;
+	text	   *dedupe_key;		/* NULL for none */
+	text	   *source;			/* the row a trigger sent it for, or NULL */
+} MessageSpec;
+
+/* A message queued (or found by its dedupe_key). */
+typedef struct QueuedMessage
+{
+	int64		message_id;		/* 0 when there was nobody to send to */
+	int64		recipients;
+} QueuedMessage;
+
+#endif							/* WEBPUSH_QUEUE_MESSAGE_H */

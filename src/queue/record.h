@@ -1,0 +1,89 @@
+/*
+ * record.h
+ *		The worker's record: outcomes written to the history, retries and
+ *		removed subscriptions; deliveries of vanished workers handed back; the
+ *		history purged; the queue's gauges counted.
+ */
+#ifndef WEBPUSH_QUEUE_RECORD_H
+#define WEBPUSH_QUEUE_RECORD_H
+
+#include "postgres.h"
+
+#include "queue/claim.h"
+#include "shmem/counters.h"
+
+typedef enum OutcomeKind
+{
+	OUTCOME_DELIVERED,
+	OUTCOME_FAILED,
+	OUTCOME_EXPIRED,
+	OUTCOME_RETRY,
+	OUTCOME_GONE,				/* failed, and the subscription is deleted */
+	OUTCOME_RELEASE				/* handed back unsent (its host was busy):
+								 * queued again, no attempt counted */
+} OutcomeKind;
+
+typedef struct Outcome
+{
+	DeliveryRef ref;
+	OutcomeKind kind;
+	int32		status;			/* HTTP status, 0 for none */
+	char	   *reason;			/* malloc'd or NULL */
+	char	   *endpoint;		/* where it went (or was to go): malloc'd or NULL */
+	double		retry_delay_ms; /* OUTCOME_RETRY and OUTCOME_RELEASE */
+	bool		not_attempted;	/* claimed but never sent: not an attempt */
+	/* For the counters (counters.h). */
+	bool		requested;		/* a request went out */
+	int64		bytes;			/* its body */
+	bool		timed_out;		/* no answer in time */
+	TimestampTz answered_at;
+} Outcome;
+
+/* Whether the delivery leaves for the history (else it waits again). */
+static inline bool
+outcome_is_final(OutcomeKind kind)
+{
+	return kind != OUTCOME_RETRY && kind != OUTCOME_RELEASE;
+}
+
+/* A final outcome's name in webpush.history. */
+static inline const char *
+outcome_history_name(OutcomeKind kind)
+{
+	return kind == OUTCOME_DELIVERED ? "delivered" :
+		kind == OUTCOME_EXPIRED ? "expired" : "failed";
+}
+
+/*
+ * Record a batch of outcomes: history rows, retries, removed subscriptions.
+ * Returns how many could not be written because of their data (a rule
+ * refuses their row); those have kept[i] set, the others are written.
+ */
+extern int	queue_record_outcomes(const Outcome *outcomes, int n, bool *kept);
+
+/*
+ * Hand back deliveries claimed by workers that no longer run and, when
+ * including_own, by this one: a worker that holds no delivery (nothing in
+ * flight, waiting for room or to be recorded) and still has rows claimed
+ * lost track of them (another session changed their key).
+ */
+extern int64 queue_reclaim_orphans(bool including_own);
+
+/* History rows (and messages) one purge removes at most: bounded work per turn. */
+#define QUEUE_PURGE_BATCH 10000
+
+/*
+ * Remove history older than retention_s seconds, and the messages of that
+ * age with nothing left to send, at most QUEUE_PURGE_BATCH rows of each;
+ * returns how many history rows (QUEUE_PURGE_BATCH: there may be more).
+ */
+extern int64 queue_purge_history(int retention_s);
+
+/*
+ * Count the queue's gauges by application and host (counters.h), allocated
+ * in the caller's memory context; returns how many rows, and in *cost_ms
+ * how long the count took (planning aside).
+ */
+extern int	queue_count_gauges(GaugeRow **out, double *cost_ms);
+
+#endif							/* WEBPUSH_QUEUE_RECORD_H */

@@ -1,0 +1,191 @@
+/*
+ * delivery.c
+ *		The delivery core: the VAPID key cache, one recipient's request, and
+ *		what a push service's answer means.
+ */
+#include "postgres.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "mb/pg_wchar.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "queue/applications.h"
+#include "worker/delivery.h"
+#include "crypto/ece.h"
+
+typedef struct SignerEntry
+{
+	int64		key_id;			/* hash key */
+	VapidSigner *signer;		/* NULL unless status is SIGNER_OK */
+	SignerStatus status;
+	bool		checked;		/* read from the tables since expiry */
+} SignerEntry;
+
+static HTAB *signers = NULL;
+
+/* Per-process encryption state, shared by every request. */
+static EceContext *ece = NULL;
+
+
+/* ---- The key cache ---- */
+
+static SignerEntry *
+signer_entry(int64 key_id)
+{
+	bool		found;
+	SignerEntry *entry;
+
+	if (signers == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(SignerEntry);
+		ctl.hcxt = TopMemoryContext;
+		signers = hash_create("webpush signers", 8, &ctl,
+							  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	entry = hash_search(signers, &key_id, HASH_ENTER, &found);
+	if (!found)
+	{
+		entry->signer = NULL;
+		entry->status = SIGNER_FAILED;
+		entry->checked = false;
+	}
+	return entry;
+}
+
+VapidSigner *
+delivery_signer(int64 key_id, SignerStatus *status)
+{
+	SignerEntry *entry = signer_entry(key_id);
+
+	if (!entry->checked)
+	{
+		uint8		private_key[P256_PRIVATE_LEN];
+		char	   *subject = NULL;
+
+		if (!app_signing_key(key_id, private_key, &subject))
+			entry->status = SIGNER_KEY_GONE;
+		else if (subject == NULL)
+			entry->status = SIGNER_NO_SUBJECT;
+		else if (entry->signer != NULL &&
+				 vapid_signer_matches(entry->signer, private_key, subject))
+			entry->status = SIGNER_OK;
+		else
+		{
+			/* A new key, or a new subject: the cached JWTs go too. */
+			vapid_signer_free(entry->signer);
+			entry->signer = vapid_signer_create(private_key, subject);
+			entry->status = entry->signer ? SIGNER_OK : SIGNER_FAILED;
+		}
+		explicit_bzero(private_key, sizeof(private_key));
+		if (entry->status != SIGNER_OK)
+		{
+			vapid_signer_free(entry->signer);
+			entry->signer = NULL;
+		}
+		entry->checked = true;
+	}
+	*status = entry->status;
+	return entry->signer;
+}
+
+void
+delivery_keys_expire(void)
+{
+	HASH_SEQ_STATUS scan;
+	SignerEntry *entry;
+
+	if (signers == NULL)
+		return;
+	hash_seq_init(&scan, signers);
+	while ((entry = hash_seq_search(&scan)) != NULL)
+		entry->checked = false;
+}
+
+const char *
+signer_status_message(SignerStatus status)
+{
+	switch (status)
+	{
+		case SIGNER_OK:
+			return "ok";
+		case SIGNER_KEY_GONE:
+			return "its VAPID key was retired";
+		case SIGNER_NO_SUBJECT:
+			return "its application has no subject (webpush.subject)";
+		case SIGNER_FAILED:
+			return "could not prepare the VAPID signer";
+	}
+	return "unknown";
+}
+
+
+/* ---- The request ---- */
+
+EceContext *
+delivery_ece(void)
+{
+	if (ece == NULL)
+		ece = ece_context_create();
+	return ece;
+}
+
+const char *
+delivery_build_request(const PushMessage *msg, HttpRequest *req)
+{
+	if (delivery_ece() == NULL)
+		return "out of memory";
+	return push_build_request(ece, msg, time(NULL), req);
+}
+
+
+/* ---- What an answer means ---- */
+
+/* Uniform in [0, 1): random() returns 31 bits. */
+static double
+random_fraction(void)
+{
+	return (double) random() / 2147483648.0;
+}
+
+/* The verdict's text keeps at least what a request keeps of its answer. */
+StaticAssertDecl(HTTP_RESPONSE_KEEP <= VERDICT_TEXT_MAX &&
+				 HTTP_DESCRIPTION_KEEP <= VERDICT_DESCRIPTION_MAX + 1,
+				 "a kept response would be shortened twice");
+
+void
+delivery_judge(const HttpRequest *req, const RetryBudget *budget,
+			   Verdict *verdict)
+{
+	PushAnswer	answer;
+	VerdictBudget left;
+
+	answer.status = req->status;
+	answer.refused_address = req->refused_address;
+	answer.retry_after = req->retry_after;
+	answer.text = NULL;
+	answer.text_len = 0;
+	if (req->status == 0)
+	{
+		answer.text = req->error;
+		answer.text_len = strlen(req->error);
+	}
+	else if (req->response != NULL)
+	{
+		answer.text = req->response;
+		answer.text_len = req->response_len;
+	}
+	answer.description = req->error_description;
+	answer.ascii_only = GetDatabaseEncoding() != PG_UTF8;
+	left.attempts = budget->attempts;
+	left.max_attempts = budget->max_attempts;
+	left.us_left = budget->expires_at - GetCurrentTimestamp();
+	verdict_judge(&answer, &left, random_fraction(), verdict);
+}
