@@ -639,3 +639,131 @@ COMMENT ON VIEW webpush.message_status IS
     'Per message of the applications the reader may use: recipients, queued (or scheduled, or retrying), sending, delivered, failed, expired, cancelled, first and last delivery, and the row a trigger sent it for (source)';
 COMMENT ON FUNCTION webpush_notify() IS
     'Trigger: notifies the user named by a column of the row: webpush_notify(''user_id'', ''Title {col}'' [, ''body {col}'' [, ''/url/{id}'' [, ''application'' [, ''name=template'' options: icon, tag, lang, actions, source=orders/{id}, ...]]]])';
+
+-- Sends at a local time ---------------------------------------------------
+
+-- Subscriptions and applications get a time zone, deliveries their own due
+-- time, and webpush_send_user and webpush_send_many a local_time.
+ALTER TABLE webpush.applications ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC'
+    CHECK (pg_catalog.octet_length(time_zone) OPERATOR(pg_catalog.<=) 64);
+GRANT SELECT (time_zone) ON webpush.applications TO webpush_sender, webpush_monitor;
+ALTER TABLE webpush.subscriptions ADD COLUMN time_zone text
+    CHECK (pg_catalog.octet_length(time_zone) OPERATOR(pg_catalog.<=) 64);
+GRANT SELECT (time_zone) ON webpush.subscriptions TO webpush_sender;
+ALTER TABLE webpush.deliveries ADD COLUMN due_at timestamptz;
+GRANT SELECT (due_at) ON webpush.deliveries TO webpush_monitor;
+COMMENT ON COLUMN webpush.deliveries.due_at IS
+    'a send at a local time: when this recipient''s local time comes, which its TTL counts from; NULL: the message''s send_at';
+COMMENT ON COLUMN webpush.deliveries.next_attempt_at IS
+    'when a retry (a notification handed back unsent, a send at a local time) is due; NULL for a first attempt, due at the message''s send_at';
+
+DROP FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text);
+DROP FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text);
+DROP FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text);
+DROP FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text);
+
+CREATE FUNCTION webpush_send_user(user_id text, payload text,
+                                  ttl integer DEFAULT 2419200,
+                                  urgency text DEFAULT 'normal',
+                                  topic text DEFAULT NULL,
+                                  application text DEFAULT 'default',
+                                  send_at timestamptz DEFAULT NULL,
+                                  dedupe_key text DEFAULT NULL,
+                                  local_time time DEFAULT NULL,
+                                  OUT message_id bigint, OUT recipients integer)
+    AS 'MODULE_PATHNAME', 'webpush_send_user_text'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time) IS
+    'Queues one message for every subscription of a user of the application; its id (NULL when the user has none) and how many recipients';
+REVOKE ALL ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time)
+    TO webpush_sender;
+
+CREATE FUNCTION webpush_send_user(user_id text, payload jsonb,
+                                  ttl integer DEFAULT 2419200,
+                                  urgency text DEFAULT 'normal',
+                                  topic text DEFAULT NULL,
+                                  application text DEFAULT 'default',
+                                  send_at timestamptz DEFAULT NULL,
+                                  dedupe_key text DEFAULT NULL,
+                                  local_time time DEFAULT NULL,
+                                  OUT message_id bigint, OUT recipients integer)
+    AS 'MODULE_PATHNAME', 'webpush_send_user_jsonb'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time) IS
+    'Queues one JSON message for every subscription of a user of the application; its id and how many recipients';
+REVOKE ALL ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time)
+    TO webpush_sender;
+
+CREATE FUNCTION webpush_send_many(subscription_ids bigint[], payload text,
+                                  ttl integer DEFAULT 2419200,
+                                  urgency text DEFAULT 'normal',
+                                  topic text DEFAULT NULL,
+                                  application text DEFAULT 'default',
+                                  send_at timestamptz DEFAULT NULL,
+                                  dedupe_key text DEFAULT NULL,
+                                  local_time time DEFAULT NULL,
+                                  OUT message_id bigint, OUT recipients bigint)
+    AS 'MODULE_PATHNAME', 'webpush_send_many_text'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text, time) IS
+    'One message to each listed subscription of the application, stored once; ids that do not exist (or are another application''s) are skipped. Its id and how many recipients';
+REVOKE ALL ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text, time)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text, time)
+    TO webpush_sender;
+
+CREATE FUNCTION webpush_send_many(subscription_ids bigint[], payload jsonb,
+                                  ttl integer DEFAULT 2419200,
+                                  urgency text DEFAULT 'normal',
+                                  topic text DEFAULT NULL,
+                                  application text DEFAULT 'default',
+                                  send_at timestamptz DEFAULT NULL,
+                                  dedupe_key text DEFAULT NULL,
+                                  local_time time DEFAULT NULL,
+                                  OUT message_id bigint, OUT recipients bigint)
+    AS 'MODULE_PATHNAME', 'webpush_send_many_jsonb'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text, time) IS
+    'One JSON message to each listed subscription of the application, stored once; its id and how many recipients';
+REVOKE ALL ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text, time)
+    FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text, time)
+    TO webpush_sender;
+
+-- When a time of day next comes in a zone: what those sends compute for
+-- each recipient.  It reads nothing, so every role may call it.
+CREATE FUNCTION webpush.local_time(local_time time, time_zone text,
+                                   after timestamptz DEFAULT pg_catalog.now())
+    RETURNS timestamptz
+    AS 'MODULE_PATHNAME', 'webpush_local_time'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION webpush.local_time(time, text, timestamptz) IS
+    'The first moment at or after "after" when the clock in time_zone (an IANA name) shows local_time, daylight saving time included';
+
+CREATE FUNCTION webpush_time_zone(user_id text, time_zone text,
+                                  application text DEFAULT 'default') RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_time_zone'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_time_zone(text, text, text) IS
+    'Sets the IANA time zone of every subscription of a user in an application (NULL: the application''s); returns how many';
+REVOKE ALL ON FUNCTION webpush_time_zone(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_time_zone(text, text, text) TO webpush_sender;
+
+-- An owner's, like the application's subject.
+CREATE FUNCTION webpush_application_time_zone(application text, time_zone text) RETURNS text
+    AS 'MODULE_PATHNAME', 'webpush_application_time_zone'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_application_time_zone(text, text) IS
+    'Sets the time zone of the application''s subscriptions that have none (UTC until set); returns it';
+REVOKE ALL ON FUNCTION webpush_application_time_zone(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_application_time_zone(text, text) TO webpush_sender;

@@ -129,14 +129,19 @@ CREATE TABLE webpush.applications (
     name        text PRIMARY KEY
                 CHECK (name OPERATOR(pg_catalog.~) '^[a-z0-9][a-z0-9_.-]{0,62}$'),
     subject     text CHECK (subject OPERATOR(pg_catalog.~) '^(mailto:|https://).'),
-    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- The zone of its subscriptions that have none of their own, for sends
+    -- at a local time (webpush_application_time_zone).
+    time_zone   text NOT NULL DEFAULT 'UTC'
+                CHECK (pg_catalog.octet_length(time_zone) OPERATOR(pg_catalog.<=) 64)
 );
 COMMENT ON TABLE webpush.applications IS
     'Sites sending notifications: a contact (VAPID sub) each, and their keys in webpush.vapid_keys';
 COMMENT ON COLUMN webpush.applications.subject IS
     'mailto: or https: contact sent to push services; NULL only for "default" until webpush.subject is set';
 REVOKE ALL ON webpush.applications FROM PUBLIC;
-GRANT SELECT (name, subject, created_at) ON webpush.applications TO webpush_sender, webpush_monitor;
+GRANT SELECT (name, subject, created_at, time_zone) ON webpush.applications
+    TO webpush_sender, webpush_monitor;
 SELECT pg_catalog.pg_extension_config_dump('webpush.applications', '');
 
 -- Who may use an application.  A role may subscribe, send, cancel and see
@@ -245,6 +250,9 @@ CREATE TABLE webpush.subscriptions (
     updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     application     text NOT NULL,
     key_id          bigint NOT NULL,
+    -- The browser's IANA time zone, which the browser kit sends (NULL: the
+    -- application's), for sends at a local time.
+    time_zone       text CHECK (pg_catalog.octet_length(time_zone) OPERATOR(pg_catalog.<=) 64),
     FOREIGN KEY (application, key_id) REFERENCES webpush.vapid_keys (application, id)
         ON UPDATE CASCADE
 );
@@ -262,7 +270,7 @@ CREATE INDEX subscriptions_user_id_idx ON webpush.subscriptions (application, us
 -- looks for them.
 CREATE INDEX subscriptions_key_id_idx ON webpush.subscriptions (key_id);
 REVOKE ALL ON webpush.subscriptions FROM PUBLIC;
-GRANT SELECT (id, user_id, expiration_time, created_at, updated_at, application)
+GRANT SELECT (id, user_id, expiration_time, created_at, updated_at, application, time_zone)
     ON webpush.subscriptions TO webpush_sender;
 SELECT pg_catalog.pg_extension_config_dump('webpush.subscriptions', '');
 SELECT pg_catalog.pg_extension_config_dump(
@@ -363,20 +371,23 @@ CREATE TABLE webpush.deliveries (
     next_attempt_at timestamptz,        -- a retry's time; NULL otherwise
     last_status     smallint,
     last_error      text,
+    due_at          timestamptz,        -- a send at a local time: see below
     PRIMARY KEY (message_id, subscription_id),
     -- A row being sent has no retry time.
     CHECK (claimed_by IS NULL OR next_attempt_at IS NULL)
 );
 COMMENT ON TABLE webpush.deliveries IS
     'One row per recipient still to send: waiting (claimed_by NULL) or being sent by the worker whose pid is claimed_by';
+COMMENT ON COLUMN webpush.deliveries.due_at IS
+    'a send at a local time: when this recipient''s local time comes, which its TTL counts from; NULL: the message''s send_at';
 COMMENT ON COLUMN webpush.deliveries.next_attempt_at IS
-    'when a retry (or a notification handed back unsent) is due; NULL for a first attempt, due at the message''s send_at';
+    'when a retry (a notification handed back unsent, a send at a local time) is due; NULL for a first attempt, due at the message''s send_at';
 -- Where the worker finds due retries.
 CREATE INDEX deliveries_retry_idx ON webpush.deliveries (next_attempt_at)
     WHERE next_attempt_at IS NOT NULL;
 REVOKE ALL ON webpush.deliveries FROM PUBLIC;
 GRANT SELECT (message_id, subscription_id, claimed_by, attempts, next_attempt_at,
-              last_status, last_error)
+              last_status, last_error, due_at)
     ON webpush.deliveries TO webpush_monitor;
 SELECT pg_catalog.pg_extension_config_dump('webpush.deliveries', '');
 
@@ -733,6 +744,43 @@ COMMENT ON FUNCTION webpush_unsubscribe_user(text, text) IS
 REVOKE ALL ON FUNCTION webpush_unsubscribe_user(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_unsubscribe_user(text, text) TO webpush_sender;
 
+-- Time zones: sends at a local time --------------------------------------
+
+-- webpush_send_user and webpush_send_many with local_time give each
+-- recipient a delivery due at that time of day in its subscription's time
+-- zone (which the browser kit sends when it subscribes), or the
+-- application's for a subscription without one.
+
+-- When a time of day next comes in a zone: what those sends compute for
+-- each recipient.  It reads nothing, so every role may call it.
+CREATE FUNCTION webpush.local_time(local_time time, time_zone text,
+                                   after timestamptz DEFAULT pg_catalog.now())
+    RETURNS timestamptz
+    AS 'MODULE_PATHNAME', 'webpush_local_time'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION webpush.local_time(time, text, timestamptz) IS
+    'The first moment at or after "after" when the clock in time_zone (an IANA name) shows local_time, daylight saving time included';
+
+CREATE FUNCTION webpush_time_zone(user_id text, time_zone text,
+                                  application text DEFAULT 'default') RETURNS bigint
+    AS 'MODULE_PATHNAME', 'webpush_time_zone'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_time_zone(text, text, text) IS
+    'Sets the IANA time zone of every subscription of a user in an application (NULL: the application''s); returns how many';
+REVOKE ALL ON FUNCTION webpush_time_zone(text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_time_zone(text, text, text) TO webpush_sender;
+
+-- An owner's, like the application's subject.
+CREATE FUNCTION webpush_application_time_zone(application text, time_zone text) RETURNS text
+    AS 'MODULE_PATHNAME', 'webpush_application_time_zone'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_application_time_zone(text, text) IS
+    'Sets the time zone of the application''s subscriptions that have none (UTC until set); returns it';
+REVOKE ALL ON FUNCTION webpush_application_time_zone(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_application_time_zone(text, text) TO webpush_sender;
+
 -- Payloads and encryption -------------------------------------------------------------
 
 -- A payload in the convention client/sw.js shows (see the README, "Browser
@@ -860,15 +908,16 @@ CREATE FUNCTION webpush_send_user(user_id text, payload text,
                                   application text DEFAULT 'default',
                                   send_at timestamptz DEFAULT NULL,
                                   dedupe_key text DEFAULT NULL,
+                                  local_time time DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients integer)
     AS 'MODULE_PATHNAME', 'webpush_send_user_text'
     LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text) IS
+COMMENT ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time) IS
     'Queues one message for every subscription of a user of the application; its id (NULL when the user has none) and how many recipients';
-REVOKE ALL ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text)
+REVOKE ALL ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text)
+GRANT EXECUTE ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time)
     TO webpush_sender;
 
 CREATE FUNCTION webpush_send_user(user_id text, payload jsonb,
@@ -878,15 +927,16 @@ CREATE FUNCTION webpush_send_user(user_id text, payload jsonb,
                                   application text DEFAULT 'default',
                                   send_at timestamptz DEFAULT NULL,
                                   dedupe_key text DEFAULT NULL,
+                                  local_time time DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients integer)
     AS 'MODULE_PATHNAME', 'webpush_send_user_jsonb'
     LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text) IS
+COMMENT ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time) IS
     'Queues one JSON message for every subscription of a user of the application; its id and how many recipients';
-REVOKE ALL ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text)
+REVOKE ALL ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text)
+GRANT EXECUTE ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time)
     TO webpush_sender;
 
 -- The broadcast: one message, stored once, to each listed subscription, in
@@ -898,15 +948,16 @@ CREATE FUNCTION webpush_send_many(subscription_ids bigint[], payload text,
                                   application text DEFAULT 'default',
                                   send_at timestamptz DEFAULT NULL,
                                   dedupe_key text DEFAULT NULL,
+                                  local_time time DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients bigint)
     AS 'MODULE_PATHNAME', 'webpush_send_many_text'
     LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text) IS
+COMMENT ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text, time) IS
     'One message to each listed subscription of the application, stored once; ids that do not exist (or are another application''s) are skipped. Its id and how many recipients';
-REVOKE ALL ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text)
+REVOKE ALL ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text, time)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text)
+GRANT EXECUTE ON FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text, time)
     TO webpush_sender;
 
 CREATE FUNCTION webpush_send_many(subscription_ids bigint[], payload jsonb,
@@ -916,15 +967,16 @@ CREATE FUNCTION webpush_send_many(subscription_ids bigint[], payload jsonb,
                                   application text DEFAULT 'default',
                                   send_at timestamptz DEFAULT NULL,
                                   dedupe_key text DEFAULT NULL,
+                                  local_time time DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients bigint)
     AS 'MODULE_PATHNAME', 'webpush_send_many_jsonb'
     LANGUAGE C VOLATILE
     SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text) IS
+COMMENT ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text, time) IS
     'One JSON message to each listed subscription of the application, stored once; its id and how many recipients';
-REVOKE ALL ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text)
+REVOKE ALL ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text, time)
     FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text)
+GRANT EXECUTE ON FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text, time)
     TO webpush_sender;
 
 CREATE FUNCTION webpush_cancel(message_id bigint) RETURNS bigint

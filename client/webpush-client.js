@@ -29,6 +29,16 @@ const DEFAULTS = {
   defaultTitle: undefined,     // sw.js's title for a push that has none
 };
 
+// The browser's IANA time zone ('Europe/Paris'), sent with the subscription
+// as timeZone: webpush_subscribe stores it, for sends at a local time.
+function browserTimeZone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // Why an operation failed, as a stable string in error.code.
 export const ErrorCode = Object.freeze({
   UNSUPPORTED: 'unsupported',                  // no service worker, PushManager or Notification
@@ -257,7 +267,7 @@ export async function subscribe(userOptions = {}) {
   await callServer(options.subscriptionUrl, 'POST',
     {
       ...options.body,
-      subscription: subscription.toJSON(),
+      subscription: { ...subscription.toJSON(), timeZone: browserTimeZone() },
       oldEndpoint,
       applicationServerKey: uint8ArrayToUrlBase64(subscription.options.applicationServerKey),
     }, options);

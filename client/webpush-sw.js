@@ -54,6 +54,16 @@ function copyMembers(from, to, keys, type) {
   for (const key of keys) if (typeof from[key] === type) to[key] = from[key];
 }
 
+// The browser's IANA time zone ('Europe/Paris'), sent with the subscription
+// as timeZone: webpush_subscribe stores it, for sends at a local time.
+function browserTimeZone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // The title, NotificationOptions and receipt ids of a push message's
 // payload (a parsed JSON value, a string, or null for none).
 export function notificationFor(payload, defaultTitle = options.defaultTitle) {
@@ -273,7 +283,7 @@ export async function renewSubscription(oldSubscription, newSubscription) {
     headers: { 'content-type': 'application/json', ...extra.headers },
     body: JSON.stringify({
       ...extra.body,
-      subscription: subscription.toJSON(),
+      subscription: { ...subscription.toJSON(), timeZone: browserTimeZone() },
       oldEndpoint: oldSubscription ? oldSubscription.endpoint : undefined,
       applicationServerKey: btoa(String.fromCharCode(...new Uint8Array(subscription.options.applicationServerKey)))
         .replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''),

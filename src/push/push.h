@@ -18,6 +18,8 @@
 #include "crypto/vapid.h"
 
 #define PUSH_TOPIC_MAX_LEN		32
+/* An IANA time zone name ("America/Argentina/ComodRivadavia" is 32). */
+#define PUSH_TIME_ZONE_MAX_LEN	64
 #define PUSH_DEFAULT_TTL		2419200 /* 28 days, what FCM keeps at most */
 
 /* A subscription, decoded and checked (sql/validate.h). */
@@ -32,6 +34,7 @@ typedef struct Subscription
 	uint8		auth[ECE_AUTH_LEN];
 	bool		has_expiration;
 	TimestampTz expiration;
+	char		time_zone[PUSH_TIME_ZONE_MAX_LEN + 1];	/* "" for none */
 } Subscription;
 
 /* Options of one notification, checked (sql/validate.h). */

@@ -329,6 +329,19 @@ app_upsert(const char *app, const char *subject, uint8 public_key[P256_PUBLIC_LE
 	SPI_finish();
 }
 
+void
+app_set_time_zone(const char *app, const char *time_zone)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(app), CStringGetTextDatum(time_zone)};
+
+	spi_connect_or_error();
+	if (SPI_execute_with_args("UPDATE webpush.applications SET time_zone = $2 WHERE name = $1",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not update webpush.applications");
+	SPI_finish();
+}
+
 int64
 app_find_key(const uint8 public_key[P256_PUBLIC_LEN], char *app)
 {

@@ -53,6 +53,9 @@ extern bool app_subject_known(const char *app);
 extern void app_upsert(const char *app, const char *subject,
 					   uint8 public_key[P256_PUBLIC_LEN]);
 
+/* Set the time zone of app's subscriptions that have none (app exists). */
+extern void app_set_time_zone(const char *app, const char *time_zone);
+
 /*
  * The id of the key with this public key, and its application's name into
  * app (APP_NAME_MAX_LEN + 1 bytes); 0 when no application has it.

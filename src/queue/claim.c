@@ -67,12 +67,14 @@ copy_text(Datum d, bool isnull)
  * What a claim returns for each delivery: the message (its row as read from
  * messages_rel), and the endpoint, keys and signing key of the subscription
  * as they are now (the message's own for a one-off; NULL when the
- * subscription was removed).
+ * subscription was removed).  A delivery of a send at a local time expires
+ * its TTL after its own due time.
  */
 #define CLAIMED_COLUMNS(messages_rel) \
 	"SELECT c.ctid, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
 	" COALESCE(s.endpoint, m.endpoint), COALESCE(s.p256dh, m.p256dh), COALESCE(s.auth, m.auth)," \
-	" m.payload, m.urgency, m.topic, c.attempts, m.expires_at, m.created_at," \
+	" m.payload, m.urgency, m.topic, c.attempts," \
+	" COALESCE(c.due_at + pg_catalog.make_interval(secs => m.ttl), m.expires_at), m.created_at," \
 	" m.application, m.send_at, s.user_id " \
 	"FROM claimed c JOIN " messages_rel " m ON m.id = c.message_id " \
 	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0"
@@ -604,7 +606,7 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 	claim_position_arrays(&values[2], &values[3]);
 	if (SPI_execute_plan(spi_kept_plan(&first_plan,
 								  "WITH due_messages AS (SELECT id, key_id, endpoint, p256dh, auth, payload, urgency,"
-								  "  topic, expires_at, created_at, application, send_at FROM webpush.messages"
+								  "  topic, ttl, expires_at, created_at, application, send_at FROM webpush.messages"
 								  "  WHERE pending AND send_at <= pg_catalog.now()"
 								  "  ORDER BY send_at, id LIMIT $1),"
 								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1,"
@@ -617,7 +619,7 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 								  "    AND subscription_id >= COALESCE(p.next, " FIRST_RECIPIENT ")"
 								  "    AND attempts IS NULL AND claimed_by IS NULL"
 								  "    ORDER BY subscription_id LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
-								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
+								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts, d.due_at) "
 								  CLAIMED_COLUMNS("due_messages"),
 								  4, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
@@ -638,7 +640,7 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 									  "  WHERE d.ctid = ANY (ARRAY(SELECT ctid FROM webpush.deliveries"
 									  "   WHERE next_attempt_at <= pg_catalog.now() AND claimed_by IS NULL"
 									  "   ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))"
-									  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts) "
+									  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts, d.due_at) "
 									  CLAIMED_COLUMNS("webpush.messages"),
 									  2, types),
 							 values, NULL, false, 0) != SPI_OK_SELECT)
@@ -654,15 +656,16 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 /*
  * Deliveries waiting for a retry at a push-service host after a failure
  * that got no answer (no connection, no answer in time), or handed back
- * unsent; not those the push service answered (a 5xx, a 429).  $1 is the host as the
- * worker's origins name it ("host" or "host:port", lower case, without
- * https's default port).
+ * unsent; not those the push service answered (a 5xx, a 429), nor those
+ * whose local time has not come.  $1 is the host as the worker's origins
+ * name it ("host" or "host:port", lower case, without https's default
+ * port).
  */
 #define WAITING_FOR_HOST \
 	" FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id" \
 	" LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id" \
 	" WHERE d.next_attempt_at > pg_catalog.now() AND d.claimed_by IS NULL" \
-	" AND d.last_status IS NULL" \
+	" AND d.last_status IS NULL AND (d.due_at IS NULL OR d.due_at <= pg_catalog.now())" \
 	" AND pg_catalog.regexp_replace(pg_catalog.lower(pg_catalog.split_part(" \
 	"  COALESCE(s.endpoint, m.endpoint), '/', 3)), ':443$', '') = $1"
 

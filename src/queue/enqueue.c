@@ -298,20 +298,45 @@ queue_to_object(const Subscription *sub, int64 key_id, const MessageSpec *spec)
 	"  SELECT m.id, s.id FROM m, s) " \
 	"SELECT (SELECT id FROM m), (SELECT pg_catalog.count(*) FROM s)"
 
+/*
+ * A send at a local time ($10): each delivery is due at that time of day
+ * in its subscription's zone (the application's for one without), the
+ * first on or after send_at, and its TTL counts from then (due_at).  The
+ * deliveries wait as retries do (next_attempt_at), so the message has no
+ * first attempts (pending false).  Its expires_at is when the last of them
+ * may still go: the next such time is within a day and the hour a clock
+ * change adds.
+ */
+#define QUEUE_TO_RECIPIENTS_AT_LOCAL_TIME(recipients) \
+	"WITH s AS (SELECT r.id, webpush.local_time($10," \
+	"   COALESCE(r.time_zone, (SELECT a.time_zone FROM webpush.applications a WHERE a.name = $1))," \
+	"   COALESCE($7, pg_catalog.now())) AS due" \
+	"  FROM (" recipients ") AS r)," \
+	" m AS (INSERT INTO webpush.messages (" MESSAGE_COLUMNS ", pending)" \
+	"  SELECT $1, $2, $3, $4, $5, $6, COALESCE($7, pg_catalog.now())," \
+	"   COALESCE($7, pg_catalog.now()) + pg_catalog.make_interval(hours => 25, secs => $3)," \
+	"   $8, (SELECT pg_catalog.count(*) FROM s)::integer, false" \
+	"  WHERE EXISTS (SELECT FROM s)" UNLESS_DEDUPED " RETURNING id)," \
+	" d AS (INSERT INTO webpush.deliveries (message_id, subscription_id, due_at, next_attempt_at)" \
+	"  SELECT m.id, s.id, s.due, s.due FROM m, s) " \
+	"SELECT (SELECT id FROM m), (SELECT pg_catalog.count(*) FROM s)"
+
 static QueuedMessage
 queue_to_recipients(SPIPlanPtr *plan, const char *sql, Oid target_type, Datum target,
 					const MessageSpec *spec)
 {
-	Oid			types[MESSAGE_ARGS + 1] = {MESSAGE_ARG_TYPES, target_type};
-	Datum		values[MESSAGE_ARGS + 1];
-	char		nulls[MESSAGE_ARGS + 1];
+	Oid			types[MESSAGE_ARGS + 2] = {MESSAGE_ARG_TYPES, target_type, TIMEOID};
+	Datum		values[MESSAGE_ARGS + 2];
+	char		nulls[MESSAGE_ARGS + 2];
 	Oid			role = queue_limited_role();
 
 	app_require_subject(spec->app);
 	message_args(spec, role, values, nulls);
 	values[MESSAGE_ARGS] = target;
 	nulls[MESSAGE_ARGS] = ' ';
-	return run_queue_plan(plan, sql, MESSAGE_ARGS + 1, types,
+	values[MESSAGE_ARGS + 1] = TimeADTGetDatum(spec->local_time);
+	nulls[MESSAGE_ARGS + 1] = ' ';
+	return run_queue_plan(plan, sql, MESSAGE_ARGS + (spec->has_local_time ? 2 : 1), types,
 						  spec, spec->app, role, values, nulls);
 }
 
@@ -332,19 +357,27 @@ stored_by_executor(QueuedMessage q, Oid role)
  * below write, inserted through the executor's helpers when queue_insert.c
  * can (no dedupe_key, tables it can insert into as these statements would).
  */
+#define USER_RECIPIENTS(columns) \
+	"SELECT " columns " FROM webpush.subscriptions WHERE application = $1 AND user_id = $9"
+#define LISTED_RECIPIENTS(columns) \
+	"SELECT " columns " FROM webpush.subscriptions WHERE id = ANY ($9) AND application = $1"
+
 QueuedMessage
 queue_to_user(text *user_id, const MessageSpec *spec)
 {
 	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr local_plan = NULL;
 	QueuedMessage q;
 	Oid			role = queue_limited_role();
 
 	app_require_subject(spec->app);
+	if (spec->has_local_time)
+		return queue_to_recipients(&local_plan,
+								   QUEUE_TO_RECIPIENTS_AT_LOCAL_TIME(USER_RECIPIENTS("id, time_zone")),
+								   TEXTOID, PointerGetDatum(user_id), spec);
 	if (queue_insert_to_user(user_id, spec, role, &q))
 		return stored_by_executor(q, role);
-	return queue_to_recipients(&plan,
-							   QUEUE_TO_RECIPIENTS("SELECT id FROM webpush.subscriptions"
-												   " WHERE application = $1 AND user_id = $9"),
+	return queue_to_recipients(&plan, QUEUE_TO_RECIPIENTS(USER_RECIPIENTS("id")),
 							   TEXTOID, PointerGetDatum(user_id), spec);
 }
 
@@ -352,15 +385,18 @@ QueuedMessage
 queue_to_subscriptions(ArrayType *ids, const MessageSpec *spec)
 {
 	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr local_plan = NULL;
 	QueuedMessage q;
 	Oid			role = queue_limited_role();
 
 	app_require_subject(spec->app);
+	if (spec->has_local_time)
+		return queue_to_recipients(&local_plan,
+								   QUEUE_TO_RECIPIENTS_AT_LOCAL_TIME(LISTED_RECIPIENTS("id, time_zone")),
+								   INT8ARRAYOID, PointerGetDatum(ids), spec);
 	if (queue_insert_to_subscriptions(ids, spec, role, &q))
 		return stored_by_executor(q, role);
-	return queue_to_recipients(&plan,
-							   QUEUE_TO_RECIPIENTS("SELECT id FROM webpush.subscriptions"
-												   " WHERE id = ANY ($9) AND application = $1"),
+	return queue_to_recipients(&plan, QUEUE_TO_RECIPIENTS(LISTED_RECIPIENTS("id")),
 							   INT8ARRAYOID, PointerGetDatum(ids), spec);
 }
 

@@ -30,7 +30,8 @@
  * these helpers do not run (rules, row-level security, statement triggers
  * and transition tables, partitioning), takes enqueue.c's statement, where
  * PostgreSQL coerces or refuses the values itself; so do sends with a
- * dedupe_key, whose ON CONFLICT does the deduplication.
+ * dedupe_key, whose ON CONFLICT does the deduplication, and sends at a
+ * local time, whose deliveries each have their own time.
  */
 #include "postgres.h"
 
@@ -513,7 +514,8 @@ queue_insert(const MessageSpec *spec, Oid role, FindRecipients find, void *arg,
 	int64	   *recipients;
 	int			n;
 
-	if (spec->dedupe_key != NULL || spec->app == NULL || !target_subscriptions_usable())
+	if (spec->dedupe_key != NULL || spec->has_local_time || spec->app == NULL ||
+		!target_subscriptions_usable())
 		return false;
 	if (!target_open(&target_messages, &rels[0]))
 		return false;

@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "utils/date.h"
 
 #include "push/push.h"
 
@@ -21,6 +22,9 @@ typedef struct MessageSpec
 	bool		has_send_at;	/* else: now */
 	TimestampTz send_at;
 	text	   *dedupe_key;		/* NULL for none */
+	bool		has_local_time; /* each recipient at this time of day in its
+								 * zone, the first on or after send_at */
+	TimeADT		local_time;
 	text	   *source;			/* the row a trigger sent it for, or NULL */
 } MessageSpec;
 

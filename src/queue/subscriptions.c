@@ -195,6 +195,27 @@ move_subscription(text *old_endpoint, Datum *values, char *nulls)
 	return old_id;
 }
 
+/*
+ * The time zone a browser sent with its subscription, if any; one it did
+ * not send leaves what was set (by an earlier subscribe, or
+ * webpush_time_zone).  Inside the caller's SPI connection.
+ */
+static void
+set_time_zone(int64 id, const char *time_zone)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+
+	if (time_zone[0] == '\0')
+		return;
+	values[0] = Int64GetDatum(id);
+	values[1] = CStringGetTextDatum(time_zone);
+	if (SPI_execute_with_args("UPDATE webpush.subscriptions SET time_zone = $2"
+							  " WHERE id = $1 AND time_zone IS DISTINCT FROM $2",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not store the subscription's time zone");
+}
+
 int64
 store_upsert_subscription(const Subscription *sub, text *user_id,
 						  const char *app, int64 key_id, text *old_endpoint)
@@ -230,6 +251,7 @@ store_upsert_subscription(const Subscription *sub, text *user_id,
 		id = move_subscription(old_endpoint, values, nulls);
 		if (id != 0)
 		{
+			set_time_zone(id, sub->time_zone);
 			SPI_finish();
 			return id;
 		}
@@ -251,8 +273,28 @@ store_upsert_subscription(const Subscription *sub, text *user_id,
 	if (SPI_processed != 1)
 		endpoint_of_another_application();
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	set_time_zone(id, sub->time_zone);
 	SPI_finish();
 	return id;
+}
+
+int64
+store_set_user_time_zone(text *user_id, const char *app, const char *time_zone)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3] = {PointerGetDatum(user_id), CStringGetTextDatum(app),
+	time_zone ? CStringGetTextDatum(time_zone) : (Datum) 0};
+	char		nulls[3] = {' ', ' ', time_zone ? ' ' : 'n'};
+	int64		n;
+
+	spi_connect_or_error();
+	if (SPI_execute_with_args("UPDATE webpush.subscriptions SET time_zone = $3"
+							  " WHERE user_id = $1 AND application = $2",
+							  3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not set the subscriptions' time zone");
+	n = (int64) SPI_processed;
+	SPI_finish();
+	return n;
 }
 
 bool

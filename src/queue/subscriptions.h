@@ -59,4 +59,10 @@ extern int64 store_delete_user_subscriptions(text *user_id, const char *app);
 /* Load a stored subscription; false when there is no such id. */
 extern bool store_load_subscription(int64 id, Subscription *out);
 
+/*
+ * Set the time zone of every subscription of user_id in app (NULL: none,
+ * the application's applies); returns how many.
+ */
+extern int64 store_set_user_time_zone(text *user_id, const char *app, const char *time_zone);
+
 #endif							/* WEBPUSH_QUEUE_SUBSCRIPTIONS_H */

@@ -11,6 +11,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/jsonb.h"
 
 #include "queue/applications.h"
@@ -60,7 +61,8 @@ payload_arg(FunctionCallInfo fcinfo, PayloadKind kind)
 
 /*
  * The message: payload (argument 1), ttl, urgency and topic (2-4), then
- * send_at and dedupe_key at send_at_arg and the one after.
+ * send_at and dedupe_key at send_at_arg and the one after.  The sends to
+ * users and lists also take local_time after dedupe_key.
  */
 static void
 message_spec(FunctionCallInfo fcinfo, PayloadKind kind, int send_at_arg, MessageSpec *spec)
@@ -161,6 +163,16 @@ send_json_text_for_caller(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(queue_to_object(&sub, key_id, &spec).message_id);
 }
 
+/* local_time (argument 8 of the sends to users and lists), if given. */
+static void
+local_time_arg(FunctionCallInfo fcinfo, MessageSpec *spec)
+{
+	if (!ARG_GIVEN(8))
+		return;
+	spec->has_local_time = true;
+	spec->local_time = PG_GETARG_TIMEADT(8);
+}
+
 static Datum
 send_to_user(FunctionCallInfo fcinfo, PayloadKind kind)
 {
@@ -168,6 +180,7 @@ send_to_user(FunctionCallInfo fcinfo, PayloadKind kind)
 	QueuedMessage nobody = {0, 0};
 
 	message_spec(fcinfo, kind, 6, &spec);
+	local_time_arg(fcinfo, &spec);
 	spec.app = used_application_arg(fcinfo, 5);
 
 	/*
@@ -205,6 +218,7 @@ send_to_many(FunctionCallInfo fcinfo, PayloadKind kind)
 
 	validate_not_null(PG_ARGISNULL(0), "subscription_ids");
 	message_spec(fcinfo, kind, 6, &spec);
+	local_time_arg(fcinfo, &spec);
 	spec.app = used_application_arg(fcinfo, 5);
 	return message_and_recipients(fcinfo,
 								  queue_to_subscriptions(PG_GETARG_ARRAYTYPE_P(0), &spec));

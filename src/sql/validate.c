@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 
@@ -130,6 +131,43 @@ validate_auth(const char *text, size_t len, uint8 out[ECE_AUTH_LEN])
 }
 
 /*
+ * name as PostgreSQL's time zone database spells it, into out; false when
+ * it is not a zone there.  POSIX rule strings ("EST5EDT,M3.2.0,M11.1.0"),
+ * which pg_tzset also takes, are refused: they are no place's time, and
+ * the IANA names that look like them (EST5EDT) are legacy zones no
+ * browser reports.
+ */
+static bool
+known_time_zone(const char *name, char out[PUSH_TIME_ZONE_MAX_LEN + 1])
+{
+	pg_tz	   *tz;
+	const char *canonical;
+
+	if (name[0] == '\0' || strlen(name) > PUSH_TIME_ZONE_MAX_LEN ||
+		(strchr(name, '/') == NULL && strpbrk(name, "0123456789<>,+-") != NULL))
+		return false;
+	tz = pg_tzset(name);
+	if (tz == NULL || !pg_tz_acceptable(tz))
+		return false;
+	canonical = pg_get_timezone_name(tz);
+	strlcpy(out, canonical ? canonical : name, PUSH_TIME_ZONE_MAX_LEN + 1);
+	return true;
+}
+
+void
+validate_time_zone(text *zone, char out[PUSH_TIME_ZONE_MAX_LEN + 1])
+{
+	char	   *name = text_to_cstring(zone);
+
+	if (!known_time_zone(name, out))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" is not a time zone", name),
+				 errdetail("A time zone is an IANA name, such as the browser's Intl.DateTimeFormat().resolvedOptions().timeZone, or UTC."),
+				 errhint("For example 'Europe/Paris'; SELECT name FROM pg_catalog.pg_timezone_names lists them.")));
+}
+
+/*
  * Takes the members out of the jsonb (the errors for missing or mistyped
  * ones are raised here), then checks their values (subscription.c).
  */
@@ -138,6 +176,7 @@ validate_subscription_json(Jsonb *json, Subscription *out)
 {
 	JsonbValue *keys;
 	JsonbValue *expiration;
+	JsonbValue *zone;
 	SubscriptionText text;
 	SubscriptionChecked checked;
 	char	   *p256dh;
@@ -184,6 +223,29 @@ validate_subscription_json(Jsonb *json, Subscription *out)
 		text.has_expiration = 1;
 		text.expiration_ms = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
 																NumericGetDatum(expiration->val.numeric)));
+	}
+
+	/*
+	 * timeZone: what the browser kit adds, the browser's IANA zone.  One
+	 * this server's zone database lacks leaves the application's zone for
+	 * the subscription, rather than losing the subscription.
+	 */
+	zone = json_member(&json->root, "timeZone");
+	if (zone != NULL && zone->type != jbvNull)
+	{
+		char	   *name;
+
+		if (zone->type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("push subscription member \"timeZone\" must be null or a string"),
+					 errdetail("It is the browser's Intl.DateTimeFormat().resolvedOptions().timeZone.")));
+		name = pnstrdup(zone->val.string.val, zone->val.string.len);
+		if (!known_time_zone(name, out->time_zone))
+			ereport(NOTICE,
+					(errmsg("time zone \"%s\" is not known here: the subscription takes its application's",
+							name),
+					 errhint("Update the server's time zone data, or set one with webpush_time_zone().")));
 	}
 
 	text.endpoint = out->endpoint;

@@ -28,6 +28,12 @@ extern void validate_payload_length(size_t len);
 /* webpush_notification(): a non-empty title (notification.h checks the rest). */
 extern void validate_notification_title(text *title);
 
+/*
+ * An IANA time zone PostgreSQL knows (or UTC), as its database spells it,
+ * into out; an ERROR otherwise.
+ */
+extern void validate_time_zone(text *zone, char out[PUSH_TIME_ZONE_MAX_LEN + 1]);
+
 /* Error unless an argument that must be given was (isnull false). */
 extern void validate_not_null(bool isnull, const char *name);
 

@@ -61,7 +61,7 @@ FROM (VALUES
 SELECT count(*) AS nothing_queued FROM webpush.deliveries;
 
 -- Only superusers and webpush_sender may call it.
-SELECT has_function_privilege('public', 'webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text)', 'execute') AS public_may,
-       has_function_privilege('webpush_sender', 'webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text)', 'execute') AS sender_may,
-       has_function_privilege('webpush_sender', 'webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text)', 'execute') AS sender_may_json;
+SELECT has_function_privilege('public', 'webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text, time)', 'execute') AS public_may,
+       has_function_privilege('webpush_sender', 'webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text, time)', 'execute') AS sender_may,
+       has_function_privilege('webpush_sender', 'webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text, time)', 'execute') AS sender_may_json;
 SELECT webpush_unsubscribe('https://push.example.com/many/' || i) FROM generate_series(1, 5) i;

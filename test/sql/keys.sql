@@ -100,8 +100,9 @@ JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'webpush'
 WHERE p.prosecdef
   AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%');
 
--- Only webpush_keys() and the payload builder webpush_notification(), which
--- read and send nothing, are executable by PUBLIC.
+-- Only webpush_keys(), the payload builder webpush_notification() and
+-- webpush.local_time(), which read and send nothing, are executable by
+-- PUBLIC.
 SELECT p.oid::regprocedure::text AS public_function
 FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'webpush'
