@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -49,6 +50,26 @@ endpoint_of_another_application(void)
 			 errhint("Subscribe the browser with this application's key (webpush_keys()); it then gets an endpoint of its own.")));
 }
 
+/* The update of a moved subscription: the seven values and its id. */
+typedef struct MoveUpdate
+{
+	Datum		values[8];
+	char		nulls[8];
+} MoveUpdate;
+
+static void
+move_update(void *arg)
+{
+	MoveUpdate *update = arg;
+	Oid			types[8] = {TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID};
+
+	if (SPI_execute_with_args("UPDATE webpush.subscriptions SET endpoint = $1, p256dh = $2,"
+							  " auth = $3, user_id = $4, expiration_time = $5, application = $6,"
+							  " key_id = $7, updated_at = pg_catalog.now() WHERE id = $8",
+							  8, types, update->values, update->nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not move the subscription");
+}
+
 /*
  * A browser moved from old_endpoint (pushsubscriptionchange): the stored
  * subscription takes the new endpoint and keys and keeps its id, so what
@@ -69,6 +90,10 @@ move_subscription(text *old_endpoint, Datum *values, char *nulls)
 	bool		isnull;
 	bool		same;
 	uint64		i;
+	MoveUpdate	update;
+	ErrorData  *error;
+
+again:
 
 	/*
 	 * The deliveries of both rows are locked before the rows themselves, in
@@ -176,21 +201,33 @@ move_subscription(text *old_endpoint, Datum *values, char *nulls)
 								  2, pair_types, ids, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "webpush: could not merge the subscriptions");
 	}
-	ids[0] = Int64GetDatum(old_id);
-	{
-		Oid			t[8] = {TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID, INT8OID};
-		Datum		v[8];
-		char		n[8];
 
-		memcpy(v, values, sizeof(Datum) * 7);
-		memcpy(n, nulls, 7);
-		v[7] = Int64GetDatum(old_id);
-		n[7] = ' ';
-		if (SPI_execute_with_args("UPDATE webpush.subscriptions SET endpoint = $1, p256dh = $2,"
-								  " auth = $3, user_id = $4, expiration_time = $5, application = $6,"
-								  " key_id = $7, updated_at = pg_catalog.now() WHERE id = $8",
-								  8, t, v, n, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "webpush: could not move the subscription");
+	/*
+	 * A browser that subscribes the new endpoint while this runs stores a
+	 * row that the statements above could not see: the endpoint's unique
+	 * index makes the update wait for it, and then refuse.  Once that row
+	 * is committed, the steps above find it and merge it, as if it had come
+	 * first.  A transaction whose snapshot cannot see it would not: it is
+	 * told to try again.
+	 */
+	memcpy(update.values, values, sizeof(Datum) * 7);
+	memcpy(update.nulls, nulls, 7);
+	update.values[7] = Int64GetDatum(old_id);
+	update.nulls[7] = ' ';
+	error = spi_in_subtransaction(move_update, &update);
+	if (error != NULL)
+	{
+		if (error->sqlerrcode != ERRCODE_UNIQUE_VIOLATION)
+			ReThrowError(error);
+		if (IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to a concurrent subscribe of the new endpoint"),
+					 errdetail("The push subscription's endpoint was stored by a transaction that committed after this one began."),
+					 errhint("Retry the transaction.")));
+		FreeErrorData(error);
+		CHECK_FOR_INTERRUPTS();
+		goto again;
 	}
 	return old_id;
 }
