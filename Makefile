@@ -6,6 +6,7 @@ MODULE_big = webpush
 OBJS = \
 	src/support/safe_text.o \
 	src/support/spi_util.o \
+	src/support/local_time.o \
 	src/crypto/b64.o \
 	src/crypto/p256.o \
 	src/crypto/ece.o \

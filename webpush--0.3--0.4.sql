@@ -642,11 +642,16 @@ COMMENT ON FUNCTION webpush_notify() IS
 
 -- Sends at a local time ---------------------------------------------------
 
--- Subscriptions and applications get a time zone, deliveries their own due
--- time, and webpush_send_user and webpush_send_many a local_time.
+-- Subscriptions and applications get a time zone, applications quiet
+-- hours, deliveries their own due time, and webpush_send_user and
+-- webpush_send_many a local_time.
 ALTER TABLE webpush.applications ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC'
     CHECK (pg_catalog.octet_length(time_zone) OPERATOR(pg_catalog.<=) 64);
-GRANT SELECT (time_zone) ON webpush.applications TO webpush_sender, webpush_monitor;
+ALTER TABLE webpush.applications ADD COLUMN quiet_start time, ADD COLUMN quiet_end time,
+    ADD CHECK ((quiet_start IS NULL) OPERATOR(pg_catalog.=) (quiet_end IS NULL)
+               AND (quiet_start IS NULL OR quiet_start OPERATOR(pg_catalog.<>) quiet_end));
+GRANT SELECT (time_zone, quiet_start, quiet_end) ON webpush.applications
+    TO webpush_sender, webpush_monitor;
 ALTER TABLE webpush.subscriptions ADD COLUMN time_zone text
     CHECK (pg_catalog.octet_length(time_zone) OPERATOR(pg_catalog.<=) 64);
 GRANT SELECT (time_zone) ON webpush.subscriptions TO webpush_sender;
@@ -767,3 +772,13 @@ COMMENT ON FUNCTION webpush_application_time_zone(text, text) IS
     'Sets the time zone of the application''s subscriptions that have none (UTC until set); returns it';
 REVOKE ALL ON FUNCTION webpush_application_time_zone(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_application_time_zone(text, text) TO webpush_sender;
+
+CREATE FUNCTION webpush_application_quiet_hours(application text, quiet_start time,
+                                                quiet_end time) RETURNS void
+    AS 'MODULE_PATHNAME', 'webpush_application_quiet_hours'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_application_quiet_hours(text, time, time) IS
+    'From quiet_start to quiet_end (22:00 to 07:00 spans midnight), local time in each subscription''s zone, the application''s notifications that are not urgent (urgency high) wait until the end; NULL, NULL: none';
+REVOKE ALL ON FUNCTION webpush_application_quiet_hours(text, time, time) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_application_quiet_hours(text, time, time) TO webpush_sender;

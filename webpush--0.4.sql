@@ -133,14 +133,21 @@ CREATE TABLE webpush.applications (
     -- The zone of its subscriptions that have none of their own, for sends
     -- at a local time (webpush_application_time_zone).
     time_zone   text NOT NULL DEFAULT 'UTC'
-                CHECK (pg_catalog.octet_length(time_zone) OPERATOR(pg_catalog.<=) 64)
+                CHECK (pg_catalog.octet_length(time_zone) OPERATOR(pg_catalog.<=) 64),
+    -- Quiet hours: from quiet_start to quiet_end, local time in each
+    -- subscription's zone, notifications that are not urgent wait
+    -- (webpush_application_quiet_hours).  Both or neither.
+    quiet_start time,
+    quiet_end   time,
+    CHECK ((quiet_start IS NULL) OPERATOR(pg_catalog.=) (quiet_end IS NULL)
+           AND (quiet_start IS NULL OR quiet_start OPERATOR(pg_catalog.<>) quiet_end))
 );
 COMMENT ON TABLE webpush.applications IS
     'Sites sending notifications: a contact (VAPID sub) each, and their keys in webpush.vapid_keys';
 COMMENT ON COLUMN webpush.applications.subject IS
     'mailto: or https: contact sent to push services; NULL only for "default" until webpush.subject is set';
 REVOKE ALL ON webpush.applications FROM PUBLIC;
-GRANT SELECT (name, subject, created_at, time_zone) ON webpush.applications
+GRANT SELECT (name, subject, created_at, time_zone, quiet_start, quiet_end) ON webpush.applications
     TO webpush_sender, webpush_monitor;
 SELECT pg_catalog.pg_extension_config_dump('webpush.applications', '');
 
@@ -780,6 +787,16 @@ COMMENT ON FUNCTION webpush_application_time_zone(text, text) IS
     'Sets the time zone of the application''s subscriptions that have none (UTC until set); returns it';
 REVOKE ALL ON FUNCTION webpush_application_time_zone(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_application_time_zone(text, text) TO webpush_sender;
+
+CREATE FUNCTION webpush_application_quiet_hours(application text, quiet_start time,
+                                                quiet_end time) RETURNS void
+    AS 'MODULE_PATHNAME', 'webpush_application_quiet_hours'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_application_quiet_hours(text, time, time) IS
+    'From quiet_start to quiet_end (22:00 to 07:00 spans midnight), local time in each subscription''s zone, the application''s notifications that are not urgent (urgency high) wait until the end; NULL, NULL: none';
+REVOKE ALL ON FUNCTION webpush_application_quiet_hours(text, time, time) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_application_quiet_hours(text, time, time) TO webpush_sender;
 
 -- Payloads and encryption -------------------------------------------------------------
 

@@ -342,6 +342,21 @@ app_set_time_zone(const char *app, const char *time_zone)
 	SPI_finish();
 }
 
+void
+app_set_quiet_hours(const char *app, bool none, TimeADT start, TimeADT end)
+{
+	Oid			types[3] = {TEXTOID, TIMEOID, TIMEOID};
+	Datum		values[3] = {CStringGetTextDatum(app), TimeADTGetDatum(start), TimeADTGetDatum(end)};
+	char		nulls[3] = {' ', none ? 'n' : ' ', none ? 'n' : ' '};
+
+	spi_connect_or_error();
+	if (SPI_execute_with_args("UPDATE webpush.applications SET quiet_start = $2, quiet_end = $3"
+							  " WHERE name = $1",
+							  3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not update webpush.applications");
+	SPI_finish();
+}
+
 int64
 app_find_key(const uint8 public_key[P256_PUBLIC_LEN], char *app)
 {

@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "utils/date.h"
 
 #include "crypto/p256.h"
 
@@ -55,6 +56,9 @@ extern void app_upsert(const char *app, const char *subject,
 
 /* Set the time zone of app's subscriptions that have none (app exists). */
 extern void app_set_time_zone(const char *app, const char *time_zone);
+
+/* Set app's quiet hours, or none (app exists). */
+extern void app_set_quiet_hours(const char *app, bool none, TimeADT start, TimeADT end);
 
 /*
  * The id of the key with this public key, and its application's name into

@@ -23,6 +23,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -68,16 +69,21 @@ copy_text(Datum d, bool isnull)
  * messages_rel), and the endpoint, keys and signing key of the subscription
  * as they are now (the message's own for a one-off; NULL when the
  * subscription was removed).  A delivery of a send at a local time expires
- * its TTL after its own due time.
+ * its TTL after its own due time.  When the application has quiet hours,
+ * they come with the zone they are kept in (the subscription's, or the
+ * application's).
  */
 #define CLAIMED_COLUMNS(messages_rel) \
 	"SELECT c.ctid, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
 	" COALESCE(s.endpoint, m.endpoint), COALESCE(s.p256dh, m.p256dh), COALESCE(s.auth, m.auth)," \
 	" m.payload, m.urgency, m.topic, c.attempts," \
 	" COALESCE(c.due_at + pg_catalog.make_interval(secs => m.ttl), m.expires_at), m.created_at," \
-	" m.application, m.send_at, s.user_id " \
+	" m.application, m.send_at, s.user_id," \
+	" a.quiet_start, a.quiet_end," \
+	" CASE WHEN a.quiet_start IS NOT NULL THEN COALESCE(s.time_zone, a.time_zone) END " \
 	"FROM claimed c JOIN " messages_rel " m ON m.id = c.message_id " \
-	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0"
+	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0 " \
+	"LEFT JOIN webpush.applications a ON a.name = m.application"
 
 /* CLAIMED_COLUMNS, in order. */
 enum
@@ -98,6 +104,9 @@ enum
 	CLAIMED_APPLICATION,
 	CLAIMED_DUE_AT,
 	CLAIMED_USER_ID,
+	CLAIMED_QUIET_START,
+	CLAIMED_QUIET_END,
+	CLAIMED_TIME_ZONE,
 	CLAIMED_NCOLUMNS
 };
 
@@ -156,6 +165,13 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 				sizeof(m->ref.application));
 		m->ref.due_at = DatumGetTimestampTz(v[CLAIMED_DUE_AT]);
 		m->ref.user_id = copy_text(v[CLAIMED_USER_ID], null[CLAIMED_USER_ID]);
+		if (!null[CLAIMED_QUIET_START] && !null[CLAIMED_QUIET_END] && !null[CLAIMED_TIME_ZONE])
+		{
+			m->has_quiet_hours = true;
+			m->quiet_start = DatumGetTimeADT(v[CLAIMED_QUIET_START]);
+			m->quiet_end = DatumGetTimeADT(v[CLAIMED_QUIET_END]);
+			strlcpy(m->time_zone, TextDatumGetCString(v[CLAIMED_TIME_ZONE]), sizeof(m->time_zone));
+		}
 		MemoryContextSwitchTo(spi);
 	}
 }

@@ -10,9 +10,11 @@
 
 #include "datatype/timestamp.h"
 #include "storage/itemptr.h"
+#include "utils/date.h"
 
 #include "crypto/ece.h"
 #include "crypto/p256.h"
+#include "push/push.h"
 #include "shmem/counters.h"
 
 /*
@@ -51,6 +53,11 @@ typedef struct ClaimedMessage
 	char		topic[33];		/* "" for none */
 	int32		attempts;		/* including this one */
 	TimestampTz expires_at;
+	/* The application's quiet hours, in this recipient's zone. */
+	bool		has_quiet_hours;
+	TimeADT		quiet_start;
+	TimeADT		quiet_end;
+	char		time_zone[PUSH_TIME_ZONE_MAX_LEN + 1];
 } ClaimedMessage;
 
 /* A row of webpush.intake the claim recorded as failed (queue_claim). */

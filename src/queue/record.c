@@ -223,15 +223,22 @@ is_final_undelivered(OutcomeKind kind)
 	" AS o(tid, message_id, subscription_id, status, reason, delay_ms) " \
 	FIND_CLAIMED(by) "$7"
 
-/* Handed back unsent: waiting again, the attempt not counted. */
+/*
+ * Handed back unsent: waiting again, the attempt not counted.  One held for
+ * quiet hours (hold_until not NULL) is due at their end, as if it had been
+ * sent at a local time then.
+ */
 #define RECORD_RELEASE_SQL(by) \
 	"UPDATE webpush.deliveries d SET claimed_by = NULL," \
 	" attempts = d.attempts - 1," \
-	" next_attempt_at = pg_catalog.clock_timestamp()" \
-	"  + o.delay_ms * interval '1 millisecond' " \
+	" next_attempt_at = COALESCE(o.hold_until, pg_catalog.clock_timestamp()" \
+	"  + o.delay_ms * interval '1 millisecond')," \
+	" due_at = COALESCE(o.hold_until, d.due_at)," \
+	" last_error = CASE WHEN o.hold_until IS NULL THEN d.last_error ELSE o.reason END " \
 	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
-	" pg_catalog.unnest($3), pg_catalog.unnest($4))" \
-	" AS o(tid, message_id, subscription_id, delay_ms) " \
+	" pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($6)," \
+	" pg_catalog.unnest($7))" \
+	" AS o(tid, message_id, subscription_id, delay_ms, hold_until, reason) " \
 	FIND_CLAIMED(by) "$5"
 
 /*
@@ -313,6 +320,32 @@ final_values(Datum *values, const OutcomeArrays *a)
 	values[8] = PointerGetDatum(text_array(a->user_ids, a->n));
 }
 
+/*
+ * The hold_until of the releases among outcomes, in collect()'s order, as a
+ * timestamptz[] with NULL for those not held.
+ */
+static ArrayType *
+hold_array(const Outcome *outcomes, int n)
+{
+	Datum	   *v = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1];
+	int			lbs[1] = {1};
+	int			k = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (!is_release(outcomes[i].kind))
+			continue;
+		v[k] = TimestampTzGetDatum(outcomes[i].hold_until);
+		nulls[k] = !outcomes[i].held;
+		k++;
+	}
+	dims[0] = k;
+	return construct_md_array(v, nulls, 1, dims, lbs, TIMESTAMPTZOID, sizeof(TimestampTz),
+							  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
 /* The statements that write outcomes, for a batch of them. */
 static void
 record_batch(const Outcome *outcomes, int n)
@@ -327,7 +360,7 @@ record_batch(const Outcome *outcomes, int n)
 		RECORD_RETRY_SQL(BY_TID), RECORD_RETRY_SQL(BY_KEY), 7, NULL, NULL
 	};
 	static OutcomeStatement release = {
-		RECORD_RELEASE_SQL(BY_TID), RECORD_RELEASE_SQL(BY_KEY), 5, NULL, NULL
+		RECORD_RELEASE_SQL(BY_TID), RECORD_RELEASE_SQL(BY_KEY), 7, NULL, NULL
 	};
 	static SPIPlanPtr lock_plan = NULL;
 	static SPIPlanPtr redirect_plan = NULL;
@@ -430,9 +463,9 @@ record_batch(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, is_release);
 	if (a.n > 0)
 	{
-		Oid			types[5] = {TIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID,
-		INT4OID};
-		Datum		values[5];
+		Oid			types[7] = {TIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID,
+		INT4OID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
+		Datum		values[7];
 
 		queue_retries_changed();
 		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
@@ -440,6 +473,8 @@ record_batch(const Outcome *outcomes, int n)
 		values[2] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
 		values[3] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
 		values[4] = Int32GetDatum(MyProcPid);
+		values[5] = PointerGetDatum(hold_array(outcomes, n));
+		values[6] = PointerGetDatum(text_array(a.reasons, a.n));
 		execute_outcome_statement(&release, types, values, a.n, SPI_OK_UPDATE);
 	}
 

@@ -32,6 +32,13 @@ typedef struct Outcome
 	char	   *endpoint;		/* where it went (or was to go): malloc'd or NULL */
 	double		retry_delay_ms; /* OUTCOME_RETRY and OUTCOME_RELEASE */
 	bool		not_attempted;	/* claimed but never sent: not an attempt */
+	/*
+	 * OUTCOME_RELEASE held for the application's quiet hours: due again at
+	 * hold_until (its due time, which its TTL counts from), with reason as
+	 * the delivery's last_error.
+	 */
+	bool		held;
+	TimestampTz hold_until;
 	/* For the counters (counters.h). */
 	bool		requested;		/* a request went out */
 	int64		bytes;			/* its body */

@@ -1,8 +1,9 @@
 /*
  * time_zones.c
- *		Sends at a local time: the time zones of subscriptions and
- *		applications, and webpush.local_time(), which tells when a time of
- *		day next comes in a zone.
+ *		Sends at a local time and quiet hours: the time zones of
+ *		subscriptions and applications, an application's quiet hours, and
+ *		webpush.local_time(), which tells when a time of day next comes in a
+ *		zone.
  *
  * A send with local_time (webpush_send_user, webpush_send_many) gives each
  * recipient a delivery due at that time of day in the recipient's zone:
@@ -23,40 +24,12 @@
 #include "queue/subscriptions.h"
 #include "sql/args.h"
 #include "sql/validate.h"
+#include "support/local_time.h"
 
 PG_FUNCTION_INFO_V1(webpush_local_time);
 PG_FUNCTION_INFO_V1(webpush_time_zone);
 PG_FUNCTION_INFO_V1(webpush_application_time_zone);
-
-/*
- * The first moment at or after "after" when clocks in zone show
- * local_time.  The wall clock of that day (or the next) is turned back
- * into a moment by PostgreSQL's own rules for the zone, so a change of
- * daylight saving time between "after" and then counts; a time a spring
- * change skips is read as PostgreSQL reads it (02:30 as 03:30 daylight
- * time), and one an autumn change repeats as its first occurrence.
- */
-static TimestampTz
-next_local_time(TimeADT local_time, text *zone, TimestampTz after)
-{
-	Timestamp	wall;
-	Timestamp	day;
-	TimestampTz due;
-
-	wall = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone, PointerGetDatum(zone),
-												 TimestampTzGetDatum(after)));
-	day = wall / USECS_PER_DAY - (wall % USECS_PER_DAY < 0 ? 1 : 0);
-	for (int next_day = 0;; next_day++)
-	{
-		Timestamp	candidate = (day + next_day) * USECS_PER_DAY + local_time;
-
-		due = DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone, PointerGetDatum(zone),
-													  TimestampGetDatum(candidate)));
-		/* The next day's always comes after: a zone moves by hours. */
-		if (due >= after || next_day == 2)
-			return due;
-	}
-}
+PG_FUNCTION_INFO_V1(webpush_application_quiet_hours);
 
 /* webpush.local_time(local_time, time_zone, after) */
 Datum
@@ -75,7 +48,7 @@ webpush_local_time(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("local_time must be a time of day before 24:00")));
-	PG_RETURN_TIMESTAMPTZ(next_local_time(local_time, cstring_to_text(zone), after));
+	PG_RETURN_TIMESTAMPTZ(local_time_next(local_time, zone, after));
 }
 
 /* webpush_time_zone(user_id, time_zone, application): NULL clears it. */
@@ -111,6 +84,33 @@ application_time_zone_for_caller(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(zone));
 }
 
+/*
+ * webpush_application_quiet_hours(application, quiet_start, quiet_end):
+ * both NULL for none.  The worker holds what falls in them (hosts.c).
+ */
+static Datum
+application_quiet_hours_for_caller(PG_FUNCTION_ARGS)
+{
+	char	   *app = application_arg(fcinfo, 0);
+	bool		none = PG_ARGISNULL(1) && PG_ARGISNULL(2);
+	uint8		public_key[P256_PUBLIC_LEN];
+
+	if (!none && (PG_ARGISNULL(1) || PG_ARGISNULL(2)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("quiet hours need both a start and an end"),
+				 errhint("Pass both, for example '22:00' and '07:00', or both NULL for none.")));
+	if (!none && PG_GETARG_TIMEADT(1) == PG_GETARG_TIMEADT(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("quiet hours must not start and end at the same time"),
+				 errhint("Quiet hours from 22:00 to 07:00 span midnight; NULL, NULL means none.")));
+	app_require_owner(app);
+	(void) app_current_key(app, public_key);	/* it exists */
+	app_set_quiet_hours(app, none, none ? 0 : PG_GETARG_TIMEADT(1), none ? 0 : PG_GETARG_TIMEADT(2));
+	PG_RETURN_VOID();
+}
+
 /* The SQL entry points that touch tables run as the extension's owner. */
 
 Datum
@@ -123,4 +123,10 @@ Datum
 webpush_application_time_zone(PG_FUNCTION_ARGS)
 {
 	return call_for_caller(application_time_zone_for_caller, fcinfo);
+}
+
+Datum
+webpush_application_quiet_hours(PG_FUNCTION_ARGS)
+{
+	return call_for_caller(application_quiet_hours_for_caller, fcinfo);
 }

@@ -50,6 +50,7 @@
 #include "support/spi_util.h"
 #include "shmem/registry.h"
 #include "settings.h"
+#include "support/local_time.h"
 #include "worker/worker_state.h"
 
 /* Keep o for the next transaction, with its endpoint (NULL: none). */
@@ -281,6 +282,44 @@ release_unsent(WorkerState *w, const DeliveryRef *ref, double delay_ms)
 	add_outcome(w, &o, NULL);
 }
 
+/*
+ * The application's quiet hours, in the recipient's zone: a notification
+ * that is not urgent, claimed inside them, is handed back due at their end
+ * (its TTL counting from then, as for a send at a local time), and its
+ * delivery says why.  True when it was held.
+ */
+static bool
+hold_for_quiet_hours(WorkerState *w, const ClaimedMessage *m, const DeliveryRef *ref,
+					 TimestampTz now)
+{
+	TimeADT		clock;
+	bool		quiet;
+	Outcome		o = {0};
+	char		reason[160];
+
+	if (!m->has_quiet_hours || strcmp(m->urgency, "high") == 0 ||
+		!local_time_zone_known(m->time_zone))
+		return false;
+	clock = local_time_of_day(m->time_zone, now);
+	if (m->quiet_start < m->quiet_end)
+		quiet = clock >= m->quiet_start && clock < m->quiet_end;
+	else
+		quiet = clock >= m->quiet_start || clock < m->quiet_end;	/* over midnight */
+	if (!quiet)
+		return false;
+	o.ref = *ref;
+	o.kind = OUTCOME_RELEASE;
+	o.held = true;
+	o.hold_until = local_time_next(m->quiet_end, m->time_zone, now);
+	snprintf(reason, sizeof(reason), "quiet hours in %s: held until %02d:%02d there",
+			 m->time_zone, (int) (m->quiet_end / USECS_PER_HOUR),
+			 (int) (m->quiet_end % USECS_PER_HOUR / USECS_PER_MINUTE));
+	if ((o.reason = strdup(reason)) == NULL)
+		elog(FATAL, "webpush worker: out of memory");
+	add_outcome(w, &o, NULL);
+	return true;
+}
+
 /* Put a built request on the wire; a failure to start comes back as done. */
 static void
 launch(WorkerState *w, Delivery *d, TimestampTz now)
@@ -408,6 +447,9 @@ hosts_start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signe
 		add_outcome(w, &o, m->endpoint);
 		return;
 	}
+
+	if (hold_for_quiet_hours(w, m, &ref, now))
+		return;
 
 	if (signer_status == SIGNER_NO_SUBJECT)
 	{

@@ -208,3 +208,29 @@ test('a delivery whose local time has not come is not hastened when its push ser
   assert.ok(!service.received(sub.endpoint).some((m) => m.payload.toString() === 'later'));
   await db.query('SELECT webpush_cancel($1)', [later]);
 });
+
+test('quiet hours hold what is not urgent until they end, where the recipient is; urgent notifications pass', async () => {
+  const sub = service.subscribe();
+  const id = await value('SELECT webpush_subscribe($1, $2)', [{ ...sub, timeZone: 'Europe/Paris' }, 'lt-quiet']);
+  const hhmmss = (ms) => wall('Europe/Paris', ms).slice(3).map((n) => String(n).padStart(2, '0')).join(':');
+  const end = Math.ceil((Date.now() + 3000) / 1000) * 1000;
+  await db.query("SELECT webpush_application_quiet_hours('default', $1::time, $2::time)",
+    [hhmmss(Date.now() - 60000), hhmmss(end)]);
+  try {
+    await db.query("SELECT webpush_send($1::bigint, 'can wait', ttl => 60)", [id]);
+    await db.query("SELECT webpush_send($1::bigint, 'urgent', urgency => 'high')", [id]);
+    await service.waitFor(() => service.received(sub.endpoint).length === 1, 10000 * SLOW);
+    assert.equal(service.received(sub.endpoint)[0].payload.toString(), 'urgent');
+    // The other waits, and says why.
+    const reason = await until('the held delivery', async () => value(
+      'SELECT last_error FROM webpush.deliveries WHERE subscription_id = $1 AND due_at IS NOT NULL', [id]));
+    assert.match(reason, /^quiet hours in Europe\/Paris: held until \d\d:\d\d there$/);
+    await service.waitFor(() => service.received(sub.endpoint).length === 2, 15000 * SLOW);
+    const held = service.received(sub.endpoint)[1];
+    assert.equal(held.payload.toString(), 'can wait');
+    assert.ok(held.receivedAt >= end - 5, `not before the quiet hours end: ${held.receivedAt - end} ms`);
+    assert.ok(Number(held.headers.ttl) >= 58, `TTL ${held.headers.ttl} counts from the end of the quiet hours`);
+  } finally {
+    await db.query("SELECT webpush_application_quiet_hours('default', NULL, NULL)");
+  }
+});

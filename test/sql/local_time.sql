@@ -86,6 +86,14 @@ SELECT recipients FROM webpush_send_user('anne', 'new year', local_time => '00:0
                                          send_at => '2030-01-01 00:00+00');
 SELECT scheduled - :scheduled_before AS scheduled FROM webpush.status;
 
+-- Quiet hours: both ends or neither, and not the same time.
+SELECT webpush_application_quiet_hours('default', '22:00', '07:00');
+SELECT quiet_start, quiet_end FROM webpush.applications WHERE name = 'default';
+SELECT webpush_application_quiet_hours('default', '22:00', NULL);
+SELECT webpush_application_quiet_hours('default', '07:00', '07:00');
+SELECT webpush_application_quiet_hours('default', NULL, NULL);
+SELECT quiet_start IS NULL AND quiet_end IS NULL AS none FROM webpush.applications WHERE name = 'default';
+
 SELECT webpush_cancel(id) FROM webpush.messages WHERE id >= :nine ORDER BY id;
 SELECT webpush_unsubscribe_user(u) FROM unnest(ARRAY['anne', 'kenji', 'maya', 'omar', 'luna']) u;
 RESET TimeZone;
