@@ -18,6 +18,7 @@ OBJS = \
 	src/http/http.o \
 	src/push/subscription.o \
 	src/push/receipt.o \
+	src/push/payload_limits.o \
 	src/push/notification.o \
 	src/push/push.o \
 	src/shmem/counters.o \

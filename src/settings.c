@@ -34,6 +34,10 @@ int			webpush_max_in_flight_per_host = 100;
 int			webpush_max_queued_per_role = 0;
 char	   *webpush_allowed_ports = NULL;
 
+char	   *webpush_payload_limits_text = NULL;
+/* webpush.payload_limits, parsed. */
+PayloadLimits webpush_payload_limits;
+
 /* allow_private_endpoints and allowed_ports, as endpoint.c takes them. */
 EndpointPolicy webpush_endpoint_policy = {0, 0, 1, {443}};
 
@@ -107,6 +111,40 @@ assign_allowed_ports(const char *newval, void *extra)
 	webpush_endpoint_policy.any_port = parsed->any_port;
 	webpush_endpoint_policy.nports = parsed->nports;
 	memcpy(webpush_endpoint_policy.ports, parsed->ports, sizeof(parsed->ports));
+}
+
+static bool
+check_payload_limits(char **newval, void **extra, GucSource source)
+{
+	PayloadLimits parsed;
+	PayloadLimits *copy;
+	const char *problem;
+
+	(void) source;
+	if (*newval == NULL)
+		return true;
+	if ((problem = payload_limits_parse(*newval, &parsed)) != NULL)
+	{
+		GUC_check_errdetail("webpush.payload_limits: %s.", problem);
+		GUC_check_errhint("For example: updates.push.services.mozilla.com=3070");
+		return false;
+	}
+	copy = webpush_guc_malloc(sizeof(PayloadLimits));
+	if (copy == NULL)
+		return false;
+	*copy = parsed;
+	*extra = copy;
+	return true;
+}
+
+static void
+assign_payload_limits(const char *newval, void *extra)
+{
+	(void) newval;
+	if (extra != NULL)
+		webpush_payload_limits = *(const PayloadLimits *) extra;
+	else
+		webpush_payload_limits.n = 0;
 }
 
 bool
@@ -244,6 +282,15 @@ settings_define(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("webpush.payload_limits",
+							   "Limits on a request's body below 4096 bytes, by push service host: host=bytes, *.domain=bytes, ...",
+							   "A notification whose encrypted body is larger fails for that host, with the reason in webpush.history.",
+							   &webpush_payload_limits_text,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_payload_limits, assign_payload_limits, NULL);
 
 	/*
 	 * Workers, their shared memory and the settings that size them exist

@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "http/endpoint.h"
+#include "push/payload_limits.h"
 
 /* The extension version whose tables this library's statements use. */
 #define WEBPUSH_SQL_VERSION "0.4"
@@ -28,6 +29,8 @@ extern int	webpush_max_in_flight_per_host;
 extern int	webpush_max_queued_per_role;
 extern char *webpush_allowed_ports;
 extern EndpointPolicy webpush_endpoint_policy;
+extern char *webpush_payload_limits_text;
+extern PayloadLimits webpush_payload_limits;
 
 /* Define the settings (from _PG_init). */
 extern void settings_define(void);

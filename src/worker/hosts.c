@@ -531,6 +531,27 @@ hosts_start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signe
 			msg.payload_len = n;
 		}
 	}
+	/* A service with a smaller limit than 4096 bytes would refuse it. */
+	if (msg.payload != NULL)
+	{
+		int			limit = payload_limit_for(&webpush_payload_limits, ep.origin);
+		size_t		body = ECE_BODY_LEN(msg.payload_len);
+
+		if (limit > 0 && body > (size_t) limit)
+		{
+			char		reason[ENDPOINT_MAX_LEN + 128];
+
+			snprintf(reason, sizeof(reason),
+					 "the encrypted body is %zu bytes, above the %d that webpush.payload_limits allows for %s",
+					 body, limit, ep.origin + strlen("https://"));
+			o.kind = OUTCOME_FAILED;
+			o.reason = strdup(reason);
+			o.not_attempted = true;
+			add_outcome(w, &o, m->endpoint);
+			return;
+		}
+	}
+
 	/* What is left of the TTL, so the push service keeps it no longer. */
 	TimestampDifference(now, m->expires_at, &secs, &usecs);
 	msg.ttl = (int32) Min(secs + (usecs >= 500000 ? 1 : 0), PG_INT32_MAX);

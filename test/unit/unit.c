@@ -22,6 +22,7 @@
 #include "worker/host_rules.h"
 #include "support/safe_text.h"
 #include "crypto/p256.h"
+#include "push/payload_limits.h"
 #include "push/receipt.h"
 #include "http/retry_after.h"
 #include "push/subscription.h"
@@ -347,6 +348,58 @@ test_subscription_check(void)
 	}
 	CHECK(subscription_check_endpoint("https://a.example/\0x", 20, NULL, &(SubscriptionChecked) {0}) ==
 		  SUBSCRIPTION_BAD_ENDPOINT, "an endpoint with a NUL inside is refused");
+}
+
+/* webpush.payload_limits: parsing, and which entry a push service gets. */
+static void
+test_payload_limits(void)
+{
+	static const struct
+	{
+		const char *text;
+		int			ok;
+	}			parses[] = {
+		{"", 1},
+		{"   ", 1},
+		{"updates.push.services.mozilla.com=3070", 1},
+		{" a.example = 1000 , *.example.org=2000,b.example:8443=3000", 1},
+		{"a.example=127", 0},		/* below 128 */
+		{"a.example=4097", 0},
+		{"a.example=", 0},
+		{"=1000", 0},
+		{"*.=1000", 0},
+		{"a.example 1000", 0},
+		{"a.example=1000;b.example=1000", 0},
+		{"a.example=1000,", 0},
+		{"a/b=1000", 0},
+		{"a.example=1000x", 0},
+	};
+	PayloadLimits limits;
+
+	for (size_t i = 0; i < sizeof(parses) / sizeof(parses[0]); i++)
+		CHECK((payload_limits_parse(parses[i].text, &limits) == NULL) == parses[i].ok,
+			  "payload_limits_parse(\"%s\")", parses[i].text);
+	CHECK(payload_limits_parse("a=1000,b=1000,c=1000,d=1000,e=1000,f=1000,g=1000,h=1000,"
+							   "i=1000,j=1000,k=1000,l=1000,m=1000,n=1000,o=1000,p=1000", &limits) == NULL &&
+		  limits.n == 16, "16 entries");
+	CHECK(payload_limits_parse("a=1000,b=1000,c=1000,d=1000,e=1000,f=1000,g=1000,h=1000,"
+							   "i=1000,j=1000,k=1000,l=1000,m=1000,n=1000,o=1000,p=1000,q=1000", &limits) != NULL,
+		  "17 entries refused");
+
+	CHECK(payload_limits_parse("Updates.Push.Services.Mozilla.com=3070, *.example.org=2000,"
+							   " *.deep.example.org=1500, host.example.org=1000, host.example.org:8443=900",
+							   &limits) == NULL, "parses");
+	CHECK(payload_limit_for(&limits, "https://updates.push.services.mozilla.com") == 3070, "a host, any case");
+	CHECK(payload_limit_for(&limits, "https://UPDATES.push.services.mozilla.com") == 3070, "the origin in another case");
+	CHECK(payload_limit_for(&limits, "https://fcm.googleapis.com") == 0, "no entry: none");
+	CHECK(payload_limit_for(&limits, "https://a.example.org") == 2000, "in a domain");
+	CHECK(payload_limit_for(&limits, "https://example.org") == 0, "*.domain is not the domain itself");
+	CHECK(payload_limit_for(&limits, "https://badexample.org") == 0, "a suffix that is not a label");
+	CHECK(payload_limit_for(&limits, "https://x.deep.example.org") == 1500, "the longest domain wins");
+	CHECK(payload_limit_for(&limits, "https://host.example.org") == 1000, "the host wins over its domain");
+	CHECK(payload_limit_for(&limits, "https://host.example.org:8443") == 900, "host:port wins over the host");
+	CHECK(payload_limit_for(&limits, "https://host.example.org:9443") == 1000, "another port: the host's");
+	CHECK(payload_limit_for(NULL, "https://host.example.org") == 0, "no limits");
 }
 
 /* Retry-After: both RFC 9110 forms, bounded, everything else refused. */
@@ -862,6 +915,7 @@ main(void)
 	test_rfc8291();
 	test_ephemeral_ecdh();
 	test_retry_after();
+	test_payload_limits();
 	test_subscription_check();
 	test_vapid();
 	test_safe_text();
