@@ -143,12 +143,130 @@ http_request_free(HttpRequest *req)
 	free(req);
 }
 
+bool
+http_request_set_url(HttpRequest *req, const char *url)
+{
+	char	   *copy = strdup(url);
+
+	if (copy == NULL)
+		return false;
+	free(req->url);
+	req->url = copy;
+	return true;
+}
+
+bool
+http_request_add_header(HttpRequest *req, const char *line)
+{
+	struct curl_slist *grown = curl_slist_append(req->headers, line);
+
+	if (grown == NULL)
+		return false;
+	req->headers = grown;
+	return true;
+}
+
+uint8 *
+http_request_body_buffer(HttpRequest *req, size_t capacity)
+{
+	uint8	   *body = malloc(Max(capacity, 1));
+
+	if (body == NULL)
+		return NULL;
+	free(req->body);
+	req->body = body;
+	req->body_cap = capacity;
+	req->body_len = 0;
+	return body;
+}
+
+void
+http_request_set_body_len(HttpRequest *req, size_t len)
+{
+	Assert(len <= req->body_cap);
+	req->body_len = Min(len, req->body_cap);
+}
+
+void
+http_request_set_owner(HttpRequest *req, void *owner)
+{
+	req->owner = owner;
+}
+
+void *
+http_request_owner(const HttpRequest *req)
+{
+	return req->owner;
+}
+
+const char *
+http_request_url(const HttpRequest *req)
+{
+	return req->url;
+}
+
+size_t
+http_request_body_len(const HttpRequest *req)
+{
+	return req->body_len;
+}
+
+long
+http_request_status(const HttpRequest *req)
+{
+	return req->status;
+}
+
+const char *
+http_request_error(const HttpRequest *req)
+{
+	return req->status == 0 ? req->error : "";
+}
+
+bool
+http_request_refused_address(const HttpRequest *req)
+{
+	return req->refused_address;
+}
+
+bool
+http_request_unreachable(const HttpRequest *req)
+{
+	return req->unreachable;
+}
+
+bool
+http_request_timed_out(const HttpRequest *req)
+{
+	return req->timed_out;
+}
+
+long
+http_request_retry_after(const HttpRequest *req)
+{
+	return req->retry_after;
+}
+
+const char *
+http_request_description(const HttpRequest *req)
+{
+	return req->error_description;
+}
+
+const char *
+http_request_response(const HttpRequest *req, size_t *len)
+{
+	*len = req->response != NULL ? req->response_len : 0;
+	return req->response;
+}
+
 void
 http_client_start(HttpClient *client, HttpRequest *req)
 {
 	req->client = client;
 	req->error[0] = '\0';
 	req->status = 0;
+	req->timed_out = false;
 	client->in_flight++;
 	if (!h2_start(client, req) && !http_start_with_curl(client, req))
 		http_request_done(client, req);
@@ -225,6 +343,7 @@ collect_finished(HttpClient *client)
 		if (req->curl_code != CURLE_OK)
 		{
 			req->status = 0;
+			req->timed_out = req->curl_code == CURLE_OPERATION_TIMEDOUT;
 			req->unreachable = !req->refused_address &&
 				(req->curl_code == CURLE_COULDNT_RESOLVE_HOST ||
 				 req->curl_code == CURLE_COULDNT_CONNECT ||

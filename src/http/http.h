@@ -14,14 +14,14 @@
 
 #include "postgres.h"
 
-#include <curl/curl.h>
-
 #include "http/endpoint.h"
 
 /* Bytes of a response body kept for diagnostics (Apple's JSON reason...). */
 #define HTTP_RESPONSE_KEEP 1024
 /* ... and of a reason given in a header, NUL included. */
 #define HTTP_DESCRIPTION_KEEP 256
+/* ... and of why a request got no answer, NUL included. */
+#define HTTP_ERROR_KEEP 384
 
 typedef struct HttpClientConfig
 {
@@ -33,43 +33,13 @@ typedef struct HttpClientConfig
 
 typedef struct HttpClient HttpClient;
 
-typedef struct HttpRequest
-{
-	/* Set by the caller before http_client_start; freed by http_request_free. */
-	char	   *url;
-	struct curl_slist *headers;
-	uint8	   *body;			/* may be NULL when body_len is 0 */
-	size_t		body_len;
-	void	   *owner;			/* the caller's, untouched here */
-
-	/* Set when the request completes. */
-	long		status;			/* HTTP status, 0 when none was received */
-	CURLcode	curl_code;
-	char		error[CURL_ERROR_SIZE + 128];	/* why, when status is 0 */
-	bool		refused_address;	/* blocked by the address policy */
-	AddressClass refused_class; /* ... for being of this class */
-	bool		unreachable;	/* no connection to its host could be made */
-	long		retry_after;	/* seconds from Retry-After, -1 if absent */
-	/* WNS gives its reason only in X-WNS-Error-Description ("" if absent). */
-	char		error_description[HTTP_DESCRIPTION_KEEP];
-	char	   *response;		/* first HTTP_RESPONSE_KEEP bytes, NUL-ended */
-	size_t		response_len;
-
-	/* Private to http.c and http2.c. */
-	CURL	   *easy;			/* HTTP/1.1 through libcurl */
-	HttpClient *client;
-	struct HttpRequest *next_done;
-	bool		done_listed;
-	struct H2Conn *h2;			/* HTTP/2: its connection */
-	int32		stream_id;		/* 0 until submitted */
-	char	   *authority;
-	char	   *path;
-	size_t		body_sent;
-	int64		deadline_ms;	/* CLOCK_MONOTONIC */
-	int			refusals;		/* times the server refused it unprocessed */
-	struct HttpRequest *h2_next;
-	struct HttpRequest *h2_prev;
-} HttpRequest;
+/*
+ * One POST to a push service.  Opaque: the caller sets it up with the
+ * http_request_set_* functions, starts it, and reads the answer with the
+ * getters below once http_client_next_done has returned it.  Every getter is
+ * a field read: the worker calls them for thousands of requests a second.
+ */
+typedef struct HttpRequest HttpRequest;
 
 extern HttpClient *http_client_create(const HttpClientConfig *config);
 
@@ -85,7 +55,7 @@ extern void http_client_configure(HttpClient *client, const HttpClientConfig *co
 extern bool http_client_ready(HttpClient *client);
 
 /*
- * A zeroed request; the caller fills url, headers and body.
+ * A new request, with nothing set; the caller sets its URL, headers and body.
  *
  * Ownership: from http_client_start until http_client_next_done returns it,
  * a request belongs to the client (in flight, then on the done list).
@@ -97,9 +67,57 @@ extern HttpRequest *http_request_create(void);
 extern void http_request_free(HttpRequest *req);
 
 /*
+ * Setting a request up, before http_client_start.  Each returns false when
+ * out of memory, the request then unchanged.
+ */
+extern bool http_request_set_url(HttpRequest *req, const char *url);
+/* One "Name: value" line; "Name:" with no value sends no such header. */
+extern bool http_request_add_header(HttpRequest *req, const char *line);
+
+/*
+ * The body is written in place (the encryption's output goes straight
+ * there): a buffer of capacity bytes, NULL when out of memory, then the
+ * length used, at most capacity.
+ */
+extern uint8 *http_request_body_buffer(HttpRequest *req, size_t capacity);
+extern void http_request_set_body_len(HttpRequest *req, size_t len);
+
+/* The caller's pointer, untouched by the client (the worker's delivery). */
+extern void http_request_set_owner(HttpRequest *req, void *owner);
+extern void *http_request_owner(const HttpRequest *req);
+
+extern const char *http_request_url(const HttpRequest *req);
+/* Bytes of the body, as sent (what the counters count). */
+extern size_t http_request_body_len(const HttpRequest *req);
+
+/*
+ * The answer, once the request is done.  The status is 0 when no HTTP
+ * answer came; http_request_error then says why.
+ */
+extern long http_request_status(const HttpRequest *req);
+/* Why there was no answer; "" when there was one. */
+extern const char *http_request_error(const HttpRequest *req);
+/* No answer because the address policy refused the address connected to. */
+extern bool http_request_refused_address(const HttpRequest *req);
+/* No answer because no connection to the host could be made. */
+extern bool http_request_unreachable(const HttpRequest *req);
+/* No answer within HttpClientConfig.timeout_ms. */
+extern bool http_request_timed_out(const HttpRequest *req);
+/* Seconds from Retry-After, -1 when absent or unparsable. */
+extern long http_request_retry_after(const HttpRequest *req);
+/* X-WNS-Error-Description, the only reason WNS gives; "" when absent. */
+extern const char *http_request_description(const HttpRequest *req);
+
+/*
+ * The first HTTP_RESPONSE_KEEP bytes of the response body, NUL-ended, and
+ * their length in *len; NULL (and 0) when the body was empty.
+ */
+extern const char *http_request_response(const HttpRequest *req, size_t *len);
+
+/*
  * Start a request.  It is in flight until http_client_next_done returns it;
  * a request that cannot be sent comes back that way too, with status 0 and
- * req->error saying why.
+ * http_request_error saying why.
  */
 extern void http_client_start(HttpClient *client, HttpRequest *req);
 

@@ -868,6 +868,7 @@ h2_tend(HttpClient *client)
 				nghttp2_session_set_stream_user_data(conn->session, r->stream_id, NULL);
 				nghttp2_submit_rst_stream(conn->session, NGHTTP2_FLAG_NONE, r->stream_id,
 										  NGHTTP2_CANCEL);
+				r->timed_out = true;
 				fail_request(client, r, why);
 				cancelled = true;
 			}

@@ -15,7 +15,52 @@
 
 #include "storage/latch.h"
 
+#include <curl/curl.h>
+
 #include "http/http.h"
+
+struct HttpRequest
+{
+	/* Set up by the caller through http.h's setters. */
+	char	   *url;
+	struct curl_slist *headers;
+	uint8	   *body;			/* may be NULL when body_len is 0 */
+	size_t		body_len;
+	size_t		body_cap;
+	void	   *owner;
+
+	/* Set when the request completes. */
+	long		status;			/* HTTP status, 0 when none was received */
+	CURLcode	curl_code;
+	char		error[HTTP_ERROR_KEEP]; /* why, when status is 0 */
+	bool		refused_address;	/* blocked by the address policy */
+	AddressClass refused_class; /* ... for being of this class */
+	bool		unreachable;	/* no connection to its host could be made */
+	bool		timed_out;		/* no answer within the timeout */
+	long		retry_after;	/* seconds from Retry-After, -1 if absent */
+	char		error_description[HTTP_DESCRIPTION_KEEP];
+	char	   *response;		/* first HTTP_RESPONSE_KEEP bytes, NUL-ended */
+	size_t		response_len;
+
+	/* The client's. */
+	CURL	   *easy;			/* HTTP/1.1 through libcurl */
+	HttpClient *client;
+	struct HttpRequest *next_done;
+	bool		done_listed;
+	struct H2Conn *h2;			/* HTTP/2: its connection */
+	int32		stream_id;		/* 0 until submitted */
+	char	   *authority;
+	char	   *path;
+	size_t		body_sent;
+	int64		deadline_ms;	/* CLOCK_MONOTONIC */
+	int			refusals;		/* times the server refused it unprocessed */
+	struct HttpRequest *h2_next;
+	struct HttpRequest *h2_prev;
+};
+
+/* libcurl's message fits, with room for what we add around it. */
+StaticAssertDecl(HTTP_ERROR_KEEP >= CURL_ERROR_SIZE + 128,
+				 "HTTP_ERROR_KEEP is too small for libcurl's error buffer");
 
 /* A socket libcurl asked us to watch. */
 typedef struct WatchedSocket

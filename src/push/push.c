@@ -11,14 +11,13 @@
 #include "push/push.h"
 
 static bool
-add_header(struct curl_slist **headers, const char *fmt,...) pg_attribute_printf(2, 3);
+add_header(HttpRequest *req, const char *fmt,...) pg_attribute_printf(2, 3);
 
 static bool
-add_header(struct curl_slist **headers, const char *fmt,...)
+add_header(HttpRequest *req, const char *fmt,...)
 {
 	char		line[VAPID_JWT_MAX_LEN + 256];
 	va_list		args;
-	struct curl_slist *grown;
 	int			n;
 
 	va_start(args, fmt);
@@ -26,11 +25,7 @@ add_header(struct curl_slist **headers, const char *fmt,...)
 	va_end(args);
 	if (n < 0 || (size_t) n >= sizeof(line))
 		return false;
-	grown = curl_slist_append(*headers, line);
-	if (grown == NULL)
-		return false;
-	*headers = grown;
-	return true;
+	return http_request_add_header(req, line);
 }
 
 const char *
@@ -39,15 +34,14 @@ push_build_request(EceContext *ece, const PushMessage *msg, time_t now,
 {
 	EceRecipient recipient;
 	const char *jwt;
-	struct curl_slist *headers = NULL;
+	uint8	   *body;
 	bool		ok;
 
 	jwt = vapid_jwt_for_origin(msg->signer, msg->origin, now);
 	if (jwt == NULL)
 		return "could not sign the VAPID token";
 
-	req->url = strdup(msg->endpoint);
-	if (req->url == NULL)
+	if (!http_request_set_url(req, msg->endpoint))
 		return "out of memory";
 
 	if (msg->payload != NULL)
@@ -58,14 +52,14 @@ push_build_request(EceContext *ece, const PushMessage *msg, time_t now,
 		/* Checked in full when it was subscribed or queued. */
 		if (ece_recipient_init(&recipient, msg->p256dh, msg->auth) != 0)
 			return "the subscription's p256dh key is not a valid P-256 point";
-		req->body = malloc(ECE_BODY_LEN(msg->payload_len));
-		if (req->body == NULL)
+		body = http_request_body_buffer(req, ECE_BODY_LEN(msg->payload_len));
+		if (body == NULL)
 		{
 			ece_recipient_clear(&recipient);
 			return "out of memory";
 		}
 		rc = ece_encrypt(ece, &recipient, msg->payload, msg->payload_len,
-						 NULL, NULL, req->body, &body_len);
+						 NULL, NULL, body, &body_len);
 		ece_recipient_clear(&recipient);
 		if (rc == ECE_ERROR_PAYLOAD_TOO_LARGE)
 			return "the payload is larger than 3993 bytes";
@@ -73,24 +67,20 @@ push_build_request(EceContext *ece, const PushMessage *msg, time_t now,
 			return "the subscription's p256dh key is not a valid P-256 point";
 		if (rc != ECE_OK)
 			return "could not encrypt the payload";
-		req->body_len = body_len;
+		http_request_set_body_len(req, body_len);
 	}
 
-	ok = add_header(&headers, "TTL: %d", (int) msg->ttl) &&
-		add_header(&headers, "Urgency: %s", msg->urgency) &&
-		(msg->topic == NULL || add_header(&headers, "Topic: %s", msg->topic)) &&
-		add_header(&headers, "Content-Type: application/octet-stream") &&
+	ok = add_header(req, "TTL: %d", (int) msg->ttl) &&
+		add_header(req, "Urgency: %s", msg->urgency) &&
+		(msg->topic == NULL || add_header(req, "Topic: %s", msg->topic)) &&
+		add_header(req, "Content-Type: application/octet-stream") &&
 		(msg->payload == NULL ||
-		 add_header(&headers, "Content-Encoding: aes128gcm")) &&
-		add_header(&headers, "Authorization: vapid t=%s, k=%s",
+		 add_header(req, "Content-Encoding: aes128gcm")) &&
+		add_header(req, "Authorization: vapid t=%s, k=%s",
 				   jwt, vapid_signer_public_key(msg->signer)) &&
 	/* libcurl would otherwise wait for "100 Continue" on larger bodies */
-		add_header(&headers, "Expect:");
+		add_header(req, "Expect:");
 	if (!ok)
-	{
-		curl_slist_free_all(headers);
 		return "out of memory";
-	}
-	req->headers = headers;
 	return NULL;
 }

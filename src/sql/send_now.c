@@ -187,7 +187,7 @@ count_sent_now(const char *app, const char *endpoint, const HttpRequest *req,
 	e.application = app;
 	e.host = host;
 	e.requested = true;
-	e.bytes = (int64) req->body_len;
+	e.bytes = (int64) http_request_body_len(req);
 	e.latency_s = -1;
 	e.problem = verdict->reason[0] ? verdict->reason : NULL;
 	switch (verdict->kind)
@@ -284,13 +284,14 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app, bool paylo
 	started = GetCurrentTimestamp();
 	run_request(req);
 
-	status = req->status;
+	status = http_request_status(req);
 	if (status == 0)
 	{
-		char		why[sizeof(req->error)];
-		bool		refused = req->refused_address;
+		char		why[HTTP_ERROR_KEEP];
+		const char *error = http_request_error(req);
+		bool		refused = http_request_refused_address(req);
 
-		safe_text(req->error, strlen(req->error), GetDatabaseEncoding() != PG_UTF8,
+		safe_text(error, strlen(error), GetDatabaseEncoding() != PG_UTF8,
 				  why, sizeof(why));
 		http_request_free(req);
 		ereport(ERROR,
@@ -306,8 +307,10 @@ send_now(FunctionCallInfo fcinfo, Subscription *sub, const char *app, bool paylo
 		RetryBudget no_retry = {1, 0, 0};
 		Verdict		verdict;
 		MessageSpec spec;
+		size_t		response_len;
+		const char *response = http_request_response(req, &response_len);
 
-		safe_text(req->response ? req->response : "", req->response_len,
+		safe_text(response ? response : "", response_len,
 				  GetDatabaseEncoding() != PG_UTF8, safe, sizeof(safe));
 		values[1] = CStringGetTextDatum(safe);
 		delivery_judge(req, &no_retry, &verdict);

@@ -167,22 +167,19 @@ delivery_judge(const HttpRequest *req, const RetryBudget *budget,
 	PushAnswer	answer;
 	VerdictBudget left;
 
-	answer.status = req->status;
-	answer.refused_address = req->refused_address;
-	answer.retry_after = req->retry_after;
+	answer.status = http_request_status(req);
+	answer.refused_address = http_request_refused_address(req);
+	answer.retry_after = http_request_retry_after(req);
 	answer.text = NULL;
 	answer.text_len = 0;
-	if (req->status == 0)
+	if (answer.status == 0)
 	{
-		answer.text = req->error;
-		answer.text_len = strlen(req->error);
+		answer.text = http_request_error(req);
+		answer.text_len = strlen(answer.text);
 	}
-	else if (req->response != NULL)
-	{
-		answer.text = req->response;
-		answer.text_len = req->response_len;
-	}
-	answer.description = req->error_description;
+	else
+		answer.text = http_request_response(req, &answer.text_len);
+	answer.description = http_request_description(req);
 	answer.ascii_only = GetDatabaseEncoding() != PG_UTF8;
 	left.attempts = budget->attempts;
 	left.max_attempts = budget->max_attempts;

@@ -90,7 +90,7 @@ note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outc
 
 	if (probe)
 		host->probe_message = host->probe_subscription = 0;
-	if (req->unreachable)
+	if (http_request_unreachable(req))
 	{
 		if (host->down_since == 0)
 		{
@@ -109,7 +109,7 @@ note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outc
 			o->retry_delay_ms = secs * 1000.0 + usecs / 1000.0;
 		}
 	}
-	else if (req->status > 0 && host->down_since != 0)
+	else if (http_request_status(req) > 0 && host->down_since != 0)
 	{
 		if (TimestampDifferenceExceeds(host->down_since, now, DOWN_BEFORE_HASTE_MS) &&
 			TimestampDifferenceExceeds(host->last_haste, now, HASTE_MIN_INTERVAL_MS))
@@ -120,7 +120,7 @@ note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outc
 		}
 		host->down_since = 0;
 	}
-	if (req->status > 0 && host->facts.stall_released)
+	if (http_request_status(req) > 0 && host->facts.stall_released)
 	{
 		/*
 		 * It answers again after a stall: what went back for
@@ -141,7 +141,7 @@ note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outc
 void
 hosts_judge(WorkerState *w, HttpRequest *req)
 {
-	Delivery   *d = req->owner;
+	Delivery   *d = http_request_owner(req);
 	RetryBudget budget;
 	Verdict		verdict;
 	Outcome		o = {0};
@@ -155,9 +155,8 @@ hosts_judge(WorkerState *w, HttpRequest *req)
 	o.status = verdict.status;
 	o.retry_delay_ms = verdict.retry_delay_ms;
 	o.requested = true;
-	o.bytes = (int64) req->body_len;
-	o.timed_out = req->curl_code == CURLE_OPERATION_TIMEDOUT ||
-		strncmp(req->error, "timed out", 9) == 0;
+	o.bytes = (int64) http_request_body_len(req);
+	o.timed_out = http_request_timed_out(req);
 	o.answered_at = GetCurrentTimestamp();
 	if (verdict.reason[0] != '\0')
 		o.reason = strdup(verdict.reason);
@@ -180,7 +179,7 @@ hosts_judge(WorkerState *w, HttpRequest *req)
 			break;
 	}
 	note_host_outage(w, d, req, &o);
-	add_outcome(w, &o, req->url);
+	add_outcome(w, &o, http_request_url(req));
 }
 
 /* The state of an origin, created on first use. */
@@ -568,7 +567,7 @@ hosts_start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signe
 	d->host = host;
 	d->req = req;
 	d->next_parked = NULL;
-	req->owner = d;
+	http_request_set_owner(req, d);
 
 	error = delivery_build_request(&msg, req);
 	if (error != NULL)

@@ -641,14 +641,14 @@ wait_and_collect(WorkerState *w, long wait_ms)
 	w->room.collected_at = now;
 	while ((done = http_client_next_done(w->http)) != NULL)
 	{
-		Delivery   *d = done->owner;
+		Delivery   *d = http_request_owner(done);
 		HostFacts  *facts = &d->host->facts;
 		bool		was_quiet = !host_answering(facts, hosts_room_now(w), now);
 
 		facts->in_flight--;
 		facts->last_progress = now;
 		/* Any HTTP status: the host is there and answers. */
-		facts->answered = done->status > 0;
+		facts->answered = http_request_status(done) > 0;
 		hosts_judge(w, done);
 		if (was_quiet)
 			hosts_note_quiet_room(w);
