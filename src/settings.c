@@ -24,6 +24,7 @@ char	   *webpush_ca_file = NULL;
 char	   *webpush_proxy = NULL;
 bool		webpush_allow_private_endpoints = false;
 int			webpush_timeout_ms = 30000;
+int			webpush_http_idle_timeout_ms = 300000;
 char	   *webpush_database_names = NULL;
 int			webpush_workers = 1;
 int			webpush_max_attempts = 10;
@@ -226,6 +227,15 @@ settings_define(void)
 							&webpush_timeout_ms,
 							30000, 100, 600000,
 							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("webpush.http_idle_timeout",
+							"Time after which a connection to a push service with no request on it is closed.",
+							"A connection quiet for 30 s, or half this time when that is shorter, is checked with an HTTP/2 PING before the next request goes on it.",
+							&webpush_http_idle_timeout_ms,
+							300000, 1000, 3600000,
+							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

@@ -19,6 +19,7 @@ extern char *webpush_ca_file;
 extern char *webpush_proxy;
 extern bool webpush_allow_private_endpoints;
 extern int	webpush_timeout_ms;
+extern int	webpush_http_idle_timeout_ms;
 extern char *webpush_database_names;
 extern int	webpush_workers;
 extern int	webpush_max_attempts;

@@ -29,6 +29,7 @@ typedef struct HttpClientConfig
 	const char *ca_file;		/* extra CA bundle, NULL or "" for none */
 	const char *proxy;			/* HTTP CONNECT proxy URL, NULL or "" for none */
 	bool		allow_private;	/* connect to non-public addresses too */
+	long		idle_timeout_ms;	/* close a connection unused this long */
 } HttpClientConfig;
 
 typedef struct HttpClient HttpClient;

@@ -42,6 +42,25 @@
 /* What one write hands to TLS at most. */
 #define H2_WRITE_CHUNK 65536
 
+/*
+ * A connection on which nothing has been received for this long (or for half
+ * of HttpClientConfig.idle_timeout_ms, when that is shorter) may be gone
+ * without our knowing: a NAT or firewall between us forgets a flow after a
+ * few quiet minutes, and a push service may drop it without a word.  A
+ * request sent into such a connection waits for its whole timeout and then
+ * counts as "may have been processed".  So a PING goes first, and the
+ * request follows its ACK.  30 s is well under the shortest NAT timeouts
+ * seen in practice, and a busy connection never pays for it.
+ */
+#define H2_PING_AFTER_QUIET_MS 30000
+/*
+ * The ACK of that PING is awaited this long (or HttpClientConfig.timeout_ms,
+ * when shorter): push services answer from data centres in well under a
+ * second, and the requests held back wait no longer than this before they
+ * go out on a new connection.
+ */
+#define H2_PING_ACK_MS 3000
+
 typedef enum H2State
 {
 	H2_CONNECTING,
@@ -67,6 +86,9 @@ struct H2Conn
 	HttpRequest *streams;		/* submitted, not finished (h2_next/h2_prev) */
 	bool		goaway;
 	int32		goaway_last_id;
+	int64		last_recv_ms;	/* when something last came, http_now_ms() */
+	int64		idle_since_ms;	/* when its last stream ended */
+	int64		ping_sent_ms;	/* a PING awaiting its ACK: when sent, else 0 */
 	uint8	   *out;			/* bytes nghttp2 produced, not yet written */
 	size_t		out_len;
 	size_t		out_cap;
@@ -166,6 +188,20 @@ restart_request(HttpClient *client, HttpRequest *req)
 	client->restart_tail = req;
 }
 
+/* Requests that waited for a connection that will take no more: elsewhere. */
+static void
+restart_waiting(HttpClient *client, H2Conn *conn)
+{
+	HttpRequest *req;
+
+	while ((req = conn->waiting_head) != NULL)
+	{
+		conn->waiting_head = req->h2_next;
+		restart_request(client, req);
+	}
+	conn->waiting_tail = NULL;
+}
+
 static void
 link_stream(H2Conn *conn, HttpRequest *req)
 {
@@ -186,6 +222,8 @@ unlink_stream(H2Conn *conn, HttpRequest *req)
 	if (req->h2_next)
 		req->h2_next->h2_prev = req->h2_prev;
 	req->h2_next = req->h2_prev = NULL;
+	if (conn->streams == NULL)
+		conn->idle_since_ms = http_now_ms();
 }
 
 /* nghttp2 callbacks ------------------------------------------------- */
@@ -282,6 +320,8 @@ on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_d
 		conn->goaway_last_id = frame->goaway.last_stream_id;
 		conn->state = H2_DRAINING;
 	}
+	else if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK))
+		conn->ping_sent_ms = 0; /* alive: h2_socket_ready sends what waited */
 	return 0;
 }
 
@@ -454,12 +494,7 @@ conn_fail(HttpClient *client, H2Conn *conn, const char *why)
 	HttpRequest *req;
 
 	conn->state = H2_DEAD;
-	while ((req = conn->waiting_head) != NULL)
-	{
-		conn->waiting_head = req->h2_next;
-		restart_request(client, req);
-	}
-	conn->waiting_tail = NULL;
+	restart_waiting(client, conn);
 	while ((req = conn->streams) != NULL)
 	{
 		unlink_stream(conn, req);
@@ -560,6 +595,7 @@ conn_read(HttpClient *client, H2Conn *conn)
 					  "closed by the push service");
 			return false;
 		}
+		conn->last_recv_ms = http_now_ms();
 		used = nghttp2_session_mem_recv(conn->session, buf, n);
 		if (used < 0)
 		{
@@ -654,6 +690,53 @@ conn_submit(HttpClient *client, H2Conn *conn, HttpRequest *req)
 	link_stream(conn, req);
 }
 
+/* Requests that waited for the connection to be up (or to answer a PING). */
+static void
+submit_waiting(HttpClient *client, H2Conn *conn)
+{
+	HttpRequest *req;
+
+	while ((req = conn->waiting_head) != NULL)
+	{
+		conn->waiting_head = req->h2_next;
+		conn_submit(client, conn, req);
+	}
+	conn->waiting_tail = NULL;
+}
+
+static int64
+ping_after_quiet_ms(HttpClient *client)
+{
+	if (client->config.idle_timeout_ms > 0)
+		return Min(H2_PING_AFTER_QUIET_MS, client->config.idle_timeout_ms / 2);
+	return H2_PING_AFTER_QUIET_MS;
+}
+
+static int64
+ping_ack_ms(HttpClient *client)
+{
+	return Min(H2_PING_ACK_MS, client->config.timeout_ms);
+}
+
+/* Up, with nothing on it or waiting for it, for the idle timeout or longer. */
+static bool
+conn_idle_expired(HttpClient *client, H2Conn *conn, int64 now)
+{
+	return conn->state == H2_READY && conn->streams == NULL &&
+		conn->waiting_head == NULL && client->config.idle_timeout_ms > 0 &&
+		now - conn->idle_since_ms >= client->config.idle_timeout_ms;
+}
+
+/* Say goodbye (GOAWAY, NO_ERROR) and close a connection nothing uses. */
+static void
+conn_close_idle(HttpClient *client, H2Conn *conn)
+{
+	if (nghttp2_session_terminate_session(conn->session, NGHTTP2_NO_ERROR) == 0 &&
+		!conn_flush(client, conn))
+		return;					/* conn_flush closed it */
+	conn_destroy(client, conn);
+}
+
 /* The connection is up: HTTP/2 if the server chose it. */
 bool
 h2_connect_finished(HttpClient *client, CURL *easy, CURLcode result)
@@ -719,29 +802,37 @@ h2_connect_finished(HttpClient *client, CURL *easy, CURLcode result)
 		return true;
 	}
 	conn->state = H2_READY;
+	conn->last_recv_ms = conn->idle_since_ms = http_now_ms();
 	client->wait_set_stale = true;
-	while ((req = conn->waiting_head) != NULL)
-	{
-		conn->waiting_head = req->h2_next;
-		conn_submit(client, conn, req);
-	}
-	conn->waiting_tail = NULL;
+	submit_waiting(client, conn);
 	(void) conn_flush(client, conn);
 	return true;
 }
 
-/* Put req on a connection to its origin; false if none can be had. */
+/*
+ * Put req on a connection to its origin; false if none can be had.  On a
+ * connection that has been quiet for a while, it waits for the ACK of a PING
+ * first (H2_PING_AFTER_QUIET_MS).
+ */
 static bool
 place_request(HttpClient *client, HttpRequest *req)
 {
 	H2Conn	   *conn;
+	H2Conn	   *next;
 	H2Conn	   *usable = NULL;
 	int			count = 0;
+	int64		now = http_now_ms();
 
-	for (conn = client->conns; conn != NULL; conn = conn->next)
+	for (conn = client->conns; conn != NULL; conn = next)
 	{
+		next = conn->next;
 		if (strcmp(conn->authority, req->authority) != 0)
 			continue;
+		if (conn_idle_expired(client, conn, now))
+		{
+			conn_close_idle(client, conn);
+			continue;
+		}
 		count++;
 		if (conn->state == H2_READY || conn->state == H2_CONNECTING)
 			usable = conn;
@@ -751,7 +842,13 @@ place_request(HttpClient *client, HttpRequest *req)
 	if (usable == NULL)
 		return false;
 	req->h2 = usable;
-	if (usable->state == H2_READY)
+	if (usable->state == H2_READY && usable->ping_sent_ms == 0 &&
+		now - usable->last_recv_ms >= ping_after_quiet_ms(client))
+	{
+		if (nghttp2_submit_ping(usable->session, NGHTTP2_FLAG_NONE, NULL) == 0)
+			usable->ping_sent_ms = now;
+	}
+	if (usable->state == H2_READY && usable->ping_sent_ms == 0)
 	{
 		conn_submit(client, usable, req);
 		(void) conn_flush(client, usable);
@@ -764,6 +861,8 @@ place_request(HttpClient *client, HttpRequest *req)
 		else
 			usable->waiting_head = req;
 		usable->waiting_tail = req;
+		if (usable->state == H2_READY)
+			(void) conn_flush(client, usable);	/* the PING */
 	}
 	return true;
 }
@@ -809,6 +908,11 @@ h2_socket_ready(HttpClient *client, H2Conn *conn, uint32 events)
 		return;
 	if ((events & WL_SOCKET_READABLE) && !conn_read(client, conn))
 		return;
+	/* The PING came back, or a GOAWAY instead: what waited for it goes on. */
+	if (conn->waiting_head != NULL && conn->state == H2_DRAINING)
+		restart_waiting(client, conn);
+	else if (conn->waiting_head != NULL && conn->ping_sent_ms == 0)
+		submit_waiting(client, conn);
 	if (!conn_flush(client, conn))
 		return;
 	/* Drained after a GOAWAY: nothing more will come. */
@@ -843,6 +947,36 @@ h2_tend(HttpClient *client)
 		bool		cancelled = false;
 
 		next = conn->next;
+		if (conn->ping_sent_ms != 0 && conn->state == H2_READY)
+		{
+			int64		ack_due = conn->ping_sent_ms + ping_ack_ms(client);
+
+			if (ack_due <= now)
+			{
+				/*
+				 * Gone without a word.  What waited for the PING was never
+				 * sent and goes out on a new connection; streams already
+				 * sent may have been processed, and fail.
+				 */
+				conn_fail(client, conn, "no answer to a PING");
+				continue;
+			}
+			if (earliest < 0 || ack_due < earliest)
+				earliest = ack_due;
+		}
+		if (conn_idle_expired(client, conn, now))
+		{
+			conn_close_idle(client, conn);
+			continue;
+		}
+		if (conn->state == H2_READY && conn->streams == NULL &&
+			conn->waiting_head == NULL && client->config.idle_timeout_ms > 0)
+		{
+			int64		idle_due = conn->idle_since_ms + client->config.idle_timeout_ms;
+
+			if (earliest < 0 || idle_due < earliest)
+				earliest = idle_due;
+		}
 		for (r = conn->waiting_head; r != NULL; r = r->h2_next)
 			if (earliest < 0 || r->deadline_ms < earliest)
 				earliest = r->deadline_ms;
@@ -878,6 +1012,9 @@ h2_tend(HttpClient *client)
 		if (cancelled)
 			(void) conn_flush(client, conn);
 	}
+	/* Requests the loop above put back start at the next call, at once. */
+	if (client->restart_head != NULL)
+		return 0;
 	if (earliest < 0)
 		return -1;
 	return earliest > now ? (long) (earliest - now) : 0;

@@ -135,6 +135,7 @@ run_request(HttpRequest *req)
 	config.ca_file = webpush_ca_file;
 	config.proxy = webpush_proxy;
 	config.allow_private = webpush_allow_private_endpoints;
+	config.idle_timeout_ms = webpush_http_idle_timeout_ms;
 	if (backend_http == NULL)
 		backend_http = http_client_create(&config);
 	else

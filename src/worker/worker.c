@@ -83,6 +83,7 @@ current_http_config(void)
 	config.ca_file = webpush_ca_file;
 	config.proxy = webpush_proxy;
 	config.allow_private = webpush_allow_private_endpoints;
+	config.idle_timeout_ms = webpush_http_idle_timeout_ms;
 	return config;
 }
 
