@@ -227,6 +227,25 @@ http_setup_multi(HttpClient *client)
 	} while (0)
 
 /*
+ * Seconds an HTTP/1.1 connection may stay unused and still be reused.
+ *
+ * Not just the idle timeout: a transfer applies its CURLOPT_MAXAGE_CONN to
+ * every connection in libcurl's cache, and closes those unused for longer,
+ * the HTTP/2 ones (CONNECT_ONLY, http2.c) included; libcurl 7.88 counts
+ * their idle time from their last curl_easy_send or curl_easy_recv (checked
+ * 2026-12-03).  An HTTP/2 connection goes unused for the idle timeout at
+ * most (http2.c then closes it), or for a request's timeout (a stream
+ * waiting for its answer, then reset): never for both together.
+ */
+static long
+h1_max_idle_s(const HttpClient *client)
+{
+	if (client->config.idle_timeout_ms <= 0)
+		return 365L * 24 * 3600;
+	return (client->config.idle_timeout_ms + client->config.timeout_ms) / 1000 + 1;
+}
+
+/*
  * Start req through libcurl (HTTP/1.1 push services); false, with req->error
  * set, if libcurl refuses it.  The caller counts it in flight.
  */
@@ -268,8 +287,7 @@ http_start_with_curl(HttpClient *client, HttpRequest *req)
 	SETOPT_OR_FAIL(easy, CURLOPT_NOSIGNAL, 1L);
 	SETOPT_OR_FAIL(easy, CURLOPT_TIMEOUT_MS, client->config.timeout_ms);
 	SETOPT_OR_FAIL(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
-	/* A transfer may prune idle connections: never the HTTP/2 ones (http2.c). */
-	SETOPT_OR_FAIL(easy, CURLOPT_MAXAGE_CONN, 365L * 24 * 3600);
+	SETOPT_OR_FAIL(easy, CURLOPT_MAXAGE_CONN, h1_max_idle_s(client));
 	SETOPT_OR_FAIL(easy, CURLOPT_POST, 1L);
 	SETOPT_OR_FAIL(easy, CURLOPT_POSTFIELDS, req->body ? (char *) req->body : "");
 	SETOPT_OR_FAIL(easy, CURLOPT_POSTFIELDSIZE, (long) req->body_len);

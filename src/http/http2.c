@@ -455,7 +455,10 @@ conn_open(HttpClient *client, const char *authority)
 		CONN_SETOPT(CURLOPT_HTTPPROXYTUNNEL, 1L);
 	CONN_SETOPT(CURLOPT_NOSIGNAL, 1L);
 	CONN_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, client->config.timeout_ms);
-	/* libcurl must not prune the connection as idle: we use it. */
+	/*
+	 * A transfer's own MAXAGE_CONN applies to every cached connection when
+	 * it connects: this one's closes none of ours (curl.c, h1_max_idle_s).
+	 */
 	CONN_SETOPT(CURLOPT_MAXAGE_CONN, 365L * 24 * 3600);
 	CONN_SETOPT(CURLOPT_OPENSOCKETFUNCTION, conn_open_socket);
 	CONN_SETOPT(CURLOPT_OPENSOCKETDATA, conn);
