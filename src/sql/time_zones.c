@@ -100,6 +100,16 @@ application_quiet_hours_for_caller(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("quiet hours need both a start and an end"),
 				 errhint("Pass both, for example '22:00' and '07:00', or both NULL for none.")));
+	/*
+	 * 24:00 is a time the type takes but no clock shows: quiet hours from
+	 * 00:00 to 24:00 would hold every notification at each midnight again,
+	 * for ever, its TTL counting afresh each time.
+	 */
+	if (!none && (PG_GETARG_TIMEADT(1) >= USECS_PER_DAY || PG_GETARG_TIMEADT(2) >= USECS_PER_DAY))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("quiet hours must start and end at a time of day before 24:00"),
+				 errhint("Quiet hours until midnight end at '00:00'.")));
 	if (!none && PG_GETARG_TIMEADT(1) == PG_GETARG_TIMEADT(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

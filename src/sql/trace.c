@@ -36,7 +36,8 @@ PG_FUNCTION_INFO_V1(webpush_trace);
 	" pg_catalog.substring(COALESCE(s.endpoint, m.endpoint), '^https://([^/:?#]+)')," \
 	" CASE WHEN d.claimed_by IS NOT NULL THEN 'sending'" \
 	"  WHEN d.attempts IS NOT NULL THEN 'retrying'" \
-	"  WHEN m.send_at > pg_catalog.now() THEN 'scheduled' ELSE 'queued' END," \
+	"  WHEN COALESCE(d.next_attempt_at, m.send_at) > pg_catalog.now() THEN 'scheduled'" \
+	"  ELSE 'queued' END," \
 	" d.last_status::integer, d.last_error, COALESCE(d.attempts, 0)::integer, m.created_at," \
 	" COALESCE(d.next_attempt_at, m.send_at), NULL::timestamptz " \
 	"FROM webpush.deliveries d JOIN webpush.messages m ON m.id = d.message_id" \

@@ -85,12 +85,29 @@ SELECT scheduled AS scheduled_before FROM webpush.status \gset
 SELECT recipients FROM webpush_send_user('anne', 'new year', local_time => '00:00',
                                          send_at => '2030-01-01 00:00+00');
 SELECT scheduled - :scheduled_before AS scheduled FROM webpush.status;
+-- webpush_trace says so too.
+SELECT state, due_at FROM webpush_trace(for_message => (SELECT max(id) FROM webpush.messages));
+
+-- A zone named like an abbreviation is read by its rules, as the worker
+-- reads it: CET, WET keep summer time (the abbreviations are fixed
+-- offsets), and EST is the zone, whatever timezone_abbreviations says.
+SELECT webpush.local_time('09:00', 'CET', '2026-07-28 12:00+00') = '2026-07-29 07:00+00' AS cet_summer,
+       webpush.local_time('09:00', 'WET', '2026-07-28 12:00+00') = '2026-07-29 08:00+00' AS wet_summer,
+       webpush.local_time('09:00', 'CET', '2026-01-28 12:00+00') = '2026-01-29 08:00+00' AS cet_winter;
+SET timezone_abbreviations = 'Australia';
+SELECT webpush.local_time('09:00', 'EST', '2026-07-28 12:00+00') = '2026-07-28 14:00+00' AS est;
+RESET timezone_abbreviations;
+-- A time an autumn change repeats: PostgreSQL's reading, the second.
+SELECT webpush.local_time('02:30', 'Europe/Paris', '2026-10-24 12:00+00') = '2026-10-25 01:30+00' AS repeated;
 
 -- Quiet hours: both ends or neither, and not the same time.
 SELECT webpush_application_quiet_hours('default', '22:00', '07:00');
 SELECT quiet_start, quiet_end FROM webpush.applications WHERE name = 'default';
 SELECT webpush_application_quiet_hours('default', '22:00', NULL);
 SELECT webpush_application_quiet_hours('default', '07:00', '07:00');
+-- 24:00 would hold everything at each midnight again, for ever.
+SELECT webpush_application_quiet_hours('default', '00:00', '24:00');
+SELECT webpush_application_quiet_hours('default', '24:00', '07:00');
 SELECT webpush_application_quiet_hours('default', NULL, NULL);
 SELECT quiet_start IS NULL AND quiet_end IS NULL AS none FROM webpush.applications WHERE name = 'default';
 
