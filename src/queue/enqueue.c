@@ -36,6 +36,7 @@
 #include "queue/subscriptions.h"
 #include "shmem/counters.h"
 #include "shmem/registry.h"
+#include "support/local_time.h"
 #include "support/spi_util.h"
 #include "settings.h"
 
@@ -305,11 +306,15 @@ queue_to_object(const Subscription *sub, int64 key_id, const MessageSpec *spec)
  * deliveries wait as retries do (next_attempt_at), so the message has no
  * first attempts (pending false).  Its expires_at is when the last of them
  * may still go: the next such time is within a day and the hour a clock
- * change adds.
+ * change adds.  A subscription's zone that this server's time zone data no
+ * longer has ($11: the time zone data was updated since it was stored) is
+ * read as the application's, so that one recipient does not fail the send
+ * to all (unknown_zones).
  */
 #define QUEUE_TO_RECIPIENTS_AT_LOCAL_TIME(recipients) \
 	"WITH s AS (SELECT r.id, webpush.local_time($10," \
-	"   COALESCE(r.time_zone, (SELECT a.time_zone FROM webpush.applications a WHERE a.name = $1))," \
+	"   COALESCE(CASE WHEN r.time_zone = ANY ($11) THEN NULL ELSE r.time_zone END," \
+	"    (SELECT a.time_zone FROM webpush.applications a WHERE a.name = $1))," \
 	"   COALESCE($7, pg_catalog.now())) AS due" \
 	"  FROM (" recipients ") AS r)," \
 	" m AS (INSERT INTO webpush.messages (" MESSAGE_COLUMNS ", pending)" \
@@ -321,13 +326,54 @@ queue_to_object(const Subscription *sub, int64 key_id, const MessageSpec *spec)
 	"  SELECT m.id, s.id, s.due, s.due FROM m, s) " \
 	"SELECT (SELECT id FROM m), (SELECT pg_catalog.count(*) FROM s)"
 
+/*
+ * The zones of the recipients ("zones_sql", with the parameters of the
+ * send) that this server's time zone data does not have, as a text[]: a
+ * zone was valid when stored, and an update of the time zone data (or of
+ * the system's, which Debian's PostgreSQL reads) can drop it.  Each is
+ * said once, with a NOTICE.
+ */
+static Datum
+unknown_zones(SPIPlanPtr *plan, const char *zones_sql, Oid *types, Datum *values, char *nulls)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext spi;
+	Datum	   *unknown;
+	int			n = 0;
+
+	spi_connect_or_error();
+	if (SPI_execute_plan(spi_kept_plan(plan, zones_sql, MESSAGE_ARGS + 1, types), values, nulls,
+						 true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not read the recipients' time zones");
+	unknown = MemoryContextAlloc(caller, sizeof(Datum) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		char	   *zone = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[i],
+															 SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (local_time_zone_known(zone))
+			continue;
+		ereport(NOTICE,
+				(errmsg("time zone \"%s\" of a recipient is not known here: its delivery is at the application's time",
+						zone),
+				 errhint("Update the server's time zone data, or set the user's with webpush_time_zone().")));
+		/* In the caller's memory, which SPI_finish leaves. */
+		spi = MemoryContextSwitchTo(caller);
+		unknown[n++] = PointerGetDatum(cstring_to_text(zone));
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return PointerGetDatum(datum_array(unknown, n, TEXTOID));
+}
+
 static QueuedMessage
 queue_to_recipients(SPIPlanPtr *plan, const char *sql, Oid target_type, Datum target,
-					const MessageSpec *spec)
+					SPIPlanPtr *zones_plan, const char *zones_sql, const MessageSpec *spec)
 {
-	Oid			types[MESSAGE_ARGS + 2] = {MESSAGE_ARG_TYPES, target_type, TIMEOID};
-	Datum		values[MESSAGE_ARGS + 2];
-	char		nulls[MESSAGE_ARGS + 2];
+	Oid			types[MESSAGE_ARGS + 3] = {MESSAGE_ARG_TYPES, target_type, TIMEOID, TEXTARRAYOID};
+	Datum		values[MESSAGE_ARGS + 3];
+	char		nulls[MESSAGE_ARGS + 3];
 	Oid			role = queue_limited_role();
 
 	app_require_subject(spec->app);
@@ -336,7 +382,10 @@ queue_to_recipients(SPIPlanPtr *plan, const char *sql, Oid target_type, Datum ta
 	nulls[MESSAGE_ARGS] = ' ';
 	values[MESSAGE_ARGS + 1] = TimeADTGetDatum(spec->local_time);
 	nulls[MESSAGE_ARGS + 1] = ' ';
-	return run_queue_plan(plan, sql, MESSAGE_ARGS + (spec->has_local_time ? 2 : 1), types,
+	nulls[MESSAGE_ARGS + 2] = ' ';
+	if (spec->has_local_time)
+		values[MESSAGE_ARGS + 2] = unknown_zones(zones_plan, zones_sql, types, values, nulls);
+	return run_queue_plan(plan, sql, MESSAGE_ARGS + (spec->has_local_time ? 3 : 1), types,
 						  spec, spec->app, role, values, nulls);
 }
 
@@ -361,12 +410,15 @@ stored_by_executor(QueuedMessage q, Oid role)
 	"SELECT " columns " FROM webpush.subscriptions WHERE application = $1 AND user_id = $9"
 #define LISTED_RECIPIENTS(columns) \
 	"SELECT " columns " FROM webpush.subscriptions WHERE id = ANY ($9) AND application = $1"
+/* The zones the recipients have, for unknown_zones. */
+#define RECIPIENT_ZONES(recipients) recipients " AND time_zone IS NOT NULL"
 
 QueuedMessage
 queue_to_user(text *user_id, const MessageSpec *spec)
 {
 	static SPIPlanPtr plan = NULL;
 	static SPIPlanPtr local_plan = NULL;
+	static SPIPlanPtr zones_plan = NULL;
 	QueuedMessage q;
 	Oid			role = queue_limited_role();
 
@@ -374,11 +426,13 @@ queue_to_user(text *user_id, const MessageSpec *spec)
 	if (spec->has_local_time)
 		return queue_to_recipients(&local_plan,
 								   QUEUE_TO_RECIPIENTS_AT_LOCAL_TIME(USER_RECIPIENTS("id, time_zone")),
-								   TEXTOID, PointerGetDatum(user_id), spec);
+								   TEXTOID, PointerGetDatum(user_id),
+								   &zones_plan, RECIPIENT_ZONES(USER_RECIPIENTS("DISTINCT time_zone")),
+								   spec);
 	if (queue_insert_to_user(user_id, spec, role, &q))
 		return stored_by_executor(q, role);
 	return queue_to_recipients(&plan, QUEUE_TO_RECIPIENTS(USER_RECIPIENTS("id")),
-							   TEXTOID, PointerGetDatum(user_id), spec);
+							   TEXTOID, PointerGetDatum(user_id), NULL, NULL, spec);
 }
 
 QueuedMessage
@@ -386,6 +440,7 @@ queue_to_subscriptions(ArrayType *ids, const MessageSpec *spec)
 {
 	static SPIPlanPtr plan = NULL;
 	static SPIPlanPtr local_plan = NULL;
+	static SPIPlanPtr zones_plan = NULL;
 	QueuedMessage q;
 	Oid			role = queue_limited_role();
 
@@ -393,11 +448,13 @@ queue_to_subscriptions(ArrayType *ids, const MessageSpec *spec)
 	if (spec->has_local_time)
 		return queue_to_recipients(&local_plan,
 								   QUEUE_TO_RECIPIENTS_AT_LOCAL_TIME(LISTED_RECIPIENTS("id, time_zone")),
-								   INT8ARRAYOID, PointerGetDatum(ids), spec);
+								   INT8ARRAYOID, PointerGetDatum(ids),
+								   &zones_plan, RECIPIENT_ZONES(LISTED_RECIPIENTS("DISTINCT time_zone")),
+								   spec);
 	if (queue_insert_to_subscriptions(ids, spec, role, &q))
 		return stored_by_executor(q, role);
 	return queue_to_recipients(&plan, QUEUE_TO_RECIPIENTS(LISTED_RECIPIENTS("id")),
-							   INT8ARRAYOID, PointerGetDatum(ids), spec);
+							   INT8ARRAYOID, PointerGetDatum(ids), NULL, NULL, spec);
 }
 
 void

@@ -100,6 +100,21 @@ RESET timezone_abbreviations;
 -- A time an autumn change repeats: PostgreSQL's reading, the second.
 SELECT webpush.local_time('02:30', 'Europe/Paris', '2026-10-24 12:00+00') = '2026-10-25 01:30+00' AS repeated;
 
+-- A zone that the time zone data no longer has (it was updated since the
+-- zone was stored) is read as the application's, with a NOTICE: one
+-- recipient must not fail the send to all.
+SELECT webpush_subscribe(regress.subscription('https://push.example.com/tz/zed')
+                         || '{"timeZone": "Asia/Tokyo"}', 'zed') AS zed \gset
+UPDATE webpush.subscriptions SET time_zone = 'Atlantis/Lost_City' WHERE id = :zed;
+SELECT recipients FROM webpush_send_user('zed', 'r', local_time => '09:00',
+                                         send_at => '2026-06-01 00:00+00');
+SELECT recipients FROM webpush_send_many(ARRAY[:zed, :laptop], 'r', local_time => '09:00',
+                                         send_at => '2026-06-01 00:00+00');
+SELECT d.subscription_id = :zed AS zed, d.due_at FROM webpush.deliveries d
+WHERE d.message_id >= (SELECT max(id) - 1 FROM webpush.messages) ORDER BY d.message_id, 1 DESC;
+SELECT webpush.local_time('09:00', time_zone, '2026-06-01 00:00+00') AS applications_nine
+FROM webpush.applications WHERE name = 'default';
+
 -- Quiet hours: both ends or neither, and not the same time.
 SELECT webpush_application_quiet_hours('default', '22:00', '07:00');
 SELECT quiet_start, quiet_end FROM webpush.applications WHERE name = 'default';
@@ -112,5 +127,5 @@ SELECT webpush_application_quiet_hours('default', NULL, NULL);
 SELECT quiet_start IS NULL AND quiet_end IS NULL AS none FROM webpush.applications WHERE name = 'default';
 
 SELECT webpush_cancel(id) FROM webpush.messages WHERE id >= :nine ORDER BY id;
-SELECT webpush_unsubscribe_user(u) FROM unnest(ARRAY['anne', 'kenji', 'maya', 'omar', 'luna']) u;
+SELECT webpush_unsubscribe_user(u) FROM unnest(ARRAY['anne', 'kenji', 'maya', 'omar', 'luna', 'zed']) u;
 RESET TimeZone;
