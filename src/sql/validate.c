@@ -135,8 +135,21 @@ validate_auth(const char *text, size_t len, uint8 out[ECE_AUTH_LEN])
  * it is not a zone there.  POSIX rule strings ("EST5EDT,M3.2.0,M11.1.0"),
  * which pg_tzset also takes, are refused: they are no place's time, and
  * the IANA names that look like them (EST5EDT) are legacy zones no
- * browser reports.
+ * browser reports.  A rule string with a "/" in it ("Etc/GMT+99",
+ * "X/Y-167") gets past that first test: pg_tzset, finding no file of that
+ * name, parses it as a rule and names it in capitals, where the zones'
+ * files under a region ("Etc/GMT+5", "America/New_York") are spelled with
+ * small letters too.
  */
+static bool
+lowercase_in(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s >= 'a' && *s <= 'z')
+			return true;
+	return false;
+}
+
 static bool
 known_time_zone(const char *name, char out[PUSH_TIME_ZONE_MAX_LEN + 1])
 {
@@ -150,6 +163,8 @@ known_time_zone(const char *name, char out[PUSH_TIME_ZONE_MAX_LEN + 1])
 	if (tz == NULL || !pg_tz_acceptable(tz))
 		return false;
 	canonical = pg_get_timezone_name(tz);
+	if (canonical == NULL || (strchr(canonical, '/') != NULL && !lowercase_in(canonical)))
+		return false;
 	strlcpy(out, canonical ? canonical : name, PUSH_TIME_ZONE_MAX_LEN + 1);
 	return true;
 }

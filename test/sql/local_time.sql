@@ -25,6 +25,10 @@ SELECT webpush.local_time('09:00', 'Mars/Olympus_Mons', now());
 SELECT webpush.local_time('09:00', 'CEST', now());
 SELECT webpush.local_time('09:00', 'EST5EDT', now());
 SELECT webpush.local_time('09:00', '+03', now());
+-- Rule strings with a region-like name: no place's time either.
+SELECT webpush.local_time('09:00', 'Etc/GMT+99', now());
+SELECT webpush.local_time('09:00', 'X/Y-167Z/W+167,M3.2.0,M11.1.0', now());
+SELECT webpush.local_time('09:00', 'etc/gmt+5', '2026-07-28 12:00+00') AS etc_gmt_plus_5;
 SELECT webpush.local_time('09:00', 'Europe/Paris', 'infinity');
 
 -- Subscriptions get their zone from the browser kit's timeZone member, or
