@@ -89,8 +89,11 @@ SELECT scheduled AS scheduled_before FROM webpush.status \gset
 SELECT recipients FROM webpush_send_user('anne', 'new year', local_time => '00:00',
                                          send_at => '2030-01-01 00:00+00');
 SELECT scheduled - :scheduled_before AS scheduled FROM webpush.status;
--- webpush_trace says so too.
+-- webpush_trace says so too, also for one sent now, whose message is due.
 SELECT state, due_at FROM webpush_trace(for_message => (SELECT max(id) FROM webpush.messages));
+SELECT message_id AS soon FROM webpush_send_user('anne', 'later today', local_time => '12:00') \gset
+SELECT DISTINCT state FROM webpush_trace(for_message => :soon);
+SELECT webpush_cancel(:soon) AS cancelled;
 
 -- A zone named like an abbreviation is read by its rules, as the worker
 -- reads it: CET, WET keep summer time (the abbreviations are fixed
