@@ -305,8 +305,7 @@ queue_to_object(const Subscription *sub, int64 key_id, const MessageSpec *spec)
  * first on or after send_at, and its TTL counts from then (due_at).  The
  * deliveries wait as retries do (next_attempt_at), so the message has no
  * first attempts (pending false).  Its expires_at is when the last of them
- * may still go: the next such time is within a day and the hour a clock
- * change adds.  A subscription's zone that this server's time zone data no
+ * may still go: the latest due time plus the TTL.  A subscription's zone that this server's time zone data no
  * longer has ($11: the time zone data was updated since it was stored) is
  * read as the application's, so that one recipient does not fail the send
  * to all (unknown_zones).
@@ -319,7 +318,7 @@ queue_to_object(const Subscription *sub, int64 key_id, const MessageSpec *spec)
 	"  FROM (" recipients ") AS r)," \
 	" m AS (INSERT INTO webpush.messages (" MESSAGE_COLUMNS ", pending)" \
 	"  SELECT $1, $2, $3, $4, $5, $6, COALESCE($7, pg_catalog.now())," \
-	"   COALESCE($7, pg_catalog.now()) + pg_catalog.make_interval(hours => 25, secs => $3)," \
+	"   (SELECT pg_catalog.max(s.due) FROM s) + pg_catalog.make_interval(secs => $3)," \
 	"   $8, (SELECT pg_catalog.count(*) FROM s)::integer, false" \
 	"  WHERE EXISTS (SELECT FROM s)" UNLESS_DEDUPED " RETURNING id)," \
 	" d AS (INSERT INTO webpush.deliveries (message_id, subscription_id, due_at, next_attempt_at)" \
