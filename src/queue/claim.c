@@ -80,7 +80,8 @@ copy_text(Datum d, bool isnull)
 	" COALESCE(c.due_at + pg_catalog.make_interval(secs => m.ttl), m.expires_at), m.created_at," \
 	" m.application, m.send_at, s.user_id," \
 	" a.quiet_start, a.quiet_end," \
-	" CASE WHEN a.quiet_start IS NOT NULL THEN COALESCE(s.time_zone, a.time_zone) END " \
+	" CASE WHEN a.quiet_start IS NOT NULL THEN COALESCE(s.time_zone, a.time_zone) END," \
+	" CASE WHEN a.quiet_start IS NOT NULL THEN a.time_zone END " \
 	"FROM claimed c JOIN " messages_rel " m ON m.id = c.message_id " \
 	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0 " \
 	"LEFT JOIN webpush.applications a ON a.name = m.application"
@@ -107,6 +108,7 @@ enum
 	CLAIMED_QUIET_START,
 	CLAIMED_QUIET_END,
 	CLAIMED_TIME_ZONE,
+	CLAIMED_APP_TIME_ZONE,
 	CLAIMED_NCOLUMNS
 };
 
@@ -171,6 +173,8 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 			m->quiet_start = DatumGetTimeADT(v[CLAIMED_QUIET_START]);
 			m->quiet_end = DatumGetTimeADT(v[CLAIMED_QUIET_END]);
 			strlcpy(m->time_zone, TextDatumGetCString(v[CLAIMED_TIME_ZONE]), sizeof(m->time_zone));
+			strlcpy(m->app_time_zone, TextDatumGetCString(v[CLAIMED_APP_TIME_ZONE]),
+					sizeof(m->app_time_zone));
 		}
 		MemoryContextSwitchTo(spi);
 	}

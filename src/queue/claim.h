@@ -58,6 +58,8 @@ typedef struct ClaimedMessage
 	TimeADT		quiet_start;
 	TimeADT		quiet_end;
 	char		time_zone[PUSH_TIME_ZONE_MAX_LEN + 1];
+	char		app_time_zone[PUSH_TIME_ZONE_MAX_LEN + 1];	/* when that one is
+															 * no longer known */
 } ClaimedMessage;
 
 /* A row of webpush.intake the claim recorded as failed (queue_claim). */

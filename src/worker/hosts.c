@@ -295,11 +295,20 @@ hold_for_quiet_hours(WorkerState *w, const ClaimedMessage *m, const DeliveryRef 
 	bool		quiet;
 	Outcome		o = {0};
 	char		reason[160];
+	const char *zone;
 
-	if (!m->has_quiet_hours || strcmp(m->urgency, "high") == 0 ||
-		!local_time_zone_known(m->time_zone))
+	if (!m->has_quiet_hours || strcmp(m->urgency, "high") == 0)
 		return false;
-	clock = local_time_of_day(m->time_zone, now);
+
+	/*
+	 * A subscription's zone that the time zone data no longer has (it was
+	 * updated since the zone was stored) is read as the application's, as
+	 * the sends at a local time read it; UTC when that one is gone too.
+	 */
+	zone = m->time_zone;
+	if (!local_time_zone_known(zone))
+		zone = local_time_zone_known(m->app_time_zone) ? m->app_time_zone : "UTC";
+	clock = local_time_of_day(zone, now);
 	if (m->quiet_start < m->quiet_end)
 		quiet = clock >= m->quiet_start && clock < m->quiet_end;
 	else
@@ -309,9 +318,9 @@ hold_for_quiet_hours(WorkerState *w, const ClaimedMessage *m, const DeliveryRef 
 	o.ref = *ref;
 	o.kind = OUTCOME_RELEASE;
 	o.held = true;
-	o.hold_until = local_time_next(m->quiet_end, m->time_zone, now);
+	o.hold_until = local_time_next(m->quiet_end, zone, now);
 	snprintf(reason, sizeof(reason), "quiet hours in %s: held until %02d:%02d there",
-			 m->time_zone, (int) (m->quiet_end / USECS_PER_HOUR),
+			 zone, (int) (m->quiet_end / USECS_PER_HOUR),
 			 (int) (m->quiet_end % USECS_PER_HOUR / USECS_PER_MINUTE));
 	if ((o.reason = strdup(reason)) == NULL)
 		elog(FATAL, "webpush worker: out of memory");
