@@ -9,39 +9,21 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const { execFileSync } = require('node:child_process');
-const { startService, connect, connectRetrying, listen, until: waitUntil, SLOW } = require('./helpers');
+const {
+  setUpFile, tearDownFile, connect, listen, Session, newSubscriber, workerPids, serverLog, pgCtl, startServer, SLOW,
+} = require('./helpers');
 
 let service;
-let db;
-
-async function reconnect() {
-  db = await connectRetrying('postgres');
-}
-
-function until(what, fn, timeoutMs) {
-  return waitUntil(what, fn, reconnect, timeoutMs);
-}
-
-async function count(sql, params) {
-  const { rows } = await db.query(sql, params);
-  return Number(rows[0].n);
-}
-
-async function subscribe(userId = null) {
-  const subscription = service.subscribe();
-  const { rows } = await db.query('SELECT webpush_subscribe($1, $2) AS id', [subscription, userId]);
-  return { ...subscription, id: rows[0].id };
-}
+const db = new Session('postgres', { reconnect: true });
+const { until } = db;
+const count = async (sql, params) => Number(await db.value(sql, params));
+const subscribe = (userId) => newSubscriber(db, service, userId);
 
 const queueEmpty = () => until('an empty queue', async () =>
   (await count('SELECT (SELECT count(*) FROM webpush.deliveries) + (SELECT count(*) FROM webpush.intake) AS n')) === 0);
 
 before(async () => {
-  service = await startService();
-  await reconnect();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
-  await db.query('SELECT webpush_keys()');
+  service = await setUpFile(db);
   await db.query(`
     CREATE TABLE orders (id serial PRIMARY KEY, user_id text NOT NULL, item text NOT NULL);
     CREATE FUNCTION notify_order() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -53,10 +35,7 @@ before(async () => {
     CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION notify_order();`);
 });
 
-after(async () => {
-  await db.end();
-  await service.stop();
-});
+after(() => tearDownFile(db, service));
 
 test('the worker runs, visible in pg_stat_activity', async () => {
   // It starts after the COMMIT of CREATE EXTENSION in before().
@@ -114,17 +93,7 @@ test('the generic trigger: rows without a user and rows too long to send commit;
 
 // The worker serving "postgres" (the tests check it is still the same one).
 async function workerPid() {
-  const { rows } = await db.query(
-    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = 'postgres'");
-  return rows[0].pid;
-}
-
-// A function counting the server log's lines that match pattern (global)
-// from now on.
-function logCounter(pattern) {
-  const log = process.env.WEBPUSH_TEST_LOG;
-  const offset = fs.statSync(log).size;
-  return () => (fs.readFileSync(log, 'utf8').slice(offset).match(pattern) || []).length;
+  return (await workerPids(db, 'postgres'))[0];
 }
 
 // A table whose rows notify their user_id through webpush_notify('user_id',
@@ -230,7 +199,8 @@ test('a transaction of the worker that fails (not for a row\'s data) is tried ag
     CREATE TRIGGER refuse_history BEFORE INSERT ON webpush.history
       FOR EACH ROW EXECUTE FUNCTION refuse_history();`);
   try {
-    const failedTries = logCounter(/webpush worker: a transaction failed; trying again/g);
+    const log = serverLog();
+    const failedTries = () => log.count(/webpush worker: a transaction failed; trying again/g);
     const { rows } = await db.query("SELECT webpush_send($1::bigint, 'once'::text) AS id", [sub.id]);
     const id = rows[0].id;
     await service.waitFor(() => service.received(sub.endpoint).length === 1);
@@ -266,7 +236,8 @@ test('an outcome a rule refuses to record is kept and written later, while other
     CREATE TRIGGER refuse_kim BEFORE INSERT ON webpush.history
       FOR EACH ROW EXECUTE FUNCTION refuse_kim();`);
   try {
-    const refusals = logCounter(/could not record the outcome of notification \d+ for subscription \d+: no history for kim/g);
+    const log = serverLog();
+    const refusals = () => log.count(/could not record the outcome of notification \d+ for subscription \d+: no history for kim/g);
     const first = Number((await db.query("SELECT webpush_send($1::bigint, 'for kim'::text) AS id", [kim.id])).rows[0].id);
     await service.waitFor(() => service.received(kim.endpoint).length === 1);
     await until('kim\'s outcome refused twice', async () => refusals() >= 2);
@@ -723,7 +694,7 @@ async function drainThrough(label, n, crash) {
     const got = () => subs.reduce((a, s) => a + service.received(s.endpoint).length, 0);
     await service.waitFor(() => got() >= n / 5, 30000);
     await crash();
-    await reconnect();
+    await db.connect();
     await service.waitFor(() => {
       const distinct = new Set(subs.flatMap((s) => service.received(s.endpoint).map((m) => String(m.payload))));
       return distinct.size === n;
@@ -751,8 +722,8 @@ test('kill -9 of the worker mid-drain loses nothing', async () => {
 test('an immediate shutdown mid-drain loses nothing', async () => {
   await drainThrough('immediate-stop', 2000, async () => {
     await db.end().catch(() => {});
-    execFileSync('pg_ctl', ['stop', '-m', 'immediate', '-w'], { stdio: 'ignore' });
-    execFileSync('pg_ctl', ['start', '-w', '-l', `${process.env.PGDATA}/../postgres.log`], { stdio: 'ignore' });
+    pgCtl('stop', '-m', 'immediate', '-w');
+    startServer();
   });
 });
 

@@ -9,39 +9,22 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { Client } = require('pg');
-const { startService, connect, connectRetrying, until: waitUntil, caFile, SLOW } = require('./helpers');
+const {
+  setUpFile, tearDownFile, connect, caFile, SLOW, Session, newSubscribers, workerPids, recreateDatabase, pgCtl,
+  startServer,
+} = require('./helpers');
 
 let service;
-let db;
-
-async function reconnect() {
-  db = await connectRetrying('postgres');
-}
-
-function until(what, fn, timeoutMs) {
-  return waitUntil(what, fn, reconnect, timeoutMs);
-}
+const db = new Session('postgres', { reconnect: true });
+const { until } = db;
+const scalar = async (sql, params) => Number(await db.value(sql, params));
+const subscribeMany = (n) => newSubscribers(db, service, n);
 
 // The pid of the one worker, or null while there is none.
 async function workerPid() {
-  const { rows } = await db.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
-  assert.ok(rows.length <= 1, 'at most one worker');
-  return rows.length ? rows[0].pid : null;
-}
-
-async function scalar(sql, params) {
-  const { rows } = await db.query(sql, params);
-  return Number(Object.values(rows[0])[0]);
-}
-
-async function subscribeMany(n) {
-  const subs = [];
-  for (let i = 0; i < n; i++) {
-    const s = service.subscribe();
-    const { rows } = await db.query('SELECT webpush_subscribe($1) AS id', [s]);
-    subs.push({ ...s, id: rows[0].id });
-  }
-  return subs;
+  const pids = await workerPids(db);
+  assert.ok(pids.length <= 1, 'at most one worker');
+  return pids.length ? pids[0] : null;
 }
 
 async function queue(subs, per, label, extra = '') {
@@ -70,16 +53,10 @@ async function settle(subs, expected) {
 }
 
 before(async () => {
-  service = await startService();
-  await reconnect();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
-  await db.query('SELECT webpush_keys()');
+  service = await setUpFile(db);
 });
 
-after(async () => {
-  await db.end().catch(() => {});
-  await service.stop().catch(() => {});
-});
+after(() => tearDownFile(db, service));
 
 test('kill -9 of the worker three times during a drain of 3000: nothing lost', async () => {
   const subs = await subscribeMany(6);
@@ -168,10 +145,7 @@ test('a push service answering 429 to everything for a while: delivered afterwar
 
 test('pg_dump and pg_restore keep the key pair and the subscriptions', async () => {
   const admin = await connect('postgres');
-  for (const name of ['e2e_dump_src', 'e2e_dump_dst']) {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${name}`);
-  }
+  for (const name of ['e2e_dump_src', 'e2e_dump_dst']) await recreateDatabase(admin, name);
   const src = await connect('e2e_dump_src');
   await src.query('CREATE EXTENSION webpush');
   const key = (await src.query('SELECT webpush_keys() AS k')).rows[0].k;
@@ -228,7 +202,7 @@ test('a standby runs no worker, logs nothing of webpush and refuses sends; once 
       /webpush.*(ERROR|WARNING|FATAL)|(ERROR|WARNING|FATAL).*webpush/, 'nothing of webpush in the standby\'s log');
     // The primary goes away; the standby takes over.
     await db.end().catch(() => {});
-    execFileSync('pg_ctl', ['stop', '-m', 'immediate', '-w'], { stdio: 'ignore' });
+    pgCtl('stop', '-m', 'immediate', '-w');
     await service.resume();
     execFileSync('pg_ctl', ['promote', '-w', '-D', standbyDir], { stdio: 'ignore' });
     await until('the promoted server delivered everything', async () =>
@@ -245,14 +219,12 @@ test('a standby runs no worker, logs nothing of webpush and refuses sends; once 
     // above may have left it running).
     let running = true;
     try {
-      execFileSync('pg_ctl', ['status'], { stdio: 'ignore' });
+      pgCtl('status');
     } catch {
       running = false;
     }
-    if (!running) {
-      execFileSync('pg_ctl', ['start', '-w', '-l', path.join(process.env.PGDATA, '..', 'postgres.log')], { stdio: 'ignore' });
-    }
-    await reconnect();
+    if (!running) startServer();
+    await db.connect();
     // The old primary still holds the copies the promoted standby delivered.
     await db.query('DELETE FROM webpush.deliveries WHERE subscription_id = ANY($1)', [subs.map((s) => s.id)]);
   }

@@ -10,19 +10,15 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startService, connectRetrying, until: waitUntil } = require('./helpers');
+const { setUpFile, tearDownFile, Session, storeSubscription, workerPids } = require('./helpers');
 
 const CASES = Number(process.env.FUZZ_CASES || 2000);
 const SEED = Number(process.env.FUZZ_SEED || Date.now() % 1000000);
 const ALLOWED = new Set(['22023', '22004', '54000']);
 
 let service;
-let db;
-
-async function reconnect() {
-  db = await connectRetrying('postgres');
-}
-const until = (what, fn, ms) => waitUntil(what, fn, reconnect, ms);
+const db = new Session('postgres', { reconnect: true });
+const { until } = db;
 
 // A small deterministic PRNG (mulberry32), so a seed reproduces a run.
 function rng(seed) {
@@ -37,15 +33,10 @@ function rng(seed) {
 }
 
 before(async () => {
-  service = await startService();
-  await reconnect();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
+  service = await setUpFile(db);
 });
 
-after(async () => {
-  await db.end();
-  await service.stop();
-});
+after(() => tearDownFile(db, service));
 
 test(`${CASES} mutated subscription objects: a clean error or success, never a crash`, async () => {
   const rand = rng(SEED);
@@ -106,17 +97,17 @@ test('random Retry-After headers: the worker survives and every message ends', a
     'Wed, 31 Dec 1969 23:59:59 GMT', 'Fri, 31 Dec 9999 23:59:59 GMT', 'x'.repeat(5000),
     String(Math.floor(rand() * 4)), '\u00ff\u00fe',
   ];
-  const { rows: [{ pid }] } = await db.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
+  const pid = await until('the worker', async () => (await workerPids(db))[0]);
   const ids = [];
   for (const value of headers) {
     const s = service.subscribe();
-    const { rows } = await db.query('SELECT webpush_subscribe($1) AS id', [s]);
+    const id = await storeSubscription(db, s);
     let header = value;
     // Node refuses to send some values; those become an absent header.
     try { require('node:http').validateHeaderValue('retry-after', value); } catch (e) { header = undefined; }
     service.respond(s.endpoint, { status: 429, headers: header === undefined ? {} : { 'retry-after': header } });
-    await db.query('SELECT webpush_send($1::bigint, $2, ttl => 8)', [rows[0].id, `ra ${value.slice(0, 20)}`]);
-    ids.push(rows[0].id);
+    await db.query('SELECT webpush_send($1::bigint, $2, ttl => 8)', [id, `ra ${value.slice(0, 20)}`]);
+    ids.push(id);
   }
   await until('every message delivered or expired', async () =>
     Number((await db.query('SELECT count(*) AS n FROM webpush.history WHERE subscription_id = ANY($1)', [ids])).rows[0].n) === ids.length,
@@ -125,6 +116,5 @@ test('random Retry-After headers: the worker survives and every message ends', a
     'SELECT outcome, count(*)::int AS n FROM webpush.history WHERE subscription_id = ANY($1) GROUP BY 1 ORDER BY 1', [ids]);
   console.log(`# Retry-After fuzz: ${headers.length} headers, outcomes ${JSON.stringify(rows)}`);
   assert.ok(rows.every((r) => r.outcome === 'delivered' || r.outcome === 'expired'));
-  const { rows: [{ pid: after }] } = await db.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
-  assert.equal(after, pid, 'the worker never restarted');
+  assert.deepEqual(await workerPids(db), [pid], 'the worker never restarted');
 });

@@ -12,97 +12,36 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const http2 = require('node:http2');
 const { execFileSync } = require('node:child_process');
 const { once } = require('node:events');
 const { Client } = require('pg');
-const { startService, connect, connectRetrying, configure, until: waitUntil, caFile, SLOW } = require('./helpers');
+const {
+  setUpFile, tearDownFile, connect, configure, caFile, SLOW, Session, storeSubscription, workerPids, workerWakeups,
+  reloadWorker, serverLog, createRole, recreateDatabase, http2Server, silentTcpServer,
+} = require('./helpers');
 
-const tls = process.env.WEBPUSH_TEST_TLS;
 let service;
-let db;
-
-async function reconnect() {
-  db = await connectRetrying('postgres');
-}
-
-function until(what, fn, timeoutMs) {
-  return waitUntil(what, fn, reconnect, timeoutMs);
-}
-
-async function value(sql, params) {
-  const { rows } = await db.query(sql, params);
-  return Object.values(rows[0])[0];
-}
-
-async function subscribe(sub, userId = null) {
-  return value('SELECT webpush_subscribe($1, $2)', [sub, userId]);
-}
-
-async function wakeups() {
-  return Number(await value("SELECT coalesce(sum(wakeups), 0) FROM webpush_workers() WHERE database = 'postgres'"));
-}
-
-// Reload the configuration and wait until the worker has been woken by it:
-// the worker reads a pending reload before it claims anything again.
-async function reloadWorker() {
-  const before = await wakeups();
-  await db.query('SELECT pg_reload_conf()');
-  await until('the worker to see the reload', async () => (await wakeups()) > before);
-}
+const db = new Session('postgres', { reconnect: true });
+const { until, value } = db;
+const subscribe = (sub, userId) => storeSubscription(db, sub, userId);
 
 async function history(id) {
   const { rows } = await db.query('SELECT * FROM webpush.history WHERE message_id = $1', [id]);
   return rows[0];
 }
 
-// A TLS server for another certificate, or one whose handler never answers.
-async function http2Server({ cert = 'server', handler }) {
-  const server = http2.createSecureServer({
-    key: fs.readFileSync(path.join(tls, `${cert}.key`)),
-    cert: fs.readFileSync(path.join(tls, `${cert}.pem`)),
-    allowHTTP1: true,
-  }, handler);
-  // Every connection from its first byte, so that shutdown ends them all
-  // (one that arrives meanwhile too: close() would wait for it).
-  const sockets = new Set();
-  let stopping = false;
-  server.on('connection', (sock) => {
-    if (stopping) { sock.destroy(); return; }
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  server.port = server.address().port;
-  server.shutdown = async () => {
-    stopping = true;
-    const closed = new Promise((resolve) => server.close(resolve));
-    for (const s of sockets) s.destroy();
-    await closed;
-  };
-  return server;
-}
-
 before(async () => {
-  service = await startService();
-  await reconnect();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
-  await db.query('SELECT webpush_keys()');
+  service = await setUpFile(db);
   await configure(db);
 });
 
-after(async () => {
-  await db.end().catch(() => {});
-  await service.stop();
-});
+after(() => tearDownFile(db, service));
 
 test('a database owner\'s planted functions and operators never run in the worker', async () => {
   const me = await value('SELECT current_user');
-  await db.query('DROP ROLE IF EXISTS regress_owner');
-  await db.query('CREATE ROLE regress_owner LOGIN');
+  await createRole(db, 'regress_owner');
   await db.query('ALTER DATABASE postgres OWNER TO regress_owner');
-  const owner = new Client({ host: process.env.PGHOST, port: Number(process.env.PGPORT), database: 'postgres', user: 'regress_owner' });
-  await owner.connect();
+  const owner = await connect('postgres', 'regress_owner');
   try {
     // Each planted object records that it ran and tries to make its owner a
     // superuser: as the worker, both would succeed.
@@ -144,11 +83,11 @@ test('a database owner\'s planted functions and operators never run in the worke
     await owner.query('ALTER DATABASE postgres SET search_path = public, pg_catalog');
 
     // A new worker connects with the database's settings.
-    const oldPid = await value("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
+    const [oldPid] = await workerPids(db);
     await db.query('SELECT pg_terminate_backend($1)', [oldPid]);
     await until('a new worker', async () => {
-      const { rows } = await db.query("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
-      return rows.length === 1 && rows[0].pid !== oldPid;
+      const pids = await workerPids(db);
+      return pids.length === 1 && pids[0] !== oldPid;
     }, 30000);
 
     // Every statement the worker has: claim, deliver, retry, gone, purge.
@@ -164,7 +103,7 @@ test('a database owner\'s planted functions and operators never run in the worke
     }
     await until('all three finished', async () =>
       Number(await value('SELECT count(*) FROM webpush.history WHERE message_id = ANY($1)', [ids])) === 3, 30000);
-    await reloadWorker();	/* maintenance: purge and orphans */
+    await reloadWorker(db);	/* maintenance: purge and orphans */
     assert.equal((await history(ids[1])).attempts, 2, 'the 500 was retried');
     assert.equal((await history(ids[2])).outcome, 'failed');
 
@@ -199,13 +138,12 @@ test('webpush_send_now cancelled at every stage, then sent again', async () => {
   };
 
   // Connecting: a server that accepts TCP and never speaks TLS.
-  const silent = net.createServer(() => {});
-  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  const silentSub = { ...sub, endpoint: `https://localhost:${silent.address().port}/push/1` };
+  const silent = await silentTcpServer();
+  const silentSub = { ...sub, endpoint: `https://localhost:${silent.port}/push/1` };
   await db.query("SET statement_timeout = '300ms'");
   await cancelled('SELECT * FROM webpush_send_now($1::jsonb, $2)', [silentSub, 'x']);
   await db.query('RESET statement_timeout');
-  silent.close();
+  await silent.shutdown();
   await sendAgain('after connecting');
 
   // Waiting for the answer.
@@ -254,7 +192,7 @@ test('a push service that never answers holds only its share of the worker', asy
   let streams = 0;
   silent.on('stream', () => { streams++; });
   await db.query("ALTER SYSTEM SET webpush.timeout = '60s'");
-  await reloadWorker();
+  await reloadWorker(db);
   try {
     const stuckIds = [];
     for (let i = 0; i < 3; i++) {
@@ -279,7 +217,7 @@ test('a push service that never answers holds only its share of the worker', asy
   } finally {
     await silent.shutdown();
     await db.query('ALTER SYSTEM RESET webpush.timeout');
-    await reloadWorker();
+    await reloadWorker(db);
   }
 });
 
@@ -312,8 +250,7 @@ test('hostile response bytes are stored as valid text: dump, restore and LATIN1 
   const dump = path.join(os.tmpdir(), `webpush-hostile-${process.pid}.dump`);
   const env = { ...process.env, PGDATABASE: 'postgres' };
   execFileSync('pg_dump', ['-Fc', '-f', dump, 'postgres'], { env });
-  await db.query('DROP DATABASE IF EXISTS webpush_restored');
-  await db.query('CREATE DATABASE webpush_restored');
+  await recreateDatabase(db, 'webpush_restored');
   try {
     execFileSync('pg_restore', ['--exit-on-error', '-d', 'webpush_restored', dump], { env, stdio: 'pipe' });
     const restored = await connect('webpush_restored');
@@ -337,8 +274,7 @@ test('hostile response bytes are stored as valid text: dump, restore and LATIN1 
 });
 
 test('key import errors keep the key out of the server log', async () => {
-  const log = process.env.WEBPUSH_TEST_LOG;
-  const offset = fs.statSync(log).size;
+  const log = serverLog();
   const almost = 'yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oR';	/* one character short */
   const pem = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSECRETSECRET\n-----END PRIVATE KEY-----';
   await assert.rejects(db.query(`SELECT webpush_keys_import('${almost}')`), /invalid VAPID private key/);
@@ -346,9 +282,8 @@ test('key import errors keep the key out of the server log', async () => {
   await assert.rejects(db.query(`SELECT webpush_encrypt('x', 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
     'BTBZMqHH6r4Tts7J_aSIgg', NULL, '${almost}')`), /invalid sender private key/);
   await db.query("SELECT 'flush' AS marker_for_the_log_4711");
-  await db.query("DO $$ BEGIN RAISE LOG 'webpush test marker 4711'; END $$");
-  await until('the log to be written', async () => fs.readFileSync(log, 'utf8').slice(offset).includes('webpush test marker 4711'));
-  const written = fs.readFileSync(log, 'utf8').slice(offset);
+  await log.flushed(db);
+  const written = log.text();
   assert.match(written, /invalid VAPID private key/, 'the errors are logged');
   assert.ok(!written.includes(almost), 'the raw key is not');
   assert.ok(!written.includes('SECRETSECRET'), 'the PEM is not');
@@ -393,7 +328,7 @@ test('webpush.proxy: deliveries go through an HTTP CONNECT proxy (tinyproxy)', a
     await assert.rejects(db.query("SET webpush.proxy = 'socks://127.0.0.1:1'"),
       (e) => /invalid value/.test(e.message) && /must be an http/.test(e.detail));
     await db.query(`ALTER SYSTEM SET webpush.proxy = 'http://127.0.0.1:${port}'`);
-    await reloadWorker();
+    await reloadWorker(db);
     const sub = service.subscribe();
     const id = await subscribe(sub);
     await db.query('SELECT webpush_send($1::bigint, $2::text)', [id, 'through the proxy']);
@@ -406,14 +341,14 @@ test('webpush.proxy: deliveries go through an HTTP CONNECT proxy (tinyproxy)', a
     const literal = { ...service.subscribe(), endpoint: `https://127.0.0.1:${service.port}/push/literal` };
     const literalId = await subscribe(literal);
     await db.query('ALTER SYSTEM SET webpush.allow_private_endpoints = off');
-    await reloadWorker();
+    await reloadWorker(db);
     const qid = await value('SELECT webpush_send($1::bigint, $2::text)', [literalId, 'must not leave']);
     await until('the refusal recorded', async () => (await history(qid)) !== undefined);
     assert.equal((await history(qid)).outcome, 'failed');
     assert.match((await history(qid)).reason, /not allowed/);
     assert.ok(!fs.readFileSync(log, 'utf8').includes('CONNECT 127.0.0.1'), 'nothing asked the proxy for it');
     await db.query('ALTER SYSTEM RESET webpush.allow_private_endpoints');
-    await reloadWorker();
+    await reloadWorker(db);
 
     // webpush_send_now takes it from the session.
     fs.writeFileSync(log, '');
@@ -425,7 +360,7 @@ test('webpush.proxy: deliveries go through an HTTP CONNECT proxy (tinyproxy)', a
   } finally {
     proxy.kill();
     await db.query('ALTER SYSTEM RESET webpush.proxy');
-    await reloadWorker();
+    await reloadWorker(db);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -433,7 +368,7 @@ test('webpush.proxy: deliveries go through an HTTP CONNECT proxy (tinyproxy)', a
 test('a rollback does not wake the worker; a commit does', async () => {
   const sub = service.subscribe();
   const id = await subscribe(sub);
-  const before = await wakeups();
+  const before = await workerWakeups(db);
   for (let i = 0; i < 20; i++) {
     await db.query('BEGIN');
     await db.query('SELECT webpush_send($1::bigint, $2::text)', [id, `rolled back ${i}`]);
@@ -441,14 +376,14 @@ test('a rollback does not wake the worker; a commit does', async () => {
   }
   await db.query('SELECT webpush_send($1::bigint, $2::text)', [id, 'committed']);
   await service.waitFor(() => service.received(sub.endpoint).length === 1);
-  const woken = (await wakeups()) - before;
+  const woken = (await workerWakeups(db)) - before;
   assert.ok(woken >= 1 && woken <= 2, `the worker woke ${woken} times for 20 rollbacks and a commit`);
   assert.equal(service.received(sub.endpoint).length, 1);
 });
 
 test('with private endpoints off, the worker refuses loopback at connect time', async () => {
   await db.query('ALTER SYSTEM SET webpush.allow_private_endpoints = off');
-  await reloadWorker();
+  await reloadWorker(db);
   try {
     // A host name, not an address: it passes validation and is caught when
     // the worker connects to what it resolves to.
@@ -465,7 +400,7 @@ test('with private endpoints off, the worker refuses loopback at connect time', 
     assert.equal(service.received(sub.endpoint).length, 0);
   } finally {
     await db.query('ALTER SYSTEM RESET webpush.allow_private_endpoints');
-    await reloadWorker();
+    await reloadWorker(db);
   }
 });
 
@@ -491,7 +426,7 @@ test('the push service\'s certificate must name its host', async () => {
 
 test('the worker gives up after webpush.max_attempts', async () => {
   await db.query('ALTER SYSTEM SET webpush.max_attempts = 2');
-  await reloadWorker();
+  await reloadWorker(db);
   try {
     const sub = service.subscribe();
     const id = await subscribe(sub);
@@ -505,7 +440,7 @@ test('the worker gives up after webpush.max_attempts', async () => {
     assert.equal(service.received(sub.endpoint).length, 2);
   } finally {
     await db.query('ALTER SYSTEM RESET webpush.max_attempts');
-    await reloadWorker();
+    await reloadWorker(db);
   }
 });
 
@@ -517,7 +452,7 @@ test('history retention: a large backlog is purged at once, in bounded batches',
   const recent = await value(`INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome, attempts, created_at)
                               VALUES (-25001, 0, 'https://push.example.com/new', 'delivered', 1, now()) RETURNING message_id`);
   await db.query("ALTER SYSTEM SET webpush.history_retention = '1d'");
-  await reloadWorker();
+  await reloadWorker(db);
   try {
     await until('the old history purged', async () =>
       Number(await value("SELECT count(*) FROM webpush.history WHERE endpoint = 'https://push.example.com/old'")) === 0,
@@ -526,7 +461,7 @@ test('history retention: a large backlog is purged at once, in bounded batches',
   } finally {
     await db.query('DELETE FROM webpush.history WHERE message_id < 0');
     await db.query('ALTER SYSTEM RESET webpush.history_retention');
-    await reloadWorker();
+    await reloadWorker(db);
   }
 });
 
@@ -539,18 +474,18 @@ test('a reload that changes the CA drops the connections made under the old one'
     return service.received(sub.endpoint).find((m) => String(m.payload) === label).remotePort;
   };
   const first = await portOf('first');
-  await reloadWorker();
+  await reloadWorker(db);
   assert.equal(await portOf('same settings'), first, 'a reload without changes keeps the connection');
   const copy = path.join(os.tmpdir(), `webpush-ca-${process.pid}.pem`);
   fs.copyFileSync(caFile, copy);
   fs.chmodSync(copy, 0o644);
   await db.query(`ALTER SYSTEM SET webpush.ca_file = '${copy}'`);
-  await reloadWorker();
+  await reloadWorker(db);
   try {
     assert.notEqual(await portOf('new CA file'), first, 'a new connection under the new CA file');
   } finally {
     await db.query('ALTER SYSTEM RESET webpush.ca_file');
-    await reloadWorker();
+    await reloadWorker(db);
     fs.rmSync(copy, { force: true });
   }
 });

@@ -12,18 +12,15 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { fork } = require('node:child_process');
-const { connect, connectRetrying, startService, until: waitUntil, SLOW } = require('./helpers');
+const { connect, startService, Session, installExtension, SLOW } = require('./helpers');
 
 const LOAD_SECONDS = Number(process.env.WEBPUSH_LOAD_SECONDS) || 15;
 const CLIENTS = 8;
 const USERS = 200;
 
 let service;
-let db;
-
-async function reconnect() {
-  db = await connectRetrying('postgres');
-}
+const db = new Session('postgres', { reconnect: true });
+const { until } = db;
 
 function ask(cmd, extra = {}) {
   return new Promise((resolve) => {
@@ -36,9 +33,7 @@ before(async () => {
   const tls = process.env.WEBPUSH_TEST_TLS;
   service = fork(path.join(__dirname, '..', 'push-service-process.js'));
   await ask('start', { key: path.join(tls, 'server.key'), cert: path.join(tls, 'server.pem') });
-  await reconnect();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
-  await db.query('SELECT webpush_keys()');
+  await installExtension(await db.connect());
   await db.query(`
     DROP TABLE IF EXISTS load_orders;
     CREATE TABLE load_orders (id bigserial PRIMARY KEY, user_id text NOT NULL, item text NOT NULL);
@@ -84,12 +79,11 @@ test(`${CLIENTS} clients insert orders for ${LOAD_SECONDS} s: every notification
   }));
   await Promise.all(clients.map((c) => c.end()));
 
-  await waitUntil('the queue drained', async () =>
+  await until('the queue drained', async () =>
     Number((await db.query(`SELECT (SELECT count(*) FROM webpush.deliveries)
                                    + (SELECT count(*) FROM webpush.intake) AS n`)).rows[0].n) === 0,
-  reconnect, 300000);
-  await waitUntil('every delivery counted', async () => (await ask('stats')).distinct >= inserted,
-    reconnect, 30000).catch(() => {});
+  300000);
+  await until('every delivery counted', async () => (await ask('stats')).distinct >= inserted, 30000).catch(() => {});
   const stats = await ask('stats');
   const { rows: [h] } = await db.query(`SELECT count(*) FILTER (WHERE outcome = 'delivered') AS delivered,
                                                count(*) FILTER (WHERE outcome <> 'delivered') AS other,
@@ -147,13 +141,7 @@ for (const [label, setup] of [
   ['a GOAWAY every 100 requests', (s) => { s.goawayEvery = 100; }],
 ]) {
   test(`a push service with ${label}: every message once, none waits for a retry`, async () => {
-    const small = new (require('../push-service').PushService)();
-    setup(small);
-    const tls = process.env.WEBPUSH_TEST_TLS;
-    await small.start({
-      key: require('node:fs').readFileSync(path.join(tls, 'server.key')),
-      cert: require('node:fs').readFileSync(path.join(tls, 'server.pem')),
-    });
+    const small = await startService(setup);
     try {
       const subs = Array.from({ length: 10 }, () => small.subscribe());
       const { rows } = await db.query('SELECT webpush_subscribe(s) AS id FROM unnest($1::jsonb[]) AS s', [subs]);
@@ -162,9 +150,9 @@ for (const [label, setup] of [
       await db.query("SELECT webpush_send(s, 'm' || s || '-' || i) FROM unnest($1::bigint[]) s, generate_series(1, 100) i", [ids]);
       await small.waitFor((m) => new Set(m.map((x) => String(x.payload))).size === 1000, 20000);
       const took = Date.now() - started;
-      await waitUntil('the history written', async () =>
+      await until('the history written', async () =>
         Number((await db.query('SELECT count(*) AS n FROM webpush.history WHERE subscription_id = ANY($1)', [ids])).rows[0].n) === 1000,
-      reconnect, 20000);
+      20000);
       const { rows: [h] } = await db.query(`SELECT count(*) FILTER (WHERE outcome = 'delivered') AS delivered,
                                                    max(attempts) AS most FROM webpush.history WHERE subscription_id = ANY($1)`, [ids]);
       console.log(`# ${label}: 1000 messages in ${took} ms, ${small.messages.length} requests, ` +

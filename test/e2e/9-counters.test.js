@@ -7,23 +7,12 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startService, connectRetrying, restartWith, until: waitUntil } = require('./helpers');
+const { setUpFile, tearDownFile, restartWith, Session, newSubscriber } = require('./helpers');
 
 let service;
-let db;
-
-async function reconnect() {
-  db = await connectRetrying('postgres');
-}
-
-function until(what, fn, timeoutMs) {
-  return waitUntil(what, fn, reconnect, timeoutMs);
-}
-
-async function value(sql, params) {
-  const { rows } = await db.query(sql, params);
-  return rows[0] && Object.values(rows[0])[0];
-}
+const db = new Session('postgres', { reconnect: true });
+const { until, value } = db;
+const subscribe = (userId) => newSubscriber(db, service, userId);
 
 async function counters() {
   const { rows } = await db.query(`SELECT sent, delivered, gone, failed, expired, cancelled, refused,
@@ -36,29 +25,19 @@ async function counters() {
   return r;
 }
 
-async function subscribe(userId) {
-  const sub = service.subscribe();
-  const id = await value('SELECT webpush_subscribe($1, $2) AS id', [sub, userId]);
-  return { ...sub, id };
-}
-
 const ids = {};
 // Other tests in this database have an alice too.
 const ALICE = 'alice-counters';
 
 before(async () => {
-  service = await startService();
-  await reconnect();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
-  await db.query('SELECT webpush_keys()');
+  service = await setUpFile(db);
   await db.query('SELECT webpush_counters_reset()');
 });
 
 after(async () => {
   await db.query('ALTER SYSTEM RESET webpush.history_retention');
   await db.query('SELECT pg_reload_conf()');
-  await db.end();
-  await service.stop();
+  await tearDownFile(db, service);
 });
 
 test('the counters count what the worker did, by host and reason', async () => {
@@ -139,7 +118,7 @@ test('purging the history lowers no counter', async () => {
 
 test('a restart keeps the counters and their reset time', async () => {
   const before = await counters();
-  db = await restartWith(db, { 'webpush.history_retention': null });
+  await restartWith(db, { 'webpush.history_retention': null });
   const restarted = await counters();
   assert.deepEqual(restarted, before);
 });

@@ -12,36 +12,22 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const net = require('node:net');
-const path = require('node:path');
-const http2 = require('node:http2');
-const { startService, connectRetrying, until: waitUntil, SLOW } = require('./helpers');
+const {
+  startService, SLOW, Session, installExtension, storeSubscription, reloadWorker, http2Server, silentTcpServer,
+} = require('./helpers');
 
-const tls = process.env.WEBPUSH_TEST_TLS;
 // Long enough that waiting for it shows: every healthy delivery below must
 // arrive in a small part of it.
 const TIMEOUT_S = 30 * SLOW;
 const PROMPT_MS = 4000 * SLOW;
 
-let db;
+const db = new Session('postgres', { reconnect: true });
+const { until, value } = db;
+const subscribe = (sub) => storeSubscription(db, sub);
 let healthy;
 let silent = [];
 let tcpSilent;
 const silentIds = [];
-
-async function reconnect() {
-  db = await connectRetrying('postgres');
-}
-
-function until(what, fn, timeoutMs) {
-  return waitUntil(what, fn, reconnect, timeoutMs);
-}
-
-async function value(sql, params) {
-  const { rows } = await db.query(sql, params);
-  return Object.values(rows[0])[0];
-}
 
 // An HTTP/2 server that takes requests and never answers them.  It counts
 // the streams open now, the most ever open at once across all silent
@@ -50,10 +36,7 @@ let silentPeak = 0;
 const openNow = () => silent.reduce((n, s) => n + s.open, 0);
 
 async function silentHttp2() {
-  const server = http2.createSecureServer({
-    key: fs.readFileSync(path.join(tls, 'server.key')),
-    cert: fs.readFileSync(path.join(tls, 'server.pem')),
-  });
+  const server = await http2Server({ allowHTTP1: false });
   server.open = 0;
   server.received = 0;
   server.on('stream', (stream) => {
@@ -63,53 +46,7 @@ async function silentHttp2() {
     stream.on('close', () => { server.open--; });
     stream.on('error', () => {});
   });
-  const sockets = new Set();
-  server.on('connection', (sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  server.port = server.address().port;
-  server.shutdown = async () => {
-    const closed = new Promise((resolve) => server.close(resolve));
-    for (const s of sockets) s.destroy();
-    await closed;
-  };
   return server;
-}
-
-// A TCP server that accepts and never says a word: the worker's requests
-// wait for the TLS handshake until webpush.timeout.
-async function silentTcp() {
-  const sockets = new Set();
-  const server = net.createServer((sock) => {
-    sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
-    sock.on('error', () => {});
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  server.port = server.address().port;
-  server.shutdown = async () => {
-    const closed = new Promise((resolve) => server.close(resolve));
-    for (const s of sockets) s.destroy();
-    await closed;
-  };
-  return server;
-}
-
-async function wakeups() {
-  return Number(await value("SELECT coalesce(sum(wakeups), 0) FROM webpush_workers() WHERE database = 'postgres'"));
-}
-
-// Reload the configuration and wait until the worker has been woken by it.
-async function reloadWorker() {
-  const before = await wakeups();
-  await db.query('SELECT pg_reload_conf()');
-  await until('the worker to see the reload', async () => (await wakeups()) > before);
-}
-
-async function subscribe(sub) {
-  return value('SELECT webpush_subscribe($1)', [sub]);
 }
 
 // Sends n notifications to a push service that answers and returns how long
@@ -135,14 +72,12 @@ async function sendHealthy(service, label, n = 20) {
 }
 
 before(async () => {
-  await reconnect();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
-  await db.query('SELECT webpush_keys()');
+  await installExtension(await db.connect());
   await db.query(`ALTER SYSTEM SET webpush.timeout = '${TIMEOUT_S}s'`);
-  await reloadWorker();
+  await reloadWorker(db);
   healthy = await startService();
   silent = [await silentHttp2(), await silentHttp2(), await silentHttp2()];
-  tcpSilent = await silentTcp();
+  tcpSilent = await silentTcpServer();
 });
 
 after(async () => {
@@ -151,7 +86,7 @@ after(async () => {
     await db.query('DELETE FROM webpush.subscriptions WHERE id = ANY($1)', [silentIds]);
   }
   await db.query('ALTER SYSTEM RESET webpush.timeout');
-  await reloadWorker();
+  await reloadWorker(db);
   await db.end();
   for (const s of [...silent, tcpSilent]) await s.shutdown();
   await healthy.stop();
@@ -163,7 +98,7 @@ test('what went back while quiet hosts held their share goes out as soon as one 
   // holds them, host b the one more; host c's first request finds no room
   // and goes back for webpush.timeout, until a's answers make room.
   await db.query('ALTER SYSTEM SET webpush.max_in_flight = 10');
-  await reloadWorker();
+  await reloadWorker(db);
   const [a, b, c] = [await startService(), await startService(), await startService()];
   try {
     const holdMs = 2500 * SLOW;
@@ -190,7 +125,7 @@ test('what went back while quiet hosts held their share goes out as soon as one 
     assert.equal(c.received(subC.endpoint).length, 1);
   } finally {
     await db.query('ALTER SYSTEM RESET webpush.max_in_flight');
-    await reloadWorker();
+    await reloadWorker(db);
     for (const s of [a, b, c]) await s.stop();
   }
 });
