@@ -5,40 +5,31 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startService, connectRetrying, until, restartWith } = require('./helpers');
+const { startService, restartWith, Session, installExtension, newSubscribers, workerPids } = require('./helpers');
 
-let service, db;
-
-
-const workerPids = async () => (await db.query(
-  "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' ORDER BY pid")).rows.map((r) => r.pid);
+let service;
+const db = new Session();
+const { until } = db;
 
 before(async () => {
   service = await startService();
-  db = await connectRetrying();
   // Small claims, so that the two workers interleave on a short queue.
-  db = await restartWith(db, { 'webpush.workers': 2, 'webpush.batch_size': 25 });
-  // Workers serve databases that have the extension: this file may run alone.
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
-  await db.query('SELECT webpush_keys()');
+  await restartWith(await db.connect(), { 'webpush.workers': 2, 'webpush.batch_size': 25 });
+  // Workers serve databases that have the extension.
+  await installExtension(db);
 });
 
 after(async () => {
-  db = await restartWith(db, { 'webpush.workers': null, 'webpush.batch_size': null });
+  await restartWith(db, { 'webpush.workers': null, 'webpush.batch_size': null });
   await db.end();
   await service.stop();
 });
 
 test('two workers share the queue and send every message exactly once', async () => {
-  const pids = await until('two workers', async () => { const p = await workerPids(); return p.length === 2 && p; });
+  const pids = await until('two workers', async () => { const p = await workerPids(db); return p.length === 2 && p; });
   assert.equal(pids.length, 2);
 
-  const subs = [];
-  for (let i = 0; i < 20; i++) {
-    const s = service.subscribe();
-    const { rows } = await db.query('SELECT webpush_subscribe($1) AS id', [s]);
-    subs.push({ ...s, id: rows[0].id });
-  }
+  const subs = await newSubscribers(db, service, 20);
   const ids = subs.map((s) => s.id);
   const first = service.messages.length;
   const { rows: [{ n }] } = await db.query(
@@ -62,5 +53,5 @@ test('two workers share the queue and send every message exactly once', async ()
   assert.equal(arrived.length, 1000);
   // Each worker has its own connection: both took part.
   assert.ok(new Set(arrived.map((m) => m.remotePort)).size >= 2, 'both workers sent');
-  assert.deepEqual(await workerPids(), pids, 'neither worker restarted');
+  assert.deepEqual(await workerPids(db), pids, 'neither worker restarted');
 });

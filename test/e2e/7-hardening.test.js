@@ -5,51 +5,33 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { Client } = require('pg');
-const { startService, connect, restartWith, until: waitUntil, configure } = require('./helpers');
+const {
+  setUpFile, tearDownFile, connect, restartWith, configure, Session, storeSubscription, createRole, recreateDatabase,
+  serverLog,
+} = require('./helpers');
 
 let service;
-let db;
-
-function until(what, fn, timeoutMs) {
-  return waitUntil(what, fn, null, timeoutMs);
-}
-
-async function value(sql, params) {
-  const { rows } = await db.query(sql, params);
-  return Object.values(rows[0])[0];
-}
-
-function connectAs(role, database = 'postgres') {
-  const client = new Client({ host: process.env.PGHOST, port: process.env.PGPORT, database, user: role });
-  return client.connect().then(() => client);
-}
+const db = new Session();
+const { until, value } = db;
 
 before(async () => {
-  service = await startService();
-  db = await connect();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
+  service = await setUpFile(db);
   await configure(db);
 });
 
-after(async () => {
-  await db.end();
-  await service.stop();
-});
+after(() => tearDownFile(db, service));
 
 test('the per-role limit holds across concurrent transactions', async () => {
   const LIMIT = 2;
   const SESSIONS = 5;
-  await db.query('DROP ROLE IF EXISTS regress_burst');
-  await db.query('CREATE ROLE regress_burst LOGIN IN ROLE webpush_sender');
+  await createRole(db, 'regress_burst', ['webpush_sender']);
   await db.query(`ALTER ROLE regress_burst SET webpush.max_queued_per_role = ${LIMIT}`);
   const sub = service.subscribe();
   // The messages must wait: a service that answers only after the test.
   service.respond(sub.endpoint, { status: 503, headers: { 'retry-after': '3600' } });
-  const id = await value('SELECT webpush_subscribe($1, $2)', [sub, 'burst']);
+  const id = await storeSubscription(db, sub, 'burst');
   const clients = [];
-  for (let i = 0; i < SESSIONS; i++) clients.push(await connectAs('regress_burst'));
+  for (let i = 0; i < SESSIONS; i++) clients.push(await connect('postgres', 'regress_burst'));
   const holder = await connect();
   try {
     // Each session queues one message, then waits at a barrier the test
@@ -81,33 +63,29 @@ test('the per-role limit holds across concurrent transactions', async () => {
 });
 
 test('DROP EXTENSION IF EXISTS where there is none starts no worker', async () => {
-  const LOG = process.env.WEBPUSH_TEST_LOG;
-  db = await restartWith(db, { 'webpush.database_name': 'postgres,webpush_noext', log_min_messages: 'debug1' });
+  await restartWith(db, { 'webpush.database_name': 'postgres,webpush_noext', log_min_messages: 'debug1' });
   try {
-    await db.query('DROP DATABASE IF EXISTS webpush_noext');
-    await db.query('CREATE DATABASE webpush_noext');
-    const offset = fs.statSync(LOG).size;
+    await recreateDatabase(db, 'webpush_noext');
+    const log = serverLog();
     const other = await connect('webpush_noext');
     await other.query('SET client_min_messages = warning');
     for (let i = 0; i < 10; i++) await other.query('DROP EXTENSION IF EXISTS webpush');
     // Then a statement that does install it: its worker is the first.
     await other.query('CREATE EXTENSION webpush');
     await other.end();
-    const started = () => (fs.readFileSync(LOG, 'utf8').slice(offset)
-      .match(/starting background worker process "webpush worker 1 for database webpush_noext"/g) || []).length;
+    const started = () => log.count(/starting background worker process "webpush worker 1 for database webpush_noext"/g);
     await until('the worker for CREATE EXTENSION', async () => started() >= 1);
     await until('it serves', async () =>
       Number(await value("SELECT count(*) FROM webpush_workers() WHERE database = 'webpush_noext' AND pid IS NOT NULL")) === 1);
     assert.equal(started(), 1, 'one worker start, for CREATE EXTENSION only');
     await db.query('DROP DATABASE webpush_noext');
   } finally {
-    db = await restartWith(db, { 'webpush.database_name': null, log_min_messages: null });
+    await restartWith(db, { 'webpush.database_name': null, log_min_messages: null });
   }
 });
 
 test('no error of a function that takes a private key logs the key', async () => {
-  const log = process.env.WEBPUSH_TEST_LOG;
-  const offset = fs.statSync(log).size;
+  const log = serverLog();
   const key = 'yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw';
   // A valid key, failing later: in the application lookup, its name, NULL.
   await assert.rejects(db.query(`SELECT webpush_keys_import('${key}', 'nosuchapp')`),
@@ -120,9 +98,8 @@ test('no error of a function that takes a private key logs the key', async () =>
   // From PL/pgSQL: the CONTEXT line quotes the statement too.
   await assert.rejects(db.query(`DO $$ BEGIN PERFORM webpush_keys_import('${key}', 'nosuchapp'); END $$`),
     /webpush application "nosuchapp" does not exist/);
-  await db.query("DO $$ BEGIN RAISE LOG 'webpush test marker 4712'; END $$");
-  await until('the log to be written', async () => fs.readFileSync(log, 'utf8').slice(offset).includes('webpush test marker 4712'));
-  const written = fs.readFileSync(log, 'utf8').slice(offset);
+  await log.flushed(db);
+  const written = log.text();
   assert.match(written, /webpush application "nosuchapp" does not exist/, 'the errors are logged');
   assert.ok(!written.includes(key), `the key is not:\n${written}`);
 });
@@ -133,7 +110,7 @@ test('an outcome is recorded only for the row the worker still holds', async () 
   // ctid): a retry waiting for its time, which the worker does not hold.
   // The answer must not record or delete that row.
   const sub = service.subscribe();
-  const id = await value('SELECT webpush_subscribe($1, $2)', [sub, 'held-1']);
+  const id = await storeSubscription(db, sub, 'held-1');
   // A table of one page, so that the freed place is the one refilled:
   // what earlier tests left waiting goes.
   await db.query('DELETE FROM webpush.deliveries WHERE claimed_by IS NULL');

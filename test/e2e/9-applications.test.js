@@ -12,34 +12,27 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { startService, connect, connectRetrying, until, restartWith } = require('./helpers');
+const {
+  setUpFile, tearDownFile, connect, restartWith, Session, workerPids, recreateDatabase, serverLog,
+} = require('./helpers');
 
-const LOG = process.env.WEBPUSH_TEST_LOG;
-let service, db;
-
-
-const workersOf = async (database) => (await db.query(
-  "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' AND datname = $1", [database])).rows;
+let service;
+const db = new Session();
+const { until } = db;
 
 // Send to each subscription (by id) and wait until each message has arrived.
 async function deliverTo(conn, subs, text) {
   for (const s of subs) await conn.query('SELECT webpush_send($1::bigint, $2::text)', [s.id, `${text} ${s.id}`]);
   const find = () => subs.map((s) => service.messages.find((m) => m.payload && m.payload.toString() === `${text} ${s.id}`));
-  await until(`${subs.length} messages`, async () => find().every(Boolean), null, 20000);
+  await until(`${subs.length} messages`, async () => find().every(Boolean), 20000);
   return find();
 }
 
 before(async () => {
-  service = await startService();
-  db = await connectRetrying();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
+  service = await setUpFile(db);
 });
 
-after(async () => {
-  await db.end();
-  await service.stop();
-});
+after(() => tearDownFile(db, service));
 
 test('two applications in one database deliver with their own keys and subjects', async () => {
   const defaultKey = (await db.query('SELECT webpush_keys() AS k')).rows[0].k;
@@ -115,7 +108,7 @@ test('export, DROP EXTENSION, CREATE EXTENSION, import: delivery to re-stored su
   const id = (await db.query('SELECT webpush_subscribe($1) AS id', [s])).rows[0].id;
 
   // The worker left with the extension; the launcher starts it again.
-  await until('a worker again', async () => (await workersOf('postgres')).length === 1);
+  await until('a worker again', async () => (await workerPids(db, 'postgres')).length === 1);
   const [m] = await deliverTo(db, [{ id }], 'restored');
   assert.equal(m.status, 201);
   assert.equal(m.vapidKey, key);
@@ -123,16 +116,15 @@ test('export, DROP EXTENSION, CREATE EXTENSION, import: delivery to re-stored su
 
 test('every database with the extension gets a worker, with no restart', async () => {
   // Users who leave webpush.database_name empty (the default).
-  db = await restartWith(db, { 'webpush.database_name': '' });
+  await restartWith(db, { 'webpush.database_name': '' });
   try {
-    await db.query('DROP DATABASE IF EXISTS webpush_site2');
-    await db.query('CREATE DATABASE webpush_site2');
+    await recreateDatabase(db, 'webpush_site2');
     const site = await connect('webpush_site2');
     try {
-      assert.deepEqual(await workersOf('webpush_site2'), [], 'no worker before CREATE EXTENSION');
+      assert.deepEqual(await workerPids(db, 'webpush_site2'), [], 'no worker before CREATE EXTENSION');
       await site.query('CREATE EXTENSION webpush');
       const started = Date.now();
-      await until('a worker in the new database', async () => (await workersOf('webpush_site2')).length === 1, null, 10000);
+      await until('a worker in the new database', async () => (await workerPids(db, 'webpush_site2')).length === 1, 10000);
       console.log(`# worker for a new database ${Date.now() - started} ms after CREATE EXTENSION`);
 
       const key = (await site.query('SELECT webpush_keys() AS k')).rows[0].k;
@@ -143,7 +135,7 @@ test('every database with the extension gets a worker, with no restart', async (
 
       // DROP EXTENSION stops it.
       await site.query('DROP EXTENSION webpush');
-      await until('the worker gone', async () => (await workersOf('webpush_site2')).length === 0, null, 10000);
+      await until('the worker gone', async () => (await workerPids(db, 'webpush_site2')).length === 0, 10000);
     } finally {
       await site.end();
     }
@@ -152,14 +144,13 @@ test('every database with the extension gets a worker, with no restart', async (
     const site2 = await connect('webpush_site2');
     await site2.query('CREATE EXTENSION webpush');
     await site2.end();
-    await until('a worker again', async () => (await workersOf('webpush_site2')).length === 1, null, 10000);
+    await until('a worker again', async () => (await workerPids(db, 'webpush_site2')).length === 1, 10000);
     await db.query('DROP DATABASE webpush_site2');
-    await until('the worker gone with its database', async () => (await workersOf('webpush_site2')).length === 0);
+    await until('the worker gone with its database', async () => (await workerPids(db, 'webpush_site2')).length === 0);
 
     // An update from 0.2 in the middle of a drain: the worker waits for the
     // update, then delivers everything 0.2 queued, signed with 0.2's key.
-    await db.query('DROP DATABASE IF EXISTS webpush_old');
-    await db.query('CREATE DATABASE webpush_old');
+    await recreateDatabase(db, 'webpush_old');
     const old = await connect('webpush_old');
     try {
       await old.query("CREATE EXTENSION webpush VERSION '0.2'");
@@ -183,7 +174,7 @@ test('every database with the extension gets a worker, with no restart', async (
         FROM webpush.subscriptions, generate_series(1, 20) i`);
       assert.deepEqual(service.received(s.endpoint), [], 'nothing sent before the update');
       await old.query('ALTER EXTENSION webpush UPDATE');
-      await until('20 delivered after the update', async () => service.received(s.endpoint).length >= 20, null, 20000);
+      await until('20 delivered after the update', async () => service.received(s.endpoint).length >= 20, 20000);
       const got = service.received(s.endpoint);
       assert.equal(got.length, 20);
       assert.ok(got.every((m) => m.status === 201 && m.vapidKey === pub));
@@ -193,29 +184,28 @@ test('every database with the extension gets a worker, with no restart', async (
     }
     await db.query('DROP DATABASE webpush_old');
   } finally {
-    db = await restartWith(db, { 'webpush.database_name': null });
+    await restartWith(db, { 'webpush.database_name': null });
   }
 });
 
 test('workers that do not fit in max_worker_processes say which setting to raise', async () => {
   // PostgreSQL's logical replication launcher, ours and the worker for
   // "postgres" fill the three slots.
-  db = await restartWith(db, { 'webpush.database_name': 'postgres,webpush_full', max_worker_processes: 3, max_parallel_workers: 0 });
+  await restartWith(db, { 'webpush.database_name': 'postgres,webpush_full', max_worker_processes: 3, max_parallel_workers: 0 });
   try {
-    await until('the postgres worker', async () => (await workersOf('postgres')).length === 1);
-    const logStart = fs.statSync(LOG).size;
-    await db.query('DROP DATABASE IF EXISTS webpush_full');
-    await db.query('CREATE DATABASE webpush_full');
+    await until('the postgres worker', async () => (await workerPids(db, 'postgres')).length === 1);
+    const log = serverLog();
+    await recreateDatabase(db, 'webpush_full');
     const full = await connect('webpush_full');
     await full.query('CREATE EXTENSION webpush');
     await full.end();
     await until('the WARNING', async () => {
-      const text = fs.readFileSync(LOG, 'utf8').slice(logStart);
+      const text = log.text();
       return /no background worker slot free for a worker in database "webpush_full"/.test(text) &&
         /Raise max_worker_processes \(now 3\)/.test(text);
-    }, null, 10000);
+    }, 10000);
     await db.query('DROP DATABASE webpush_full');
   } finally {
-    db = await restartWith(db, { 'webpush.database_name': null, max_worker_processes: null, max_parallel_workers: null });
+    await restartWith(db, { 'webpush.database_name': null, max_worker_processes: null, max_parallel_workers: null });
   }
 });

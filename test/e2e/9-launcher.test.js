@@ -10,16 +10,15 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startService, connect, connectRetrying, freshDatabase, until: waitUntil, restartWith } = require('./helpers');
+const {
+  startService, connect, freshDatabase, restartWith, Session, installExtension, storeSubscription,
+} = require('./helpers');
 
 const OTHER = 'e2e_launcher';
 let service;
-let db;
+const db = new Session('postgres', { reconnect: true });
+const { until } = db;
 let other;
-
-function until(what, fn, timeoutMs) {
-  return waitUntil(what, fn, async () => { db = await connectRetrying(); }, timeoutMs);
-}
 
 // Worker pids by database, as pg_stat_activity and as webpush_workers() see
 // them: { postgres: [pid, pid], e2e_launcher: [...] }.
@@ -69,10 +68,7 @@ async function assertWorkers(pids, when) {
 
 async function subscribeIn(client, n) {
   const ids = [];
-  for (let i = 0; i < n; i++) {
-    const { rows } = await client.query('SELECT webpush_subscribe($1) AS id', [service.subscribe()]);
-    ids.push(rows[0].id);
-  }
+  for (let i = 0; i < n; i++) ids.push(await storeSubscription(client, service.subscribe()));
   return ids;
 }
 
@@ -105,10 +101,8 @@ function arrivals(label) {
 
 before(async () => {
   service = await startService();
-  db = await connectRetrying();
-  db = await restartWith(db, { 'webpush.workers': 2, 'webpush.database_name': `postgres, ${OTHER}` });
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
-  await db.query('SELECT webpush_keys()');
+  await restartWith(await db.connect(), { 'webpush.workers': 2, 'webpush.database_name': `postgres, ${OTHER}` });
+  await installExtension(db);
   other = await freshDatabase(OTHER);
   await other.query('SELECT webpush_keys()');
 });
@@ -119,7 +113,7 @@ after(async () => {
   await admin.query(`DROP DATABASE IF EXISTS ${OTHER} WITH (FORCE)`);
   await admin.end();
   service.defaultResponse = { status: 201 };
-  db = await restartWith(db, { 'webpush.workers': null, 'webpush.database_name': null });
+  await restartWith(db, { 'webpush.workers': null, 'webpush.database_name': null });
   await db.end();
   await service.stop();
 });

@@ -7,26 +7,18 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { startService, connectRetrying, until, SLOW } = require('./helpers');
+const { setUpFile, tearDownFile, SLOW, Session, storeSubscription } = require('./helpers');
 
-let service, db;
-
-const value = async (sql, params) => Object.values((await db.query(sql, params)).rows[0])[0];
-
-async function subscribe(sub, user = null) {
-  return value('SELECT webpush_subscribe($1, $2) AS id', [sub, user]);
-}
+let service;
+const db = new Session();
+const { until, value } = db;
+const subscribe = (sub, user) => storeSubscription(db, sub, user);
 
 before(async () => {
-  service = await startService();
-  db = await connectRetrying();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
+  service = await setUpFile(db);
 });
 
-after(async () => {
-  await db.end();
-  await service.stop();
-});
+after(() => tearDownFile(db, service));
 
 test('scheduled messages arrive at their send_at, not before, and the TTL counts from it', async () => {
   const sub = service.subscribe();
@@ -71,7 +63,7 @@ test('cancel before a drain takes everything; during a drain, what is not in fli
     'SELECT delivered FROM webpush.message_status WHERE id = $1', [msg])) >= 20);
   const cancelled = Number(await value('SELECT webpush_cancel($1)', [msg]));
   await until('nothing left of the message', async () => Number(await value(
-    'SELECT queued + sending FROM webpush.message_status WHERE id = $1', [msg])) === 0, null, 30000);
+    'SELECT queued + sending FROM webpush.message_status WHERE id = $1', [msg])) === 0, 30000);
   const status = (await db.query('SELECT * FROM webpush.message_status WHERE id = $1', [msg])).rows[0];
   const arrived = service.messages.slice(first).filter((m) => m.payload && m.payload.toString() === 'drain');
   console.log(`# cancel during a drain of 600: ${status.delivered} delivered, ${cancelled} cancelled`);

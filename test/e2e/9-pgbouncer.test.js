@@ -12,17 +12,15 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { Client } = require('pg');
-const { startService, connect, until: waitUntil, SLOW } = require('./helpers');
+const { setUpFile, tearDownFile, SLOW, Session, createRole } = require('./helpers');
 
 let service;
-let db;
+const db = new Session();
 let bouncer;
 const port = Number(process.env.WEBPUSH_TEST_TCP_BASE) + 21;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'webpush-pgbouncer-'));
 
-function until(what, fn, timeoutMs) {
-  return waitUntil(what, fn, null, timeoutMs);
-}
+const { until } = db;
 
 async function value(client, sql, params) {
   const { rows } = await client.query(sql, params);
@@ -36,11 +34,8 @@ async function pooled() {
 }
 
 before(async () => {
-  service = await startService();
-  db = await connect();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
-  await db.query('DROP ROLE IF EXISTS pool_app');
-  await db.query('CREATE ROLE pool_app LOGIN IN ROLE webpush_sender');
+  service = await setUpFile(db);
+  await createRole(db, 'pool_app', ['webpush_sender']);
   await db.query(`CREATE TABLE pool_orders (id serial PRIMARY KEY, user_id text, item text NOT NULL);
     GRANT SELECT, INSERT ON pool_orders TO pool_app;
     GRANT USAGE ON SEQUENCE pool_orders_id_seq TO pool_app;
@@ -79,8 +74,7 @@ after(async () => {
   await new Promise((resolve) => bouncer.once('exit', resolve));
   await db.query('DROP TABLE IF EXISTS pool_orders');
   await db.query('DROP ROLE IF EXISTS pool_app');
-  await db.end();
-  await service.stop();
+  await tearDownFile(db, service);
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

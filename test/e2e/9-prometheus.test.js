@@ -12,10 +12,9 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const net = require('node:net');
-const os = require('node:os');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { startService, connect, until: waitUntil, SLOW } = require('./helpers');
+const { setUpFile, tearDownFile, SLOW, Session, createRole, storeSubscription } = require('./helpers');
 
 const EXPORTER = process.env.POSTGRES_EXPORTER || '/usr/bin/prometheus-postgres-exporter';
 const QUERIES = path.join(__dirname, '..', '..', 'contrib', 'prometheus', 'webpush-queries.yaml');
@@ -24,15 +23,13 @@ const PICTURE = process.env.WEBPUSH_DASHBOARD_PNG ||
   path.join(process.env.WEBPUSH_TEST_TLS, '..', 'grafana-dashboard.png');
 
 let service;
-let db;
+const db = new Session('postgres', { reconnect: true });
 let exporter;
 let exporterLog = '';
 let url;
 const scrapes = []; // { t (s), samples: [{ name, labels, value }] }
 
-function until(what, fn, timeoutMs) {
-  return waitUntil(what, fn, async () => { db = await connect(); }, timeoutMs);
-}
+const { until } = db;
 
 async function freePort() {
   const server = net.createServer().listen(0, '127.0.0.1');
@@ -68,12 +65,8 @@ const value = (samples, name, labels = {}) => samples
   .reduce((sum, s) => sum + s.value, 0);
 
 before(async () => {
-  service = await startService();
-  db = await connect();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
-  await db.query('SELECT webpush_keys()');
-  await db.query('DROP ROLE IF EXISTS regress_exporter');
-  await db.query('CREATE ROLE regress_exporter LOGIN IN ROLE webpush_monitor, pg_monitor');
+  service = await setUpFile(db);
+  await createRole(db, 'regress_exporter', ['webpush_monitor', 'pg_monitor']);
   const port = await freePort();
   url = `http://127.0.0.1:${port}/metrics`;
   exporter = spawn(EXPORTER, [`--web.listen-address=127.0.0.1:${port}`, `--extend.query-path=${QUERIES}`,
@@ -98,8 +91,7 @@ before(async () => {
 after(async () => {
   if (exporter) exporter.kill('SIGTERM');
   await db.query('DROP ROLE IF EXISTS regress_exporter');
-  await db.end();
-  await service.stop();
+  await tearDownFile(db, service);
 });
 
 // The metric names the queries file defines, as the exporter names them.
@@ -128,7 +120,7 @@ test('the exporter runs every query of the file, as webpush_monitor, without an 
   assert.ok(defined.length >= 15, `the file defines its metrics (${defined.length})`);
   // Counters and gauges need a row: one is there once anything was counted.
   const sub = service.subscribe();
-  const { rows: [{ id }] } = await db.query('SELECT webpush_subscribe($1) AS id', [sub]);
+  const id = await storeSubscription(db, sub);
   await db.query("SELECT webpush_send($1::bigint, 'warm-up')", [id]);
   await service.waitFor(() => service.received(sub.endpoint).length === 1);
   await until('the warm-up counted', async () =>
@@ -144,7 +136,7 @@ test('the counters move after a send', async () => {
   const subs = [service.subscribe(), service.subscribe(), service.subscribe()];
   service.respond(subs[2].endpoint, { status: 410 });
   for (const sub of subs) {
-    const { rows: [{ id }] } = await db.query('SELECT webpush_subscribe($1) AS id', [sub]);
+    const id = await storeSubscription(db, sub);
     await db.query("SELECT webpush_send($1::bigint, 'counted')", [id]);
   }
   const after = await until('the exporter to show the sends', async () => {
@@ -221,8 +213,7 @@ test('the dashboard drawn from scrapes while notifications go out', { timeout: 1
   const subs = [];
   for (let i = 0; i < 6; i++) {
     const sub = service.subscribe();
-    const { rows: [{ id }] } = await db.query('SELECT webpush_subscribe($1, $2) AS id', [sub, 'chart']);
-    subs.push({ ...sub, id });
+    subs.push({ ...sub, id: await storeSubscription(db, sub, 'chart') });
   }
   service.respond(subs[0].endpoint, { status: 429, headers: { 'retry-after': '1' } }, { status: 503, headers: { 'retry-after': '1' } });
   service.respond(subs[1].endpoint, { status: 410 });

@@ -8,39 +8,30 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const { startService, connect, restartWith, until: waitUntil, SLOW } = require('./helpers');
+const {
+  startService, restartWith, SLOW, Session, installExtension, storeSubscription, serverLog,
+} = require('./helpers');
 
 let service;
-let db;
-
-async function value(sql, params) {
-  const { rows } = await db.query(sql, params);
-  return Object.values(rows[0])[0];
-}
-
-function until(what, fn, timeoutMs) {
-  return waitUntil(what, fn, null, timeoutMs);
-}
+const db = new Session();
+const { until, value } = db;
 
 before(async () => {
   service = await startService();
-  db = await connect();
-  db = await restartWith(db, { wal_level: 'logical' });
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
+  await restartWith(await db.connect(), { wal_level: 'logical' });
+  await installExtension(db);
   await db.query('CREATE PUBLICATION webpush_everything FOR ALL TABLES');
 });
 
 after(async () => {
   await db.query('DROP PUBLICATION IF EXISTS webpush_everything');
-  db = await restartWith(db, { wal_level: null });
+  await restartWith(db, { wal_level: null });
   await db.end();
   await service.stop();
 });
 
 test('with a publication FOR ALL TABLES, every kind of send settles', async () => {
-  const LOG = process.env.WEBPUSH_TEST_LOG;
-  const offset = fs.statSync(LOG).size;
+  const log = serverLog();
   const { rows: [{ n: tablesWithoutIdentity }] } = await db.query(`
     SELECT count(*)::int AS n FROM pg_class c
     WHERE c.relnamespace = 'webpush'::regnamespace AND c.relkind = 'r'
@@ -55,7 +46,7 @@ test('with a publication FOR ALL TABLES, every kind of send settles', async () =
   service.respond(gone.endpoint, { status: 410 });
   const ids = {};
   for (const [name, sub] of Object.entries({ retried, gone, scheduled, notified })) {
-    ids[name] = await value('SELECT webpush_subscribe($1, $2)', [sub, `repl-${name}`]);
+    ids[name] = await storeSubscription(db, sub, `repl-${name}`);
   }
   await db.query('SELECT webpush_send($1::bigint, $2::text)', [ids.retried, 'retried']);
   await db.query('SELECT webpush_send($1::bigint, $2::text)', [ids.gone, 'gone']);
@@ -88,7 +79,7 @@ test('with a publication FOR ALL TABLES, every kind of send settles', async () =
       [Object.values(ids)])).rows;
     assert.deepEqual(outcomes, [
       { outcome: 'cancelled', n: 1 }, { outcome: 'delivered', n: 5 }, { outcome: 'failed', n: 1 }]);
-    const written = fs.readFileSync(LOG, 'utf8').slice(offset);
+    const written = log.text();
     assert.doesNotMatch(written, /replica identity/, 'no statement needed a replica identity it lacked');
     assert.doesNotMatch(written, /webpush worker.*(ERROR|exited with exit code)/);
   } finally {
