@@ -10,8 +10,7 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { execFileSync } = require('node:child_process');
-const { startService, connect, restartWith, until } = require('./helpers');
+const { startService, connect, restartWith, until, sqlLiteral: literal, psql } = require('./helpers');
 
 let service;
 let db;
@@ -23,13 +22,6 @@ function tutorialBlocks() {
   assert.ok(start >= 0 && end > start, 'the README has the tutorial section');
   const section = readme.slice(start, end);
   return [...section.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], text: m[2] }));
-}
-
-const literal = (s) => `'${String(s).replace(/'/g, "''")}'`;
-
-function psql(script) {
-  return execFileSync('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', 'postgres'],
-    { input: script, encoding: 'utf8', env: process.env });
 }
 
 before(async () => {
@@ -64,7 +56,7 @@ test('the tutorial, typed in as written, ends with the order notification delive
   // As written, the sample is a subscription webpush_subscribe takes.
   const asWritten = sql.find((text) => sample.test(text)).match(sample)[0];
   assert.equal(JSON.parse(asWritten.slice(1, -1)).keys.auth.length, 22);
-  const out = psql(script);
+  const out = await psql('postgres', script);
 
   // What the reader sees at the end: the order's notification, on its way
   // or delivered.

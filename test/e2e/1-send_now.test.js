@@ -4,9 +4,12 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const net = require('node:net');
+const fs = require('node:fs');
+const https = require('node:https');
 const webpush = require('web-push');
-const { startService, freshDatabase, expectError, listen, SLOW } = require('./helpers');
+const {
+  startService, freshDatabase, expectError, listen, caFile, SLOW, newSubscriber, silentTcpServer,
+} = require('./helpers');
 
 let service;
 let db;
@@ -21,11 +24,7 @@ after(async () => {
   await service.stop();
 });
 
-async function subscribe(userId = null) {
-  const subscription = service.subscribe();
-  const { rows } = await db.query('SELECT webpush_subscribe($1, $2) AS id', [subscription, userId]);
-  return { ...subscription, id: rows[0].id };
-}
+const subscribe = (userId) => newSubscriber(db, service, userId);
 
 test('a notification is delivered, decrypted intact, with every header right', async () => {
   const sub = await subscribe();
@@ -159,7 +158,7 @@ test('the test push service accepts the reference sender (npm web-push)', async 
   const res = await webpush.sendNotification(subscription, 'from web-push', {
     vapidDetails: { subject: 'mailto:ops@example.com', publicKey: keys.publicKey, privateKey: keys.privateKey },
     contentEncoding: 'aes128gcm',
-    agent: new (require('node:https').Agent)({ ca: require('node:fs').readFileSync(require('./helpers').caFile) }),
+    agent: new https.Agent({ ca: fs.readFileSync(caFile) }),
   });
   assert.equal(res.statusCode, 201);
   const [msg] = service.received(subscription.endpoint);
@@ -179,11 +178,10 @@ test('the push service rejects a tampered body (the checker can fail)', async ()
 });
 
 function fetchWithCa(url, body) {
-  const https = require('node:https');
   return new Promise((resolve, reject) => {
     const req = https.request(url, {
       method: 'POST',
-      ca: require('node:fs').readFileSync(require('./helpers').caFile),
+      ca: fs.readFileSync(caFile),
       headers: { TTL: '60', 'Content-Encoding': 'aes128gcm', 'Content-Type': 'application/octet-stream', 'Content-Length': body.length },
     }, (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode })); });
     req.on('error', reject);
@@ -224,7 +222,7 @@ test('TLS is verified: without the test CA the send fails', async () => {
     assert.match(err.detail, /certificate|SSL/i);
     assert.equal(service.received(sub.endpoint).length, 0);
   } finally {
-    await db.query(`SET webpush.ca_file = '${require('./helpers').caFile}'`);
+    await db.query(`SET webpush.ca_file = '${caFile}'`);
   }
 });
 
@@ -246,9 +244,8 @@ test('webpush.timeout bounds a request to a push service that does not answer', 
 test('webpush.timeout bounds a TLS handshake that never completes', async () => {
   // TCP is accepted and TLS never answered: only libcurl's own timer ends
   // the connect, and it must fire however the wait for it is cut up.
-  const silent = net.createServer(() => {});
-  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  const endpoint = `https://localhost:${silent.address().port}/push/handshake`;
+  const silent = await silentTcpServer();
+  const endpoint = `https://localhost:${silent.port}/push/handshake`;
   const sub = { ...service.subscribe(), endpoint };
   await db.query("SET webpush.timeout = '2500ms'");
   const started = Date.now();
@@ -260,7 +257,7 @@ test('webpush.timeout bounds a TLS handshake that never completes', async () => 
     assert.ok(elapsed >= 2000 && elapsed < 6000 * SLOW, `gave up after ${elapsed} ms`);
   } finally {
     await db.query('RESET webpush.timeout');
-    silent.close();
+    await silent.shutdown();
   }
 });
 

@@ -8,29 +8,14 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { execFile } = require('node:child_process');
-const { startService, connect, freshDatabase } = require('./helpers');
+const { startService, connect, freshDatabase, sqlLiteral: literal, psql } = require('./helpers');
 
 let service;
 let db;
 
-const literal = (s) => `'${String(s).replace(/'/g, "''")}'`;
-
 function sqlBlocks() {
   const page = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'sql-reference.md'), 'utf8');
   return [...page.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]);
-}
-
-// Asynchronous: the push service answers from this process meanwhile
-// (webpush_send_now waits for it).
-function psql(database, script) {
-  return new Promise((resolve, reject) => {
-    const child = execFile('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', database],
-      { encoding: 'utf8', env: process.env }, (err, stdout, stderr) => {
-        if (err) reject(Object.assign(err, { stderr })); else resolve(stdout);
-      });
-    child.stdin.end(script);
-  });
 }
 
 before(async () => {
