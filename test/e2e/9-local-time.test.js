@@ -7,11 +7,11 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startService, connectRetrying, until, SLOW } = require('./helpers');
+const { setUpFile, tearDownFile, SLOW, Session, storeSubscription } = require('./helpers');
 
-let service, db;
-
-const value = async (sql, params) => Object.values((await db.query(sql, params)).rows[0])[0];
+let service;
+const db = new Session();
+const { until, value } = db;
 
 // The wall clock in zone at instant ms, as [y, mo, d, h, mi, s].
 const formatters = new Map();
@@ -59,15 +59,10 @@ function nextLocal(zone, afterMs, time) {
 }
 
 before(async () => {
-  service = await startService();
-  db = await connectRetrying();
-  await db.query('CREATE EXTENSION IF NOT EXISTS webpush');
+  service = await setUpFile(db);
 });
 
-after(async () => {
-  await db.end();
-  await service.stop();
-});
+after(() => tearDownFile(db, service));
 
 test('webpush.local_time agrees with the JavaScript engine\'s time zone data, across clock changes', async () => {
   const zones = ['Europe/Paris', 'America/New_York', 'Asia/Tokyo', 'Australia/Sydney', 'America/Sao_Paulo',
@@ -116,7 +111,7 @@ test('a broadcast at a local time reaches Paris, New York and Tokyo each at that
     subs[user] = service.subscribe();
     // Paris's comes as the browser kit sends it; the others are set.
     const json = user === 'paris' ? { ...subs[user], timeZone: zone } : subs[user];
-    subs[user].id = await value('SELECT webpush_subscribe($1, $2)', [json, `lt-${user}`]);
+    subs[user].id = await storeSubscription(db, json, `lt-${user}`);
     if (user !== 'paris') await db.query('SELECT webpush_time_zone($1, $2)', [`lt-${user}`, zone]);
   }
   // A time of day two seconds from now in Paris: New York's and Tokyo's
@@ -182,7 +177,7 @@ test('a delivery whose local time has not come is not hastened when its push ser
   // when the host answers again; a delivery waiting for its local time is
   // not such a delivery.
   const sub = service.subscribe();
-  const id = await value('SELECT webpush_subscribe($1, $2)', [sub, 'lt-haste']);
+  const id = await storeSubscription(db, sub, 'lt-haste');
   await db.query("SELECT webpush_time_zone('lt-haste', 'Asia/Tokyo')");
   const later = await value(
     "SELECT message_id FROM webpush_send_user('lt-haste', 'later', local_time => (now() AT TIME ZONE 'Asia/Tokyo' - interval '1 hour')::time)");
@@ -211,7 +206,7 @@ test('a delivery whose local time has not come is not hastened when its push ser
 
 test('quiet hours hold what is not urgent until they end, where the recipient is; urgent notifications pass', async () => {
   const sub = service.subscribe();
-  const id = await value('SELECT webpush_subscribe($1, $2)', [{ ...sub, timeZone: 'Europe/Paris' }, 'lt-quiet']);
+  const id = await storeSubscription(db, { ...sub, timeZone: 'Europe/Paris' }, 'lt-quiet');
   const hhmmss = (ms) => wall('Europe/Paris', ms).slice(3).map((n) => String(n).padStart(2, '0')).join(':');
   const end = Math.ceil((Date.now() + 3000) / 1000) * 1000;
   await db.query("SELECT webpush_application_quiet_hours('default', $1::time, $2::time)",
