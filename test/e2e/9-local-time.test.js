@@ -65,8 +65,11 @@ before(async () => {
 after(() => tearDownFile(db, service));
 
 test('webpush.local_time agrees with the JavaScript engine\'s time zone data, across clock changes', async () => {
+  // Zones whose 2026 rules every recent release of the time zone data
+  // agrees on (Africa/Casablanca is not among them: each release predicts
+  // its Ramadan changes anew, and the server's data and Node's may differ).
   const zones = ['Europe/Paris', 'America/New_York', 'Asia/Tokyo', 'Australia/Sydney', 'America/Sao_Paulo',
-    'Asia/Kolkata', 'Pacific/Chatham', 'Europe/London', 'America/Los_Angeles', 'Africa/Casablanca',
+    'Asia/Kolkata', 'Pacific/Chatham', 'Europe/London', 'America/Los_Angeles',
     'Australia/Lord_Howe', 'America/St_Johns', 'Asia/Kathmandu', 'Pacific/Apia', 'UTC'];
   // Around every change of 2026 in these zones, and at random.
   const cases = [];
