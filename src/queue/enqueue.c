@@ -388,7 +388,7 @@ queue_to_recipients(SPIPlanPtr *plan, const char *sql, Oid target_type, Datum ta
 						  spec, spec->app, role, values, nulls);
 }
 
-/* After queue_insert.c stored a message: the role's limit, and the wake-up. */
+/* After insert.c stored a message: the role's limit, and the wake-up. */
 static QueuedMessage
 stored_by_executor(QueuedMessage q, Oid role)
 {
@@ -402,8 +402,9 @@ stored_by_executor(QueuedMessage q, Oid role)
 
 /*
  * To a user's subscriptions, or to a list of them: the rows the statements
- * below write, inserted through the executor's helpers when queue_insert.c
- * can (no dedupe_key, tables it can insert into as these statements would).
+ * below write, inserted through the executor's helpers when insert.c can
+ * (no dedupe_key, no local_time, tables it can insert into as these
+ * statements would).
  */
 #define USER_RECIPIENTS(columns) \
 	"SELECT " columns " FROM webpush.subscriptions WHERE application = $1 AND user_id = $9"

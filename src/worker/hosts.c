@@ -44,7 +44,6 @@
 #include "worker/host_rules.h"
 #include "http/http.h"
 #include "queue/claim.h"
-#include "queue/enqueue.h"
 #include "queue/record.h"
 #include "push/receipt.h"
 #include "support/spi_util.h"
