@@ -18,7 +18,9 @@ OBJS = \
 	src/http/http.o \
 	src/push/subscription.o \
 	src/push/receipt.o \
+	src/push/host_match.o \
 	src/push/payload_limits.o \
+	src/push/host_rates.o \
 	src/push/notification.o \
 	src/push/push.o \
 	src/shmem/counters.o \
@@ -34,6 +36,7 @@ OBJS = \
 	src/worker/verdict.o \
 	src/worker/host_rules.o \
 	src/worker/delivery.o \
+	src/worker/rates.o \
 	src/worker/hosts.o \
 	src/worker/worker.o \
 	src/worker/launcher.o \
@@ -48,6 +51,7 @@ OBJS = \
 	src/sql/notify.o \
 	src/sql/receipts.o \
 	src/sql/time_zones.o \
+	src/sql/rates.o \
 	src/sql/trace.o \
 	src/sql/workers.o \
 	src/sql/stats.o \
@@ -64,7 +68,7 @@ DATA = webpush--0.4.sql \
 	webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql webpush--0.3--0.4.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants receipts search_path schema dba_tables local_time
+REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants receipts search_path schema dba_tables local_time rates
 # The pg_regress files are in test/sql and test/expected.
 REGRESS_OPTS = --inputdir=test
 

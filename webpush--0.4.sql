@@ -140,14 +140,24 @@ CREATE TABLE webpush.applications (
     quiet_start time,
     quiet_end   time,
     CHECK ((quiet_start IS NULL) OPERATOR(pg_catalog.=) (quiet_end IS NULL)
-           AND (quiet_start IS NULL OR quiet_start OPERATOR(pg_catalog.<>) quiet_end))
+           AND (quiet_start IS NULL OR quiet_start OPERATOR(pg_catalog.<>) quiet_end)),
+    -- A rate: requests a second its notifications are sent at most, with a
+    -- burst (webpush_application_rate).  Both or neither.
+    rate_per_second double precision
+                CHECK (rate_per_second OPERATOR(pg_catalog.>=) 0.01
+                       AND rate_per_second OPERATOR(pg_catalog.<=) 1000000),
+    rate_burst  integer
+                CHECK (rate_burst OPERATOR(pg_catalog.>=) 1
+                       AND rate_burst OPERATOR(pg_catalog.<=) 1000000),
+    CHECK ((rate_per_second IS NULL) OPERATOR(pg_catalog.=) (rate_burst IS NULL))
 );
 COMMENT ON TABLE webpush.applications IS
     'Sites sending notifications: a contact (VAPID sub) each, and their keys in webpush.vapid_keys';
 COMMENT ON COLUMN webpush.applications.subject IS
     'mailto: or https: contact sent to push services; NULL only for "default" until webpush.subject is set';
 REVOKE ALL ON webpush.applications FROM PUBLIC;
-GRANT SELECT (name, subject, created_at, time_zone, quiet_start, quiet_end) ON webpush.applications
+GRANT SELECT (name, subject, created_at, time_zone, quiet_start, quiet_end, rate_per_second,
+              rate_burst) ON webpush.applications
     TO webpush_sender, webpush_monitor;
 SELECT pg_catalog.pg_extension_config_dump('webpush.applications', '');
 
@@ -496,7 +506,7 @@ CREATE FUNCTION webpush.stats(OUT application text, OUT host text,
                               OUT oldest_due_at timestamptz, OUT next_retry_at timestamptz,
                               OUT sent bigint, OUT delivered bigint, OUT gone bigint,
                               OUT failed bigint, OUT expired bigint, OUT cancelled bigint,
-                              OUT refused bigint,
+                              OUT refused bigint, OUT throttled bigint,
                               OUT retried_rate_limited bigint, OUT retried_server_error bigint,
                               OUT retried_timeout bigint, OUT retried_connection bigint,
                               OUT bytes_sent bigint,
@@ -525,7 +535,7 @@ REVOKE ALL ON FUNCTION webpush_counters_reset() FROM PUBLIC;
 -- The counters alone, for Prometheus and the like: they never go down.
 CREATE VIEW webpush.counters AS
 SELECT application, host, sent, delivered, gone, failed, expired, cancelled, refused,
-       retried_rate_limited, retried_server_error, retried_timeout, retried_connection,
+       throttled, retried_rate_limited, retried_server_error, retried_timeout, retried_connection,
        bytes_sent, latency_bounds, latency_buckets, latency_sum, latency_count,
        last_problem, last_problem_at, stats_reset
 FROM webpush.stats();
@@ -797,6 +807,16 @@ COMMENT ON FUNCTION webpush_application_quiet_hours(text, time, time) IS
     'From quiet_start to quiet_end (22:00 to 07:00 spans midnight), local time in each subscription''s zone, the application''s notifications that are not urgent (urgency high) wait until the end; NULL, NULL: none';
 REVOKE ALL ON FUNCTION webpush_application_quiet_hours(text, time, time) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_application_quiet_hours(text, time, time) TO webpush_sender;
+
+CREATE FUNCTION webpush_application_rate(application text, per_second double precision,
+                                         burst integer DEFAULT NULL) RETURNS void
+    AS 'MODULE_PATHNAME', 'webpush_application_rate'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_application_rate(text, double precision, integer) IS
+    'The application''s notifications go at most per_second a second (0.01 to 1000000), burst at once after a pause (1 to 1000000; NULL: a second''s worth); per_second NULL: no rate';
+REVOKE ALL ON FUNCTION webpush_application_rate(text, double precision, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_application_rate(text, double precision, integer) TO webpush_sender;
 
 -- Payloads and encryption -------------------------------------------------------------
 

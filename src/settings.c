@@ -38,6 +38,9 @@ char	   *webpush_allowed_ports = NULL;
 char	   *webpush_payload_limits_text = NULL;
 /* webpush.payload_limits, parsed. */
 PayloadLimits webpush_payload_limits;
+char	   *webpush_host_rates_text = NULL;
+/* webpush.host_rates, parsed. */
+HostRates	webpush_host_rates;
 
 /* allow_private_endpoints and allowed_ports, as endpoint.c takes them. */
 EndpointPolicy webpush_endpoint_policy = {0, 0, 1, {443}};
@@ -114,28 +117,64 @@ assign_allowed_ports(const char *newval, void *extra)
 	memcpy(webpush_endpoint_policy.ports, parsed->ports, sizeof(parsed->ports));
 }
 
+/*
+ * A host-keyed setting parsed (problem NULL) or not: its parsed form is the
+ * GUC's extra, else the check fails with the parser's sentence and hint.
+ */
+static bool
+host_setting_checked(const char *name, const char *problem, const char *hint,
+					 const void *parsed, size_t size, void **extra)
+{
+	void	   *copy;
+
+	if (problem != NULL)
+	{
+		GUC_check_errdetail("%s: %s.", name, problem);
+		GUC_check_errhint("%s", hint);
+		return false;
+	}
+	copy = webpush_guc_malloc(size);
+	if (copy == NULL)
+		return false;
+	memcpy(copy, parsed, size);
+	*extra = copy;
+	return true;
+}
+
 static bool
 check_payload_limits(char **newval, void **extra, GucSource source)
 {
 	PayloadLimits parsed;
-	PayloadLimits *copy;
-	const char *problem;
 
 	(void) source;
 	if (*newval == NULL)
 		return true;
-	if ((problem = payload_limits_parse(*newval, &parsed)) != NULL)
-	{
-		GUC_check_errdetail("webpush.payload_limits: %s.", problem);
-		GUC_check_errhint("For example: updates.push.services.mozilla.com=3070");
-		return false;
-	}
-	copy = webpush_guc_malloc(sizeof(PayloadLimits));
-	if (copy == NULL)
-		return false;
-	*copy = parsed;
-	*extra = copy;
-	return true;
+	return host_setting_checked("webpush.payload_limits", payload_limits_parse(*newval, &parsed),
+								"For example: updates.push.services.mozilla.com=3070",
+								&parsed, sizeof(parsed), extra);
+}
+
+static bool
+check_host_rates(char **newval, void **extra, GucSource source)
+{
+	HostRates	parsed;
+
+	(void) source;
+	if (*newval == NULL)
+		return true;
+	return host_setting_checked("webpush.host_rates", host_rates_parse(*newval, &parsed),
+								"Each entry is host=rate or host=rate/burst, in requests per second; for example: fcm.googleapis.com=1000/2000, *.notify.windows.com=50",
+								&parsed, sizeof(parsed), extra);
+}
+
+static void
+assign_host_rates(const char *newval, void *extra)
+{
+	(void) newval;
+	if (extra != NULL)
+		webpush_host_rates = *(const HostRates *) extra;
+	else
+		webpush_host_rates.n = 0;
 }
 
 static void
@@ -301,6 +340,15 @@ settings_define(void)
 							   PGC_SIGHUP,
 							   0,
 							   check_payload_limits, assign_payload_limits, NULL);
+
+	DefineCustomStringVariable("webpush.host_rates",
+							   "Requests per second a push service host is sent at most, with a burst: host=rate/burst, *.domain=rate, ...",
+							   "The workers of a database share each rate.  A host that answers 429 or 406 with Retry-After is sent nothing until then, and then half its rate, back to the full rate over 10 s.",
+							   &webpush_host_rates_text,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_host_rates, assign_host_rates, NULL);
 
 	/*
 	 * Workers, their shared memory and the settings that size them exist

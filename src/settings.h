@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 #include "http/endpoint.h"
+#include "push/host_rates.h"
 #include "push/payload_limits.h"
 
 /* The extension version whose tables this library's statements use. */
@@ -32,6 +33,8 @@ extern char *webpush_allowed_ports;
 extern EndpointPolicy webpush_endpoint_policy;
 extern char *webpush_payload_limits_text;
 extern PayloadLimits webpush_payload_limits;
+extern char *webpush_host_rates_text;
+extern HostRates webpush_host_rates;
 
 /* Define the settings (from _PG_init). */
 extern void settings_define(void);

@@ -11,8 +11,10 @@
 
 #include <stddef.h>
 
+#include "push/host_match.h"
+
 #define PAYLOAD_LIMITS_MAX		16
-#define PAYLOAD_LIMIT_HOST_MAX	255
+#define PAYLOAD_LIMIT_HOST_MAX	HOST_MATCH_HOST_MAX
 #define PAYLOAD_LIMIT_MIN_BYTES	128
 #define PAYLOAD_LIMIT_MAX_BYTES	4096
 

@@ -357,6 +357,21 @@ app_set_quiet_hours(const char *app, bool none, TimeADT start, TimeADT end)
 	SPI_finish();
 }
 
+void
+app_set_rate(const char *app, double per_second, int32 burst)
+{
+	Oid			types[3] = {TEXTOID, FLOAT8OID, INT4OID};
+	Datum		values[3] = {CStringGetTextDatum(app), Float8GetDatum(per_second), Int32GetDatum(burst)};
+	char		nulls[3] = {' ', per_second > 0 ? ' ' : 'n', per_second > 0 ? ' ' : 'n'};
+
+	spi_connect_or_error();
+	if (SPI_execute_with_args("UPDATE webpush.applications SET rate_per_second = $2, rate_burst = $3"
+							  " WHERE name = $1",
+							  3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not update webpush.applications");
+	SPI_finish();
+}
+
 int64
 app_find_key(const uint8 public_key[P256_PUBLIC_LEN], char *app)
 {

@@ -60,6 +60,9 @@ extern void app_set_time_zone(const char *app, const char *time_zone);
 /* Set app's quiet hours, or none (app exists). */
 extern void app_set_quiet_hours(const char *app, bool none, TimeADT start, TimeADT end);
 
+/* Set app's rate, or none (per_second 0; app exists). */
+extern void app_set_rate(const char *app, double per_second, int32 burst);
+
 /*
  * The id of the key with this public key, and its application's name into
  * app (APP_NAME_MAX_LEN + 1 bytes); 0 when no application has it.

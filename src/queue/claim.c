@@ -6,6 +6,8 @@
  *		hastened hosts, and when the next delivery falls due.
  *
  * Every statement is prepared once per process and kept (spi_kept_plan).
+ * Longer than 800 lines: the claim's statements share their columns and
+ * the copy of their rows, which the take-in and the hastening go beside.
  */
 #include "postgres.h"
 
@@ -71,7 +73,7 @@ copy_text(Datum d, bool isnull)
  * subscription was removed).  A delivery of a send at a local time expires
  * its TTL after its own due time.  When the application has quiet hours,
  * they come with the zone they are kept in (the subscription's, or the
- * application's).
+ * application's); and its rate, when it has one.
  */
 #define CLAIMED_COLUMNS(messages_rel) \
 	"SELECT c.ctid, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
@@ -81,7 +83,8 @@ copy_text(Datum d, bool isnull)
 	" m.application, m.send_at, s.user_id," \
 	" a.quiet_start, a.quiet_end," \
 	" CASE WHEN a.quiet_start IS NOT NULL THEN COALESCE(s.time_zone, a.time_zone) END," \
-	" CASE WHEN a.quiet_start IS NOT NULL THEN a.time_zone END " \
+	" CASE WHEN a.quiet_start IS NOT NULL THEN a.time_zone END," \
+	" a.rate_per_second, a.rate_burst " \
 	"FROM claimed c JOIN " messages_rel " m ON m.id = c.message_id " \
 	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0 " \
 	"LEFT JOIN webpush.applications a ON a.name = m.application"
@@ -109,6 +112,8 @@ enum
 	CLAIMED_QUIET_END,
 	CLAIMED_TIME_ZONE,
 	CLAIMED_APP_TIME_ZONE,
+	CLAIMED_RATE_PER_SECOND,
+	CLAIMED_RATE_BURST,
 	CLAIMED_NCOLUMNS
 };
 
@@ -175,6 +180,11 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 			strlcpy(m->time_zone, TextDatumGetCString(v[CLAIMED_TIME_ZONE]), sizeof(m->time_zone));
 			strlcpy(m->app_time_zone, TextDatumGetCString(v[CLAIMED_APP_TIME_ZONE]),
 					sizeof(m->app_time_zone));
+		}
+		if (!null[CLAIMED_RATE_PER_SECOND] && !null[CLAIMED_RATE_BURST])
+		{
+			m->app_rate = DatumGetFloat8(v[CLAIMED_RATE_PER_SECOND]);
+			m->app_burst = DatumGetInt32(v[CLAIMED_RATE_BURST]);
 		}
 		MemoryContextSwitchTo(spi);
 	}

@@ -60,6 +60,9 @@ typedef struct ClaimedMessage
 	char		time_zone[PUSH_TIME_ZONE_MAX_LEN + 1];
 	char		app_time_zone[PUSH_TIME_ZONE_MAX_LEN + 1];	/* when that one is
 															 * no longer known */
+	/* The application's rate (webpush_application_rate); 0: none. */
+	double		app_rate;
+	int32		app_burst;
 } ClaimedMessage;
 
 /* A row of webpush.intake the claim recorded as failed (queue_claim). */

@@ -226,7 +226,8 @@ is_final_undelivered(OutcomeKind kind)
 /*
  * Handed back unsent: waiting again, the attempt not counted.  One held for
  * quiet hours (hold_until not NULL) is due at their end, as if it had been
- * sent at a local time then.
+ * sent at a local time then.  One with a reason (quiet hours, a rate) shows
+ * it as its last_error.
  */
 #define RECORD_RELEASE_SQL(by) \
 	"UPDATE webpush.deliveries d SET claimed_by = NULL," \
@@ -234,7 +235,7 @@ is_final_undelivered(OutcomeKind kind)
 	" next_attempt_at = COALESCE(o.hold_until, pg_catalog.clock_timestamp()" \
 	"  + o.delay_ms * interval '1 millisecond')," \
 	" due_at = COALESCE(o.hold_until, d.due_at)," \
-	" last_error = CASE WHEN o.hold_until IS NULL THEN d.last_error ELSE o.reason END " \
+	" last_error = COALESCE(o.reason, d.last_error) " \
 	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
 	" pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($6)," \
 	" pg_catalog.unnest($7))" \

@@ -433,6 +433,9 @@ add_event(CounterRow *row, const CountedEvent *e)
 		case COUNT_REFUSED:
 			row->refused += n;
 			break;
+		case COUNT_THROTTLED:
+			row->throttled += n;
+			break;
 		case COUNT_NONE:
 			break;
 	}
@@ -467,6 +470,7 @@ add_row(CounterRow *to, const CounterRow *from)
 	to->expired += from->expired;
 	to->cancelled += from->cancelled;
 	to->refused += from->refused;
+	to->throttled += from->throttled;
 	for (i = 0; i < RETRY_REASONS; i++)
 		to->retried[i] += from->retried[i];
 	for (i = 0; i < LATENCY_BUCKETS; i++)

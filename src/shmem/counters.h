@@ -4,7 +4,7 @@
  *		memory, per database, application and push service host.
  *
  * The counters only grow (sent, delivered, gone, failed, expired,
- * cancelled, refused, retries by reason, bytes, a latency histogram): purging the
+ * cancelled, refused, throttled, retries by reason, bytes, a latency histogram): purging the
  * history does not touch them, a clean shutdown writes them to
  * pg_stat/webpush.stat and the next start reads them back, as the
  * statistics collector does; webpush_counters_reset() starts a database's
@@ -65,6 +65,8 @@ typedef enum CountedOutcome
 	COUNT_RETRIED,
 	COUNT_CANCELLED,
 	COUNT_REFUSED,				/* a trigger's, over webpush.max_queued_per_role */
+	COUNT_THROTTLED,			/* held back by a rate: waits for a token,
+								 * or goes back to the queue */
 	COUNT_NONE					/* handed back unsent: nothing to count */
 } CountedOutcome;
 
@@ -108,6 +110,7 @@ typedef struct CounterRow
 	int64		expired;
 	int64		cancelled;
 	int64		refused;
+	int64		throttled;
 	int64		retried[RETRY_REASONS];
 	int64		latency[LATENCY_BUCKETS];	/* per bucket, not cumulative */
 	double		latency_sum;

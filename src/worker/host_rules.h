@@ -103,4 +103,63 @@ extern bool host_may_wait(HostFacts *host, HostRoom *room, HostTime now, double 
 /* Milliseconds until a host with requests in flight would look stalled. */
 extern long host_ms_until_stall(const HostFacts *host, HostTime now);
 
+/*
+ * Rates.  A push-service host (webpush.host_rates) and an application
+ * (webpush_application_rate) may each have a rate, in requests a second,
+ * and a burst: a token bucket, which fills at the rate up to the burst, and
+ * which each request takes a token from.  It is kept as one time, the
+ * generic cell rate algorithm's: tat, when the bucket would be full again
+ * (its tokens = burst - (tat - now) * rate).  A request goes at the time
+ * rate_next() says, which is now when there is a token; one whose time is
+ * within RATE_PARK_MS waits parked for it, built, its token taken; one
+ * whose time is later goes back to the queue unsent, with no attempt
+ * counted and no token taken, due again at a time rate_defer() gives: the
+ * requests sent back are spread at the bucket's rate after the time its
+ * tokens are spoken for, so that they come back about when they can go,
+ * not all at once.  A token taken by a request that then could not start
+ * (its host would not take more in flight) is not given back: a rate is a
+ * ceiling.
+ *
+ * A host that answers 429 (or WNS's 406) with a Retry-After is sent
+ * nothing until then (rate_pause); from then it gets half its rate, without
+ * a burst, growing evenly back to its full rate over RATE_RAMP_MS.  A host
+ * without a rate is paused alike, and then unlimited again.  A pause never
+ * shortens: a second 429 with a nearer Retry-After keeps the first's end.
+ */
+#define RATE_PARK_MS 1000
+#define RATE_RAMP_MS 10000
+
+typedef struct RateLimit
+{
+	double		per_second;		/* 0: no rate */
+	int			burst;			/* at least 1 */
+} RateLimit;
+
+typedef struct RateBucket
+{
+	HostTime	tat;			/* when it would be full again */
+	HostTime	defer_at;		/* the next time rate_defer gives */
+	HostTime	paused_until;	/* a Retry-After: nothing before (0: none) */
+	HostTime	ramp_until;		/* from paused_until to this, the rate grows
+								 * from half to full */
+} RateBucket;
+
+/* The earliest time a request may go, now or later. */
+extern HostTime rate_next(const RateBucket *bucket, const RateLimit *limit, HostTime now);
+
+/* A request goes at at (rate_next's time, or later): its token taken. */
+extern void rate_take(RateBucket *bucket, const RateLimit *limit, HostTime at);
+
+/*
+ * A request that could go at at, too late to wait parked for: when it is
+ * due again in the queue.
+ */
+extern HostTime rate_defer(RateBucket *bucket, const RateLimit *limit, HostTime at);
+
+/* The host answered 429 or 406 with Retry-After: nothing before until. */
+extern void rate_pause(RateBucket *bucket, HostTime now, HostTime until);
+
+/* The rate a bucket sends at, at time t (its ramp after a pause). */
+extern double rate_at(const RateBucket *bucket, const RateLimit *limit, HostTime t);
+
 #endif							/* WEBPUSH_HOST_RULES_H */

@@ -52,6 +52,11 @@
 #include "support/local_time.h"
 #include "worker/worker_state.h"
 
+#define USECS_PER_MS 1000
+
+static void release_parked(WorkerState *w, HostState *host, double delay_ms,
+						   const char *reason);
+
 /* Keep o for the next transaction, with its endpoint (NULL: none). */
 static void
 add_outcome(WorkerState *w, const Outcome *o, const char *endpoint)
@@ -106,6 +111,9 @@ note_host_outage(WorkerState *w, const Delivery *d, const HttpRequest *req, Outc
 			TimestampDifference(now, host->probe_was_due, &secs, &usecs);
 			o->kind = OUTCOME_RELEASE;
 			o->retry_delay_ms = secs * 1000.0 + usecs / 1000.0;
+			/* Its delivery keeps the last_error of its own last attempt. */
+			free(o->reason);
+			o->reason = NULL;
 		}
 	}
 	else if (http_request_status(req) > 0 && host->down_since != 0)
@@ -144,6 +152,8 @@ hosts_judge(WorkerState *w, HttpRequest *req)
 	RetryBudget budget;
 	Verdict		verdict;
 	Outcome		o = {0};
+	char		reason[RATES_REASON_LEN];
+	double		delay_ms;
 
 	budget.attempts = d->attempts;
 	budget.max_attempts = webpush_max_attempts;
@@ -178,6 +188,8 @@ hosts_judge(WorkerState *w, HttpRequest *req)
 			break;
 	}
 	note_host_outage(w, d, req, &o);
+	if (rates_note_answer(d->host, req, o.answered_at, reason, sizeof(reason), &delay_ms))
+		release_parked(w, d->host, delay_ms, reason);
 	add_outcome(w, &o, http_request_url(req));
 }
 
@@ -201,6 +213,7 @@ host_state(WorkerState *w, const char *origin)
 		host->probe_subscription = 0;
 		host->probe_was_due = 0;
 		host->probe_deadline = 0;
+		memset(&host->rate, 0, sizeof(host->rate));
 	}
 	return host;
 }
@@ -268,15 +281,20 @@ hosts_note_quiet_room(WorkerState *w)
 	}
 }
 
-/* Hand a claimed delivery back, unsent, due again after delay_ms. */
+/*
+ * Hand a claimed delivery back, unsent, due again after delay_ms; reason
+ * (NULL: none) becomes its last_error.
+ */
 static void
-release_unsent(WorkerState *w, const DeliveryRef *ref, double delay_ms)
+release_unsent(WorkerState *w, const DeliveryRef *ref, double delay_ms, const char *reason)
 {
 	Outcome		o = {0};
 
 	o.ref = *ref;
 	o.kind = OUTCOME_RELEASE;
 	o.retry_delay_ms = delay_ms;
+	if (reason != NULL && (o.reason = strdup(reason)) == NULL)
+		elog(FATAL, "webpush worker: out of memory");
 	add_outcome(w, &o, NULL);
 }
 
@@ -340,16 +358,19 @@ launch(WorkerState *w, Delivery *d, TimestampTz now)
 		host->facts.last_progress = now;
 }
 
-/* Hand back every request parked for host, due again after delay_ms. */
+/*
+ * Hand back every request parked for host, due again after delay_ms, with
+ * reason (NULL: none) as their last_error.
+ */
 static void
-release_parked(WorkerState *w, HostState *host, double delay_ms)
+release_parked(WorkerState *w, HostState *host, double delay_ms, const char *reason)
 {
 	while (host->parked_head != NULL)
 	{
 		Delivery   *d = host->parked_head;
 
 		host->parked_head = d->next_parked;
-		release_unsent(w, &d->ref, delay_ms);
+		release_unsent(w, &d->ref, delay_ms, reason);
 		http_request_free(d->req);
 		free(d);
 		host->facts.nparked--;
@@ -359,10 +380,11 @@ release_parked(WorkerState *w, HostState *host, double delay_ms)
 }
 
 /*
- * Start what waits for hosts that have room again, and hand back what waits
- * for a host that will not have room soon (it would only hold other hosts'
- * room).  Returns the longest wait, in ms, before a host with parked
- * requests could stall.
+ * Start what waits for hosts that have room again and whose tokens have
+ * come, and hand back what waits for a host that will not have room soon
+ * (it would only hold other hosts' room).  Returns how long the worker may
+ * wait, in ms, before a host with parked requests could stall or the next
+ * parked request's token comes; -1 for no limit.
  */
 long
 hosts_tend(WorkerState *w, TimestampTz now)
@@ -380,6 +402,7 @@ hosts_tend(WorkerState *w, TimestampTz now)
 		double		delay_ms;
 
 		while (host->parked_head != NULL &&
+			   host->parked_head->not_before <= now &&
 			   http_client_ready(w->http) &&
 			   host_may_start(&host->facts, hosts_room_now(w), http_client_in_flight(w->http), now))
 		{
@@ -394,8 +417,19 @@ hosts_tend(WorkerState *w, TimestampTz now)
 		}
 		if (host->parked_head == NULL)
 			continue;
+		/* Waiting for its token alone: the wait ends when it comes. */
+		if (host->parked_head->not_before > now &&
+			host_may_start(&host->facts, hosts_room_now(w), http_client_in_flight(w->http), now))
+		{
+			long		until_token = (long) ((host->parked_head->not_before - now +
+											   USECS_PER_MS - 1) / USECS_PER_MS);
+
+			if (wait_ms < 0 || until_token < wait_ms)
+				wait_ms = until_token;
+			continue;
+		}
 		if (!host_may_wait(&host->facts, hosts_room_now(w), now, &delay_ms))
-			release_parked(w, host, delay_ms);
+			release_parked(w, host, delay_ms, NULL);
 		else if (host->facts.in_flight > 0)
 		{
 			long		until_stall = host_ms_until_stall(&host->facts, now);
@@ -426,8 +460,11 @@ hosts_start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signe
 	Outcome		o = {0};
 	long		secs;
 	int			usecs;
+	bool		room;
 	bool		start;
 	double		delay_ms;
+	TimestampTz not_before;
+	char		held_by[RATES_REASON_LEN];
 	DeliveryRef ref = m->ref;
 
 	/* From here the delivery's outcome owns the user's name (queue/record.h). */
@@ -468,7 +505,7 @@ hosts_start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signe
 					 errhint("Set webpush.subject in postgresql.conf or with ALTER SYSTEM, then reload; or SELECT webpush_application('default', 'mailto:admin@example.com').")));
 			w->last_subject_warning = now;
 		}
-		release_unsent(w, &ref, MAINTENANCE_INTERVAL_MS);
+		release_unsent(w, &ref, MAINTENANCE_INTERVAL_MS, NULL);
 		return;
 	}
 	if (signer == NULL)
@@ -496,18 +533,24 @@ hosts_start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signe
 	 * share.
 	 */
 	host = host_state(w, ep.origin);
-	start = host->facts.nparked == 0 &&
+	if (!rates_take(w, host, m, now, &not_before, &delay_ms, held_by, sizeof(held_by)))
+	{
+		release_unsent(w, &ref, delay_ms, held_by);
+		return;
+	}
+	room = host->facts.nparked == 0 &&
 		host_may_start(&host->facts, hosts_room_now(w), http_client_in_flight(w->http), now);
-	if (!start)
+	start = room && not_before <= now;
+	if (!room)
 	{
 		if (!host_may_wait(&host->facts, hosts_room_now(w), now, &delay_ms))
 		{
-			release_unsent(w, &ref, delay_ms);
+			release_unsent(w, &ref, delay_ms, NULL);
 			return;
 		}
 		if (host->facts.nparked >= Max(webpush_max_in_flight - webpush_max_in_flight_per_host, 0))
 		{
-			release_unsent(w, &ref, HOST_STALL_MS);
+			release_unsent(w, &ref, HOST_STALL_MS, NULL);
 			return;
 		}
 	}
@@ -574,6 +617,7 @@ hosts_start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signe
 	d->expires_at = m->expires_at;
 	d->host = host;
 	d->req = req;
+	d->not_before = not_before;
 	d->next_parked = NULL;
 	http_request_set_owner(req, d);
 

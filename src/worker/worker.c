@@ -705,6 +705,10 @@ webpush_worker_main(Datum arg)
 	host_ctl.hcxt = w->long_cxt;
 	w->hosts = hash_create("webpush hosts", 16, &host_ctl,
 						   HASH_ELEM | WEBPUSH_HASH_STRING_KEYS | HASH_CONTEXT);
+	host_ctl.keysize = sizeof(((AppRateState *) NULL)->application);
+	host_ctl.entrysize = sizeof(AppRateState);
+	w->app_rates = hash_create("webpush application rates", 16, &host_ctl,
+							   HASH_ELEM | WEBPUSH_HASH_STRING_KEYS | HASH_CONTEXT);
 	w->counts = counter_batch_create();
 	config = current_http_config();
 	w->http = http_client_create(&config);

@@ -65,7 +65,15 @@ typedef struct HostState
 	int64		probe_subscription;
 	TimestampTz probe_was_due;	/* where the probe goes back to */
 	TimestampTz probe_deadline; /* forgotten after this, if never judged */
+	RateBucket	rate;			/* webpush.host_rates, and Retry-After pauses */
 } HostState;
+
+/* An application with a rate (webpush_application_rate), as the worker sees it. */
+typedef struct AppRateState
+{
+	char		application[COUNTERS_APP_LEN];	/* hash key */
+	RateBucket	rate;
+} AppRateState;
 
 /* What the worker keeps about a request in flight (HttpRequest.owner). */
 typedef struct Delivery
@@ -75,6 +83,7 @@ typedef struct Delivery
 	TimestampTz expires_at;
 	HostState  *host;
 	HttpRequest *req;
+	TimestampTz not_before;		/* its token's time (host_rules.h, "Rates") */
 	struct Delivery *next_parked;
 } Delivery;
 
@@ -92,6 +101,7 @@ typedef struct WorkerState
 	MemoryContext long_cxt;		/* what outlives a turn (the host table) */
 	HttpClient *http;
 	HTAB	   *hosts;			/* HostState by origin */
+	HTAB	   *app_rates;		/* AppRateState by application */
 	int			total_parked;
 	HostRoom	room;			/* the room hosts share (host_rules.h) */
 	/* Outcomes waiting to be written in the next transaction (malloc'd). */
@@ -118,6 +128,30 @@ typedef struct WorkerState
 	TimestampTz signers_checked_at;
 	TimestampTz last_subject_warning;
 } WorkerState;
+
+/* rates.c (host_rules.h, "Rates") */
+
+#define RATES_REASON_LEN 160
+
+/*
+ * The rates of a claimed request's host (webpush.host_rates) and
+ * application: *at is when both have a token for it.  True when that is
+ * within RATE_PARK_MS, its tokens taken: it may wait parked until then.
+ * Else it is to go back to the queue, due again after *delay_ms, with
+ * reason (which rate held it) as its last_error.  A request held back is
+ * counted (webpush.counters.throttled).
+ */
+extern bool rates_take(WorkerState *w, HostState *host, const ClaimedMessage *m,
+					   TimestampTz now, TimestampTz *at, double *delay_ms,
+					   char *reason, size_t reason_len);
+
+/*
+ * A finished request's answer: a 429, or WNS's 406, with a Retry-After
+ * pauses its host until then.  True when what is parked for the host must
+ * go back to the queue: due again after *delay_ms, with reason.
+ */
+extern bool rates_note_answer(HostState *host, const HttpRequest *req, TimestampTz now,
+							  char *reason, size_t reason_len, double *delay_ms);
 
 /* hosts.c */
 
@@ -146,10 +180,11 @@ extern void hosts_count_quiet(WorkerState *w, TimestampTz now);
 extern void hosts_note_quiet_room(WorkerState *w);
 
 /*
- * Start what waits for hosts that have room again, and hand back what waits
- * for a host that will not have room soon (it would only hold other hosts'
- * room).  Returns the longest wait, in ms, before a host with parked
- * requests could stall.
+ * Start what waits for hosts that have room again and whose tokens have
+ * come, and hand back what waits for a host that will not have room soon
+ * (it would only hold other hosts' room).  Returns how long the worker may
+ * wait, in ms, before a host with parked requests could stall or the next
+ * parked request's token comes; -1 for no limit.
  */
 extern long hosts_tend(WorkerState *w, TimestampTz now);
 

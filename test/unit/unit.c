@@ -22,6 +22,7 @@
 #include "worker/host_rules.h"
 #include "support/safe_text.h"
 #include "crypto/p256.h"
+#include "push/host_rates.h"
 #include "push/payload_limits.h"
 #include "push/receipt.h"
 #include "http/retry_after.h"
@@ -906,6 +907,174 @@ test_host_rules(void)
 #undef RESET_ROOM
 }
 
+/* webpush.host_rates: parsing, and which entry a push service gets. */
+static void
+test_host_rates(void)
+{
+	static const struct
+	{
+		const char *text;
+		int			ok;
+		double		per_second;	/* of the first entry */
+		int			burst;
+	}			parses[] = {
+		{"", 1, 0, 0},
+		{"fcm.googleapis.com=10000/20000", 1, 10000, 20000},
+		{" a.example = 20 / 5 ", 0, 0, 0},	/* no spaces around / */
+		{"a.example=20/5, *.notify.windows.com=500", 1, 20, 5},
+		{"a.example=2.5", 1, 2.5, 3},	/* the burst: a second's worth, rounded up */
+		{"a.example=0.01", 1, 0.01, 1},
+		{"a.example=0.001", 0, 0, 0},
+		{"a.example=0", 0, 0, 0},
+		{"a.example=1000000/1000000", 1, 1000000, 1000000},
+		{"a.example=1000001", 0, 0, 0},
+		{"a.example=20/0", 0, 0, 0},
+		{"a.example=20/1.5", 0, 0, 0},
+		{"a.example=20/", 0, 0, 0},
+		{"a.example=2.", 0, 0, 0},
+		{"a.example=-1", 0, 0, 0},
+		{"a.example=20x", 0, 0, 0},
+		{"a.example=20,", 0, 0, 0},
+		{"=20", 0, 0, 0},
+		{"a.example 20", 0, 0, 0},
+	};
+	HostRates	rates;
+	const HostRate *r;
+
+	for (size_t i = 0; i < sizeof(parses) / sizeof(parses[0]); i++)
+	{
+		int			ok = host_rates_parse(parses[i].text, &rates) == NULL;
+
+		CHECK(ok == parses[i].ok, "host_rates_parse(\"%s\")", parses[i].text);
+		if (ok && parses[i].per_second > 0)
+			CHECK(rates.rates[0].per_second == parses[i].per_second &&
+				  rates.rates[0].burst == parses[i].burst,
+				  "host_rates_parse(\"%s\"): %g/%d", parses[i].text,
+				  rates.rates[0].per_second, rates.rates[0].burst);
+	}
+	CHECK(host_rates_parse("a=1,b=1,c=1,d=1,e=1,f=1,g=1,h=1,i=1,j=1,k=1,l=1,m=1,n=1,o=1,p=1,q=1",
+						   &rates) != NULL, "17 entries refused");
+	CHECK(host_rates_parse("*.notify.windows.com=500/50, Push.Example=20/5, push.example:8443=7",
+						   &rates) == NULL, "parses");
+	r = host_rate_for(&rates, "https://db5p.notify.windows.com");
+	CHECK(r != NULL && r->per_second == 500 && r->burst == 50, "in a domain");
+	r = host_rate_for(&rates, "https://push.example");
+	CHECK(r != NULL && r->per_second == 20, "a host, any case");
+	r = host_rate_for(&rates, "https://push.example:8443");
+	CHECK(r != NULL && r->per_second == 7 && r->burst == 7, "host:port wins");
+	CHECK(host_rate_for(&rates, "https://fcm.googleapis.com") == NULL, "no entry: no rate");
+}
+
+/*
+ * The token bucket (host_rules.h, "Rates"): a burst, then the rate; what
+ * waits parked and what goes back; a pause for a Retry-After and the ramp
+ * after it.
+ */
+static void
+test_rates(void)
+{
+	const HostTime t0 = 1000 * 1000 * MS;
+	RateLimit	limit = {.per_second = 20, .burst = 5};
+	RateLimit	none = {0};
+	RateBucket	b = {0};
+	HostTime	at;
+	HostTime	last = 0;
+	int			sent;
+
+	/* Full: a burst of 5 at once, then one every 50 ms. */
+	for (int i = 0; i < 5; i++)
+	{
+		at = rate_next(&b, &limit, t0);
+		CHECK(at == t0, "burst request %d goes at once", i);
+		rate_take(&b, &limit, at);
+	}
+	at = rate_next(&b, &limit, t0);
+	CHECK(at == t0 + 50 * MS, "the 6th waits for the next token: %lld ms",
+		  (long long) ((at - t0) / MS));
+	rate_take(&b, &limit, at);
+	CHECK(rate_next(&b, &limit, t0) == t0 + 100 * MS, "the 7th 50 ms after the 6th");
+
+	/* Requests arriving one by one over a minute go at the rate, burst aside. */
+	b = (RateBucket) {0};
+	sent = 0;
+	for (HostTime now = t0; now < t0 + 60000 * MS; now += 7 * MS)
+	{
+		/* Taken within the park horizon: the worker's parked requests. */
+		while ((at = rate_next(&b, &limit, now)) <= now + RATE_PARK_MS * MS &&
+			   at < t0 + 60000 * MS)
+		{
+			rate_take(&b, &limit, at);
+			CHECK(at >= last, "in order");
+			last = at;
+			sent++;
+		}
+	}
+	CHECK(sent >= 20 * 60 + 4 - 1 && sent <= 20 * 60 + 5, "a minute at 20/s with a burst of 5: %d", sent);
+
+	/* Sent back: spread at the rate after the tokens spoken for. */
+	b = (RateBucket) {0};
+	for (int i = 0; i < 25; i++)
+		rate_take(&b, &limit, rate_next(&b, &limit, t0));
+	at = rate_next(&b, &limit, t0);
+	CHECK(at > t0 + RATE_PARK_MS * MS, "a second of tokens spoken for: %lld ms",
+		  (long long) ((at - t0) / MS));
+	{
+		HostTime	d1 = rate_defer(&b, &limit, at);
+		HostTime	d2 = rate_defer(&b, &limit, at);
+		HostTime	d3 = rate_defer(&b, &limit, at);
+
+		CHECK(d1 == at && d2 == at + 50 * MS && d3 == at + 100 * MS,
+			  "sent back one token apart: %lld %lld %lld", (long long) ((d1 - t0) / MS),
+			  (long long) ((d2 - t0) / MS), (long long) ((d3 - t0) / MS));
+		CHECK(rate_next(&b, &limit, t0) == at, "sending back takes no token");
+		CHECK(rate_defer(&b, &limit, t0 + 60000 * MS) == t0 + 60000 * MS,
+			  "a later time than the spread: that time");
+	}
+
+	/* No rate: always now. */
+	b = (RateBucket) {0};
+	for (int i = 0; i < 1000; i++)
+		rate_take(&b, &none, t0);
+	CHECK(rate_next(&b, &none, t0) == t0 && rate_defer(&b, &none, t0) == t0, "no rate, no wait");
+
+	/* A 429 with Retry-After 2: nothing for 2 s, then half the rate, growing to full in 10 s. */
+	b = (RateBucket) {0};
+	rate_take(&b, &limit, t0);
+	rate_pause(&b, t0, t0 + 2000 * MS);
+	at = rate_next(&b, &limit, t0);
+	CHECK(at == t0 + 2000 * MS, "paused until the Retry-After: %lld ms", (long long) ((at - t0) / MS));
+	rate_take(&b, &limit, at);
+	CHECK(rate_next(&b, &limit, at) == at + 100 * MS, "then half the rate, no burst: %lld ms",
+		  (long long) ((rate_next(&b, &limit, at) - at) / MS));
+	CHECK(rate_at(&b, &limit, t0 + 7000 * MS) == 15, "half way up the ramp: 3/4 of the rate");
+	CHECK(rate_at(&b, &limit, t0 + 12000 * MS) == 20, "the full rate after the ramp");
+	rate_pause(&b, t0 + 100 * MS, t0 + 1000 * MS);
+	CHECK(b.paused_until == t0 + 2000 * MS, "a nearer Retry-After does not shorten the pause");
+	rate_pause(&b, t0 + 100 * MS, t0 + 3000 * MS);
+	CHECK(rate_next(&b, &limit, t0) == t0 + 3000 * MS, "a further one lengthens it");
+	CHECK(rate_defer(&b, &limit, rate_next(&b, &limit, t0)) >= t0 + 3000 * MS,
+		  "what goes back comes back after the pause");
+
+	/* Without a rate, a host is paused alike, then unlimited again. */
+	b = (RateBucket) {0};
+	rate_pause(&b, t0, t0 + 2000 * MS);
+	CHECK(rate_next(&b, &none, t0) == t0 + 2000 * MS, "a host without a rate is paused");
+	CHECK(rate_next(&b, &none, t0 + 2001 * MS) == t0 + 2001 * MS, "and then unlimited");
+	rate_pause(&b, t0, t0);
+	CHECK(b.paused_until == t0 + 2000 * MS, "a Retry-After in the past changes nothing");
+
+	/* After the ramp the burst comes back once the bucket has filled. */
+	b = (RateBucket) {0};
+	rate_pause(&b, t0, t0 + 1000 * MS);
+	{
+		HostTime	later = t0 + 60000 * MS;
+
+		for (int i = 0; i < 5; i++)
+			rate_take(&b, &limit, rate_next(&b, &limit, later));
+		CHECK(rate_next(&b, &limit, later) == later + 50 * MS, "a full bucket again after the ramp");
+	}
+}
+
 int
 main(void)
 {
@@ -923,6 +1092,8 @@ main(void)
 	test_verdicts();
 	test_subjects();
 	test_host_rules();
+	test_host_rates();
+	test_rates();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
