@@ -46,6 +46,7 @@ function arrivals(sub, tag) {
     .map((m) => m.receivedAt);
 }
 
+// webpush.counters.throttled of a host (as the counters name it: no port).
 async function throttledCount(host) {
   return Number(await value('SELECT coalesce(sum(throttled), 0) FROM webpush.counters WHERE host = $1', [host]));
 }
@@ -62,7 +63,7 @@ test('a host rate of 20/s with a burst of 5: the burst at once, then 20 a second
   const id = await storeSubscription(db, sub);
   const host = new URL(sub.endpoint).host;
   const n = 20 * RUN_SECONDS + 5;
-  const throttledBefore = await throttledCount(host);
+  const throttledBefore = await throttledCount(new URL(sub.endpoint).hostname);
   await setHostRates(`${host}=20/5`);
   try {
     await queue(id, n, 'rate');
@@ -90,7 +91,7 @@ test('a host rate of 20/s with a burst of 5: the burst at once, then 20 a second
   }
   await until('every delivery recorded', async () =>
     Number(await value("SELECT count(*) FROM webpush.history WHERE subscription_id = $1 AND outcome = 'delivered'", [id])) === n);
-  assert.ok(await throttledCount(host) - throttledBefore >= n - 5 - 20,
+  assert.ok(await throttledCount(new URL(sub.endpoint).hostname) - throttledBefore >= n - 5 - 20,
     'webpush.counters counts what the rate held back');
 });
 
