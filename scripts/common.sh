@@ -39,7 +39,8 @@ as_unprivileged() {
         local user=${WEBPUSH_TEST_USER:-postgres}
         runuser -u "$user" -- env HOME="$(getent passwd "$user" | cut -d: -f6)" \
             PATH="$PATH" CI="${CI:-}" WEBPUSH_VALGRIND="${WEBPUSH_VALGRIND:-}" \
-            WEBPUSH_ASAN="${WEBPUSH_ASAN:-}" WEBPUSH_E2E="${WEBPUSH_E2E:-}" PGPORT="${PGPORT:-}" "$@"
+            WEBPUSH_ASAN="${WEBPUSH_ASAN:-}" WEBPUSH_E2E="${WEBPUSH_E2E:-}" PGPORT="${PGPORT:-}" \
+            WEBPUSH_THROTTLE_SECONDS="${WEBPUSH_THROTTLE_SECONDS:-}" "$@"
     else
         "$@"
     fi
