@@ -25,6 +25,7 @@ OBJS = \
 	src/push/push.o \
 	src/shmem/counters.o \
 	src/shmem/registry.o \
+	src/shmem/rates.o \
 	src/queue/applications.o \
 	src/queue/app_access.o \
 	src/queue/subscriptions.o \

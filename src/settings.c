@@ -343,7 +343,7 @@ settings_define(void)
 
 	DefineCustomStringVariable("webpush.host_rates",
 							   "Requests per second a push service host is sent at most, with a burst: host=rate/burst, *.domain=rate, ...",
-							   "The workers of a database share each rate.  A host that answers 429 or 406 with Retry-After is sent nothing until then, and then half its rate, back to the full rate over 10 s.",
+							   "The workers of a database keep each rate together.  A host that answers 429 or 406 with Retry-After is sent nothing until then, and then half its rate, back to the full rate over 10 s.",
 							   &webpush_host_rates_text,
 							   "",
 							   PGC_SIGHUP,

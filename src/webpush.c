@@ -10,6 +10,7 @@
 
 #include "settings.h"
 #include "shmem/counters.h"
+#include "shmem/rates.h"
 #include "worker/ddl_hook.h"
 #include "worker/launcher.h"
 
@@ -30,6 +31,7 @@ _PG_init(void)
 	{
 		launcher_register();
 		counters_request_shmem();
+		rates_request_shmem();
 		ddl_hook_install();
 	}
 }

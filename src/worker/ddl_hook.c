@@ -18,6 +18,7 @@
 
 #include "support/compat.h"
 #include "shmem/counters.h"
+#include "shmem/rates.h"
 #include "worker/ddl_hook.h"
 #include "shmem/registry.h"
 
@@ -99,12 +100,15 @@ webpush_utility(PROCESS_UTILITY_PARAMS)
 		after_utility(stmt, extension_before);
 
 	/*
-	 * Its counters go once the database has gone (DROP DATABASE runs
+	 * Its counters and rate buckets go once the database has gone (DROP DATABASE runs
 	 * outside a transaction block, so returning means it happened): a drop
 	 * that fails keeps them.
 	 */
 	if (OidIsValid(dropped) && !OidIsValid(get_database_oid(((DropdbStmt *) stmt)->dbname, true)))
+	{
 		counters_forget_database(dropped);
+		shared_rates_forget_database(dropped);
+	}
 }
 
 void

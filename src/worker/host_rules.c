@@ -5,7 +5,6 @@
 #include "worker/host_rules.h"
 
 #define USECS_PER_MS 1000
-#define USECS_PER_S 1000000.0
 
 int
 host_quiet_share(const HostRoom *room)
@@ -109,73 +108,4 @@ host_ms_until_stall(const HostFacts *host, HostTime now)
 	if (stall_at <= now)
 		return 1;
 	return (long) ((stall_at - now) / USECS_PER_MS) + 1;
-}
-
-double
-rate_at(const RateBucket *bucket, const RateLimit *limit, HostTime t)
-{
-	if (limit->per_second <= 0)
-		return 0;
-	if (t >= bucket->paused_until && t < bucket->ramp_until)
-		return limit->per_second *
-			(0.5 + 0.5 * (double) (t - bucket->paused_until) /
-			 (double) (bucket->ramp_until - bucket->paused_until));
-	return limit->per_second;
-}
-
-/* The time between two tokens at t, in microseconds. */
-static HostTime
-rate_interval(const RateBucket *bucket, const RateLimit *limit, HostTime t)
-{
-	double		rate = rate_at(bucket, limit, t);
-
-	return rate > 0 ? (HostTime) (USECS_PER_S / rate) : 0;
-}
-
-HostTime
-rate_next(const RateBucket *bucket, const RateLimit *limit, HostTime now)
-{
-	HostTime	at = now > bucket->paused_until ? now : bucket->paused_until;
-	HostTime	tolerance;
-
-	if (limit->per_second <= 0)
-		return at;
-	/* No burst while it ramps up after a pause. */
-	if (at < bucket->ramp_until)
-		tolerance = 0;
-	else
-		tolerance = (HostTime) ((limit->burst > 1 ? limit->burst - 1 : 0) *
-								(USECS_PER_S / limit->per_second));
-	if (bucket->tat - tolerance > at)
-		at = bucket->tat - tolerance;
-	return at;
-}
-
-void
-rate_take(RateBucket *bucket, const RateLimit *limit, HostTime at)
-{
-	if (limit->per_second <= 0)
-		return;
-	bucket->tat = (bucket->tat > at ? bucket->tat : at) + rate_interval(bucket, limit, at);
-}
-
-HostTime
-rate_defer(RateBucket *bucket, const RateLimit *limit, HostTime at)
-{
-	HostTime	slot = bucket->defer_at > at ? bucket->defer_at : at;
-
-	bucket->defer_at = slot + rate_interval(bucket, limit, slot);
-	return slot;
-}
-
-void
-rate_pause(RateBucket *bucket, HostTime now, HostTime until)
-{
-	if (until <= now || until <= bucket->paused_until)
-		return;
-	bucket->paused_until = until;
-	bucket->ramp_until = until + (HostTime) RATE_RAMP_MS * USECS_PER_MS;
-	/* Its tokens are spent: the first request after the pause is its only one. */
-	if (bucket->tat < until)
-		bucket->tat = until;
 }

@@ -2,21 +2,24 @@
  * rates.c
  *		The rates of push-service hosts (webpush.host_rates) and of
  *		applications (webpush_application_rate), as the worker keeps them:
- *		a token bucket each (host_rules.h, "Rates"), and the pauses that a
- *		429 or WNS's 406 with a Retry-After asks for.
+ *		a token bucket each (push/host_rates.h, "Rates"), and the pauses
+ *		that a 429 or WNS's 406 with a Retry-After asks for.
  *
- * Each of a database's webpush.workers workers keeps its own buckets, with
- * its share of each rate and burst (the rate divided by the number of
- * workers): together they never go faster than the rate, and no lock is
- * taken per request.  The price is that a worker with nothing to send for
- * a host leaves its share unused.  hosts.c asks here before it builds a
- * request, and parks it or hands it back as told.
+ * A database's webpush.workers workers take their tokens from the same
+ * buckets, in shared memory (shmem/rates.h): together they keep each rate,
+ * however the deliveries fall between them, and a pause one of them is
+ * told of holds them all.  A host without a rate gets a shared bucket only
+ * when it asks for a pause.  When shared memory has no room for another
+ * bucket, a worker keeps its own, with its share of the rate (the rate
+ * divided by the number of workers).  hosts.c asks here before it builds
+ * a request, and parks it or hands it back as told.
  */
 #include "postgres.h"
 
 #include <stdio.h>
 #include <string.h>
 
+#include "miscadmin.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
@@ -25,27 +28,32 @@
 #include "queue/claim.h"
 #include "settings.h"
 #include "shmem/counters.h"
+#include "shmem/rates.h"
 #include "worker/delivery.h"
 #include "worker/host_rules.h"
 #include "worker/worker_state.h"
 
 #define USECS_PER_MS 1000
 
-/* A rate as this worker keeps it: its share of the workers'. */
+/*
+ * A rate as this worker keeps it: whole in a shared bucket, its share of
+ * the workers' in one of its own.
+ */
 static RateLimit
-worker_share(double per_second, int burst)
+worker_share(double per_second, int burst, bool shared)
 {
 	RateLimit	limit = {0};
+	int			workers = shared ? 1 : webpush_workers;
 
 	if (per_second > 0)
 	{
-		limit.per_second = per_second / webpush_workers;
-		limit.burst = Max(burst / webpush_workers, 1);
+		limit.per_second = per_second / workers;
+		limit.burst = Max(burst / workers, 1);
 	}
 	return limit;
 }
 
-/* An application's bucket, created on first use. */
+/* An application's own bucket in this worker, created on first use. */
 static RateBucket *
 app_bucket(WorkerState *w, const char *application)
 {
@@ -79,31 +87,54 @@ rates_take(WorkerState *w, HostState *host, const ClaimedMessage *m, TimestampTz
 		   TimestampTz *at, double *delay_ms, char *reason, size_t reason_len)
 {
 	const HostRate *configured = host_rate_for(&webpush_host_rates, host->origin);
-	RateLimit	host_limit = worker_share(configured ? configured->per_second : 0,
-										  configured ? configured->burst : 0);
-	RateLimit	app_limit = worker_share(m->app_rate, m->app_burst);
-	RateBucket *app = m->app_rate > 0 ? app_bucket(w, m->ref.application) : NULL;
-	TimestampTz host_at = rate_next(&host->rate, &host_limit, now);
-	TimestampTz app_at = app != NULL ? rate_next(app, &app_limit, now) : now;
-	bool		by_host = host_at >= app_at;
+	RateBucket *host_bucket;
+	RateBucket *app = NULL;
+	RateLimit	host_limit;
+	RateLimit	app_limit = {0};
+	TimestampTz host_at;
+	TimestampTz app_at = now;
+	bool		by_host;
+	bool		parked;
+	bool		paused;
 
-	*at = Max(host_at, app_at);
-	if (*at > now)
-		count_throttled(w, m);
-	if (*at - now <= (TimestampTz) RATE_PARK_MS * USECS_PER_MS)
+	shared_rates_lock();
+	host_bucket = shared_rates_bucket(MyDatabaseId, RATE_OF_HOST, host->origin, configured != NULL);
+	host_limit = worker_share(configured ? configured->per_second : 0,
+							  configured ? configured->burst : 0, host_bucket != NULL);
+	if (host_bucket == NULL)
+		host_bucket = &host->rate;
+	if (m->app_rate > 0)
 	{
-		rate_take(&host->rate, &host_limit, *at);
+		app = shared_rates_bucket(MyDatabaseId, RATE_OF_APPLICATION, m->ref.application, true);
+		app_limit = worker_share(m->app_rate, m->app_burst, app != NULL);
+		if (app == NULL)
+			app = app_bucket(w, m->ref.application);
+	}
+	host_at = rate_next(host_bucket, &host_limit, now);
+	if (app != NULL)
+		app_at = rate_next(app, &app_limit, now);
+	by_host = host_at >= app_at;
+	paused = host_at <= host_bucket->paused_until;
+	*at = Max(host_at, app_at);
+	parked = *at - now <= (TimestampTz) RATE_PARK_MS * USECS_PER_MS;
+	if (parked)
+	{
+		rate_take(host_bucket, &host_limit, *at);
 		if (app != NULL)
 			rate_take(app, &app_limit, *at);
-		return true;
 	}
-
-	/* Back to the queue, spread at the rate that holds it. */
-	if (by_host)
-		*delay_ms = (rate_defer(&host->rate, &host_limit, *at) - now) / (double) USECS_PER_MS;
+	else if (by_host)
+		*delay_ms = (rate_defer(host_bucket, &host_limit, *at) - now) / (double) USECS_PER_MS;
 	else
 		*delay_ms = (rate_defer(app, &app_limit, *at) - now) / (double) USECS_PER_MS;
-	if (by_host && host_at <= host->rate.paused_until)
+	shared_rates_unlock();
+
+	if (*at > now)
+		count_throttled(w, m);
+	if (parked)
+		return true;
+	/* Back to the queue, spread at the rate that holds it. */
+	if (by_host && paused)
 		snprintf(reason, reason_len,
 				 "throttled: %s asked for a pause (Retry-After): nothing is sent to it until it ends",
 				 host->origin + strlen("https://"));
@@ -120,15 +151,23 @@ rates_note_answer(HostState *host, const HttpRequest *req, TimestampTz now,
 {
 	long		status = http_request_status(req);
 	long		retry_after = http_request_retry_after(req);
+	RateBucket *bucket;
+	TimestampTz paused_until;
 
 	if ((status != 429 && status != 406) || retry_after <= 0)
 		return false;
+	shared_rates_lock();
+	bucket = shared_rates_bucket(MyDatabaseId, RATE_OF_HOST, host->origin, true);
+	if (bucket == NULL)
+		bucket = &host->rate;
 	/* A day at most, as a Retry-After date far ahead may ask. */
-	rate_pause(&host->rate, now, now + (TimestampTz) Min(retry_after, 86400L) * USECS_PER_SEC);
+	rate_pause(bucket, now, now + (TimestampTz) Min(retry_after, 86400L) * USECS_PER_SEC);
+	paused_until = bucket->paused_until;
+	shared_rates_unlock();
 	if (host->parked_head == NULL)
 		return false;
 	snprintf(reason, reason_len, "throttled: %s answered %ld with Retry-After %ld s",
 			 host->origin + strlen("https://"), status, retry_after);
-	*delay_ms = (host->rate.paused_until - now) / (double) USECS_PER_MS;
+	*delay_ms = (paused_until - now) / (double) USECS_PER_MS;
 	return true;
 }

@@ -83,7 +83,7 @@ typedef struct Delivery
 	TimestampTz expires_at;
 	HostState  *host;
 	HttpRequest *req;
-	TimestampTz not_before;		/* its token's time (host_rules.h, "Rates") */
+	TimestampTz not_before;		/* its token's time (push/host_rates.h, "Rates") */
 	struct Delivery *next_parked;
 } Delivery;
 
@@ -129,7 +129,7 @@ typedef struct WorkerState
 	TimestampTz last_subject_warning;
 } WorkerState;
 
-/* rates.c (host_rules.h, "Rates") */
+/* rates.c (push/host_rates.h, "Rates") */
 
 #define RATES_REASON_LEN 160
 

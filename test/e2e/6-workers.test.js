@@ -5,7 +5,7 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { startService, restartWith, Session, installExtension, newSubscribers, workerPids } = require('./helpers');
+const { startService, restartWith, Session, installExtension, newSubscribers, workerPids, reloadWorker } = require('./helpers');
 
 let service;
 const db = new Session();
@@ -20,7 +20,7 @@ before(async () => {
 });
 
 after(async () => {
-  await restartWith(db, { 'webpush.workers': null, 'webpush.batch_size': null });
+  await restartWith(db, { 'webpush.workers': null, 'webpush.batch_size': null, 'webpush.host_rates': null });
   await db.end();
   await service.stop();
 });
@@ -54,4 +54,28 @@ test('two workers share the queue and send every message exactly once', async ()
   // Each worker has its own connection: both took part.
   assert.ok(new Set(arrived.map((m) => m.remotePort)).size >= 2, 'both workers sent');
   assert.deepEqual(await workerPids(db), pids, 'neither worker restarted');
+});
+
+test('two workers keep one host rate together: 20/s with a burst of 5, from shared buckets', async () => {
+  const [sub] = await newSubscribers(db, service, 1);
+  const host = new URL(sub.endpoint).host;
+  const n = 105;
+  await db.query(`ALTER SYSTEM SET webpush.host_rates = '${host}=20/5'`);
+  await reloadWorker(db);
+  const first = service.messages.length;
+  await db.query("SELECT webpush_send($1::bigint, 'shared rate ' || g) FROM generate_series(1, $2) g", [sub.id, n]);
+  await service.waitFor(() => service.messages.length - first === n, 30000);
+  const arrived = service.messages.slice(first);
+  const t = arrived.map((m) => m.receivedAt).sort((a, b) => a - b);
+  const rate = (n - 5) / ((t[n - 1] - t[4]) / 1000);
+  const byConnection = new Map();
+  for (const m of arrived) byConnection.set(m.remotePort, (byConnection.get(m.remotePort) || 0) + 1);
+  const connections = byConnection.size;
+  console.log(`# 2 workers, host rate 20/s: ${n} in ${((t[n - 1] - t[0]) / 1000).toFixed(2)} s, ${rate.toFixed(2)}/s after the burst, over ${connections} connections (${[...byConnection.values()].join(' + ')})`);
+  // Each worker keeping the whole rate would make it 40/s; half each, 10/s
+  // while one worker holds most of the queue.
+  assert.ok(rate >= 18 && rate <= 22, `within 10% of 20/s: ${rate}`);
+  assert.ok(connections >= 2, 'both workers sent');
+  await db.query('ALTER SYSTEM RESET webpush.host_rates');
+  await reloadWorker(db);
 });

@@ -966,7 +966,7 @@ test_host_rates(void)
 }
 
 /*
- * The token bucket (host_rules.h, "Rates"): a burst, then the rate; what
+ * The token bucket (push/host_rates.h, "Rates"): a burst, then the rate; what
  * waits parked and what goes back; a pause for a Retry-After and the ramp
  * after it.
  */

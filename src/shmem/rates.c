@@ -1,0 +1,150 @@
+/*
+ * rates.c
+ *		The token buckets of rates, shared by a database's workers
+ *		(rates.h).
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/hsearch.h"
+
+#include "http/endpoint.h"
+#include "support/compat.h"
+#include "shmem/rates.h"
+
+#define RATES_TRANCHE "webpush rates"
+
+typedef struct RateKey
+{
+	Oid			dboid;
+	RateOwner	owner;
+	char		name[sizeof(((Endpoint *) NULL)->origin)];	/* an origin, or an
+																 * application */
+} RateKey;
+
+typedef struct RateEntry
+{
+	RateKey		key;			/* hash key: zeroed, then filled */
+	RateBucket	bucket;
+} RateEntry;
+
+static LWLock *rates_lock = NULL;
+static HTAB *buckets = NULL;
+static bool full_logged = false;
+
+#ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+request_shmem(void)
+{
+	RequestAddinShmemSpace(hash_estimate_size(RATES_MAX_BUCKETS, sizeof(RateEntry)));
+	RequestNamedLWLockTranche(RATES_TRANCHE, 1);
+}
+
+#ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
+static void
+rates_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	request_shmem();
+}
+#endif
+
+static void
+rates_shmem_startup(void)
+{
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(RateKey);
+	info.entrysize = sizeof(RateEntry);
+	buckets = ShmemInitHash("webpush rates", RATES_MAX_BUCKETS, RATES_MAX_BUCKETS,
+							&info, HASH_ELEM | HASH_BLOBS);
+	rates_lock = &(GetNamedLWLockTranche(RATES_TRANCHE))->lock;
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+rates_request_shmem(void)
+{
+#ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = rates_shmem_request;
+#else
+	request_shmem();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = rates_shmem_startup;
+}
+
+void
+shared_rates_lock(void)
+{
+	if (rates_lock != NULL)
+		LWLockAcquire(rates_lock, LW_EXCLUSIVE);
+}
+
+void
+shared_rates_unlock(void)
+{
+	if (rates_lock != NULL)
+		LWLockRelease(rates_lock);
+}
+
+RateBucket *
+shared_rates_bucket(Oid dboid, RateOwner owner, const char *name, bool create)
+{
+	RateKey		key;
+	RateEntry  *entry;
+	bool		found;
+
+	if (buckets == NULL)
+		return NULL;
+	memset(&key, 0, sizeof(key));
+	key.dboid = dboid;
+	key.owner = owner;
+	strlcpy(key.name, name, sizeof(key.name));
+	entry = hash_search(buckets, &key, create ? HASH_ENTER_NULL : HASH_FIND, &found);
+	if (entry == NULL && !create)
+		return NULL;
+	if (entry == NULL)
+	{
+		/* Said once per process: each worker then keeps its own buckets. */
+		if (!full_logged)
+			ereport(LOG,
+					(errmsg("webpush: no room for more than %d shared rate buckets; this process keeps its own for the others",
+							RATES_MAX_BUCKETS),
+					 errdetail("Each worker then sends to such a host or application at its share of the rate.")));
+		full_logged = true;
+		return NULL;
+	}
+	if (!found)
+		memset(&entry->bucket, 0, sizeof(entry->bucket));
+	return &entry->bucket;
+}
+
+void
+shared_rates_forget_database(Oid dboid)
+{
+	HASH_SEQ_STATUS seq;
+	RateEntry  *entry;
+
+	if (buckets == NULL)
+		return;
+	LWLockAcquire(rates_lock, LW_EXCLUSIVE);
+	hash_seq_init(&seq, buckets);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		if (entry->key.dboid == dboid)
+			(void) hash_search(buckets, &entry->key, HASH_REMOVE, NULL);
+	LWLockRelease(rates_lock);
+}
