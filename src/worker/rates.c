@@ -134,7 +134,7 @@ rates_take(WorkerState *w, HostState *host, const ClaimedMessage *m, TimestampTz
 	if (parked)
 		return true;
 	/* Back to the queue, spread at the rate that holds it. */
-	if (by_host && paused)
+	if (by_host && (paused || configured == NULL))
 		snprintf(reason, reason_len,
 				 "throttled: %s asked for a pause (Retry-After): nothing is sent to it until it ends",
 				 host->origin + strlen("https://"));
