@@ -8,6 +8,7 @@ OBJS = \
 	src/support/spi_util.o \
 	src/support/local_time.o \
 	src/crypto/b64.o \
+	src/crypto/random_pool.o \
 	src/crypto/p256.o \
 	src/crypto/ece.o \
 	src/crypto/vapid.o \

@@ -270,7 +270,8 @@ test_rfc8291(void)
 static void
 test_ephemeral_ecdh(void)
 {
-	P256Ephemeral *e = p256_ephemeral_create();
+	RandomPool *random = random_pool_create();
+	P256Ephemeral *e = random ? p256_ephemeral_create(random) : NULL;
 	int			agree = 0;
 	int			distinct = 1;
 	uint8_t		previous[P256_PUBLIC_LEN] = {0};
@@ -300,6 +301,39 @@ test_ephemeral_ecdh(void)
 	CHECK(agree == 200, "%d of 200 ephemeral ECDH secrets match EVP_PKEY_derive", agree);
 	CHECK(distinct, "a fresh sender key every time");
 	p256_ephemeral_free(e);
+	random_pool_free(random);
+}
+
+/*
+ * The pool hands out each byte once, across its refills: no two takes of
+ * 64 bytes (over three pools' worth) are equal, and none is all zeros (what
+ * a take would read back from the wiped part).
+ */
+static void
+test_random_pool(void)
+{
+	RandomPool *random = random_pool_create();
+	static uint8_t taken[200][RANDOM_POOL_MAX_TAKE];
+	uint8_t		zeros[RANDOM_POOL_MAX_TAKE] = {0};
+	uint8_t		too_long[RANDOM_POOL_MAX_TAKE + 1];
+	int			ok = 0;
+	int			repeats = 0;
+
+	CHECK(random != NULL, "set-up");
+	for (int i = 0; i < 200 && random != NULL; i++)
+	{
+		if (random_pool_take(random, taken[i], RANDOM_POOL_MAX_TAKE) &&
+			memcmp(taken[i], zeros, sizeof(zeros)) != 0)
+			ok++;
+		for (int j = 0; j < i; j++)
+			if (memcmp(taken[i], taken[j], RANDOM_POOL_MAX_TAKE) == 0)
+				repeats++;
+	}
+	CHECK(ok == 200, "%d of 200 takes gave fresh bytes", ok);
+	CHECK(repeats == 0, "%d takes repeated an earlier one", repeats);
+	CHECK(random == NULL || !random_pool_take(random, too_long, sizeof(too_long)),
+		  "a take longer than RANDOM_POOL_MAX_TAKE is refused");
+	random_pool_free(random);
 }
 
 /* A subscription's values: the first error found, in a fixed order. */
@@ -914,6 +948,7 @@ main(void)
 	test_endpoints();
 	test_rfc8291();
 	test_ephemeral_ecdh();
+	test_random_pool();
 	test_retry_after();
 	test_payload_limits();
 	test_subscription_check();
