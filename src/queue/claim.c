@@ -29,6 +29,7 @@
 #include "utils/snapmgr.h"
 
 #include "queue/claim.h"
+#include "queue/intake.h"
 #include "shmem/counters.h"
 #include "support/spi_util.h"
 #include "settings.h"
@@ -182,27 +183,13 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 
 /*
  * Taking in: up to $1 rows of webpush.intake (all, or the one at ctid $2
- * whose id is $3) become messages and deliveries, with the ids they were
- * given.  The intake has no index: rows are found by ctid.
+ * whose id is $3), each locked, skipping those another transaction holds
+ * (webpush_cancel taking one in).  The intake has no index: rows are found
+ * by ctid.
  */
-#define TAKE_IN_SQL(which_rows) \
-	"WITH i AS (DELETE FROM webpush.intake" \
-	"  WHERE ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake" which_rows \
-	"   LIMIT $1 FOR UPDATE SKIP LOCKED))" \
-	"  RETURNING id, application, user_id, payload, ttl, urgency, queued_at, source)," \
-	" r AS (SELECT i.id, s.id AS subscription_id FROM i" \
-	"  JOIN webpush.subscriptions s" \
-	"  ON s.application = i.application AND s.user_id = i.user_id)," \
-	" m AS (INSERT INTO webpush.messages (id, application, payload, ttl," \
-	"   urgency, send_at, expires_at, recipients, created_at, source)" \
-	"  SELECT i.id, i.application, i.payload, i.ttl, i.urgency, i.queued_at," \
-	"   i.queued_at + pg_catalog.make_interval(secs => i.ttl), c.n, i.queued_at," \
-	"   i.source" \
-	"  FROM i JOIN (SELECT id, pg_catalog.count(*)::integer AS n FROM r" \
-	"   GROUP BY id) c ON c.id = i.id)," \
-	" d AS (INSERT INTO webpush.deliveries (message_id, subscription_id)" \
-	"  SELECT id, subscription_id FROM r) " \
-	"SELECT pg_catalog.count(*) FROM i"
+#define CLAIM_INTAKE_SQL(which_rows) \
+	TAKE_IN_SQL("ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake" which_rows \
+				" LIMIT $1 FOR UPDATE SKIP LOCKED))", "pg_catalog.count(*)")
 
 
 typedef struct PlanRun
@@ -352,7 +339,7 @@ take_in(int limit, MemoryContext caller, IntakeFailure **failed, int *nfailed)
 		elog(ERROR, "webpush: could not read webpush.intake");
 	if (SPI_processed == 0)
 		return;
-	error = take_in_attempt(spi_kept_plan(&batch_plan, TAKE_IN_SQL(""), 1, types), values,
+	error = take_in_attempt(spi_kept_plan(&batch_plan, CLAIM_INTAKE_SQL(""), 1, types), values,
 							SPI_OK_SELECT);
 	if (error == NULL)
 		return;
@@ -384,7 +371,7 @@ take_in(int limit, MemoryContext caller, IntakeFailure **failed, int *nfailed)
 		values[1] = PointerGetDatum(&tids[i]);
 		values[2] = Int64GetDatum(ids[i]);
 		error = take_in_attempt(spi_kept_plan(&row_plan,
-										 TAKE_IN_SQL(" WHERE ctid = $2 AND id = $3"),
+										 CLAIM_INTAKE_SQL(" WHERE ctid = $2 AND id = $3"),
 										 3, types),
 								values, SPI_OK_SELECT);
 		if (error == NULL)
