@@ -667,6 +667,16 @@ DROP FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestam
 DROP FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text);
 DROP FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text);
 
+-- webpush_send_user has no SET clause: called from a row
+-- trigger it runs for every row, and a SET would cost each call two
+-- configuration changes and the statement after it a new search path.
+-- The function pins search_path itself around whatever may run a
+-- statement, or what a DBA added to the tables; a trigger's row of
+-- webpush.intake that runs nothing of anyone's goes in without it.  From a
+-- trigger, once the session knows the application, a send without
+-- send_at, topic, dedupe_key or local_time is such a row, as
+-- webpush_notify() stores it: its message_id is the one the worker gives
+-- the message after COMMIT, and its recipients NULL.
 CREATE FUNCTION webpush_send_user(user_id text, payload text,
                                   ttl integer DEFAULT 2419200,
                                   urgency text DEFAULT 'normal',
@@ -677,8 +687,7 @@ CREATE FUNCTION webpush_send_user(user_id text, payload text,
                                   local_time time DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients integer)
     AS 'MODULE_PATHNAME', 'webpush_send_user_text'
-    LANGUAGE C VOLATILE
-    SET search_path = pg_catalog, pg_temp;
+    LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time) IS
     'Queues one message for every subscription of a user of the application; its id (NULL when the user has none) and how many recipients';
 REVOKE ALL ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time)
@@ -696,8 +705,7 @@ CREATE FUNCTION webpush_send_user(user_id text, payload jsonb,
                                   local_time time DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients integer)
     AS 'MODULE_PATHNAME', 'webpush_send_user_jsonb'
-    LANGUAGE C VOLATILE
-    SET search_path = pg_catalog, pg_temp;
+    LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time) IS
     'Queues one JSON message for every subscription of a user of the application; its id and how many recipients';
 REVOKE ALL ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time)
