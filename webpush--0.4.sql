@@ -939,7 +939,7 @@ CREATE FUNCTION webpush_send_user(user_id text, payload text,
     AS 'MODULE_PATHNAME', 'webpush_send_user_text'
     LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time) IS
-    'Queues one message for every subscription of a user of the application; its id (NULL when the user has none) and how many recipients';
+    'Queues one message for every subscription of a user of the application; its id (NULL when the user has none) and how many recipients. From a trigger, a row of webpush.intake: the id the worker gives the message after COMMIT, recipients NULL';
 REVOKE ALL ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time)
@@ -957,7 +957,7 @@ CREATE FUNCTION webpush_send_user(user_id text, payload jsonb,
     AS 'MODULE_PATHNAME', 'webpush_send_user_jsonb'
     LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time) IS
-    'Queues one JSON message for every subscription of a user of the application; its id and how many recipients';
+    'Queues one JSON message for every subscription of a user of the application; its id and how many recipients. From a trigger, a row of webpush.intake: the id the worker gives the message after COMMIT, recipients NULL';
 REVOKE ALL ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time)
