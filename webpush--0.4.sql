@@ -921,12 +921,13 @@ GRANT EXECUTE ON FUNCTION webpush_send(jsonb, text, integer, text, text, text, t
 -- trigger it runs for every row, and a SET would cost each call two
 -- configuration changes and the statement after it a new search path.
 -- The function pins search_path itself around whatever may run a
--- statement, or what a DBA added to the tables; a trigger's row of
--- webpush.intake that runs nothing of anyone's goes in without it.  From a
--- trigger, once the session knows the application, a send without
--- send_at, topic, dedupe_key or local_time is such a row, as
--- webpush_notify() stores it: its message_id is the one the worker gives
--- the message after COMMIT, and its recipients NULL.
+-- statement, or what a DBA added to the tables.  From a trigger, a send
+-- without send_at, topic, dedupe_key or local_time, by a role that
+-- webpush.max_queued_per_role does not limit, is a row of webpush.intake,
+-- as webpush_notify() stores it: its message_id is the one the worker
+-- gives the message after COMMIT, and its recipients NULL.  Once the
+-- session knows the application, such a row, when the intake runs
+-- nothing of anyone's, goes in without the pinning.
 CREATE FUNCTION webpush_send_user(user_id text, payload text,
                                   ttl integer DEFAULT 2419200,
                                   urgency text DEFAULT 'normal',
