@@ -28,13 +28,16 @@ OBJS = \
 	src/queue/app_access.o \
 	src/queue/subscriptions.o \
 	src/queue/enqueue.o \
+	src/queue/cap_counts.o \
 	src/queue/claim.o \
 	src/queue/record.o \
 	src/queue/insert_target.o \
 	src/queue/insert.o \
 	src/worker/verdict.o \
 	src/worker/host_rules.o \
+	src/worker/cap_rules.o \
 	src/worker/delivery.o \
+	src/worker/frequency_cap.o \
 	src/worker/hosts.o \
 	src/worker/worker.o \
 	src/worker/launcher.o \
@@ -49,6 +52,7 @@ OBJS = \
 	src/sql/notify.o \
 	src/sql/receipts.o \
 	src/sql/time_zones.o \
+	src/sql/frequency_caps.o \
 	src/sql/trace.o \
 	src/sql/workers.o \
 	src/sql/stats.o \
@@ -65,7 +69,7 @@ DATA = webpush--0.4.sql \
 	webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql webpush--0.3--0.4.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants receipts search_path schema dba_tables local_time
+REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants receipts search_path schema dba_tables local_time frequency_caps
 # The pg_regress files are in test/sql and test/expected.
 REGRESS_OPTS = --inputdir=test
 

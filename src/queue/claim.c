@@ -6,6 +6,11 @@
  *		hastened hosts, and when the next delivery falls due.
  *
  * Every statement is prepared once per process and kept (spi_kept_plan).
+ *
+ * Longer than 800 lines: the claim's two statements, the take-in before
+ * them and the claim positions that both read share one column list
+ * (CLAIMED_COLUMNS) and one copy of it, which are easier to keep in step
+ * in one file.
  */
 #include "postgres.h"
 
@@ -28,6 +33,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "queue/cap_counts.h"
 #include "queue/claim.h"
 #include "queue/intake.h"
 #include "shmem/counters.h"
@@ -72,7 +78,7 @@ copy_text(Datum d, bool isnull)
  * subscription was removed).  A delivery of a send at a local time expires
  * its TTL after its own due time.  When the application has quiet hours,
  * they come with the zone they are kept in (the subscription's, or the
- * application's).
+ * application's); its frequency cap for a recipient with a user.
  */
 #define CLAIMED_COLUMNS(messages_rel) \
 	"SELECT c.ctid, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
@@ -82,7 +88,9 @@ copy_text(Datum d, bool isnull)
 	" m.application, m.send_at, s.user_id," \
 	" a.quiet_start, a.quiet_end," \
 	" CASE WHEN a.quiet_start IS NOT NULL THEN COALESCE(s.time_zone, a.time_zone) END," \
-	" CASE WHEN a.quiet_start IS NOT NULL THEN a.time_zone END " \
+	" CASE WHEN a.quiet_start IS NOT NULL THEN a.time_zone END," \
+	" CASE WHEN s.user_id IS NOT NULL THEN a.frequency_cap END," \
+	" pg_catalog.date_part('epoch', a.frequency_window), a.over_cap = 'drop' " \
 	"FROM claimed c JOIN " messages_rel " m ON m.id = c.message_id " \
 	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0 " \
 	"LEFT JOIN webpush.applications a ON a.name = m.application"
@@ -110,6 +118,9 @@ enum
 	CLAIMED_QUIET_END,
 	CLAIMED_TIME_ZONE,
 	CLAIMED_APP_TIME_ZONE,
+	CLAIMED_CAP,
+	CLAIMED_CAP_WINDOW,
+	CLAIMED_CAP_DROP,
 	CLAIMED_NCOLUMNS
 };
 
@@ -176,6 +187,12 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 			strlcpy(m->time_zone, TextDatumGetCString(v[CLAIMED_TIME_ZONE]), sizeof(m->time_zone));
 			strlcpy(m->app_time_zone, TextDatumGetCString(v[CLAIMED_APP_TIME_ZONE]),
 					sizeof(m->app_time_zone));
+		}
+		if (!null[CLAIMED_CAP])	/* none, or no user to count for */
+		{
+			m->cap_max = DatumGetInt32(v[CLAIMED_CAP]);
+			m->cap_window = (int64) (DatumGetFloat8(v[CLAIMED_CAP_WINDOW]) * USECS_PER_SEC);
+			m->cap_drop = DatumGetBool(v[CLAIMED_CAP_DROP]);
 		}
 		MemoryContextSwitchTo(spi);
 	}
@@ -655,6 +672,7 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 		copy_claimed(caller, claimed, &n);
 		next_retry = 0;
 	}
+	queue_count_capped(caller, claimed, n);
 	SPI_finish();
 	*out = claimed;
 	return n;

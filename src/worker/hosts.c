@@ -56,16 +56,7 @@
 static void
 add_outcome(WorkerState *w, const Outcome *o, const char *endpoint)
 {
-	if (w->npending == w->pending_cap)
-	{
-		int			cap = w->pending_cap ? w->pending_cap * 2 : 256;
-		Outcome    *grown = realloc(w->pending, sizeof(Outcome) * cap);
-
-		if (grown == NULL)
-			elog(FATAL, "webpush worker: out of memory");
-		w->pending = grown;
-		w->pending_cap = cap;
-	}
+	worker_array_room((void **) &w->pending, w->npending, &w->pending_cap, sizeof(Outcome), 256);
 	w->pending[w->npending] = *o;
 	w->pending[w->npending].endpoint = NULL;
 	if (endpoint != NULL && (w->pending[w->npending].endpoint = strdup(endpoint)) == NULL)
@@ -316,14 +307,14 @@ hold_for_quiet_hours(WorkerState *w, const ClaimedMessage *m, const DeliveryRef 
 		return false;
 	o.ref = *ref;
 	o.kind = OUTCOME_RELEASE;
-	o.held = true;
+	o.rule = RULE_QUIET_HOURS;
 	o.hold_until = local_time_next(m->quiet_end, zone, now);
 	snprintf(reason, sizeof(reason), "quiet hours in %s: held until %02d:%02d there",
 			 zone, (int) (m->quiet_end / USECS_PER_HOUR),
 			 (int) (m->quiet_end % USECS_PER_HOUR / USECS_PER_MINUTE));
 	if ((o.reason = strdup(reason)) == NULL)
 		elog(FATAL, "webpush worker: out of memory");
-	add_outcome(w, &o, NULL);
+	add_outcome(w, &o, m->endpoint);
 	return true;
 }
 
@@ -457,6 +448,12 @@ hosts_start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signe
 
 	if (hold_for_quiet_hours(w, m, &ref, now))
 		return;
+	if (frequency_cap_holds(w, m, &ref, now, &o))
+	{
+		add_outcome(w, &o, m->endpoint);
+		return;
+	}
+	o.ref = ref;				/* counted under the cap, when capped */
 
 	if (signer_status == SIGNER_NO_SUBJECT)
 	{
@@ -641,7 +638,21 @@ hosts_count_outcome(WorkerState *w, const Outcome *o)
 			e.retry_reason = counters_retry_reason(o->status, o->timed_out);
 			break;
 		case OUTCOME_RELEASE:
-			return;
+			/* Only a rule's holds count: the rest go back for want of room. */
+			if (o->rule == RULE_QUIET_HOURS)
+				e.outcome = COUNT_HELD_QUIET_HOURS;
+			else if (o->rule == RULE_CAP_DEFERRED)
+				e.outcome = COUNT_CAP_DEFERRED;
+			else
+				return;
+			e.problem = NULL;
+			break;
+	}
+	if (o->rule == RULE_CAP_DROPPED)
+	{
+		/* The application's choice, not a push service's problem. */
+		e.cap_dropped = true;
+		e.problem = NULL;
 	}
 	counter_batch_add(w->counts, &e);
 }
