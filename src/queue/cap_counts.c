@@ -31,15 +31,24 @@ queue_count_capped(MemoryContext caller, ClaimedMessage *claimed, int n)
 	static SPIPlanPtr plan = NULL;
 	Oid			types[3] = {TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID};
 	Datum		values[3];
-	Datum	   *apps = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *users = palloc(sizeof(Datum) * Max(n, 1));
-	Datum	   *windows = palloc(sizeof(Datum) * Max(n, 1));
-	int		   *row = palloc(sizeof(int) * Max(n, 1));
+	Datum	   *apps;
+	Datum	   *users;
+	Datum	   *windows;
+	int		   *row;
 	int			ncapped = 0;
 	int			i;
 	uint64		r;
 
-	for (i = 0; i < n; i++)
+	/* A claim without a capped delivery costs one look at each. */
+	for (i = 0; i < n && claimed[i].cap_max == 0; i++)
+		;
+	if (i == n)
+		return;
+	apps = palloc(sizeof(Datum) * n);
+	users = palloc(sizeof(Datum) * n);
+	windows = palloc(sizeof(Datum) * n);
+	row = palloc(sizeof(int) * n);
+	for (; i < n; i++)
 	{
 		if (claimed[i].cap_max == 0)
 			continue;
@@ -48,8 +57,6 @@ queue_count_capped(MemoryContext caller, ClaimedMessage *claimed, int n)
 		windows[ncapped] = Float8GetDatum(claimed[i].cap_window / (double) USECS_PER_SEC);
 		row[ncapped++] = i;
 	}
-	if (ncapped == 0)
-		return;
 	values[0] = PointerGetDatum(datum_array(apps, ncapped, TEXTOID));
 	values[1] = PointerGetDatum(datum_array(users, ncapped, TEXTOID));
 	values[2] = PointerGetDatum(datum_array(windows, ncapped, FLOAT8OID));
