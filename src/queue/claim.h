@@ -39,7 +39,7 @@ typedef struct DeliveryRef
 	char	   *user_id;
 	/*
 	 * Let through under its application's frequency cap: the worker counts
-	 * it for its user until its outcome is recorded (worker/hosts.c).
+	 * it for its user until its outcome is recorded (worker/frequency_cap.c).
 	 */
 	bool		capped;
 } DeliveryRef;

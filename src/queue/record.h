@@ -19,8 +19,9 @@ typedef enum OutcomeKind
 	OUTCOME_EXPIRED,
 	OUTCOME_RETRY,
 	OUTCOME_GONE,				/* failed, and the subscription is deleted */
-	OUTCOME_RELEASE				/* handed back unsent (its host was busy):
-								 * queued again, no attempt counted */
+	OUTCOME_RELEASE				/* handed back unsent (its host was busy, or
+								 * a rule held it): queued again, no attempt
+								 * counted */
 } OutcomeKind;
 
 /*

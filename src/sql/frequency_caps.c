@@ -2,7 +2,7 @@
  * frequency_caps.c
  *		webpush_application_frequency_cap(): at most N messages delivered to
  *		each user of an application per window, and what the worker does
- *		with one over it (worker/hosts.c): drop it or defer it.
+ *		with one over it (worker/frequency_cap.c): drop it or defer it.
  */
 #include "postgres.h"
 
