@@ -8,6 +8,7 @@ OBJS = \
 	src/support/spi_util.o \
 	src/support/local_time.o \
 	src/crypto/b64.o \
+	src/crypto/random_pool.o \
 	src/crypto/p256.o \
 	src/crypto/ece.o \
 	src/crypto/vapid.o \
@@ -30,13 +31,16 @@ OBJS = \
 	src/queue/app_access.o \
 	src/queue/subscriptions.o \
 	src/queue/enqueue.o \
+	src/queue/cap_counts.o \
 	src/queue/claim.o \
 	src/queue/record.o \
 	src/queue/insert_target.o \
 	src/queue/insert.o \
 	src/worker/verdict.o \
 	src/worker/host_rules.o \
+	src/worker/cap_rules.o \
 	src/worker/delivery.o \
+	src/worker/frequency_cap.o \
 	src/worker/rates.o \
 	src/worker/hosts.o \
 	src/worker/worker.o \
@@ -52,6 +56,7 @@ OBJS = \
 	src/sql/notify.o \
 	src/sql/receipts.o \
 	src/sql/time_zones.o \
+	src/sql/frequency_caps.o \
 	src/sql/rates.o \
 	src/sql/trace.o \
 	src/sql/workers.o \
@@ -69,7 +74,7 @@ DATA = webpush--0.4.sql \
 	webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql webpush--0.3--0.4.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants receipts search_path schema dba_tables local_time rates
+REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants receipts search_path schema dba_tables local_time frequency_caps rates
 # The pg_regress files are in test/sql and test/expected.
 REGRESS_OPTS = --inputdir=test
 
@@ -95,7 +100,7 @@ endif
 ifdef WEBPUSH_TEST_HOOKS
 OBJS += src/sql/test_hooks.o
 PG_CPPFLAGS += -DWEBPUSH_TEST_HOOKS
-ISOLATION = claim cancel move moves unsubscribe retire quota quota_notify
+ISOLATION = claim cancel cancel_intake move moves unsubscribe retire quota quota_notify
 # The specs are in test/isolation/specs, their output in test/isolation/expected.
 ISOLATION_OPTS = --inputdir=test/isolation
 endif

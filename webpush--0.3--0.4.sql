@@ -464,7 +464,7 @@ GRANT EXECUTE ON FUNCTION webpush_receipts(jsonb) TO webpush_sender;
 -- user of its subscription, which a 404 or 410 deletes.
 ALTER TABLE webpush.history ADD COLUMN application text, ADD COLUMN user_id text;
 -- A user's outcomes, for webpush_trace(): kept when the subscription is gone.
-CREATE INDEX history_user_idx ON webpush.history (application, user_id)
+CREATE INDEX history_user_idx ON webpush.history (application, user_id, finished_at)
     WHERE user_id IS NOT NULL;
 COMMENT ON COLUMN webpush.history.user_id IS
     'the user the subscription belonged to when the delivery was last claimed by the worker, or cancelled; NULL for one-off sends and subscriptions removed before';
@@ -490,7 +490,9 @@ CREATE FUNCTION webpush.stats(OUT application text, OUT host text,
                               OUT oldest_due_at timestamptz, OUT next_retry_at timestamptz,
                               OUT sent bigint, OUT delivered bigint, OUT gone bigint,
                               OUT failed bigint, OUT expired bigint, OUT cancelled bigint,
-                              OUT refused bigint, OUT throttled bigint,
+                              OUT refused bigint, OUT capped_dropped bigint,
+                              OUT capped_deferred bigint, OUT held_quiet_hours bigint,
+                              OUT throttled bigint,
                               OUT retried_rate_limited bigint, OUT retried_server_error bigint,
                               OUT retried_timeout bigint, OUT retried_connection bigint,
                               OUT bytes_sent bigint,
@@ -517,9 +519,13 @@ COMMENT ON FUNCTION webpush_counters_reset() IS
 REVOKE ALL ON FUNCTION webpush_counters_reset() FROM PUBLIC;
 
 -- The counters alone, for Prometheus and the like: they never go down.
+-- The applications' rules have their own: capped_dropped (also counted as
+-- failed) and capped_deferred for frequency caps, held_quiet_hours for
+-- quiet hours; a notification deferred or held twice counts twice.
 CREATE VIEW webpush.counters AS
 SELECT application, host, sent, delivered, gone, failed, expired, cancelled, refused,
-       throttled, retried_rate_limited, retried_server_error, retried_timeout, retried_connection,
+       capped_dropped, capped_deferred, held_quiet_hours, throttled,
+       retried_rate_limited, retried_server_error, retried_timeout, retried_connection,
        bytes_sent, latency_bounds, latency_buckets, latency_sum, latency_count,
        last_problem, last_problem_at, stats_reset
 FROM webpush.stats();
@@ -652,6 +658,21 @@ ALTER TABLE webpush.applications ADD COLUMN quiet_start time, ADD COLUMN quiet_e
                AND (quiet_start IS NULL OR quiet_start OPERATOR(pg_catalog.<>) quiet_end));
 GRANT SELECT (time_zone, quiet_start, quiet_end) ON webpush.applications
     TO webpush_sender, webpush_monitor;
+-- Frequency caps (webpush_application_frequency_cap): at most frequency_cap
+-- messages delivered to a user per frequency_window, and what happens to
+-- the rest (over_cap).
+ALTER TABLE webpush.applications ADD COLUMN frequency_cap integer,
+    ADD COLUMN frequency_window interval, ADD COLUMN over_cap text,
+    ADD CHECK ((frequency_cap IS NULL) OPERATOR(pg_catalog.=) (frequency_window IS NULL)
+               AND (frequency_cap IS NULL) OPERATOR(pg_catalog.=) (over_cap IS NULL)
+               AND (frequency_cap IS NULL
+                    OR (frequency_cap OPERATOR(pg_catalog.>=) 1
+                        AND frequency_window OPERATOR(pg_catalog.>=) interval '1 second'
+                        AND frequency_window OPERATOR(pg_catalog.<=) interval '31 days'
+                        AND over_cap OPERATOR(pg_catalog.=) ANY (ARRAY['drop', 'defer']))));
+GRANT SELECT (frequency_cap, frequency_window, over_cap) ON webpush.applications
+    TO webpush_sender, webpush_monitor;
+-- Rates (webpush_application_rate): requests a second, with a burst.
 ALTER TABLE webpush.applications
     ADD COLUMN rate_per_second double precision
         CHECK (rate_per_second OPERATOR(pg_catalog.>=) 0.01
@@ -677,6 +698,17 @@ DROP FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestam
 DROP FUNCTION webpush_send_many(bigint[], text, integer, text, text, text, timestamptz, text);
 DROP FUNCTION webpush_send_many(bigint[], jsonb, integer, text, text, text, timestamptz, text);
 
+-- webpush_send_user has no SET clause: called from a row
+-- trigger it runs for every row, and a SET would cost each call two
+-- configuration changes and the statement after it a new search path.
+-- The function pins search_path itself around whatever may run a
+-- statement, or what a DBA added to the tables.  From a trigger, a send
+-- without send_at, topic, dedupe_key or local_time, by a role that
+-- webpush.max_queued_per_role does not limit, is a row of webpush.intake,
+-- as webpush_notify() stores it: its message_id is the one the worker
+-- gives the message after COMMIT, and its recipients NULL.  Once the
+-- session knows the application, such a row, when the intake runs
+-- nothing of anyone's, goes in without the pinning.
 CREATE FUNCTION webpush_send_user(user_id text, payload text,
                                   ttl integer DEFAULT 2419200,
                                   urgency text DEFAULT 'normal',
@@ -687,10 +719,9 @@ CREATE FUNCTION webpush_send_user(user_id text, payload text,
                                   local_time time DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients integer)
     AS 'MODULE_PATHNAME', 'webpush_send_user_text'
-    LANGUAGE C VOLATILE
-    SET search_path = pg_catalog, pg_temp;
+    LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time) IS
-    'Queues one message for every subscription of a user of the application; its id (NULL when the user has none) and how many recipients';
+    'Queues one message for every subscription of a user of the application; its id (NULL when the user has none) and how many recipients. From a trigger, a row of webpush.intake: the id the worker gives the message after COMMIT, recipients NULL';
 REVOKE ALL ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time)
@@ -706,10 +737,9 @@ CREATE FUNCTION webpush_send_user(user_id text, payload jsonb,
                                   local_time time DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients integer)
     AS 'MODULE_PATHNAME', 'webpush_send_user_jsonb'
-    LANGUAGE C VOLATILE
-    SET search_path = pg_catalog, pg_temp;
+    LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time) IS
-    'Queues one JSON message for every subscription of a user of the application; its id and how many recipients';
+    'Queues one JSON message for every subscription of a user of the application; its id and how many recipients. From a trigger, a row of webpush.intake: the id the worker gives the message after COMMIT, recipients NULL';
 REVOKE ALL ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time)
@@ -792,6 +822,18 @@ COMMENT ON FUNCTION webpush_application_quiet_hours(text, time, time) IS
     'From quiet_start to quiet_end (22:00 to 07:00 spans midnight), local time in each subscription''s zone, the application''s notifications that are not urgent (urgency high) wait until the end; NULL, NULL: none';
 REVOKE ALL ON FUNCTION webpush_application_quiet_hours(text, time, time) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_application_quiet_hours(text, time, time) TO webpush_sender;
+
+-- An owner's, like its quiet hours.
+CREATE FUNCTION webpush_application_frequency_cap(application text, max_messages integer,
+                                                  per interval, over_cap text DEFAULT 'defer')
+    RETURNS void
+    AS 'MODULE_PATHNAME', 'webpush_application_frequency_cap'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_application_frequency_cap(text, integer, interval, text) IS
+    'At most max_messages messages delivered to each user of the application per interval (any urgency); over it the worker drops a notification (recorded as failed) or defers it until the window has room (over_cap: drop or defer); NULL, NULL: none';
+REVOKE ALL ON FUNCTION webpush_application_frequency_cap(text, integer, interval, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_application_frequency_cap(text, integer, interval, text) TO webpush_sender;
 
 CREATE FUNCTION webpush_application_rate(application text, per_second double precision,
                                          burst integer DEFAULT NULL) RETURNS void

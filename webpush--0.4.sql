@@ -141,6 +141,19 @@ CREATE TABLE webpush.applications (
     quiet_end   time,
     CHECK ((quiet_start IS NULL) OPERATOR(pg_catalog.=) (quiet_end IS NULL)
            AND (quiet_start IS NULL OR quiet_start OPERATOR(pg_catalog.<>) quiet_end)),
+    -- Frequency cap: at most frequency_cap messages delivered to a user per
+    -- frequency_window; over it the worker drops or defers (over_cap) what
+    -- is claimed (webpush_application_frequency_cap).  All three or none.
+    frequency_cap    integer,
+    frequency_window interval,
+    over_cap         text,
+    CHECK ((frequency_cap IS NULL) OPERATOR(pg_catalog.=) (frequency_window IS NULL)
+           AND (frequency_cap IS NULL) OPERATOR(pg_catalog.=) (over_cap IS NULL)
+           AND (frequency_cap IS NULL
+                OR (frequency_cap OPERATOR(pg_catalog.>=) 1
+                    AND frequency_window OPERATOR(pg_catalog.>=) interval '1 second'
+                    AND frequency_window OPERATOR(pg_catalog.<=) interval '31 days'
+                    AND over_cap OPERATOR(pg_catalog.=) ANY (ARRAY['drop', 'defer'])))),
     -- A rate: requests a second its notifications are sent at most, with a
     -- burst (webpush_application_rate).  Both or neither.
     rate_per_second double precision
@@ -156,8 +169,9 @@ COMMENT ON TABLE webpush.applications IS
 COMMENT ON COLUMN webpush.applications.subject IS
     'mailto: or https: contact sent to push services; NULL only for "default" until webpush.subject is set';
 REVOKE ALL ON webpush.applications FROM PUBLIC;
-GRANT SELECT (name, subject, created_at, time_zone, quiet_start, quiet_end, rate_per_second,
-              rate_burst) ON webpush.applications
+GRANT SELECT (name, subject, created_at, time_zone, quiet_start, quiet_end,
+              frequency_cap, frequency_window, over_cap, rate_per_second, rate_burst)
+    ON webpush.applications
     TO webpush_sender, webpush_monitor;
 SELECT pg_catalog.pg_extension_config_dump('webpush.applications', '');
 
@@ -469,8 +483,10 @@ COMMENT ON TABLE webpush.history IS
 COMMENT ON COLUMN webpush.history.subscription_id IS 'the recipient; 0 for a one-off send';
 -- The purge's order.
 CREATE INDEX history_finished_at_idx ON webpush.history (finished_at);
--- A user's outcomes, for webpush_trace(): kept when the subscription is gone.
-CREATE INDEX history_user_idx ON webpush.history (application, user_id)
+-- A user's outcomes, for webpush_trace(): kept when the subscription is
+-- gone; and, by finished_at, what the worker counts for a frequency cap
+-- (the last window of one user's history, not all of it).
+CREATE INDEX history_user_idx ON webpush.history (application, user_id, finished_at)
     WHERE user_id IS NOT NULL;
 COMMENT ON COLUMN webpush.history.user_id IS
     'the user the subscription belonged to when the delivery was last claimed by the worker, or cancelled; NULL for one-off sends and subscriptions removed before';
@@ -506,7 +522,9 @@ CREATE FUNCTION webpush.stats(OUT application text, OUT host text,
                               OUT oldest_due_at timestamptz, OUT next_retry_at timestamptz,
                               OUT sent bigint, OUT delivered bigint, OUT gone bigint,
                               OUT failed bigint, OUT expired bigint, OUT cancelled bigint,
-                              OUT refused bigint, OUT throttled bigint,
+                              OUT refused bigint, OUT capped_dropped bigint,
+                              OUT capped_deferred bigint, OUT held_quiet_hours bigint,
+                              OUT throttled bigint,
                               OUT retried_rate_limited bigint, OUT retried_server_error bigint,
                               OUT retried_timeout bigint, OUT retried_connection bigint,
                               OUT bytes_sent bigint,
@@ -533,9 +551,13 @@ COMMENT ON FUNCTION webpush_counters_reset() IS
 REVOKE ALL ON FUNCTION webpush_counters_reset() FROM PUBLIC;
 
 -- The counters alone, for Prometheus and the like: they never go down.
+-- The applications' rules have their own: capped_dropped (also counted as
+-- failed) and capped_deferred for frequency caps, held_quiet_hours for
+-- quiet hours; a notification deferred or held twice counts twice.
 CREATE VIEW webpush.counters AS
 SELECT application, host, sent, delivered, gone, failed, expired, cancelled, refused,
-       throttled, retried_rate_limited, retried_server_error, retried_timeout, retried_connection,
+       capped_dropped, capped_deferred, held_quiet_hours, throttled,
+       retried_rate_limited, retried_server_error, retried_timeout, retried_connection,
        bytes_sent, latency_bounds, latency_buckets, latency_sum, latency_count,
        last_problem, last_problem_at, stats_reset
 FROM webpush.stats();
@@ -808,6 +830,18 @@ COMMENT ON FUNCTION webpush_application_quiet_hours(text, time, time) IS
 REVOKE ALL ON FUNCTION webpush_application_quiet_hours(text, time, time) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_application_quiet_hours(text, time, time) TO webpush_sender;
 
+-- An owner's, like its quiet hours.
+CREATE FUNCTION webpush_application_frequency_cap(application text, max_messages integer,
+                                                  per interval, over_cap text DEFAULT 'defer')
+    RETURNS void
+    AS 'MODULE_PATHNAME', 'webpush_application_frequency_cap'
+    LANGUAGE C VOLATILE
+    SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION webpush_application_frequency_cap(text, integer, interval, text) IS
+    'At most max_messages messages delivered to each user of the application per interval (any urgency); over it the worker drops a notification (recorded as failed) or defers it until the window has room (over_cap: drop or defer); NULL, NULL: none';
+REVOKE ALL ON FUNCTION webpush_application_frequency_cap(text, integer, interval, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webpush_application_frequency_cap(text, integer, interval, text) TO webpush_sender;
+
 CREATE FUNCTION webpush_application_rate(application text, per_second double precision,
                                          burst integer DEFAULT NULL) RETURNS void
     AS 'MODULE_PATHNAME', 'webpush_application_rate'
@@ -937,7 +971,17 @@ REVOKE ALL ON FUNCTION webpush_send(jsonb, text, integer, text, text, text, time
 GRANT EXECUTE ON FUNCTION webpush_send(jsonb, text, integer, text, text, text, timestamptz, text)
     TO webpush_sender;
 
--- To every subscription of a user.
+-- To every subscription of a user.  No SET clause: called from a row
+-- trigger it runs for every row, and a SET would cost each call two
+-- configuration changes and the statement after it a new search path.
+-- The function pins search_path itself around whatever may run a
+-- statement, or what a DBA added to the tables.  From a trigger, a send
+-- without send_at, topic, dedupe_key or local_time, by a role that
+-- webpush.max_queued_per_role does not limit, is a row of webpush.intake,
+-- as webpush_notify() stores it: its message_id is the one the worker
+-- gives the message after COMMIT, and its recipients NULL.  Once the
+-- session knows the application, such a row, when the intake runs
+-- nothing of anyone's, goes in without the pinning.
 CREATE FUNCTION webpush_send_user(user_id text, payload text,
                                   ttl integer DEFAULT 2419200,
                                   urgency text DEFAULT 'normal',
@@ -948,10 +992,9 @@ CREATE FUNCTION webpush_send_user(user_id text, payload text,
                                   local_time time DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients integer)
     AS 'MODULE_PATHNAME', 'webpush_send_user_text'
-    LANGUAGE C VOLATILE
-    SET search_path = pg_catalog, pg_temp;
+    LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time) IS
-    'Queues one message for every subscription of a user of the application; its id (NULL when the user has none) and how many recipients';
+    'Queues one message for every subscription of a user of the application; its id (NULL when the user has none) and how many recipients. From a trigger, a row of webpush.intake: the id the worker gives the message after COMMIT, recipients NULL';
 REVOKE ALL ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_send_user(text, text, integer, text, text, text, timestamptz, text, time)
@@ -967,10 +1010,9 @@ CREATE FUNCTION webpush_send_user(user_id text, payload jsonb,
                                   local_time time DEFAULT NULL,
                                   OUT message_id bigint, OUT recipients integer)
     AS 'MODULE_PATHNAME', 'webpush_send_user_jsonb'
-    LANGUAGE C VOLATILE
-    SET search_path = pg_catalog, pg_temp;
+    LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time) IS
-    'Queues one JSON message for every subscription of a user of the application; its id and how many recipients';
+    'Queues one JSON message for every subscription of a user of the application; its id and how many recipients. From a trigger, a row of webpush.intake: the id the worker gives the message after COMMIT, recipients NULL';
 REVOKE ALL ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_send_user(text, jsonb, integer, text, text, text, timestamptz, text, time)

@@ -340,6 +340,9 @@ async function main() {
   const tQueued = Date.now();
   await db.query('COMMIT');
   const tCommit = Date.now();
+  // WAL from here to the last outcome recorded: the worker's claims and
+  // records (and the little the driver's polling adds).
+  const wal0 = (await db.query('SELECT pg_current_wal_insert_lsn() AS l')).rows[0].l;
   const perf = process.env.BENCH_PERF
     ? spawn('perf', ['record', '-q', '-F', '499', '--call-graph', 'dwarf,16384', '-o', process.env.BENCH_PERF, '-p', workers.join(',')], { stdio: 'inherit' })
     : null;
@@ -381,6 +384,7 @@ async function main() {
     await new Promise((r) => setTimeout(r, 20));
   }
   const cpu1 = workers.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const walBytes = Number((await db.query('SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1) AS b', [wal0])).rows[0].b);
   if (perf) {
     perf.kill('SIGINT');
     await new Promise((r) => perf.once('exit', r));
@@ -414,6 +418,7 @@ async function main() {
     console.log(`  crypto floor of this run (before, after)      ${floor.toFixed(1)} us (${floorBefore.toFixed(1)}, ${floorAfter.toFixed(1)})`);
     console.log(`  worker CPU / floor                            ${(ours.cpuPer1000 * 1000 / floor).toFixed(2)}x`);
   }
+  console.log(`  WAL from COMMIT to the last outcome recorded   ${(walBytes / total).toFixed(0)} bytes a message`);
   console.log(`  worker peak RSS (shared buffers included)     ${(ours.peakRss / 1024).toFixed(1)} MiB`);
   console.log(`  worker private memory (RssAnon) over drain    ${(rssMin / 1024).toFixed(1)} .. ${(rssMax / 1024).toFixed(1)} MiB`);
   if (SINK === 'node') console.log(`  checked with http_ece + jose                  ${stats.verified} sampled, ${stats.problems} problems${stats.firstProblem ? ': ' + stats.firstProblem : ''}`);

@@ -7,7 +7,7 @@
  * each converted to affine coordinates), independent of this project's
  * code; OpenSSL 3's EVP API as a straightforward sender would (generate,
  * import the peer, derive); and the EC_POINT path the worker uses
- * (src/p256.c).  The worker's CPU per message is compared with the floor.
+ * (src/crypto/p256.c, its random bytes from src/crypto/random_pool.c).  The worker's CPU per message is compared with the floor.
  * Built and run by bench/run.sh; "floor_us N" on the last line is for
  * bench/bench.js.
  */
@@ -103,7 +103,8 @@ main(void)
 	uint8_t		peer[P256_PUBLIC_LEN];
 	uint8_t		sender_public[P256_PUBLIC_LEN];
 	uint8_t		secret[P256_SECRET_LEN];
-	P256Ephemeral *e = p256_ephemeral_create();
+	RandomPool *random = random_pool_create();
+	P256Ephemeral *e = random ? p256_ephemeral_create(random) : NULL;
 	double		t0;
 	double		evp_us;
 	double		point_us;
@@ -143,5 +144,6 @@ main(void)
 	printf("floor_us %.2f\n", floor_us);
 	EVP_PKEY_free(receiver);
 	p256_ephemeral_free(e);
+	random_pool_free(random);
 	return 0;
 }

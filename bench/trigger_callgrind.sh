@@ -12,6 +12,8 @@
 # whose binaries come first on PATH (BENCH_MODE=trigger-callgrind
 # scripts/bench.sh sets that up).  Takes about two minutes.
 #   CALLGRIND_KINDS  which triggers to measure ("none noop notify plpgsql")
+#   CALLGRIND_KEEP   a directory to keep the profiles in (KIND.N.cg), for
+#                    callgrind_annotate --inclusive=yes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/webpush-trigger-cg.XXXXXX")
@@ -50,6 +52,7 @@ for kind in ${CALLGRIND_KINDS:-none noop notify plpgsql}; do
         valgrind --tool=callgrind --callgrind-out-file="$work/$kind.$n.cg" \
             postgres --single -D "$work/data" postgres < "$work/$kind.sql" > /dev/null 2> "$work/$kind.$n.err"
         total[$n]=$(grep -o 'Collected : [0-9]*' "$work/$kind.$n.err" | grep -o '[0-9]*$')
+        [ -z "${CALLGRIND_KEEP:-}" ] || cp "$work/$kind.$n.cg" "$CALLGRIND_KEEP/"
     done
     per[$kind]=$(( (total[3000] - total[1000]) / 2000 ))
     if [ "$kind" != none ] && [ -n "${per[none]:-}" ]; then

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
 
 #define SHA256_LEN 32
 #define SHA256_BLOCK_LEN 64
@@ -23,6 +22,7 @@ struct EceContext
 	EVP_MD_CTX *digest;			/* reused by every HMAC step */
 	EVP_CIPHER *aes_gcm;
 	EVP_CIPHER_CTX *cipher;
+	RandomPool *random;			/* salts and ephemeral private keys */
 	P256Ephemeral *ephemeral;	/* per-message sender key and ECDH */
 };
 
@@ -37,9 +37,11 @@ ece_context_create(void)
 	ctx->digest = EVP_MD_CTX_new();
 	ctx->aes_gcm = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
 	ctx->cipher = EVP_CIPHER_CTX_new();
-	ctx->ephemeral = p256_ephemeral_create();
+	ctx->random = random_pool_create();
+	if (ctx->random != NULL)
+		ctx->ephemeral = p256_ephemeral_create(ctx->random);
 	if (ctx->sha256 == NULL || ctx->digest == NULL || ctx->aes_gcm == NULL ||
-		ctx->cipher == NULL || ctx->ephemeral == NULL)
+		ctx->cipher == NULL || ctx->random == NULL || ctx->ephemeral == NULL)
 	{
 		ece_context_free(ctx);
 		return NULL;
@@ -57,6 +59,7 @@ ece_context_free(EceContext *ctx)
 	EVP_CIPHER_free(ctx->aes_gcm);
 	EVP_CIPHER_CTX_free(ctx->cipher);
 	p256_ephemeral_free(ctx->ephemeral);
+	random_pool_free(ctx->random);
 	free(ctx);
 }
 
@@ -145,7 +148,7 @@ ece_encrypt(EceContext *ctx, const EceRecipient *r,
 
 	if (salt_in != NULL)
 		memcpy(salt, salt_in, ECE_SALT_LEN);
-	else if (RAND_bytes(salt, ECE_SALT_LEN) != 1)
+	else if (!random_pool_take(ctx->random, salt, ECE_SALT_LEN))
 		return ECE_ERROR_CRYPTO;
 
 	if (sender_in == NULL)

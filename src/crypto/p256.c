@@ -10,6 +10,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/obj_mac.h>
@@ -165,6 +166,7 @@ p256_keypair_from_pem(const char *pem, size_t len, int *is_key)
  */
 struct P256Ephemeral
 {
+	RandomPool *random;			/* the scalars' bytes; not ours to free */
 	EC_GROUP   *group;
 	BN_CTX	   *bn;
 	BIGNUM	   *scalar;			/* the ephemeral private key, wiped after use */
@@ -175,12 +177,13 @@ struct P256Ephemeral
 };
 
 P256Ephemeral *
-p256_ephemeral_create(void)
+p256_ephemeral_create(RandomPool *random)
 {
 	P256Ephemeral *e = calloc(1, sizeof(P256Ephemeral));
 
 	if (e == NULL)
 		return NULL;
+	e->random = random;
 	e->group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
 	e->bn = BN_CTX_new();
 	e->scalar = BN_new();
@@ -217,6 +220,7 @@ p256_ephemeral_ecdh(P256Ephemeral *e, const uint8_t peer[P256_PUBLIC_LEN],
 					uint8_t sender_public[P256_PUBLIC_LEN],
 					uint8_t secret[P256_SECRET_LEN])
 {
+	uint8_t		scalar_bytes[P256_PRIVATE_LEN];
 	int			result = -2;
 
 	/* oct2point refuses points that are not on the curve. */
@@ -224,12 +228,18 @@ p256_ephemeral_ecdh(P256Ephemeral *e, const uint8_t peer[P256_PUBLIC_LEN],
 		!EC_POINT_oct2point(e->group, e->peer, peer, P256_PUBLIC_LEN, e->bn))
 		return -1;
 
-	/* A uniform scalar in [1, n-1]. */
+	/*
+	 * A uniform scalar in [1, n-1]: 256 random bits, drawn again in the rare
+	 * case (about 2^-32) that they are zero or not below the order.
+	 */
 	do
 	{
-		if (!BN_priv_rand_range_ex(e->scalar, EC_GROUP_get0_order(e->group), 0, e->bn))
+		if (!random_pool_take(e->random, scalar_bytes, sizeof(scalar_bytes)) ||
+			BN_bin2bn(scalar_bytes, sizeof(scalar_bytes), e->scalar) == NULL)
 			goto done;
-	} while (BN_is_zero(e->scalar));
+	} while (BN_is_zero(e->scalar) ||
+			 BN_cmp(e->scalar, EC_GROUP_get0_order(e->group)) >= 0);
+	BN_set_flags(e->scalar, BN_FLG_CONSTTIME);
 
 	if (EC_POINT_mul(e->group, e->ours, e->scalar, NULL, NULL, e->bn) &&
 		EC_POINT_point2oct(e->group, e->ours, POINT_CONVERSION_UNCOMPRESSED,
@@ -241,6 +251,7 @@ p256_ephemeral_ecdh(P256Ephemeral *e, const uint8_t peer[P256_PUBLIC_LEN],
 		result = 0;
 
 done:
+	OPENSSL_cleanse(scalar_bytes, sizeof(scalar_bytes));
 	BN_clear(e->scalar);
 	BN_clear(e->x);
 	return result;

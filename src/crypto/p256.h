@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <openssl/evp.h>
 
+#include "crypto/random_pool.h"
+
 #define P256_PUBLIC_LEN		65	/* 0x04 || X || Y */
 #define P256_PRIVATE_LEN	32
 #define P256_SECRET_LEN		32	/* ECDH shared secret (the X coordinate) */
@@ -44,11 +46,12 @@ extern EVP_PKEY *p256_generate(void);
 
 /*
  * The per-message half of Web Push encryption: a fresh ephemeral key pair and
- * its ECDH with the browser's key.  Scratch space for it, made once.
+ * its ECDH with the browser's key.  Scratch space for it, made once; the
+ * private scalars come from random, which must outlive it.
  */
 typedef struct P256Ephemeral P256Ephemeral;
 
-extern P256Ephemeral *p256_ephemeral_create(void);
+extern P256Ephemeral *p256_ephemeral_create(RandomPool *random);
 extern void p256_ephemeral_free(P256Ephemeral *e);
 
 /*

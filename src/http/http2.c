@@ -58,6 +58,16 @@
 #define H2_WRITE_CHUNK 65536
 
 /*
+ * Requests placed on a connection go out together: a write (a system call
+ * and TLS records) per H2_FLUSH_EVERY requests, and the rest before the
+ * client next waits (h2_tend).  The worker starts a claim's requests one
+ * after the other, each after its encryption, so waiting for the last of a
+ * large claim would leave the push service idle; sixteen typical requests
+ * fill about one TLS record.
+ */
+#define H2_FLUSH_EVERY 16
+
+/*
  * A connection on which nothing has been received for this long (or for half
  * of HttpClientConfig.idle_timeout_ms, when that is shorter) may be gone
  * without our knowing: a NAT or firewall between us forgets a flow after a
@@ -93,6 +103,7 @@ struct H2Conn
 	nghttp2_session *session;
 	H2State		state;
 	char		alpn[16];		/* what the server selected */
+	SSL		   *ssl;			/* libcurl's, seen at the handshake's end */
 	bool		refused_address;
 	AddressClass refused_class;
 	char		error[CURL_ERROR_SIZE];
@@ -108,6 +119,7 @@ struct H2Conn
 	size_t		out_len;
 	size_t		out_cap;
 	bool		write_blocked;	/* TLS could not take more: wait writable */
+	int			unflushed;		/* requests submitted since the last flush */
 	int			position;		/* in the wait set */
 	uint32		registered;
 	H2Conn	   *next;
@@ -386,6 +398,8 @@ alpn_info_callback(const SSL *ssl, int where, int ret)
 		return;
 	SSL_get0_alpn_selected(ssl, &alpn, &len);
 	snprintf(conn->alpn, sizeof(conn->alpn), "%.*s", (int) len, alpn ? (const char *) alpn : "");
+	/* libcurl does not hand it out for a connect-only transfer. */
+	conn->ssl = (SSL *) ssl;
 }
 
 static CURLcode
@@ -574,6 +588,7 @@ conn_flush(HttpClient *client, H2Conn *conn)
 		if (conn->out_len == 0)
 		{
 			conn->write_blocked = false;
+			conn->unflushed = 0;
 			return true;
 		}
 		/* After CURLE_AGAIN, TLS needs the same bytes again: they stay put. */
@@ -820,6 +835,17 @@ h2_connect_finished(HttpClient *client, CURL *easy, CURLcode result)
 		return true;
 	}
 	conn->state = H2_READY;
+
+	/*
+	 * From here on, TLS reads what the socket has, not a record's header
+	 * and then its body: two system calls a record become one for many.
+	 * Safe because conn_read reads until TLS wants the socket again, so
+	 * nothing read ahead waits for a socket event that will not come.
+	 * (libcurl's own HTTP/1.1 reads stop at a response's end, so their
+	 * connections keep the default.)
+	 */
+	if (conn->ssl != NULL)
+		SSL_set_read_ahead(conn->ssl, 1);
 	conn->last_recv_ms = conn->idle_since_ms = http_now_ms();
 	client->wait_set_stale = true;
 	submit_waiting(client, conn);
@@ -869,7 +895,8 @@ place_request(HttpClient *client, HttpRequest *req)
 	if (usable->state == H2_READY && usable->ping_sent_ms == 0)
 	{
 		conn_submit(client, usable, req);
-		(void) conn_flush(client, usable);
+		if (++usable->unflushed >= H2_FLUSH_EVERY)
+			(void) conn_flush(client, usable);
 	}
 	else
 	{
@@ -965,6 +992,9 @@ h2_tend(HttpClient *client)
 		bool		cancelled = false;
 
 		next = conn->next;
+		if (conn->unflushed > 0 && conn->state == H2_READY &&
+			!conn_flush(client, conn))
+			continue;			/* conn_flush closed it */
 		if (conn->ping_sent_ms != 0 && conn->state == H2_READY)
 		{
 			int64		ack_due = conn->ping_sent_ms + ping_ack_ms(client);

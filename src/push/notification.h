@@ -53,6 +53,15 @@ extern void notification_fields_init(NotificationFields *fields);
 extern Jsonb *notification_build(const NotificationFields *fields);
 
 /*
+ * The text JsonbToCString gives for payload, when payload is, byte for
+ * byte, the last one notification_build made in this process (its *len
+ * bytes, in memory kept until the next build); else NULL.  A send of
+ * webpush_notification(...) as jsonb is that payload, written as text:
+ * notification_build wrote that text to measure it already.
+ */
+extern const char *notification_text_of(const Jsonb *payload, size_t *len);
+
+/*
  * The same for a row trigger, which must not fail its row's statement for
  * the row's data: an empty title sends nothing (NULL), an invalid or too
  * long url is left out, and so are an invalid lang, dir or app_badge, each

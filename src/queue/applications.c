@@ -372,6 +372,23 @@ app_set_rate(const char *app, double per_second, int32 burst)
 	SPI_finish();
 }
 
+void
+app_set_frequency_cap(const char *app, int32 max_messages, const Interval *per,
+					  const char *over_cap)
+{
+	Oid			types[4] = {TEXTOID, INT4OID, INTERVALOID, TEXTOID};
+	Datum		values[4] = {CStringGetTextDatum(app), Int32GetDatum(max_messages),
+	IntervalPGetDatum(per), over_cap ? CStringGetTextDatum(over_cap) : (Datum) 0};
+	char		nulls[4] = {' ', per ? ' ' : 'n', per ? ' ' : 'n', per ? ' ' : 'n'};
+
+	spi_connect_or_error();
+	if (SPI_execute_with_args("UPDATE webpush.applications SET frequency_cap = $2,"
+							  " frequency_window = $3, over_cap = $4 WHERE name = $1",
+							  4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "webpush: could not update webpush.applications");
+	SPI_finish();
+}
+
 int64
 app_find_key(const uint8 public_key[P256_PUBLIC_LEN], char *app)
 {

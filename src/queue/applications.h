@@ -64,6 +64,13 @@ extern void app_set_quiet_hours(const char *app, bool none, TimeADT start, TimeA
 extern void app_set_rate(const char *app, double per_second, int32 burst);
 
 /*
+ * Set app's frequency cap: at most max_messages per per, over_cap "drop" or
+ * "defer"; none when per is NULL (app exists).
+ */
+extern void app_set_frequency_cap(const char *app, int32 max_messages, const Interval *per,
+								  const char *over_cap);
+
+/*
  * The id of the key with this public key, and its application's name into
  * app (APP_NAME_MAX_LEN + 1 bytes); 0 when no application has it.
  */

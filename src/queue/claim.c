@@ -6,8 +6,11 @@
  *		hastened hosts, and when the next delivery falls due.
  *
  * Every statement is prepared once per process and kept (spi_kept_plan).
- * Longer than 800 lines: the claim's statements share their columns and
- * the copy of their rows, which the take-in and the hastening go beside.
+ *
+ * Longer than 800 lines: the claim's two statements, the take-in before
+ * them and the claim positions that both read share one column list
+ * (CLAIMED_COLUMNS) and one copy of it, which are easier to keep in step
+ * in one file.
  */
 #include "postgres.h"
 
@@ -30,7 +33,9 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "queue/cap_counts.h"
 #include "queue/claim.h"
+#include "queue/intake.h"
 #include "shmem/counters.h"
 #include "support/spi_util.h"
 #include "settings.h"
@@ -73,7 +78,8 @@ copy_text(Datum d, bool isnull)
  * subscription was removed).  A delivery of a send at a local time expires
  * its TTL after its own due time.  When the application has quiet hours,
  * they come with the zone they are kept in (the subscription's, or the
- * application's); and its rate, when it has one.
+ * application's); its frequency cap for a recipient with a user; and its
+ * rate, when it has one.
  */
 #define CLAIMED_COLUMNS(messages_rel) \
 	"SELECT c.ctid, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
@@ -84,6 +90,8 @@ copy_text(Datum d, bool isnull)
 	" a.quiet_start, a.quiet_end," \
 	" CASE WHEN a.quiet_start IS NOT NULL THEN COALESCE(s.time_zone, a.time_zone) END," \
 	" CASE WHEN a.quiet_start IS NOT NULL THEN a.time_zone END," \
+	" CASE WHEN s.user_id IS NOT NULL THEN a.frequency_cap END," \
+	" pg_catalog.date_part('epoch', a.frequency_window), a.over_cap = 'drop'," \
 	" a.rate_per_second, a.rate_burst " \
 	"FROM claimed c JOIN " messages_rel " m ON m.id = c.message_id " \
 	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0 " \
@@ -112,6 +120,9 @@ enum
 	CLAIMED_QUIET_END,
 	CLAIMED_TIME_ZONE,
 	CLAIMED_APP_TIME_ZONE,
+	CLAIMED_CAP,
+	CLAIMED_CAP_WINDOW,
+	CLAIMED_CAP_DROP,
 	CLAIMED_RATE_PER_SECOND,
 	CLAIMED_RATE_BURST,
 	CLAIMED_NCOLUMNS
@@ -186,33 +197,25 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 			m->app_rate = DatumGetFloat8(v[CLAIMED_RATE_PER_SECOND]);
 			m->app_burst = DatumGetInt32(v[CLAIMED_RATE_BURST]);
 		}
+		if (!null[CLAIMED_CAP])	/* none, or no user to count for */
+		{
+			m->cap_max = DatumGetInt32(v[CLAIMED_CAP]);
+			m->cap_window = (int64) (DatumGetFloat8(v[CLAIMED_CAP_WINDOW]) * USECS_PER_SEC);
+			m->cap_drop = DatumGetBool(v[CLAIMED_CAP_DROP]);
+		}
 		MemoryContextSwitchTo(spi);
 	}
 }
 
 /*
  * Taking in: up to $1 rows of webpush.intake (all, or the one at ctid $2
- * whose id is $3) become messages and deliveries, with the ids they were
- * given.  The intake has no index: rows are found by ctid.
+ * whose id is $3), each locked, skipping those another transaction holds
+ * (webpush_cancel taking one in).  The intake has no index: rows are found
+ * by ctid.
  */
-#define TAKE_IN_SQL(which_rows) \
-	"WITH i AS (DELETE FROM webpush.intake" \
-	"  WHERE ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake" which_rows \
-	"   LIMIT $1 FOR UPDATE SKIP LOCKED))" \
-	"  RETURNING id, application, user_id, payload, ttl, urgency, queued_at, source)," \
-	" r AS (SELECT i.id, s.id AS subscription_id FROM i" \
-	"  JOIN webpush.subscriptions s" \
-	"  ON s.application = i.application AND s.user_id = i.user_id)," \
-	" m AS (INSERT INTO webpush.messages (id, application, payload, ttl," \
-	"   urgency, send_at, expires_at, recipients, created_at, source)" \
-	"  SELECT i.id, i.application, i.payload, i.ttl, i.urgency, i.queued_at," \
-	"   i.queued_at + pg_catalog.make_interval(secs => i.ttl), c.n, i.queued_at," \
-	"   i.source" \
-	"  FROM i JOIN (SELECT id, pg_catalog.count(*)::integer AS n FROM r" \
-	"   GROUP BY id) c ON c.id = i.id)," \
-	" d AS (INSERT INTO webpush.deliveries (message_id, subscription_id)" \
-	"  SELECT id, subscription_id FROM r) " \
-	"SELECT pg_catalog.count(*) FROM i"
+#define CLAIM_INTAKE_SQL(which_rows) \
+	TAKE_IN_SQL("ctid = ANY (ARRAY(SELECT ctid FROM webpush.intake" which_rows \
+				" LIMIT $1 FOR UPDATE SKIP LOCKED))", "pg_catalog.count(*)")
 
 
 typedef struct PlanRun
@@ -362,7 +365,7 @@ take_in(int limit, MemoryContext caller, IntakeFailure **failed, int *nfailed)
 		elog(ERROR, "webpush: could not read webpush.intake");
 	if (SPI_processed == 0)
 		return;
-	error = take_in_attempt(spi_kept_plan(&batch_plan, TAKE_IN_SQL(""), 1, types), values,
+	error = take_in_attempt(spi_kept_plan(&batch_plan, CLAIM_INTAKE_SQL(""), 1, types), values,
 							SPI_OK_SELECT);
 	if (error == NULL)
 		return;
@@ -394,7 +397,7 @@ take_in(int limit, MemoryContext caller, IntakeFailure **failed, int *nfailed)
 		values[1] = PointerGetDatum(&tids[i]);
 		values[2] = Int64GetDatum(ids[i]);
 		error = take_in_attempt(spi_kept_plan(&row_plan,
-										 TAKE_IN_SQL(" WHERE ctid = $2 AND id = $3"),
+										 CLAIM_INTAKE_SQL(" WHERE ctid = $2 AND id = $3"),
 										 3, types),
 								values, SPI_OK_SELECT);
 		if (error == NULL)
@@ -678,6 +681,7 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 		copy_claimed(caller, claimed, &n);
 		next_retry = 0;
 	}
+	queue_count_capped(caller, claimed, n);
 	SPI_finish();
 	*out = claimed;
 	return n;

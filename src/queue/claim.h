@@ -37,6 +37,11 @@ typedef struct DeliveryRef
 	 * which frees it once recorded.
 	 */
 	char	   *user_id;
+	/*
+	 * Let through under its application's frequency cap: the worker counts
+	 * it for its user until its outcome is recorded (worker/frequency_cap.c).
+	 */
+	bool		capped;
 } DeliveryRef;
 
 /* A delivery the worker claimed, copied out of SPI memory. */
@@ -60,6 +65,19 @@ typedef struct ClaimedMessage
 	char		time_zone[PUSH_TIME_ZONE_MAX_LEN + 1];
 	char		app_time_zone[PUSH_TIME_ZONE_MAX_LEN + 1];	/* when that one is
 															 * no longer known */
+	/*
+	 * The application's frequency cap, for a recipient with a user
+	 * (cap_max 0: none): at most cap_max messages per cap_window
+	 * (microseconds), over it dropped or deferred.  With it, what the
+	 * history holds of that user's last window: the cap_ncounted messages
+	 * delivered to them, oldest first, each with its last delivery.
+	 */
+	int32		cap_max;
+	int64		cap_window;
+	bool		cap_drop;
+	int			cap_ncounted;
+	int64	   *cap_messages;
+	TimestampTz *cap_times;
 	/* The application's rate (webpush_application_rate); 0: none. */
 	double		app_rate;
 	int32		app_burst;

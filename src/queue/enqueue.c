@@ -33,6 +33,7 @@
 #include "queue/applications.h"
 #include "queue/enqueue.h"
 #include "queue/insert.h"
+#include "queue/intake.h"
 #include "queue/subscriptions.h"
 #include "shmem/counters.h"
 #include "shmem/registry.h"
@@ -474,8 +475,12 @@ queue_record_source(int64 message_id, text *source)
 	SPI_finish();
 }
 
-int64
-queue_cancel(int64 message_id)
+/*
+ * Cancel what of the message is not in flight; its application (NULL when
+ * there is no such message) and, in *n, how many deliveries.
+ */
+static char *
+cancel_deliveries(int64 message_id, int64 *n)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			types[1] = {INT8OID};
@@ -483,7 +488,6 @@ queue_cancel(int64 message_id)
 	bool		isnull;
 	char	   *app;
 	MemoryContext caller = CurrentMemoryContext;
-	int64		n;
 
 	spi_connect_or_error();
 	if (SPI_execute_plan(spi_kept_plan(&plan,
@@ -507,8 +511,61 @@ queue_cancel(int64 message_id)
 	app = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (app != NULL)
 		app = MemoryContextStrdup(caller, app);
-	n = spi_get_int64(0, 2, &isnull);
+	*n = spi_get_int64(0, 2, &isnull);
 	SPI_finish();
+	return app;
+}
+
+/*
+ * A row trigger's send still in webpush.intake, made into its message now,
+ * as the worker would take it in; its application, or NULL when there is
+ * no such row.  The row is locked: one the worker is taking in is waited
+ * for, and then found gone.
+ */
+static char *
+take_in_now(int64 message_id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(message_id)};
+	char	   *app = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+
+	spi_connect_or_error();
+	if (SPI_execute_plan(spi_kept_plan(&plan, TAKE_IN_SQL("id = $1", "application"), 1, types),
+						 values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "webpush: could not take in the message");
+	if (SPI_processed > 0)
+		app = MemoryContextStrdup(caller,
+								  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	return app;
+}
+
+int64
+queue_cancel(int64 message_id)
+{
+	char	   *app;
+	int64		n;
+
+	app = cancel_deliveries(message_id, &n);
+
+	/*
+	 * Not a message: perhaps a row trigger's send that the worker has not
+	 * taken in (webpush_send_user from a trigger returns its id).  Made
+	 * into its message now, for the user's subscriptions at this moment,
+	 * then cancelled; a user without any gets no message, and nothing is
+	 * cancelled.  Then the message is looked for again, which finds one
+	 * the worker made while this waited for the row.
+	 */
+	if (app == NULL)
+	{
+		char	   *taken_in = take_in_now(message_id);
+
+		app = cancel_deliveries(message_id, &n);
+		if (app == NULL)
+			app = taken_in;
+	}
 	/* Another application's message is one this caller cannot see. */
 	if (app == NULL || !app_may_use(app, app_caller()))
 		ereport(ERROR,

@@ -22,7 +22,11 @@ extern QueuedMessage queue_to_subscriptions(ArrayType *ids, const MessageSpec *s
 /* Record the row a trigger sent message_id for (queued by queue_to_user). */
 extern void queue_record_source(int64 message_id, text *source);
 
-/* Cancel the deliveries of a message not in flight; returns how many. */
+/*
+ * Cancel the deliveries of a message not in flight; returns how many.  A
+ * row trigger's send still in webpush.intake is made into its message
+ * first, as the worker would.
+ */
 extern int64 queue_cancel(int64 message_id);
 
 /*

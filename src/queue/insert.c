@@ -609,8 +609,11 @@ queue_insert_to_subscriptions(ArrayType *ids, const MessageSpec *spec, Oid role,
 	return with_tables(send_call, &call);
 }
 
-/* The row of webpush.intake (rel, opened by the caller); false: skipped. */
-static bool
+/*
+ * The row of webpush.intake (rel, opened by the caller); the message's id
+ * as stored, or 0 when a BEFORE ROW trigger skipped the row.
+ */
+static int64
 store_intake(Relation rel, text *user_id, const MessageSpec *spec)
 {
 	TargetTable *tables[1] = {&target_intake};
@@ -618,10 +621,10 @@ store_intake(Relation rel, text *user_id, const MessageSpec *spec)
 	TupleTableSlot *row;
 	Datum		id;
 	bool		id_null = false;
-	bool		stored;
+	int64		stored_id = 0;
 
 	Assert(spec->app != NULL && spec->dedupe_key == NULL && !spec->has_send_at &&
-		   !spec->opts.has_topic);
+		   !spec->opts.has_topic && !spec->has_local_time);
 
 	begin_inserts(&ins, tables, &rel, 1);
 	/*
@@ -646,9 +649,14 @@ store_intake(Relation rel, text *user_id, const MessageSpec *spec)
 	set_column(&target_intake, row, I_QUEUED_AT,
 			   TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()), false);
 	set_column(&target_intake, row, I_SOURCE, PointerGetDatum(spec->source), spec->source == NULL);
-	stored = insert_row(&ins, 0, row);
+	if (insert_row(&ins, 0, row))
+	{
+		/* The id as stored: a BEFORE ROW trigger may have changed it. */
+		id = slot_getattr(row, target_intake.columns[I_ID].attnum, &id_null);
+		stored_id = id_null ? 0 : DatumGetInt64(id);
+	}
 	end_inserts(&ins);
-	return stored;
+	return stored_id;
 }
 
 /* A trigger's row of webpush.intake, for with_tables. */
@@ -656,7 +664,7 @@ typedef struct IntakeCall
 {
 	text	   *user_id;
 	const MessageSpec *spec;
-	bool	   *stored;
+	int64	   *id;
 } IntakeCall;
 
 static bool
@@ -669,7 +677,7 @@ intake_call(void *arg)
 		target_load(&target_messages);
 	if (target_messages.key_default == NULL || !target_open(&target_intake, &rel))
 		return false;
-	*c->stored = store_intake(rel, c->user_id, c->spec);
+	*c->id = store_intake(rel, c->user_id, c->spec);
 	return true;
 }
 
@@ -693,23 +701,22 @@ plain_intake_call(void *arg)
 		table_close(rel, NoLock);
 		return false;
 	}
-	*c->stored = store_intake(rel, c->user_id, c->spec);
+	*c->id = store_intake(rel, c->user_id, c->spec);
 	return true;
 }
 
 bool
-queue_insert_intake(text *user_id, const MessageSpec *spec, bool *stored)
+queue_insert_intake(text *user_id, const MessageSpec *spec, int64 *id)
 {
-	IntakeCall	call = {user_id, spec, stored};
+	IntakeCall	call = {user_id, spec, id};
 
 	return with_tables(intake_call, &call);
 }
 
 bool
-queue_insert_intake_plain(text *user_id, const MessageSpec *spec)
+queue_insert_intake_plain(text *user_id, const MessageSpec *spec, int64 *id)
 {
-	bool		stored;
-	IntakeCall	call = {user_id, spec, &stored};
+	IntakeCall	call = {user_id, spec, id};
 
 	return with_tables(plain_intake_call, &call);
 }

@@ -33,15 +33,16 @@ extern bool queue_insert_to_subscriptions(ArrayType *ids, const MessageSpec *spe
 
 /*
  * A row trigger's notification, sent now (no send_at, no topic, no
- * dedupe_key): one row of webpush.intake, with the id that
+ * dedupe_key, no local_time): one row of webpush.intake, with the id that
  * webpush.messages would give it, which the worker turns into the message
  * and its deliveries.  Needs spec->app's subject checked in this process
  * (app_subject_known) and no webpush.max_queued_per_role for the caller.
  * False, with nothing done, when webpush.intake is not a table this file
- * can insert into as an INSERT would; else *stored says whether the row
- * was stored (a BEFORE trigger may skip it).
+ * can insert into as an INSERT would; else *id is the message's id to be,
+ * as stored, or 0 when the row was not stored (a BEFORE trigger may skip
+ * it).
  */
-extern bool queue_insert_intake(text *user_id, const MessageSpec *spec, bool *stored);
+extern bool queue_insert_intake(text *user_id, const MessageSpec *spec, int64 *id);
 
 /*
  * As queue_insert_intake, without loading anything, and only while
@@ -52,6 +53,6 @@ extern bool queue_insert_intake(text *user_id, const MessageSpec *spec, bool *st
  * with nothing done, otherwise: the caller then calls queue_insert_intake
  * as the function's owner, with search_path pinned.
  */
-extern bool queue_insert_intake_plain(text *user_id, const MessageSpec *spec);
+extern bool queue_insert_intake_plain(text *user_id, const MessageSpec *spec, int64 *id);
 
 #endif							/* WEBPUSH_QUEUE_INSERT_H */

@@ -32,7 +32,14 @@ typedef struct MessageSpec
 typedef struct QueuedMessage
 {
 	int64		message_id;		/* 0 when there was nobody to send to */
-	int64		recipients;
+	int64		recipients;		/* RECIPIENTS_AFTER_COMMIT: see below */
 } QueuedMessage;
+
+/*
+ * A message stored as a row of webpush.intake: the worker finds its
+ * recipients after COMMIT, and makes the message (with its id) only if
+ * there are any.
+ */
+#define RECIPIENTS_AFTER_COMMIT (-1)
 
 #endif							/* WEBPUSH_QUEUE_MESSAGE_H */

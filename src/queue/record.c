@@ -224,22 +224,22 @@ is_final_undelivered(OutcomeKind kind)
 	FIND_CLAIMED(by) "$7"
 
 /*
- * Handed back unsent: waiting again, the attempt not counted.  One held for
- * quiet hours (hold_until not NULL) is due at their end, as if it had been
- * sent at a local time then.  One with a reason (quiet hours, a rate) shows
- * it as its last_error.
+ * Handed back unsent: waiting again, the attempt not counted.  One held by
+ * a rule (hold_until not NULL) waits until then, with the reason; after
+ * quiet hours (due_from not NULL) it is due then, as if it had been sent at
+ * a local time then.
  */
 #define RECORD_RELEASE_SQL(by) \
 	"UPDATE webpush.deliveries d SET claimed_by = NULL," \
 	" attempts = d.attempts - 1," \
 	" next_attempt_at = COALESCE(o.hold_until, pg_catalog.clock_timestamp()" \
 	"  + o.delay_ms * interval '1 millisecond')," \
-	" due_at = COALESCE(o.hold_until, d.due_at)," \
-	" last_error = COALESCE(o.reason, d.last_error) " \
+	" due_at = COALESCE(o.due_from, d.due_at)," \
+	" last_error = CASE WHEN o.hold_until IS NULL THEN d.last_error ELSE o.reason END " \
 	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)," \
 	" pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($6)," \
-	" pg_catalog.unnest($7))" \
-	" AS o(tid, message_id, subscription_id, delay_ms, hold_until, reason) " \
+	" pg_catalog.unnest($7), pg_catalog.unnest($8))" \
+	" AS o(tid, message_id, subscription_id, delay_ms, hold_until, reason, due_from) " \
 	FIND_CLAIMED(by) "$5"
 
 /*
@@ -321,12 +321,26 @@ final_values(Datum *values, const OutcomeArrays *a)
 	values[8] = PointerGetDatum(text_array(a->user_ids, a->n));
 }
 
+/* Whether a release was held by a rule; and whether its TTL starts again. */
+static bool
+is_held(const Outcome *o)
+{
+	return o->rule == RULE_QUIET_HOURS || o->rule == RULE_CAP_DEFERRED ||
+		o->rule == RULE_THROTTLED;
+}
+
+static bool
+is_held_due_again(const Outcome *o)
+{
+	return o->rule == RULE_QUIET_HOURS;
+}
+
 /*
  * The hold_until of the releases among outcomes, in collect()'s order, as a
- * timestamptz[] with NULL for those not held.
+ * timestamptz[] with NULL for those which held(o) is false.
  */
 static ArrayType *
-hold_array(const Outcome *outcomes, int n)
+hold_array(const Outcome *outcomes, int n, bool (*held) (const Outcome *))
 {
 	Datum	   *v = palloc(sizeof(Datum) * Max(n, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
@@ -339,7 +353,7 @@ hold_array(const Outcome *outcomes, int n)
 		if (!is_release(outcomes[i].kind))
 			continue;
 		v[k] = TimestampTzGetDatum(outcomes[i].hold_until);
-		nulls[k] = !outcomes[i].held;
+		nulls[k] = !held(&outcomes[i]);
 		k++;
 	}
 	dims[0] = k;
@@ -361,7 +375,7 @@ record_batch(const Outcome *outcomes, int n)
 		RECORD_RETRY_SQL(BY_TID), RECORD_RETRY_SQL(BY_KEY), 7, NULL, NULL
 	};
 	static OutcomeStatement release = {
-		RECORD_RELEASE_SQL(BY_TID), RECORD_RELEASE_SQL(BY_KEY), 7, NULL, NULL
+		RECORD_RELEASE_SQL(BY_TID), RECORD_RELEASE_SQL(BY_KEY), 8, NULL, NULL
 	};
 	static SPIPlanPtr lock_plan = NULL;
 	static SPIPlanPtr redirect_plan = NULL;
@@ -464,9 +478,9 @@ record_batch(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, is_release);
 	if (a.n > 0)
 	{
-		Oid			types[7] = {TIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID,
-		INT4OID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
-		Datum		values[7];
+		Oid			types[8] = {TIDARRAYOID, INT8ARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID,
+		INT4OID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+		Datum		values[8];
 
 		queue_retries_changed();
 		values[0] = PointerGetDatum(datum_array(a.tids, a.n, TIDOID));
@@ -474,8 +488,9 @@ record_batch(const Outcome *outcomes, int n)
 		values[2] = PointerGetDatum(datum_array(a.subscription_ids, a.n, INT8OID));
 		values[3] = PointerGetDatum(datum_array(a.delays, a.n, FLOAT8OID));
 		values[4] = Int32GetDatum(MyProcPid);
-		values[5] = PointerGetDatum(hold_array(outcomes, n));
+		values[5] = PointerGetDatum(hold_array(outcomes, n, is_held));
 		values[6] = PointerGetDatum(text_array(a.reasons, a.n));
+		values[7] = PointerGetDatum(hold_array(outcomes, n, is_held_due_again));
 		execute_outcome_statement(&release, types, values, a.n, SPI_OK_UPDATE);
 	}
 

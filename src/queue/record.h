@@ -19,9 +19,25 @@ typedef enum OutcomeKind
 	OUTCOME_EXPIRED,
 	OUTCOME_RETRY,
 	OUTCOME_GONE,				/* failed, and the subscription is deleted */
-	OUTCOME_RELEASE				/* handed back unsent (its host was busy):
-								 * queued again, no attempt counted */
+	OUTCOME_RELEASE				/* handed back unsent (its host was busy, or
+								 * a rule held it): queued again, no attempt
+								 * counted */
 } OutcomeKind;
+
+/*
+ * A rule of the delivery's application that held it back or dropped it,
+ * without a request: counted apart (counters.h).
+ */
+typedef enum OutcomeRule
+{
+	RULE_NONE,
+	RULE_QUIET_HOURS,			/* OUTCOME_RELEASE, due at their end */
+	RULE_CAP_DEFERRED,			/* OUTCOME_RELEASE, due when the frequency
+								 * cap's window has room */
+	RULE_CAP_DROPPED,			/* OUTCOME_FAILED, over the frequency cap */
+	RULE_THROTTLED				/* OUTCOME_RELEASE, due when a rate (or a
+								 * Retry-After pause) lets it go */
+} OutcomeRule;
 
 typedef struct Outcome
 {
@@ -33,11 +49,13 @@ typedef struct Outcome
 	double		retry_delay_ms; /* OUTCOME_RETRY and OUTCOME_RELEASE */
 	bool		not_attempted;	/* claimed but never sent: not an attempt */
 	/*
-	 * OUTCOME_RELEASE held for the application's quiet hours: due again at
-	 * hold_until (its due time, which its TTL counts from), with reason as
-	 * the delivery's last_error.
+	 * OUTCOME_RELEASE held by a rule (RULE_QUIET_HOURS, RULE_CAP_DEFERRED,
+	 * RULE_THROTTLED):
+	 * due again at hold_until, with reason as the delivery's last_error.
+	 * After quiet hours that is its due time, which its TTL counts from, as
+	 * for a send at that local time; a deferred delivery keeps its TTL.
 	 */
-	bool		held;
+	OutcomeRule rule;
 	TimestampTz hold_until;
 	/* For the counters (counters.h). */
 	bool		requested;		/* a request went out */

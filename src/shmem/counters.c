@@ -433,12 +433,20 @@ add_event(CounterRow *row, const CountedEvent *e)
 		case COUNT_REFUSED:
 			row->refused += n;
 			break;
+		case COUNT_HELD_QUIET_HOURS:
+			row->held_quiet_hours += n;
+			break;
+		case COUNT_CAP_DEFERRED:
+			row->capped_deferred += n;
+			break;
 		case COUNT_THROTTLED:
 			row->throttled += n;
 			break;
 		case COUNT_NONE:
 			break;
 	}
+	if (e->cap_dropped)
+		row->capped_dropped += n;
 	if (e->problem != NULL)
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -470,6 +478,9 @@ add_row(CounterRow *to, const CounterRow *from)
 	to->expired += from->expired;
 	to->cancelled += from->cancelled;
 	to->refused += from->refused;
+	to->capped_dropped += from->capped_dropped;
+	to->capped_deferred += from->capped_deferred;
+	to->held_quiet_hours += from->held_quiet_hours;
 	to->throttled += from->throttled;
 	for (i = 0; i < RETRY_REASONS; i++)
 		to->retried[i] += from->retried[i];

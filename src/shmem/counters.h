@@ -4,7 +4,8 @@
  *		memory, per database, application and push service host.
  *
  * The counters only grow (sent, delivered, gone, failed, expired,
- * cancelled, refused, throttled, retries by reason, bytes, a latency histogram): purging the
+ * cancelled, refused, what frequency caps dropped and deferred and quiet
+ * hours held, what rates held back, retries by reason, bytes, a latency histogram): purging the
  * history does not touch them, a clean shutdown writes them to
  * pg_stat/webpush.stat and the next start reads them back, as the
  * statistics collector does; webpush_counters_reset() starts a database's
@@ -65,6 +66,8 @@ typedef enum CountedOutcome
 	COUNT_RETRIED,
 	COUNT_CANCELLED,
 	COUNT_REFUSED,				/* a trigger's, over webpush.max_queued_per_role */
+	COUNT_HELD_QUIET_HOURS,		/* handed back until its quiet hours end */
+	COUNT_CAP_DEFERRED,			/* handed back until its frequency cap has room */
 	COUNT_THROTTLED,			/* held back by a rate: waits for a token,
 								 * or goes back to the queue */
 	COUNT_NONE					/* handed back unsent: nothing to count */
@@ -82,6 +85,7 @@ typedef struct CountedEvent
 	double		latency_s;		/* COUNT_DELIVERED; < 0: unknown */
 	const char *problem;		/* what went wrong, NULL when nothing did */
 	int64		count;			/* events this stands for (cancelled) */
+	bool		cap_dropped;	/* COUNT_FAILED: over its frequency cap */
 } CountedEvent;
 
 /* The gauges of one application and host, counted from the tables. */
@@ -110,6 +114,9 @@ typedef struct CounterRow
 	int64		expired;
 	int64		cancelled;
 	int64		refused;
+	int64		capped_dropped; /* of failed */
+	int64		capped_deferred;
+	int64		held_quiet_hours;
 	int64		throttled;
 	int64		retried[RETRY_REASONS];
 	int64		latency[LATENCY_BUCKETS];	/* per bucket, not cumulative */

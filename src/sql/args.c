@@ -91,6 +91,18 @@ call_for_caller(PGFunction fn, FunctionCallInfo fcinfo)
 	return result;
 }
 
+/* search_path as a SET clause pinning it would set it, until AtEOXact_GUC. */
+static int
+pin_search_path(void)
+{
+	int			nest_level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 superuser() ? PGC_SUSET : PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest_level;
+}
+
 void
 run_as_function_owner(FunctionCallInfo fcinfo, void (*fn) (void *), void *arg)
 {
@@ -102,10 +114,7 @@ run_as_function_owner(FunctionCallInfo fcinfo, void (*fn) (void *), void *arg)
 	/* An error on the way unwinds both, as it does for SECURITY DEFINER. */
 	GetUserIdAndSecContext(&saved_user, &saved_context);
 	SetUserIdAndSecContext(function_owner(fcinfo), saved_context | SECURITY_LOCAL_USERID_CHANGE);
-	nest_level = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 superuser() ? PGC_SUSET : PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	nest_level = pin_search_path();
 	PG_TRY();
 	{
 		fn(arg);
@@ -119,6 +128,16 @@ run_as_function_owner(FunctionCallInfo fcinfo, void (*fn) (void *), void *arg)
 	AtEOXact_GUC(true, nest_level);
 	SetUserIdAndSecContext(saved_user, saved_context);
 	app_set_caller(outer_caller);
+}
+
+void
+run_with_search_path_pinned(void (*fn) (void *), void *arg)
+{
+	/* An error unwinds the setting, as it does for a SET clause. */
+	int			nest_level = pin_search_path();
+
+	fn(arg);
+	AtEOXact_GUC(true, nest_level);
 }
 
 Datum

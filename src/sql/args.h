@@ -50,7 +50,8 @@ extern char *used_application_arg(FunctionCallInfo fcinfo, int n);
  * that called it (app_caller()): what SECURITY DEFINER gives, except that
  * the caller's rights stay known.  Every SQL function that touches the
  * extension's tables is such a wrapper; its SET search_path clause pins
- * the path.
+ * the path, or, for webpush_send_user, which a row trigger calls for every
+ * row, run_with_search_path_pinned around what needs it.
  */
 extern Datum call_for_caller(PGFunction fn, FunctionCallInfo fcinfo);
 
@@ -61,5 +62,13 @@ extern Datum call_for_caller(PGFunction fn, FunctionCallInfo fcinfo);
  * needs them only on some calls (webpush_notify).
  */
 extern void run_as_function_owner(FunctionCallInfo fcinfo, void (*fn) (void *), void *arg);
+
+/*
+ * fn(arg) with search_path pinned to pg_catalog, pg_temp: what a SET
+ * search_path clause gives, for the part of a function without one that
+ * runs a statement, or an insert that may run what a DBA added to the
+ * tables.
+ */
+extern void run_with_search_path_pinned(void (*fn) (void *), void *arg);
 
 #endif							/* WEBPUSH_SQL_ARGS_H */

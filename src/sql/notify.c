@@ -138,7 +138,7 @@ static void
 notify_as_owner(void *arg)
 {
 	NotifyCall *call = arg;
-	bool		stored;
+	int64		id;
 
 	/*
 	 * One row of webpush.intake, and no SQL statement: the worker does the
@@ -146,9 +146,9 @@ notify_as_owner(void *arg)
 	 * process, and a role's limit needs the count that queue_to_user makes.
 	 */
 	if (app_subject_known(call->spec->app) && !OidIsValid(queue_limited_role()) &&
-		queue_insert_intake(call->user, call->spec, &stored))
+		queue_insert_intake(call->user, call->spec, &id))
 	{
-		if (stored)
+		if (id != 0)
 			queue_wake_at_commit();
 		return;
 	}
@@ -618,6 +618,7 @@ webpush_notify(PG_FUNCTION_ARGS)
 	const char *app = APP_DEFAULT_NAME;
 	text	   *source = NULL;
 	RowReader	reader;
+	int64		id;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -697,8 +698,11 @@ webpush_notify(PG_FUNCTION_ARGS)
 	 * row as whoever inserts: no change of role or search_path to pay for.
 	 */
 	if (app_subject_known(app) && !OidIsValid(queue_limited_role()) &&
-		queue_insert_intake_plain(call.user, &spec))
-		queue_wake_at_commit();
+		queue_insert_intake_plain(call.user, &spec, &id))
+	{
+		if (id != 0)
+			queue_wake_at_commit();
+	}
 	else
 		run_as_function_owner(fcinfo, notify_as_owner, &call);
 	return PointerGetDatum(result);

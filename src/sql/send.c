@@ -12,10 +12,17 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/fmgrprotos.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
 
+#include "push/notification.h"
+#include "queue/app_access.h"
 #include "queue/applications.h"
 #include "queue/enqueue.h"
+#include "queue/insert.h"
 #include "sql/args.h"
 #include "sql/validate.h"
 
@@ -49,9 +56,15 @@ payload_arg(FunctionCallInfo fcinfo, PayloadKind kind)
 		return NULL;
 	if (kind == PAYLOAD_JSONB)
 	{
-		char	   *json = JsonbToCString(NULL, &PG_GETARG_JSONB_P(1)->root, 0);
+		Jsonb	   *jsonb = PG_GETARG_JSONB_P(1);
+		size_t		len;
+		const char *json = notification_text_of(jsonb, &len);
 
-		payload = (bytea *) cstring_to_text(json);
+		/* webpush_notification(...) wrote this text as it built the jsonb. */
+		if (json != NULL)
+			payload = (bytea *) cstring_to_text_with_len(json, len);
+		else
+			payload = (bytea *) cstring_to_text(JsonbToCString(NULL, &jsonb->root, 0));
 	}
 	else
 		payload = (bytea *) PG_GETARG_VARLENA_PP(1);	/* text and bytea alike */
@@ -97,20 +110,72 @@ message_spec(FunctionCallInfo fcinfo, PayloadKind kind, int send_at_arg, Message
 	}
 }
 
-/* (message_id, recipients) for the functions that return both. */
-static Datum
-message_and_recipients(FunctionCallInfo fcinfo, QueuedMessage q)
+/*
+ * The blessed result type of each function that returns (message_id,
+ * recipients), by the function's oid: a trigger's PERFORM sets up its call
+ * afresh at every firing, so fn_extra keeps nothing across them, and
+ * get_call_result_type reads the function's OUT arguments from its
+ * pg_proc row each time.  A change to any function forgets them all.
+ */
+#define RESULT_TYPES 4
+static struct
 {
+	Oid			fn_oid;
 	TupleDesc	tupdesc;
-	Datum		values[2];
-	bool		nulls[2] = {q.message_id == 0, false};
+}			result_types[RESULT_TYPES];
+static int	nresult_types = 0;
+static bool result_types_callback = false;
 
+static void
+forget_result_types(Datum arg, int cacheid, uint32 hashvalue)
+{
+	for (int i = 0; i < nresult_types; i++)
+		FreeTupleDesc(result_types[i].tupdesc);
+	nresult_types = 0;
+}
+
+static TupleDesc
+result_type(FunctionCallInfo fcinfo)
+{
+	Oid			fn_oid = fcinfo->flinfo->fn_oid;
+	TupleDesc	tupdesc;
+	MemoryContext old;
+
+	for (int i = 0; i < nresult_types; i++)
+		if (result_types[i].fn_oid == fn_oid)
+			return result_types[i].tupdesc;
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the webpush extension's SQL definitions are older than its library"),
 				 errhint("Run ALTER EXTENSION webpush UPDATE.")));
-	tupdesc = BlessTupleDesc(tupdesc);
+	if (!result_types_callback)
+	{
+		CacheRegisterSyscacheCallback(PROCOID, forget_result_types, (Datum) 0);
+		result_types_callback = true;
+	}
+	if (nresult_types == RESULT_TYPES)
+		forget_result_types((Datum) 0, PROCOID, 0);
+	old = MemoryContextSwitchTo(CacheMemoryContext);
+	tupdesc = BlessTupleDesc(CreateTupleDescCopy(tupdesc));
+	MemoryContextSwitchTo(old);
+	result_types[nresult_types].fn_oid = fn_oid;
+	result_types[nresult_types].tupdesc = tupdesc;
+	nresult_types++;
+	return tupdesc;
+}
+
+/*
+ * (message_id, recipients) for the functions that return both; recipients
+ * is NULL for a message whose recipients are found after COMMIT.
+ */
+static Datum
+message_and_recipients(FunctionCallInfo fcinfo, QueuedMessage q)
+{
+	TupleDesc	tupdesc = result_type(fcinfo);
+	Datum		values[2];
+	bool		nulls[2] = {q.message_id == 0, q.recipients == RECIPIENTS_AFTER_COMMIT};
+
 	values[0] = Int64GetDatum(q.message_id);
 	/* recipients is integer for webpush_send_user, bigint for _many. */
 	values[1] = TupleDescAttr(tupdesc, 1)->atttypid == INT4OID ?
@@ -173,23 +238,98 @@ local_time_arg(FunctionCallInfo fcinfo, MessageSpec *spec)
 	spec->local_time = PG_GETARG_TIMEADT(8);
 }
 
-static Datum
-send_to_user(FunctionCallInfo fcinfo, PayloadKind kind)
+/* Whether this call comes from a trigger, at any depth. */
+static bool
+in_trigger(void)
 {
-	MessageSpec spec;
-	QueuedMessage nobody = {0, 0};
+	LOCAL_FCINFO(depth, 0);
 
-	message_spec(fcinfo, kind, 6, &spec);
-	local_time_arg(fcinfo, &spec);
-	spec.app = used_application_arg(fcinfo, 5);
+	InitFunctionCallInfoData(*depth, NULL, 0, InvalidOid, NULL, NULL);
+	return DatumGetInt32(pg_trigger_depth(depth)) > 0;
+}
+
+/*
+ * Whether a send to a user can be one row of webpush.intake, as
+ * webpush_notify stores it: from a trigger (whose INSERT it keeps cheap),
+ * with nothing the intake has no column for (send_at, topic, dedupe_key,
+ * local_time), once this process knows that the caller may use the
+ * application and that it has a subject, and with no
+ * webpush.max_queued_per_role for the caller, whose count needs the
+ * message and its deliveries.
+ */
+static bool
+intake_fits(const MessageSpec *spec)
+{
+	return !spec->has_send_at && !spec->opts.has_topic && spec->dedupe_key == NULL &&
+		!spec->has_local_time && in_trigger() && app_may_use(spec->app, app_caller()) &&
+		app_subject_known(spec->app) && !OidIsValid(queue_limited_role());
+}
+
+/* A send to a user, queued by queue_user_send. */
+typedef struct UserSend
+{
+	FunctionCallInfo fcinfo;
+	MessageSpec spec;
+	QueuedMessage q;
+} UserSend;
+
+/* What a row of webpush.intake returns: its id, recipients after COMMIT. */
+static QueuedMessage
+intake_result(int64 id)
+{
+	QueuedMessage q = {id, id != 0 ? RECIPIENTS_AFTER_COMMIT : 0};
+
+	if (id != 0)
+		queue_wake_at_commit();
+	return q;
+}
+
+/* The checks that may run a statement, then the send: search_path pinned. */
+static void
+queue_user_send(void *arg)
+{
+	UserSend   *send = arg;
+	FunctionCallInfo fcinfo = send->fcinfo;
+	int64		id;
+
+	app_require_use(send->spec.app);
+	send->q.message_id = 0;
+	send->q.recipients = 0;
 
 	/*
 	 * No user, no recipients: a trigger on a row without a user must not
 	 * fail its transaction.  The other arguments were still checked.
 	 */
 	if (PG_ARGISNULL(0))
-		return message_and_recipients(fcinfo, nobody);
-	return message_and_recipients(fcinfo, queue_to_user(PG_GETARG_TEXT_PP(0), &spec));
+		return;
+	app_require_subject(send->spec.app);
+	if (intake_fits(&send->spec) && queue_insert_intake(PG_GETARG_TEXT_PP(0), &send->spec, &id))
+		send->q = intake_result(id);
+	else
+		send->q = queue_to_user(PG_GETARG_TEXT_PP(0), &send->spec);
+}
+
+static Datum
+send_to_user(FunctionCallInfo fcinfo, PayloadKind kind)
+{
+	UserSend	send;
+	int64		id;
+
+	send.fcinfo = fcinfo;
+	message_spec(fcinfo, kind, 6, &send.spec);
+	local_time_arg(fcinfo, &send.spec);
+	send.spec.app = application_arg(fcinfo, 5);
+
+	/*
+	 * From a trigger, once this process knows the application: one row of
+	 * webpush.intake, as webpush_notify stores it, when that runs nothing
+	 * of anyone's (no search_path to pin).
+	 */
+	if (!PG_ARGISNULL(0) && intake_fits(&send.spec) &&
+		queue_insert_intake_plain(PG_GETARG_TEXT_PP(0), &send.spec, &id))
+		return message_and_recipients(fcinfo, intake_result(id));
+	run_with_search_path_pinned(queue_user_send, &send);
+	return message_and_recipients(fcinfo, send.q);
 }
 
 static Datum

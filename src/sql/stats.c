@@ -22,7 +22,7 @@
 PG_FUNCTION_INFO_V1(webpush_stats);
 PG_FUNCTION_INFO_V1(webpush_counters_reset);
 
-#define STATS_COLUMNS 29
+#define STATS_COLUMNS 32
 
 static void
 require_preload(void)
@@ -111,6 +111,9 @@ stats_rows(PG_FUNCTION_ARGS)
 		values[c++] = Int64GetDatum(r->expired);
 		values[c++] = Int64GetDatum(r->cancelled);
 		values[c++] = Int64GetDatum(r->refused);
+		values[c++] = Int64GetDatum(r->capped_dropped);
+		values[c++] = Int64GetDatum(r->capped_deferred);
+		values[c++] = Int64GetDatum(r->held_quiet_hours);
 		values[c++] = Int64GetDatum(r->throttled);
 		for (j = 0; j < RETRY_REASONS; j++)
 			values[c++] = Int64GetDatum(r->retried[j]);

@@ -61,16 +61,7 @@ static void release_parked(WorkerState *w, HostState *host, double delay_ms,
 static void
 add_outcome(WorkerState *w, const Outcome *o, const char *endpoint)
 {
-	if (w->npending == w->pending_cap)
-	{
-		int			cap = w->pending_cap ? w->pending_cap * 2 : 256;
-		Outcome    *grown = realloc(w->pending, sizeof(Outcome) * cap);
-
-		if (grown == NULL)
-			elog(FATAL, "webpush worker: out of memory");
-		w->pending = grown;
-		w->pending_cap = cap;
-	}
+	worker_array_room((void **) &w->pending, w->npending, &w->pending_cap, sizeof(Outcome), 256);
 	w->pending[w->npending] = *o;
 	w->pending[w->npending].endpoint = NULL;
 	if (endpoint != NULL && (w->pending[w->npending].endpoint = strdup(endpoint)) == NULL)
@@ -282,8 +273,9 @@ hosts_note_quiet_room(WorkerState *w)
 }
 
 /*
- * Hand a claimed delivery back, unsent, due again after delay_ms; reason
- * (NULL: none) becomes its last_error.
+ * Hand a claimed delivery back, unsent, due again after delay_ms.  With a
+ * reason, a rate held it (RULE_THROTTLED): the reason becomes its
+ * last_error.
  */
 static void
 release_unsent(WorkerState *w, const DeliveryRef *ref, double delay_ms, const char *reason)
@@ -293,8 +285,13 @@ release_unsent(WorkerState *w, const DeliveryRef *ref, double delay_ms, const ch
 	o.ref = *ref;
 	o.kind = OUTCOME_RELEASE;
 	o.retry_delay_ms = delay_ms;
-	if (reason != NULL && (o.reason = strdup(reason)) == NULL)
-		elog(FATAL, "webpush worker: out of memory");
+	if (reason != NULL)
+	{
+		o.rule = RULE_THROTTLED;
+		o.hold_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) delay_ms);
+		if ((o.reason = strdup(reason)) == NULL)
+			elog(FATAL, "webpush worker: out of memory");
+	}
 	add_outcome(w, &o, NULL);
 }
 
@@ -334,14 +331,14 @@ hold_for_quiet_hours(WorkerState *w, const ClaimedMessage *m, const DeliveryRef 
 		return false;
 	o.ref = *ref;
 	o.kind = OUTCOME_RELEASE;
-	o.held = true;
+	o.rule = RULE_QUIET_HOURS;
 	o.hold_until = local_time_next(m->quiet_end, zone, now);
 	snprintf(reason, sizeof(reason), "quiet hours in %s: held until %02d:%02d there",
 			 zone, (int) (m->quiet_end / USECS_PER_HOUR),
 			 (int) (m->quiet_end % USECS_PER_HOUR / USECS_PER_MINUTE));
 	if ((o.reason = strdup(reason)) == NULL)
 		elog(FATAL, "webpush worker: out of memory");
-	add_outcome(w, &o, NULL);
+	add_outcome(w, &o, m->endpoint);
 	return true;
 }
 
@@ -494,6 +491,12 @@ hosts_start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signe
 
 	if (hold_for_quiet_hours(w, m, &ref, now))
 		return;
+	if (frequency_cap_holds(w, m, &ref, now, &o))
+	{
+		add_outcome(w, &o, m->endpoint);
+		return;
+	}
+	o.ref = ref;				/* counted under the cap, when capped */
 
 	if (signer_status == SIGNER_NO_SUBJECT)
 	{
@@ -685,7 +688,21 @@ hosts_count_outcome(WorkerState *w, const Outcome *o)
 			e.retry_reason = counters_retry_reason(o->status, o->timed_out);
 			break;
 		case OUTCOME_RELEASE:
-			return;
+			/* Only a rule's holds count: the rest go back for want of room. */
+			if (o->rule == RULE_QUIET_HOURS)
+				e.outcome = COUNT_HELD_QUIET_HOURS;
+			else if (o->rule == RULE_CAP_DEFERRED)
+				e.outcome = COUNT_CAP_DEFERRED;
+			else
+				return;
+			e.problem = NULL;
+			break;
+	}
+	if (o->rule == RULE_CAP_DROPPED)
+	{
+		/* The application's choice, not a push service's problem. */
+		e.cap_dropped = true;
+		e.problem = NULL;
 	}
 	counter_batch_add(w->counts, &e);
 }

@@ -351,6 +351,8 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 			continue;
 		}
 		hosts_count_outcome(w, &w->pending[i]);
+		if (w->pending[i].ref.capped)
+			frequency_cap_forget(w, &w->pending[i].ref);
 		free(w->pending[i].reason);
 		free(w->pending[i].endpoint);
 		free(w->pending[i].ref.user_id);

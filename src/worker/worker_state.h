@@ -9,12 +9,15 @@
 
 #include "postgres.h"
 
+#include <stdlib.h>
+
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
 #include "crypto/vapid.h"
 #include "http/endpoint.h"
 #include "http/http.h"
+#include "push/host_rates.h"
 #include "queue/claim.h"
 #include "queue/record.h"
 #include "shmem/counters.h"
@@ -88,6 +91,20 @@ typedef struct Delivery
 } Delivery;
 
 /*
+ * A delivery let through under its application's frequency cap
+ * (cap_rules.h): counted for its user while the history does not have it,
+ * until its outcome is recorded.
+ */
+typedef struct CappedDelivery
+{
+	char		application[COUNTERS_APP_LEN];
+	char	   *user_id;		/* malloc'd */
+	int64		message_id;
+	int64		subscription_id;
+	TimestampTz at;				/* when it was let through */
+} CappedDelivery;
+
+/*
  * Everything the worker keeps between turns of its loop.  Allocated in
  * webpush_worker_main and passed to each step; what is malloc'd (requests,
  * deliveries, outcomes) is owned here too, so a step never reaches for a
@@ -114,6 +131,10 @@ typedef struct WorkerState
 	TimestampTz kept_retry_at;
 	/* What they add to the counters, once their transaction commits. */
 	CounterBatch *counts;
+	/* Deliveries let through under a frequency cap, not yet recorded. */
+	CappedDelivery *capped;
+	int			ncapped;
+	int			capped_cap;
 	Oid			extension;		/* pg_extension's row for webpush, when started */
 	Oid			deliveries;		/* and its webpush.deliveries */
 	/* Scheduling of the loop's steps. */
@@ -128,6 +149,25 @@ typedef struct WorkerState
 	TimestampTz signers_checked_at;
 	TimestampTz last_subject_warning;
 } WorkerState;
+
+/*
+ * The malloc'd array *array of *cap elements of size bytes, grown (doubled,
+ * from first) when its n elements fill it: room for one more.
+ */
+static inline void
+worker_array_room(void **array, int n, int *cap, size_t size, int first)
+{
+	if (n == *cap)
+	{
+		int			grown_cap = *cap ? *cap * 2 : first;
+		void	   *grown = realloc(*array, size * grown_cap);
+
+		if (grown == NULL)
+			elog(FATAL, "webpush worker: out of memory");
+		*array = grown;
+		*cap = grown_cap;
+	}
+}
 
 /* rates.c (push/host_rates.h, "Rates") */
 
@@ -218,5 +258,22 @@ extern void hosts_count_intake_failure(WorkerState *w, const IntakeFailure *f);
  * retry makes up for.
  */
 extern void hosts_hasten(WorkerState *w);
+
+/* frequency_cap.c */
+
+/*
+ * The application's frequency cap, for a recipient with a user: true when
+ * the delivery does not fit, with *o (its ref set) made what becomes of it
+ * (dropped, or deferred until the window has room); else it is counted for
+ * its user (ref->capped) until its outcome is recorded.
+ */
+extern bool frequency_cap_holds(WorkerState *w, const ClaimedMessage *m, DeliveryRef *ref,
+								TimestampTz now, Outcome *o);
+
+/*
+ * An outcome is recorded: a delivery let through under a frequency cap is
+ * counted by the history now (or not at all, when it was not delivered).
+ */
+extern void frequency_cap_forget(WorkerState *w, const DeliveryRef *ref);
 
 #endif							/* WEBPUSH_WORKER_STATE_H */

@@ -284,6 +284,52 @@ test('the generic trigger: the message keeps the intake row\'s id, and the TTL c
   });
 });
 
+test('a PL/pgSQL trigger\'s webpush_send_user returns the id of the message the worker makes after COMMIT; cancelled in its transaction, nothing goes out', async () => {
+  const phone = await subscribe('polly');
+  const laptop = await subscribe('polly');
+  await db.query(`CREATE TABLE parcels (id serial PRIMARY KEY, user_id text, message_id bigint, recipients integer);
+    CREATE FUNCTION notify_parcel() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+      sent record;
+    BEGIN
+      SELECT * INTO sent FROM webpush_send_user(NEW.user_id,
+        webpush_notification('Parcel ' || NEW.id, url => '/parcels/' || NEW.id));
+      UPDATE parcels SET message_id = sent.message_id, recipients = sent.recipients WHERE id = NEW.id;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER parcels_notify AFTER INSERT ON parcels FOR EACH ROW EXECUTE FUNCTION notify_parcel()`);
+  try {
+    const { rows: [sent] } = await db.query(
+      "INSERT INTO parcels (user_id) VALUES ('polly') RETURNING id");
+    await service.waitFor(() => service.received(phone.endpoint).length === 1 &&
+      service.received(laptop.endpoint).length === 1);
+    await queueEmpty();
+    const { rows: [p] } = await db.query('SELECT message_id, recipients FROM parcels WHERE id = $1', [sent.id]);
+    assert.equal(p.recipients, null, 'recipients are counted after COMMIT');
+    const { rows: [status] } = await db.query(
+      'SELECT recipients, delivered FROM webpush.message_status WHERE id = $1', [p.message_id]);
+    assert.deepEqual([status.recipients, Number(status.delivered)], [2, 2], 'the returned id is the message sent');
+    assert.equal(JSON.parse(service.received(phone.endpoint)[0].payload.toString()).title, `Parcel ${sent.id}`);
+
+    await db.query('BEGIN');
+    const { rows: [cancelled] } = await db.query(
+      "INSERT INTO parcels (user_id) VALUES ('polly') RETURNING id");
+    const { rows: [c] } = await db.query(
+      'SELECT webpush_cancel(message_id) AS n, message_id FROM parcels WHERE id = $1', [cancelled.id]);
+    await db.query('COMMIT');
+    assert.equal(Number(c.n), 2, 'both deliveries cancelled');
+    await db.query("INSERT INTO parcels (user_id) VALUES ('polly')");
+    await service.waitFor(() => service.received(phone.endpoint).length === 2);
+    await queueEmpty();
+    const titles = service.received(phone.endpoint).map((m) => JSON.parse(m.payload.toString()).title);
+    assert.ok(!titles.includes(`Parcel ${cancelled.id}`), 'the cancelled one was not sent');
+    assert.equal(await count("SELECT count(*) AS n FROM webpush.history WHERE message_id = $1 AND outcome = 'cancelled'",
+      [c.message_id]), 2);
+  } finally {
+    await db.query('DROP TABLE parcels; DROP FUNCTION notify_parcel()');
+  }
+});
+
 test('a rolled-back transaction sends nothing', async () => {
   const sub = await subscribe('carol');
   await db.query('BEGIN');

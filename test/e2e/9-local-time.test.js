@@ -212,6 +212,8 @@ test('quiet hours hold what is not urgent until they end, where the recipient is
   const id = await storeSubscription(db, { ...sub, timeZone: 'Europe/Paris' }, 'lt-quiet');
   const hhmmss = (ms) => wall('Europe/Paris', ms).slice(3).map((n) => String(n).padStart(2, '0')).join(':');
   const end = Math.ceil((Date.now() + 3000) / 1000) * 1000;
+  const heldCount = 'SELECT coalesce(sum(held_quiet_hours), 0)::int FROM webpush.counters WHERE application = \'default\'';
+  const heldBefore = await value(heldCount);
   await db.query("SELECT webpush_application_quiet_hours('default', $1::time, $2::time)",
     [hhmmss(Date.now() - 60000), hhmmss(end)]);
   try {
@@ -223,6 +225,8 @@ test('quiet hours hold what is not urgent until they end, where the recipient is
     const reason = await until('the held delivery', async () => value(
       'SELECT last_error FROM webpush.deliveries WHERE subscription_id = $1 AND due_at IS NOT NULL', [id]));
     assert.match(reason, /^quiet hours in Europe\/Paris: held until \d\d:\d\d there$/);
+    // Counted as held once that turn commits.
+    await until('the hold counted', async () => await value(heldCount) > heldBefore);
     await service.waitFor(() => service.received(sub.endpoint).length === 2, 15000 * SLOW);
     const held = service.received(sub.endpoint)[1];
     assert.equal(held.payload.toString(), 'can wait');

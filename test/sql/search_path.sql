@@ -180,6 +180,47 @@ WHERE d.classid IN ('pg_rewrite'::regclass, 'pg_constraint'::regclass, 'pg_attrd
                   WHERE e.classid = d.refclassid AND e.objid = d.refobjid AND e.deptype = 'e'
                     AND e.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'webpush'));
 
+-- The role that planted them sends, under the search_path that tries them
+-- first, in a session of its own: webpush_send_user has no SET clause, and
+-- pins search_path itself where a statement runs.  A PL/pgSQL trigger's
+-- first send looks the application's subject up by a statement; the next
+-- are rows of webpush.intake; sends with a dedupe_key or a local_time are
+-- statements; webpush_cancel takes an intake row in by one.
+ALTER DATABASE regress_planted SET webpush.subject = 'mailto:ops@example.com';
+GRANT webpush_sender TO regress_db_owner;
+\c regress_planted regress_db_owner
+SET search_path = public, pg_catalog;
+SET client_min_messages = warning;   -- no worker serves this database
+SELECT webpush_keys() IS NOT NULL AS default_key;
+SELECT webpush_subscribe(jsonb_build_object('endpoint', 'https://push.example.com/planted/2',
+                                            'keys', jsonb_build_object(
+                                                'p256dh', 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
+                                                'auth', 'BTBZMqHH6r4Tts7J_aSIgg')), 'bob') IS NOT NULL AS subscribed;
+CREATE TABLE public.owner_orders (id int, user_id text);
+CREATE TABLE public.owner_sent (message_id bigint, recipients integer);
+CREATE FUNCTION public.owner_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.owner_sent
+    SELECT * FROM webpush_send_user(NEW.user_id,
+        webpush_notification(pg_catalog.format('Order %s', NEW.id), 'body', '/orders',
+                             actions => '[{"action": "a", "title": "A"}]', app_badge => 1,
+                             "timestamp" => '2026-12-04 00:00+00', vibrate => ARRAY[100]));
+    RETURN NEW;
+END $$;
+CREATE TRIGGER owner_orders_notify AFTER INSERT ON public.owner_orders FOR EACH ROW
+    EXECUTE FUNCTION public.owner_notify();
+INSERT INTO public.owner_orders VALUES (1, 'bob');
+INSERT INTO public.owner_orders VALUES (2, 'bob');
+SELECT (webpush_send_user('bob', 'once', dedupe_key => 'planted-1')).recipients;
+SELECT (webpush_send_user('bob', 'once', dedupe_key => 'planted-1')).recipients;
+SELECT (webpush_send_user('bob', 'at seven', local_time => '07:00')).recipients;
+SELECT webpush_cancel(message_id) AS cancelled FROM public.owner_sent;
+\c regress_planted :superuser
+SELECT count(*) AS messages, sum(recipients) AS recipients,
+       count(*) FILTER (WHERE convert_from(payload, 'UTF8') LIKE '%"Order %') AS from_trigger
+FROM webpush.messages;
+SELECT outcome, count(*) FROM webpush.history GROUP BY 1;
+
 -- Nothing planted ran, and the owner is what it was.
 SELECT what, caller FROM public.planted_calls;
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_db_owner';

@@ -261,6 +261,119 @@ FROM regress.notified ORDER BY id;
 DROP TABLE parcels;
 DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
 
+-- webpush_send_user from a PL/pgSQL trigger stores what webpush_notify
+-- stores: a row of webpush.intake, which the worker makes into the
+-- message after COMMIT.  It returns the id that message gets, and NULL
+-- recipients: they are the user's subscriptions then.  The payload is
+-- webpush_notification's jsonb as jsonb writes it, byte for byte.
+CREATE TABLE regress.sent (order_id int, message_id bigint, recipients integer);
+CREATE TABLE shipments (id int PRIMARY KEY, user_id text, item text);
+CREATE FUNCTION regress.notify_shipment() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    sent record;
+BEGIN
+    SELECT * INTO sent FROM webpush_send_user(NEW.user_id,
+        webpush_notification('Shipped', 'Your "' || NEW.item || E'" is on its way\n',
+                             '/shipments/' || NEW.id, tag => 's' || NEW.id, app_badge => 2,
+                             actions => '[{"action": "track", "title": "Track"}]'));
+    INSERT INTO regress.sent VALUES (NEW.id, sent.message_id, sent.recipients);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER shipments_notify AFTER INSERT ON shipments FOR EACH ROW
+    EXECUTE FUNCTION regress.notify_shipment();
+INSERT INTO shipments VALUES (1, 'olga', 'teapot é');
+SELECT s.message_id = i.id AS intake_id_returned, s.recipients,
+       i.payload = convert_to(webpush_notification('Shipped', E'Your "teapot é" is on its way\n',
+                                                   '/shipments/1', tag => 's1', app_badge => 2,
+                                                   actions => '[{"action": "track", "title": "Track"}]')::text,
+                              'UTF8') AS payload_as_jsonb_writes,
+       i.user_id, i.ttl, i.urgency
+FROM regress.sent s JOIN webpush.intake i ON i.id = s.message_id;
+SELECT count(*) AS messages FROM webpush.messages;
+-- webpush_cancel of that id, committed and not yet taken in: made into its
+-- message now, for the user's subscriptions, then cancelled.
+SELECT webpush_cancel(message_id) AS cancelled FROM regress.sent WHERE order_id = 1;
+SELECT m.recipients, h.outcome, h.user_id, (SELECT count(*) FROM webpush.intake) AS intake
+FROM regress.sent s JOIN webpush.message_status m ON m.id = s.message_id
+JOIN webpush.history h ON h.message_id = s.message_id;
+-- The same within the transaction that sent it; the worker finds nothing
+-- left to take in.
+BEGIN;
+INSERT INTO shipments VALUES (2, 'olga', 'kettle');
+SELECT webpush_cancel(message_id) AS cancelled FROM regress.sent WHERE order_id = 2;
+COMMIT;
+SELECT m.recipients, m.cancelled, (SELECT count(*) FROM webpush.intake) AS intake
+FROM regress.sent s JOIN webpush.message_status m ON m.id = s.message_id WHERE s.order_id = 2;
+-- A user without subscriptions: the id names no message once taken in;
+-- cancelling it before then cancels nothing, after it is an error.
+INSERT INTO shipments VALUES (3, 'nobody', 'spoon');
+SELECT message_id IS NOT NULL AS has_id, recipients FROM regress.sent WHERE order_id = 3;
+SELECT webpush_cancel(message_id) AS cancelled FROM regress.sent WHERE order_id = 3;
+SELECT message_id AS nobodys FROM regress.sent WHERE order_id = 3 \gset
+SELECT state, message = format('message %s does not exist', :nobodys) AS does_not_exist
+FROM regress.try(format('SELECT webpush_cancel(%s)', :nobodys));
+-- What the intake has no column for is queued as before: the message and
+-- its deliveries, counted.
+CREATE OR REPLACE FUNCTION regress.notify_shipment() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    sent record;
+BEGIN
+    SELECT * INTO sent FROM webpush_send_user(NEW.user_id, 'Shipped ' || NEW.id,
+        topic => CASE WHEN NEW.id = 4 THEN 'shipments' END,
+        send_at => CASE WHEN NEW.id = 5 THEN now() + interval '1 hour' END,
+        dedupe_key => CASE WHEN NEW.id = 6 THEN 'shipment-6' END,
+        local_time => CASE WHEN NEW.id = 7 THEN time '08:00' END,
+        application => 'default');
+    INSERT INTO regress.sent VALUES (NEW.id, sent.message_id, sent.recipients);
+    RETURN NEW;
+END $$;
+INSERT INTO shipments VALUES (4, 'olga', 'a'), (5, 'olga', 'b'), (6, 'olga', 'c'), (7, 'olga', 'd'), (8, 'olga', 'e');
+SELECT s.order_id, s.recipients, m.id IS NOT NULL AS message, i.id IS NOT NULL AS intake
+FROM regress.sent s LEFT JOIN webpush.messages m ON m.id = s.message_id
+LEFT JOIN webpush.intake i ON i.id = s.message_id
+WHERE s.order_id >= 4 ORDER BY 1;
+-- Outside a trigger, the message and its recipients at once.
+SELECT message_id AS direct, recipients FROM webpush_send_user('olga', 'direct') \gset
+SELECT :recipients AS recipients, count(*) AS message FROM webpush.messages WHERE id = :direct;
+-- Another application's id looks absent to a role that may not use it,
+-- and stays queued.
+CREATE OR REPLACE FUNCTION regress.notify_shipment() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    sent record;
+BEGIN
+    SELECT * INTO sent FROM webpush_send_user(NEW.user_id, 'Shipped ' || NEW.id,
+        application => CASE WHEN NEW.id < 11 THEN 'shop' ELSE 'default' END);
+    INSERT INTO regress.sent VALUES (NEW.id, sent.message_id, sent.recipients);
+    RETURN NEW;
+END $$;
+INSERT INTO shipments VALUES (9, 'olga', 'f'), (10, 'olga', 'g');
+SELECT recipients, (SELECT application FROM webpush.intake WHERE id = message_id) AS intake
+FROM regress.sent WHERE order_id = 9;
+SELECT message_id AS shops FROM regress.sent WHERE order_id = 9 \gset
+CREATE ROLE regress_trigger_sender IN ROLE webpush_sender;
+SET ROLE regress_trigger_sender;
+SELECT state, message = format('message %s does not exist', :shops) AS does_not_exist
+FROM regress.try(format('SELECT webpush_cancel(%s)', :shops));
+RESET ROLE;
+SELECT count(*) AS still_in_intake FROM webpush.intake WHERE id = :shops;
+-- Under webpush.max_queued_per_role the role's count needs the message:
+-- queued as before, counted, and over the limit an error.
+GRANT INSERT ON shipments TO regress_trigger_sender;
+GRANT INSERT ON regress.sent TO regress_trigger_sender;
+SET webpush.max_queued_per_role = 1;
+SET ROLE regress_trigger_sender;
+INSERT INTO shipments VALUES (11, 'olga', 'h');
+SELECT state, message FROM regress.try($$INSERT INTO shipments VALUES (12, 'olga', 'i')$$);
+RESET ROLE;
+RESET webpush.max_queued_per_role;
+SELECT s.recipients, m.queued_by::regrole AS queued_by
+FROM regress.sent s JOIN webpush.messages m ON m.id = s.message_id WHERE s.order_id = 11;
+DROP TABLE shipments;
+DROP TABLE regress.sent;
+DROP FUNCTION regress.notify_shipment();
+DROP ROLE regress_trigger_sender;
+DELETE FROM webpush.history; DELETE FROM webpush.deliveries; DELETE FROM webpush.messages; DELETE FROM webpush.intake;
+
 DROP VIEW regress.notified;
 DROP TABLE orders;
 SELECT webpush_unsubscribe('https://push.example.com/orders/1');

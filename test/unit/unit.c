@@ -19,6 +19,7 @@
 #include "crypto/b64.h"
 #include "crypto/ece.h"
 #include "http/endpoint.h"
+#include "worker/cap_rules.h"
 #include "worker/host_rules.h"
 #include "support/safe_text.h"
 #include "crypto/p256.h"
@@ -271,7 +272,8 @@ test_rfc8291(void)
 static void
 test_ephemeral_ecdh(void)
 {
-	P256Ephemeral *e = p256_ephemeral_create();
+	RandomPool *random = random_pool_create();
+	P256Ephemeral *e = random ? p256_ephemeral_create(random) : NULL;
 	int			agree = 0;
 	int			distinct = 1;
 	uint8_t		previous[P256_PUBLIC_LEN] = {0};
@@ -301,6 +303,39 @@ test_ephemeral_ecdh(void)
 	CHECK(agree == 200, "%d of 200 ephemeral ECDH secrets match EVP_PKEY_derive", agree);
 	CHECK(distinct, "a fresh sender key every time");
 	p256_ephemeral_free(e);
+	random_pool_free(random);
+}
+
+/*
+ * The pool hands out each byte once, across its refills: no two takes of
+ * 64 bytes (over three pools' worth) are equal, and none is all zeros (what
+ * a take would read back from the wiped part).
+ */
+static void
+test_random_pool(void)
+{
+	RandomPool *random = random_pool_create();
+	static uint8_t taken[200][RANDOM_POOL_MAX_TAKE];
+	uint8_t		zeros[RANDOM_POOL_MAX_TAKE] = {0};
+	uint8_t		too_long[RANDOM_POOL_MAX_TAKE + 1];
+	int			ok = 0;
+	int			repeats = 0;
+
+	CHECK(random != NULL, "set-up");
+	for (int i = 0; i < 200 && random != NULL; i++)
+	{
+		if (random_pool_take(random, taken[i], RANDOM_POOL_MAX_TAKE) &&
+			memcmp(taken[i], zeros, sizeof(zeros)) != 0)
+			ok++;
+		for (int j = 0; j < i; j++)
+			if (memcmp(taken[i], taken[j], RANDOM_POOL_MAX_TAKE) == 0)
+				repeats++;
+	}
+	CHECK(ok == 200, "%d of 200 takes gave fresh bytes", ok);
+	CHECK(repeats == 0, "%d takes repeated an earlier one", repeats);
+	CHECK(random == NULL || !random_pool_take(random, too_long, sizeof(too_long)),
+		  "a take longer than RANDOM_POOL_MAX_TAKE is refused");
+	random_pool_free(random);
 }
 
 /* A subscription's values: the first error found, in a fixed order. */
@@ -1075,6 +1110,64 @@ test_rates(void)
 	}
 }
 
+/*
+ * Whether a message fits under a user's frequency cap (cap_rules.h): a
+ * message counts once however many devices it reached, one that counts
+ * already always fits, and one over the cap waits until enough of the
+ * oldest have left the window.
+ */
+static void
+test_cap_rules(void)
+{
+	const CapTime s = 1000 * MS;	/* a second */
+	const CapTime now = 1000 * s;
+	CapCounted	c[8];
+	CapTime		room = 0;
+	char		text[64];
+
+	CHECK(cap_allows(c, 0, 7, 1, 10 * s, now, &room), "nothing counted: a cap of 1 fits one");
+
+	/* Two messages, the first to two devices: 2 count, not 3. */
+	c[0] = (CapCounted) {1, now - 5 * s};
+	c[1] = (CapCounted) {2, now - 3 * s};
+	c[2] = (CapCounted) {1, now - 4 * s};
+	CHECK(cap_allows(c, 3, 3, 3, 10 * s, now, &room), "two messages on three devices: a third fits under 3");
+	c[0] = (CapCounted) {1, now - 5 * s};
+	c[1] = (CapCounted) {2, now - 3 * s};
+	c[2] = (CapCounted) {1, now - 4 * s};
+	room = 0;
+	CHECK(!cap_allows(c, 3, 3, 2, 10 * s, now, &room), "two messages count against a cap of 2");
+	/* Message 1 counts at its latest delivery (now - 4 s), so room at now + 6 s. */
+	CHECK(room == now + 6 * s, "room when the oldest leaves the window: %lld s from now",
+		  (long long) ((room - now) / s));
+
+	/* A message counted already goes to the user's other devices. */
+	c[0] = (CapCounted) {1, now - 5 * s};
+	c[1] = (CapCounted) {2, now - 3 * s};
+	CHECK(cap_allows(c, 2, 2, 2, 10 * s, now, &room), "a counted message fits at the cap");
+	CHECK(cap_allows(c, 2, 1, 1, 10 * s, now, &room), "and over it");
+
+	/* A cap lowered below what counts: room when enough have left. */
+	for (int i = 0; i < 5; i++)
+		c[i] = (CapCounted) {10 + i, now - (9 - i) * s};	/* at -9, -8, -7, -6, -5 s */
+	CHECK(!cap_allows(c, 5, 99, 2, 10 * s, now, &room), "five count against a cap of 2");
+	CHECK(room == now + 4 * s, "room once four have left: at -6 s + 10 s, not %lld s",
+		  (long long) ((room - now) / s));
+
+	/* A count that lags (the window ended already): look again soon, not in the past. */
+	c[0] = (CapCounted) {1, now - 20 * s};
+	CHECK(!cap_allows(c, 1, 2, 1, 10 * s, now, &room) && room > now, "never a time already past");
+
+	cap_window_text(3 * s, text, sizeof(text));
+	CHECK(strcmp(text, "00:00:03") == 0, "3 s as %s", text);
+	cap_window_text(3600 * s, text, sizeof(text));
+	CHECK(strcmp(text, "01:00:00") == 0, "1 h as %s", text);
+	cap_window_text(86400 * s, text, sizeof(text));
+	CHECK(strcmp(text, "1 day") == 0, "1 day as %s", text);
+	cap_window_text(2 * 86400 * s + 1800 * s, text, sizeof(text));
+	CHECK(strcmp(text, "2 days 00:30:00") == 0, "2 days and a half hour as %s", text);
+}
+
 int
 main(void)
 {
@@ -1083,6 +1176,7 @@ main(void)
 	test_endpoints();
 	test_rfc8291();
 	test_ephemeral_ecdh();
+	test_random_pool();
 	test_retry_after();
 	test_payload_limits();
 	test_subscription_check();
@@ -1094,6 +1188,7 @@ main(void)
 	test_host_rules();
 	test_host_rates();
 	test_rates();
+	test_cap_rules();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
