@@ -275,10 +275,11 @@ hosts_note_quiet_room(WorkerState *w)
 /*
  * Hand a claimed delivery back, unsent, due again after delay_ms.  With a
  * reason, a rate held it (RULE_THROTTLED): the reason becomes its
- * last_error.
+ * last_error, and it is due again no later than its expiry.
  */
 static void
-release_unsent(WorkerState *w, const DeliveryRef *ref, double delay_ms, const char *reason)
+release_unsent(WorkerState *w, const DeliveryRef *ref, double delay_ms, const char *reason,
+			   TimestampTz expires_at)
 {
 	Outcome		o = {0};
 
@@ -287,8 +288,11 @@ release_unsent(WorkerState *w, const DeliveryRef *ref, double delay_ms, const ch
 	o.retry_delay_ms = delay_ms;
 	if (reason != NULL)
 	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		o.retry_delay_ms = delay_ms = rates_hold_within_ttl(delay_ms, expires_at, now);
 		o.rule = RULE_THROTTLED;
-		o.hold_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) delay_ms);
+		o.hold_until = TimestampTzPlusMilliseconds(now, (int64) delay_ms);
 		if ((o.reason = strdup(reason)) == NULL)
 			elog(FATAL, "webpush worker: out of memory");
 	}
@@ -367,7 +371,7 @@ release_parked(WorkerState *w, HostState *host, double delay_ms, const char *rea
 		Delivery   *d = host->parked_head;
 
 		host->parked_head = d->next_parked;
-		release_unsent(w, &d->ref, delay_ms, reason);
+		release_unsent(w, &d->ref, delay_ms, reason, d->expires_at);
 		http_request_free(d->req);
 		free(d);
 		host->facts.nparked--;
@@ -508,7 +512,7 @@ hosts_start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signe
 					 errhint("Set webpush.subject in postgresql.conf or with ALTER SYSTEM, then reload; or SELECT webpush_application('default', 'mailto:admin@example.com').")));
 			w->last_subject_warning = now;
 		}
-		release_unsent(w, &ref, MAINTENANCE_INTERVAL_MS, NULL);
+		release_unsent(w, &ref, MAINTENANCE_INTERVAL_MS, NULL, 0);
 		return;
 	}
 	if (signer == NULL)
@@ -538,7 +542,7 @@ hosts_start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signe
 	host = host_state(w, ep.origin);
 	if (!rates_take(w, host, m, now, &not_before, &delay_ms, held_by, sizeof(held_by)))
 	{
-		release_unsent(w, &ref, delay_ms, held_by);
+		release_unsent(w, &ref, delay_ms, held_by, m->expires_at);
 		return;
 	}
 	room = host->facts.nparked == 0 &&
@@ -548,12 +552,12 @@ hosts_start_delivery(WorkerState *w, const ClaimedMessage *m, VapidSigner *signe
 	{
 		if (!host_may_wait(&host->facts, hosts_room_now(w), now, &delay_ms))
 		{
-			release_unsent(w, &ref, delay_ms, NULL);
+			release_unsent(w, &ref, delay_ms, NULL, 0);
 			return;
 		}
 		if (host->facts.nparked >= Max(webpush_max_in_flight - webpush_max_in_flight_per_host, 0))
 		{
-			release_unsent(w, &ref, HOST_STALL_MS, NULL);
+			release_unsent(w, &ref, HOST_STALL_MS, NULL, 0);
 			return;
 		}
 	}

@@ -35,6 +35,9 @@
 
 #define USECS_PER_MS 1000
 
+/* The longest a Retry-After pauses a whole host (see rates_note_answer). */
+#define RATE_PAUSE_MAX_S 60L
+
 /*
  * A rate as this worker keeps it: whole in a shared bucket, its share of
  * the workers' in one of its own.
@@ -160,8 +163,14 @@ rates_note_answer(HostState *host, const HttpRequest *req, TimestampTz now,
 	bucket = shared_rates_bucket(MyDatabaseId, RATE_OF_HOST, host->origin, true);
 	if (bucket == NULL)
 		bucket = &host->rate;
-	/* A day at most, as a Retry-After date far ahead may ask. */
-	rate_pause(bucket, now, now + (TimestampTz) Min(retry_after, 86400L) * USECS_PER_SEC);
+	/*
+	 * The host as a whole waits RATE_PAUSE_MAX_S at most: the answer may be
+	 * about one device (Apple's TooManyRequests) or one subscription, and
+	 * a Retry-After far ahead must not stop every other recipient of the
+	 * push service for a day.  The answered delivery itself waits its full
+	 * Retry-After (verdict.c).
+	 */
+	rate_pause(bucket, now, now + (TimestampTz) Min(retry_after, RATE_PAUSE_MAX_S) * USECS_PER_SEC);
 	paused_until = bucket->paused_until;
 	shared_rates_unlock();
 	if (host->parked_head == NULL)
@@ -170,4 +179,20 @@ rates_note_answer(HostState *host, const HttpRequest *req, TimestampTz now,
 			 host->origin + strlen("https://"), status, retry_after);
 	*delay_ms = (paused_until - now) / (double) USECS_PER_MS;
 	return true;
+}
+
+/*
+ * A claim counts a delivery expired once its TTL ran out a second ago or
+ * more (hosts.c): a hold ends no later than that, so that a pause, or a
+ * rate slower than the TTL, records it expired in time, not when the hold
+ * ends.
+ */
+#define EXPIRY_SEEN_MS 1100
+
+double
+rates_hold_within_ttl(double delay_ms, TimestampTz expires_at, TimestampTz now)
+{
+	double		until_expired_ms = (double) (expires_at - now) / USECS_PER_MS + EXPIRY_SEEN_MS;
+
+	return Max(Min(delay_ms, until_expired_ms), 0);
 }

@@ -193,6 +193,9 @@ extern bool rates_take(WorkerState *w, HostState *host, const ClaimedMessage *m,
 extern bool rates_note_answer(HostState *host, const HttpRequest *req, TimestampTz now,
 							  char *reason, size_t reason_len, double *delay_ms);
 
+/* A hold of delay_ms, shortened to end when a claim would see it expired. */
+extern double rates_hold_within_ttl(double delay_ms, TimestampTz expires_at, TimestampTz now);
+
 /* hosts.c */
 
 /*
