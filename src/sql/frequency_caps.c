@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "common/int.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -28,14 +29,17 @@ static void
 validate_cap_window(const Interval *per)
 {
 	int64		usecs;
+	bool		overflow;
 
 	if (per->month != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a frequency cap's window cannot be given in months or years"),
 				 errhint("A month has no fixed length: write '30 days'.")));
-	usecs = per->time + (int64) per->day * USECS_PER_DAY;
-	if (usecs < USECS_PER_SEC || usecs > (int64) CAP_WINDOW_MAX_DAYS * USECS_PER_DAY)
+	/* Days and time may have opposite signs, and each may be huge. */
+	overflow = pg_mul_s64_overflow(per->day, USECS_PER_DAY, &usecs) ||
+		pg_add_s64_overflow(usecs, per->time, &usecs);
+	if (overflow || usecs < USECS_PER_SEC || usecs > (int64) CAP_WINDOW_MAX_DAYS * USECS_PER_DAY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a frequency cap's window must be from 1 second to %d days",
@@ -80,17 +84,23 @@ application_frequency_cap_for_caller(PG_FUNCTION_ARGS)
 					 errmsg("max_messages must be at least 1"),
 					 errhint("To stop an application's notifications, stop sending them; NULL, NULL removes the cap.")));
 		validate_cap_window(PG_GETARG_INTERVAL_P(2));
-		over_cap = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
-		if (over_cap == NULL || (strcmp(over_cap, "drop") != 0 && strcmp(over_cap, "defer") != 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("over_cap must be 'drop' or 'defer'"),
-					 errhint("'drop' records a notification over the cap as failed; 'defer' sends it once the window has room.")));
 	}
+
+	/*
+	 * What becomes of a notification over the cap: needed with a cap, and
+	 * checked without one too (NULL, NULL, 'bounce' is a mistake as well).
+	 */
+	over_cap = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	if ((over_cap == NULL && !none) ||
+		(over_cap != NULL && strcmp(over_cap, "drop") != 0 && strcmp(over_cap, "defer") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("over_cap must be 'drop' or 'defer'"),
+				 errhint("'drop' records a notification over the cap as failed; 'defer' sends it once the window has room.")));
 	app_require_owner(app);
 	(void) app_current_key(app, public_key);	/* it exists */
 	app_set_frequency_cap(app, none ? 0 : PG_GETARG_INT32(1),
-						  none ? NULL : PG_GETARG_INTERVAL_P(2), over_cap);
+						  none ? NULL : PG_GETARG_INTERVAL_P(2), none ? NULL : over_cap);
 	PG_RETURN_VOID();
 }
 

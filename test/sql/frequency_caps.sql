@@ -35,10 +35,15 @@ SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap('cap-news',
 SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap('cap-news', 3, '0.5 seconds')$$);
 SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap('cap-news', 3, '1.5 seconds')$$);
 SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap('cap-news', 3, '32 days')$$);
+-- Days whose microseconds overflow 64 bits (wrapping round to one hour).
+SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap('cap-news', 3, '213503982 days 09:01:49.551616')$$);
+SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap('cap-news', 3, '-213503982 days -06:58:10.448384')$$);
+SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap('cap-news', 3, '2147483647 days -2147483647 hours')$$);
 -- The worker counts the history, kept for webpush.history_retention (7 days).
 SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap('cap-news', 3, '8 days')$$);
 SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap('cap-news', 3, '1 hour', 'bounce')$$);
 SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap('cap-news', 3, '1 hour', NULL)$$);
+SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap('cap-news', NULL, NULL, 'bounce')$$);
 SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap('cap-nowhere', 3, '1 hour')$$);
 SELECT * FROM regress.try($$SELECT webpush_application_frequency_cap(NULL, 3, '1 hour')$$);
 SELECT frequency_cap, frequency_window, over_cap FROM webpush.applications WHERE name = 'cap-news';
