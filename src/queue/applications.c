@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -21,6 +22,54 @@
 
 /* Applications this backend has seen with a subject: never unset again. */
 static List *apps_with_subject = NIL;
+
+/*
+ * Those whose row this transaction wrote (webpush_application, or the
+ * "default" made by a first send): kept at COMMIT, forgotten at any
+ * rollback, which may undo the row.
+ */
+static List *apps_with_subject_tentative = NIL;
+static bool subject_callbacks = false;
+
+static void
+subject_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			{
+				/* list_concat may copy: the cells too in TopMemoryContext. */
+				MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+				apps_with_subject = list_concat(apps_with_subject, apps_with_subject_tentative);
+				MemoryContextSwitchTo(old);
+				list_free(apps_with_subject_tentative);
+				apps_with_subject_tentative = NIL;
+			}
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			list_free_deep(apps_with_subject_tentative);
+			apps_with_subject_tentative = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+subject_subxact_callback(SubXactEvent event, SubTransactionId sub, SubTransactionId parent,
+						 void *arg)
+{
+	/* Which subtransaction wrote a row is not kept: all are looked up again. */
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		list_free_deep(apps_with_subject_tentative);
+		apps_with_subject_tentative = NIL;
+	}
+}
 
 char *
 app_name_arg(text *name)
@@ -253,6 +302,9 @@ app_subject_known(const char *app)
 	foreach(lc, apps_with_subject)
 		if (strcmp(lfirst(lc), app) == 0)
 			return true;
+	foreach(lc, apps_with_subject_tentative)
+		if (strcmp(lfirst(lc), app) == 0)
+			return true;
 	return false;
 }
 
@@ -264,7 +316,6 @@ app_require_subject(const char *app)
 	char		nulls[2] = {' ', ' '};
 	bool		found;
 	bool		stored;
-	bool		changed = false;
 	bool		isnull;
 
 	if (app_subject_known(app))
@@ -282,24 +333,40 @@ app_require_subject(const char *app)
 	spi_connect_or_error();
 	if (strcmp(app, APP_DEFAULT_NAME) == 0)
 	{
-		changed = create_default_spi();
+		(void) create_default_spi();
 		if (SPI_execute_with_args("UPDATE webpush.applications SET subject = $2 "
 								  "WHERE name = $1 AND subject IS NULL AND $2 IS NOT NULL",
 								  2, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "webpush: could not update webpush.applications");
-		changed |= SPI_processed > 0;
 	}
-	if (SPI_execute_with_args("SELECT subject IS NOT NULL FROM webpush.applications WHERE name = $1",
+	if (SPI_execute_with_args("SELECT subject IS NOT NULL, xmin FROM webpush.applications WHERE name = $1",
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not read webpush.applications");
 	found = SPI_processed == 1;
 	stored = found && DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	/* Remembered only when this call changed nothing (no rollback undoes it). */
-	if (stored && !changed)
+
+	/*
+	 * A row this transaction wrote (this call, or an earlier statement such
+	 * as webpush_application) is remembered only until a rollback: past
+	 * one, a trigger's send to an application that no longer exists would
+	 * go into webpush.intake without an error.
+	 */
+	if (stored)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[0],
+																 SPI_tuptable->tupdesc, 2, &isnull));
 
-		apps_with_subject = lappend(apps_with_subject, pstrdup(app));
+		if (!subject_callbacks)
+		{
+			RegisterXactCallback(subject_xact_callback, NULL);
+			RegisterSubXactCallback(subject_subxact_callback, NULL);
+			subject_callbacks = true;
+		}
+		if (TransactionIdIsCurrentTransactionId(xmin))
+			apps_with_subject_tentative = lappend(apps_with_subject_tentative, pstrdup(app));
+		else
+			apps_with_subject = lappend(apps_with_subject, pstrdup(app));
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();

@@ -129,6 +129,27 @@ DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 REVOKE EXECUTE ON FUNCTION webpush_keys_export(text) FROM regress_app_sender;
 DROP ROLE regress_app_sender;
 
+-- An application made in a transaction that rolls back is not remembered
+-- as having a subject: a send to it afterwards, directly or from a
+-- trigger (a row of webpush.intake), finds that it does not exist.
+BEGIN;
+SELECT webpush_application('regress-ghost', 'mailto:ghost@example.com') IS NOT NULL AS made;
+SELECT recipients FROM webpush_send_user('nobody', 'x', application => 'regress-ghost');
+ROLLBACK;
+SELECT * FROM regress.try($$SELECT webpush_send_user('nobody', 'x', application => 'regress-ghost')$$);
+CREATE TABLE regress.ghost_orders (user_id text);
+CREATE FUNCTION regress.ghost_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM webpush_send_user(NEW.user_id, 'x', application => 'regress-ghost');
+    RETURN NEW;
+END $$;
+CREATE TRIGGER ghost_orders_notify AFTER INSERT ON regress.ghost_orders FOR EACH ROW
+    EXECUTE FUNCTION regress.ghost_notify();
+SELECT * FROM regress.try($$INSERT INTO regress.ghost_orders VALUES ('nobody')$$);
+SELECT count(*) AS ghost_intake FROM webpush.intake WHERE application = 'regress-ghost';
+DROP TABLE regress.ghost_orders;
+DROP FUNCTION regress.ghost_notify();
+
 -- DROP EXTENSION says what it is about to delete, and how to keep the keys.
 CREATE DATABASE webpush_drop;
 \c webpush_drop
