@@ -8,6 +8,11 @@
 // body (decrypted with `http_ece`). None of the extension's own code is used.
 // Responses can be scripted per subscription to inject failures.
 //
+// A subscription may belong to a vendor (subscribe({ vendor })): its
+// endpoint is /apple/N, /mozilla/N, /fcm/N or /wns/N, and each request to it
+// must also keep that vendor's own rules (VENDOR_RULES below), or it is
+// answered as that vendor answers and counted in rejections.
+//
 // As a program: node push-service.js --port N --key K --cert C [--subscription FILE] [--pretty]
 // writes one subscription to FILE, and prints each decrypted message as a
 // JSON line on stdout (--pretty: a line a person reads, for development).
@@ -20,6 +25,127 @@ const jose = require('jose');
 
 const URGENCIES = new Set(['very-low', 'low', 'normal', 'high']);
 const B64URL = /^[A-Za-z0-9_-]+$/;
+const VENDORS = ['apple', 'mozilla', 'fcm', 'wns'];
+const DAY = 24 * 3600;
+const HOUR = 3600;
+
+// Hosts that are not on the internet: Apple refuses a sub at one of them.
+const PLACEHOLDER_HOST = /(^|\.)(localhost|invalid|local|test|example)$|^[\d.]+$|^\[|:/i;
+
+// Why Apple refuses a VAPID sub, or null: a bare mailto: address or an
+// https: URL, at a domain on the internet.
+function appleSubjectProblem(sub) {
+  if (typeof sub !== 'string') return 'no sub';
+  let host;
+  if (sub.startsWith('mailto:')) {
+    const m = /^mailto:[^\s<>@"(),;:]+@([A-Za-z0-9.-]+)$/.exec(sub);
+    if (!m) return `sub ${JSON.stringify(sub)} is not a bare mailto: address`;
+    host = m[1];
+  } else if (sub.startsWith('https:')) {
+    try { host = new URL(sub).hostname; } catch (e) { return `sub ${JSON.stringify(sub)} is not a URL`; }
+  } else {
+    return `sub ${JSON.stringify(sub)} is neither mailto: nor https:`;
+  }
+  if (PLACEHOLDER_HOST.test(host) || !host.includes('.')) return `sub ${JSON.stringify(sub)} is not at a domain on the internet`;
+  return null;
+}
+
+// The unverified claims of the JWT in a VAPID Authorization, or null.
+function vapidToken(h) {
+  const auth = /^vapid t=([^,\s]+),\s*k=([A-Za-z0-9_-]+)$/.exec(h.authorization || '');
+  if (!auth) return null;
+  try {
+    return { jwt: auth[1], key: auth[2], claims: jose.decodeJwt(auth[1]) };
+  } catch (e) {
+    return null;
+  }
+}
+
+// Autopush's error body (errno: autopush's error numbers).
+function mozillaError(code, errno, message) {
+  const names = { 400: 'Bad Request', 401: 'Unauthorized', 410: 'Gone', 413: 'Payload Too Large' };
+  return {
+    status: code,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code, errno, error: names[code], message }),
+  };
+}
+
+function appleError(status, reason) {
+  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason }) };
+}
+
+// Each vendor's rules: rules(service, sub, req, body) returns the answer
+// that vendor gives to a request breaking one (its reason in .reason), or
+// null; stale is its answer for a subscription marked stale, throttled for
+// one being throttled (seconds: the Retry-After).
+const VENDOR_RULES = {
+  apple: {
+    rules(service, sub, req) {
+      const token = vapidToken(req.headers);
+      if (!token) return { ...appleError(403, 'MissingProviderToken'), reason: 'no VAPID token' };
+      const now = Math.floor(Date.now() / 1000);
+      const subject = appleSubjectProblem(token.claims.sub);
+      if (subject) return { ...appleError(403, 'BadJwtToken'), reason: subject };
+      if (!(token.claims.exp > now && token.claims.exp <= now + DAY)) {
+        return { ...appleError(403, 'BadJwtToken'), reason: `exp ${token.claims.exp} is not within a day` };
+      }
+      // Apple asks for a token to be signed again at most once an hour.
+      const seen = service.appleTokens.get(`${token.claims.aud} ${token.key}`);
+      if (seen && seen.jwt !== token.jwt && now - seen.since < HOUR) {
+        return { ...appleError(403, 'BadJwtToken'), reason: `a new token for ${token.claims.aud} ${now - seen.since} s after the last` };
+      }
+      if (!seen || seen.jwt !== token.jwt) service.appleTokens.set(`${token.claims.aud} ${token.key}`, { jwt: token.jwt, since: now });
+      return null;
+    },
+    stale: () => appleError(410, 'Unregistered'),
+    throttled: (seconds) => ({ ...appleError(429, 'TooManyRequests'), headers: { 'content-type': 'application/json', 'retry-after': String(seconds) } }),
+  },
+  mozilla: {
+    rules(service, sub, req, body) {
+      const h = req.headers;
+      const fail = (code, errno, message) => ({ ...mozillaError(code, errno, message), reason: message });
+      if (h.ttl === undefined) return fail(400, 111, 'Missing TTL header');
+      if (!/^\d+$/.test(h.ttl)) return fail(400, 112, 'Invalid TTL header value');
+      if (h.topic !== undefined && (!B64URL.test(h.topic) || h.topic.length > 32)) {
+        return fail(400, 113, 'Topic must be no greater than 32 characters and use the URL and filename safe Base64 alphabet');
+      }
+      const token = vapidToken(h);
+      const now = Math.floor(Date.now() / 1000);
+      if (!token || !(token.claims.exp > now && token.claims.exp <= now + DAY)) {
+        return fail(401, 109, 'Unauthorized: a VAPID token whose exp is within 24 hours is required');
+      }
+      if (body.length > service.vendorLimits.mozilla) return fail(413, 104, 'This message is intended for a constrained device and is limited in size. Converted buffer is too long by ' + (body.length - service.vendorLimits.mozilla) + ' bytes');
+      return null;
+    },
+    stale: () => mozillaError(410, 106, 'Subscription has expired'),
+    throttled: (seconds) => ({ ...mozillaError(429, 999, 'Too Many Requests'), headers: { 'content-type': 'application/json', 'retry-after': String(seconds) } }),
+  },
+  fcm: {
+    rules(service, sub, req, body) {
+      if (body.length > service.vendorLimits.fcm) return { status: 413, body: 'The payload is too large.', reason: `a body of ${body.length} bytes` };
+      return null;
+    },
+    stale: () => ({ status: 404, body: 'A valid push subscription endpoint should be specified in the URL as such: https://fcm.googleapis.com/wp/dHIoDxE7Hdg:APA91bH1Zj0kNa...' }),
+    throttled: (seconds) => ({ status: 429, headers: { 'retry-after': String(seconds) }, body: 'Quota exceeded.' }),
+  },
+  wns: {
+    rules(service, sub, req, body) {
+      const wns = (status, description) => ({
+        status, headers: { 'x-wns-status': 'dropped', 'x-wns-error-description': description }, reason: description,
+      });
+      if (req.headers['content-length'] === undefined) return wns(411, 'Content-Length header is required');
+      if (body.length > service.vendorLimits.wns) return wns(413, 'The notification payload exceeds the 5000 byte size limit');
+      return null;
+    },
+    // WNS gives its reason in a header only, the body empty.
+    stale: () => ({ status: 410, headers: { 'x-wns-error-description': 'The channel expired' } }),
+    throttled: (seconds) => ({
+      status: 406,
+      headers: { 'retry-after': String(seconds), 'x-wns-status': 'appthrottled', 'x-wns-error-description': 'The channel is throttled' },
+    }),
+  },
+};
 
 function b64url(buf) {
   return Buffer.from(buf).toString('base64url');
@@ -41,6 +167,9 @@ class PushService {
     this.goawayEvery = 0;           // a graceful GOAWAY after every N requests
     this.streams = 0;
     this.refusedAfterGoaway = 0;    // streams that crossed our GOAWAY, refused
+    this.rejections = [];           // requests a vendor's rules refused: { vendor, subscription, status, reason }
+    this.vendorLimits = { mozilla: 4096, fcm: 4096, wns: 5000 };  // body bytes
+    this.appleTokens = new Map();   // "aud key" -> { jwt, since }: the last token Apple saw
   }
 
   async start({ key, cert, port = 0, host = '127.0.0.1' }) {
@@ -100,14 +229,16 @@ class PushService {
 
   // A new subscription, as PushSubscription.toJSON() would give it.  Keys
   // made elsewhere can be given (benchmarks make them in another process).
-  subscribe({ host = 'localhost', privateKey = null, auth: givenAuth = null, applicationServerKey = null } = {}) {
+  // vendor: one of VENDORS, whose rules requests to it must keep.
+  subscribe({ host = 'localhost', privateKey = null, auth: givenAuth = null, applicationServerKey = null, vendor = null } = {}) {
+    if (vendor !== null && !VENDORS.includes(vendor)) throw new Error(`no vendor ${vendor}`);
     const id = String(this.nextId++);
     const ecdh = crypto.createECDH('prime256v1');
     if (privateKey) ecdh.setPrivateKey(privateKey); else ecdh.generateKeys();
     const auth = givenAuth || crypto.randomBytes(16);
-    this.subscriptions.set(id, { id, ecdh, auth, responses: [], vapidKey: applicationServerKey });
+    this.subscriptions.set(id, { id, ecdh, auth, responses: [], vapidKey: applicationServerKey, vendor });
     return {
-      endpoint: `https://${host}:${this.port}/push/${id}`,
+      endpoint: `https://${host}:${this.port}/${vendor || 'push'}/${id}`,
       expirationTime: null,
       keys: { p256dh: b64url(ecdh.getPublicKey()), auth: b64url(auth) },
     };
@@ -119,6 +250,24 @@ class PushService {
   respond(endpoint, ...responses) {
     const sub = this.subscriptions.get(endpoint.split('/').pop());
     sub.responses.push(...responses);
+  }
+
+  // A vendor's subscription from now on answered as its vendor answers one
+  // that expired or was unsubscribed (Apple 410, FCM 404...).
+  markStale(endpoint) {
+    this.vendorSubscription(endpoint).stale = true;
+  }
+
+  // A vendor's subscription throttled for its next n requests: answered
+  // as its vendor answers (WNS 406 appthrottled), with Retry-After seconds.
+  throttle(endpoint, n, seconds) {
+    this.vendorSubscription(endpoint).throttled = { n, seconds };
+  }
+
+  vendorSubscription(endpoint) {
+    const sub = this.subscriptions.get(endpoint.split('/').pop());
+    if (!sub.vendor) throw new Error(`${endpoint} belongs to no vendor`);
+    return sub;
   }
 
   received(endpoint) {
@@ -172,12 +321,12 @@ class PushService {
       req.on('end', () => resolve(Buffer.concat(chunks)));
       req.on('error', reject);
     });
-    const m = /^\/push\/(\d+)$/.exec(req.url);
+    const m = /^\/(push|apple|mozilla|fcm|wns)\/(\d+)$/.exec(req.url);
     if (req.method !== 'POST' || !m) {
       res.writeHead(404); res.end('no such endpoint'); return;
     }
-    const sub = this.subscriptions.get(m[1]);
-    if (!sub) { res.writeHead(404); res.end('unknown subscription'); return; }
+    const sub = this.subscriptions.get(m[2]);
+    if (!sub || (sub.vendor || 'push') !== m[1]) { res.writeHead(404); res.end('unknown subscription'); return; }
     // A sender killed mid-request leaves a truncated body: not a message.
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > body.length) {
@@ -207,6 +356,16 @@ class PushService {
     };
     await this.check(sub, req, body, record);
     if (record.errors.length) this.problems.push(...record.errors.map((e) => `${req.url}: ${e}`));
+
+    const vendorAnswer = sub.vendor && this.vendorAnswer(sub, req, body, record);
+    if (vendorAnswer) {
+      record.status = vendorAnswer.status;
+      this.messages.push(record);
+      this.notify();
+      res.writeHead(vendorAnswer.status, vendorAnswer.headers || {});
+      res.end(vendorAnswer.body || '');
+      return;
+    }
 
     const scripted = record.wrongKey
       ? { status: 403, body: 'the VAPID key does not match the subscription' }
@@ -240,6 +399,25 @@ class PushService {
       session.webpushGoawayLast = session.webpushLastStream;
       session.goaway(http2.constants.NGHTTP2_NO_ERROR, session.webpushLastStream);
     }
+  }
+
+  // The vendor's answer to a request that breaks its rules (counted in
+  // rejections), or to a subscription marked stale or throttled; null when
+  // the request goes on as any other.
+  vendorAnswer(sub, req, body, record) {
+    const vendor = VENDOR_RULES[sub.vendor];
+    const refused = vendor.rules(this, sub, req, body);
+    if (refused) {
+      record.vendorReason = refused.reason;
+      this.rejections.push({ vendor: sub.vendor, subscription: sub.id, status: refused.status, reason: refused.reason });
+      return refused;
+    }
+    if (sub.stale) return vendor.stale();
+    if (sub.throttled && sub.throttled.n > 0) {
+      sub.throttled.n--;
+      return vendor.throttled(sub.throttled.seconds);
+    }
+    return null;
   }
 
   async check(sub, req, body, record) {
@@ -301,7 +479,7 @@ class PushService {
   }
 }
 
-module.exports = { PushService };
+module.exports = { PushService, VENDORS, appleSubjectProblem };
 
 if (require.main === module) {
   const args = require('node:util').parseArgs({
