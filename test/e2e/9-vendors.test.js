@@ -1,0 +1,200 @@
+'use strict';
+// Each browser vendor's push service, as the loopback service plays it
+// (subscribe({ vendor }), test/push-service.js): Apple's sub, exp and token
+// refresh rules, Mozilla's TTL, Topic, exp and payload limit with its errno
+// bodies, FCM's 404 and WNS's 406 with Retry-After.  What the extension
+// sends keeps every rule (no request is refused), and each vendor's own
+// answers are handled as documented.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { setUpFile, tearDownFile, reloadWorker, Session } = require('./helpers');
+const { VENDORS } = require('../push-service');
+
+let service;
+const db = new Session();
+const { until, value } = db;
+
+before(async () => {
+  service = await setUpFile(db);
+});
+
+after(() => tearDownFile(db, service));
+
+// A subscription of vendor's, stored (under application, or the default):
+// the subscription object with its id.
+async function vendorSubscriber(vendor, application = null) {
+  const subscription = service.subscribe({ vendor });
+  const id = await value('SELECT webpush_subscribe($1, NULL, $2) AS id', [subscription, application]);
+  return { ...subscription, id };
+}
+
+// Waits until n messages to subscription id are in the history: its rows,
+// oldest first.
+async function history(id, n) {
+  const sql = `SELECT message_id, outcome, status, attempts, reason FROM webpush.history
+    WHERE subscription_id = $1 ORDER BY finished_at, message_id`;
+  return until(`${n} messages of subscription ${id} recorded`, async () => {
+    const { rows } = await db.query(sql, [id]);
+    return rows.length === n && rows;
+  });
+}
+
+const subscriptionExists = async (id) =>
+  Number(await value('SELECT count(*) FROM webpush.subscriptions WHERE id = $1', [id])) === 1;
+
+// The JWT of a request the service received.
+const jwtOf = (m) => /vapid t=([^,\s]+)/.exec(m.headers.authorization)[1];
+
+test('every vendor takes ordinary messages (topics, urgencies, TTLs, sizes) with no request refused and one JWT per audience', async () => {
+  const rejected = service.rejections.length;
+  // payload, ttl, urgency, topic; 3993 bytes make a 4096-byte body.
+  const kinds = [
+    ['hello', 0, 'very-low', null],
+    ['x'.repeat(1000), 60, 'high', 'A'.repeat(32)],
+    ['{"order":42}', 2419200, 'normal', 'order-42_shipped'],
+    ['y'.repeat(3993), 86400, 'low', 'b'],
+  ];
+  const subs = [];
+  for (const vendor of VENDORS) subs.push(await vendorSubscriber(vendor), await vendorSubscriber(vendor));
+  for (const sub of subs) {
+    for (const [payload, ttl, urgency, topic] of kinds) {
+      await db.query('SELECT webpush_send($1::bigint, $2, $3, $4, $5)', [sub.id, payload, ttl, urgency, topic]);
+    }
+  }
+  for (const sub of subs) {
+    const rows = await history(sub.id, kinds.length);
+    assert.deepEqual(rows.map((r) => r.outcome), kinds.map(() => 'delivered'), `${sub.endpoint}: ${JSON.stringify(rows)}`);
+  }
+  assert.deepEqual(service.rejections.slice(rejected), []);
+  assert.deepEqual(service.problems, []);
+  const received = subs.flatMap((s) => service.received(s.endpoint));
+  assert.equal(received.length, subs.length * kinds.length);
+  for (const m of received) {
+    const now = m.receivedAt / 1000;
+    assert.ok(m.claims.exp <= now + 24 * 3600, `exp ${m.claims.exp} is within a day`);
+  }
+  assert.deepEqual(received.map((m) => m.headers.topic).filter(Boolean).sort(),
+    subs.flatMap(() => ['A'.repeat(32), 'order-42_shipped', 'b']).sort());
+  // One audience (the service's origin), signed once for all of them.
+  assert.equal(new Set(received.map((m) => m.claims.aud)).size, 1);
+  assert.equal(new Set(received.map(jwtOf)).size, 1, 'one JWT for the audience, reused');
+});
+
+test('Apple takes the subject of every application the extension lets send; placeholders are refused up front', async () => {
+  const rejected = service.rejections.length;
+  const placeholders = ['mailto:ops@localhost', 'mailto: <ops@shop.example.com>', 'mailto:ops@shop.invalid',
+    'mailto:<ops@shop.example.com>', 'https://localhost/contact', 'mailto:ops@shop.test'];
+  const refused = [];
+  for (const [i, subject] of placeholders.entries()) {
+    const app = `vendors_apple_${i}`;
+    let accepted = true;
+    try {
+      await db.query('SELECT webpush_application($1, $2)', [app, subject]);
+    } catch (e) {
+      accepted = false;
+      refused.push(subject);
+    }
+    // What the extension accepts goes to Apple, who must take it too.
+    if (accepted) {
+      const sub = await vendorSubscriber('apple', app);
+      await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, `from ${subject}`]);
+      await history(sub.id, 1);
+    }
+  }
+  assert.deepEqual(service.rejections.slice(rejected), [], 'Apple refused no request');
+  assert.deepEqual(refused, placeholders);
+});
+
+test('Mozilla takes every topic the extension lets send; longer or other topics are refused up front', async () => {
+  const rejected = service.rejections.length;
+  const sub = await vendorSubscriber('mozilla');
+  const topics = ['A'.repeat(33), 'order 42', 'order+42', 'b64/slash', 'padded=='];
+  const refused = [];
+  for (const topic of topics) {
+    try {
+      await db.query('SELECT webpush_send($1::bigint, $2, topic => $3)', [sub.id, 'with a topic', topic]);
+    } catch (e) {
+      assert.match(e.message, /invalid topic/);
+      refused.push(topic);
+    }
+  }
+  // What the extension queued goes to Mozilla, who must take it too.
+  await db.query('SELECT webpush_send($1::bigint, $2, topic => $3)', [sub.id, 'the last', 'A'.repeat(32)]);
+  await history(sub.id, topics.length - refused.length + 1);
+  assert.deepEqual(service.rejections.slice(rejected), [], 'Mozilla refused no request');
+  assert.deepEqual(refused, topics);
+});
+
+test("a vendor's stale subscription answer removes it, the vendor's reason in the history", async () => {
+  const expected = {
+    apple: [410, (r) => assert.equal(r, 'subscription gone: HTTP 410: {"reason":"Unregistered"}')],
+    fcm: [404, (r) => assert.match(r, /^subscription gone: HTTP 404: A valid push subscription endpoint/)],
+    mozilla: [410, (r) => assert.equal(JSON.parse(r.replace(/^subscription gone: HTTP 410: /, '')).errno, 106)],
+    wns: [410, (r) => assert.equal(r, 'subscription gone: HTTP 410 (X-WNS-Error-Description: The channel expired)')],
+  };
+  const rejected = service.rejections.length;
+  for (const vendor of VENDORS) {
+    const sub = await vendorSubscriber(vendor);
+    service.markStale(sub.endpoint);
+    await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, 'to a stale subscription']);
+    const [row] = await history(sub.id, 1);
+    const [status, checkReason] = expected[vendor];
+    assert.equal(row.outcome, 'failed', vendor);
+    assert.equal(row.status, status, vendor);
+    checkReason(row.reason);
+    assert.equal(await subscriptionExists(sub.id), false, `${vendor}'s ${status} removed the subscription`);
+  }
+  assert.deepEqual(service.rejections.slice(rejected), []);
+});
+
+test("WNS's 406 with Retry-After is retried no sooner than told, its X-WNS-Error-Description kept", async () => {
+  const sub = await vendorSubscriber('wns');
+  service.throttle(sub.endpoint, 1, 2);
+  await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, 'to Edge']);
+  const waiting = await until('the 406 waiting for its retry', async () => {
+    const { rows } = await db.query('SELECT last_status, last_error FROM webpush.deliveries WHERE subscription_id = $1', [sub.id]);
+    return rows.length === 1 && rows[0].last_status === 406 && rows[0];
+  });
+  assert.equal(waiting.last_error, 'HTTP 406 (X-WNS-Error-Description: The channel is throttled)');
+  const [row] = await history(sub.id, 1);
+  assert.deepEqual({ outcome: row.outcome, attempts: row.attempts }, { outcome: 'delivered', attempts: 2 });
+  const [first, second] = service.received(sub.endpoint);
+  assert.equal(first.status, 406);
+  assert.ok(second.receivedAt - first.receivedAt >= 2000, `retried ${second.receivedAt - first.receivedAt} ms after the 406`);
+  assert.equal(await subscriptionExists(sub.id), true, 'throttling keeps the subscription');
+});
+
+test("Mozilla's 413 errno 104 is in the history; with webpush.payload_limits at 3070 nothing too large reaches it", async () => {
+  service.vendorLimits.mozilla = 3070;  // Firefox for Android, through autopush's bridge
+  try {
+    const sub = await vendorSubscriber('mozilla');
+    const host = new URL(sub.endpoint).host;
+    // The encrypted body of n bytes of payload is n + 103 bytes.
+    const tooBig = 'z'.repeat(2968);
+    const fits = 'z'.repeat(2967);
+    const rejected = service.rejections.length;
+    await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, tooBig]);
+    const [refused] = await history(sub.id, 1);
+    assert.equal(refused.status, 413);
+    assert.equal(JSON.parse(refused.reason.replace(/^HTTP 413: /, '')).errno, 104);
+    assert.equal(service.rejections.length, rejected + 1, 'without the setting, autopush refuses it');
+
+    await db.query(`ALTER SYSTEM SET webpush.payload_limits = '${host}=3070'`);
+    await reloadWorker(db);
+    const sent = service.received(sub.endpoint).length;
+    await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, tooBig]);
+    await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, fits]);
+    const rows = await history(sub.id, 3);
+    assert.deepEqual(rows.slice(1).map((r) => r.outcome).sort(), ['delivered', 'failed']);
+    assert.match(rows.find((r, i) => i > 0 && r.outcome === 'failed').reason,
+      /the encrypted body is 3071 bytes, above the 3070 that webpush.payload_limits allows/);
+    assert.equal(service.received(sub.endpoint).length, sent + 1, 'only the one that fits reached the service');
+    assert.equal(service.received(sub.endpoint)[sent].payload.toString(), fits);
+    assert.equal(service.rejections.length, rejected + 1, 'no request refused with the setting');
+  } finally {
+    service.vendorLimits.mozilla = 4096;
+    await db.query('ALTER SYSTEM RESET webpush.payload_limits');
+    await reloadWorker(db);
+  }
+});
