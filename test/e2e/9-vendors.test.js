@@ -8,7 +8,11 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { setUpFile, tearDownFile, reloadWorker, Session } = require('./helpers');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const http2 = require('node:http2');
+const jose = require('jose');
+const { setUpFile, tearDownFile, reloadWorker, Session, caFile } = require('./helpers');
 const { VENDORS } = require('../push-service');
 
 let service;
@@ -46,8 +50,81 @@ const subscriptionExists = async (id) =>
 // The JWT of a request the service received.
 const jwtOf = (m) => /vapid t=([^,\s]+)/.exec(m.headers.authorization)[1];
 
+// A request made here, not by the extension: to endpoint, signed for
+// claims (aud, exp and sub by default right) with key, headers added to
+// the right ones (a value of undefined drops one), body bytes (unencrypted:
+// the vendors' own rules are checked first).  Its status, headers and body.
+async function rawPush(endpoint, { key, claims = {}, headers = {}, body = Buffer.alloc(0) }) {
+  const url = new URL(endpoint);
+  const now = Math.floor(Date.now() / 1000);
+  const jwt = await new jose.SignJWT({ aud: url.origin, exp: now + 12 * 3600, sub: 'mailto:ops@example.com', ...claims })
+    .setProtectedHeader({ typ: 'JWT', alg: 'ES256' }).sign(key.privateKey);
+  const jwk = key.publicKey.export({ format: 'jwk' });
+  const k = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]).toString('base64url');
+  const all = {
+    ':method': 'POST', ':path': url.pathname, ttl: '60', 'content-type': 'application/octet-stream',
+    'content-length': String(body.length), authorization: `vapid t=${jwt}, k=${k}`, ...headers,
+  };
+  if (body.length) all['content-encoding'] = 'aes128gcm';
+  for (const [name, v] of Object.entries(all)) if (v === undefined) delete all[name];
+  const client = http2.connect(url.origin, { ca: fs.readFileSync(caFile) });
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = client.request(all);
+      const chunks = [];
+      let answer;
+      req.on('response', (h) => { answer = h; });
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => resolve({ status: answer[':status'], headers: answer, body: Buffer.concat(chunks).toString() }));
+      req.on('error', reject);
+      req.end(body);
+    });
+  } finally {
+    client.close();
+  }
+}
+
+test('each vendor mode refuses a request that breaks its rules, as that vendor answers', async () => {
+  const key = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const later = Math.floor(Date.now() / 1000) + 25 * 3600;
+  const endpoint = (vendor) => service.subscribe({ vendor }).endpoint;
+  const json = (r) => ({ status: r.status, ...JSON.parse(r.body) });
+  const rejected = service.rejections.length;
+
+  for (const sub of ['mailto:ops@localhost', 'mailto: <ops@example.com>', 'mailto:ops@shop.invalid', 'https://127.0.0.1/']) {
+    assert.deepEqual(json(await rawPush(endpoint('apple'), { key, claims: { sub } })), { status: 403, reason: 'BadJwtToken' }, sub);
+  }
+  assert.deepEqual(json(await rawPush(endpoint('apple'), { key, claims: { exp: later } })), { status: 403, reason: 'BadJwtToken' });
+  // A token, then another for the same audience and key within the hour.
+  const apple = endpoint('apple');
+  assert.equal((await rawPush(apple, { key })).status, 201, 'a push without payload, within the rules');
+  assert.deepEqual(json(await rawPush(apple, { key, claims: { jti: 'another' } })), { status: 403, reason: 'BadJwtToken' });
+
+  const mozilla = (opts) => rawPush(endpoint('mozilla'), { key, ...opts }).then((r) => {
+    const b = JSON.parse(r.body);
+    assert.equal(b.code, r.status);
+    assert.equal(typeof b.message, 'string');
+    return [r.status, b.errno];
+  });
+  assert.deepEqual(await mozilla({ headers: { ttl: undefined } }), [400, 111]);
+  assert.deepEqual(await mozilla({ headers: { topic: 'A'.repeat(33) } }), [400, 113]);
+  assert.deepEqual(await mozilla({ claims: { exp: later } }), [401, 109]);
+  assert.deepEqual(await mozilla({ body: Buffer.alloc(4097) }), [413, 104]);
+
+  assert.equal((await rawPush(endpoint('fcm'), { key, body: Buffer.alloc(4097) })).status, 413);
+  const wns = await rawPush(endpoint('wns'), { key, body: Buffer.alloc(5001) });
+  assert.equal(wns.status, 413);
+  assert.match(wns.headers['x-wns-error-description'], /5000/);
+  assert.equal(wns.body, '', 'WNS gives its reason in a header only');
+
+  assert.deepEqual(service.rejections.slice(rejected).map((r) => `${r.vendor} ${r.status}`), [
+    'apple 403', 'apple 403', 'apple 403', 'apple 403', 'apple 403', 'apple 403',
+    'mozilla 400', 'mozilla 400', 'mozilla 401', 'mozilla 413', 'fcm 413', 'wns 413']);
+});
+
 test('every vendor takes ordinary messages (topics, urgencies, TTLs, sizes) with no request refused and one JWT per audience', async () => {
   const rejected = service.rejections.length;
+  const problems = service.problems.length;
   // payload, ttl, urgency, topic; 3993 bytes make a 4096-byte body.
   const kinds = [
     ['hello', 0, 'very-low', null],
@@ -67,7 +144,7 @@ test('every vendor takes ordinary messages (topics, urgencies, TTLs, sizes) with
     assert.deepEqual(rows.map((r) => r.outcome), kinds.map(() => 'delivered'), `${sub.endpoint}: ${JSON.stringify(rows)}`);
   }
   assert.deepEqual(service.rejections.slice(rejected), []);
-  assert.deepEqual(service.problems, []);
+  assert.deepEqual(service.problems.slice(problems), []);
   const received = subs.flatMap((s) => service.received(s.endpoint));
   assert.equal(received.length, subs.length * kinds.length);
   for (const m of received) {
