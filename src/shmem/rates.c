@@ -33,6 +33,7 @@ typedef struct RateEntry
 
 static LWLock *rates_lock = NULL;
 static HTAB *buckets = NULL;
+static pg_atomic_uint64 *pauses_end = NULL;
 static bool full_logged = false;
 
 #ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
@@ -43,7 +44,8 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static void
 request_shmem(void)
 {
-	RequestAddinShmemSpace(hash_estimate_size(RATES_MAX_BUCKETS, sizeof(RateEntry)));
+	RequestAddinShmemSpace(add_size(hash_estimate_size(RATES_MAX_BUCKETS, sizeof(RateEntry)),
+									sizeof(pg_atomic_uint64)));
 	RequestNamedLWLockTranche(RATES_TRANCHE, 1);
 }
 
@@ -61,6 +63,7 @@ static void
 rates_shmem_startup(void)
 {
 	HASHCTL		info;
+	bool		found;
 
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
@@ -71,6 +74,9 @@ rates_shmem_startup(void)
 	buckets = ShmemInitHash("webpush rates", RATES_MAX_BUCKETS, RATES_MAX_BUCKETS,
 							&info, HASH_ELEM | HASH_BLOBS);
 	rates_lock = &(GetNamedLWLockTranche(RATES_TRANCHE))->lock;
+	pauses_end = ShmemInitStruct("webpush rates pauses", sizeof(pg_atomic_uint64), &found);
+	if (!found)
+		pg_atomic_init_u64(pauses_end, 0);
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -92,6 +98,19 @@ shared_rates_lock(void)
 {
 	if (rates_lock != NULL)
 		LWLockAcquire(rates_lock, LW_EXCLUSIVE);
+}
+
+void
+shared_rates_note_pause(int64 until)
+{
+	if (pauses_end != NULL && until > (int64) pg_atomic_read_u64(pauses_end))
+		pg_atomic_write_u64(pauses_end, (uint64) until);
+}
+
+int64
+shared_rates_pauses_end(void)
+{
+	return pauses_end != NULL ? (int64) pg_atomic_read_u64(pauses_end) : 0;
 }
 
 void

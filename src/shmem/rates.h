@@ -39,6 +39,14 @@ extern RateBucket *shared_rates_bucket(Oid dboid, RateOwner owner, const char *n
 									   bool create);
 extern void shared_rates_unlock(void);
 
+/*
+ * The latest end of a pause any host was given (a Retry-After), for a
+ * request to a host without a rate to know, without the lock, that no pause
+ * can hold it.  Noted under the lock; 0 without shared memory.
+ */
+extern void shared_rates_note_pause(int64 until);
+extern int64 shared_rates_pauses_end(void);
+
 /* A database is dropped: its buckets go. */
 extern void shared_rates_forget_database(Oid dboid);
 

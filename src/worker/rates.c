@@ -100,6 +100,18 @@ rates_take(WorkerState *w, HostState *host, const ClaimedMessage *m, TimestampTz
 	bool		parked;
 	bool		paused;
 
+	/*
+	 * Most requests go to a host without a rate, for an application
+	 * without one: unless a pause could hold them, they go at once, with
+	 * no lock shared by the workers taken for each.
+	 */
+	if (configured == NULL && m->app_rate <= 0 &&
+		now > Max(shared_rates_pauses_end(), host->rate.paused_until))
+	{
+		*at = now;
+		return true;
+	}
+
 	shared_rates_lock();
 	host_bucket = shared_rates_bucket(MyDatabaseId, RATE_OF_HOST, host->origin, configured != NULL);
 	host_limit = worker_share(configured ? configured->per_second : 0,
@@ -172,6 +184,7 @@ rates_note_answer(HostState *host, const HttpRequest *req, TimestampTz now,
 	 */
 	rate_pause(bucket, now, now + (TimestampTz) Min(retry_after, RATE_PAUSE_MAX_S) * USECS_PER_SEC);
 	paused_until = bucket->paused_until;
+	shared_rates_note_pause(paused_until);
 	shared_rates_unlock();
 	if (host->parked_head == NULL)
 		return false;
