@@ -18,10 +18,13 @@ for (const line of text.split('\n')) {
 // (a forked child's profile starts with the postmaster's counters).
 const total = inclusive.webpush_worker_main;
 const per = (ir) => Math.round(ir / messages);
-const floor = inclusive.p256_ephemeral_ecdh;
+// Key agreements are made a claim at a time (p256_ephemeral_ecdh_batch,
+// from ece_prepare), or one by one inside ece_encrypt when none was made.
+const single = inclusive.p256_ephemeral_ecdh || 0;
+const floor = single + (inclusive.p256_ephemeral_ecdh_batch || 0);
 const parts = [
-  ['keygen + ECDH (p256_ephemeral_ecdh)', 'p256_ephemeral_ecdh'],
-  ['rest of the encryption (HKDF, AES-GCM, salt)', null, () => inclusive.ece_encrypt - floor],
+  ['keygen + ECDH (p256_ephemeral_ecdh[_batch])', null, () => floor],
+  ['rest of the encryption (HKDF, AES-GCM, salt)', null, () => inclusive.ece_encrypt - single],
   ['request set-up (headers, JWT)', null, () => inclusive.push_build_request - inclusive.ece_encrypt],
   ['HTTP/2 (nghttp2), TLS, sockets, libcurl', null, () => (inclusive.http_client_start || 0) +
     (inclusive.h2_socket_ready || 0) + (inclusive.h2_tend || 0) + (inclusive.curl_multi_socket_action || 0)],

@@ -24,6 +24,11 @@ struct EceContext
 	EVP_CIPHER_CTX *cipher;
 	RandomPool *random;			/* salts and ephemeral private keys */
 	P256Ephemeral *ephemeral;	/* per-message sender key and ECDH */
+	/* Key agreements computed ahead (ece_prepare), taken in order. */
+	P256Agreement *prepared;
+	int			nprepared;
+	int			next_prepared;
+	int			prepared_room;
 };
 
 EceContext *
@@ -58,6 +63,8 @@ ece_context_free(EceContext *ctx)
 	EVP_MD_CTX_free(ctx->digest);
 	EVP_CIPHER_free(ctx->aes_gcm);
 	EVP_CIPHER_CTX_free(ctx->cipher);
+	ece_forget_prepared(ctx);
+	free(ctx->prepared);
 	p256_ephemeral_free(ctx->ephemeral);
 	random_pool_free(ctx->random);
 	free(ctx);
@@ -78,6 +85,67 @@ void
 ece_recipient_clear(EceRecipient *r)
 {
 	memset(r, 0, sizeof(*r));
+}
+
+void
+ece_prepare(EceContext *ctx, const uint8_t *const *peers, int n)
+{
+	ece_forget_prepared(ctx);
+	if (n > ctx->prepared_room)
+	{
+		P256Agreement *room = calloc(n, sizeof(P256Agreement));
+
+		/* Without room, each message makes its own agreement. */
+		if (room == NULL)
+			return;
+		free(ctx->prepared);
+		ctx->prepared = room;
+		ctx->prepared_room = n;
+	}
+	for (int i = 0; i < n; i++)
+		memcpy(ctx->prepared[i].peer, peers[i], P256_PUBLIC_LEN);
+	p256_ephemeral_ecdh_batch(ctx->ephemeral, ctx->prepared, n);
+	ctx->nprepared = n;
+}
+
+void
+ece_forget_prepared(EceContext *ctx)
+{
+	if (ctx->nprepared > 0)
+		OPENSSL_cleanse(ctx->prepared, sizeof(P256Agreement) * ctx->nprepared);
+	ctx->nprepared = 0;
+	ctx->next_prepared = 0;
+}
+
+/*
+ * The next prepared agreement for peer: 0 (with sender_public and secret
+ * filled), -1 when peer is not a point on P-256, or 1 when none was prepared
+ * for it (or making it failed).  Each is used once: the one taken and any
+ * passed over (prepared for a message not sent after all) are wiped.
+ */
+static int
+take_prepared(EceContext *ctx, const uint8_t peer[P256_PUBLIC_LEN],
+			  uint8_t sender_public[P256_PUBLIC_LEN], uint8_t secret[P256_SECRET_LEN])
+{
+	for (int i = ctx->next_prepared; i < ctx->nprepared; i++)
+	{
+		P256Agreement *a = &ctx->prepared[i];
+		int			status;
+
+		if (memcmp(a->peer, peer, P256_PUBLIC_LEN) != 0)
+			continue;
+		status = a->status;
+		if (status == 0)
+		{
+			memcpy(sender_public, a->sender_public, P256_PUBLIC_LEN);
+			memcpy(secret, a->secret, P256_SECRET_LEN);
+		}
+		OPENSSL_cleanse(ctx->prepared + ctx->next_prepared,
+						sizeof(P256Agreement) * (i + 1 - ctx->next_prepared));
+		ctx->next_prepared = i + 1;
+		return status == 0 || status == -1 ? status : 1;
+	}
+	return 1;
 }
 
 /*
@@ -154,8 +222,11 @@ ece_encrypt(EceContext *ctx, const EceRecipient *r,
 	if (sender_in == NULL)
 	{
 		/* A fresh ephemeral key per message: never reused across messages. */
-		int			rc = p256_ephemeral_ecdh(ctx->ephemeral, r->public_raw,
-											 sender_public, ecdh_secret);
+		int			rc = take_prepared(ctx, r->public_raw, sender_public, ecdh_secret);
+
+		if (rc == 1)
+			rc = p256_ephemeral_ecdh(ctx->ephemeral, r->public_raw,
+									 sender_public, ecdh_secret);
 
 		if (rc == -1)
 			result = ECE_ERROR_INVALID_KEY;

@@ -63,6 +63,17 @@ extern int	ece_recipient_init(EceRecipient *r, const uint8_t p256dh[P256_PUBLIC_
 extern void ece_recipient_clear(EceRecipient *r);
 
 /*
+ * Make the key agreements of the next messages ahead, for their recipients'
+ * keys (uncompressed points) in the order they will be encrypted: made
+ * together, they cost less each (p256_ephemeral_ecdh_batch).  ece_encrypt
+ * takes the one made for its recipient; a message left out, or encrypted
+ * out of order, gets one of its own.  Each is used at most once, and
+ * ece_forget_prepared wipes what is left.
+ */
+extern void ece_prepare(EceContext *ctx, const uint8_t *const *peers, int n);
+extern void ece_forget_prepared(EceContext *ctx);
+
+/*
  * Encrypt plaintext for a recipient into out (room for ECE_BODY_LEN(len)).
  * salt and sender may be NULL for fresh random ones, which is what every real
  * message must use; given ones exist for the RFC test vector.

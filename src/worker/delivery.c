@@ -137,6 +137,39 @@ delivery_ece(void)
 	return ece;
 }
 
+/*
+ * A claim's messages are built one after another, at once: their key
+ * agreements are made together first.  Those without a payload, without an
+ * endpoint or past their TTL need none; one held back later (quiet hours, a
+ * cap, a rate, a full host) leaves its agreement unused, wiped after the turn.
+ */
+void
+delivery_prepare_keys(const ClaimedMessage *claimed, int n, TimestampTz now)
+{
+	const uint8 **peers;
+	int			npeers = 0;
+
+	if (n < 2 || delivery_ece() == NULL)
+		return;
+	peers = palloc(sizeof(uint8 *) * n);
+	for (int i = 0; i < n; i++)
+	{
+		if (claimed[i].payload != NULL && claimed[i].endpoint != NULL &&
+			claimed[i].key_id != 0 && claimed[i].expires_at > now)
+			peers[npeers++] = claimed[i].p256dh;
+	}
+	if (npeers >= 2)
+		ece_prepare(ece, peers, npeers);
+	pfree(peers);
+}
+
+void
+delivery_forget_keys(void)
+{
+	if (ece != NULL)
+		ece_forget_prepared(ece);
+}
+
 const char *
 delivery_build_request(const PushMessage *msg, HttpRequest *req)
 {

@@ -20,6 +20,7 @@
 
 #include "http/http.h"
 #include "push/push.h"
+#include "queue/claim.h"
 #include "crypto/vapid.h"
 #include "worker/verdict.h"
 
@@ -52,6 +53,15 @@ extern const char *delivery_build_request(const PushMessage *msg, HttpRequest *r
 
 /* The process's encryption state (NULL when out of memory). */
 extern EceContext *delivery_ece(void);
+
+/*
+ * Before a claim's deliveries are built: make the key agreements of those
+ * with a payload to encrypt together (ece_prepare); after: wipe what the
+ * ones not sent left.
+ */
+extern void delivery_prepare_keys(const ClaimedMessage *claimed, int n,
+								  TimestampTz now);
+extern void delivery_forget_keys(void);
 
 /*
  * What a finished request means for its delivery (verdict.h): its answer

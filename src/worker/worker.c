@@ -371,8 +371,10 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 	/* Crypto and request set-up happen outside the transaction. */
 	if (n > 0)
 		hosts_count_quiet(w, GetCurrentTimestamp());
+	delivery_prepare_keys(claimed, n, GetCurrentTimestamp());
 	for (i = 0; i < n; i++)
 		hosts_start_delivery(w, &claimed[i], signers[i], statuses[i], GetCurrentTimestamp());
+	delivery_forget_keys();
 	return n;
 }
 

@@ -307,6 +307,125 @@ test_ephemeral_ecdh(void)
 }
 
 /*
+ * A batch of agreements (more than one chunk, with a point off the curve
+ * among them) gives what one at a time gives: each secret matches
+ * EVP_PKEY_derive from the receiver's side, each sender key is new, and the
+ * bad point is refused without spoiling the others.
+ */
+static void
+test_ephemeral_ecdh_batch(void)
+{
+	enum
+	{
+		N = P256_BATCH_MAX + 37, BAD = 50
+	};
+	RandomPool *random = random_pool_create();
+	P256Ephemeral *e = random ? p256_ephemeral_create(random) : NULL;
+	static P256Agreement agreements[N];
+	EVP_PKEY   *receivers[N] = {0};
+	int			agree = 0;
+	int			distinct = 1;
+
+	CHECK(e != NULL, "set-up");
+	for (int i = 0; i < N && e != NULL; i++)
+	{
+		receivers[i] = p256_generate();
+		if (receivers[i] == NULL || p256_export_public(receivers[i], agreements[i].peer) != 0)
+			CHECK(0, "receiver %d", i);
+	}
+	agreements[BAD].peer[P256_PUBLIC_LEN - 1] ^= 1;	/* off the curve */
+	if (e != NULL)
+		p256_ephemeral_ecdh_batch(e, agreements, N);
+	for (int i = 0; i < N && e != NULL; i++)
+	{
+		EVP_PKEY   *sender = NULL;
+		uint8_t		theirs[P256_SECRET_LEN];
+
+		if (i == BAD)
+			continue;
+		if (agreements[i].status == 0 &&
+			(sender = p256_public_from_raw(agreements[i].sender_public, 1)) != NULL &&
+			p256_ecdh(receivers[i], sender, theirs) == 0 &&
+			memcmp(agreements[i].secret, theirs, P256_SECRET_LEN) == 0)
+			agree++;
+		for (int j = 0; j < i; j++)
+			if (memcmp(agreements[i].sender_public, agreements[j].sender_public,
+					   P256_PUBLIC_LEN) == 0)
+				distinct = 0;
+		EVP_PKEY_free(sender);
+	}
+	CHECK(agree == N - 1, "%d of %d batched ECDH secrets match EVP_PKEY_derive", agree, N - 1);
+	CHECK(agreements[BAD].status == -1, "a point off the curve is refused in a batch (%d)",
+		  agreements[BAD].status);
+	CHECK(distinct, "a fresh sender key for every agreement of a batch");
+	for (int i = 0; i < N; i++)
+		EVP_PKEY_free(receivers[i]);
+	p256_ephemeral_free(e);
+	random_pool_free(random);
+}
+
+/*
+ * Agreements made ahead are taken once each, in order, by recipient: two
+ * messages to one recipient, one to a recipient prepared for but skipped,
+ * and one to a recipient nobody prepared for each get their own sender key.
+ */
+static void
+test_ece_prepared(void)
+{
+	EceContext *ctx = ece_context_create();
+	EVP_PKEY   *a = p256_generate();
+	EVP_PKEY   *b = p256_generate();
+	EVP_PKEY   *c = p256_generate();
+	uint8_t		pa[P256_PUBLIC_LEN];
+	uint8_t		pb[P256_PUBLIC_LEN];
+	uint8_t		pc[P256_PUBLIC_LEN];
+	const uint8_t *peers[4];
+	const uint8_t *order[5];
+	uint8_t		auth[ECE_AUTH_LEN] = {1};
+	uint8_t		senders[5][P256_PUBLIC_LEN];
+	int			ok = 0;
+	int			distinct = 1;
+
+	CHECK(ctx != NULL && a != NULL && b != NULL && c != NULL &&
+		  p256_export_public(a, pa) == 0 && p256_export_public(b, pb) == 0 &&
+		  p256_export_public(c, pc) == 0, "set-up");
+	peers[0] = pa;
+	peers[1] = pb;
+	peers[2] = pa;
+	peers[3] = pb;
+	/* a, a (b passed over), b (prepared), c (not prepared), b (none left) */
+	order[0] = pa;
+	order[1] = pa;
+	order[2] = pb;
+	order[3] = pc;
+	order[4] = pb;
+	ece_prepare(ctx, peers, 4);
+	for (int i = 0; i < 5; i++)
+	{
+		EceRecipient r;
+		uint8_t		body[ECE_BODY_LEN(4)];
+		size_t		len = 0;
+
+		if (ece_recipient_init(&r, order[i], auth) == 0 &&
+			ece_encrypt(ctx, &r, (const uint8_t *) "ping", 4, NULL, NULL, body, &len) == ECE_OK &&
+			len == ECE_BODY_LEN(4))
+			ok++;
+		/* salt, record size, key id length, then the sender's key */
+		memcpy(senders[i], body + ECE_SALT_LEN + 5, P256_PUBLIC_LEN);
+		for (int j = 0; j < i; j++)
+			if (memcmp(senders[i], senders[j], P256_PUBLIC_LEN) == 0)
+				distinct = 0;
+	}
+	ece_forget_prepared(ctx);
+	CHECK(ok == 5, "%d of 5 messages encrypted with prepared agreements", ok);
+	CHECK(distinct, "no sender key used twice, prepared or not");
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+	EVP_PKEY_free(c);
+	ece_context_free(ctx);
+}
+
+/*
  * The pool hands out each byte once, across its refills: no two takes of
  * 64 bytes (over three pools' worth) are equal, and none is all zeros (what
  * a take would read back from the wiped part).
@@ -1176,6 +1295,8 @@ main(void)
 	test_endpoints();
 	test_rfc8291();
 	test_ephemeral_ecdh();
+	test_ephemeral_ecdh_batch();
+	test_ece_prepared();
 	test_random_pool();
 	test_retry_after();
 	test_payload_limits();
