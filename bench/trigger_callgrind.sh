@@ -17,6 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/webpush-trigger-cg.XXXXXX")
+# An empty PGPORT (as scripts/common.sh passes one on) is not a port.
+[ -n "${PGPORT:-}" ] || unset PGPORT
 trap 'pg_ctl -D "$work/data" stop -m immediate >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 initdb -D "$work/data" -A trust >/dev/null
 cat >> "$work/data/postgresql.conf" <<CONF
