@@ -3,14 +3,14 @@
 // burst; webpush_application_rate an application; a 406 (WNS) or 429 with
 // Retry-After pauses the host until then, after which it resumes at half
 // its rate.  The push service's receive times are the measure.
-// WEBPUSH_THROTTLE_SECONDS=60 makes the host rate's run a minute long
-// (the suite runs 10 s).
+// The host rate's run lasts a minute (WEBPUSH_THROTTLE_SECONDS sets
+// another length, e.g. 10 for a quick run).
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { setUpFile, tearDownFile, reloadWorker, storeSubscription, SLOW, Session } = require('./helpers');
 
-const RUN_SECONDS = Number(process.env.WEBPUSH_THROTTLE_SECONDS) || 10;
+const RUN_SECONDS = Number(process.env.WEBPUSH_THROTTLE_SECONDS) || 60;
 
 let service;
 const db = new Session();
