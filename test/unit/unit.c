@@ -19,6 +19,7 @@
 #include "crypto/b64.h"
 #include "crypto/ece.h"
 #include "http/endpoint.h"
+#include "shmem/cap_book.h"
 #include "worker/cap_rules.h"
 #include "worker/host_rules.h"
 #include "support/safe_text.h"
@@ -1287,6 +1288,66 @@ test_cap_rules(void)
 	CHECK(strcmp(text, "2 days 00:30:00") == 0, "2 days and a half hour as %s", text);
 }
 
+/*
+ * The book of deliveries let through under frequency caps, which the
+ * workers share (cap_book.h): a hold counts for its user until recorded;
+ * recorded as delivered, it counts on only for claims older than the
+ * record; it goes when its owner stops; forgotten holds make older claims
+ * unsure; a full book refuses a hold.
+ */
+static void
+test_cap_book(void)
+{
+	const int64_t s = 1000 * MS;	/* a second */
+	const int64_t t = 1000 * s;
+	CapBook    *b = malloc(cap_book_size(64));
+	CapBookCounted out[8];
+	int			i;
+
+	cap_book_init(b, 64, 10 * s);
+	CHECK(cap_book_count(b, 1, 42, 0, t, out, 8) == 0, "an empty book counts nothing");
+
+	/* Worker 100 lets message 7 through to user 42 of database 1, on two devices. */
+	CHECK(cap_book_take(b, 1, 42, 7, 70, t, 100) && cap_book_take(b, 1, 42, 7, 71, t, 100), "two holds taken");
+	CHECK(cap_book_count(b, 1, 42, 0, t, out, 8) == 2 && out[0].message_id == 7 && out[0].at == t,
+		  "both count for the user, at the time they were let through");
+	CHECK(cap_book_count(b, 1, 43, 0, t, out, 8) == 0, "not for another user");
+	CHECK(cap_book_count(b, 2, 42, 0, t, out, 8) == 0, "nor for the same user in another database");
+	CHECK(cap_book_count(b, 1, 42, 0, t, out, 1) == 2, "too little room: how many there are");
+
+	/* Recorded as delivered at epoch 5; and the other device's failed. */
+	CHECK(!cap_book_recorded(b, 1, 42, 7, 70, 101, true, 5, t + s), "another worker's hold is not ours to record");
+	CHECK(cap_book_recorded(b, 1, 42, 7, 70, 100, true, 5, t + s), "recorded as delivered");
+	CHECK(cap_book_recorded(b, 1, 42, 7, 71, 100, false, 0, t + s), "recorded as failed");
+	CHECK(cap_book_count(b, 1, 42, 4, t + s, out, 8) == 1 && out[0].message_id == 7,
+		  "a claim older than the record cannot see it in the history: the hold counts for it");
+	CHECK(cap_book_count(b, 1, 42, 5, t + s, out, 8) == 0, "a claim at the record's epoch sees the history");
+	CHECK(cap_book_used(b) == 1, "the failed delivery's hold is gone");
+
+	/* A worker stops: its holds not recorded go, the recorded stay. */
+	CHECK(cap_book_take(b, 1, 42, 8, 70, t + s, 100) && cap_book_take(b, 1, 42, 9, 70, t + s, 200), "two more");
+	CHECK(cap_book_drop_owner(b, 100) == 1, "worker 100's one unrecorded hold goes");
+	CHECK(cap_book_count(b, 1, 42, 0, t + s, out, 8) == 2, "the recorded one and worker 200's count");
+	CHECK(cap_book_drop_owner(b, 200) == 1 && cap_book_used(b) == 1, "worker 200's goes too");
+
+	/* Kept for 10 s: then forgotten, and claims older than it are unsure. */
+	CHECK(cap_book_count(b, 1, 42, 4, t + 11 * s, out, 8) == CAP_BOOK_UNSURE,
+		  "after the keep, a claim older than the forgotten record is unsure");
+	CHECK(cap_book_count(b, 1, 42, 5, t + 11 * s, out, 8) == 0, "one at its epoch or later is not");
+	CHECK(cap_book_used(b) == 0, "forgotten");
+
+	/* Full: 64 holds not recorded; a recorded one gives its place up. */
+	cap_book_init(b, 64, 10 * s);
+	for (i = 0; i < 64; i++)
+		(void) cap_book_take(b, 3, (uint64_t) i, i, 1, t, 100);
+	CHECK(cap_book_used(b) == 64 && !cap_book_take(b, 3, 99, 99, 1, t, 100), "a full book refuses");
+	CHECK(cap_book_recorded(b, 3, 5, 5, 1, 100, true, 9, t), "one recorded as delivered");
+	CHECK(cap_book_take(b, 3, 99, 99, 1, t, 100), "its place is taken before its keep ends");
+	CHECK(cap_book_count(b, 3, 5, 8, t, out, 8) == CAP_BOOK_UNSURE, "claims older than it are unsure");
+	CHECK(cap_book_count(b, 3, 6, 0, t, out, 8) == 1, "another user's claims are not, at its count");
+	free(b);
+}
+
 int
 main(void)
 {
@@ -1310,6 +1371,7 @@ main(void)
 	test_host_rates();
 	test_rates();
 	test_cap_rules();
+	test_cap_book();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
