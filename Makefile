@@ -27,6 +27,8 @@ OBJS = \
 	src/shmem/counters.o \
 	src/shmem/registry.o \
 	src/shmem/rates.o \
+	src/shmem/cap_book.o \
+	src/shmem/cap_holds.o \
 	src/queue/applications.o \
 	src/queue/app_access.o \
 	src/queue/subscriptions.o \

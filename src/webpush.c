@@ -9,6 +9,7 @@
 #include "miscadmin.h"
 
 #include "settings.h"
+#include "shmem/cap_holds.h"
 #include "shmem/counters.h"
 #include "shmem/rates.h"
 #include "worker/ddl_hook.h"
@@ -32,6 +33,7 @@ _PG_init(void)
 		launcher_register();
 		counters_request_shmem();
 		rates_request_shmem();
+		cap_holds_request_shmem();
 		ddl_hook_install();
 	}
 }
