@@ -38,8 +38,9 @@ typedef struct DeliveryRef
 	 */
 	char	   *user_id;
 	/*
-	 * Let through under its application's frequency cap: the worker counts
-	 * it for its user until its outcome is recorded (worker/frequency_cap.c).
+	 * Let through under its application's frequency cap: it holds its place
+	 * among what the workers count for its user until its outcome is
+	 * recorded (worker/frequency_cap.c, shmem/cap_holds.h).
 	 */
 	bool		capped;
 } DeliveryRef;

@@ -2,15 +2,16 @@
  * cap_rules.h
  *		An application's frequency cap: whether one more message may go to
  *		a user, and when it may once it may not.  Plain C with the clock
- *		passed in: the worker gathers what counts (worker/hosts.c), this
+ *		passed in: the worker gathers what counts (frequency_cap.c), this
  *		decides, and test/unit checks it case by case.
  *
  * What counts against a user's cap of max messages per window: each
  * message delivered to any of the user's subscriptions in the application
- * within the last window (the history), and each one the worker has let
- * through and not yet recorded (in flight, or waiting for its host).  A
- * message counts once however many of the user's devices it reaches, so a
- * delivery of a message that counts already always fits.
+ * within the last window (the history), and each one any worker has let
+ * through and not yet recorded (in flight, or waiting for its host:
+ * shmem/cap_holds.h).  A message counts once however many of the user's
+ * devices it reaches, so a delivery of a message that counts already
+ * always fits.
  */
 #ifndef WEBPUSH_CAP_RULES_H
 #define WEBPUSH_CAP_RULES_H

@@ -55,6 +55,7 @@
 #include "queue/record.h"
 #include "push/receipt.h"
 #include "support/spi_util.h"
+#include "shmem/cap_holds.h"
 #include "shmem/registry.h"
 #include "settings.h"
 #include "worker/worker.h"
@@ -277,6 +278,8 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 	bool		recorded = w->npending > first;
 
 	pgstat_report_activity(STATE_RUNNING, "webpush: record outcomes and claim");
+	/* Before the claim's snapshot (cap_book.h): what it cannot see counts. */
+	w->cap_epoch = cap_holds_epoch();
 	PG_TRY();
 	{
 		begin_transaction();
@@ -352,7 +355,7 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 		}
 		hosts_count_outcome(w, &w->pending[i]);
 		if (w->pending[i].ref.capped)
-			frequency_cap_forget(w, &w->pending[i].ref);
+			frequency_cap_forget(&w->pending[i]);
 		free(w->pending[i].reason);
 		free(w->pending[i].endpoint);
 		free(w->pending[i].ref.user_id);

@@ -91,20 +91,6 @@ typedef struct Delivery
 } Delivery;
 
 /*
- * A delivery let through under its application's frequency cap
- * (cap_rules.h): counted for its user while the history does not have it,
- * until its outcome is recorded.
- */
-typedef struct CappedDelivery
-{
-	char		application[COUNTERS_APP_LEN];
-	char	   *user_id;		/* malloc'd */
-	int64		message_id;
-	int64		subscription_id;
-	TimestampTz at;				/* when it was let through */
-} CappedDelivery;
-
-/*
  * Everything the worker keeps between turns of its loop.  Allocated in
  * webpush_worker_main and passed to each step; what is malloc'd (requests,
  * deliveries, outcomes) is owned here too, so a step never reaches for a
@@ -131,10 +117,8 @@ typedef struct WorkerState
 	TimestampTz kept_retry_at;
 	/* What they add to the counters, once their transaction commits. */
 	CounterBatch *counts;
-	/* Deliveries let through under a frequency cap, not yet recorded. */
-	CappedDelivery *capped;
-	int			ncapped;
-	int			capped_cap;
+	/* The frequency caps' epoch before this turn's claim (cap_holds.h). */
+	uint64		cap_epoch;
 	Oid			extension;		/* pg_extension's row for webpush, when started */
 	Oid			deliveries;		/* and its webpush.deliveries */
 	/* Scheduling of the loop's steps. */
@@ -267,16 +251,18 @@ extern void hosts_hasten(WorkerState *w);
 /*
  * The application's frequency cap, for a recipient with a user: true when
  * the delivery does not fit, with *o (its ref set) made what becomes of it
- * (dropped, or deferred until the window has room); else it is counted for
- * its user (ref->capped) until its outcome is recorded.
+ * (dropped, deferred until the window has room, or handed back when the
+ * shared holds cannot count it); else it holds its place for its user
+ * (ref->capped) until its outcome is recorded.
  */
 extern bool frequency_cap_holds(WorkerState *w, const ClaimedMessage *m, DeliveryRef *ref,
 								TimestampTz now, Outcome *o);
 
 /*
- * An outcome is recorded: a delivery let through under a frequency cap is
- * counted by the history now (or not at all, when it was not delivered).
+ * An outcome is recorded and committed: a delivery let through under a
+ * frequency cap is counted by the history now (or not at all, when it was
+ * not delivered).
  */
-extern void frequency_cap_forget(WorkerState *w, const DeliveryRef *ref);
+extern void frequency_cap_forget(const Outcome *o);
 
 #endif							/* WEBPUSH_WORKER_STATE_H */
