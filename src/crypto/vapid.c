@@ -231,38 +231,52 @@ vapid_signer_public_key(const VapidSigner *signer)
 	return signer->public_b64;
 }
 
-const char *
-vapid_jwt_for_origin(VapidSigner *signer, const char *origin, time_t now)
+/* The cache's entry for origin, or NULL. */
+static VapidCacheEntry *
+cache_entry(VapidSigner *signer, const char *origin)
 {
-	VapidCacheEntry *slot = NULL;
-	char		jwt[VAPID_JWT_MAX_LEN];
-	long		len;
-	long long	exp = (long long) now + VAPID_JWT_LIFETIME;
-	int			i;
-
-	for (i = 0; i < VAPID_CACHE_SIZE; i++)
+	for (int i = 0; i < VAPID_CACHE_SIZE; i++)
 	{
 		VapidCacheEntry *e = &signer->cache[i];
 
 		if (e->origin != NULL && strcmp(e->origin, origin) == 0)
-		{
-			if (e->exp - VAPID_JWT_REFRESH_MARGIN > (long long) now)
-				return e->jwt;
-			slot = e;
-			break;
-		}
-		if (e->origin == NULL && slot == NULL)
-			slot = e;
+			return e;
 	}
+	return NULL;
+}
+
+const char *
+vapid_jwt_cached(VapidSigner *signer, const char *origin, time_t now)
+{
+	VapidCacheEntry *e = cache_entry(signer, origin);
+
+	if (e != NULL && e->exp - VAPID_JWT_REFRESH_MARGIN > (long long) now)
+		return e->jwt;
+	return NULL;
+}
+
+long
+vapid_jwt_sign_new(const VapidSigner *signer, const char *origin, time_t now,
+				   char *out, size_t out_cap, long long *exp)
+{
+	*exp = (long long) now + VAPID_JWT_LIFETIME;
+	return vapid_jwt_sign(signer->key, origin, signer->subject, *exp, out, out_cap);
+}
+
+const char *
+vapid_jwt_keep(VapidSigner *signer, const char *origin, const char *jwt,
+			   long long exp)
+{
+	VapidCacheEntry *slot = cache_entry(signer, origin);
+
+	for (int i = 0; slot == NULL && i < VAPID_CACHE_SIZE; i++)
+		if (signer->cache[i].origin == NULL)
+			slot = &signer->cache[i];
 	if (slot == NULL)
 	{
 		slot = &signer->cache[signer->next_victim];
 		signer->next_victim = (signer->next_victim + 1) % VAPID_CACHE_SIZE;
 	}
-
-	len = vapid_jwt_sign(signer->key, origin, signer->subject, exp, jwt, sizeof(jwt));
-	if (len < 0)
-		return NULL;
 
 	if (slot->origin == NULL || strcmp(slot->origin, origin) != 0)
 	{
@@ -280,6 +294,43 @@ vapid_jwt_for_origin(VapidSigner *signer, const char *origin, time_t now)
 		return NULL;
 	}
 	return slot->jwt;
+}
+
+const char *
+vapid_jwt_for_origin(VapidSigner *signer, const char *origin, time_t now)
+{
+	const char *cached = vapid_jwt_cached(signer, origin, now);
+	char		jwt[VAPID_JWT_MAX_LEN];
+	long long	exp;
+
+	if (cached != NULL)
+		return cached;
+	if (vapid_jwt_sign_new(signer, origin, now, jwt, sizeof(jwt), &exp) < 0)
+		return NULL;
+	return vapid_jwt_keep(signer, origin, jwt, exp);
+}
+
+int
+vapid_token_id(const VapidSigner *signer, const char *origin,
+			   uint8_t id[VAPID_TOKEN_ID_LEN])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	int			rc = -1;
+
+	/*
+	 * The NULs end the public key, the subject and the origin, which hold
+	 * none, so no two different triples hash the same bytes.
+	 */
+	if (md != NULL &&
+		EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+		EVP_DigestUpdate(md, signer->public_b64, strlen(signer->public_b64) + 1) == 1 &&
+		EVP_DigestUpdate(md, signer->subject, strlen(signer->subject) + 1) == 1 &&
+		EVP_DigestUpdate(md, origin, strlen(origin) + 1) == 1 &&
+		EVP_DigestFinal_ex(md, id, &len) == 1 && len == VAPID_TOKEN_ID_LEN)
+		rc = 0;
+	EVP_MD_CTX_free(md);
+	return rc;
 }
 
 

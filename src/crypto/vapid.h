@@ -71,6 +71,31 @@ extern const char *vapid_signer_public_key(const VapidSigner *signer);
 extern const char *vapid_jwt_for_origin(VapidSigner *signer, const char *origin,
 										time_t now);
 
+/*
+ * The same in steps, for a caller that shares JWTs between processes: the
+ * cached JWT while more than VAPID_JWT_REFRESH_MARGIN is left before its
+ * exp, or NULL; a new one signed at now into out (its exp into *exp),
+ * returning its length or -1; and a JWT made the cached one for origin
+ * (NULL when out of memory), which stays valid as vapid_jwt_for_origin's.
+ */
+extern const char *vapid_jwt_cached(VapidSigner *signer, const char *origin,
+									time_t now);
+extern long vapid_jwt_sign_new(const VapidSigner *signer, const char *origin,
+							   time_t now, char *out, size_t out_cap,
+							   long long *exp);
+extern const char *vapid_jwt_keep(VapidSigner *signer, const char *origin,
+								  const char *jwt, long long exp);
+
+/*
+ * What names a signer's JWTs for an origin among processes: a SHA-256 of
+ * its public key, its subject and the origin.  A rotated key or a changed
+ * subject has another id, so never reuses the old one's JWT.  Returns 0, or
+ * -1 when out of memory (then there is no id to share under).
+ */
+#define VAPID_TOKEN_ID_LEN 32
+extern int	vapid_token_id(const VapidSigner *signer, const char *origin,
+						   uint8_t id[VAPID_TOKEN_ID_LEN]);
+
 /* Sign a JWT for aud/sub/exp into out; returns its length or -1. */
 extern long vapid_jwt_sign(EVP_PKEY *key, const char *aud, const char *sub,
 						   long long exp, char *out, size_t out_cap);

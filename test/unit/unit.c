@@ -664,6 +664,60 @@ test_vapid(void)
 	EVP_PKEY_free(key);
 }
 
+/*
+ * A JWT shared between processes is named by key, subject and origin, and
+ * one handed to a signer is what it then sends.
+ */
+static void
+test_vapid_shared(void)
+{
+	uint8_t		priv[32];
+	uint8_t		other_priv[32];
+	uint8_t		id[VAPID_TOKEN_ID_LEN];
+	uint8_t		other[VAPID_TOKEN_ID_LEN];
+	char		jwt[VAPID_JWT_MAX_LEN];
+	long long	exp;
+	VapidSigner *signer;
+	VapidSigner *rotated;
+	VapidSigner *resubject;
+	VapidSigner *again;
+	const time_t now = 1700000000;
+
+	decode("yfWPiYE-n46HLnH0KqZOF1fJJU3MYrct3AELtAQ-oRw", priv, 32);
+	memcpy(other_priv, priv, 32);
+	other_priv[31] ^= 1;
+	signer = vapid_signer_create(priv, "mailto:a@example.com");
+	rotated = vapid_signer_create(other_priv, "mailto:a@example.com");
+	resubject = vapid_signer_create(priv, "mailto:b@example.com");
+	again = vapid_signer_create(priv, "mailto:a@example.com");
+
+	CHECK(vapid_token_id(signer, "https://a.example", id) == 0 &&
+		  vapid_token_id(again, "https://a.example", other) == 0 &&
+		  memcmp(id, other, sizeof(id)) == 0,
+		  "one key, subject and origin: one id in every process");
+	CHECK(vapid_token_id(rotated, "https://a.example", other) == 0 &&
+		  memcmp(id, other, sizeof(id)) != 0, "another key: another id");
+	CHECK(vapid_token_id(resubject, "https://a.example", other) == 0 &&
+		  memcmp(id, other, sizeof(id)) != 0, "another subject: another id");
+	CHECK(vapid_token_id(signer, "https://b.example", other) == 0 &&
+		  memcmp(id, other, sizeof(id)) != 0, "another origin: another id");
+
+	CHECK(vapid_jwt_cached(signer, "https://a.example", now) == NULL, "nothing cached yet");
+	CHECK(vapid_jwt_sign_new(signer, "https://a.example", now, jwt, sizeof(jwt), &exp) > 0 &&
+		  exp == now + VAPID_JWT_LIFETIME, "signed, valid for the lifetime");
+	CHECK(vapid_jwt_keep(again, "https://a.example", jwt, exp) != NULL &&
+		  strcmp(vapid_jwt_for_origin(again, "https://a.example", now + 3600), jwt) == 0,
+		  "a JWT kept is the one sent");
+	CHECK(vapid_jwt_cached(again, "https://a.example", exp - VAPID_JWT_REFRESH_MARGIN) == NULL &&
+		  strcmp(vapid_jwt_for_origin(again, "https://a.example", exp - VAPID_JWT_REFRESH_MARGIN), jwt) != 0,
+		  "and signed again at the refresh margin");
+
+	vapid_signer_free(signer);
+	vapid_signer_free(rotated);
+	vapid_signer_free(resubject);
+	vapid_signer_free(again);
+}
+
 /* Bytes from the network become valid UTF-8, cut on a character boundary. */
 static void
 test_safe_text(void)
@@ -1363,6 +1417,7 @@ main(void)
 	test_payload_limits();
 	test_subscription_check();
 	test_vapid();
+	test_vapid_shared();
 	test_safe_text();
 	test_receipt();
 	test_verdicts();
