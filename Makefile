@@ -24,6 +24,7 @@ OBJS = \
 	src/push/host_rates.o \
 	src/push/notification.o \
 	src/push/push.o \
+	src/shmem/areas.o \
 	src/shmem/counters.o \
 	src/shmem/registry.o \
 	src/shmem/rates.o \

@@ -12,7 +12,7 @@
 #include "utils/hsearch.h"
 
 #include "http/endpoint.h"
-#include "support/compat.h"
+#include "shmem/areas.h"
 #include "shmem/rates.h"
 
 #define RATES_TRANCHE "webpush rates"
@@ -36,11 +36,6 @@ static HTAB *buckets = NULL;
 static pg_atomic_uint64 *pauses_end = NULL;
 static bool full_logged = false;
 
-#ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
 static void
 request_shmem(void)
 {
@@ -49,25 +44,12 @@ request_shmem(void)
 	RequestNamedLWLockTranche(RATES_TRANCHE, 1);
 }
 
-#ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
 static void
-rates_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	request_shmem();
-}
-#endif
-
-static void
-rates_shmem_startup(void)
+attach_shmem(void)
 {
 	HASHCTL		info;
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(RateKey);
 	info.entrysize = sizeof(RateEntry);
@@ -77,20 +59,12 @@ rates_shmem_startup(void)
 	pauses_end = ShmemInitStruct("webpush rates pauses", sizeof(pg_atomic_uint64), &found);
 	if (!found)
 		pg_atomic_init_u64(pauses_end, 0);
-	LWLockRelease(AddinShmemInitLock);
 }
 
 void
 rates_request_shmem(void)
 {
-#ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = rates_shmem_request;
-#else
-	request_shmem();
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = rates_shmem_startup;
+	shmem_area_register(request_shmem, attach_shmem);
 }
 
 void
