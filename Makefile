@@ -30,6 +30,7 @@ OBJS = \
 	src/shmem/rates.o \
 	src/shmem/cap_book.o \
 	src/shmem/cap_holds.o \
+	src/shmem/tokens.o \
 	src/queue/applications.o \
 	src/queue/app_access.o \
 	src/queue/subscriptions.o \

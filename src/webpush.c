@@ -12,6 +12,7 @@
 #include "shmem/cap_holds.h"
 #include "shmem/counters.h"
 #include "shmem/rates.h"
+#include "shmem/tokens.h"
 #include "worker/ddl_hook.h"
 #include "worker/launcher.h"
 
@@ -34,6 +35,7 @@ _PG_init(void)
 		counters_request_shmem();
 		rates_request_shmem();
 		cap_holds_request_shmem();
+		tokens_request_shmem();
 		ddl_hook_install();
 	}
 }

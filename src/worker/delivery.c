@@ -14,6 +14,7 @@
 #include "utils/timestamp.h"
 
 #include "queue/applications.h"
+#include "shmem/tokens.h"
 #include "worker/delivery.h"
 #include "crypto/ece.h"
 
@@ -170,12 +171,52 @@ delivery_forget_keys(void)
 		ece_forget_prepared(ece);
 }
 
+/*
+ * The JWT in shared memory is taken, or signed here and stored there, with
+ * the table's lock held while signing, so two processes that miss together
+ * end with one token.  It is kept in the signer's cache until due to be
+ * signed again; by then the shared one is due too (one exp for both), so
+ * the cache never holds a token older than the one shared, and the shared
+ * memory is consulted only on a miss, not per message.  Without shared
+ * memory, or without room there, the signer signs its own
+ * (vapid_jwt_for_origin).
+ */
+void
+delivery_share_jwt(VapidSigner *signer, const char *origin, time_t now)
+{
+	uint8		id[VAPID_TOKEN_ID_LEN];
+	char		jwt[VAPID_JWT_MAX_LEN];
+	int64		exp = 0;
+	long long	signed_exp;
+	long		len;
+	int64		due = (int64) now + VAPID_JWT_REFRESH_MARGIN;
+
+	if (vapid_jwt_cached(signer, origin, now) != NULL ||
+		vapid_token_id(signer, origin, id) != 0 || !shared_tokens_lock())
+		return;
+	len = shared_token_find(id, due, jwt, sizeof(jwt), &exp);
+	if (len < 0)
+	{
+		len = vapid_jwt_sign_new(signer, origin, now, jwt, sizeof(jwt), &signed_exp);
+		exp = (int64) signed_exp;
+		if (len >= 0)
+			(void) shared_token_store(id, jwt, (size_t) len, exp, due);
+	}
+	shared_tokens_unlock();
+	if (len >= 0)
+		(void) vapid_jwt_keep(signer, origin, jwt, (long long) exp);
+	explicit_bzero(jwt, sizeof(jwt));
+}
+
 const char *
 delivery_build_request(const PushMessage *msg, HttpRequest *req)
 {
+	time_t		now = time(NULL);
+
 	if (delivery_ece() == NULL)
 		return "out of memory";
-	return push_build_request(ece, msg, time(NULL), req);
+	delivery_share_jwt(msg->signer, msg->origin, now);
+	return push_build_request(ece, msg, now, req);
 }
 
 

@@ -44,6 +44,15 @@ extern void delivery_keys_expire(void);
 extern const char *signer_status_message(SignerStatus status);
 
 /*
+ * Before a request signed for origin is built: when the signer holds no JWT
+ * it may still use, the one every process of the cluster shares
+ * (shmem/tokens.h) becomes its cached one, so that a push service sees
+ * one token per key and audience.  delivery_build_request does this; any
+ * other request signed with the signer's JWT must too.
+ */
+extern void delivery_share_jwt(VapidSigner *signer, const char *origin, time_t now);
+
+/*
  * Build a ready-to-start request for msg into req (which the caller
  * created): encrypted for the recipient, signed with msg->signer.  Outside
  * a transaction is fine.  Returns NULL, or a static message saying what
