@@ -1,7 +1,8 @@
 /*
  * delivery.c
- *		The delivery core: the VAPID key cache, one recipient's request, and
- *		what a push service's answer means.
+ *		The delivery core: the VAPID key cache and the JWTs the cluster
+ *		shares, one recipient's request, and what a push service's answer
+ *		means.
  */
 #include "postgres.h"
 
