@@ -284,7 +284,13 @@ test('two workers sending to Apple for one application: no token signed again wi
   await db.query("SELECT webpush_application('vendors_two_workers', 'mailto:ops@example.com')");
   await restartWith(db, { 'webpush.workers': 2, 'webpush.batch_size': 5 });
   try {
-    await until('two workers', async () => (await workerPids(db)).length === 2);
+    // Both in their loop (each woken by a reload), so that both claim.
+    const wakeups = async () => (await db.query(
+      "SELECT wakeups FROM webpush_workers() WHERE database = 'postgres' AND pid IS NOT NULL ORDER BY worker")).rows.map((r) => Number(r.wakeups));
+    await until('two workers', async () => (await workerPids(db)).length === 2 && (await wakeups()).length === 2);
+    const started = await wakeups();
+    await db.query('SELECT pg_reload_conf()');
+    await until('both workers woken', async () => (await wakeups()).every((n, i) => n > started[i]));
     const rejected = service.rejections.length;
     const subs = [];
     // Enough for both workers to claim some (as e2e/6-workers does).
