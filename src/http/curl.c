@@ -288,9 +288,14 @@ http_start_with_curl(HttpClient *client, HttpRequest *req)
 	SETOPT_OR_FAIL(easy, CURLOPT_TIMEOUT_MS, client->config.timeout_ms);
 	SETOPT_OR_FAIL(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
 	SETOPT_OR_FAIL(easy, CURLOPT_MAXAGE_CONN, h1_max_idle_s(client));
-	SETOPT_OR_FAIL(easy, CURLOPT_POST, 1L);
-	SETOPT_OR_FAIL(easy, CURLOPT_POSTFIELDS, req->body ? (char *) req->body : "");
-	SETOPT_OR_FAIL(easy, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
+	if (req->is_delete)
+		SETOPT_OR_FAIL(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
+	else
+	{
+		SETOPT_OR_FAIL(easy, CURLOPT_POST, 1L);
+		SETOPT_OR_FAIL(easy, CURLOPT_POSTFIELDS, req->body ? (char *) req->body : "");
+		SETOPT_OR_FAIL(easy, CURLOPT_POSTFIELDSIZE, (long) req->body_len);
+	}
 	SETOPT_OR_FAIL(easy, CURLOPT_HTTPHEADER, req->headers);
 	SETOPT_OR_FAIL(easy, CURLOPT_USERAGENT, "webpush-postgresql");
 	SETOPT_OR_FAIL(easy, CURLOPT_ERRORBUFFER, req->error);
@@ -351,6 +356,35 @@ http_response_retry_after(CURL *easy)
 		return -1;
 	return seconds < RETRY_AFTER_MAX_SECONDS ? (long) seconds : RETRY_AFTER_MAX_SECONDS;
 #endif
+}
+
+void
+http_keep_location(HttpRequest *req, const char *value, size_t len)
+{
+	free(req->location);
+	req->location = NULL;
+	/* Out of memory loses only what a cancel could do with it. */
+	if (len > 0 && len <= ENDPOINT_MAX_LEN && (req->location = malloc(len + 1)) != NULL)
+	{
+		memcpy(req->location, value, len);
+		req->location[len] = '\0';
+	}
+}
+
+/* The push message resource, from Location (libcurl 7.84 and later). */
+void
+http_response_location(HttpRequest *req)
+{
+#if LIBCURL_VERSION_NUM >= 0x075400
+	struct curl_header *header;
+
+	if (curl_easy_header(req->easy, "Location", 0, CURLH_HEADER, -1, &header) == CURLHE_OK)
+	{
+		http_keep_location(req, header->value, strlen(header->value));
+		return;
+	}
+#endif
+	http_keep_location(req, NULL, 0);
 }
 
 /* WNS's reason, from X-WNS-Error-Description (libcurl 7.84 and later). */

@@ -140,6 +140,7 @@ http_request_free(HttpRequest *req)
 	free(req->path);
 	free(req->body);
 	free(req->response);
+	free(req->location);
 	free(req);
 }
 
@@ -164,6 +165,12 @@ http_request_add_header(HttpRequest *req, const char *line)
 		return false;
 	req->headers = grown;
 	return true;
+}
+
+void
+http_request_set_delete(HttpRequest *req)
+{
+	req->is_delete = true;
 }
 
 uint8 *
@@ -254,6 +261,12 @@ http_request_description(const HttpRequest *req)
 }
 
 const char *
+http_request_location(const HttpRequest *req)
+{
+	return req->location;
+}
+
+const char *
 http_request_response(const HttpRequest *req, size_t *len)
 {
 	*len = req->response != NULL ? req->response_len : 0;
@@ -340,6 +353,7 @@ collect_finished(HttpClient *client)
 		curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->status);
 		req->retry_after = http_response_retry_after(req->easy);
 		http_response_description(req->easy, req->error_description, sizeof(req->error_description));
+		http_response_location(req);
 		if (req->curl_code != CURLE_OK)
 		{
 			req->status = 0;

@@ -1,8 +1,8 @@
 /*
  * http.h
- *		Concurrent HTTPS POSTs to push services through one libcurl multi
- *		handle: HTTP/2 multiplexing, connection reuse, per-request timeouts,
- *		and the connect-time address policy.
+ *		Concurrent HTTPS POSTs (and a cancel's DELETEs) to push services
+ *		through one libcurl multi handle: HTTP/2 multiplexing, connection
+ *		reuse, per-request timeouts, and the connect-time address policy.
  *
  * The caller starts requests and then calls http_client_wait, which sleeps on
  * the process latch and on libcurl's sockets together, so a COMMIT that wakes
@@ -35,7 +35,7 @@ typedef struct HttpClientConfig
 typedef struct HttpClient HttpClient;
 
 /*
- * One POST to a push service.  Opaque: the caller sets it up with the
+ * One POST (or DELETE) to a push service.  Opaque: the caller sets it up with the
  * http_request_set_* functions, starts it, and reads the answer with the
  * getters below once http_client_next_done has returned it.  Every getter is
  * a field read: the worker calls them for thousands of requests a second.
@@ -74,6 +74,8 @@ extern void http_request_free(HttpRequest *req);
 extern bool http_request_set_url(HttpRequest *req, const char *url);
 /* One "Name: value" line; "Name:" with no value sends no such header. */
 extern bool http_request_add_header(HttpRequest *req, const char *line);
+/* A DELETE of a push message resource (RFC 8030 §5: a 201's Location), no body. */
+extern void http_request_set_delete(HttpRequest *req);
 
 /*
  * The body is written in place (the encryption's output goes straight
@@ -108,6 +110,11 @@ extern bool http_request_timed_out(const HttpRequest *req);
 extern long http_request_retry_after(const HttpRequest *req);
 /* X-WNS-Error-Description, the only reason WNS gives; "" when absent. */
 extern const char *http_request_description(const HttpRequest *req);
+/*
+ * The answer's Location (RFC 8030 §5: the push message resource), as sent;
+ * NULL when absent or longer than ENDPOINT_MAX_LEN.
+ */
+extern const char *http_request_location(const HttpRequest *req);
 
 /*
  * The first HTTP_RESPONSE_KEEP bytes of the response body, NUL-ended, and

@@ -205,6 +205,7 @@ restart_request(HttpClient *client, HttpRequest *req)
 	req->status = 0;
 	req->retry_after = -1;
 	req->error_description[0] = '\0';
+	http_keep_location(req, NULL, 0);
 	req->response_len = 0;
 	req->body_sent = 0;
 	req->h2_next = NULL;
@@ -280,6 +281,8 @@ on_header(nghttp2_session *session, const nghttp2_frame *frame,
 	}
 	else if (namelen == 11 && memcmp(name, "retry-after", 11) == 0)
 		req->retry_after = retry_after_parse((const char *) value, valuelen, time(NULL));
+	else if (namelen == 8 && memcmp(name, "location", 8) == 0)
+		http_keep_location(req, (const char *) value, valuelen);
 	else if (namelen == 23 && memcmp(name, "x-wns-error-description", 23) == 0)
 	{
 		size_t		n = Min(valuelen, sizeof(req->error_description) - 1);
@@ -657,7 +660,10 @@ build_headers(HttpRequest *req, const char *authority, const char *path,
 		n++; \
 	} while (0)
 
-	NV(":method", 7, "POST", 4);
+	if (req->is_delete)
+		NV(":method", 7, "DELETE", 6);
+	else
+		NV(":method", 7, "POST", 4);
 	NV(":scheme", 7, "https", 5);
 	NV(":authority", 10, authority, strlen(authority));
 	NV(":path", 5, path, strlen(path));

@@ -27,6 +27,7 @@ struct HttpRequest
 	uint8	   *body;			/* may be NULL when body_len is 0 */
 	size_t		body_len;
 	size_t		body_cap;
+	bool		is_delete;		/* DELETE, no body; else POST */
 	void	   *owner;
 
 	/* Set when the request completes. */
@@ -41,6 +42,7 @@ struct HttpRequest
 	char		error_description[HTTP_DESCRIPTION_KEEP];
 	char	   *response;		/* first HTTP_RESPONSE_KEEP bytes, NUL-ended */
 	size_t		response_len;
+	char	   *location;		/* Location, malloc'd; NULL if absent or too long */
 
 	/* The client's. */
 	CURL	   *easy;			/* HTTP/1.1 through libcurl */
@@ -137,6 +139,10 @@ extern void http_free_idle_handles(HttpClient *client);
 extern long http_response_retry_after(CURL *easy);
 /* WNS's reason, from X-WNS-Error-Description; "" for none. */
 extern void http_response_description(CURL *easy, char *out, size_t outlen);
+/* A finished transfer's Location, kept in req. */
+extern void http_response_location(HttpRequest *req);
+/* Keep a Location of at most ENDPOINT_MAX_LEN bytes (else none). */
+extern void http_keep_location(HttpRequest *req, const char *value, size_t len);
 
 /* http2.c */
 
