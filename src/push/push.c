@@ -84,3 +84,32 @@ push_build_request(EceContext *ece, const PushMessage *msg, time_t now,
 		return "out of memory";
 	return NULL;
 }
+
+bool
+push_location_usable(const char *location, const char *endpoint_origin,
+					 const EndpointPolicy *policy)
+{
+	Endpoint	ep;
+
+	if (location == NULL ||
+		endpoint_parse(location, strlen(location), policy, &ep) != ENDPOINT_OK)
+		return false;
+	return strcmp(ep.origin, endpoint_origin) == 0;
+}
+
+const char *
+push_build_recall(VapidSigner *signer, const char *location, const char *origin,
+				  time_t now, HttpRequest *req)
+{
+	const char *jwt = vapid_jwt_for_origin(signer, origin, now);
+
+	if (jwt == NULL)
+		return "could not sign the VAPID token";
+	if (!http_request_set_url(req, location))
+		return "out of memory";
+	http_request_set_delete(req);
+	if (!add_header(req, "Authorization: vapid t=%s, k=%s",
+					jwt, vapid_signer_public_key(signer)))
+		return "out of memory";
+	return NULL;
+}

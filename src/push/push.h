@@ -69,4 +69,24 @@ typedef struct PushMessage
 extern const char *push_build_request(EceContext *ece, const PushMessage *msg,
 									  time_t now, HttpRequest *req);
 
+/*
+ * Whether a 201's Location (RFC 8030 §5, the push message resource) may be
+ * kept for a DELETE: an https URL, allowed by policy, on the origin
+ * (scheme, host, port) the message was sent to.  A push service names its
+ * own resources; a Location elsewhere would make a cancel send a signed
+ * request to a host nobody subscribed to.
+ */
+extern bool push_location_usable(const char *location, const char *endpoint_origin,
+								 const EndpointPolicy *policy);
+
+/*
+ * Build the DELETE of a push message resource into req (which the caller
+ * created), signed for its origin (endpoint_parse's, under the policy
+ * that applies now): autopush lets the sender that posted a
+ * message remove it while it is undelivered.  Returns NULL on success, or a
+ * static message saying what failed.
+ */
+extern const char *push_build_recall(VapidSigner *signer, const char *location,
+									 const char *origin, time_t now, HttpRequest *req);
+
 #endif							/* WEBPUSH_PUSH_H */
