@@ -476,6 +476,7 @@ CREATE TABLE webpush.history (
                     GENERATED ALWAYS AS IDENTITY (CACHE 64),
     application     text,                   -- whose message it was
     user_id         text,                   -- the subscription's user when it was sent
+    location        text,                   -- a 201's push message resource
     PRIMARY KEY (message_id, id)
 );
 COMMENT ON TABLE webpush.history IS
@@ -496,6 +497,55 @@ GRANT SELECT (message_id, subscription_id, outcome, status, attempts, reason,
     ON webpush.history TO webpush_monitor;
 SELECT pg_catalog.pg_extension_config_dump(
     pg_catalog.pg_get_serial_sequence('webpush.history', 'id'), '');
+
+COMMENT ON COLUMN webpush.history.location IS
+    'delivered: the push message resource the push service answered with (Location, on the endpoint''s origin), where webpush_cancel() sends its DELETE; not granted, like the endpoint';
+
+-- Recalls: a cancel's DELETE of what a push service holds -------------------
+--
+-- A push service that answers a message with a Location (RFC 8030 §5, the
+-- push message resource) keeps it there until the browser takes it;
+-- Mozilla's autopush lets the sender DELETE it meanwhile.  webpush_cancel()
+-- queues one row here for each delivered copy of the message whose
+-- resource is known and whose TTL has not run out, and the worker sends
+-- the DELETE and records the answer: recalled (2xx), gone (404 or 410:
+-- delivered already, or expired) or failed.  The location lets whoever
+-- holds it delete the message, like an endpoint: it is not granted.
+-- Finished rows are purged with the history (webpush.history_retention);
+-- pg_dump keeps none of them.
+CREATE TABLE webpush.recalls (
+    message_id      bigint NOT NULL,
+    subscription_id bigint NOT NULL,
+    application     text NOT NULL,
+    location        text NOT NULL,          -- the push message resource
+    key_id          bigint,                 -- the VAPID key it was sent with
+    expires_at      timestamptz NOT NULL,   -- when it was sent, plus its TTL
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    due_at          timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    outcome         text CHECK (outcome OPERATOR(pg_catalog.=)
+                                ANY (ARRAY['recalled', 'gone', 'failed'])),
+    status          integer,                -- the DELETE's HTTP status
+    reason          text,
+    finished_at     timestamptz,
+    PRIMARY KEY (message_id, subscription_id),
+    CHECK ((outcome IS NULL) OPERATOR(pg_catalog.=) (finished_at IS NULL))
+);
+COMMENT ON TABLE webpush.recalls IS
+    'The DELETEs webpush_cancel() queued for delivered copies a push service still holds (its Location), and their answers';
+COMMENT ON COLUMN webpush.recalls.outcome IS
+    'recalled (2xx), gone (404 or 410: delivered already, or gone), failed; NULL while waiting';
+COMMENT ON COLUMN webpush.recalls.due_at IS
+    'when the worker sends it next (a claim moves it past the request''s timeout)';
+-- Where the worker finds due recalls.
+CREATE INDEX recalls_due_idx ON webpush.recalls (due_at) WHERE outcome IS NULL;
+REVOKE ALL ON webpush.recalls FROM PUBLIC;
+GRANT SELECT (message_id, subscription_id, application, expires_at, created_at, due_at,
+              attempts, outcome, status, reason, finished_at)
+    ON webpush.recalls TO webpush_monitor;
+ALTER TABLE webpush.recalls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY recalls_of_role ON webpush.recalls FOR SELECT
+    USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(application));
 
 -- Views -----------------------------------------------------------------------
 
@@ -1063,7 +1113,7 @@ CREATE FUNCTION webpush_cancel(message_id bigint) RETURNS bigint
     LANGUAGE C VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_cancel(bigint) IS
-    'Cancels the deliveries of a message that are not in flight (recorded as cancelled); returns how many';
+    'Cancels the deliveries of a message that are not in flight (recorded as cancelled) and queues a DELETE (webpush.recalls) of each delivered copy a push service holds at its Location within the TTL; returns how many of both';
 REVOKE ALL ON FUNCTION webpush_cancel(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION webpush_cancel(bigint) TO webpush_sender;
 

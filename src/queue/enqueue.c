@@ -477,10 +477,14 @@ queue_record_source(int64 message_id, text *source)
 
 /*
  * Cancel what of the message is not in flight; its application (NULL when
- * there is no such message) and, in *n, how many deliveries.
+ * there is no such message), in *n how many deliveries, and in *recalls how
+ * many DELETEs were queued for copies a push service still holds: those
+ * delivered with a push message resource (webpush.history.location) whose
+ * TTL, counted from when they were delivered, has not run out.  A copy
+ * recalled once is not queued again.
  */
 static char *
-cancel_deliveries(int64 message_id, int64 *n)
+cancel_deliveries(int64 message_id, int64 *n, int64 *recalls)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			types[1] = {INT8OID};
@@ -502,9 +506,19 @@ cancel_deliveries(int64 message_id, int64 *n)
 								  "   'cancelled', COALESCE(d.attempts, 0), 'cancelled with webpush_cancel()',"
 								  "   m.created_at, m.application, s.user_id"
 								  "  FROM d JOIN webpush.messages m ON m.id = $1"
-								  "  LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id) "
+								  "  LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id),"
+								  " r AS (INSERT INTO webpush.recalls (message_id, subscription_id,"
+								  "  application, location, key_id, expires_at)"
+								  "  SELECT h.message_id, h.subscription_id, m.application, h.location,"
+								  "   COALESCE(s.key_id, m.key_id), h.finished_at + m.ttl * interval '1 second'"
+								  "  FROM webpush.history h JOIN webpush.messages m ON m.id = h.message_id"
+								  "  LEFT JOIN webpush.subscriptions s ON s.id = h.subscription_id"
+								  "  WHERE h.message_id = $1 AND h.outcome = 'delivered'"
+								  "   AND h.location IS NOT NULL"
+								  "   AND h.finished_at + m.ttl * interval '1 second' > pg_catalog.now()"
+								  "  ON CONFLICT DO NOTHING RETURNING 1) "
 								  "SELECT (SELECT application FROM webpush.messages WHERE id = $1),"
-								  " (SELECT pg_catalog.count(*) FROM d)",
+								  " (SELECT pg_catalog.count(*) FROM d), (SELECT pg_catalog.count(*) FROM r)",
 								  1, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not cancel the message");
@@ -512,6 +526,7 @@ cancel_deliveries(int64 message_id, int64 *n)
 	if (app != NULL)
 		app = MemoryContextStrdup(caller, app);
 	*n = spi_get_int64(0, 2, &isnull);
+	*recalls = spi_get_int64(0, 3, &isnull);
 	SPI_finish();
 	return app;
 }
@@ -547,8 +562,9 @@ queue_cancel(int64 message_id)
 {
 	char	   *app;
 	int64		n;
+	int64		recalls;
 
-	app = cancel_deliveries(message_id, &n);
+	app = cancel_deliveries(message_id, &n, &recalls);
 
 	/*
 	 * Not a message: perhaps a row trigger's send that the worker has not
@@ -562,7 +578,7 @@ queue_cancel(int64 message_id)
 	{
 		char	   *taken_in = take_in_now(message_id);
 
-		app = cancel_deliveries(message_id, &n);
+		app = cancel_deliveries(message_id, &n, &recalls);
 		if (app == NULL)
 			app = taken_in;
 	}
@@ -583,7 +599,10 @@ queue_cancel(int64 message_id)
 		counters_count(&e);
 		counters_queue_changed_at_commit();
 	}
-	return n;
+	/* The worker sends the DELETEs after COMMIT. */
+	if (recalls > 0)
+		queue_wake_at_commit();
+	return n + recalls;
 }
 
 void

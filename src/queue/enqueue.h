@@ -23,9 +23,11 @@ extern QueuedMessage queue_to_subscriptions(ArrayType *ids, const MessageSpec *s
 extern void queue_record_source(int64 message_id, text *source);
 
 /*
- * Cancel the deliveries of a message not in flight; returns how many.  A
- * row trigger's send still in webpush.intake is made into its message
- * first, as the worker would.
+ * Cancel the deliveries of a message not in flight, and queue a DELETE
+ * (webpush.recalls) for each delivered copy a push service still holds at
+ * a push message resource it named; returns how many of both.  A row
+ * trigger's send still in webpush.intake is made into its message first,
+ * as the worker would.
  */
 extern int64 queue_cancel(int64 message_id);
 

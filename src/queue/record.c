@@ -69,6 +69,7 @@ typedef struct OutcomeArrays
 	Datum	   *created_at;
 	char	  **applications;
 	char	  **user_ids;
+	char	  **locations;
 } OutcomeArrays;
 
 static void
@@ -89,6 +90,7 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 	a->created_at = palloc(sizeof(Datum) * Max(n, 1));
 	a->applications = palloc(sizeof(char *) * Max(n, 1));
 	a->user_ids = palloc(sizeof(char *) * Max(n, 1));
+	a->locations = palloc(sizeof(char *) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
 		const Outcome *o = &outcomes[i];
@@ -107,6 +109,7 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 		a->created_at[a->n] = TimestampTzGetDatum(o->ref.created_at);
 		a->applications[a->n] = (char *) o->ref.application;
 		a->user_ids[a->n] = o->ref.user_id;
+		a->locations[a->n] = o->location;
 		a->n++;
 	}
 }
@@ -195,21 +198,25 @@ is_final_undelivered(OutcomeKind kind)
 	FIND_CLAIMED(by) "$1" \
 	"  RETURNING d.message_id, d.subscription_id, d.attempts, " outcome ") " \
 	"INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome," \
-	" status, attempts, reason, created_at, application, user_id) " \
+	" status, attempts, reason, created_at, application, user_id, location) " \
 	"SELECT message_id, subscription_id, COALESCE(endpoint, ''), outcome," \
-	" NULLIF(status, 0), attempts - uncounted, reason, created_at, application, user_id" \
-	" FROM d"
+	" NULLIF(status, 0), attempts - uncounted, reason, created_at, application, user_id," \
+	" location FROM d"
 
+/*
+ * Delivered: $10 the push message resources (Location) a cancel may
+ * DELETE, NULL where the push service gave none that may be kept.
+ */
 #define RECORD_DELIVERED_SQL(by) \
-	RECORD_FINAL_SQL(by, FINAL_COLUMNS, \
+	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10)" FINAL_COLUMNS ", location", \
 					 "o.endpoint, text 'delivered' AS outcome, o.status," \
 					 " NULL::text AS reason, 0 AS uncounted, o.created_at," \
-					 " o.application, o.user_id")
+					 " o.application, o.user_id, o.location")
 #define RECORD_UNDELIVERED_SQL(by) \
 	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)," \
 					 " pg_catalog.unnest($12)" FINAL_COLUMNS ", outcome, reason, uncounted", \
 					 "o.endpoint, o.outcome, o.status, o.reason, o.uncounted," \
-					 " o.created_at, o.application, o.user_id")
+					 " o.created_at, o.application, o.user_id, NULL::text AS location")
 
 /* Retries wait for their next attempt. */
 #define RECORD_RETRY_SQL(by) \
@@ -366,7 +373,7 @@ static void
 record_batch(const Outcome *outcomes, int n)
 {
 	static OutcomeStatement delivered = {
-		RECORD_DELIVERED_SQL(BY_TID), RECORD_DELIVERED_SQL(BY_KEY), FINAL_ARGS, NULL, NULL
+		RECORD_DELIVERED_SQL(BY_TID), RECORD_DELIVERED_SQL(BY_KEY), FINAL_ARGS + 1, NULL, NULL
 	};
 	static OutcomeStatement undelivered = {
 		RECORD_UNDELIVERED_SQL(BY_TID), RECORD_UNDELIVERED_SQL(BY_KEY), FINAL_ARGS + 3, NULL, NULL
@@ -391,10 +398,11 @@ record_batch(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, is_delivered);
 	if (a.n > 0)
 	{
-		Oid			types[FINAL_ARGS] = {FINAL_ARG_TYPES};
-		Datum		values[FINAL_ARGS];
+		Oid			types[FINAL_ARGS + 1] = {FINAL_ARG_TYPES, TEXTARRAYOID};
+		Datum		values[FINAL_ARGS + 1];
 
 		final_values(values, &a);
+		values[FINAL_ARGS] = PointerGetDatum(text_array(a.locations, a.n));
 		execute_outcome_statement(&delivered, types, values, a.n, SPI_OK_INSERT);
 	}
 
@@ -669,7 +677,10 @@ queue_purge_history(int retention_s)
 	int64		n;
 
 	spi_connect_or_error();
+	/* With the history go the recalls finished as long ago: they are few. */
 	if (SPI_execute_plan(spi_kept_plan(&history_plan,
+								  "WITH r AS (DELETE FROM webpush.recalls"
+								  " WHERE finished_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)) "
 								  "DELETE FROM webpush.history WHERE ctid = ANY (ARRAY("
 								  " SELECT ctid FROM webpush.history"
 								  " WHERE finished_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)"

@@ -46,6 +46,8 @@ typedef struct Outcome
 	int32		status;			/* HTTP status, 0 for none */
 	char	   *reason;			/* malloc'd or NULL */
 	char	   *endpoint;		/* where it went (or was to go): malloc'd or NULL */
+	char	   *location;		/* delivered: the push message resource a
+								 * cancel may DELETE, malloc'd; or NULL */
 	double		retry_delay_ms; /* OUTCOME_RETRY and OUTCOME_RELEASE */
 	bool		not_attempted;	/* claimed but never sent: not an attempt */
 	/*
@@ -99,8 +101,9 @@ extern int64 queue_reclaim_orphans(bool including_own);
 
 /*
  * Remove history older than retention_s seconds, and the messages of that
- * age with nothing left to send, at most QUEUE_PURGE_BATCH rows of each;
- * returns how many history rows (QUEUE_PURGE_BATCH: there may be more).
+ * age with nothing left to send, at most QUEUE_PURGE_BATCH rows of each,
+ * and the recalls finished that long ago; returns how many history rows
+ * (QUEUE_PURGE_BATCH: there may be more).
  */
 extern int64 queue_purge_history(int retention_s);
 

@@ -60,6 +60,31 @@ SELECT message_id AS resent, recipients
 FROM webpush_send_user('mia', 'shipped after all', dedupe_key => 'order-7-shipped') \gset
 SELECT :resent <> :first AS new_message, :recipients AS recipients,
        (SELECT count(*) FROM webpush.deliveries WHERE message_id = :resent) AS deliveries;
+
+-- A cancel after sending: a delivered copy whose push message resource is
+-- known (history.location) and whose TTL lasts gets a DELETE queued in
+-- webpush.recalls; one whose TTL ran out, or a second cancel, none.
+SELECT id AS mia_sub FROM webpush.subscriptions WHERE user_id = 'mia' ORDER BY id LIMIT 1 \gset
+INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome, status, attempts,
+                             created_at, finished_at, application, location)
+VALUES (:resent, :mia_sub, 'https://push.example.com/msg/1', 'delivered', 201, 1,
+        now(), now(), 'default', 'https://push.example.com/m/held'),
+       (:resent, 0, 'https://push.example.com/msg/2', 'delivered', 201, 1,
+        now(), now() - interval '29 days', 'default', 'https://push.example.com/m/old');
+SELECT webpush_cancel(:resent) AS cancelled_and_recalled;
+SELECT subscription_id = :mia_sub AS mia, application, location, attempts, outcome,
+       due_at <= now() AS due, expires_at > now() + interval '27 days' AS expires_with_ttl
+FROM webpush.recalls WHERE message_id = :resent;
+SELECT webpush_cancel(:resent) AS nothing_more;
+SELECT count(*) AS recalls FROM webpush.recalls;
+-- The location deletes the message at the push service: granted to nobody.
+SELECT has_column_privilege('webpush_monitor', 'webpush.history', 'location', 'SELECT') AS monitor_history_location,
+       has_column_privilege('webpush_monitor', 'webpush.recalls', 'location', 'SELECT') AS monitor_recall_location,
+       has_column_privilege('webpush_monitor', 'webpush.recalls', 'outcome', 'SELECT') AS monitor_recall_outcome,
+       has_table_privilege('webpush_sender', 'webpush.recalls', 'SELECT') AS sender_recalls,
+       has_any_column_privilege('public', 'webpush.recalls', 'SELECT') AS public_recalls,
+       relrowsecurity AS row_security
+FROM pg_class WHERE oid = 'webpush.recalls'::regclass;
 RESET client_min_messages;
 
 -- Errors, and nothing stored by them.
@@ -74,5 +99,5 @@ FROM (VALUES
 ) AS t(call), LATERAL regress.try(t.call) AS r;
 \x off
 SELECT count(*) AS messages_left FROM webpush.messages WHERE id NOT IN (:first, :later, :resent);
-DELETE FROM webpush.history; DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
+DELETE FROM webpush.recalls; DELETE FROM webpush.history; DELETE FROM webpush.deliveries; DELETE FROM webpush.messages;
 SELECT webpush_unsubscribe('https://push.example.com/msg/' || i) FROM generate_series(1, 3) i;
