@@ -38,6 +38,7 @@ OBJS = \
 	src/queue/cap_counts.o \
 	src/queue/claim.o \
 	src/queue/record.o \
+	src/queue/recalls.o \
 	src/queue/insert_target.o \
 	src/queue/insert.o \
 	src/worker/verdict.o \
@@ -46,6 +47,7 @@ OBJS = \
 	src/worker/delivery.o \
 	src/worker/frequency_cap.o \
 	src/worker/rates.o \
+	src/worker/recall.o \
 	src/worker/hosts.o \
 	src/worker/worker.o \
 	src/worker/launcher.o \

@@ -50,7 +50,7 @@
 #include "shmem/registry.h"
 #include "settings.h"
 #include "support/local_time.h"
-#include "worker/worker_state.h"
+#include "worker/recall.h"
 
 #define USECS_PER_MS 1000
 
@@ -164,6 +164,7 @@ hosts_judge(WorkerState *w, HttpRequest *req)
 	{
 		case VERDICT_DELIVERED:
 			o.kind = OUTCOME_DELIVERED;
+			o.location = recall_location(req, d->host->origin);
 			break;
 		case VERDICT_RETRY:
 			o.kind = OUTCOME_RETRY;

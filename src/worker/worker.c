@@ -8,6 +8,8 @@
  *								finished, and as many due deliveries as
  *								there is room in flight, which are then
  *								encrypted, signed and started
+ *	recall_turn					the DELETEs cancels queued (recall.h), in a
+ *								transaction of their own
  *	maintain					history purge and orphan reclaim, when due
  *	wait_and_collect			sleep on the latch (set at COMMIT by senders)
  *								and the sockets together; judge what finished
@@ -58,8 +60,8 @@
 #include "shmem/cap_holds.h"
 #include "shmem/registry.h"
 #include "settings.h"
+#include "worker/recall.h"
 #include "worker/worker.h"
-#include "worker/worker_state.h"
 
 /* Longest sleep when idle: only a safety net, commits wake the worker. */
 #define IDLE_WAIT_MS 60000
@@ -168,13 +170,6 @@ exit_unless_extension_current(WorkerState *w, bool at_start)
 	proc_exit(0);
 }
 
-/* The pause before the next try after the n-th failure in a row: 1 s, doubling, up to 30 s. */
-static long
-backoff_ms(int n)
-{
-	return Min(1000L << Min(n - 1, 5), 30000L);
-}
-
 /* wait_ms (-1: no limit), shortened to end when at comes. */
 static long
 wait_until(long wait_ms, TimestampTz now, TimestampTz at)
@@ -201,17 +196,11 @@ recover_from_error(WorkerState *w)
 {
 	long		delay_ms;
 
-	HOLD_INTERRUPTS();
-	EmitErrorReport();
-	AbortCurrentTransaction();
-	MemoryContextSwitchTo(w->turn_cxt);
-	FlushErrorState();
-	RESUME_INTERRUPTS();
-	pgstat_report_activity(STATE_IDLE, NULL);
+	worker_undo_transaction(w);
 	queue_forget_claim_positions();
 
 	w->failures++;
-	delay_ms = backoff_ms(w->failures);
+	delay_ms = worker_backoff_ms(w->failures);
 	w->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_ms);
 	w->claim_wanted = true;
 	ereport(LOG,
@@ -249,7 +238,7 @@ schedule_kept_outcomes(WorkerState *w, bool again_refused)
 		w->kept_refusals++;
 	else if (GetCurrentTimestamp() < w->kept_retry_at)
 		return;					/* newly kept ones wait with the others */
-	delay_ms = backoff_ms(w->kept_refusals);
+	delay_ms = worker_backoff_ms(w->kept_refusals);
 	w->kept_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_ms);
 }
 
@@ -358,6 +347,7 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 			frequency_cap_forget(&w->pending[i]);
 		free(w->pending[i].reason);
 		free(w->pending[i].endpoint);
+		free(w->pending[i].location);
 		free(w->pending[i].ref.user_id);
 	}
 	w->npending = k;
@@ -648,9 +638,15 @@ wait_and_collect(WorkerState *w, long wait_ms)
 	w->room.collected_at = now;
 	while ((done = http_client_next_done(w->http)) != NULL)
 	{
-		Delivery   *d = http_request_owner(done);
-		HostFacts  *facts = &d->host->facts;
-		bool		was_quiet = !host_answering(facts, hosts_room_now(w), now);
+		Delivery   *d;
+		HostFacts  *facts;
+		bool		was_quiet;
+
+		if (recall_collect(w, done))
+			continue;
+		d = http_request_owner(done);
+		facts = &d->host->facts;
+		was_quiet = !host_answering(facts, hosts_room_now(w), now);
 
 		facts->in_flight--;
 		facts->last_progress = now;
@@ -736,9 +732,14 @@ webpush_worker_main(Datum arg)
 	for (;;)
 	{
 		long		wait_ms = IDLE_WAIT_MS;
+		TimestampTz recall_at;
 
 		start_turn(w);
+		recall_note_wanted(w);
 		wait_ms = record_finished_and_claim(w, wait_ms);
+		recall_at = recall_turn(w);
+		if (recall_at != 0)
+			wait_ms = wait_until(wait_ms, GetCurrentTimestamp(), recall_at);
 		wait_ms = maintain(w, wait_ms);
 		wait_and_collect(w, wait_ms);
 	}

@@ -11,6 +11,9 @@
 
 #include <stdlib.h>
 
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
@@ -132,7 +135,31 @@ typedef struct WorkerState
 	bool		purge_behind;
 	TimestampTz signers_checked_at;
 	TimestampTz last_subject_warning;
+	struct RecallState *recalls;	/* recall.h; NULL until the first turn */
 } WorkerState;
+
+/*
+ * After an error in one of the loop's transactions: reported, undone, and
+ * back in the turn's memory, idle.
+ */
+static inline void
+worker_undo_transaction(WorkerState *w)
+{
+	HOLD_INTERRUPTS();
+	EmitErrorReport();
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(w->turn_cxt);
+	FlushErrorState();
+	RESUME_INTERRUPTS();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* The pause before the next try after the n-th failure in a row: 1 s, doubling, up to 30 s. */
+static inline long
+worker_backoff_ms(int n)
+{
+	return Min(1000L << Min(n - 1, 5), 30000L);
+}
 
 /*
  * The malloc'd array *array of *cap elements of size bytes, grown (doubled,
