@@ -13,6 +13,14 @@
 // must also keep that vendor's own rules (VENDOR_RULES below), or it is
 // answered as that vendor answers and counted in rejections.
 //
+// A Mozilla subscription's accepted message names its push message resource
+// (RFC 8030 §5) in a Location, https://<service>/m/<id>, as autopush does;
+// FCM's too (PROTOCOL.md, section 8), at /m/fcm-<id>. While a subscription is
+// held (hold(endpoint): the browser is offline) what it is sent waits at the
+// service; DELETE /m/<id> with the sender's VAPID Authorization removes a
+// message that waits (204), and is 404 for one the browser has (or FCM's).
+// browser(endpoint) is what the browser got.
+//
 // As a program: node push-service.js --port N --key K --cert C [--subscription FILE] [--pretty]
 // writes one subscription to FILE, and prints each decrypted message as a
 // JSON line on stdout (--pretty: a line a person reads, for development).
@@ -170,6 +178,9 @@ class PushService {
     this.rejections = [];           // requests a vendor's rules refused: { vendor, subscription, status, reason }
     this.vendorLimits = { mozilla: 4096, fcm: 4096, wns: 5000 };  // body bytes
     this.appleTokens = new Map();   // "aud key" -> { jwt, since }: the last token Apple saw
+    this.resources = new Map();     // message resource id -> { record, sub, state: held|delivered|deleted }
+    this.nextResource = 1;
+    this.deletes = [];              // every DELETE of a resource: { id, status, vapidKey, aud, errors }
   }
 
   async start({ key, cert, port = 0, host = '127.0.0.1' }) {
@@ -230,13 +241,15 @@ class PushService {
   // A new subscription, as PushSubscription.toJSON() would give it.  Keys
   // made elsewhere can be given (benchmarks make them in another process).
   // vendor: one of VENDORS, whose rules requests to it must keep.
-  subscribe({ host = 'localhost', privateKey = null, auth: givenAuth = null, applicationServerKey = null, vendor = null } = {}) {
+  // locationOrigin: where its message resources are said to be (default:
+  // the service's own origin).
+  subscribe({ host = 'localhost', privateKey = null, auth: givenAuth = null, applicationServerKey = null, vendor = null, locationOrigin = null } = {}) {
     if (vendor !== null && !VENDORS.includes(vendor)) throw new Error(`no vendor ${vendor}`);
     const id = String(this.nextId++);
     const ecdh = crypto.createECDH('prime256v1');
     if (privateKey) ecdh.setPrivateKey(privateKey); else ecdh.generateKeys();
     const auth = givenAuth || crypto.randomBytes(16);
-    this.subscriptions.set(id, { id, ecdh, auth, responses: [], vapidKey: applicationServerKey, vendor });
+    this.subscriptions.set(id, { id, ecdh, auth, responses: [], vapidKey: applicationServerKey, vendor, locationOrigin, held: false });
     return {
       endpoint: `https://${host}:${this.port}/${vendor || 'push'}/${id}`,
       expirationTime: null,
@@ -268,6 +281,75 @@ class PushService {
     const sub = this.subscriptions.get(endpoint.split('/').pop());
     if (!sub.vendor) throw new Error(`${endpoint} belongs to no vendor`);
     return sub;
+  }
+
+  // The browser offline: what its subscription is sent waits at the service.
+  hold(endpoint) {
+    this.subscriptions.get(endpoint.split('/').pop()).held = true;
+  }
+
+  // The browser online again: it gets what waited for it (and was not deleted).
+  release(endpoint) {
+    const sub = this.subscriptions.get(endpoint.split('/').pop());
+    sub.held = false;
+    for (const r of this.resources.values()) if (r.sub === sub && r.state === 'held') r.state = 'delivered';
+  }
+
+  // The messages the browser got: accepted, neither waiting nor deleted.
+  browser(endpoint) {
+    const id = endpoint.split('/').pop();
+    return this.messages.filter((m) => m.subscription === id && m.status >= 200 && m.status < 300
+      && !(m.resource && this.resources.get(m.resource).state !== 'delivered'));
+  }
+
+  // A 201's Location, for the vendors that name a message resource.
+  messageResource(sub, record) {
+    if (sub.vendor !== 'mozilla' && sub.vendor !== 'fcm') return {};
+    const id = `${sub.vendor === 'fcm' ? 'fcm-' : ''}${this.nextResource++}`;
+    record.resource = id;
+    this.resources.set(id, { record, sub, state: sub.held ? 'held' : 'delivered' });
+    return { location: `${sub.locationOrigin || this.origin}/m/${id}` };
+  }
+
+  // DELETE /m/<id>: autopush removes a message that waits for its browser,
+  // for the sender that sent it (its VAPID key); FCM names a resource but
+  // keeps none a sender may delete.
+  async deleteResource(req, res, id) {
+    const resource = this.resources.get(id);
+    const record = { id, receivedAt: Date.now(), vapidKey: null, aud: null, errors: [] };
+    const answer = (status, body = '') => {
+      record.status = status;
+      this.deletes.push(record);
+      this.notify();
+      res.writeHead(status, body ? { 'content-type': 'application/json' } : {});
+      res.end(body);
+    };
+    const auth = /^vapid t=([^,\s]+),\s*k=([A-Za-z0-9_-]+)$/.exec(req.headers.authorization || '');
+    try {
+      if (!auth) throw new Error(`Authorization is not "vapid t=..., k=...": ${req.headers.authorization}`);
+      const k = Buffer.from(auth[2], 'base64url');
+      const key = await jose.importJWK({
+        kty: 'EC', crv: 'P-256', x: b64url(k.subarray(1, 33)), y: b64url(k.subarray(33)),
+      }, 'ES256');
+      const { payload } = await jose.jwtVerify(auth[1], key, { algorithms: ['ES256'], audience: this.origin });
+      const now = Math.floor(Date.now() / 1000);
+      if (!(payload.exp > now && payload.exp <= now + DAY)) throw new Error(`exp ${payload.exp} not within 24 h`);
+      record.vapidKey = auth[2];
+      record.aud = payload.aud;
+      if (resource && resource.sub.vapidKey !== auth[2]) throw new Error('not the key the message was sent with');
+    } catch (e) {
+      record.errors.push(`VAPID: ${e.message}`);
+      if (!resource || resource.sub.vendor === 'mozilla') {
+        answer(401, JSON.stringify({ code: 401, errno: 109, error: 'Unauthorized', message: e.message }));
+        return;
+      }
+    }
+    if (!resource || resource.sub.vendor !== 'mozilla' || resource.state !== 'held') {
+      answer(404, JSON.stringify({ code: 404, errno: 102, error: 'Not Found', message: 'Message not found' }));
+      return;
+    }
+    resource.state = 'deleted';
+    answer(204);
   }
 
   received(endpoint) {
@@ -321,6 +403,11 @@ class PushService {
       req.on('end', () => resolve(Buffer.concat(chunks)));
       req.on('error', reject);
     });
+    const resource = /^\/m\/([\w-]+)$/.exec(req.url);
+    if (req.method === 'DELETE' && resource) {
+      await this.deleteResource(req, res, resource[1]);
+      return;
+    }
     const m = /^\/(push|apple|mozilla|fcm|wns)\/(\d+)$/.exec(req.url);
     if (req.method !== 'POST' || !m) {
       res.writeHead(404); res.end('no such endpoint'); return;
@@ -390,7 +477,8 @@ class PushService {
       res.end(JSON.stringify({ errors: record.errors }));
       return;
     }
-    res.writeHead(scripted.status, scripted.headers || {});
+    const location = scripted.status === 201 ? this.messageResource(sub, record) : {};
+    res.writeHead(scripted.status, { ...location, ...(scripted.headers || {}) });
     res.end(scripted.body || '');
     // A push service recycling its connections, as FCM does: no new streams
     // after this one; the client must send the later ones elsewhere.

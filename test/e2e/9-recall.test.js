@@ -1,0 +1,198 @@
+'use strict';
+// A cancel after sending: a push service that answered a message with a
+// Location (its push message resource, RFC 8030 §5) keeps it there until
+// the browser takes it, and Mozilla's autopush lets the sender DELETE it
+// meanwhile.  The worker keeps the Location in the history, webpush_cancel
+// queues a DELETE for each copy whose TTL lasts (webpush.recalls), and the
+// worker sends it, signed, and records the answer: 204 recalled, 404 the
+// browser has it.  Other vendors name no resource (or FCM one it does not
+// delete), and a Location on another origin is not kept.
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { setUpFile, tearDownFile, createRole, connect, Session } = require('./helpers');
+
+let service;
+const db = new Session();
+const { until, value } = db;
+
+before(async () => {
+  service = await setUpFile(db);
+});
+
+after(() => tearDownFile(db, service));
+
+// A subscription of the service (options as subscribe() takes them),
+// stored in application (or the default): the object with its id.
+async function subscriber(options, application = null) {
+  const subscription = service.subscribe(options);
+  const id = await value('SELECT webpush_subscribe($1, NULL, $2) AS id', [subscription, application]);
+  return { ...subscription, id };
+}
+
+// The history row of a message once it is delivered.
+async function delivered(messageId) {
+  return until(`message ${messageId} delivered`, async () => {
+    const { rows } = await db.query(
+      "SELECT status, location, finished_at FROM webpush.history WHERE message_id = $1 AND outcome = 'delivered'",
+      [messageId]);
+    return rows[0];
+  });
+}
+
+// The recall of a message once its answer is recorded.
+async function recalled(messageId) {
+  return until(`the recall of message ${messageId} answered`, async () => {
+    const { rows } = await db.query(
+      'SELECT outcome, status, reason, attempts, location FROM webpush.recalls WHERE message_id = $1 AND finished_at IS NOT NULL',
+      [messageId]);
+    return rows[0];
+  });
+}
+
+const recallRows = async (messageId) =>
+  Number(await value('SELECT count(*) FROM webpush.recalls WHERE message_id = $1', [messageId]));
+
+const send = (sub, payload, ttl = 3600) =>
+  value('SELECT webpush_send($1::bigint, $2, $3) AS id', [sub.id, payload, ttl]);
+
+const deletesOf = (location) => service.deletes.filter((d) => location.endsWith(`/m/${d.id}`));
+
+test('an undelivered cancelled message gets its DELETE, signed, and never reaches the browser', async () => {
+  const sub = await subscriber({ vendor: 'mozilla' });
+  service.hold(sub.endpoint);
+  const id = await send(sub, 'held at the push service');
+  const row = await delivered(id);
+  assert.equal(row.status, 201);
+  assert.match(row.location, new RegExp(`^${service.origin}/m/\\d+$`), 'the Location is kept');
+
+  assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 1, 'one DELETE queued');
+  const recall = await recalled(id);
+  assert.equal(recall.outcome, 'recalled');
+  assert.equal(recall.status, 204);
+  assert.equal(recall.location, row.location);
+
+  const deletes = deletesOf(row.location);
+  assert.equal(deletes.length, 1, 'exactly one DELETE');
+  assert.deepEqual(deletes[0].errors, []);
+  assert.equal(deletes[0].status, 204);
+  assert.equal(deletes[0].aud, service.origin, 'signed for the resource\'s origin');
+  assert.equal(deletes[0].vapidKey, service.received(sub.endpoint)[0].vapidKey, 'with the key that sent it');
+
+  // The browser comes online: the cancelled message is not among what it gets,
+  // and what comes next still arrives.
+  service.release(sub.endpoint);
+  assert.equal(service.browser(sub.endpoint).length, 0);
+  const next = await send(sub, 'after the recall');
+  await delivered(next);
+  assert.deepEqual(service.browser(sub.endpoint).map((m) => m.payload.toString()), ['after the recall']);
+  // A second cancel queues nothing more.
+  assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 0);
+  assert.equal(await recallRows(id), 1);
+});
+
+test('a message the browser has already gets a 404, recorded, and nothing else breaks', async () => {
+  const sub = await subscriber({ vendor: 'mozilla' });
+  const id = await send(sub, 'shown already');
+  const row = await delivered(id);
+  assert.ok(row.location);
+  assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 1);
+  const recall = await recalled(id);
+  assert.equal(recall.outcome, 'gone');
+  assert.equal(recall.status, 404);
+  assert.equal(recall.attempts, 1, 'a 404 is not tried again');
+  assert.equal(deletesOf(row.location).length, 1);
+  assert.equal(service.browser(sub.endpoint).length, 1);
+  assert.equal(Number(await value('SELECT count(*) FROM webpush.subscriptions WHERE id = $1', [sub.id])), 1,
+    'a 404 to a DELETE removes no subscription');
+  await delivered(await send(sub, 'and the next one'));
+});
+
+test('a cancel after the TTL ran out sends nothing', async () => {
+  const sub = await subscriber({ vendor: 'mozilla' });
+  service.hold(sub.endpoint);
+  const id = await send(sub, 'short-lived', 1);
+  const row = await delivered(id);
+  assert.ok(row.location);
+  await until('its TTL to run out', async () =>
+    value("SELECT finished_at + interval '1 second' < now() FROM webpush.history WHERE message_id = $1", [id]));
+  const before = service.deletes.length;
+  assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 0);
+  assert.equal(await recallRows(id), 0);
+  assert.equal(service.deletes.length, before);
+});
+
+test('other vendors: Apple and WNS name no resource, FCM one it does not delete', async () => {
+  for (const vendor of ['apple', 'wns']) {
+    const sub = await subscriber({ vendor });
+    const id = await send(sub, `to ${vendor}`);
+    assert.equal((await delivered(id)).location, null, `${vendor}: no Location kept`);
+    assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 0);
+    assert.equal(await recallRows(id), 0, `${vendor}: nothing to DELETE`);
+  }
+  const fcm = await subscriber({ vendor: 'fcm' });
+  const id = await send(fcm, 'to FCM');
+  const row = await delivered(id);
+  assert.match(row.location, /\/m\/fcm-\d+$/);
+  assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 1);
+  const recall = await recalled(id);
+  assert.deepEqual([recall.outcome, recall.status], ['gone', 404], 'FCM\'s answer recorded');
+  await delivered(await send(fcm, 'FCM still gets the next one'));
+});
+
+test('a Location on another origin than the endpoint is not kept', async () => {
+  const port = new URL(service.origin).port;
+  const sub = await subscriber({ vendor: 'mozilla', locationOrigin: `https://127.0.0.1:${port}` });
+  service.hold(sub.endpoint);
+  const id = await send(sub, 'elsewhere');
+  assert.equal((await delivered(id)).location, null);
+  assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 0);
+  assert.equal(await recallRows(id), 0);
+});
+
+test('a cancel rolled back queues nothing', async () => {
+  const sub = await subscriber({ vendor: 'mozilla' });
+  service.hold(sub.endpoint);
+  const id = await send(sub, 'kept');
+  await delivered(id);
+  await db.query('BEGIN');
+  assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 1);
+  assert.equal(await recallRows(id), 1, 'queued in the transaction');
+  await db.query('ROLLBACK');
+  assert.equal(await recallRows(id), 0);
+});
+
+test('a sender of another application can neither cancel nor see the recall, nor read the Location', async () => {
+  await db.query("SELECT webpush_application('recall_shop', 'mailto:shop@example.com')");
+  await createRole(db, 'recall_owner', ['webpush_sender']);
+  await createRole(db, 'recall_other', ['webpush_sender']);
+  await db.query("SELECT webpush_application_grant('recall_shop', 'recall_owner')");
+  const sub = await subscriber({ vendor: 'mozilla' }, 'recall_shop');
+  service.hold(sub.endpoint);
+  const id = await send(sub, 'the shop\'s');
+  await delivered(id);
+
+  const other = await connect();
+  try {
+    await other.query('SET ROLE recall_other');
+    await assert.rejects(other.query('SELECT webpush_cancel($1)', [id]), /does not exist/);
+    await assert.rejects(other.query('SELECT message_id FROM webpush.recalls'), /permission denied/);
+    await assert.rejects(other.query('SELECT location FROM webpush.history'), /permission denied/);
+    await other.query('SET ROLE webpush_monitor');
+    await assert.rejects(other.query('SELECT location FROM webpush.recalls'), /permission denied/,
+      'the monitor sees recalls but not where they go');
+    await assert.rejects(other.query('SELECT location FROM webpush.history'), /permission denied/);
+  } finally {
+    await other.end();
+  }
+  assert.equal(await recallRows(id), 0);
+
+  const owner = await connect();
+  try {
+    await owner.query('SET ROLE recall_owner');
+    assert.equal(Number((await owner.query('SELECT webpush_cancel($1) AS n', [id])).rows[0].n), 1);
+  } finally {
+    await owner.end();
+  }
+  assert.equal((await recalled(id)).status, 204);
+});
