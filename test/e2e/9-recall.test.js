@@ -10,7 +10,7 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { setUpFile, tearDownFile, createRole, connect, Session } = require('./helpers');
+const { setUpFile, tearDownFile, createRole, connect, reloadWorker, Session } = require('./helpers');
 
 let service;
 const db = new Session();
@@ -148,6 +148,26 @@ test('a Location on another origin than the endpoint is not kept', async () => {
   assert.equal((await delivered(id)).location, null);
   assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 0);
   assert.equal(await recallRows(id), 0);
+});
+
+test('the address policy holds for a message resource: a loopback Location is not connected to once private addresses are off', async () => {
+  const sub = await subscriber({ vendor: 'mozilla' });
+  service.hold(sub.endpoint);
+  const id = await send(sub, 'held, then out of reach');
+  const row = await delivered(id);
+  assert.ok(row.location);
+  await db.query('ALTER SYSTEM SET webpush.allow_private_endpoints = off');
+  try {
+    await reloadWorker(db);
+    assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 1);
+    const recall = await recalled(id);
+    assert.equal(recall.outcome, 'failed');
+    assert.match(recall.reason, /loopback/);
+    assert.equal(deletesOf(row.location).length, 0, 'no DELETE arrived');
+  } finally {
+    await db.query('ALTER SYSTEM RESET webpush.allow_private_endpoints');
+    await reloadWorker(db);
+  }
 });
 
 test('a cancel rolled back queues nothing', async () => {
