@@ -7,7 +7,8 @@
  * Built only with make WEBPUSH_TEST_HOOKS=1; the install script does not
  * declare these functions: a spec declares them in a schema of its own
  * (CREATE FUNCTION ... LANGUAGE C AS 'webpush', 'webpush_test_claim').
- * Each calls the queue's own functions (queue/claim.h, queue/record.h), as the worker does, with
+ * Each calls the queue's own functions (queue/claim.h, queue/record.h,
+ * queue/recalls.h), as the worker does, with
  * the calling backend's pid as the claimer: nothing of the queue is written
  * again here.
  */
@@ -25,6 +26,7 @@
 
 #include "support/compat.h"
 #include "queue/claim.h"
+#include "queue/recalls.h"
 #include "queue/record.h"
 #include "support/spi_util.h"
 
@@ -32,6 +34,7 @@ PG_FUNCTION_INFO_V1(webpush_test_claim);
 PG_FUNCTION_INFO_V1(webpush_test_record);
 PG_FUNCTION_INFO_V1(webpush_test_reclaim);
 PG_FUNCTION_INFO_V1(webpush_test_forget);
+PG_FUNCTION_INFO_V1(webpush_test_claim_recalls);
 
 /*
  * What this backend claimed and has not recorded yet, as the worker keeps
@@ -237,4 +240,36 @@ webpush_test_forget(PG_FUNCTION_ARGS)
 	nheld = 0;
 	queue_forget_claim_positions();
 	PG_RETURN_VOID();
+}
+
+/*
+ * webpush_test_claim_recalls(limit int): queue_claim_recalls(limit), as one
+ * turn of the worker claims the DELETEs cancels queued, each leased for a
+ * minute; one row per recall claimed.
+ */
+Datum
+webpush_test_claim_recalls(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ClaimedRecall *claimed;
+	TimestampTz next_due;
+	int			n;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("limit must not be NULL")));
+	InitMaterializedSRF(fcinfo, 0);
+	n = queue_claim_recalls(PG_GETARG_INT32(0), 60000, &claimed, &next_due);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Int64GetDatum(claimed[i].message_id);
+		values[1] = Int64GetDatum(claimed[i].subscription_id);
+		values[2] = Int32GetDatum(claimed[i].attempts);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
