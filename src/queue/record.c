@@ -203,10 +203,7 @@ is_final_undelivered(OutcomeKind kind)
 	" NULLIF(status, 0), attempts - uncounted, reason, created_at, application, user_id," \
 	" location FROM d"
 
-/*
- * Delivered: $10 the push message resources (Location) a cancel may
- * DELETE, NULL where the push service gave none that may be kept.
- */
+/* Delivered: $10 the push message resources a cancel may DELETE, or NULL. */
 #define RECORD_DELIVERED_SQL(by) \
 	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10)" FINAL_COLUMNS ", location", \
 					 "o.endpoint, text 'delivered' AS outcome, o.status," \
@@ -400,9 +397,14 @@ record_batch(const Outcome *outcomes, int n)
 	{
 		Oid			types[FINAL_ARGS + 1] = {FINAL_ARG_TYPES, TEXTARRAYOID};
 		Datum		values[FINAL_ARGS + 1];
+		bool		located = false;
 
 		final_values(values, &a);
-		values[FINAL_ARGS] = PointerGetDatum(text_array(a.locations, a.n));
+		for (int i = 0; i < a.n && !located; i++)
+			located = a.locations[i] != NULL;
+		/* None: an empty array, which ROWS FROM pads with NULLs, costs less. */
+		values[FINAL_ARGS] = PointerGetDatum(located ? text_array(a.locations, a.n) :
+											 construct_empty_array(TEXTOID));
 		execute_outcome_statement(&delivered, types, values, a.n, SPI_OK_INSERT);
 	}
 

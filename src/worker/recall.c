@@ -120,10 +120,27 @@ add_answer(RecallState *rs, int64 message_id, int64 subscription_id,
 }
 
 void
-recall_note_wanted(WorkerState *w)
+recall_note_wakeup(WorkerState *w)
 {
-	if (w->claim_wanted)
-		recall_state(w)->look_wanted = true;
+	recall_state(w)->look_wanted = true;
+}
+
+/*
+ * Whether to look for due recalls now: after a wake-up (at most every
+ * RECALL_LOOK_MIN_MS), when the next one falls due, and once a minute for
+ * what no COMMIT announced (a prepared transaction's, or one a claim
+ * leased to a worker that stopped).
+ */
+static bool
+look_due(RecallState *rs, TimestampTz now)
+{
+	if (rs->nflight >= RECALL_MAX_IN_FLIGHT)
+		return false;
+	if (rs->look_wanted && TimestampDifferenceExceeds(rs->last_look, now, RECALL_LOOK_MIN_MS))
+		return true;
+	if (TimestampDifferenceExceeds(rs->last_look, now, MAINTENANCE_INTERVAL_MS))
+		return true;
+	return rs->next_due != 0 && now >= rs->next_due;
 }
 
 /*
@@ -230,13 +247,7 @@ recall_due(RecallState *rs, TimestampTz now)
 {
 	if (rs->failures > 0 && now < rs->retry_at)
 		return false;
-	if (rs->nanswers > 0)
-		return true;
-	if (rs->nflight >= RECALL_MAX_IN_FLIGHT)
-		return false;
-	if (rs->look_wanted && TimestampDifferenceExceeds(rs->last_look, now, RECALL_LOOK_MIN_MS))
-		return true;
-	return rs->next_due != 0 && now >= rs->next_due;
+	return rs->nanswers > 0 || look_due(rs, now);
 }
 
 /*
@@ -251,9 +262,7 @@ recall_transaction(WorkerState *w, RecallState *rs, TimestampTz now)
 	VapidSigner **volatile signers = NULL;
 	SignerStatus *volatile statuses = NULL;
 	volatile int n = 0;
-	bool		look = rs->nflight < RECALL_MAX_IN_FLIGHT &&
-		((rs->look_wanted && TimestampDifferenceExceeds(rs->last_look, now, RECALL_LOOK_MIN_MS)) ||
-		 (rs->next_due != 0 && now >= rs->next_due));
+	bool		look = look_due(rs, now);
 	int			i;
 
 	pgstat_report_activity(STATE_RUNNING, "webpush: recalls");
@@ -329,7 +338,7 @@ recall_turn(WorkerState *w)
 {
 	RecallState *rs = recall_state(w);
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz at = 0;
+	TimestampTz at;
 
 	if (!http_client_ready(w->http))
 		return 0;
@@ -342,9 +351,9 @@ recall_turn(WorkerState *w)
 		return now;
 	if (rs->nflight >= RECALL_MAX_IN_FLIGHT)
 		return 0;				/* an answer wakes the worker */
-	if (rs->look_wanted)
-		at = TimestampTzPlusMilliseconds(rs->last_look, RECALL_LOOK_MIN_MS);
-	if (rs->next_due != 0 && (at == 0 || rs->next_due < at))
+	at = TimestampTzPlusMilliseconds(rs->last_look, rs->look_wanted ?
+									 RECALL_LOOK_MIN_MS : MAINTENANCE_INTERVAL_MS);
+	if (rs->next_due != 0 && rs->next_due < at)
 		at = rs->next_due;
 	return at;
 }

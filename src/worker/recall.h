@@ -22,11 +22,11 @@
 extern char *recall_location(const HttpRequest *req, const char *origin);
 
 /*
- * Step, before the turn's claim: note whether the worker was woken (a
- * COMMIT, perhaps a cancel's) or has room again; a look for due recalls
- * follows soon.
+ * A COMMIT woke the worker, perhaps a cancel's: a look for due recalls
+ * follows soon.  Only wake-ups lead to looks (and due times, and a look a
+ * minute): a worker busy with deliveries looks no more often for them.
  */
-extern void recall_note_wanted(WorkerState *w);
+extern void recall_note_wakeup(WorkerState *w);
 
 /*
  * Step: record the answers of finished recalls, claim due ones and start

@@ -633,6 +633,7 @@ wait_and_collect(WorkerState *w, long wait_ms)
 	{
 		wake_count_wakeup(w->slot);
 		w->claim_wanted = true; /* a sender committed */
+		recall_note_wakeup(w);
 	}
 	now = GetCurrentTimestamp();
 	w->room.collected_at = now;
@@ -735,7 +736,6 @@ webpush_worker_main(Datum arg)
 		TimestampTz recall_at;
 
 		start_turn(w);
-		recall_note_wanted(w);
 		wait_ms = record_finished_and_claim(w, wait_ms);
 		recall_at = recall_turn(w);
 		if (recall_at != 0)
