@@ -184,6 +184,8 @@ start_recall(WorkerState *w, RecallState *rs, const ClaimedRecall *c,
 	r->attempts = c->attempts;
 	r->expires_at = c->expires_at;
 	http_request_set_owner(r->req, r);
+	/* The token the deliveries to that origin share: no signing of its own. */
+	delivery_share_jwt(signer, ep.origin, time(NULL));
 	error = push_build_recall(signer, c->location, ep.origin, time(NULL), r->req);
 	if (error != NULL)
 	{
