@@ -654,8 +654,10 @@ for (const status of [404, 410]) {
     const listener = await listen('postgres', 'webpush_subscription_gone');
     const sub = await subscribe(`worker-gone-${status}`);
     // The first message is told to come back in 5 s; meanwhile the second
-    // learns that the subscription is gone.
-    service.respond(sub.endpoint, { status: 429, headers: { 'retry-after': '5' } }, { status });
+    // learns that the subscription is gone.  A 503: a 429's Retry-After
+    // would hold the whole host, the second message with it, and the two
+    // would go out together when it ends.
+    service.respond(sub.endpoint, { status: 503, headers: { 'retry-after': '5' } }, { status });
     await db.query('SELECT webpush_send($1::bigint, $2)', [sub.id, 'first']);
     await service.waitFor(() => service.received(sub.endpoint).length === 1);
     await until('the first one waiting for its retry', async () =>
