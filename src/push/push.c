@@ -91,8 +91,19 @@ push_location_usable(const char *location, const char *endpoint_origin,
 {
 	Endpoint	ep;
 
-	if (location == NULL ||
-		endpoint_parse(location, strlen(location), policy, &ep) != ENDPOINT_OK)
+	if (location == NULL)
+		return false;
+
+	/*
+	 * A URL is ASCII (RFC 3986); endpoint_parse refuses controls and
+	 * spaces, and libcurl's parser lets other bytes through.  Those come
+	 * from the wire, not from the database, and would be stored in the
+	 * history as text that is not of its encoding.
+	 */
+	for (const char *p = location; *p != '\0'; p++)
+		if ((unsigned char) *p >= 0x80)
+			return false;
+	if (endpoint_parse(location, strlen(location), policy, &ep) != ENDPOINT_OK)
 		return false;
 	return strcmp(ep.origin, endpoint_origin) == 0;
 }

@@ -71,10 +71,10 @@ extern const char *push_build_request(EceContext *ece, const PushMessage *msg,
 
 /*
  * Whether a 201's Location (RFC 8030 §5, the push message resource) may be
- * kept for a DELETE: an https URL, allowed by policy, on the origin
- * (scheme, host, port) the message was sent to.  A push service names its
- * own resources; a Location elsewhere would make a cancel send a signed
- * request to a host nobody subscribed to.
+ * kept for a DELETE: an https URL of ASCII characters, allowed by
+ * policy, on the origin (scheme, host, port) the message was sent to.  A
+ * push service names its own resources; a Location elsewhere would make a
+ * cancel send a signed request to a host nobody subscribed to.
  */
 extern bool push_location_usable(const char *location, const char *endpoint_origin,
 								 const EndpointPolicy *policy);

@@ -150,6 +150,24 @@ test('a Location on another origin than the endpoint is not kept', async () => {
   assert.equal(await recallRows(id), 0);
 });
 
+test('a Location that is not ASCII is not kept: its bytes would not be text of the database', async () => {
+  // Latin-1 characters go on the wire as single bytes: C3 28 is not UTF-8,
+  // E9 is not either, and neither belongs in a URL.
+  for (const tail of ['\u00c3(', '\u00e9']) {
+    const sub = await subscriber({});
+    service.respond(sub.endpoint, {
+      status: 201,
+      respondWith: async (res) => {
+        res.writeHead(201, { location: `${service.origin}/m/${tail}` });
+        res.end();
+      },
+    });
+    const id = await send(sub, 'a hostile Location');
+    assert.equal((await delivered(id)).location, null);
+    assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 0);
+  }
+});
+
 test('the address policy holds for a message resource: a loopback Location is not connected to once private addresses are off', async () => {
   const sub = await subscriber({ vendor: 'mozilla' });
   service.hold(sub.endpoint);
