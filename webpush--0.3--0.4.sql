@@ -847,8 +847,11 @@ GRANT EXECUTE ON FUNCTION webpush_application_rate(text, double precision, integ
 
 -- The push message resource of a delivered message, for a cancel's DELETE.
 ALTER TABLE webpush.history ADD COLUMN location text;
+ALTER TABLE webpush.history ADD COLUMN key_id bigint;
 COMMENT ON COLUMN webpush.history.location IS
     'delivered: the push message resource the push service answered with (Location, on the endpoint''s origin), where webpush_cancel() sends its DELETE; not granted, like the endpoint';
+COMMENT ON COLUMN webpush.history.key_id IS
+    'with a location: the VAPID key that signed the message, which signs its DELETE (the subscription may be gone by then)';
 
 -- Recalls: a cancel's DELETE of what a push service holds -------------------
 --

@@ -477,6 +477,7 @@ CREATE TABLE webpush.history (
     application     text,                   -- whose message it was
     user_id         text,                   -- the subscription's user when it was sent
     location        text,                   -- a 201's push message resource
+    key_id          bigint,                 -- with a location: the VAPID key that signed it
     PRIMARY KEY (message_id, id)
 );
 COMMENT ON TABLE webpush.history IS
@@ -500,6 +501,8 @@ SELECT pg_catalog.pg_extension_config_dump(
 
 COMMENT ON COLUMN webpush.history.location IS
     'delivered: the push message resource the push service answered with (Location, on the endpoint''s origin), where webpush_cancel() sends its DELETE; not granted, like the endpoint';
+COMMENT ON COLUMN webpush.history.key_id IS
+    'with a location: the VAPID key that signed the message, which signs its DELETE (the subscription may be gone by then)';
 
 -- Recalls: a cancel's DELETE of what a push service holds -------------------
 --

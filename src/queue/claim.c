@@ -158,6 +158,7 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 		m->ref.message_id = DatumGetInt64(v[CLAIMED_MESSAGE_ID]);
 		m->ref.subscription_id = DatumGetInt64(v[CLAIMED_SUBSCRIPTION_ID]);
 		m->key_id = null[CLAIMED_KEY_ID] ? 0 : DatumGetInt64(v[CLAIMED_KEY_ID]);
+		m->ref.key_id = m->key_id;
 		m->endpoint = copy_text(v[CLAIMED_ENDPOINT], null[CLAIMED_ENDPOINT]);
 		/* The tables' CHECK constraints guarantee these lengths. */
 		if (copy_bytes(v[CLAIMED_P256DH], null[CLAIMED_P256DH], &bytes, &len) &&

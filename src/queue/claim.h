@@ -43,6 +43,7 @@ typedef struct DeliveryRef
 	 * recorded (worker/frequency_cap.c, shmem/cap_holds.h).
 	 */
 	bool		capped;
+	int64		key_id;			/* the VAPID key that signs it, for the history */
 } DeliveryRef;
 
 /* A delivery the worker claimed, copied out of SPI memory. */

@@ -510,7 +510,7 @@ cancel_deliveries(int64 message_id, int64 *n, int64 *recalls)
 								  " r AS (INSERT INTO webpush.recalls (message_id, subscription_id,"
 								  "  application, location, key_id, expires_at)"
 								  "  SELECT h.message_id, h.subscription_id, m.application, h.location,"
-								  "   COALESCE(s.key_id, m.key_id), h.finished_at + m.ttl * interval '1 second'"
+								  "   COALESCE(h.key_id, s.key_id, m.key_id), h.finished_at + m.ttl * interval '1 second'"
 								  "  FROM webpush.history h JOIN webpush.messages m ON m.id = h.message_id"
 								  "  LEFT JOIN webpush.subscriptions s ON s.id = h.subscription_id"
 								  "  WHERE h.message_id = $1 AND h.outcome = 'delivered'"

@@ -6,6 +6,10 @@
  *		purged; the queue's gauges counted.
  *
  * Every statement is prepared once per process and kept (spi_kept_plan).
+ *
+ * Longer than 800 lines: the outcome statements share one set of arrays
+ * (OutcomeArrays, FINAL_ARRAYS) and one way of finding a claimed row
+ * (FIND_CLAIMED), which are easier to keep in step in one file.
  */
 #include "postgres.h"
 
@@ -70,6 +74,7 @@ typedef struct OutcomeArrays
 	char	  **applications;
 	char	  **user_ids;
 	char	  **locations;
+	Datum	   *key_ids;
 } OutcomeArrays;
 
 static void
@@ -91,6 +96,7 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 	a->applications = palloc(sizeof(char *) * Max(n, 1));
 	a->user_ids = palloc(sizeof(char *) * Max(n, 1));
 	a->locations = palloc(sizeof(char *) * Max(n, 1));
+	a->key_ids = palloc(sizeof(Datum) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
 		const Outcome *o = &outcomes[i];
@@ -110,6 +116,7 @@ collect(OutcomeArrays *a, const Outcome *outcomes, int n, bool (*wanted) (Outcom
 		a->applications[a->n] = (char *) o->ref.application;
 		a->user_ids[a->n] = o->ref.user_id;
 		a->locations[a->n] = o->location;
+		a->key_ids[a->n] = Int64GetDatum(o->ref.key_id);
 		a->n++;
 	}
 }
@@ -198,22 +205,23 @@ is_final_undelivered(OutcomeKind kind)
 	FIND_CLAIMED(by) "$1" \
 	"  RETURNING d.message_id, d.subscription_id, d.attempts, " outcome ") " \
 	"INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome," \
-	" status, attempts, reason, created_at, application, user_id, location) " \
+	" status, attempts, reason, created_at, application, user_id, location, key_id) " \
 	"SELECT message_id, subscription_id, COALESCE(endpoint, ''), outcome," \
 	" NULLIF(status, 0), attempts - uncounted, reason, created_at, application, user_id," \
-	" location FROM d"
+	" location, key_id FROM d"
 
-/* Delivered: $10 the push message resources a cancel may DELETE, or NULL. */
+/* Delivered: $10 the push message resources a cancel may DELETE, $11 their keys. */
 #define RECORD_DELIVERED_SQL(by) \
-	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10)" FINAL_COLUMNS ", location", \
-					 "o.endpoint, text 'delivered' AS outcome, o.status," \
+	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)" FINAL_COLUMNS \
+					 ", location, key_id", "o.endpoint, text 'delivered' AS outcome, o.status," \
 					 " NULL::text AS reason, 0 AS uncounted, o.created_at," \
-					 " o.application, o.user_id, o.location")
+					 " o.application, o.user_id, o.location, o.key_id")
 #define RECORD_UNDELIVERED_SQL(by) \
 	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)," \
 					 " pg_catalog.unnest($12)" FINAL_COLUMNS ", outcome, reason, uncounted", \
 					 "o.endpoint, o.outcome, o.status, o.reason, o.uncounted," \
-					 " o.created_at, o.application, o.user_id, NULL::text AS location")
+					 " o.created_at, o.application, o.user_id, NULL::text AS location," \
+					 " NULL::bigint AS key_id")
 
 /* Retries wait for their next attempt. */
 #define RECORD_RETRY_SQL(by) \
@@ -370,7 +378,7 @@ static void
 record_batch(const Outcome *outcomes, int n)
 {
 	static OutcomeStatement delivered = {
-		RECORD_DELIVERED_SQL(BY_TID), RECORD_DELIVERED_SQL(BY_KEY), FINAL_ARGS + 1, NULL, NULL
+		RECORD_DELIVERED_SQL(BY_TID), RECORD_DELIVERED_SQL(BY_KEY), FINAL_ARGS + 2, NULL, NULL
 	};
 	static OutcomeStatement undelivered = {
 		RECORD_UNDELIVERED_SQL(BY_TID), RECORD_UNDELIVERED_SQL(BY_KEY), FINAL_ARGS + 3, NULL, NULL
@@ -395,16 +403,18 @@ record_batch(const Outcome *outcomes, int n)
 	collect(&a, outcomes, n, is_delivered);
 	if (a.n > 0)
 	{
-		Oid			types[FINAL_ARGS + 1] = {FINAL_ARG_TYPES, TEXTARRAYOID};
-		Datum		values[FINAL_ARGS + 1];
+		Oid			types[FINAL_ARGS + 2] = {FINAL_ARG_TYPES, TEXTARRAYOID, INT8ARRAYOID};
+		Datum		values[FINAL_ARGS + 2];
 		bool		located = false;
 
 		final_values(values, &a);
 		for (int i = 0; i < a.n && !located; i++)
 			located = a.locations[i] != NULL;
-		/* None: an empty array, which ROWS FROM pads with NULLs, costs less. */
+		/* None: empty arrays, which ROWS FROM pads with NULLs, cost less. */
 		values[FINAL_ARGS] = PointerGetDatum(located ? text_array(a.locations, a.n) :
 											 construct_empty_array(TEXTOID));
+		values[FINAL_ARGS + 1] = PointerGetDatum(located ? datum_array(a.key_ids, a.n, INT8OID) :
+												 construct_empty_array(INT8OID));
 		execute_outcome_statement(&delivered, types, values, a.n, SPI_OK_INSERT);
 	}
 

@@ -188,6 +188,22 @@ test('the address policy holds for a message resource: a loopback Location is no
   }
 });
 
+test('a message held at the push service is recalled after the application removed its subscription: signed with the key the history kept', async () => {
+  const sub = await subscriber({ vendor: 'mozilla' });
+  await db.query('SELECT webpush_subscribe($1, $2)', [{ endpoint: sub.endpoint, keys: sub.keys }, 'logged-out']);
+  service.hold(sub.endpoint);
+  const id = await send(sub, 'held, then the user logs out');
+  await delivered(id);
+  // A log-out on the server: the browser is still subscribed, and would
+  // get what the push service holds for it.
+  await db.query("SELECT webpush_unsubscribe_user('logged-out')");
+  assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 1, 'a DELETE is queued');
+  const recall = await recalled(id);
+  service.release(sub.endpoint);
+  assert.deepEqual([recall.outcome, recall.status], ['recalled', 204]);
+  assert.equal(service.browser(sub.endpoint).length, 0, 'the cancelled message never reaches the browser');
+});
+
 test('a cancel rolled back queues nothing', async () => {
   const sub = await subscriber({ vendor: 'mozilla' });
   service.hold(sub.endpoint);
