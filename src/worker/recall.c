@@ -225,8 +225,24 @@ recall_collect(WorkerState *w, HttpRequest *done)
 			add_answer(rs, r->message_id, r->subscription_id, "recalled", verdict.status, NULL, 0);
 			break;
 		case VERDICT_GONE:
-			add_answer(rs, r->message_id, r->subscription_id, "gone", verdict.status,
-					   verdict.reason, 0);
+			{
+				/*
+				 * Not the subscription, the message: taken by the browser,
+				 * expired, or deleted by an earlier try whose answer was
+				 * lost (a worker stopped while it was in flight).
+				 */
+				const char *prefix = "subscription gone: ";
+				const char *answer = verdict.reason;
+				char		reason[sizeof(verdict.reason) + 64];
+
+				if (strncmp(answer, prefix, strlen(prefix)) == 0)
+					answer += strlen(prefix);
+				snprintf(reason, sizeof(reason),
+						 "not held any more (taken by the browser, expired, or deleted by an earlier try): %s",
+						 answer);
+				add_answer(rs, r->message_id, r->subscription_id, "gone", verdict.status,
+						   reason, 0);
+			}
 			break;
 		case VERDICT_RETRY:
 			add_answer(rs, r->message_id, r->subscription_id, NULL, verdict.status,

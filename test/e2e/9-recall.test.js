@@ -101,6 +101,7 @@ test('a message the browser has already gets a 404, recorded, and nothing else b
   assert.equal(recall.outcome, 'gone');
   assert.equal(recall.status, 404);
   assert.equal(recall.attempts, 1, 'a 404 is not tried again');
+  assert.match(recall.reason, /^not held any more \(/, 'the message is gone, not the subscription');
   assert.equal(deletesOf(row.location).length, 1);
   assert.equal(service.browser(sub.endpoint).length, 1);
   assert.equal(Number(await value('SELECT count(*) FROM webpush.subscriptions WHERE id = $1', [sub.id])), 1,
