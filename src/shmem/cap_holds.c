@@ -13,7 +13,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
-#include "support/compat.h"
+#include "shmem/areas.h"
 #include "shmem/cap_holds.h"
 
 #define CAP_HOLDS_TRANCHE "webpush frequency caps"
@@ -30,11 +30,6 @@ static LWLock *holds_lock = NULL;
 static bool exit_registered = false;
 static bool full_logged = false;
 
-#ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
 static Size
 holds_shmem_size(void)
 {
@@ -48,24 +43,11 @@ request_shmem(void)
 	RequestNamedLWLockTranche(CAP_HOLDS_TRANCHE, 1);
 }
 
-#ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
 static void
-holds_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	request_shmem();
-}
-#endif
-
-static void
-holds_shmem_startup(void)
+attach_shmem(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	shared = ShmemInitStruct("webpush frequency caps", holds_shmem_size(), &found);
 	book = (CapBook *) ((char *) shared + MAXALIGN(sizeof(CapHoldsShared)));
 	if (!found)
@@ -74,20 +56,12 @@ holds_shmem_startup(void)
 		cap_book_init(book, CAP_HOLDS_MAX, (int64) CAP_HOLDS_KEEP_MS * 1000);
 	}
 	holds_lock = &(GetNamedLWLockTranche(CAP_HOLDS_TRANCHE))->lock;
-	LWLockRelease(AddinShmemInitLock);
 }
 
 void
 cap_holds_request_shmem(void)
 {
-#ifdef WEBPUSH_HAVE_SHMEM_REQUEST_HOOK
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = holds_shmem_request;
-#else
-	request_shmem();
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = holds_shmem_startup;
+	shmem_area_register(request_shmem, attach_shmem);
 }
 
 uint64
