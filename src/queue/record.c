@@ -215,7 +215,8 @@ is_final_undelivered(OutcomeKind kind)
 	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)" FINAL_COLUMNS \
 					 ", location, key_id", "o.endpoint, text 'delivered' AS outcome, o.status," \
 					 " NULL::text AS reason, 0 AS uncounted, o.created_at," \
-					 " o.application, o.user_id, o.location, o.key_id")
+					 " o.application, o.user_id, o.location," \
+					 " CASE WHEN o.location IS NOT NULL THEN o.key_id END AS key_id")
 #define RECORD_UNDELIVERED_SQL(by) \
 	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)," \
 					 " pg_catalog.unnest($12)" FINAL_COLUMNS ", outcome, reason, uncounted", \
