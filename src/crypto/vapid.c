@@ -310,27 +310,42 @@ vapid_jwt_for_origin(VapidSigner *signer, const char *origin, time_t now)
 	return vapid_jwt_keep(signer, origin, jwt, exp);
 }
 
+/* SHA-256 of parts (each with its NUL: none holds one) into id. */
+static int
+hash_parts(const char *const *parts, int nparts, uint8_t id[VAPID_TOKEN_ID_LEN])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned int len = 0;
+	int			ok;
+
+	ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+	for (int i = 0; ok && i < nparts; i++)
+		ok = EVP_DigestUpdate(md, parts[i], strlen(parts[i]) + 1) == 1;
+	ok = ok && EVP_DigestFinal_ex(md, id, &len) == 1 && len == VAPID_TOKEN_ID_LEN;
+	EVP_MD_CTX_free(md);
+	return ok ? 0 : -1;
+}
+
 int
 vapid_token_id(const VapidSigner *signer, const char *origin,
 			   uint8_t id[VAPID_TOKEN_ID_LEN])
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned int len = 0;
-	int			rc = -1;
-
 	/*
 	 * The NULs end the public key, the subject and the origin, which hold
 	 * none, so no two different triples hash the same bytes.
 	 */
-	if (md != NULL &&
-		EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
-		EVP_DigestUpdate(md, signer->public_b64, strlen(signer->public_b64) + 1) == 1 &&
-		EVP_DigestUpdate(md, signer->subject, strlen(signer->subject) + 1) == 1 &&
-		EVP_DigestUpdate(md, origin, strlen(origin) + 1) == 1 &&
-		EVP_DigestFinal_ex(md, id, &len) == 1 && len == VAPID_TOKEN_ID_LEN)
-		rc = 0;
-	EVP_MD_CTX_free(md);
-	return rc;
+	const char *const parts[] = {signer->public_b64, signer->subject, origin};
+
+	return hash_parts(parts, 3, id);
+}
+
+int
+vapid_audience_id(const VapidSigner *signer, const char *origin,
+				  uint8_t id[VAPID_TOKEN_ID_LEN])
+{
+	const char *const parts[] = {"audience", signer->public_b64, origin};
+
+	return hash_parts(parts, 3, id);
 }
 
 

@@ -20,6 +20,11 @@
 #define VAPID_JWT_LIFETIME		(12 * 60 * 60)
 /* Re-sign a cached JWT once less than this is left before its exp. */
 #define VAPID_JWT_REFRESH_MARGIN (60 * 60)
+/*
+ * Apple refuses a new JWT for an audience and key signed within this long
+ * of the last one it saw (PROTOCOL.md, each push service's rules).
+ */
+#define VAPID_JWT_RESIGN_AFTER	(60 * 60)
 #define VAPID_JWT_MAX_LEN		2048
 
 typedef enum VapidImportResult
@@ -95,6 +100,14 @@ extern const char *vapid_jwt_keep(VapidSigner *signer, const char *origin,
 #define VAPID_TOKEN_ID_LEN 32
 extern int	vapid_token_id(const VapidSigner *signer, const char *origin,
 						   uint8_t id[VAPID_TOKEN_ID_LEN]);
+
+/*
+ * What a push service counts new tokens by: a SHA-256 of the signer's
+ * public key and the origin, whatever the subject.  Returns 0, or -1 when
+ * out of memory.
+ */
+extern int	vapid_audience_id(const VapidSigner *signer, const char *origin,
+							  uint8_t id[VAPID_TOKEN_ID_LEN]);
 
 /* Sign a JWT for aud/sub/exp into out; returns its length or -1. */
 extern long vapid_jwt_sign(EVP_PKEY *key, const char *aud, const char *sub,

@@ -7,10 +7,24 @@
  * token is missing or due to be signed again (once per key and origin in
  * eleven hours), never per message, so it is not contended; holding it
  * while signing (some 50 microseconds) is what keeps two processes from
- * both signing.
+ * both signing.  It is held while the file is written too: that happens
+ * once per new token, and keeps two writers from interleaving.
+ *
+ * The file: a header (magic, version, count), the entries (id, audience,
+ * signed_at, exp, length, the JWT's bytes) and a CRC-32C of all that.  A
+ * file that does not read back whole is logged and ignored: its tokens are
+ * then signed again, as without the file.
  */
 #include "postgres.h"
 
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "port/pg_crc32c.h"
+#include "storage/fd.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
@@ -19,14 +33,35 @@
 #include "shmem/tokens.h"
 
 #define TOKENS_TRANCHE "webpush tokens"
+#define TOKENS_FILE_MAGIC 0x57505654	/* "WPVT" */
+#define TOKENS_FILE_VERSION 1
 
 typedef struct TokenEntry
 {
 	uint8		id[VAPID_TOKEN_ID_LEN]; /* hash key */
+	uint8		audience[VAPID_TOKEN_ID_LEN];
+	int64		signed_at;
 	int64		exp;
 	uint16		len;
 	char		jwt[TOKENS_JWT_MAX + 1];
 } TokenEntry;
+
+/* An entry in the file, before its JWT's len bytes. */
+typedef struct TokenFileEntry
+{
+	uint8		id[VAPID_TOKEN_ID_LEN];
+	uint8		audience[VAPID_TOKEN_ID_LEN];
+	int64		signed_at;
+	int64		exp;
+	uint16		len;
+} TokenFileEntry;
+
+typedef struct TokenFileHeader
+{
+	uint32		magic;
+	uint32		version;
+	uint32		count;
+} TokenFileHeader;
 
 static LWLock *tokens_lock = NULL;
 static HTAB *tokens = NULL;
@@ -38,6 +73,8 @@ request_shmem(void)
 	RequestAddinShmemSpace(hash_estimate_size(TOKENS_MAX, sizeof(TokenEntry)));
 	RequestNamedLWLockTranche(TOKENS_TRANCHE, 1);
 }
+
+static void load_tokens(void);
 
 static void
 attach_shmem(void)
@@ -51,6 +88,13 @@ attach_shmem(void)
 	tokens = ShmemInitHash("webpush tokens", TOKENS_MAX, TOKENS_MAX,
 						   &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	tokens_lock = &(GetNamedLWLockTranche(TOKENS_TRANCHE))->lock;
+
+	/*
+	 * The postmaster creates the table, at start and after a crash; the
+	 * processes it starts find it filled (EXEC_BACKEND builds attach again).
+	 */
+	if (!IsUnderPostmaster)
+		load_tokens();
 }
 
 void
@@ -89,6 +133,28 @@ shared_token_find(const uint8 id[VAPID_TOKEN_ID_LEN], int64 valid_after,
 	return entry->len;
 }
 
+long
+shared_token_find_recent(const uint8 audience[VAPID_TOKEN_ID_LEN], int64 signed_after,
+						 char *jwt, size_t cap, int64 *signed_at)
+{
+	HASH_SEQ_STATUS seq;
+	TokenEntry *entry;
+	TokenEntry *found = NULL;
+
+	Assert(LWLockHeldByMeInMode(tokens_lock, LW_EXCLUSIVE));
+	hash_seq_init(&seq, tokens);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		if (memcmp(entry->audience, audience, VAPID_TOKEN_ID_LEN) == 0 &&
+			entry->signed_at > signed_after && entry->len < cap &&
+			(found == NULL || entry->signed_at > found->signed_at))
+			found = entry;
+	if (found == NULL)
+		return -1;
+	memcpy(jwt, found->jwt, found->len + 1);
+	*signed_at = found->signed_at;
+	return found->len;
+}
+
 /* Room for a new token: the ones no process takes any more go. */
 static void
 remove_stale(int64 stale_after)
@@ -102,9 +168,13 @@ remove_stale(int64 stale_after)
 			(void) hash_search(tokens, entry->id, HASH_REMOVE, NULL);
 }
 
+static void save_tokens(void);
+
 bool
-shared_token_store(const uint8 id[VAPID_TOKEN_ID_LEN], const char *jwt,
-				   size_t len, int64 exp, int64 stale_after)
+shared_token_store(const uint8 id[VAPID_TOKEN_ID_LEN],
+				   const uint8 audience[VAPID_TOKEN_ID_LEN],
+				   const char *jwt, size_t len,
+				   int64 signed_at, int64 exp, int64 stale_after)
 {
 	TokenEntry *entry;
 
@@ -128,9 +198,182 @@ shared_token_store(const uint8 id[VAPID_TOKEN_ID_LEN], const char *jwt,
 		full_logged = true;
 		return false;
 	}
+	memcpy(entry->audience, audience, VAPID_TOKEN_ID_LEN);
 	memcpy(entry->jwt, jwt, len);
 	entry->jwt[len] = '\0';
 	entry->len = (uint16) len;
+	entry->signed_at = signed_at;
 	entry->exp = exp;
+	save_tokens();
 	return true;
+}
+
+/* The file ------------------------------------------------------------- */
+
+/*
+ * Write the whole table to TOKENS_FILE: to a temporary file first, then
+ * renamed over the old one with both made durable, so that a crash leaves
+ * the old file or the new one, never half of one.
+ */
+static void
+save_tokens(void)
+{
+	const char *tmp = TOKENS_FILE ".tmp";
+	StringInfoData buf;
+	TokenFileHeader header;
+	HASH_SEQ_STATUS seq;
+	TokenEntry *entry;
+	pg_crc32c	crc;
+	int			fd;
+	bool		ok;
+
+	initStringInfo(&buf);
+	memset(&header, 0, sizeof(header));
+	header.magic = TOKENS_FILE_MAGIC;
+	header.version = TOKENS_FILE_VERSION;
+	header.count = (uint32) hash_get_num_entries(tokens);
+	appendBinaryStringInfo(&buf, (const char *) &header, sizeof(header));
+	hash_seq_init(&seq, tokens);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		TokenFileEntry fe;
+
+		memset(&fe, 0, sizeof(fe));
+		memcpy(fe.id, entry->id, VAPID_TOKEN_ID_LEN);
+		memcpy(fe.audience, entry->audience, VAPID_TOKEN_ID_LEN);
+		fe.signed_at = entry->signed_at;
+		fe.exp = entry->exp;
+		fe.len = entry->len;
+		appendBinaryStringInfo(&buf, (const char *) &fe, sizeof(fe));
+		appendBinaryStringInfo(&buf, entry->jwt, entry->len);
+	}
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, buf.data, buf.len);
+	FIN_CRC32C(crc);
+	appendBinaryStringInfo(&buf, (const char *) &crc, sizeof(crc));
+
+	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	ok = fd >= 0 && write(fd, buf.data, buf.len) == buf.len;
+	if (!ok)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("webpush: could not write file \"%s\": %m", tmp),
+				 errdetail("The shared VAPID tokens are not kept over a restart; Apple refuses a new one within the hour of the last.")));
+	if (fd >= 0 && CloseTransientFile(fd) != 0 && ok)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("webpush: could not close file \"%s\": %m", tmp)));
+		ok = false;
+	}
+	if (ok)
+		(void) durable_rename(tmp, TOKENS_FILE, LOG);
+	else
+		(void) unlink(tmp);
+	explicit_bzero(buf.data, buf.len);
+	pfree(buf.data);
+}
+
+/*
+ * Read back what TOKENS_FILE holds into the new table: the tokens still
+ * valid, as many as fit.  A missing file is the first start's case.
+ */
+static void
+load_tokens(void)
+{
+	FILE	   *file;
+	char	   *data = NULL;
+	long		size = -1;
+	const char *problem = NULL;
+	TokenFileHeader header;
+	pg_crc32c	crc;
+	pg_crc32c	stored;
+	int64		now = (int64) time(NULL);
+	size_t		offset;
+
+	memset(&header, 0, sizeof(header));
+	file = AllocateFile(TOKENS_FILE, PG_BINARY_R);
+	if (file == NULL)
+	{
+		if (errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("webpush: could not open file \"%s\": %m", TOKENS_FILE)));
+		return;
+	}
+	if (fseek(file, 0, SEEK_END) == 0)
+		size = ftell(file);
+	if (size < (long) (sizeof(header) + sizeof(crc)) ||
+		size > (long) (sizeof(header) + sizeof(crc) +
+					   (long) TOKENS_MAX * (sizeof(TokenFileEntry) + TOKENS_JWT_MAX)))
+		problem = "its size is not that of a token file";
+	else
+	{
+		data = palloc(size);
+		if (fseek(file, 0, SEEK_SET) != 0 || fread(data, 1, size, file) != (size_t) size)
+			problem = "it could not be read";
+	}
+	FreeFile(file);
+
+	if (problem == NULL)
+	{
+		INIT_CRC32C(crc);
+		COMP_CRC32C(crc, data, size - sizeof(crc));
+		FIN_CRC32C(crc);
+		memcpy(&stored, data + size - sizeof(crc), sizeof(crc));
+		memcpy(&header, data, sizeof(header));
+		if (!EQ_CRC32C(crc, stored))
+			problem = "its checksum does not match";
+		else if (header.magic != TOKENS_FILE_MAGIC || header.version != TOKENS_FILE_VERSION)
+			problem = "it is not a token file of this version";
+	}
+	offset = sizeof(header);
+	for (uint32 i = 0; problem == NULL && i < header.count; i++)
+	{
+		TokenFileEntry fe;
+		TokenEntry *entry;
+
+		if (offset + sizeof(fe) > size - sizeof(crc))
+		{
+			problem = "it ends inside an entry";
+			break;
+		}
+		memcpy(&fe, data + offset, sizeof(fe));
+		offset += sizeof(fe);
+		if (fe.len > TOKENS_JWT_MAX || offset + fe.len > size - sizeof(crc))
+		{
+			problem = "an entry is longer than a token";
+			break;
+		}
+		/* Expired ones stay behind; so do ones that no longer fit. */
+		if (fe.exp > now &&
+			(entry = hash_search(tokens, fe.id, HASH_ENTER_NULL, NULL)) != NULL)
+		{
+			memcpy(entry->audience, fe.audience, VAPID_TOKEN_ID_LEN);
+			entry->signed_at = fe.signed_at;
+			entry->exp = fe.exp;
+			entry->len = fe.len;
+			memcpy(entry->jwt, data + offset, fe.len);
+			entry->jwt[fe.len] = '\0';
+		}
+		offset += fe.len;
+	}
+	if (problem != NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		TokenEntry *entry;
+
+		ereport(LOG,
+				(errmsg("webpush: ignoring file \"%s\": %s", TOKENS_FILE, problem),
+				 errdetail("The VAPID tokens signed before the restart are signed again; Apple refuses a new one within the hour of the last.")));
+		/* Nothing half read stays. */
+		hash_seq_init(&seq, tokens);
+		while ((entry = hash_seq_search(&seq)) != NULL)
+			(void) hash_search(tokens, entry->id, HASH_REMOVE, NULL);
+	}
+	if (data != NULL)
+	{
+		explicit_bzero(data, size);
+		pfree(data);
+	}
 }

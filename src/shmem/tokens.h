@@ -7,8 +7,18 @@
  *		many processes send with that key.  Apple refuses a token signed
  *		again within the hour.
  *
- * The JWTs are bearer credentials: shared memory is readable by server
- * processes only, and nothing here is visible from SQL.
+ * The table outlives a restart, and the crash and restart of the server
+ * after a process fails: each new token is written, with the others, to
+ * the file TOKENS_FILE in the data directory, and the postmaster reads
+ * back the ones still valid when it creates the table.  Without that, the
+ * first token after a restart would be a new one, which Apple refuses
+ * within the hour of the last.
+ *
+ * The JWTs are bearer credentials, bound to one push service and valid for
+ * hours: shared memory is readable by server processes only, the file by
+ * the server's operating system user (with the data directory's mode, as
+ * the tables that hold the private keys), and nothing here is visible from
+ * SQL.
  *
  * The table exists only when the library is preloaded.  It holds
  * TOKENS_MAX tokens of at most TOKENS_JWT_MAX bytes; a token no longer
@@ -27,6 +37,8 @@
 #define TOKENS_MAX 1024
 /* A JWT for a usual origin and subject is under 300 bytes. */
 #define TOKENS_JWT_MAX 768
+/* In the data directory; replaced whole (durable_rename) at each store. */
+#define TOKENS_FILE "webpush_vapid_tokens"
 
 /* From _PG_init when preloaded. */
 extern void tokens_request_shmem(void);
@@ -50,12 +62,25 @@ extern long shared_token_find(const uint8 id[VAPID_TOKEN_ID_LEN], int64 valid_af
 							  char *jwt, size_t cap, int64 *exp);
 
 /*
- * Under the lock: store jwt (len bytes) with its exp under id, replacing
- * what was there.  When the table is full, tokens whose exp is not after
+ * Under the lock: a token for audience (crypto/vapid.h's audience id: the
+ * key and origin, whatever the subject) signed after signed_after, copied
+ * as shared_token_find does with when it was signed; its length, or -1.
+ */
+extern long shared_token_find_recent(const uint8 audience[VAPID_TOKEN_ID_LEN],
+									 int64 signed_after, char *jwt, size_t cap,
+									 int64 *signed_at);
+
+/*
+ * Under the lock: store jwt (len bytes), signed at signed_at for audience
+ * and valid until exp, under id, replacing what was there, and write the
+ * table to TOKENS_FILE (a failure is logged: the token is shared all the
+ * same).  When the table is full, tokens whose exp is not after
  * stale_after make room first.  False when the JWT is longer than
  * TOKENS_JWT_MAX or there is no room.
  */
-extern bool shared_token_store(const uint8 id[VAPID_TOKEN_ID_LEN], const char *jwt,
-							   size_t len, int64 exp, int64 stale_after);
+extern bool shared_token_store(const uint8 id[VAPID_TOKEN_ID_LEN],
+							   const uint8 audience[VAPID_TOKEN_ID_LEN],
+							   const char *jwt, size_t len,
+							   int64 signed_at, int64 exp, int64 stale_after);
 
 #endif							/* WEBPUSH_SHMEM_TOKENS_H */

@@ -181,27 +181,44 @@ delivery_forget_keys(void)
  * memory is consulted only on a miss, not per message.  Without shared
  * memory, or without room there, the signer signs its own
  * (vapid_jwt_for_origin).
+ *
+ * A token for the same key and origin with another subject, signed within
+ * the hour, is taken in place of a new one until it is an hour old: Apple
+ * refuses a new token sooner, and counts them by key and audience only.
+ * That is the case of a subject just changed.
  */
 void
 delivery_share_jwt(VapidSigner *signer, const char *origin, time_t now)
 {
 	uint8		id[VAPID_TOKEN_ID_LEN];
+	uint8		audience[VAPID_TOKEN_ID_LEN];
 	char		jwt[VAPID_JWT_MAX_LEN];
 	int64		exp = 0;
+	int64		signed_at;
 	long long	signed_exp;
 	long		len;
 	int64		due = (int64) now + VAPID_JWT_REFRESH_MARGIN;
 
 	if (vapid_jwt_cached(signer, origin, now) != NULL ||
-		vapid_token_id(signer, origin, id) != 0 || !shared_tokens_lock())
+		vapid_token_id(signer, origin, id) != 0 ||
+		vapid_audience_id(signer, origin, audience) != 0 || !shared_tokens_lock())
 		return;
 	len = shared_token_find(id, due, jwt, sizeof(jwt), &exp);
+	if (len < 0)
+	{
+		len = shared_token_find_recent(audience, (int64) now - VAPID_JWT_RESIGN_AFTER,
+									   jwt, sizeof(jwt), &signed_at);
+		/* Kept here until its hour is up: due then, as the cache counts. */
+		if (len >= 0)
+			exp = signed_at + VAPID_JWT_RESIGN_AFTER + VAPID_JWT_REFRESH_MARGIN;
+	}
 	if (len < 0)
 	{
 		len = vapid_jwt_sign_new(signer, origin, now, jwt, sizeof(jwt), &signed_exp);
 		exp = (int64) signed_exp;
 		if (len >= 0)
-			(void) shared_token_store(id, jwt, (size_t) len, exp, due);
+			(void) shared_token_store(id, audience, jwt, (size_t) len,
+									  (int64) now, exp, due);
 	}
 	shared_tokens_unlock();
 	if (len >= 0)

@@ -12,7 +12,7 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const http2 = require('node:http2');
 const jose = require('jose');
-const { setUpFile, tearDownFile, reloadWorker, restartWith, workerPids, Session, caFile } = require('./helpers');
+const { setUpFile, tearDownFile, reloadWorker, restartWith, workerPids, Session, caFile, serverLog } = require('./helpers');
 const { VENDORS } = require('../push-service');
 
 let service;
@@ -309,4 +309,101 @@ test('two workers sending to Apple for one application: no token signed again wi
   } finally {
     await restartWith(db, { 'webpush.workers': null, 'webpush.batch_size': null });
   }
+});
+
+// Waits for n outcomes of subscription id, all delivered: the JWT of each.
+async function deliveredJwts(sub, n) {
+  const rows = await history(sub.id, n);
+  assert.deepEqual(rows.map((r) => [r.outcome, r.reason]), Array(n).fill(['delivered', null]));
+  return service.received(sub.endpoint).map(jwtOf);
+}
+
+test('Apple gets the token of before a restart and a crash after them, not a new one it refuses within the hour', async () => {
+  await db.query("SELECT webpush_application('vendors_restart', 'mailto:ops@example.com')");
+  const sub = await vendorSubscriber('apple', 'vendors_restart');
+  const rejected = service.rejections.length;
+  await db.query("SELECT webpush_send($1::bigint, 'before')", [sub.id]);
+  const [first] = await deliveredJwts(sub, 1);
+
+  await restartWith(db, {});
+  await db.query("SELECT webpush_send($1::bigint, 'after a restart')", [sub.id]);
+  assert.deepEqual(await deliveredJwts(sub, 2), [first, first]);
+
+  // A process that dies on a signal restarts the whole server, shared
+  // memory included.
+  const killed = Number(await value("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker'"));
+  await db.end();
+  process.kill(killed, 'SIGKILL');
+  await until('the server back after the crash, with a new worker', async () => {
+    try {
+      await db.connect();
+      const pid = await value("SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker'");
+      if (pid !== undefined && Number(pid) !== killed) return true;
+    } catch (e) { /* not back yet */ }
+    await db.end().catch(() => {});
+    return false;
+  });
+  await db.query("SELECT webpush_send($1::bigint, 'after a crash')", [sub.id]);
+  assert.deepEqual(await deliveredJwts(sub, 3), [first, first, first]);
+  // A session's own send takes it too.
+  assert.equal(await value('SELECT status FROM webpush_send_now($1::bigint, $2)', [sub.id, 'now']), 201);
+  assert.equal(jwtOf(service.received(sub.endpoint).at(-1)), first);
+  assert.deepEqual(service.rejections.slice(rejected), []);
+});
+
+test("an application's subject changed: Apple gets the token it saw until that is an hour old", async () => {
+  await db.query("SELECT webpush_application('vendors_subject', 'mailto:ops@example.com')");
+  const sub = await vendorSubscriber('apple', 'vendors_subject');
+  const rejected = service.rejections.length;
+  await db.query("SELECT webpush_send($1::bigint, 'before')", [sub.id]);
+  const [first] = await deliveredJwts(sub, 1);
+  assert.equal(jose.decodeJwt(first).sub, 'mailto:ops@example.com');
+
+  await db.query("SELECT webpush_application('vendors_subject', 'mailto:push@example.com')");
+  await db.query("SELECT webpush_send($1::bigint, 'after')", [sub.id]);
+  assert.deepEqual(await deliveredJwts(sub, 2), [first, first]);
+  assert.equal(jwtOf(service.received(sub.endpoint).at(-1)), first);
+  assert.equal(await value('SELECT status FROM webpush_send_now($1::bigint, $2)', [sub.id, 'now']), 201);
+  assert.equal(jwtOf(service.received(sub.endpoint).at(-1)), first);
+  assert.deepEqual(service.rejections.slice(rejected), []);
+});
+
+// CRC-32C (Castagnoli, reflected), as PostgreSQL's pg_crc32c computes it.
+function crc32c(bytes) {
+  let crc = 0xffffffff;
+  for (const b of bytes) {
+    crc ^= b;
+    for (let k = 0; k < 8; k++) crc = (crc >>> 1) ^ (0x82f63b78 & -(crc & 1));
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+// Bytes followed by their CRC-32C, little-endian as this machine stores it.
+const withCrc = (bytes) => {
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32LE(crc32c(bytes));
+  return Buffer.concat([bytes, crc]);
+};
+
+test('a token file cut short or changed is logged and ignored at the restart: the server starts and signs new ones', async () => {
+  const file = `${process.env.PGDATA}/webpush_vapid_tokens`;
+  const sub = await vendorSubscriber('mozilla');
+  const whole = fs.readFileSync(file);
+  assert.ok(whole.length > 100, 'the tokens signed so far are in the file');
+  assert.equal(withCrc(whole.subarray(0, -4)).compare(whole), 0, 'its checksum is a CRC-32C of the rest');
+  for (const [what, bytes] of [['cut short', whole.subarray(0, whole.length - 7)],
+    ['one byte changed', Buffer.concat([whole.subarray(0, 60), Buffer.from([whole[60] ^ 1]), whole.subarray(61)])],
+    // With its checksum right, so that the entries are read: past the end.
+    ['a count larger than its entries', withCrc(Buffer.concat([whole.subarray(0, 8), Buffer.from([255, 255, 0, 0]), whole.subarray(12, -4)]))],
+    ['a JWT longer than the file', withCrc(Buffer.concat([whole.subarray(0, 12 + 80), Buffer.from([255, 2]), whole.subarray(12 + 82, -4)]))]]) {
+    fs.writeFileSync(file, bytes);
+    const log = serverLog();
+    await restartWith(db, {});
+    await log.flushed(db);
+    assert.match(log.text(), /webpush: ignoring file "webpush_vapid_tokens": /, what);
+    const before = service.received(sub.endpoint).length;
+    await db.query("SELECT webpush_send($1::bigint, $2)", [sub.id, what]);
+    await until(`delivered after the file was ${what}`, async () => service.received(sub.endpoint).length === before + 1);
+  }
+  // The new token is written whole again.
+  assert.ok(fs.readFileSync(file).length > 100);
 });

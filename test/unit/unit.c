@@ -701,6 +701,16 @@ test_vapid_shared(void)
 		  memcmp(id, other, sizeof(id)) != 0, "another subject: another id");
 	CHECK(vapid_token_id(signer, "https://b.example", other) == 0 &&
 		  memcmp(id, other, sizeof(id)) != 0, "another origin: another id");
+	CHECK(vapid_audience_id(signer, "https://a.example", id) == 0 &&
+		  vapid_audience_id(resubject, "https://a.example", other) == 0 &&
+		  memcmp(id, other, sizeof(id)) == 0,
+		  "another subject: the same audience id (a push service counts tokens by key and origin)");
+	CHECK(vapid_token_id(signer, "https://a.example", other) == 0 &&
+		  memcmp(id, other, sizeof(id)) != 0, "an audience id is never a token id");
+	CHECK(vapid_audience_id(rotated, "https://a.example", other) == 0 &&
+		  memcmp(id, other, sizeof(id)) != 0, "another key: another audience id");
+	CHECK(vapid_audience_id(signer, "https://b.example", other) == 0 &&
+		  memcmp(id, other, sizeof(id)) != 0, "another origin: another audience id");
 
 	CHECK(vapid_jwt_cached(signer, "https://a.example", now) == NULL, "nothing cached yet");
 	CHECK(vapid_jwt_sign_new(signer, "https://a.example", now, jwt, sizeof(jwt), &exp) > 0 &&
