@@ -32,7 +32,7 @@ else
 fi
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 # The per-message crypto floor, for comparison with the worker's CPU figure:
-# bench.js runs it before and after the drain.
+# bench.js runs it before and after each drain.
 cc -O2 -Isrc bench/crypto_bound.c src/crypto/p256.c src/crypto/random_pool.c -lcrypto -o "$work/crypto_bound"
 BENCH_CRYPTO_BOUND=$work/crypto_bound BENCH_SINK="${BENCH_SINK:-}" node bench/bench.js
 if [ "${BENCH_MODE:-}" = "callgrind" ]; then

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The throughput benchmark (bench/): the worker against npm web-push on this
 # machine.  Everything is set through the environment (docs/performance.md):
-#   BENCH_N          notifications per run (10,000; 3,000 for callgrind)
+#   BENCH_N          notifications per drain (10,000; 3,000 for callgrind)
+#   BENCH_DRAINS     drains measured in compare and worker modes, each
+#                    between two measurements of the floor; the median
+#                    one's figures are printed in full (3)
 #   BENCH_MODE       compare (default); million: one broadcast to 1,000,000
 #                    (BENCH_RECIPIENTS) and its drain; worker: skip
 #                    the web-push run; valgrind: the server under memcheck;
@@ -87,7 +90,7 @@ if [ "${BENCH_MODE:-}" = "queue" ]; then
     exit
 fi
 # A subshell, so that as_test_user's clean-up trap does not replace ours.
-(as_test_user webpush-bench-tree env BENCH_N="${BENCH_N:-}" BENCH_MODE="${BENCH_MODE:-compare}" BENCH_SINK="$sink" \
+(as_test_user webpush-bench-tree env BENCH_N="${BENCH_N:-}" BENCH_DRAINS="${BENCH_DRAINS:-}" BENCH_MODE="${BENCH_MODE:-compare}" BENCH_SINK="$sink" \
     BENCH_RECIPIENTS="${BENCH_RECIPIENTS:-}" \
     BENCH_WORKERS="${BENCH_WORKERS:-1}" BENCH_PERF="$perf_file" BENCH_SETTINGS="${BENCH_SETTINGS:-}" BENCH_SQL="${BENCH_SQL:-}" BENCH_CALLGRIND="$callgrind_file" bash bench/run.sh)
 if [ -n "$perf_file" ]; then
