@@ -49,6 +49,7 @@ OBJS = \
 	src/worker/rates.o \
 	src/worker/recall.o \
 	src/worker/hosts.o \
+	src/worker/outcome_counts.o \
 	src/worker/worker.o \
 	src/worker/launcher.o \
 	src/worker/ddl_hook.o \

@@ -616,6 +616,11 @@ CREATE INDEX messages_source_idx ON webpush.messages (application, source)
     WHERE source IS NOT NULL;
 COMMENT ON COLUMN webpush.messages.source IS
     'the row a webpush_notify() trigger sent it for, as its source row argument spells it (''orders/{id}''); NULL otherwise';
+-- A cancel reaches a delivery in flight once it comes back to the queue.
+ALTER TABLE webpush.messages ADD COLUMN cancelled_at timestamptz;
+COMMENT ON COLUMN webpush.messages.cancelled_at IS
+    'when webpush_cancel() cancelled it: a delivery in flight then that comes back to the queue (retried, handed back, its worker gone) is recorded as cancelled at its next claim, not sent';
+GRANT SELECT (cancelled_at) ON webpush.messages TO webpush_monitor;
 CREATE OR REPLACE VIEW webpush.message_status WITH (security_barrier) AS
 SELECT m.id, m.application, m.created_at, m.send_at, m.expires_at, m.dedupe_key, m.recipients,
        COALESCE(d.queued, 0) AS queued, COALESCE(d.sending, 0) AS sending,

@@ -337,6 +337,7 @@ CREATE TABLE webpush.messages (
     key_id      bigint,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     source      text,                           -- the row a trigger sent it for
+    cancelled_at timestamptz,                   -- when webpush_cancel() cancelled it
     -- A message expires no earlier than it is due, and a one-off send has
     -- its endpoint, both keys and its signing key, or none of them.
     CHECK (expires_at OPERATOR(pg_catalog.>=) send_at
@@ -374,9 +375,11 @@ CREATE INDEX messages_source_idx ON webpush.messages (application, source)
     WHERE source IS NOT NULL;
 COMMENT ON COLUMN webpush.messages.source IS
     'the row a webpush_notify() trigger sent it for, as its source row argument spells it (''orders/{id}''); NULL otherwise';
+COMMENT ON COLUMN webpush.messages.cancelled_at IS
+    'when webpush_cancel() cancelled it: a delivery in flight then that comes back to the queue (retried, handed back, its worker gone) is recorded as cancelled at its next claim, not sent';
 REVOKE ALL ON webpush.messages FROM PUBLIC;
 GRANT SELECT (id, application, ttl, urgency, topic, send_at, expires_at, dedupe_key,
-              recipients, pending, created_at)
+              recipients, pending, created_at, cancelled_at)
     ON webpush.messages TO webpush_monitor;
 SELECT pg_catalog.pg_extension_config_dump('webpush.messages', '');
 SELECT pg_catalog.pg_extension_config_dump(

@@ -78,8 +78,9 @@ copy_text(Datum d, bool isnull)
  * subscription was removed).  A delivery of a send at a local time expires
  * its TTL after its own due time.  When the application has quiet hours,
  * they come with the zone they are kept in (the subscription's, or the
- * application's); its frequency cap for a recipient with a user; and its
- * rate, when it has one.
+ * application's); its frequency cap for a recipient with a user; its
+ * rate, when it has one; and whether the message was cancelled since this
+ * delivery was last claimed (it was in flight then).
  */
 #define CLAIMED_COLUMNS(messages_rel) \
 	"SELECT c.ctid, c.message_id, c.subscription_id, COALESCE(s.key_id, m.key_id)," \
@@ -92,7 +93,7 @@ copy_text(Datum d, bool isnull)
 	" CASE WHEN a.quiet_start IS NOT NULL THEN a.time_zone END," \
 	" CASE WHEN s.user_id IS NOT NULL THEN a.frequency_cap END," \
 	" pg_catalog.date_part('epoch', a.frequency_window), a.over_cap = 'drop'," \
-	" a.rate_per_second, a.rate_burst " \
+	" a.rate_per_second, a.rate_burst, m.cancelled_at IS NOT NULL " \
 	"FROM claimed c JOIN " messages_rel " m ON m.id = c.message_id " \
 	"LEFT JOIN webpush.subscriptions s ON s.id = c.subscription_id AND c.subscription_id <> 0 " \
 	"LEFT JOIN webpush.applications a ON a.name = m.application"
@@ -125,6 +126,7 @@ enum
 	CLAIMED_CAP_DROP,
 	CLAIMED_RATE_PER_SECOND,
 	CLAIMED_RATE_BURST,
+	CLAIMED_CANCELLED,
 	CLAIMED_NCOLUMNS
 };
 
@@ -193,6 +195,7 @@ copy_claimed(MemoryContext caller, ClaimedMessage *claimed, int *n)
 			strlcpy(m->app_time_zone, TextDatumGetCString(v[CLAIMED_APP_TIME_ZONE]),
 					sizeof(m->app_time_zone));
 		}
+		m->cancelled = DatumGetBool(v[CLAIMED_CANCELLED]);
 		if (!null[CLAIMED_RATE_PER_SECOND] && !null[CLAIMED_RATE_BURST])
 		{
 			m->app_rate = DatumGetFloat8(v[CLAIMED_RATE_PER_SECOND]);
@@ -640,7 +643,8 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 	claim_position_arrays(&values[2], &values[3]);
 	if (SPI_execute_plan(spi_kept_plan(&first_plan,
 								  "WITH due_messages AS (SELECT id, key_id, endpoint, p256dh, auth, payload, urgency,"
-								  "  topic, ttl, expires_at, created_at, application, send_at FROM webpush.messages"
+								  "  topic, ttl, expires_at, created_at, application, send_at, cancelled_at"
+								  "  FROM webpush.messages"
 								  "  WHERE pending AND send_at <= pg_catalog.now()"
 								  "  ORDER BY send_at, id LIMIT $1),"
 								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1,"

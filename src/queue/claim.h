@@ -83,6 +83,12 @@ typedef struct ClaimedMessage
 	/* The application's rate (webpush_application_rate); 0: none. */
 	double		app_rate;
 	int32		app_burst;
+	/*
+	 * webpush_cancel() cancelled the message while this delivery was in
+	 * flight, and it came back (a retry, handed back, its worker gone): it
+	 * is recorded as cancelled, not sent.
+	 */
+	bool		cancelled;
 } ClaimedMessage;
 
 /* A row of webpush.intake the claim recorded as failed (queue_claim). */

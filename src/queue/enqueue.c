@@ -476,7 +476,9 @@ queue_record_source(int64 message_id, text *source)
 }
 
 /*
- * Cancel what of the message is not in flight; its application (NULL when
+ * Cancel what of the message is not in flight, and mark the message
+ * cancelled, so that a delivery in flight that comes back to the queue is
+ * recorded as cancelled at its next claim (claim.h); its application (NULL when
  * there is no such message), in *n how many deliveries, and in *recalls how
  * many DELETEs were queued for copies a push service still holds: those
  * delivered with a push message resource (webpush.history.location) whose
@@ -498,8 +500,8 @@ cancel_deliveries(int64 message_id, int64 *n, int64 *recalls)
 								  "WITH d AS (DELETE FROM webpush.deliveries"
 								  "  WHERE message_id = $1 AND claimed_by IS NULL"
 								  "  RETURNING subscription_id, attempts),"
-								  " p AS (UPDATE webpush.messages SET pending = false, dedupe_key = NULL"
-								  "  WHERE id = $1),"
+								  " p AS (UPDATE webpush.messages SET pending = false, dedupe_key = NULL,"
+								  "  cancelled_at = COALESCE(cancelled_at, pg_catalog.now()) WHERE id = $1),"
 								  " h AS (INSERT INTO webpush.history (message_id, subscription_id, endpoint,"
 								  "  outcome, attempts, reason, created_at, application, user_id)"
 								  "  SELECT m.id, d.subscription_id, COALESCE(s.endpoint, m.endpoint, ''),"

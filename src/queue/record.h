@@ -19,9 +19,11 @@ typedef enum OutcomeKind
 	OUTCOME_EXPIRED,
 	OUTCOME_RETRY,
 	OUTCOME_GONE,				/* failed, and the subscription is deleted */
-	OUTCOME_RELEASE				/* handed back unsent (its host was busy, or
+	OUTCOME_RELEASE,			/* handed back unsent (its host was busy, or
 								 * a rule held it): queued again, no attempt
 								 * counted */
+	OUTCOME_CANCELLED			/* not sent: its message was cancelled while
+								 * it was in flight */
 } OutcomeKind;
 
 /*
@@ -78,7 +80,8 @@ static inline const char *
 outcome_history_name(OutcomeKind kind)
 {
 	return kind == OUTCOME_DELIVERED ? "delivered" :
-		kind == OUTCOME_EXPIRED ? "expired" : "failed";
+		kind == OUTCOME_EXPIRED ? "expired" :
+		kind == OUTCOME_CANCELLED ? "cancelled" : "failed";
 }
 
 /*

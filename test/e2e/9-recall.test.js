@@ -251,3 +251,32 @@ test('a sender of another application can neither cancel nor see the recall, nor
   }
   assert.equal((await recalled(id)).status, 204);
 });
+
+test('a copy in flight when cancelled and answered with an error that is retried is recorded as cancelled at its retry, never sent again', async () => {
+  const sub = await subscriber({});
+  let answer;
+  const answered = new Promise((resolve) => { answer = resolve; });
+  service.respond(sub.endpoint, {
+    respondWith: async (res) => {
+      await answered;
+      res.writeHead(503, { 'retry-after': '1' });
+      res.end('busy');
+    },
+  });
+  const id = await send(sub, 'in flight');
+  await until('the copy in flight', async () => service.received(sub.endpoint).length === 1);
+  // Nothing waits: the one delivery is in flight.
+  assert.equal(Number(await value('SELECT webpush_cancel($1::bigint)', [id])), 0);
+  assert.ok(await value('SELECT cancelled_at IS NOT NULL FROM webpush.messages WHERE id = $1', [id]));
+  const counted = 'SELECT coalesce(sum(cancelled), 0)::int FROM webpush.counters WHERE application = \'default\'';
+  const before = Number(await value(counted));
+  answer();
+  const { rows } = await until('its outcome recorded', async () => {
+    const r = await db.query('SELECT outcome, reason, attempts FROM webpush.history WHERE message_id = $1', [id]);
+    return r.rows.length > 0 && r;
+  });
+  assert.deepEqual(rows, [{ outcome: 'cancelled', reason: 'cancelled with webpush_cancel()', attempts: 1 }]);
+  assert.equal(Number(await value('SELECT count(*) FROM webpush.deliveries WHERE message_id = $1', [id])), 0);
+  assert.equal(service.received(sub.endpoint).length, 1, 'sent once, not again after the cancel');
+  await until('counted as cancelled', async () => Number(await value(counted)) === before + 1);
+});
