@@ -258,8 +258,9 @@ class PushService {
   }
 
   // Script the next responses of a subscription:
-  // { status, headers, body, delayMs, drop, respondWith } (drop: reset the
-  // stream; respondWith(res): an async function that writes the answer).
+  // { status, headers, body, delayMs, until, drop, respondWith } (until: a
+  // promise the answer waits for; drop: reset the stream; respondWith(res):
+  // an async function that writes the answer).
   respond(endpoint, ...responses) {
     const sub = this.subscriptions.get(endpoint.split('/').pop());
     sub.responses.push(...responses);
@@ -462,6 +463,7 @@ class PushService {
     this.notify();
 
     if (scripted.delayMs) await new Promise((r) => setTimeout(r, scripted.delayMs));
+    if (scripted.until) await scripted.until;
     // A test that must act around the answer writes it itself.
     if (scripted.respondWith && !record.errors.length) {
       await scripted.respondWith(res);

@@ -199,30 +199,42 @@ is_final_undelivered(OutcomeKind kind)
 	" pg_catalog.unnest($8), pg_catalog.unnest($9)"
 #define FINAL_COLUMNS ") AS o(tid, message_id, subscription_id, status, endpoint," \
 	" created_at, application, user_id"
-#define RECORD_FINAL_SQL(by, tail, outcome) \
+#define RECORD_FINAL_SQL(by, tail, outcome, also) \
 	"WITH d AS (DELETE FROM webpush.deliveries d" \
 	"  USING ROWS FROM (" FINAL_ARRAYS tail ")" \
 	FIND_CLAIMED(by) "$1" \
-	"  RETURNING d.message_id, d.subscription_id, d.attempts, " outcome ") " \
+	"  RETURNING d.message_id, d.subscription_id, d.attempts, " outcome ")" \
+	also " " \
 	"INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome," \
 	" status, attempts, reason, created_at, application, user_id, location, key_id) " \
 	"SELECT message_id, subscription_id, COALESCE(endpoint, ''), outcome," \
 	" NULLIF(status, 0), attempts - uncounted, reason, created_at, application, user_id," \
 	" location, key_id FROM d"
 
-/* Delivered: $10 the push message resources a cancel may DELETE, $11 their keys. */
+/*
+ * Delivered: $10 the push message resources a cancel may DELETE, $11 their
+ * keys.  A copy whose message was cancelled while it was in flight gets its
+ * DELETE queued here, as the cancel queues those delivered before it.
+ */
 #define RECORD_DELIVERED_SQL(by) \
 	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)" FINAL_COLUMNS \
 					 ", location, key_id", "o.endpoint, text 'delivered' AS outcome, o.status," \
 					 " NULL::text AS reason, 0 AS uncounted, o.created_at," \
 					 " o.application, o.user_id, o.location," \
-					 " CASE WHEN o.location IS NOT NULL THEN o.key_id END AS key_id")
+					 " CASE WHEN o.location IS NOT NULL THEN o.key_id END AS key_id", \
+					 ", r AS (INSERT INTO webpush.recalls (message_id, subscription_id," \
+					 "  application, location, key_id, expires_at)" \
+					 "  SELECT d.message_id, d.subscription_id, m.application, d.location, d.key_id," \
+					 "   pg_catalog.now() + m.ttl * interval '1 second'" \
+					 "  FROM d JOIN webpush.messages m ON m.id = d.message_id" \
+					 "  WHERE d.location IS NOT NULL AND m.cancelled_at IS NOT NULL" \
+					 "  ON CONFLICT DO NOTHING)")
 #define RECORD_UNDELIVERED_SQL(by) \
 	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)," \
 					 " pg_catalog.unnest($12)" FINAL_COLUMNS ", outcome, reason, uncounted", \
 					 "o.endpoint, o.outcome, o.status, o.reason, o.uncounted," \
 					 " o.created_at, o.application, o.user_id, NULL::text AS location," \
-					 " NULL::bigint AS key_id")
+					 " NULL::bigint AS key_id", "")
 
 /* Retries wait for their next attempt. */
 #define RECORD_RETRY_SQL(by) \

@@ -343,6 +343,9 @@ record_and_claim(WorkerState *w, int room, bool has_room)
 			continue;
 		}
 		hosts_count_outcome(w, &w->pending[i]);
+		/* Its message may have been cancelled meanwhile: a DELETE queued. */
+		if (w->pending[i].location != NULL)
+			recall_note_wakeup(w);
 		if (w->pending[i].ref.capped)
 			frequency_cap_forget(&w->pending[i]);
 		free(w->pending[i].reason);

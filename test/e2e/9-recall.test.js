@@ -280,3 +280,24 @@ test('a copy in flight when cancelled and answered with an error that is retried
   assert.equal(service.received(sub.endpoint).length, 1, 'sent once, not again after the cancel');
   await until('counted as cancelled', async () => Number(await value(counted)) === before + 1);
 });
+
+test('a copy in flight when cancelled and delivered with a Location gets its DELETE once its answer is recorded', async () => {
+  const sub = await subscriber({ vendor: 'mozilla' });
+  service.hold(sub.endpoint);
+  let answer;
+  service.respond(sub.endpoint, { status: 201, until: new Promise((resolve) => { answer = resolve; }) });
+  const id = await send(sub, 'in flight, then held');
+  await until('the copy in flight', async () => service.received(sub.endpoint).length === 1);
+  assert.equal(Number(await value('SELECT webpush_cancel($1::bigint)', [id])), 0, 'nothing to cancel or recall yet');
+  answer();
+  const row = await delivered(id);
+  const recall = await recalled(id);
+  assert.equal(recall.outcome, 'recalled');
+  assert.equal(recall.location, row.location);
+  assert.equal(deletesOf(row.location).length, 1, 'exactly one DELETE');
+  service.release(sub.endpoint);
+  assert.equal(service.browser(sub.endpoint).length, 0, 'the browser never gets it');
+  // A second cancel queues nothing more.
+  assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 0);
+  assert.equal(await recallRows(id), 1);
+});
