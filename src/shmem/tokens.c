@@ -133,9 +133,9 @@ shared_token_find(const uint8 id[VAPID_TOKEN_ID_LEN], int64 valid_after,
 	return entry->len;
 }
 
-long
-shared_token_find_recent(const uint8 audience[VAPID_TOKEN_ID_LEN], int64 signed_after,
-						 char *jwt, size_t cap, int64 *signed_at)
+bool
+shared_token_latest(const uint8 audience[VAPID_TOKEN_ID_LEN], int64 signed_after,
+					uint8 id[VAPID_TOKEN_ID_LEN], int64 *signed_at)
 {
 	HASH_SEQ_STATUS seq;
 	TokenEntry *entry;
@@ -145,14 +145,14 @@ shared_token_find_recent(const uint8 audience[VAPID_TOKEN_ID_LEN], int64 signed_
 	hash_seq_init(&seq, tokens);
 	while ((entry = hash_seq_search(&seq)) != NULL)
 		if (memcmp(entry->audience, audience, VAPID_TOKEN_ID_LEN) == 0 &&
-			entry->signed_at > signed_after && entry->len < cap &&
+			entry->signed_at > signed_after &&
 			(found == NULL || entry->signed_at > found->signed_at))
 			found = entry;
 	if (found == NULL)
-		return -1;
-	memcpy(jwt, found->jwt, found->len + 1);
+		return false;
+	memcpy(id, found->id, VAPID_TOKEN_ID_LEN);
 	*signed_at = found->signed_at;
-	return found->len;
+	return true;
 }
 
 /* Room for a new token: the ones no process takes any more go. */

@@ -62,13 +62,14 @@ extern long shared_token_find(const uint8 id[VAPID_TOKEN_ID_LEN], int64 valid_af
 							  char *jwt, size_t cap, int64 *exp);
 
 /*
- * Under the lock: a token for audience (crypto/vapid.h's audience id: the
- * key and origin, whatever the subject) signed after signed_after, copied
- * as shared_token_find does with when it was signed; its length, or -1.
+ * Under the lock: the id of the token for audience (crypto/vapid.h's
+ * audience id: the key and origin, whatever the subject) signed last, if
+ * that was after signed_after, with when it was signed; false when there
+ * is none.
  */
-extern long shared_token_find_recent(const uint8 audience[VAPID_TOKEN_ID_LEN],
-									 int64 signed_after, char *jwt, size_t cap,
-									 int64 *signed_at);
+extern bool shared_token_latest(const uint8 audience[VAPID_TOKEN_ID_LEN],
+								int64 signed_after, uint8 id[VAPID_TOKEN_ID_LEN],
+								int64 *signed_at);
 
 /*
  * Under the lock: store jwt (len bytes), signed at signed_at for audience

@@ -182,16 +182,19 @@ delivery_forget_keys(void)
  * memory, or without room there, the signer signs its own
  * (vapid_jwt_for_origin).
  *
- * A token for the same key and origin with another subject, signed within
- * the hour, is taken in place of a new one until it is an hour old: Apple
- * refuses a new token sooner, and counts them by key and audience only.
- * That is the case of a subject just changed.
+ * The token for the same key and origin signed last, when that was within
+ * the hour, is taken even when it has another subject, until it is an hour
+ * old: Apple refuses a token other than the last it saw sooner than that,
+ * a new one or an older one, and counts them by key and audience only.
+ * That is the case of a subject just changed, and of one changed back to a
+ * subject whose token is still valid.
  */
 void
 delivery_share_jwt(VapidSigner *signer, const char *origin, time_t now)
 {
 	uint8		id[VAPID_TOKEN_ID_LEN];
 	uint8		audience[VAPID_TOKEN_ID_LEN];
+	uint8		latest[VAPID_TOKEN_ID_LEN];
 	char		jwt[VAPID_JWT_MAX_LEN];
 	int64		exp = 0;
 	int64		signed_at;
@@ -203,15 +206,21 @@ delivery_share_jwt(VapidSigner *signer, const char *origin, time_t now)
 		vapid_token_id(signer, origin, id) != 0 ||
 		vapid_audience_id(signer, origin, audience) != 0 || !shared_tokens_lock())
 		return;
-	len = shared_token_find(id, due, jwt, sizeof(jwt), &exp);
-	if (len < 0)
+	len = -1;
+	if (shared_token_latest(audience, (int64) now - VAPID_JWT_RESIGN_AFTER,
+							latest, &signed_at) &&
+		memcmp(latest, id, VAPID_TOKEN_ID_LEN) != 0)
 	{
-		len = shared_token_find_recent(audience, (int64) now - VAPID_JWT_RESIGN_AFTER,
-									   jwt, sizeof(jwt), &signed_at);
-		/* Kept here until its hour is up: due then, as the cache counts. */
+		len = shared_token_find(latest, (int64) now, jwt, sizeof(jwt), &exp);
+		/*
+		 * Kept here until its hour is up (due then, as the cache counts), or
+		 * until it is due itself.
+		 */
 		if (len >= 0)
-			exp = signed_at + VAPID_JWT_RESIGN_AFTER + VAPID_JWT_REFRESH_MARGIN;
+			exp = Min(exp, signed_at + VAPID_JWT_RESIGN_AFTER + VAPID_JWT_REFRESH_MARGIN);
 	}
+	if (len < 0)
+		len = shared_token_find(id, due, jwt, sizeof(jwt), &exp);
 	if (len < 0)
 	{
 		len = vapid_jwt_sign_new(signer, origin, now, jwt, sizeof(jwt), &signed_exp);

@@ -407,3 +407,72 @@ test('a token file cut short or changed is logged and ignored at the restart: th
   // The new token is written whole again.
   assert.ok(fs.readFileSync(file).length > 100);
 });
+
+// The application's current key pair, as jose signs with it, and its
+// public key as the Authorization header's k= carries it.
+async function applicationKey(application) {
+  const { rows: [k] } = await db.query(
+    'SELECT public_key, private_key FROM webpush_keys_export($1) WHERE current', [application]);
+  const pub = Buffer.from(k.public_key, 'base64url');
+  const key = await jose.importJWK({
+    kty: 'EC', crv: 'P-256', d: k.private_key,
+    x: pub.subarray(1, 33).toString('base64url'), y: pub.subarray(33).toString('base64url'),
+  }, 'ES256');
+  return { key, publicKey: k.public_key };
+}
+
+// Adds to the token file a token signed at signedAt for (publicKey,
+// subject, origin), as the server writes one (src/shmem/tokens.c); read
+// back at the next start.
+function addTokenToFile(file, { publicKey, subject, origin, jwt, signedAt, exp }) {
+  const sha = (...parts) => crypto.createHash('sha256').update(parts.map((p) => `${p}\0`).join('')).digest();
+  const whole = fs.existsSync(file) ? fs.readFileSync(file) : withCrc(Buffer.from([0x54, 0x56, 0x50, 0x57, 1, 0, 0, 0, 0, 0, 0, 0]));
+  const header = Buffer.from(whole.subarray(0, 12));
+  header.writeUInt32LE(header.readUInt32LE(8) + 1, 8);
+  const entry = Buffer.alloc(88);
+  sha(publicKey, subject, origin).copy(entry, 0);
+  sha('audience', publicKey, origin).copy(entry, 32);
+  entry.writeBigInt64LE(BigInt(signedAt), 64);
+  entry.writeBigInt64LE(BigInt(exp), 72);
+  entry.writeUInt16LE(jwt.length, 80);
+  fs.writeFileSync(file, withCrc(Buffer.concat([header, whole.subarray(12, -4), entry, Buffer.from(jwt)])));
+}
+
+test('a subject changed and changed back within the hour of the new one\'s token: Apple keeps getting that token, not the older one again', async () => {
+  const [s1, s2] = ['mailto:ops@example.com', 'mailto:push@example.com'];
+  await db.query("SELECT webpush_application('vendors_back', $1)", [s1]);
+  const sub = await vendorSubscriber('apple', 'vendors_back');
+  const { key, publicKey } = await applicationKey('vendors_back');
+  const origin = new URL(sub.endpoint).origin;
+  const now = Math.floor(Date.now() / 1000);
+  // A token for s1 signed two hours ago, which Apple has seen since then.
+  const old = await new jose.SignJWT({ aud: origin, exp: now + 10 * 3600, sub: s1 })
+    .setProtectedHeader({ typ: 'JWT', alg: 'ES256' }).sign(key);
+  addTokenToFile(`${process.env.PGDATA}/webpush_vapid_tokens`,
+    { publicKey, subject: s1, origin, jwt: old, signedAt: now - 7200, exp: now + 10 * 3600 });
+  await restartWith(db, {});
+  service.appleTokens.set(`${origin} ${publicKey}`, { jwt: old, since: now - 7200 });
+  const rejected = service.rejections.length;
+  // Workers read an application's subject again after a second.
+  const subjectSeen = () => new Promise((resolve) => setTimeout(resolve, 1100));
+
+  await db.query("SELECT webpush_send($1::bigint, 'from the file')", [sub.id]);
+  assert.deepEqual(await deliveredJwts(sub, 1), [old]);
+
+  // The token Apple saw is two hours old: the new subject gets its own.
+  await db.query("SELECT webpush_application('vendors_back', $1)", [s2]);
+  await subjectSeen();
+  await db.query("SELECT webpush_send($1::bigint, 'the new subject')", [sub.id]);
+  const [, second] = await deliveredJwts(sub, 2);
+  assert.equal(jose.decodeJwt(second).sub, s2);
+
+  // Back to the first subject: its token is still valid, but Apple saw
+  // another since, less than an hour ago.
+  await db.query("SELECT webpush_application('vendors_back', $1)", [s1]);
+  await subjectSeen();
+  await db.query("SELECT webpush_send($1::bigint, 'the first subject again')", [sub.id]);
+  assert.deepEqual(await deliveredJwts(sub, 3), [old, second, second]);
+  assert.equal(await value('SELECT status FROM webpush_send_now($1::bigint, $2)', [sub.id, 'now']), 201);
+  assert.equal(jwtOf(service.received(sub.endpoint).at(-1)), second);
+  assert.deepEqual(service.rejections.slice(rejected), []);
+});
