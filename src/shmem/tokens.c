@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -252,8 +253,24 @@ save_tokens(void)
 	FIN_CRC32C(crc);
 	appendBinaryStringInfo(&buf, (const char *) &crc, sizeof(crc));
 
-	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	ok = fd >= 0 && write(fd, buf.data, buf.len) == buf.len;
+	/*
+	 * A new file, never one found there: an open of a FIFO left under that
+	 * name would wait, with the lock held, for a reader that never comes.
+	 */
+	(void) unlink(tmp);
+	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_EXCL | PG_BINARY);
+	ok = fd >= 0;
+	if (ok)
+	{
+		errno = 0;
+		if (write(fd, buf.data, buf.len) != buf.len)
+		{
+			/* A short write sets no errno: the disk is full. */
+			if (errno == 0)
+				errno = ENOSPC;
+			ok = false;
+		}
+	}
 	if (!ok)
 		ereport(LOG,
 				(errcode_for_file_access(),
@@ -281,7 +298,8 @@ save_tokens(void)
 static void
 load_tokens(void)
 {
-	FILE	   *file;
+	int			fd;
+	struct stat st;
 	char	   *data = NULL;
 	long		size = -1;
 	const char *problem = NULL;
@@ -292,8 +310,14 @@ load_tokens(void)
 	size_t		offset;
 
 	memset(&header, 0, sizeof(header));
-	file = AllocateFile(TOKENS_FILE, PG_BINARY_R);
-	if (file == NULL)
+
+	/*
+	 * O_NONBLOCK: the postmaster must not wait here for a writer that never
+	 * comes, as an open of a FIFO would.  Whatever is not a regular file is
+	 * refused before it is read.
+	 */
+	fd = OpenTransientFile(TOKENS_FILE, O_RDONLY | O_NONBLOCK | PG_BINARY);
+	if (fd < 0)
 	{
 		if (errno != ENOENT)
 			ereport(LOG,
@@ -301,19 +325,22 @@ load_tokens(void)
 					 errmsg("webpush: could not open file \"%s\": %m", TOKENS_FILE)));
 		return;
 	}
-	if (fseek(file, 0, SEEK_END) == 0)
-		size = ftell(file);
-	if (size < (long) (sizeof(header) + sizeof(crc)) ||
-		size > (long) (sizeof(header) + sizeof(crc) +
-					   (long) TOKENS_MAX * (sizeof(TokenFileEntry) + TOKENS_JWT_MAX)))
+	if (fstat(fd, &st) != 0)
+		problem = "it could not be read";
+	else if (!S_ISREG(st.st_mode))
+		problem = "it is not a regular file";
+	else if (st.st_size < (off_t) (sizeof(header) + sizeof(crc)) ||
+			 st.st_size > (off_t) (sizeof(header) + sizeof(crc) +
+								   (off_t) TOKENS_MAX * (sizeof(TokenFileEntry) + TOKENS_JWT_MAX)))
 		problem = "its size is not that of a token file";
 	else
 	{
+		size = (long) st.st_size;
 		data = palloc(size);
-		if (fseek(file, 0, SEEK_SET) != 0 || fread(data, 1, size, file) != (size_t) size)
+		if (pg_pread(fd, data, size, 0) != size)
 			problem = "it could not be read";
 	}
-	FreeFile(file);
+	CloseTransientFile(fd);
 
 	if (problem == NULL)
 	{

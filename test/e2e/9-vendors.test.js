@@ -10,9 +10,10 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const { spawn, execFileSync } = require('node:child_process');
 const http2 = require('node:http2');
 const jose = require('jose');
-const { setUpFile, tearDownFile, reloadWorker, restartWith, workerPids, Session, caFile, serverLog } = require('./helpers');
+const { setUpFile, tearDownFile, reloadWorker, restartWith, workerPids, Session, caFile, serverLog, SLOW } = require('./helpers');
 const { VENDORS } = require('../push-service');
 
 let service;
@@ -475,4 +476,46 @@ test('a subject changed and changed back within the hour of the new one\'s token
   assert.equal(await value('SELECT status FROM webpush_send_now($1::bigint, $2)', [sub.id, 'now']), 201);
   assert.equal(jwtOf(service.received(sub.endpoint).at(-1)), second);
   assert.deepEqual(service.rejections.slice(rejected), []);
+});
+
+test('a FIFO in place of the token file or of its temporary file: the server starts at once, and a new token is written and sent', async () => {
+  const file = `${process.env.PGDATA}/webpush_vapid_tokens`;
+  fs.rmSync(file, { force: true });
+  execFileSync('mkfifo', [file]);
+  // Something that opens the FIFO after a while, for a server that waits in
+  // open() for it: it then starts, late.
+  const late = 15000 * SLOW;
+  const opener = spawn('sh', ['-c', `sleep ${late / 1000}; exec 3<>"$0"; sleep 1`, file], { stdio: 'ignore' });
+  const log = serverLog();
+  const started = Date.now();
+  try {
+    await restartWith(db, {});
+  } finally {
+    opener.kill();
+  }
+  assert.ok(Date.now() - started < late, `the server started in ${Date.now() - started} ms`);
+  await log.flushed(db);
+  assert.match(log.text(), /webpush: ignoring file "webpush_vapid_tokens": it is not a regular file/);
+
+  // The temporary file a FIFO: the token is written all the same, and
+  // the worker that signed it does not wait there with the table's lock.
+  const tmp = `${file}.tmp`;
+  execFileSync('mkfifo', [tmp]);
+  await db.query("SELECT webpush_application('vendors_fifo', 'mailto:ops@example.com')");
+  const sub = await vendorSubscriber('apple', 'vendors_fifo');
+  try {
+    await db.query("SELECT webpush_send($1::bigint, 'past a FIFO')", [sub.id]);
+    const [jwt] = await deliveredJwts(sub, 1);
+    assert.ok(fs.statSync(file).isFile());
+    assert.ok(fs.readFileSync(file).includes(jwt), 'the new token is in the file');
+    assert.equal(fs.existsSync(tmp), false);
+  } finally {
+    // A writer that waits in open() gets a reader and goes on.
+    if (fs.existsSync(tmp) && fs.statSync(tmp).isFIFO()) {
+      const fd = fs.openSync(tmp, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      fs.closeSync(fd);
+      fs.rmSync(tmp);
+    }
+  }
 });
