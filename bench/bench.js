@@ -341,7 +341,6 @@ async function main() {
   // payload), committed, until every outcome is recorded.  The first
   // records the perf profile when one is asked for.
   const drain = async (first) => {
-    // The broadcast: webpush_send_many, one statement per payload.
     const cpu0 = workers.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
     const t0 = Date.now();
     const dbStart = Number((await db.query('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS t')).rows[0].t);

@@ -35,7 +35,7 @@
 
 #define TOKENS_TRANCHE "webpush tokens"
 #define TOKENS_FILE_MAGIC 0x57505654	/* "WPVT" */
-#define TOKENS_FILE_VERSION 1
+#define TOKENS_FILE_VERSION 2
 
 typedef struct TokenEntry
 {
@@ -47,15 +47,15 @@ typedef struct TokenEntry
 	char		jwt[TOKENS_JWT_MAX + 1];
 } TokenEntry;
 
-/* An entry in the file, before its JWT's len bytes. */
-typedef struct TokenFileEntry
-{
-	uint8		id[VAPID_TOKEN_ID_LEN];
-	uint8		audience[VAPID_TOKEN_ID_LEN];
-	int64		signed_at;
-	int64		exp;
-	uint16		len;
-} TokenFileEntry;
+/*
+ * An entry in the file: a TokenEntry's fields up to its JWT, as they are in
+ * memory, then the JWT's len bytes.  They leave no padding between them, so
+ * nothing unset is written.
+ */
+#define TOKEN_HEAD_LEN offsetof(TokenEntry, jwt)
+StaticAssertDecl(offsetof(TokenEntry, jwt) ==
+				 2 * VAPID_TOKEN_ID_LEN + 2 * sizeof(int64) + sizeof(uint16),
+				 "a token's head has no padding");
 
 typedef struct TokenFileHeader
 {
@@ -236,18 +236,7 @@ save_tokens(void)
 	appendBinaryStringInfo(&buf, (const char *) &header, sizeof(header));
 	hash_seq_init(&seq, tokens);
 	while ((entry = hash_seq_search(&seq)) != NULL)
-	{
-		TokenFileEntry fe;
-
-		memset(&fe, 0, sizeof(fe));
-		memcpy(fe.id, entry->id, VAPID_TOKEN_ID_LEN);
-		memcpy(fe.audience, entry->audience, VAPID_TOKEN_ID_LEN);
-		fe.signed_at = entry->signed_at;
-		fe.exp = entry->exp;
-		fe.len = entry->len;
-		appendBinaryStringInfo(&buf, (const char *) &fe, sizeof(fe));
-		appendBinaryStringInfo(&buf, entry->jwt, entry->len);
-	}
+		appendBinaryStringInfo(&buf, (const char *) entry, TOKEN_HEAD_LEN + entry->len);
 	INIT_CRC32C(crc);
 	COMP_CRC32C(crc, buf.data, buf.len);
 	FIN_CRC32C(crc);
@@ -331,7 +320,7 @@ load_tokens(void)
 		problem = "it is not a regular file";
 	else if (st.st_size < (off_t) (sizeof(header) + sizeof(crc)) ||
 			 st.st_size > (off_t) (sizeof(header) + sizeof(crc) +
-								   (off_t) TOKENS_MAX * (sizeof(TokenFileEntry) + TOKENS_JWT_MAX)))
+								   (off_t) TOKENS_MAX * (TOKEN_HEAD_LEN + TOKENS_JWT_MAX)))
 		problem = "its size is not that of a token file";
 	else
 	{
@@ -357,33 +346,29 @@ load_tokens(void)
 	offset = sizeof(header);
 	for (uint32 i = 0; problem == NULL && i < header.count; i++)
 	{
-		TokenFileEntry fe;
+		TokenEntry	head;
 		TokenEntry *entry;
 
-		if (offset + sizeof(fe) > size - sizeof(crc))
+		if (offset + TOKEN_HEAD_LEN > size - sizeof(crc))
 		{
 			problem = "it ends inside an entry";
 			break;
 		}
-		memcpy(&fe, data + offset, sizeof(fe));
-		offset += sizeof(fe);
-		if (fe.len > TOKENS_JWT_MAX || offset + fe.len > size - sizeof(crc))
+		memcpy(&head, data + offset, TOKEN_HEAD_LEN);
+		if (head.len > TOKENS_JWT_MAX ||
+			offset + TOKEN_HEAD_LEN + head.len > size - sizeof(crc))
 		{
 			problem = "an entry is longer than a token";
 			break;
 		}
 		/* Expired ones stay behind; so do ones that no longer fit. */
-		if (fe.exp > now &&
-			(entry = hash_search(tokens, fe.id, HASH_ENTER_NULL, NULL)) != NULL)
+		if (head.exp > now &&
+			(entry = hash_search(tokens, head.id, HASH_ENTER_NULL, NULL)) != NULL)
 		{
-			memcpy(entry->audience, fe.audience, VAPID_TOKEN_ID_LEN);
-			entry->signed_at = fe.signed_at;
-			entry->exp = fe.exp;
-			entry->len = fe.len;
-			memcpy(entry->jwt, data + offset, fe.len);
-			entry->jwt[fe.len] = '\0';
+			memcpy(entry, data + offset, TOKEN_HEAD_LEN + head.len);
+			entry->jwt[head.len] = '\0';
 		}
-		offset += fe.len;
+		offset += TOKEN_HEAD_LEN + head.len;
 	}
 	if (problem != NULL)
 	{

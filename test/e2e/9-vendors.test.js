@@ -427,10 +427,10 @@ async function applicationKey(application) {
 // back at the next start.
 function addTokenToFile(file, { publicKey, subject, origin, jwt, signedAt, exp }) {
   const sha = (...parts) => crypto.createHash('sha256').update(parts.map((p) => `${p}\0`).join('')).digest();
-  const whole = fs.existsSync(file) ? fs.readFileSync(file) : withCrc(Buffer.from([0x54, 0x56, 0x50, 0x57, 1, 0, 0, 0, 0, 0, 0, 0]));
+  const whole = fs.existsSync(file) ? fs.readFileSync(file) : withCrc(Buffer.from([0x54, 0x56, 0x50, 0x57, 2, 0, 0, 0, 0, 0, 0, 0]));
   const header = Buffer.from(whole.subarray(0, 12));
   header.writeUInt32LE(header.readUInt32LE(8) + 1, 8);
-  const entry = Buffer.alloc(88);
+  const entry = Buffer.alloc(82);   // id, audience, signed_at, exp, length
   sha(publicKey, subject, origin).copy(entry, 0);
   sha('audience', publicKey, origin).copy(entry, 32);
   entry.writeBigInt64LE(BigInt(signedAt), 64);
