@@ -27,6 +27,7 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -164,9 +165,10 @@ is_final_undelivered(OutcomeKind kind)
 }
 
 /*
- * Each outcome finds its row by the ctid the claim returned: a TID lookup,
- * so a batch costs linear time, where a join back to the arrays would
- * rescan them for every row.  The row found must still be the claimed
+ * Each outcome finds its row by the ctid the claim returned: one TID scan
+ * of the batch's ctids (ctid = ANY), hashed against the outcomes, so a
+ * batch costs linear time (see execute_outcome_statement).  The row found
+ * must still be the claimed
  * delivery (its key, claimed by this worker): not its xmin, which VACUUM
  * FULL and CLUSTER keep, and which every row of one claim shares.  A ctid can point elsewhere
  * once the row moved: VACUUM FULL, CLUSTER or an ALTER TABLE rewrote the
@@ -174,7 +176,7 @@ is_final_undelivered(OutcomeKind kind)
  * than it was given, and runs again finding rows by primary key; it only
  * touches rows this worker still has claimed, so it cannot write one twice.
  */
-#define BY_TID "d.ctid = o.tid AND "
+#define BY_TID(tids) "d.ctid = ANY (" tids ") AND d.ctid = o.tid AND "
 #define BY_KEY ""
 #define FIND_CLAIMED(by) \
 	"  WHERE " by "d.message_id = o.message_id" \
@@ -226,8 +228,9 @@ is_final_undelivered(OutcomeKind kind)
 					 "  application, location, key_id, expires_at)" \
 					 "  SELECT d.message_id, d.subscription_id, m.application, d.location, d.key_id," \
 					 "   pg_catalog.now() + m.ttl * interval '1 second'" \
-					 "  FROM d JOIN webpush.messages m ON m.id = d.message_id" \
-					 "  WHERE d.location IS NOT NULL AND m.cancelled_at IS NOT NULL" \
+					 "  FROM d, LATERAL (SELECT application, ttl FROM webpush.messages" \
+					 "   WHERE id = d.message_id AND cancelled_at IS NOT NULL OFFSET 0) m" \
+					 "  WHERE d.location IS NOT NULL" \
 					 "  ON CONFLICT DO NOTHING)")
 #define RECORD_UNDELIVERED_SQL(by) \
 	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)," \
@@ -307,9 +310,28 @@ execute_outcome_statement(OutcomeStatement *stmt, Oid *types, Datum *values,
 						  int noutcomes, int expected_result)
 {
 	uint64		found;
+	int			guc_level;
+	int			result;
 
-	if (SPI_execute_plan(spi_kept_plan(&stmt->tid_plan, stmt->by_tid, stmt->nargs, types),
-						 values, NULL, false, 0) != expected_result)
+	/*
+	 * By ctid, the plan wanted is one TID scan of the batch hashed against
+	 * the outcomes.  A nested loop would rescan the TID scan for each
+	 * outcome, and every rescan asks the kernel for the table's size (an
+	 * lseek): more than half of what the statement costs.  For an array
+	 * parameter the planner assumes ten elements, which prices the two plans
+	 * within a hundredth of each other, so nested loops are off while the
+	 * statement runs: its generic plan is made at its first run, and again
+	 * after an invalidation, both within SPI_execute_plan.  A lookup that
+	 * can only be a nested loop (the recall's LATERAL) is still planned as
+	 * one.  An error restores the setting with the subtransaction.
+	 */
+	guc_level = NewGUCNestLevel();
+	(void) set_config_option("enable_nestloop", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	result = SPI_execute_plan(spi_kept_plan(&stmt->tid_plan, stmt->by_tid, stmt->nargs, types),
+							  values, NULL, false, 0);
+	AtEOXact_GUC(true, guc_level);
+	if (result != expected_result)
 		elog(ERROR, "webpush: could not record delivery outcomes");
 	found = SPI_processed;
 	if (found >= (uint64) noutcomes)
@@ -391,16 +413,16 @@ static void
 record_batch(const Outcome *outcomes, int n)
 {
 	static OutcomeStatement delivered = {
-		RECORD_DELIVERED_SQL(BY_TID), RECORD_DELIVERED_SQL(BY_KEY), FINAL_ARGS + 2, NULL, NULL
+		RECORD_DELIVERED_SQL(BY_TID("$2")), RECORD_DELIVERED_SQL(BY_KEY), FINAL_ARGS + 2, NULL, NULL
 	};
 	static OutcomeStatement undelivered = {
-		RECORD_UNDELIVERED_SQL(BY_TID), RECORD_UNDELIVERED_SQL(BY_KEY), FINAL_ARGS + 3, NULL, NULL
+		RECORD_UNDELIVERED_SQL(BY_TID("$2")), RECORD_UNDELIVERED_SQL(BY_KEY), FINAL_ARGS + 3, NULL, NULL
 	};
 	static OutcomeStatement retry = {
-		RECORD_RETRY_SQL(BY_TID), RECORD_RETRY_SQL(BY_KEY), 7, NULL, NULL
+		RECORD_RETRY_SQL(BY_TID("$1")), RECORD_RETRY_SQL(BY_KEY), 7, NULL, NULL
 	};
 	static OutcomeStatement release = {
-		RECORD_RELEASE_SQL(BY_TID), RECORD_RELEASE_SQL(BY_KEY), 8, NULL, NULL
+		RECORD_RELEASE_SQL(BY_TID("$1")), RECORD_RELEASE_SQL(BY_KEY), 8, NULL, NULL
 	};
 	static SPIPlanPtr lock_plan = NULL;
 	static SPIPlanPtr redirect_plan = NULL;
