@@ -317,13 +317,17 @@ execute_outcome_statement(OutcomeStatement *stmt, Oid *types, Datum *values,
 	 * By ctid, the plan wanted is one TID scan of the batch hashed against
 	 * the outcomes.  A nested loop would rescan the TID scan for each
 	 * outcome, and every rescan asks the kernel for the table's size (an
-	 * lseek): more than half of what the statement costs.  For an array
+	 * lseek): a system call per outcome, which costs more than the rest of
+	 * finding its row.  For an array
 	 * parameter the planner assumes ten elements, which prices the two plans
 	 * within a hundredth of each other, so nested loops are off while the
 	 * statement runs: its generic plan is made at its first run, and again
 	 * after an invalidation, both within SPI_execute_plan.  A lookup that
 	 * can only be a nested loop (the recall's LATERAL) is still planned as
-	 * one.  An error restores the setting with the subtransaction.
+	 * one.  A DBA's triggers on these tables run under the same setting:
+	 * their statements avoid nested loops where another join will do
+	 * (slower perhaps, never wrong).  An error restores the setting with
+	 * the subtransaction.
 	 */
 	guc_level = NewGUCNestLevel();
 	(void) set_config_option("enable_nestloop", "off", PGC_USERSET, PGC_S_SESSION,
