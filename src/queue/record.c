@@ -30,6 +30,8 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "queue/claim.h"
@@ -201,43 +203,48 @@ is_final_undelivered(OutcomeKind kind)
 	" pg_catalog.unnest($8), pg_catalog.unnest($9)"
 #define FINAL_COLUMNS ") AS o(tid, message_id, subscription_id, status, endpoint," \
 	" created_at, application, user_id"
-#define RECORD_FINAL_SQL(by, tail, outcome, also) \
+#define RECORD_FINAL_SQL(by, tail, outcome) \
 	"WITH d AS (DELETE FROM webpush.deliveries d" \
 	"  USING ROWS FROM (" FINAL_ARRAYS tail ")" \
 	FIND_CLAIMED(by) "$1" \
-	"  RETURNING d.message_id, d.subscription_id, d.attempts, " outcome ")" \
-	also " " \
+	"  RETURNING d.message_id, d.subscription_id, d.attempts, " outcome ") " \
 	"INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome," \
 	" status, attempts, reason, created_at, application, user_id, location, key_id) " \
 	"SELECT message_id, subscription_id, COALESCE(endpoint, ''), outcome," \
 	" NULLIF(status, 0), attempts - uncounted, reason, created_at, application, user_id," \
 	" location, key_id FROM d"
 
-/*
- * Delivered: $10 the push message resources a cancel may DELETE, $11 their
- * keys.  A copy whose message was cancelled while it was in flight gets its
- * DELETE queued here, as the cancel queues those delivered before it.
- */
+/* Delivered: $10 the push message resources a cancel may DELETE, $11 their keys. */
 #define RECORD_DELIVERED_SQL(by) \
 	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)" FINAL_COLUMNS \
 					 ", location, key_id", "o.endpoint, text 'delivered' AS outcome, o.status," \
 					 " NULL::text AS reason, 0 AS uncounted, o.created_at," \
 					 " o.application, o.user_id, o.location," \
-					 " CASE WHEN o.location IS NOT NULL THEN o.key_id END AS key_id", \
-					 ", r AS (INSERT INTO webpush.recalls (message_id, subscription_id," \
-					 "  application, location, key_id, expires_at)" \
-					 "  SELECT d.message_id, d.subscription_id, m.application, d.location, d.key_id," \
-					 "   pg_catalog.now() + m.ttl * interval '1 second'" \
-					 "  FROM d, LATERAL (SELECT application, ttl FROM webpush.messages" \
-					 "   WHERE id = d.message_id AND cancelled_at IS NOT NULL OFFSET 0) m" \
-					 "  WHERE d.location IS NOT NULL" \
-					 "  ON CONFLICT DO NOTHING)")
+					 " CASE WHEN o.location IS NOT NULL THEN o.key_id END AS key_id")
+
+/*
+ * A copy delivered with a Location whose message was cancelled while it
+ * was in flight gets its DELETE queued, as the cancel queued those
+ * delivered before it: $1 and $2 the message and subscription ids, $3 the
+ * locations, $4 their keys.  A statement of its own, planned as the
+ * worker's others are (see execute_outcome_statement).
+ */
+#define RECALL_CANCELLED_SQL \
+	"INSERT INTO webpush.recalls (message_id, subscription_id, application, location," \
+	" key_id, expires_at) " \
+	"SELECT o.message_id, o.subscription_id, m.application, o.location, o.key_id," \
+	" pg_catalog.now() + m.ttl * interval '1 second' " \
+	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)," \
+	" pg_catalog.unnest($4)) AS o(message_id, subscription_id, location, key_id)" \
+	" JOIN webpush.messages m ON m.id = o.message_id " \
+	"WHERE o.location IS NOT NULL AND m.cancelled_at IS NOT NULL " \
+	"ON CONFLICT DO NOTHING"
 #define RECORD_UNDELIVERED_SQL(by) \
 	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)," \
 					 " pg_catalog.unnest($12)" FINAL_COLUMNS ", outcome, reason, uncounted", \
 					 "o.endpoint, o.outcome, o.status, o.reason, o.uncounted," \
 					 " o.created_at, o.application, o.user_id, NULL::text AS location," \
-					 " NULL::bigint AS key_id", "")
+					 " NULL::bigint AS key_id")
 
 /* Retries wait for their next attempt. */
 #define RECORD_RETRY_SQL(by) \
@@ -310,32 +317,49 @@ execute_outcome_statement(OutcomeStatement *stmt, Oid *types, Datum *values,
 						  int noutcomes, int expected_result)
 {
 	uint64		found;
+	SPIPlanPtr	plan;
+	CachedPlan *cplan;
 	int			guc_level;
-	int			result;
 
 	/*
 	 * By ctid, the plan wanted is one TID scan of the batch hashed against
 	 * the outcomes.  A nested loop would rescan the TID scan for each
 	 * outcome, and every rescan asks the kernel for the table's size (an
 	 * lseek): a system call per outcome, which costs more than the rest of
-	 * finding its row.  For an array
-	 * parameter the planner assumes ten elements, which prices the two plans
-	 * within a hundredth of each other, so nested loops are off while the
-	 * statement runs: its generic plan is made at its first run, and again
-	 * after an invalidation, both within SPI_execute_plan.  A lookup that
-	 * can only be a nested loop (the recall's LATERAL) is still planned as
-	 * one.  A DBA's triggers on these tables run under the same setting:
-	 * their statements avoid nested loops where another join will do
-	 * (slower perhaps, never wrong).  An error restores the setting with
-	 * the subtransaction.
+	 * finding its row.  For an array parameter the planner assumes ten
+	 * elements, which prices the two within a hundredth of each other; and
+	 * a plan made while the queue is small reads the whole primary key
+	 * instead, for the worker's life, however large the queue grows.  So
+	 * the plan is made with nested loops and index scans off (sequential
+	 * and bitmap scans are off in the worker anyway): the TID scan is then
+	 * the only way to the rows, and hashing the cheapest join.  These
+	 * statements read no other table (the recall has a statement of its
+	 * own; a DBA's rule on these tables would be planned likewise: slower
+	 * perhaps, never wrong).
+	 *
+	 * The settings cover the planning only: the generic plan is made, or
+	 * found still valid, here, with the tables locked, and the execution
+	 * reuses it (a lock already held takes no invalidation).  What runs
+	 * within the statement, a DBA's trigger on these tables, plans with
+	 * the worker's usual settings.  An error restores them with the
+	 * subtransaction.
 	 */
+	plan = spi_kept_plan(&stmt->tid_plan, stmt->by_tid, stmt->nargs, types);
 	guc_level = NewGUCNestLevel();
 	(void) set_config_option("enable_nestloop", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	result = SPI_execute_plan(spi_kept_plan(&stmt->tid_plan, stmt->by_tid, stmt->nargs, types),
-							  values, NULL, false, 0);
+	(void) set_config_option("enable_indexscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	cplan = SPI_plan_get_cached_plan(plan);
 	AtEOXact_GUC(true, guc_level);
-	if (result != expected_result)
+	if (cplan == NULL)
+		elog(ERROR, "webpush: could not plan the recording of delivery outcomes");
+#if PG_VERSION_NUM >= 140000
+	ReleaseCachedPlan(cplan, CurrentResourceOwner);
+#else
+	ReleaseCachedPlan(cplan, true);
+#endif
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != expected_result)
 		elog(ERROR, "webpush: could not record delivery outcomes");
 	found = SPI_processed;
 	if (found >= (uint64) noutcomes)
@@ -428,6 +452,7 @@ record_batch(const Outcome *outcomes, int n)
 	static OutcomeStatement release = {
 		RECORD_RELEASE_SQL(BY_TID("$1")), RECORD_RELEASE_SQL(BY_KEY), 8, NULL, NULL
 	};
+	static SPIPlanPtr recall_plan = NULL;
 	static SPIPlanPtr lock_plan = NULL;
 	static SPIPlanPtr redirect_plan = NULL;
 	static SPIPlanPtr merged_plan = NULL;
@@ -455,6 +480,16 @@ record_batch(const Outcome *outcomes, int n)
 		values[FINAL_ARGS + 1] = PointerGetDatum(located ? datum_array(a.key_ids, a.n, INT8OID) :
 												 construct_empty_array(INT8OID));
 		execute_outcome_statement(&delivered, types, values, a.n, SPI_OK_INSERT);
+		if (located)
+		{
+			Oid			recall_types[4] = {INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+			Datum		recall_values[4] = {values[2], values[3], values[FINAL_ARGS],
+			values[FINAL_ARGS + 1]};
+
+			if (SPI_execute_plan(spi_kept_plan(&recall_plan, RECALL_CANCELLED_SQL, 4, recall_types),
+								 recall_values, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "webpush: could not queue the recall of cancelled notifications");
+		}
 	}
 
 	collect(&a, outcomes, n, is_failed_or_gone);
