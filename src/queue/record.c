@@ -227,7 +227,11 @@ is_final_undelivered(OutcomeKind kind)
  * was in flight gets its DELETE queued, as the cancel queued those
  * delivered before it: $1 and $2 the message and subscription ids, $3 the
  * locations, $4 their keys.  A statement of its own, planned as the
- * worker's others are (see execute_outcome_statement).
+ * worker's others are (see execute_outcome_statement).  Each outcome looks
+ * its message up by key (the LATERAL, OFFSET 0, can only be a nested
+ * loop): a join the planner may choose would, planned while the messages
+ * were few or analyzed empty, read the whole primary key for every batch
+ * (sequential scans are off in the worker) until the plan is invalidated.
  */
 #define RECALL_CANCELLED_SQL \
 	"INSERT INTO webpush.recalls (message_id, subscription_id, application, location," \
@@ -235,9 +239,10 @@ is_final_undelivered(OutcomeKind kind)
 	"SELECT o.message_id, o.subscription_id, m.application, o.location, o.key_id," \
 	" pg_catalog.now() + m.ttl * interval '1 second' " \
 	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)," \
-	" pg_catalog.unnest($4)) AS o(message_id, subscription_id, location, key_id)" \
-	" JOIN webpush.messages m ON m.id = o.message_id " \
-	"WHERE o.location IS NOT NULL AND m.cancelled_at IS NOT NULL " \
+	" pg_catalog.unnest($4)) AS o(message_id, subscription_id, location, key_id)," \
+	" LATERAL (SELECT application, ttl FROM webpush.messages" \
+	"  WHERE id = o.message_id AND cancelled_at IS NOT NULL OFFSET 0) m " \
+	"WHERE o.location IS NOT NULL " \
 	"ON CONFLICT DO NOTHING"
 #define RECORD_UNDELIVERED_SQL(by) \
 	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)," \
