@@ -27,11 +27,8 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/plancache.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
 #include "queue/claim.h"
@@ -170,13 +167,13 @@ is_final_undelivered(OutcomeKind kind)
  * Each outcome finds its row by the ctid the claim returned: one TID scan
  * of the batch's ctids (ctid = ANY), hashed against the outcomes, so a
  * batch costs linear time (see execute_outcome_statement).  The row found
- * must still be the claimed
- * delivery (its key, claimed by this worker): not its xmin, which VACUUM
- * FULL and CLUSTER keep, and which every row of one claim shares.  A ctid can point elsewhere
- * once the row moved: VACUUM FULL, CLUSTER or an ALTER TABLE rewrote the
- * table, or someone updated the row.  Then the statement finds fewer rows
- * than it was given, and runs again finding rows by primary key; it only
- * touches rows this worker still has claimed, so it cannot write one twice.
+ * must still be the claimed delivery (its key, claimed by this worker):
+ * not its xmin, which VACUUM FULL and CLUSTER keep, and which every row of
+ * one claim shares.  A ctid can point elsewhere once the row moved:
+ * VACUUM FULL, CLUSTER or an ALTER TABLE rewrote the table, or someone
+ * updated the row.  Then the statement finds fewer rows than it was
+ * given, and runs again finding rows by primary key; it only touches rows
+ * this worker still has claimed, so it cannot write one twice.
  */
 #define BY_TID(tids) "d.ctid = ANY (" tids ") AND d.ctid = o.tid AND "
 #define BY_KEY ""
@@ -321,10 +318,9 @@ static void
 execute_outcome_statement(OutcomeStatement *stmt, Oid *types, Datum *values,
 						  int noutcomes, int expected_result)
 {
+	static const char *const planned_off[] = {"enable_nestloop", "enable_indexscan"};
 	uint64		found;
 	SPIPlanPtr	plan;
-	CachedPlan *cplan;
-	int			guc_level;
 
 	/*
 	 * By ctid, the plan wanted is one TID scan of the batch hashed against
@@ -341,29 +337,9 @@ execute_outcome_statement(OutcomeStatement *stmt, Oid *types, Datum *values,
 	 * statements read no other table (the recall has a statement of its
 	 * own; a DBA's rule on these tables would be planned likewise: slower
 	 * perhaps, never wrong).
-	 *
-	 * The settings cover the planning only: the generic plan is made, or
-	 * found still valid, here, with the tables locked, and the execution
-	 * reuses it (a lock already held takes no invalidation).  What runs
-	 * within the statement, a DBA's trigger on these tables, plans with
-	 * the worker's usual settings.  An error restores them with the
-	 * subtransaction.
 	 */
 	plan = spi_kept_plan(&stmt->tid_plan, stmt->by_tid, stmt->nargs, types);
-	guc_level = NewGUCNestLevel();
-	(void) set_config_option("enable_nestloop", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_indexscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	cplan = SPI_plan_get_cached_plan(plan);
-	AtEOXact_GUC(true, guc_level);
-	if (cplan == NULL)
-		elog(ERROR, "webpush: could not plan the recording of delivery outcomes");
-#if PG_VERSION_NUM >= 140000
-	ReleaseCachedPlan(cplan, CurrentResourceOwner);
-#else
-	ReleaseCachedPlan(cplan, true);
-#endif
+	spi_plan_with_off(plan, planned_off, lengthof(planned_off));
 	if (SPI_execute_plan(plan, values, NULL, false, 0) != expected_result)
 		elog(ERROR, "webpush: could not record delivery outcomes");
 	found = SPI_processed;

@@ -66,6 +66,16 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 	pstmt, queryString, context, params, queryEnv, dest, qc
 #endif
 
+/*
+ * Release a cached plan held by CurrentResourceOwner: 14 made the owner an
+ * argument.
+ */
+#if PG_VERSION_NUM >= 140000
+#define webpush_release_cached_plan(cplan) ReleaseCachedPlan((cplan), CurrentResourceOwner)
+#else
+#define webpush_release_cached_plan(cplan) ReleaseCachedPlan((cplan), true)
+#endif
+
 /* A hash table keyed by a C string: 14 made the string flag explicit. */
 #if PG_VERSION_NUM >= 140000
 #define WEBPUSH_HASH_STRING_KEYS HASH_STRINGS

@@ -9,9 +9,12 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "nodes/parsenodes.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/resowner.h"
 
+#include "support/compat.h"
 #include "support/spi_util.h"
 
 SPIPlanPtr
@@ -30,6 +33,23 @@ spi_kept_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types)
 		*cache = plan;
 	}
 	return *cache;
+}
+
+void
+spi_plan_with_off(SPIPlanPtr plan, const char *const *settings, int nsettings)
+{
+	int			guc_level = NewGUCNestLevel();
+	CachedPlan *cplan;
+
+	for (int i = 0; i < nsettings; i++)
+		(void) set_config_option(settings[i], "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	cplan = SPI_plan_get_cached_plan(plan);
+	AtEOXact_GUC(true, guc_level);
+	if (cplan == NULL)
+		elog(ERROR, "webpush: could not plan a statement: %s",
+			 SPI_result_code_string(SPI_result));
+	webpush_release_cached_plan(cplan);
 }
 
 ErrorData *

@@ -25,6 +25,17 @@
 extern SPIPlanPtr spi_kept_plan(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types);
 
 /*
+ * Make plan's generic plan now, or find it still valid, with the given
+ * boolean planner settings off, so that the next SPI_execute_plan of it
+ * runs that plan.  The settings shape the plan and nothing else: what runs
+ * while it executes (a DBA's trigger) plans as usual.  The plan's tables
+ * are locked by then, and a lock already held takes no invalidation, so
+ * nothing replans it in between.  Needs plan_cache_mode at its default
+ * (the worker pins it), which keeps a generic plan.
+ */
+extern void spi_plan_with_off(SPIPlanPtr plan, const char *const *settings, int nsettings);
+
+/*
  * Run step(arg) in a subtransaction, its deferred constraints checked at
  * its end, so that whatever refuses a row is caught here and not at
  * COMMIT.  Returns NULL when it went through, else the error it raised

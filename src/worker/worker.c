@@ -484,12 +484,10 @@ pin_session_settings(void)
 	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	/*
-	 * The statements are prepared for a generic plan (spi_kept_plan), and
-	 * record.c makes the by-ctid ones' with nested loops and index scans
-	 * off before it runs them: a plan_cache_mode of force_custom_plan set
-	 * for the database or the role would replan them at every run, with
-	 * the usual settings (a nested loop rescanning the TID scan per
-	 * outcome).
+	 * The statements are prepared for a generic plan (spi_kept_plan), some
+	 * of them planned with settings of their own (spi_plan_with_off): a
+	 * plan_cache_mode of force_custom_plan set for the database or the role
+	 * would replan them at every run, with the usual settings.
 	 */
 	SetConfigOption("plan_cache_mode", "auto", PGC_SUSET, PGC_S_OVERRIDE);
 
