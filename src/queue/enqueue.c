@@ -479,14 +479,13 @@ queue_record_source(int64 message_id, text *source)
  * Cancel what of the message is not in flight, and mark the message
  * cancelled, so that a delivery in flight that comes back to the queue is
  * recorded as cancelled at its next claim (claim.h); its application (NULL when
- * there is no such message), in *n how many deliveries, and in *recalls how
- * many DELETEs were queued for copies a push service still holds: those
- * delivered with a push message resource (webpush.history.location) whose
- * TTL, counted from when they were delivered, has not run out.  A copy
- * recalled once is not queued again.
+ * there is no such message), and in *n how many deliveries.  The mark is an
+ * UPDATE of the message's row: it waits for a worker that holds the row
+ * while it records a copy delivered with a Location (record.c), and one
+ * that comes later sees the row taken and queues that copy's DELETE itself.
  */
 static char *
-cancel_deliveries(int64 message_id, int64 *n, int64 *recalls)
+cancel_deliveries(int64 message_id, int64 *n)
 {
 	static SPIPlanPtr plan = NULL;
 	Oid			types[1] = {INT8OID};
@@ -508,19 +507,9 @@ cancel_deliveries(int64 message_id, int64 *n, int64 *recalls)
 								  "   'cancelled', COALESCE(d.attempts, 0), 'cancelled with webpush_cancel()',"
 								  "   m.created_at, m.application, s.user_id"
 								  "  FROM d JOIN webpush.messages m ON m.id = $1"
-								  "  LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id),"
-								  " r AS (INSERT INTO webpush.recalls (message_id, subscription_id,"
-								  "  application, location, key_id, expires_at)"
-								  "  SELECT h.message_id, h.subscription_id, m.application, h.location,"
-								  "   COALESCE(h.key_id, s.key_id, m.key_id), h.finished_at + m.ttl * interval '1 second'"
-								  "  FROM webpush.history h JOIN webpush.messages m ON m.id = h.message_id"
-								  "  LEFT JOIN webpush.subscriptions s ON s.id = h.subscription_id"
-								  "  WHERE h.message_id = $1 AND h.outcome = 'delivered'"
-								  "   AND h.location IS NOT NULL"
-								  "   AND h.finished_at + m.ttl * interval '1 second' > pg_catalog.now()"
-								  "  ON CONFLICT DO NOTHING RETURNING 1) "
+								  "  LEFT JOIN webpush.subscriptions s ON s.id = d.subscription_id) "
 								  "SELECT (SELECT application FROM webpush.messages WHERE id = $1),"
-								  " (SELECT pg_catalog.count(*) FROM d), (SELECT pg_catalog.count(*) FROM r)",
+								  " (SELECT pg_catalog.count(*) FROM d)",
 								  1, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not cancel the message");
@@ -528,9 +517,49 @@ cancel_deliveries(int64 message_id, int64 *n, int64 *recalls)
 	if (app != NULL)
 		app = MemoryContextStrdup(caller, app);
 	*n = spi_get_int64(0, 2, &isnull);
-	*recalls = spi_get_int64(0, 3, &isnull);
 	SPI_finish();
 	return app;
+}
+
+/*
+ * Queue a DELETE for each copy of a cancelled message that a push service
+ * still holds: those delivered with a push message resource
+ * (webpush.history.location) whose TTL, counted from when they were
+ * delivered, has not run out; how many.  A copy recalled once (or queued by
+ * the worker that recorded it) is not queued again.
+ *
+ * Run after cancel_deliveries, whose UPDATE waited for any worker recording
+ * a copy of the message: the history it wrote is read with a snapshot taken
+ * now, as a foreign key's check does, so that a REPEATABLE READ or
+ * SERIALIZABLE transaction, whose own snapshot is older, sees it too.
+ */
+static int64
+queue_recalls(int64 message_id)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(message_id)};
+	Snapshot	latest = IsolationUsesXactSnapshot() ? GetLatestSnapshot() : InvalidSnapshot;
+	int64		n;
+
+	spi_connect_or_error();
+	if (SPI_execute_snapshot(spi_kept_plan(&plan,
+										   "INSERT INTO webpush.recalls (message_id, subscription_id,"
+										   " application, location, key_id, expires_at)"
+										   " SELECT h.message_id, h.subscription_id, m.application, h.location,"
+										   "  COALESCE(h.key_id, s.key_id, m.key_id), h.finished_at + m.ttl * interval '1 second'"
+										   " FROM webpush.history h JOIN webpush.messages m ON m.id = h.message_id"
+										   " LEFT JOIN webpush.subscriptions s ON s.id = h.subscription_id"
+										   " WHERE h.message_id = $1 AND h.outcome = 'delivered'"
+										   "  AND h.location IS NOT NULL"
+										   "  AND h.finished_at + m.ttl * interval '1 second' > pg_catalog.now()"
+										   " ON CONFLICT DO NOTHING",
+										   1, types),
+							 values, NULL, latest, InvalidSnapshot, false, true, 0) != SPI_OK_INSERT)
+		elog(ERROR, "webpush: could not queue the recall of the message's copies");
+	n = (int64) SPI_processed;
+	SPI_finish();
+	return n;
 }
 
 /*
@@ -566,7 +595,7 @@ queue_cancel(int64 message_id)
 	int64		n;
 	int64		recalls;
 
-	app = cancel_deliveries(message_id, &n, &recalls);
+	app = cancel_deliveries(message_id, &n);
 
 	/*
 	 * Not a message: perhaps a row trigger's send that the worker has not
@@ -580,7 +609,7 @@ queue_cancel(int64 message_id)
 	{
 		char	   *taken_in = take_in_now(message_id);
 
-		app = cancel_deliveries(message_id, &n, &recalls);
+		app = cancel_deliveries(message_id, &n);
 		if (app == NULL)
 			app = taken_in;
 	}
@@ -590,6 +619,7 @@ queue_cancel(int64 message_id)
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("message %lld does not exist", (long long) message_id),
 				 errhint("Messages are kept for webpush.history_retention after they were queued.")));
+	recalls = queue_recalls(message_id);
 	if (n > 0)
 	{
 		CountedEvent e;
@@ -601,9 +631,15 @@ queue_cancel(int64 message_id)
 		counters_count(&e);
 		counters_queue_changed_at_commit();
 	}
-	/* The worker sends the DELETEs after COMMIT. */
+	/*
+	 * The worker sends the DELETEs after COMMIT: those queued here, and
+	 * those a worker queued while this held the message's row, which it
+	 * claims once it sees the cancel committed.
+	 */
 	if (recalls > 0)
 		queue_wake_at_commit();
+	else
+		(void) wake_workers_at_commit();
 	return n + recalls;
 }
 

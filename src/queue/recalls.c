@@ -4,6 +4,12 @@
  *		DELETEs and their answers.  webpush_cancel queues them (enqueue.c);
  *		the history's purge removes finished ones (record.c).  Recalls are
  *		few: one statement per answer.
+ *
+ * A worker that records a copy delivered with a Location while a cancel
+ * holds its message's row (record.c) queues the DELETE before the cancel is
+ * known to commit.  So a recall is claimed only when its message is seen
+ * cancelled, and one whose message's row is free and not cancelled (the
+ * cancel rolled back) is removed.
  */
 #include "postgres.h"
 
@@ -18,6 +24,7 @@
 int
 queue_claim_recalls(int limit, int lease_ms, ClaimedRecall **out, TimestampTz *next_due)
 {
+	static SPIPlanPtr drop_plan = NULL;
 	static SPIPlanPtr claim_plan = NULL;
 	static SPIPlanPtr next_plan = NULL;
 	Oid			types[2] = {INT4OID, INT4OID};
@@ -28,11 +35,32 @@ queue_claim_recalls(int limit, int lease_ms, ClaimedRecall **out, TimestampTz *n
 	int			n;
 
 	spi_connect_or_error();
+
+	/*
+	 * Those whose cancel rolled back.  The message's row is taken as the
+	 * worker's record takes it: one a cancel holds is skipped, and one
+	 * whose cancel committed since the snapshot is read again (cancelled,
+	 * so kept).
+	 */
+	if (SPI_execute_plan(spi_kept_plan(&drop_plan,
+								  "DELETE FROM webpush.recalls r"
+								  " USING (SELECT r.message_id, r.subscription_id"
+								  "  FROM webpush.recalls r JOIN webpush.messages m ON m.id = r.message_id"
+								  "  WHERE r.outcome IS NULL AND r.due_at <= pg_catalog.now()"
+								  "  AND m.cancelled_at IS NULL"
+								  "  FOR UPDATE OF r SKIP LOCKED FOR SHARE OF m SKIP LOCKED) x"
+								  " WHERE r.message_id = x.message_id"
+								  " AND r.subscription_id = x.subscription_id",
+								  0, NULL),
+						 NULL, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "webpush: could not drop the recalls of cancels rolled back");
 	if (SPI_execute_plan(spi_kept_plan(&claim_plan,
 								  "UPDATE webpush.recalls r SET attempts = r.attempts + 1,"
 								  " due_at = pg_catalog.now() + $2 * interval '1 millisecond'"
-								  " FROM (SELECT message_id, subscription_id FROM webpush.recalls"
+								  " FROM (SELECT message_id, subscription_id FROM webpush.recalls q"
 								  "  WHERE outcome IS NULL AND due_at <= pg_catalog.now()"
+								  "  AND NOT EXISTS (SELECT FROM webpush.messages m"
+								  "   WHERE m.id = q.message_id AND m.cancelled_at IS NULL)"
 								  "  ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) c"
 								  " WHERE r.message_id = c.message_id"
 								  " AND r.subscription_id = c.subscription_id"
@@ -55,9 +83,14 @@ queue_claim_recalls(int limit, int lease_ms, ClaimedRecall **out, TimestampTz *n
 		rows[i].expires_at = DatumGetTimestampTz(SPI_getbinval(row, desc, 5, &isnull));
 		rows[i].attempts = DatumGetInt32(SPI_getbinval(row, desc, 6, &isnull));
 	}
+	/*
+	 * The next to fall due.  One due now and not claimed waits for its
+	 * cancel's COMMIT, which wakes the worker, or for another worker's
+	 * claim to end.
+	 */
 	if (SPI_execute_plan(spi_kept_plan(&next_plan,
 								  "SELECT pg_catalog.min(due_at) FROM webpush.recalls"
-								  " WHERE outcome IS NULL",
+								  " WHERE outcome IS NULL AND due_at > pg_catalog.now()",
 								  0, NULL),
 						 NULL, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not read recalls");

@@ -22,8 +22,9 @@ typedef struct ClaimedRecall
 } ClaimedRecall;
 
 /*
- * Claim up to limit due recalls (FOR UPDATE SKIP LOCKED: other workers take
- * others), in the caller's memory context.  A claim is a lease: the row is
+ * Claim up to limit due recalls whose message is seen cancelled (FOR UPDATE
+ * SKIP LOCKED: other workers take others), in the caller's memory context,
+ * after removing those whose cancel rolled back.  A claim is a lease: the row is
  * due again lease_ms later, so a worker that stops before its answer is
  * recorded leaves it to the next one.  *next_due becomes when the next one
  * not claimed falls due (0: none).

@@ -223,12 +223,23 @@ is_final_undelivered(OutcomeKind kind)
  * A copy delivered with a Location whose message was cancelled while it
  * was in flight gets its DELETE queued, as the cancel queued those
  * delivered before it: $1 and $2 the message and subscription ids, $3 the
- * locations, $4 their keys.  A statement of its own, planned as the
- * worker's others are (see execute_outcome_statement).  Each outcome looks
- * its message up by key (the LATERAL, OFFSET 0, can only be a nested
- * loop): a join the planner may choose would, planned while the messages
- * were few or analyzed empty, read the whole primary key for every batch
- * (sequential scans are off in the worker) until the plan is invalidated.
+ * locations, $4 their keys.
+ *
+ * The message's row is taken FOR SHARE, which a cancel's UPDATE of it
+ * (enqueue.c) conflicts with.  Taken, it shows the cancel as committed or
+ * not: one that comes later waits for this transaction and then finds the
+ * copy in the history itself.  Held by an UPDATE in progress (SKIP LOCKED:
+ * a user's open transaction must not hold up the deliveries), the DELETE is
+ * queued anyway; the claim of recalls (recalls.c) sends it once the cancel
+ * is seen committed, and removes it if the row is found free and not
+ * cancelled.
+ *
+ * A statement of its own, planned as the worker's others are (see
+ * execute_outcome_statement).  Each outcome looks its message up by key
+ * (the LATERALs, OFFSET 0, can only be nested loops): a join the planner
+ * may choose would, planned while the messages were few or analyzed empty,
+ * read the whole primary key for every batch (sequential scans are off in
+ * the worker) until the plan is invalidated.
  */
 #define RECALL_CANCELLED_SQL \
 	"INSERT INTO webpush.recalls (message_id, subscription_id, application, location," \
@@ -236,10 +247,12 @@ is_final_undelivered(OutcomeKind kind)
 	"SELECT o.message_id, o.subscription_id, m.application, o.location, o.key_id," \
 	" pg_catalog.now() + m.ttl * interval '1 second' " \
 	"FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3)," \
-	" pg_catalog.unnest($4)) AS o(message_id, subscription_id, location, key_id)," \
-	" LATERAL (SELECT application, ttl FROM webpush.messages" \
-	"  WHERE id = o.message_id AND cancelled_at IS NOT NULL OFFSET 0) m " \
-	"WHERE o.location IS NOT NULL " \
+	" pg_catalog.unnest($4)) AS o(message_id, subscription_id, location, key_id)" \
+	" CROSS JOIN LATERAL (SELECT application, ttl FROM webpush.messages" \
+	"  WHERE id = o.message_id OFFSET 0) m" \
+	" LEFT JOIN LATERAL (SELECT cancelled_at IS NOT NULL AS cancelled FROM webpush.messages" \
+	"  WHERE id = o.message_id FOR SHARE SKIP LOCKED) l ON true " \
+	"WHERE o.location IS NOT NULL AND l.cancelled IS DISTINCT FROM false " \
 	"ON CONFLICT DO NOTHING"
 #define RECORD_UNDELIVERED_SQL(by) \
 	RECORD_FINAL_SQL(by, ", pg_catalog.unnest($10), pg_catalog.unnest($11)," \
@@ -759,7 +772,8 @@ queue_purge_history(int retention_s)
 
 	/*
 	 * Messages are kept as long as their outcomes are (a dedupe_key holds
-	 * that long too), and while anything is left to send.
+	 * that long too), and while anything is left to send or to recall (a
+	 * recall is claimed by its message's cancel, recalls.c).
 	 */
 	if (SPI_execute_plan(spi_kept_plan(&messages_plan,
 								  "DELETE FROM webpush.messages WHERE id IN ("
@@ -767,6 +781,8 @@ queue_purge_history(int retention_s)
 								  " WHERE m.created_at < pg_catalog.now() - pg_catalog.make_interval(secs => $1)"
 								  " AND NOT m.pending"
 								  " AND NOT EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id)"
+								  " AND NOT EXISTS (SELECT FROM webpush.recalls r"
+								  "  WHERE r.message_id = m.id AND r.outcome IS NULL)"
 								  " ORDER BY m.id LIMIT " CppAsString2(QUEUE_PURGE_BATCH) ")",
 								  1, types),
 						 values, NULL, false, 0) != SPI_OK_DELETE)

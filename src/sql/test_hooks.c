@@ -147,11 +147,12 @@ outcome_kind(const char *name)
 
 /*
  * webpush_test_record(message_id, subscription_id, outcome, status,
- * delay_ms): record the outcome of a delivery this backend claimed, through
- * queue_record_outcomes, as the worker records a finished request (the
- * endpoint is the one claimed; a subscription gone when claimed is failed
- * unattempted, as the worker records it).  True when recorded, false when
- * a rule refused the row (the worker would keep it).
+ * delay_ms [, location]): record the outcome of a delivery this backend
+ * claimed, through queue_record_outcomes, as the worker records a finished
+ * request (the endpoint is the one claimed; a subscription gone when
+ * claimed is failed unattempted, as the worker records it; a delivered one
+ * may name the push message resource its answer gave).  True when
+ * recorded, false when a rule refused the row (the worker would keep it).
  */
 Datum
 webpush_test_record(PG_FUNCTION_ARGS)
@@ -186,6 +187,8 @@ webpush_test_record(PG_FUNCTION_ARGS)
 	o.status = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
 	o.retry_delay_ms = PG_ARGISNULL(4) ? 0 : PG_GETARG_FLOAT8(4);
 	o.endpoint = held[i].endpoint;
+	if (PG_NARGS() > 5 && !PG_ARGISNULL(5) && o.kind == OUTCOME_DELIVERED)
+		o.location = text_to_cstring(PG_GETARG_TEXT_PP(5));
 	o.requested = o.kind != OUTCOME_RELEASE;
 	if (held[i].endpoint == NULL && o.kind == OUTCOME_FAILED)
 	{

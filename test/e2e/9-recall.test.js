@@ -301,3 +301,60 @@ test('a copy in flight when cancelled and delivered with a Location gets its DEL
   assert.equal(Number(await value('SELECT webpush_cancel($1)', [id])), 0);
   assert.equal(await recallRows(id), 1);
 });
+
+test('copies answered with a Location while the cancel\'s transaction is open each get one DELETE, sent only after its COMMIT', async () => {
+  const n = 20;
+  const subs = [];
+  let answer;
+  const answered = new Promise((resolve) => { answer = resolve; });
+  for (let i = 0; i < n; i++) {
+    const sub = await subscriber({ vendor: 'mozilla' });
+    service.hold(sub.endpoint);
+    service.respond(sub.endpoint, { status: 201, until: answered });
+    subs.push(sub);
+  }
+  const id = await value('SELECT message_id FROM webpush_send_many($1::bigint[], $2, 3600)',
+    [subs.map((s) => s.id), 'broadcast, then cancelled']);
+  await until('every copy in flight', async () =>
+    subs.every((s) => service.received(s.endpoint).length === 1));
+
+  const app = await connect();
+  try {
+    await app.query('BEGIN');
+    assert.equal(Number((await app.query('SELECT webpush_cancel($1::bigint) AS n', [id])).rows[0].n), 0,
+      'nothing waits and nothing was delivered yet');
+    // The worker records each answer while the cancel holds the message.
+    answer();
+    await until('every copy recorded', async () => Number(await value(
+      "SELECT count(*) FROM webpush.history WHERE message_id = $1 AND outcome = 'delivered' AND location IS NOT NULL",
+      [id])) === n);
+    // Their DELETEs are queued, each once, and not sent while the cancel
+    // may yet roll back, though the worker has looked for due recalls
+    // since: it sent another message's, queued after them.
+    const { rows: queued } = await db.query(
+      'SELECT count(*)::int AS n, max(attempts) AS attempts FROM webpush.recalls WHERE message_id = $1', [id]);
+    assert.deepEqual(queued, [{ n, attempts: 0 }]);
+    const probe = await subscriber({ vendor: 'mozilla' });
+    service.hold(probe.endpoint);
+    const probeId = await send(probe, 'the probe');
+    await delivered(probeId);
+    assert.equal(Number(await value('SELECT webpush_cancel($1)', [probeId])), 1);
+    assert.equal((await recalled(probeId)).status, 204);
+    const { rows: locations } = await db.query(
+      'SELECT location FROM webpush.history WHERE message_id = $1', [id]);
+    assert.equal(locations.flatMap((r) => deletesOf(r.location)).length, 0, 'no DELETE before the COMMIT');
+    await app.query('COMMIT');
+  } finally {
+    await app.end();
+  }
+  const recalls = await until('every recall answered', async () => {
+    const { rows } = await db.query(
+      'SELECT outcome, status FROM webpush.recalls WHERE message_id = $1 AND finished_at IS NOT NULL', [id]);
+    return rows.length === n && rows;
+  });
+  assert.deepEqual(new Set(recalls.map((r) => `${r.outcome} ${r.status}`)), new Set(['recalled 204']));
+  for (const s of subs) {
+    service.release(s.endpoint);
+    assert.equal(service.browser(s.endpoint).length, 0, 'the cancelled message never reaches the browser');
+  }
+});
