@@ -519,17 +519,23 @@ claim_position_arrays(Datum *ids, Datum *nexts)
  * attempt left from their position on are returned, and those of them with
  * none left at all stop being looked at (pending = false).  The first
  * check reads from the position on, the second, made once a message
- * seems done, from its first recipient.
+ * seems done, from its first recipient.  A message's row that another
+ * transaction holds is skipped (SKIP LOCKED): a cancel in progress (which
+ * settles it itself), or another worker recording its copies (FOR SHARE,
+ * record.c), with whom waiting would be a deadlock when each holds a
+ * message the other settles; a later claim settles it.
  */
 #define SETTLE_SQL(candidates) \
 	"WITH c AS (SELECT c.id, EXISTS (SELECT FROM webpush.deliveries d" \
 	"   WHERE d.message_id = c.id AND d.subscription_id >= c.next" \
 	"   AND d.attempts IS NULL AND d.claimed_by IS NULL) AS left_after" \
 	"  FROM (" candidates ") AS c(id, next))," \
-	" settled AS (UPDATE webpush.messages m SET pending = false FROM c" \
-	"  WHERE m.id = c.id AND NOT c.left_after AND m.pending" \
-	"  AND NOT EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id" \
-	"   AND d.attempts IS NULL AND d.claimed_by IS NULL)) " \
+	" settled AS (UPDATE webpush.messages m SET pending = false" \
+	"  WHERE m.ctid = ANY (ARRAY(SELECT m.ctid FROM c JOIN webpush.messages m ON m.id = c.id" \
+	"   WHERE NOT c.left_after AND m.pending" \
+	"   AND NOT EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id" \
+	"    AND d.attempts IS NULL AND d.claimed_by IS NULL)" \
+	"   FOR NO KEY UPDATE OF m SKIP LOCKED))) " \
 	"SELECT c.id FROM c WHERE NOT c.left_after"
 
 /* Forget the positions of the messages the last settling returned. */

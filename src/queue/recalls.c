@@ -21,6 +21,9 @@
 #include "queue/recalls.h"
 #include "support/spi_util.h"
 
+/* How many of the first due recalls a look checks for a cancel rolled back. */
+#define RECALL_DROP_WINDOW 64
+
 int
 queue_claim_recalls(int limit, int lease_ms, ClaimedRecall **out, TimestampTz *next_due)
 {
@@ -37,33 +40,43 @@ queue_claim_recalls(int limit, int lease_ms, ClaimedRecall **out, TimestampTz *n
 	spi_connect_or_error();
 
 	/*
-	 * Those whose cancel rolled back.  The message's row is taken as the
-	 * worker's record takes it: one a cancel holds is skipped, and one
-	 * whose cancel committed since the snapshot is read again (cancelled,
-	 * so kept).
+	 * Those whose cancel rolled back, among the first RECALL_DROP_WINDOW due
+	 * (a recall that waits for its cancel stays at the front; the others are
+	 * claimed and move on, so the window reaches every one in turn).  Each
+	 * message is looked up by key and taken as the worker's record takes it:
+	 * one a cancel holds is skipped, and one whose cancel committed since
+	 * the snapshot is read again (cancelled, so kept).  Bounded, and by ctid
+	 * (an ARRAY is run once): whatever the statistics when it was planned, a
+	 * look costs the window, not the queue.
 	 */
 	if (SPI_execute_plan(spi_kept_plan(&drop_plan,
-								  "DELETE FROM webpush.recalls r"
-								  " USING (SELECT r.message_id, r.subscription_id"
-								  "  FROM webpush.recalls r JOIN webpush.messages m ON m.id = r.message_id"
-								  "  WHERE r.outcome IS NULL AND r.due_at <= pg_catalog.now()"
-								  "  AND m.cancelled_at IS NULL"
-								  "  FOR UPDATE OF r SKIP LOCKED FOR SHARE OF m SKIP LOCKED) x"
-								  " WHERE r.message_id = x.message_id"
-								  " AND r.subscription_id = x.subscription_id",
+								  "DELETE FROM webpush.recalls r WHERE r.ctid = ANY (ARRAY("
+								  " SELECT w.ctid FROM (SELECT ctid, message_id FROM webpush.recalls"
+								  "  WHERE outcome IS NULL AND due_at <= pg_catalog.now()"
+								  "  ORDER BY due_at LIMIT " CppAsString2(RECALL_DROP_WINDOW) ") w"
+								  " CROSS JOIN LATERAL (SELECT FROM webpush.messages m"
+								  "  WHERE m.id = w.message_id AND m.cancelled_at IS NULL"
+								  "  FOR SHARE SKIP LOCKED) m))",
 								  0, NULL),
 						 NULL, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "webpush: could not drop the recalls of cancels rolled back");
+
+	/*
+	 * Claimed by ctid from an ARRAY, run once: a plan that ran a LIMIT ...
+	 * SKIP LOCKED subquery again for each row (a nested loop planned while
+	 * the table was empty) would claim more than limit, past the worker's
+	 * array of recalls in flight.  Each recall's message is looked up by key
+	 * (OFFSET 0 keeps the NOT EXISTS a subplan), so the due index is read in
+	 * order and the scan stops at limit.
+	 */
 	if (SPI_execute_plan(spi_kept_plan(&claim_plan,
 								  "UPDATE webpush.recalls r SET attempts = r.attempts + 1,"
 								  " due_at = pg_catalog.now() + $2 * interval '1 millisecond'"
-								  " FROM (SELECT message_id, subscription_id FROM webpush.recalls q"
-								  "  WHERE outcome IS NULL AND due_at <= pg_catalog.now()"
+								  " WHERE r.ctid = ANY (ARRAY(SELECT q.ctid FROM webpush.recalls q"
+								  "  WHERE q.outcome IS NULL AND q.due_at <= pg_catalog.now()"
 								  "  AND NOT EXISTS (SELECT FROM webpush.messages m"
-								  "   WHERE m.id = q.message_id AND m.cancelled_at IS NULL)"
-								  "  ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED) c"
-								  " WHERE r.message_id = c.message_id"
-								  " AND r.subscription_id = c.subscription_id"
+								  "   WHERE m.id = q.message_id AND m.cancelled_at IS NULL OFFSET 0)"
+								  "  ORDER BY q.due_at LIMIT $1 FOR UPDATE SKIP LOCKED))"
 								  " RETURNING r.message_id, r.subscription_id, r.location,"
 								  " COALESCE(r.key_id, 0), r.expires_at, r.attempts",
 								  2, types),

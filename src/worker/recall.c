@@ -347,7 +347,8 @@ recall_transaction(WorkerState *w, RecallState *rs, TimestampTz now)
 		if (n == RECALL_MAX_IN_FLIGHT - rs->nflight)
 			rs->next_due = now;
 	}
-	for (i = 0; i < n; i++)
+	/* Never past the array: what does not fit is due again when its lease ends. */
+	for (i = 0; i < n && rs->nflight < RECALL_MAX_IN_FLIGHT; i++)
 		start_recall(w, rs, &claimed[i], signers[i], statuses[i], GetCurrentTimestamp());
 }
 
