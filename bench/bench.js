@@ -16,6 +16,10 @@
 //                      measurements; the median one's figures are printed
 //                      in full, after a line for each (default 3; 1 under
 //                      valgrind)
+//   BENCH_WARMUP       drains of BENCH_N run first and printed, not
+//                      counted (default 1; 0 under valgrind): a new
+//                      cluster's first drain also creates its WAL files,
+//                      the worker's plans and connections, and its memory
 //   BENCH_MODE=million one webpush_send_many to 1,000,000 subscriptions and
 //                      its drain to the nginx sink: the time to queue it, to
 //                      the last delivery, the worker's memory, the queue's
@@ -42,6 +46,7 @@ const MODE = process.env.BENCH_MODE || 'compare';
 const N = Number(process.env.BENCH_N || (MODE === 'callgrind' ? 3000 : 10000));
 // Drains measured (compare and worker modes); one under valgrind.
 const DRAINS = Math.max(1, Number(process.env.BENCH_DRAINS || (['valgrind', 'callgrind'].includes(MODE) ? 1 : 3)));
+const WARMUP = Math.max(0, Number(process.env.BENCH_WARMUP || (['valgrind', 'callgrind'].includes(MODE) ? 0 : 1)));
 const SINK = process.env.BENCH_SINK || (['valgrind', 'callgrind'].includes(MODE) ? 'node' : 'nginx');
 const NGINX = process.env.BENCH_NGINX || '/usr/sbin/nginx';
 const tls = process.env.WEBPUSH_TEST_TLS;
@@ -423,8 +428,8 @@ async function main() {
   // all of them printed first.
   const drains = [];
   let floorPrev = floorBefore;
-  for (let d = 0; d < DRAINS; d++) {
-    if (d > 0) {
+  for (let d = -WARMUP; d < DRAINS; d++) {
+    if (d > -WARMUP) {
       // Each drain as the first: nothing delivered yet, the history empty.
       await sink.reset();
       await db.query('TRUNCATE webpush.history');
@@ -436,8 +441,8 @@ async function main() {
     r.floor = floorPrev && floorAfter ? (floorPrev + floorAfter) / 2 : null;
     r.ratio = r.floor ? (r.ours.cpuPer1000 * 1000) / r.floor : null;
     floorPrev = floorAfter;
-    drains.push(r);
-    console.log(`drain ${d + 1} of ${DRAINS}: ${r.ours.fromStatement.toFixed(0)} /s from the statement, worker ${(r.ours.cpuPer1000 * 1000).toFixed(0)} us a message`
+    if (d >= 0) drains.push(r);
+    console.log(`${d < 0 ? `warm-up drain ${d + WARMUP + 1} of ${WARMUP}, not counted` : `drain ${d + 1} of ${DRAINS}`}: ${r.ours.fromStatement.toFixed(0)} /s from the statement, worker ${(r.ours.cpuPer1000 * 1000).toFixed(0)} us a message`
       + (r.ratio ? `, floor ${r.floor.toFixed(1)} us: ${r.ratio.toFixed(2)}x` : ''));
   }
   const byRatio = [...drains].sort((a, b) => (a.ratio ?? a.ours.cpuPer1000) - (b.ratio ?? b.ours.cpuPer1000));

@@ -5,6 +5,8 @@
 #   BENCH_DRAINS     drains measured in compare and worker modes, each
 #                    between two measurements of the floor; the median
 #                    one's figures are printed in full (3)
+#   BENCH_WARMUP     drains run first and printed, not counted (1; 0 under
+#                    valgrind and callgrind)
 #   BENCH_MODE       compare (default); million: one broadcast to 1,000,000
 #                    (BENCH_RECIPIENTS) and its drain; worker: skip
 #                    the web-push run; valgrind: the server under memcheck;
@@ -90,7 +92,7 @@ if [ "${BENCH_MODE:-}" = "queue" ]; then
     exit
 fi
 # A subshell, so that as_test_user's clean-up trap does not replace ours.
-(as_test_user webpush-bench-tree env BENCH_N="${BENCH_N:-}" BENCH_DRAINS="${BENCH_DRAINS:-}" BENCH_MODE="${BENCH_MODE:-compare}" BENCH_SINK="$sink" \
+(as_test_user webpush-bench-tree env BENCH_N="${BENCH_N:-}" BENCH_DRAINS="${BENCH_DRAINS:-}" BENCH_WARMUP="${BENCH_WARMUP:-}" BENCH_MODE="${BENCH_MODE:-compare}" BENCH_SINK="$sink" \
     BENCH_RECIPIENTS="${BENCH_RECIPIENTS:-}" \
     BENCH_WORKERS="${BENCH_WORKERS:-1}" BENCH_PERF="$perf_file" BENCH_SETTINGS="${BENCH_SETTINGS:-}" BENCH_SQL="${BENCH_SQL:-}" BENCH_CALLGRIND="$callgrind_file" bash bench/run.sh)
 if [ -n "$perf_file" ]; then
