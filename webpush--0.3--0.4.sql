@@ -156,6 +156,9 @@ ALTER FUNCTION webpush_drop_guard() SET search_path = pg_catalog, pg_temp;
 -- ended.
 ALTER TABLE webpush.deliveries ADD PRIMARY KEY (message_id, subscription_id);
 DROP INDEX webpush.deliveries_message_id_idx;
+-- Half of each page left free, for the claim's update to stay on the page
+-- (see webpush--0.4.sql); pages written from now on.
+ALTER TABLE webpush.deliveries SET (fillfactor = 50);
 -- The trigger's intake has no index (see webpush--0.4.sql): its rows are
 -- deleted by ctid, and a publication identifies them by the whole row.
 ALTER TABLE webpush.intake REPLICA IDENTITY FULL;
