@@ -444,11 +444,20 @@ static ClaimPosition claim_positions[CLAIM_POSITIONS];
 static int	nclaim_positions = 0;
 static int	next_claim_slot = 0;
 
+/*
+ * Whether the last settling skipped a message another transaction held:
+ * the next claim settles the due messages again even if it claims some
+ * (settle_due), else a message that is done stays pending, and in the claim's
+ * due_messages, for as long as every claim finds something to claim.
+ */
+static bool settle_owed = false;
+
 void
 queue_forget_claim_positions(void)
 {
 	nclaim_positions = 0;
 	next_claim_slot = 0;
+	settle_owed = false;
 }
 
 static int
@@ -530,15 +539,22 @@ claim_position_arrays(Datum *ids, Datum *nexts)
 	"   WHERE d.message_id = c.id AND d.subscription_id >= c.next" \
 	"   AND d.attempts IS NULL AND d.claimed_by IS NULL) AS left_after" \
 	"  FROM (" candidates ") AS c(id, next))," \
+	" l AS (SELECT m.ctid, m.id FROM c JOIN webpush.messages m ON m.id = c.id" \
+	"  WHERE NOT c.left_after AND m.pending FOR NO KEY UPDATE OF m SKIP LOCKED)," \
 	" settled AS (UPDATE webpush.messages m SET pending = false" \
-	"  WHERE m.ctid = ANY (ARRAY(SELECT m.ctid FROM c JOIN webpush.messages m ON m.id = c.id" \
-	"   WHERE NOT c.left_after AND m.pending" \
-	"   AND NOT EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id" \
-	"    AND d.attempts IS NULL AND d.claimed_by IS NULL)" \
-	"   FOR NO KEY UPDATE OF m SKIP LOCKED))) " \
-	"SELECT c.id FROM c WHERE NOT c.left_after"
+	"  WHERE m.ctid = ANY (ARRAY(SELECT ctid FROM l))" \
+	"  AND NOT EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id" \
+	"   AND d.attempts IS NULL AND d.claimed_by IS NULL)) " \
+	"SELECT c.id, c.id NOT IN (SELECT id FROM l)" \
+	"  AND EXISTS (SELECT FROM webpush.messages m WHERE m.id = c.id AND m.pending) AS held" \
+	" FROM c WHERE NOT c.left_after"
 
-/* Forget the positions of the messages the last settling returned. */
+/*
+ * Forget the positions of the messages the last settling returned, but
+ * those it found done and could not settle (held): their position, with
+ * nothing after it, keeps each claim from reading them again from their
+ * first recipient until they are settled.
+ */
 static void
 forget_settled_positions(void)
 {
@@ -546,7 +562,15 @@ forget_settled_positions(void)
 	bool		isnull;
 
 	for (i = 0; i < SPI_processed; i++)
-		forget_claim_position(spi_get_int64((int) i, 1, &isnull));
+	{
+		bool		held = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc, 2, &isnull));
+
+		if (!isnull && held)
+			settle_owed = true;
+		else
+			forget_claim_position(spi_get_int64((int) i, 1, &isnull));
+	}
 }
 
 /*
@@ -670,9 +694,19 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 		elog(ERROR, "webpush: could not claim deliveries");
 	copy_claimed(caller, claimed, &n);
 	if (n > 0)
+	{
+		bool		owed = settle_owed;
+
+		settle_owed = false;
 		settle_claimed(claimed, n);
+		if (owed)
+			settle_due(limit);
+	}
 	else
+	{
+		settle_owed = false;
 		settle_due(limit);
+	}
 
 	/* Then retries (and deliveries handed back), earliest first, when due. */
 	if (n < limit && (next_retry == 0 || next_retry <= GetCurrentTimestamp()))
