@@ -693,19 +693,14 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not claim deliveries");
 	copy_claimed(caller, claimed, &n);
-	if (n > 0)
 	{
 		bool		owed = settle_owed;
 
 		settle_owed = false;
-		settle_claimed(claimed, n);
-		if (owed)
+		if (n > 0)
+			settle_claimed(claimed, n);
+		if (n == 0 || owed)
 			settle_due(limit);
-	}
-	else
-	{
-		settle_owed = false;
-		settle_due(limit);
 	}
 
 	/* Then retries (and deliveries handed back), earliest first, when due. */
