@@ -452,12 +452,65 @@ static int	next_claim_slot = 0;
  */
 static bool settle_owed = false;
 
+/*
+ * The messages the last settling found done but could not settle, their
+ * row held by another transaction (a cancel in progress, a session's
+ * lock): the claim's look at the due messages passes them over, else as
+ * many held at once as a claim takes would fill that look and keep every
+ * newer message waiting for their holders.  Each settling of the due
+ * messages looks at them again, and they leave the list once settled, or
+ * found with first attempts left.  Beyond HELD_MESSAGES, the rest are
+ * looked at as any due message.
+ */
+#define HELD_MESSAGES 1024
+
+static int64 held_messages[HELD_MESSAGES];
+static int	nheld_messages = 0;
+
 void
 queue_forget_claim_positions(void)
 {
 	nclaim_positions = 0;
 	next_claim_slot = 0;
 	settle_owed = false;
+	nheld_messages = 0;
+}
+
+static void
+note_held_message(int64 message_id)
+{
+	int			i;
+
+	for (i = 0; i < nheld_messages; i++)
+		if (held_messages[i] == message_id)
+			return;
+	if (nheld_messages < HELD_MESSAGES)
+		held_messages[nheld_messages++] = message_id;
+}
+
+static void
+forget_held_message(int64 message_id)
+{
+	int			i;
+
+	for (i = 0; i < nheld_messages; i++)
+		if (held_messages[i] == message_id)
+		{
+			held_messages[i] = held_messages[--nheld_messages];
+			return;
+		}
+}
+
+/* The held messages, as an int8[]. */
+static Datum
+held_message_array(void)
+{
+	Datum		ids[HELD_MESSAGES];
+	int			i;
+
+	for (i = 0; i < nheld_messages; i++)
+		ids[i] = Int64GetDatum(held_messages[i]);
+	return PointerGetDatum(datum_array(ids, nheld_messages, INT8OID));
 }
 
 static int
@@ -553,7 +606,7 @@ claim_position_arrays(Datum *ids, Datum *nexts)
  * Forget the positions of the messages the last settling returned, but
  * those it found done and could not settle (held): their position, with
  * nothing after it, keeps each claim from reading them again from their
- * first recipient until they are settled.
+ * first recipient until they are settled, and they join the held messages.
  */
 static void
 forget_settled_positions(void)
@@ -563,13 +616,20 @@ forget_settled_positions(void)
 
 	for (i = 0; i < SPI_processed; i++)
 	{
+		int64		message_id = spi_get_int64((int) i, 1, &isnull);
 		bool		held = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
 													  SPI_tuptable->tupdesc, 2, &isnull));
 
 		if (!isnull && held)
+		{
 			settle_owed = true;
+			note_held_message(message_id);
+		}
 		else
-			forget_claim_position(spi_get_int64((int) i, 1, &isnull));
+		{
+			forget_claim_position(message_id);
+			forget_held_message(message_id);
+		}
 	}
 }
 
@@ -626,27 +686,37 @@ settle_claimed(const ClaimedMessage *claimed, int n)
 
 /*
  * None claimed: the due messages may have no first attempts left (another
- * worker claimed them); those stop being looked at too.
+ * worker claimed them); those stop being looked at too.  The held
+ * messages ($4) are looked at besides the first due ones: the list is
+ * made again from what this settling finds held.
  */
+#define SETTLE_DUE_CANDIDATE \
+	"SELECT m.id, COALESCE(p.next, " FIRST_RECIPIENT ")" \
+	" FROM webpush.messages m" \
+	" LEFT JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3))" \
+	"  AS p(id, next) ON p.id = m.id"
+
 static void
 settle_due(int limit)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[3] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		values[3];
+	Oid			types[4] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[4];
 
 	values[0] = Int32GetDatum(limit);
 	claim_position_arrays(&values[1], &values[2]);
+	values[3] = held_message_array();
 	if (SPI_execute_plan(spi_kept_plan(&plan,
-								  SETTLE_SQL("SELECT m.id, COALESCE(p.next, " FIRST_RECIPIENT ")"
-											 " FROM webpush.messages m"
-											 " LEFT JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3))"
-											 "  AS p(id, next) ON p.id = m.id"
+								  SETTLE_SQL("(" SETTLE_DUE_CANDIDATE
 											 " WHERE m.pending AND m.send_at <= pg_catalog.now()"
-											 " ORDER BY m.send_at, m.id LIMIT $1"),
-								  3, types),
+											 " AND m.id <> ALL ($4)"
+											 " ORDER BY m.send_at, m.id LIMIT $1)"
+											 " UNION ALL (" SETTLE_DUE_CANDIDATE
+											 " WHERE m.id = ANY ($4) AND m.pending)"),
+								  4, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not update webpush.messages");
+	nheld_messages = 0;
 	forget_settled_positions();
 }
 
@@ -655,8 +725,8 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 {
 	static SPIPlanPtr first_plan = NULL;
 	static SPIPlanPtr retry_plan = NULL;
-	Oid			types[4] = {INT4OID, INT4OID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		values[4] = {Int32GetDatum(limit), Int32GetDatum(MyProcPid)};
+	Oid			types[5] = {INT4OID, INT4OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+	Datum		values[5] = {Int32GetDatum(limit), Int32GetDatum(MyProcPid)};
 	MemoryContext caller = CurrentMemoryContext;
 	ClaimedMessage *claimed = MemoryContextAlloc(caller, sizeof(ClaimedMessage) * Max(limit, 1));
 	int			n = 0;
@@ -666,30 +736,34 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 
 	/*
 	 * First attempts, of the messages that are due, oldest first, each
-	 * message's from where this worker's last claim of it ended.  The
-	 * claimed rows take their message from due_messages, read once: a
-	 * broadcast's hundred recipients are one message.
+	 * message's from where this worker's last claim of it ended, passing
+	 * over the messages held when last settled ($5).  The claimed rows
+	 * take their message from due_messages, read once: a broadcast's
+	 * hundred recipients are one message.  A message's position is looked
+	 * up in the arrays, not joined: with no join between them, the due
+	 * messages are read in their order whatever plan the statement gets.
 	 */
 	claim_position_arrays(&values[2], &values[3]);
+	values[4] = held_message_array();
 	if (SPI_execute_plan(spi_kept_plan(&first_plan,
 								  "WITH due_messages AS (SELECT id, key_id, endpoint, p256dh, auth, payload, urgency,"
 								  "  topic, ttl, expires_at, created_at, application, send_at, cancelled_at"
 								  "  FROM webpush.messages"
 								  "  WHERE pending AND send_at <= pg_catalog.now()"
+								  "  AND id <> ALL ($5)"
 								  "  ORDER BY send_at, id LIMIT $1),"
 								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1,"
 								  "  next_attempt_at = NULL"
 								  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
-								  "   LEFT JOIN ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4))"
-								  "    AS p(id, next) ON p.id = m.id"
 								  "   CROSS JOIN LATERAL (SELECT ctid FROM webpush.deliveries"
 								  "    WHERE message_id = m.id"
-								  "    AND subscription_id >= COALESCE(p.next, " FIRST_RECIPIENT ")"
+								  "    AND subscription_id >= COALESCE(($4)[pg_catalog.array_position($3, m.id)],"
+								  "     " FIRST_RECIPIENT ")"
 								  "    AND attempts IS NULL AND claimed_by IS NULL"
 								  "    ORDER BY subscription_id LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
 								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts, d.due_at) "
 								  CLAIMED_COLUMNS("due_messages"),
-								  4, types),
+								  5, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not claim deliveries");
 	copy_claimed(caller, claimed, &n);
