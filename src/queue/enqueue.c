@@ -634,8 +634,10 @@ queue_cancel(int64 message_id)
 	/*
 	 * The worker sends the DELETEs after COMMIT: those queued here, and
 	 * those a worker queued while this held the message's row, which it
-	 * claims once it sees the cancel committed.
+	 * claims once it sees the cancel committed, and drops at once if it
+	 * rolls back.
 	 */
+	wake_workers_at_abort();
 	if (recalls > 0)
 		queue_wake_at_commit();
 	else

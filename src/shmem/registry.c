@@ -88,6 +88,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 /* Backend state: what this transaction's COMMIT must do. */
 static bool wake_pending = false;
 static bool launcher_pending = false;
+static bool wake_at_abort = false;
 static bool callback_registered = false;
 /* Our named wait event while workers stop (registered on first use, 17+). */
 static uint32 wait_event = 0;
@@ -415,46 +416,56 @@ add_start_request_locked(Oid dboid)
 		shared->request_all = true;
 }
 
+/*
+ * Set the latches of this database's workers; and the launcher's, with a
+ * request to start them, when asked (start), or when none runs and one
+ * should (start_if_none).
+ */
+static void
+set_worker_latches(bool start, bool start_if_none)
+{
+	/* Collect under the spinlock, signal outside it. */
+	Latch	   *latches[64];
+	int			n = 0;
+	int			i;
+
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < shared->nslots && n < (int) lengthof(latches) - 1; i++)
+		if (shared->slots[i].in_use && shared->slots[i].dboid == MyDatabaseId &&
+			shared->slots[i].latch != NULL)
+			latches[n++] = shared->slots[i].latch;
+	if ((start || (n == 0 && start_if_none)) && shared->launcher_latch != NULL)
+	{
+		add_start_request_locked(MyDatabaseId);
+		latches[n++] = shared->launcher_latch;
+	}
+	SpinLockRelease(&shared->mutex);
+	for (i = 0; i < n; i++)
+		SetLatch(latches[i]);
+}
+
 static void
 wake_xact_callback(XactEvent event, void *arg)
 {
-	int			i;
-
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (wake_pending || launcher_pending)
-			{
-				/* Collect under the spinlock, signal outside it. */
-				Latch	   *latches[64];
-				int			n = 0;
-
-				SpinLockAcquire(&shared->mutex);
-				for (i = 0; i < shared->nslots && n < (int) lengthof(latches) - 1; i++)
-					if (shared->slots[i].in_use && shared->slots[i].dboid == MyDatabaseId &&
-						shared->slots[i].latch != NULL)
-						latches[n++] = shared->slots[i].latch;
-				if ((n == 0 || launcher_pending) && shared->launcher_latch != NULL)
-				{
-					add_start_request_locked(MyDatabaseId);
-					latches[n++] = shared->launcher_latch;
-				}
-				SpinLockRelease(&shared->mutex);
-				for (i = 0; i < n; i++)
-					SetLatch(latches[i]);
-			}
-			wake_pending = false;
-			launcher_pending = false;
+				set_worker_latches(launcher_pending, true);
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			wake_pending = false;
-			launcher_pending = false;
+			/* Nothing to start for: what was queued is gone. */
+			if (wake_at_abort)
+				set_worker_latches(false, false);
 			break;
 		default:
-			break;
+			return;
 	}
+	wake_pending = false;
+	launcher_pending = false;
+	wake_at_abort = false;
 }
 
 static void
@@ -485,6 +496,15 @@ wake_workers_at_commit(void)
 	register_callback();
 	wake_pending = true;
 	return true;
+}
+
+void
+wake_workers_at_abort(void)
+{
+	if (shared == NULL)
+		return;
+	register_callback();
+	wake_at_abort = true;
 }
 
 bool

@@ -82,6 +82,12 @@ extern void wake_report_no_extension(int slot);
  */
 extern bool wake_workers_at_commit(void);
 
+/*
+ * At ROLLBACK too: what a worker queued while this transaction held a row
+ * (a recall it could not yet decide on) waits for the outcome.
+ */
+extern void wake_workers_at_abort(void);
+
 /* Is the library preloaded (are there workers and a launcher at all)? */
 extern bool wake_preloaded(void);
 

@@ -58,6 +58,36 @@ const send = (sub, payload, ttl = 3600) =>
 
 const deletesOf = (location) => service.deletes.filter((d) => location.endsWith(`/m/${d.id}`));
 
+// A broadcast to n new subscriptions, every copy in flight: the push
+// service answers each 201 with a Location once answer() is called.
+async function broadcastInFlight(n, payload) {
+  const subs = [];
+  let answer;
+  const answered = new Promise((resolve) => { answer = resolve; });
+  for (let i = 0; i < n; i++) {
+    const sub = await subscriber({ vendor: 'mozilla' });
+    service.hold(sub.endpoint);
+    service.respond(sub.endpoint, { status: 201, until: answered });
+    subs.push(sub);
+  }
+  const id = await value('SELECT message_id FROM webpush_send_many($1::bigint[], $2, 3600)',
+    [subs.map((s) => s.id), payload]);
+  await until('every copy in flight', async () =>
+    subs.every((s) => service.received(s.endpoint).length === 1));
+  return { subs, id, answer };
+}
+
+// Another message delivered, cancelled and recalled: proof that the
+// worker has looked for due recalls since what came before.
+async function recallProbe() {
+  const probe = await subscriber({ vendor: 'mozilla' });
+  service.hold(probe.endpoint);
+  const probeId = await send(probe, 'the probe');
+  await delivered(probeId);
+  assert.equal(Number(await value('SELECT webpush_cancel($1)', [probeId])), 1);
+  assert.equal((await recalled(probeId)).status, 204);
+}
+
 test('an undelivered cancelled message gets its DELETE, signed, and never reaches the browser', async () => {
   const sub = await subscriber({ vendor: 'mozilla' });
   service.hold(sub.endpoint);
@@ -304,19 +334,7 @@ test('a copy in flight when cancelled and delivered with a Location gets its DEL
 
 test('copies answered with a Location while the cancel\'s transaction is open each get one DELETE, sent only after its COMMIT', async () => {
   const n = 20;
-  const subs = [];
-  let answer;
-  const answered = new Promise((resolve) => { answer = resolve; });
-  for (let i = 0; i < n; i++) {
-    const sub = await subscriber({ vendor: 'mozilla' });
-    service.hold(sub.endpoint);
-    service.respond(sub.endpoint, { status: 201, until: answered });
-    subs.push(sub);
-  }
-  const id = await value('SELECT message_id FROM webpush_send_many($1::bigint[], $2, 3600)',
-    [subs.map((s) => s.id), 'broadcast, then cancelled']);
-  await until('every copy in flight', async () =>
-    subs.every((s) => service.received(s.endpoint).length === 1));
+  const { subs, id, answer } = await broadcastInFlight(n, 'broadcast, then cancelled');
 
   const app = await connect();
   try {
@@ -334,12 +352,7 @@ test('copies answered with a Location while the cancel\'s transaction is open ea
     const { rows: queued } = await db.query(
       'SELECT count(*)::int AS n, max(attempts) AS attempts FROM webpush.recalls WHERE message_id = $1', [id]);
     assert.deepEqual(queued, [{ n, attempts: 0 }]);
-    const probe = await subscriber({ vendor: 'mozilla' });
-    service.hold(probe.endpoint);
-    const probeId = await send(probe, 'the probe');
-    await delivered(probeId);
-    assert.equal(Number(await value('SELECT webpush_cancel($1)', [probeId])), 1);
-    assert.equal((await recalled(probeId)).status, 204);
+    await recallProbe();
     const { rows: locations } = await db.query(
       'SELECT location FROM webpush.history WHERE message_id = $1', [id]);
     assert.equal(locations.flatMap((r) => deletesOf(r.location)).length, 0, 'no DELETE before the COMMIT');
@@ -356,5 +369,40 @@ test('copies answered with a Location while the cancel\'s transaction is open ea
   for (const s of subs) {
     service.release(s.endpoint);
     assert.equal(service.browser(s.endpoint).length, 0, 'the cancelled message never reaches the browser');
+  }
+});
+
+test('copies answered with a Location while the cancel\'s transaction is open get no DELETE when it rolls back, and their waiting recalls go at once', async () => {
+  const n = 5;
+  const { subs, id, answer } = await broadcastInFlight(n, 'broadcast, cancel rolled back');
+
+  const app = await connect();
+  try {
+    await app.query('BEGIN');
+    await app.query('SELECT webpush_cancel($1::bigint)', [id]);
+    answer();
+    await until('every copy recorded', async () => Number(await value(
+      "SELECT count(*) FROM webpush.history WHERE message_id = $1 AND outcome = 'delivered' AND location IS NOT NULL",
+      [id])) === n);
+    // The worker could not tell whether the cancel would commit: a recall
+    // waits for each copy.  It has looked at its recalls since, and will
+    // not look again of its own accord for a minute: it sent another
+    // message's, queued after them.
+    assert.equal(await recallRows(id), n);
+    await recallProbe();
+    assert.equal(await recallRows(id), n);
+    await app.query('ROLLBACK');
+  } finally {
+    await app.end();
+  }
+  // The ROLLBACK wakes the worker, which drops them: not at its next
+  // minute's maintenance.
+  await until('the waiting recalls dropped', async () => await recallRows(id) === 0, 3000);
+  const { rows: locations } = await db.query(
+    'SELECT location FROM webpush.history WHERE message_id = $1', [id]);
+  assert.equal(locations.flatMap((r) => deletesOf(r.location)).length, 0, 'no DELETE');
+  for (const s of subs) {
+    service.release(s.endpoint);
+    assert.equal(service.browser(s.endpoint).length, 1, 'the message reaches the browser');
   }
 });
