@@ -37,6 +37,7 @@ OBJS = \
 	src/queue/enqueue.o \
 	src/queue/cap_counts.o \
 	src/queue/claim.o \
+	src/queue/settle.o \
 	src/queue/record.o \
 	src/queue/recalls.o \
 	src/queue/insert_target.o \
