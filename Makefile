@@ -39,6 +39,7 @@ OBJS = \
 	src/queue/claim.o \
 	src/queue/settle.o \
 	src/queue/record.o \
+	src/queue/upkeep.o \
 	src/queue/recalls.o \
 	src/queue/insert_target.o \
 	src/queue/insert.o \

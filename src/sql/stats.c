@@ -16,7 +16,7 @@
 
 #include "support/compat.h"
 #include "shmem/counters.h"
-#include "queue/record.h"
+#include "queue/upkeep.h"
 #include "sql/args.h"
 
 PG_FUNCTION_INFO_V1(webpush_stats);

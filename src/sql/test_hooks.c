@@ -28,6 +28,7 @@
 #include "queue/claim.h"
 #include "queue/recalls.h"
 #include "queue/record.h"
+#include "queue/upkeep.h"
 #include "support/spi_util.h"
 
 PG_FUNCTION_INFO_V1(webpush_test_claim);

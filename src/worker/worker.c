@@ -55,6 +55,7 @@
 #include "http/http.h"
 #include "queue/claim.h"
 #include "queue/record.h"
+#include "queue/upkeep.h"
 #include "push/receipt.h"
 #include "support/spi_util.h"
 #include "shmem/cap_holds.h"
