@@ -159,6 +159,11 @@ DROP INDEX webpush.deliveries_message_id_idx;
 -- Half of each page left free, for the claim's update to stay on the page
 -- (see webpush--0.4.sql); pages written from now on.
 ALTER TABLE webpush.deliveries SET (fillfactor = 50);
+-- The due messages in the order the worker claims them, ties included (a
+-- statement's messages share their send_at): a claim reads as many as it
+-- takes (see webpush--0.4.sql).
+DROP INDEX webpush.messages_pending_idx;
+CREATE INDEX messages_pending_idx ON webpush.messages (send_at, id) WHERE pending;
 -- The trigger's intake has no index (see webpush--0.4.sql): its rows are
 -- deleted by ctid, and a publication identifies them by the whole row.
 ALTER TABLE webpush.intake REPLICA IDENTITY FULL;

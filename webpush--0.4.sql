@@ -362,8 +362,10 @@ COMMENT ON COLUMN webpush.messages.endpoint IS
 -- The deduplication: a send's ON CONFLICT meets the message kept with its key.
 CREATE UNIQUE INDEX messages_dedupe_idx ON webpush.messages (application, dedupe_key)
     WHERE dedupe_key IS NOT NULL;
--- Where the worker finds due messages.
-CREATE INDEX messages_pending_idx ON webpush.messages (send_at) WHERE pending;
+-- Where the worker finds due messages, in the order it claims them, ties
+-- included (a statement's messages share their send_at): a claim reads as
+-- many as it takes, however many are due.
+CREATE INDEX messages_pending_idx ON webpush.messages (send_at, id) WHERE pending;
 -- The per-role limit (webpush.max_queued_per_role): queued_by is recorded
 -- only while a limit applies to the role, so this partial index costs
 -- nothing to the roles without one, and counting a limited role's rows

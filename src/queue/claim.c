@@ -420,8 +420,8 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 {
 	static SPIPlanPtr first_plan = NULL;
 	static SPIPlanPtr retry_plan = NULL;
-	Oid			types[5] = {INT4OID, INT4OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		values[5] = {Int32GetDatum(limit), Int32GetDatum(MyProcPid)};
+	Oid			types[6] = {INT4OID, INT4OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT4OID};
+	Datum		values[6] = {Int32GetDatum(limit), Int32GetDatum(MyProcPid)};
 	MemoryContext caller = CurrentMemoryContext;
 	ClaimedMessage *claimed = MemoryContextAlloc(caller, sizeof(ClaimedMessage) * Max(limit, 1));
 	int			n = 0;
@@ -432,7 +432,8 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 	/*
 	 * First attempts, of the messages that are due, oldest first, each
 	 * message's from where this worker's last claim of it ended, passing
-	 * over the messages held when last settled ($5).  The claimed rows
+	 * over the messages held when last settled ($5; $6 more than it
+	 * lists).  The claimed rows
 	 * take their message from due_messages, read once: a broadcast's
 	 * hundred recipients are one message.  A message's position is looked
 	 * up in the arrays, not joined: with no join between them, the due
@@ -440,13 +441,14 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 	 */
 	settle_position_arrays(&values[2], &values[3]);
 	values[4] = settle_held_array();
+	values[5] = Int32GetDatum(settle_held_overflow());
 	if (SPI_execute_plan(spi_kept_plan(&first_plan,
 								  "WITH due_messages AS (SELECT id, key_id, endpoint, p256dh, auth, payload, urgency,"
 								  "  topic, ttl, expires_at, created_at, application, send_at, cancelled_at"
 								  "  FROM webpush.messages"
 								  "  WHERE pending AND send_at <= pg_catalog.now()"
 								  "  AND id <> ALL ($5)"
-								  "  ORDER BY send_at, id LIMIT $1),"
+								  "  ORDER BY send_at, id LIMIT $1 + $6),"
 								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1,"
 								  "  next_attempt_at = NULL"
 								  "  WHERE d.ctid = ANY (ARRAY(SELECT x.ctid FROM due_messages m"
@@ -458,7 +460,7 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 								  "    ORDER BY subscription_id LIMIT $1 FOR UPDATE SKIP LOCKED) x LIMIT $1))"
 								  "  RETURNING d.ctid, d.message_id, d.subscription_id, d.attempts, d.due_at) "
 								  CLAIMED_COLUMNS("due_messages"),
-								  5, types),
+								  6, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not claim deliveries");
 	copy_claimed(caller, claimed, &n);

@@ -595,6 +595,12 @@ queue_cancel(int64 message_id)
 	int64		n;
 	int64		recalls;
 
+	/*
+	 * Armed before the message's row is taken: a worker may queue a recall
+	 * as soon as this holds the row, and an error from here on (another
+	 * application's message, a statement timeout) rolls the cancel back.
+	 */
+	wake_workers_at_abort();
 	app = cancel_deliveries(message_id, &n);
 
 	/*
@@ -635,9 +641,8 @@ queue_cancel(int64 message_id)
 	 * The worker sends the DELETEs after COMMIT: those queued here, and
 	 * those a worker queued while this held the message's row, which it
 	 * claims once it sees the cancel committed, and drops at once if it
-	 * rolls back.
+	 * rolls back (wake_workers_at_abort, above).
 	 */
-	wake_workers_at_abort();
 	if (recalls > 0)
 		queue_wake_at_commit();
 	else

@@ -60,13 +60,16 @@ static bool settle_owed = false;
  * many held at once as a claim takes would fill that look and keep every
  * newer message waiting for their holders.  Each settling of the due
  * messages looks at them again, and they leave the list once settled, or
- * found with first attempts left.  Beyond HELD_MESSAGES, the rest are
- * looked at as any due message.
+ * found with first attempts left.  Beyond HELD_MESSAGES they are only
+ * counted (held_overflow): the look at the due messages then takes that
+ * many more, which costs each claim a look at each of them but lets it
+ * reach the messages behind.
  */
 #define HELD_MESSAGES 1024
 
 static int64 held_messages[HELD_MESSAGES];
 static int	nheld_messages = 0;
+static int	held_overflow = 0;
 
 void
 queue_forget_claim_positions(void)
@@ -75,6 +78,7 @@ queue_forget_claim_positions(void)
 	next_claim_slot = 0;
 	settle_owed = false;
 	nheld_messages = 0;
+	held_overflow = 0;
 }
 
 static void
@@ -87,6 +91,8 @@ note_held_message(int64 message_id)
 			return;
 	if (nheld_messages < HELD_MESSAGES)
 		held_messages[nheld_messages++] = message_id;
+	else if (held_overflow < PG_INT32_MAX / 2)
+		held_overflow++;
 }
 
 static void
@@ -100,6 +106,12 @@ forget_held_message(int64 message_id)
 			held_messages[i] = held_messages[--nheld_messages];
 			return;
 		}
+}
+
+int
+settle_held_overflow(void)
+{
+	return held_overflow;
 }
 
 Datum
@@ -177,21 +189,24 @@ settle_position_arrays(Datum *ids, Datum *nexts)
  * transaction holds is skipped (SKIP LOCKED): a cancel in progress (which
  * settles it itself), or another worker recording its copies (FOR SHARE,
  * record.c), with whom waiting would be a deadlock when each holds a
- * message the other settles; a later claim settles it.
+ * message the other settles; a later claim settles it.  Each message is
+ * found by its key (an array, not a join), so that no plan reads the
+ * table's other rows.
  */
 #define SETTLE_SQL(candidates) \
 	"WITH c AS (SELECT c.id, EXISTS (SELECT FROM webpush.deliveries d" \
 	"   WHERE d.message_id = c.id AND d.subscription_id >= c.next" \
 	"   AND d.attempts IS NULL AND d.claimed_by IS NULL) AS left_after" \
 	"  FROM (" candidates ") AS c(id, next))," \
-	" l AS (SELECT m.ctid, m.id FROM c JOIN webpush.messages m ON m.id = c.id" \
-	"  WHERE NOT c.left_after AND m.pending FOR NO KEY UPDATE OF m SKIP LOCKED)," \
+	" l AS (SELECT m.ctid, m.id FROM webpush.messages m" \
+	"  WHERE m.id = ANY (ARRAY(SELECT id FROM c WHERE NOT c.left_after)) AND m.pending" \
+	"  FOR NO KEY UPDATE SKIP LOCKED)," \
 	" settled AS (UPDATE webpush.messages m SET pending = false" \
 	"  WHERE m.ctid = ANY (ARRAY(SELECT ctid FROM l))" \
 	"  AND NOT EXISTS (SELECT FROM webpush.deliveries d WHERE d.message_id = m.id" \
 	"   AND d.attempts IS NULL AND d.claimed_by IS NULL)) " \
 	"SELECT c.id, c.id NOT IN (SELECT id FROM l)" \
-	"  AND EXISTS (SELECT FROM webpush.messages m WHERE m.id = c.id AND m.pending) AS held" \
+	"  AND COALESCE((SELECT m.pending FROM webpush.messages m WHERE m.id = c.id), false) AS held" \
 	" FROM c WHERE NOT c.left_after"
 
 /*
@@ -279,36 +294,39 @@ settle_claimed(const ClaimedMessage *claimed, int n)
 /*
  * None claimed: the due messages may have no first attempts left (another
  * worker claimed them); those stop being looked at too.  The held
- * messages ($4) are looked at besides the first due ones: the list is
- * made again from what this settling finds held.
+ * messages ($4) are looked at besides the first due ones (and as many
+ * more as overflowed the list, $5): the list is made again from what this
+ * settling finds held.  A message's position is looked up in the arrays,
+ * not joined, so that the due messages are read in their index's order,
+ * as far as the LIMIT, whatever the plan.
  */
 #define SETTLE_DUE_CANDIDATE \
-	"SELECT m.id, COALESCE(p.next, " FIRST_RECIPIENT ")" \
-	" FROM webpush.messages m" \
-	" LEFT JOIN ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3))" \
-	"  AS p(id, next) ON p.id = m.id"
+	"SELECT m.id, COALESCE(($3)[pg_catalog.array_position($2, m.id)], " FIRST_RECIPIENT ")" \
+	" FROM webpush.messages m"
 
 static void
 settle_due(int limit)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[4] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
-	Datum		values[4];
+	Oid			types[5] = {INT4OID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT4OID};
+	Datum		values[5];
 
 	values[0] = Int32GetDatum(limit);
 	settle_position_arrays(&values[1], &values[2]);
 	values[3] = settle_held_array();
+	values[4] = Int32GetDatum(held_overflow);
 	if (SPI_execute_plan(spi_kept_plan(&plan,
 								  SETTLE_SQL("(" SETTLE_DUE_CANDIDATE
 											 " WHERE m.pending AND m.send_at <= pg_catalog.now()"
 											 " AND m.id <> ALL ($4)"
-											 " ORDER BY m.send_at, m.id LIMIT $1)"
+											 " ORDER BY m.send_at, m.id LIMIT $1 + $5)"
 											 " UNION ALL (" SETTLE_DUE_CANDIDATE
 											 " WHERE m.id = ANY ($4) AND m.pending)"),
-								  4, types),
+								  5, types),
 						 values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not update webpush.messages");
 	nheld_messages = 0;
+	held_overflow = 0;
 	forget_settled_positions();
 }
 

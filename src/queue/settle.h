@@ -21,8 +21,12 @@
 /* The positions, as two int8[]: the messages' ids and their positions. */
 extern void settle_position_arrays(Datum *ids, Datum *nexts);
 
-/* The messages done but held when last settled, as an int8[]. */
+/*
+ * The messages done but held when last settled, as an int8[]; and how
+ * many more were held than the array holds.
+ */
 extern Datum settle_held_array(void);
+extern int	settle_held_overflow(void);
 
 /*
  * After a claim of first attempts (claimed[0..n), up to limit): the

@@ -460,6 +460,9 @@ wake_xact_callback(XactEvent event, void *arg)
 			if (wake_at_abort)
 				set_worker_latches(false, false);
 			break;
+		case XACT_EVENT_PREPARE:
+			/* Its COMMIT or ROLLBACK PREPARED is another's: forget it here. */
+			break;
 		default:
 			return;
 	}
