@@ -1,7 +1,8 @@
 -- The tables and functions the trigger benchmarks (bench/trigger.sh,
 -- bench/trigger_callgrind.sh) insert into: the tutorial's orders, 200 users
--- with one subscription each (their endpoints are never called), and the
--- PL/pgSQL form of the tutorial's trigger.
+-- with one subscription each (their endpoints are never called), the
+-- PL/pgSQL form of the tutorial's trigger, and two PL/pgSQL triggers to
+-- compare it with.
 CREATE EXTENSION webpush;
 SELECT webpush_keys();
 CREATE TABLE orders (id bigserial PRIMARY KEY, user_id text, item text NOT NULL);
@@ -20,3 +21,12 @@ BEGIN
 END $$;
 -- An empty trigger function: what any PL/pgSQL trigger costs.
 CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END$$;
+-- The same trigger writing its message to a log table of its own, with no
+-- extension: what one INSERT from a PL/pgSQL trigger costs.
+CREATE TABLE order_log (id bigserial PRIMARY KEY, user_id text, body text,
+                        created_at timestamptz NOT NULL DEFAULT now());
+CREATE FUNCTION log_order() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO order_log (user_id, body) VALUES (NEW.user_id, 'Your ' || NEW.item || ' is on its way');
+  RETURN NEW;
+END $$;

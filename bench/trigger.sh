@@ -7,7 +7,7 @@
 # service on the same cores.  As an unprivileged user, with the extension installed
 # (BENCH_MODE=trigger scripts/bench.sh sets that up).
 #   TRIGGER_SECONDS  length of each pgbench run (10)
-#   TRIGGER_ROUNDS   rounds of the three runs (5)
+#   TRIGGER_ROUNDS   rounds of the four runs (5)
 #   TRIGGER_CLIENTS  pgbench clients (8)
 #   TRIGGER_PERF=1   print a perf profile of one backend during the run with the trigger
 #   TRIGGER_SQL      a statement run before measuring (experiments)
@@ -36,7 +36,7 @@ SQL
 # One pgbench run on empty tables: its tps, and the machine's CPU time per
 # transaction (all processes: pgbench, the backends, the server's own).
 run() {
-    psql -Xqc 'TRUNCATE orders, webpush.deliveries, webpush.messages, webpush.intake CASCADE; CHECKPOINT' >/dev/null
+    psql -Xqc 'TRUNCATE orders, order_log, webpush.deliveries, webpush.messages, webpush.intake CASCADE; CHECKPOINT' >/dev/null
     local before after out
     before=$(head -1 /proc/stat)
     out=$(pgbench -n -c "$clients" -j 2 -T "$seconds" -f "$work/insert.sql" 2>/dev/null)
@@ -49,9 +49,12 @@ run() {
         printf "%.0f %.0f\n", tps, busy * 1e6 / 100 / n }'
 }
 triggers=("" "EXECUTE FUNCTION notify_order()"
-          "EXECUTE FUNCTION webpush_notify('user_id', 'Order received', 'Your {item} is on its way', '/orders/{id}')")
-names=("no trigger" "PL/pgSQL trigger" "webpush_notify()")
-# Rounds of the three, interleaved, so that the machine's drift over the
+          "EXECUTE FUNCTION webpush_notify('user_id', 'Order received', 'Your {item} is on its way', '/orders/{id}')"
+          "EXECUTE FUNCTION log_order()")
+names=("no trigger" "PL/pgSQL trigger" "webpush_notify()" "PL/pgSQL INSERT")
+# Rounds of the four (the last, a PL/pgSQL trigger inserting into a log
+# table of its own, is the yardstick: what one INSERT from PL/pgSQL costs
+# with no extension), interleaved, so that the machine's drift over the
 # runs touches each the same.  Each trigger's cost is also taken round by
 # round against that round's run without a trigger (a paired comparison):
 # on a shared virtual machine the TPS of runs a minute apart differ by
@@ -60,7 +63,7 @@ names=("no trigger" "PL/pgSQL trigger" "webpush_notify()")
 rounds=${TRIGGER_ROUNDS:-5}
 declare -A tps cpu
 for r in $(seq "$rounds"); do
-    for i in 0 1 2; do
+    for i in 0 1 2 3; do
         psql -Xqc 'DROP TRIGGER IF EXISTS orders_notify ON orders' 2>/dev/null
         [ -n "${triggers[$i]}" ] &&
             psql -Xqc "CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW ${triggers[$i]}"
@@ -77,7 +80,7 @@ wait
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 echo "pgbench: $clients clients, $seconds s a run, $rounds rounds (tps of each run; median; CPU per transaction, median)"
 plain=$(echo "${tps[0]}" | median)
-for i in 0 1 2; do
+for i in 0 1 2 3; do
     t=$(echo "${tps[$i]}" | median)
     c=$(echo "${cpu[$i]}" | median)
     awk -v n="${names[$i]}" -v runs="${tps[$i]}" -v t="$t" -v c="$c" -v p="$plain" 'BEGIN {
@@ -85,7 +88,7 @@ for i in 0 1 2; do
         if (p != t) printf "; costs %.0f%% of the insert'"'"'s tps", 100 * (1 - t / p);
         printf "\n" }'
 done
-for i in 1 2; do
+for i in 1 2 3; do
     paired=$(paste -d' ' <(echo "${tps[0]}" | tr ' ' '\n' | grep .) <(echo "${tps[$i]}" | tr ' ' '\n' | grep .) |
         awk '{ printf "%.1f\n", 100 * (1 - $2 / $1) }')
     awk -v n="${names[$i]}" -v m="$(echo "$paired" | median)" -v all="$(echo "$paired" | sort -n | tr '\n' ' ')" 'BEGIN {
@@ -103,7 +106,8 @@ if [ "${TRIGGER_DRAIN:-1}" != 0 ]; then
     until [ -s "$work/subs.jsonl" ]; do sleep 0.1; done
     export PGDATABASE=postgres
     psql -Xq -o /dev/null -c 'CREATE EXTENSION webpush' -c 'SELECT webpush_keys()' \
-        -c 'CREATE TABLE orders (id bigserial PRIMARY KEY, user_id text, item text NOT NULL)'
+        -c 'CREATE TABLE orders (id bigserial PRIMARY KEY, user_id text, item text NOT NULL)' \
+        -c 'CREATE TABLE order_log (id bigint)'
     awk '{ printf "SELECT webpush_subscribe(%c%s%c, %cuser-%d%c);\n", 39, $0, 39, 39, NR, 39 }' \
         "$work/subs.jsonl" | psql -Xq -o /dev/null
     read -r drain_plain _ < <(run)

@@ -3,7 +3,9 @@
 # single-user mode (postgres --single) under callgrind runs 1,000 and then
 # 3,000 one-row INSERT transactions, without a trigger, with an empty
 # PL/pgSQL trigger, with the tutorial's webpush_notify() and with the
-# PL/pgSQL form calling webpush_send_user; the cost of an insert is the
+# PL/pgSQL form calling webpush_send_user, and with a PL/pgSQL trigger that
+# inserts a row into a log table of its own (no extension: what one INSERT
+# from a PL/pgSQL trigger costs); the cost of an insert is the
 # difference between the two runs divided by 2,000 (the start-up and the
 # first firing's set-up cancel out).  Instructions, unlike TPS on a shared
 # machine, repeat to within 0.5% from run to run.
@@ -11,7 +13,8 @@
 # As an unprivileged user, with the extension installed in the PostgreSQL
 # whose binaries come first on PATH (BENCH_MODE=trigger-callgrind
 # scripts/bench.sh sets that up).  Takes about two minutes.
-#   CALLGRIND_KINDS  which triggers to measure ("none noop notify plpgsql")
+#   CALLGRIND_KINDS  which triggers to measure ("none noop notify plpgsql
+#                    plinsert")
 #   CALLGRIND_KEEP   a directory to keep the profiles in (KIND.N.cg), for
 #                    callgrind_annotate --inclusive=yes
 set -euo pipefail
@@ -36,13 +39,14 @@ declare -A trigger=(
     [none]=""
     [noop]="EXECUTE FUNCTION noop()"
     [notify]="EXECUTE FUNCTION webpush_notify('user_id', 'Order received', 'Your {item} is on its way', '/orders/{id}')"
-    [plpgsql]="EXECUTE FUNCTION notify_order()")
+    [plpgsql]="EXECUTE FUNCTION notify_order()"
+    [plinsert]="EXECUTE FUNCTION log_order()")
 declare -A per
-for kind in ${CALLGRIND_KINDS:-none noop notify plpgsql}; do
+for kind in ${CALLGRIND_KINDS:-none noop notify plpgsql plinsert}; do
     declare -A total=()
     for n in 1000 3000; do
         {
-            echo "TRUNCATE orders, webpush.intake, webpush.deliveries, webpush.messages"
+            echo "TRUNCATE orders, order_log, webpush.intake, webpush.deliveries, webpush.messages"
             echo "DROP TRIGGER IF EXISTS orders_notify ON orders"
             [ -n "${trigger[$kind]}" ] &&
                 echo "CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW ${trigger[$kind]}"
