@@ -161,8 +161,9 @@ DROP INDEX webpush.deliveries_message_id_idx;
 ALTER TABLE webpush.deliveries SET (fillfactor = 50);
 -- The due messages in the order the worker claims them, ties included (a
 -- statement's messages share their send_at): a claim reads as many as it
--- takes (see webpush--0.4.sql).
-DROP INDEX webpush.messages_pending_idx;
+-- takes (see webpush--0.4.sql).  IF EXISTS: a DBA may have dropped or
+-- renamed 0.3's (its name is then free, and a renamed one is left alone).
+DROP INDEX IF EXISTS webpush.messages_pending_idx;
 CREATE INDEX messages_pending_idx ON webpush.messages (send_at, id) WHERE pending;
 -- The trigger's intake has no index (see webpush--0.4.sql): its rows are
 -- deleted by ctid, and a publication identifies them by the whole row.

@@ -447,7 +447,7 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 								  "  topic, ttl, expires_at, created_at, application, send_at, cancelled_at"
 								  "  FROM webpush.messages"
 								  "  WHERE pending AND send_at <= pg_catalog.now()"
-								  "  AND id <> ALL ($5)"
+								  "  AND id NOT IN (SELECT pg_catalog.unnest($5))"
 								  "  ORDER BY send_at, id LIMIT $1 + $6),"
 								  " claimed AS (UPDATE webpush.deliveries d SET claimed_by = $2, attempts = 1,"
 								  "  next_attempt_at = NULL"
@@ -570,24 +570,33 @@ queue_hasten_one(const char *host, int within_ms, int64 *message_id,
 /*
  * A pending message already due counts too: its first attempts were left
  * for later (the claim was full, or another worker held them), and the
- * worker must come back for them.
+ * worker must come back for them.  Not those the last settling found done
+ * but held ($1, settle.c): they are settled again a second later, not at
+ * every look the worker makes for rows held by another transaction.
  */
+#define HELD_SETTLE_AGAIN "interval '1 second'"
+
 bool
 queue_next_due(TimestampTz *when)
 {
 	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {INT8ARRAYOID, BOOLOID};
+	Datum		values[2];
 	bool		isnull = true;
 
+	values[0] = settle_held_array();
+	values[1] = BoolGetDatum(settle_held_any());
 	spi_connect_or_error();
 	/* Not read-only: retries scheduled earlier in this transaction count. */
 	if (SPI_execute_plan(spi_kept_plan(&plan,
 								  "SELECT LEAST((SELECT pg_catalog.min(send_at) FROM webpush.messages"
-								  "  WHERE pending),"
-								  "  (SELECT pg_catalog.now() WHERE EXISTS (SELECT FROM webpush.intake))),"
+								  "  WHERE pending AND id NOT IN (SELECT pg_catalog.unnest($1))),"
+								  "  (SELECT pg_catalog.now() WHERE EXISTS (SELECT FROM webpush.intake)),"
+								  "  (SELECT pg_catalog.now() + " HELD_SETTLE_AGAIN " WHERE $2)),"
 								  " (SELECT pg_catalog.min(next_attempt_at) FROM webpush.deliveries"
 								  "  WHERE next_attempt_at IS NOT NULL)",
-								  0, NULL),
-						 NULL, NULL, false, 1) != SPI_OK_SELECT)
+								  2, types),
+						 values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "webpush: could not read the deliveries");
 	if (SPI_processed == 1)
 	{

@@ -114,6 +114,12 @@ settle_held_overflow(void)
 	return held_overflow;
 }
 
+bool
+settle_held_any(void)
+{
+	return nheld_messages > 0 || held_overflow > 0;
+}
+
 Datum
 settle_held_array(void)
 {
@@ -318,7 +324,7 @@ settle_due(int limit)
 	if (SPI_execute_plan(spi_kept_plan(&plan,
 								  SETTLE_SQL("(" SETTLE_DUE_CANDIDATE
 											 " WHERE m.pending AND m.send_at <= pg_catalog.now()"
-											 " AND m.id <> ALL ($4)"
+											 " AND m.id NOT IN (SELECT pg_catalog.unnest($4))"
 											 " ORDER BY m.send_at, m.id LIMIT $1 + $5)"
 											 " UNION ALL (" SETTLE_DUE_CANDIDATE
 											 " WHERE m.id = ANY ($4) AND m.pending)"),

@@ -27,6 +27,7 @@ extern void settle_position_arrays(Datum *ids, Datum *nexts);
  */
 extern Datum settle_held_array(void);
 extern int	settle_held_overflow(void);
+extern bool settle_held_any(void);
 
 /*
  * After a claim of first attempts (claimed[0..n), up to limit): the

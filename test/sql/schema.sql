@@ -305,6 +305,14 @@ EXCEPT SELECT fp.fingerprint() ORDER BY 1;
 SELECT line AS only_in_updated_from_0_3 FROM fp.fingerprint() AS line
 EXCEPT SELECT unnest(:'fingerprint_04'::text[]) ORDER BY 1;
 
+-- Updated from 0.3 whose messages_pending_idx a DBA dropped: the update
+-- still goes through, and the index is 0.4's.
+DROP EXTENSION webpush;
+CREATE EXTENSION webpush VERSION '0.3';
+DROP INDEX webpush.messages_pending_idx;
+ALTER EXTENSION webpush UPDATE;
+SELECT pg_catalog.pg_get_indexdef('webpush.messages_pending_idx'::regclass);
+
 \c :"home"
 DROP DATABASE regression_webpush_schema_04;
 DROP DATABASE regression_webpush_schema_01;
