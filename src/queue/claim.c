@@ -433,11 +433,11 @@ queue_claim(int limit, ClaimedMessage **out, IntakeFailure **failed, int *nfaile
 	 * First attempts, of the messages that are due, oldest first, each
 	 * message's from where this worker's last claim of it ended, passing
 	 * over the messages held when last settled ($5; $6 more than it
-	 * lists).  The claimed rows
-	 * take their message from due_messages, read once: a broadcast's
-	 * hundred recipients are one message.  A message's position is looked
-	 * up in the arrays, not joined: with no join between them, the due
-	 * messages are read in their order whatever plan the statement gets.
+	 * lists).  The claimed rows take their message from due_messages, read
+	 * once: a broadcast's hundred recipients are one message.  A message's
+	 * position is looked up in the arrays, not joined: with no join between
+	 * them, the due messages are read in their order whatever plan the
+	 * statement gets.
 	 */
 	settle_position_arrays(&values[2], &values[3]);
 	values[4] = settle_held_array();

@@ -46,24 +46,18 @@ static int	nclaim_positions = 0;
 static int	next_claim_slot = 0;
 
 /*
- * Whether the last settling skipped a message another transaction held:
- * the next claim settles the due messages again even if it claims some
- * (settle_due), else a message that is done stays pending, and in the claim's
- * due_messages, for as long as every claim finds something to claim.
- */
-static bool settle_owed = false;
-
-/*
  * The messages the last settling found done but could not settle, their
  * row held by another transaction (a cancel in progress, a session's
  * lock): the claim's look at the due messages passes them over, else as
  * many held at once as a claim takes would fill that look and keep every
  * newer message waiting for their holders.  Each settling of the due
  * messages looks at them again, and they leave the list once settled, or
- * found with first attempts left.  Beyond HELD_MESSAGES they are only
- * counted (held_overflow): the look at the due messages then takes that
- * many more, which costs each claim a look at each of them but lets it
- * reach the messages behind.
+ * found with first attempts left: while any is held, each claim settles
+ * the due messages again even if it claims some, else a message that is
+ * done would stay pending for as long as every claim finds something to
+ * claim.  Beyond HELD_MESSAGES they are only counted (held_overflow):
+ * the look at the due messages then takes that many more, which costs
+ * each claim a look at each of them but lets it reach the messages behind.
  */
 #define HELD_MESSAGES 1024
 
@@ -76,7 +70,6 @@ queue_forget_claim_positions(void)
 {
 	nclaim_positions = 0;
 	next_claim_slot = 0;
-	settle_owed = false;
 	nheld_messages = 0;
 	held_overflow = 0;
 }
@@ -234,10 +227,7 @@ forget_settled_positions(void)
 													  SPI_tuptable->tupdesc, 2, &isnull));
 
 		if (!isnull && held)
-		{
-			settle_owed = true;
 			note_held_message(message_id);
-		}
 		else
 		{
 			forget_claim_position(message_id);
@@ -336,13 +326,12 @@ settle_due(int limit)
 	forget_settled_positions();
 }
 
-
 void
 settle_after_claim(const ClaimedMessage *claimed, int n, int limit)
 {
-	bool		owed = settle_owed;
+	/* Held at the last settling, not at this claim's, which follows. */
+	bool		owed = settle_held_any();
 
-	settle_owed = false;
 	if (n > 0)
 		settle_claimed(claimed, n);
 	if (n == 0 || owed)
