@@ -201,10 +201,12 @@ async function waitCount(sink, target, timeoutMs) {
   }
 }
 
-// The crypto floor of this run (bench/crypto_bound.c, built by run.sh).
-function cryptoFloor(onlyFloor = false) {
+// The crypto floor of this run (bench/crypto_bound.c, built by run.sh), in
+// CPU time; with processes > 0, that many floors at once, each on a core
+// of its own if there are enough.
+function cryptoFloor(onlyFloor = false, processes = 0) {
   if (!process.env.BENCH_CRYPTO_BOUND) return null;
-  const out = execFileSync(process.env.BENCH_CRYPTO_BOUND).toString();
+  const out = execFileSync(process.env.BENCH_CRYPTO_BOUND, processes ? ['--floor', String(processes)] : []).toString();
   process.stdout.write(out.split('\n')
     .filter((l) => !l.startsWith('floor_us') && (!onlyFloor || l.startsWith('floor:')))
     .map((l) => `${l}\n`).join(''));
@@ -445,6 +447,15 @@ async function main() {
     console.log(`${d < 0 ? `warm-up drain ${d + WARMUP + 1} of ${WARMUP}, not counted` : `drain ${d + 1} of ${DRAINS}`}: ${r.ours.fromStatement.toFixed(0)} /s from the statement, worker ${(r.ours.cpuPer1000 * 1000).toFixed(0)} us a message`
       + (r.ratio ? `, floor ${r.floor.toFixed(1)} us: ${r.ratio.toFixed(2)}x` : ''));
   }
+  // N workers busy N cores: each core then runs slower than one alone
+  // (shared caches and memory, the host's clock), so the floor is also
+  // measured N at once, to compare N workers with.
+  let floorTogether = null;
+  if (workers.length > 1) {
+    const a = cryptoFloor(true, workers.length);
+    const b = cryptoFloor(true, workers.length);
+    floorTogether = a && b ? (a + b) / 2 : null;
+  }
   const byRatio = [...drains].sort((a, b) => (a.ratio ?? a.ours.cpuPer1000) - (b.ratio ?? b.ours.cpuPer1000));
   const median = byRatio[Math.floor((byRatio.length - 1) / 2)];
   const { ours, walBytes, rssMin, rssMax, stats, saturation, fromStatement, last } = median;
@@ -463,6 +474,10 @@ async function main() {
     const floor = (floorBeforeMedian + floorAfter) / 2;
     console.log(`  crypto floor of this run (before, after)      ${floor.toFixed(1)} us (${floorBeforeMedian.toFixed(1)}, ${floorAfter.toFixed(1)})`);
     console.log(`  worker CPU / floor                            ${(ours.cpuPer1000 * 1000 / floor).toFixed(2)}x`);
+  }
+  if (floorTogether) {
+    console.log(`  crypto floor, ${workers.length} processes at once               ${floorTogether.toFixed(1)} us`);
+    console.log(`  worker CPU / that floor                       ${(ours.cpuPer1000 * 1000 / floorTogether).toFixed(2)}x`);
   }
   console.log(`  WAL from COMMIT to the last outcome recorded   ${(walBytes / total).toFixed(0)} bytes a message`);
   console.log(`  worker peak RSS (shared buffers included)     ${(ours.peakRss / 1024).toFixed(1)} MiB`);

@@ -1,18 +1,25 @@
 'use strict';
-// Reads callgrind_annotate --inclusive=yes output for the worker process
-// and prints its instructions per message, split by what they were spent
-// on.  Run by bench/run.sh with BENCH_MODE=callgrind.
+// Reads callgrind_annotate --inclusive=yes output for each worker process
+// and prints the workers' instructions per message, summed over them, split
+// by what they were spent on.  Run by bench/run.sh with BENCH_MODE=callgrind.
 //
-//   node bench/callgrind_summary.js ANNOTATE_FILE MESSAGES
+//   node bench/callgrind_summary.js MESSAGES ANNOTATE_FILE...
 
 const fs = require('node:fs');
 
-const [file, messages] = [process.argv[2], Number(process.argv[3])];
-const text = fs.readFileSync(file, 'utf8');
+const messages = Number(process.argv[2]);
+const files = process.argv.slice(3);
 const inclusive = {};
-for (const line of text.split('\n')) {
-  const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+\S*?:([A-Za-z_][\w.]*)(?: |$)/.exec(line);
-  if (m && !(m[2] in inclusive)) inclusive[m[2]] = Number(m[1].replace(/,/g, ''));
+for (const file of files) {
+  const seen = new Set();
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const m = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+\S*?:([A-Za-z_][\w.]*)(?: |$)/.exec(line);
+    // A function's first line is its inclusive count; later ones are calls.
+    if (m && !seen.has(m[2])) {
+      seen.add(m[2]);
+      inclusive[m[2]] = (inclusive[m[2]] || 0) + Number(m[1].replace(/,/g, ''));
+    }
+  }
 }
 // The worker's main loop, inclusive: the process's own total is not usable
 // (a forked child's profile starts with the postmaster's counters).
@@ -32,7 +39,7 @@ const parts = [
   ['SQL: record outcomes', 'queue_record_outcomes'],
   ['SQL: VAPID key load', 'store_load_keys'],
 ];
-console.log(`\nworker instructions (callgrind), ${messages} messages: ${per(total).toLocaleString('en')} per message`);
+console.log(`\nworker instructions (callgrind), ${messages} messages, ${files.length} worker(s): ${per(total).toLocaleString('en')} per message`);
 let known = 0;
 for (const [label, fn, f] of parts) {
   const ir = f ? f() : (inclusive[fn] || 0);

@@ -38,13 +38,24 @@ BENCH_CRYPTO_BOUND=$work/crypto_bound BENCH_SINK="${BENCH_SINK:-}" node bench/be
 if [ "${BENCH_MODE:-}" = "callgrind" ]; then
     # Instructions are repeatable where seconds on a shared machine are not:
     # the figure to compare before and after a change to the worker.
-    worker=$(psql -XAtc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker' LIMIT 1")
-    pg_ctl stop -m fast -w >/dev/null       # the worker writes its profile as it exits
-    for _ in $(seq 300); do [ -s "$work/callgrind.$worker" ] && break; sleep 0.2; done
+    workers=$(psql -XAtc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'webpush worker'")
+    pg_ctl stop -m fast -w >/dev/null       # the workers write their profiles as they exit
+    annotated=()
+    for worker in $workers; do
+        for _ in $(seq 300); do [ -s "$work/callgrind.$worker" ] && break; sleep 0.2; done
+    done
     sleep 1
-    callgrind_annotate --inclusive=yes "$work/callgrind.$worker" > "$work/annotate.txt" 2>/dev/null
-    node bench/callgrind_summary.js "$work/annotate.txt" "${BENCH_N:-3000}"
-    if [ -n "${BENCH_CALLGRIND:-}" ]; then cp "$work/callgrind.$worker" "$BENCH_CALLGRIND"; fi
+    n=0
+    for worker in $workers; do
+        callgrind_annotate --inclusive=yes "$work/callgrind.$worker" > "$work/annotate.$worker" 2>/dev/null
+        annotated+=("$work/annotate.$worker")
+        n=$((n + 1))
+        # The first worker's profile as FILE, the others' as FILE.2, ...
+        if [ -n "${BENCH_CALLGRIND:-}" ]; then
+            cp "$work/callgrind.$worker" "$BENCH_CALLGRIND$([ $n -gt 1 ] && echo ".$n")"
+        fi
+    done
+    node bench/callgrind_summary.js "${BENCH_N:-3000}" "${annotated[@]}"
 fi
 if [ "${BENCH_MODE:-}" = "valgrind" ]; then
     if grep -l 'webpush.so' "$work"/valgrind.* >/dev/null 2>&1; then

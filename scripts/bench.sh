@@ -31,7 +31,8 @@
 #   BENCH_PERF=FILE  a perf profile of the worker during the drain
 #                    (perf_event_paranoid is lowered for the run, so kernel
 #                    frames show, and put back after)
-#   BENCH_CALLGRIND=FILE  keep the worker's callgrind profile (callgrind mode)
+#   BENCH_CALLGRIND=FILE  keep the worker's callgrind profile (callgrind mode;
+#                    with BENCH_WORKERS > 1, the others' as FILE.2, ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
@@ -100,6 +101,8 @@ if [ -n "$perf_file" ]; then
     echo "perf profile of the worker: perf report -i $BENCH_PERF"
 fi
 if [ -n "$callgrind_file" ] && [ -s "$callgrind_file" ]; then
-    cp "$callgrind_file" "$BENCH_CALLGRIND"
-    echo "callgrind profile of the worker: callgrind_annotate --inclusive=yes $BENCH_CALLGRIND"
+    for f in "$callgrind_file"*; do
+        cp "$f" "$BENCH_CALLGRIND${f#"$callgrind_file"}"
+        echo "callgrind profile of a worker: callgrind_annotate --inclusive=yes $BENCH_CALLGRIND${f#"$callgrind_file"}"
+    done
 fi
