@@ -10,6 +10,31 @@
 
 \echo Use "ALTER EXTENSION webpush UPDATE TO '0.4'" to load this file. \quit
 
+-- The roles ----------------------------------------------------------------
+
+-- Earlier versions took a webpush_sender or webpush_monitor that existed
+-- already as it was.  0.4 uses one only when it cannot log in and no role
+-- but a superuser administers it, as CREATE EXTENSION does
+-- (webpush--0.4.sql): a role with CREATEROLE could otherwise have made
+-- them first and keep a hand on what they are granted.
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['webpush_sender', 'webpush_monitor'] LOOP
+        IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r AND rolcanlogin)
+           OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                      JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) m.member
+                      JOIN pg_catalog.pg_roles g ON g.oid OPERATOR(pg_catalog.=) m.roleid
+                      WHERE g.rolname OPERATOR(pg_catalog.=) r AND m.admin_option AND NOT a.rolsuper) THEN
+            RAISE EXCEPTION 'role "%" can log in or is administered by a role that is not a superuser', r
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = pg_catalog.format('A superuser checks who made it, runs ALTER ROLE %I NOLOGIN and revokes the ADMIN OPTION on it, then updates again.', r);
+        END IF;
+    END LOOP;
+END
+$$;
+
 -- Who may use an application --------------------------------------------
 
 -- A role may subscribe, send, cancel and watch messages in an application
@@ -103,6 +128,11 @@ GRANT EXECUTE ON FUNCTION webpush.may_use(text) TO webpush_sender, webpush_monit
 ALTER TABLE webpush.applications ENABLE ROW LEVEL SECURITY;
 CREATE POLICY applications_of_role ON webpush.applications FOR SELECT
     USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(name));
+-- No policy on the keys: pg_read_all_data reads none (webpush--0.4.sql).
+ALTER TABLE webpush.vapid_keys ENABLE ROW LEVEL SECURITY;
+-- webpush_keys() makes a key only for a role that may use the application.
+COMMENT ON FUNCTION webpush_keys(text) IS
+    'The application''s current VAPID public key (base64url), for applicationServerKey; "default" and a first key pair are made on the first call by a role that may use the application';
 ALTER TABLE webpush.subscriptions ENABLE ROW LEVEL SECURITY;
 CREATE POLICY subscriptions_of_role ON webpush.subscriptions FOR SELECT
     USING (webpush.may_use(application));

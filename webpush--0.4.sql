@@ -255,6 +255,11 @@ COMMENT ON TABLE webpush.vapid_keys IS
 COMMENT ON COLUMN webpush.vapid_keys.current IS
     'the key webpush_keys() hands out for new subscriptions; one per application';
 REVOKE ALL ON webpush.vapid_keys FROM PUBLIC;
+-- Row-level security with no policy: a role that reads every table without
+-- a grant (pg_read_all_data, and a pg_dump run by it) reads no key.  The
+-- extension's own functions run as the table's owner, which it does not
+-- hold back, and superusers bypass it.
+ALTER TABLE webpush.vapid_keys ENABLE ROW LEVEL SECURITY;
 SELECT pg_catalog.pg_extension_config_dump('webpush.vapid_keys', '');
 SELECT pg_catalog.pg_extension_config_dump(
     pg_catalog.pg_get_serial_sequence('webpush.vapid_keys', 'id'), '');
@@ -739,7 +744,7 @@ CREATE FUNCTION webpush_keys(application text DEFAULT 'default') RETURNS text
     LANGUAGE C VOLATILE STRICT
     SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION webpush_keys(text) IS
-    'The application''s current VAPID public key (base64url), for applicationServerKey; "default" and its key pair are made on first call';
+    'The application''s current VAPID public key (base64url), for applicationServerKey; "default" and a first key pair are made on the first call by a role that may use the application';
 GRANT EXECUTE ON FUNCTION webpush_keys(text) TO PUBLIC;
 
 -- Importing, rotating, retiring and exporting keys stay with superusers.

@@ -25,7 +25,13 @@ if [ "$asan" = "--asan" ]; then
 else
     prefix=${WEBPUSH_PG_PREFIX:-/opt/webpush-pg$major}
 fi
-if [ -x "$prefix/bin/pg_config" ]; then echo "$prefix/bin/pg_config"; exit 0; fi
+# Built, with the isolation tester the specs run on (a build without it,
+# as 13's install made, is built again).
+if [ -x "$prefix/bin/pg_config" ] &&
+   [ -x "$(dirname "$("$prefix/bin/pg_config" --pgxs)")/../test/isolation/pg_isolation_regress" ]; then
+    echo "$prefix/bin/pg_config"
+    exit 0
+fi
 if [ "$(id -u)" -eq 0 ]; then sudo=(); else sudo=(sudo); fi
 
 # bison and flex: the tarballs of 16 and later ship no generated parsers.
@@ -67,5 +73,12 @@ fi
 (cd "$src" && ./configure --prefix="$prefix" --with-openssl \
     CFLAGS="$flags" LDFLAGS="$ldflags" >&2 &&
     make -s -j"$(nproc)" >&2 &&
-    "${sudo[@]}" make -s install >&2)
+    "${sudo[@]}" make -s install >&2 &&
+    # 14 and later install the isolation tester where PGXS looks for it;
+    # 13 builds it and installs nothing.
+    make -s -C src/test/isolation >&2 &&
+    isolation=$(dirname "$("$prefix/bin/pg_config" --pgxs)")/../test/isolation &&
+    "${sudo[@]}" mkdir -p "$isolation" &&
+    "${sudo[@]}" install -m 755 src/test/isolation/pg_isolation_regress \
+        src/test/isolation/isolationtester "$isolation/")
 echo "$prefix/bin/pg_config"

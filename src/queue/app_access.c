@@ -193,6 +193,15 @@ app_may_use(const char *app, Oid role)
 	return true;
 }
 
+/* Whether role has the privileges of webpush_sender. */
+static bool
+is_sender(Oid role)
+{
+	Oid			sender = get_role_oid("webpush_sender", true);
+
+	return OidIsValid(sender) && has_privs_of_role(role, sender);
+}
+
 static void
 permission_denied(const char *app, Oid role, const char *what, const char *hint)
 {
@@ -217,9 +226,11 @@ app_require_use_by(const char *app, Oid role)
 
 	/*
 	 * "default" is granted to webpush_sender when it is made: make it now,
-	 * as its first send would, and look again.
+	 * as its first send would, and look again.  Only for a role that has
+	 * webpush_sender's privileges: anyone else would not be let in, and
+	 * must not make the application again once a superuser deleted it.
 	 */
-	if (strcmp(app, APP_DEFAULT_NAME) == 0 && app_ensure_default())
+	if (strcmp(app, APP_DEFAULT_NAME) == 0 && is_sender(role) && app_ensure_default())
 	{
 		CommandCounterIncrement();
 		if (app_may_use(app, role))

@@ -276,6 +276,17 @@ ensure_current_key_spi(const char *app, uint8 public_key[P256_PUBLIC_LEN])
 }
 
 int64
+app_existing_key(const char *app, uint8 public_key[P256_PUBLIC_LEN])
+{
+	int64		id;
+
+	spi_connect_or_error();
+	id = current_key_spi(app, public_key);
+	SPI_finish();
+	return id;
+}
+
+int64
 app_current_key(const char *app, uint8 public_key[P256_PUBLIC_LEN])
 {
 	int64		id;

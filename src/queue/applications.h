@@ -38,6 +38,9 @@ extern char *app_name_arg(text *name);
  */
 extern int64 app_current_key(const char *app, uint8 public_key[P256_PUBLIC_LEN]);
 
+/* The same without creating anything: 0 when the application has no key. */
+extern int64 app_existing_key(const char *app, uint8 public_key[P256_PUBLIC_LEN]);
+
 /*
  * Error unless the application exists and has a subject.  "default" takes
  * webpush.subject the first time one is needed.

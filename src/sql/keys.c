@@ -50,9 +50,18 @@ report_rotation(const char *app, int64 staying)
 static Datum
 keys_for_caller(PG_FUNCTION_ARGS)
 {
+	char	   *app = application_arg(fcinfo, 0);
 	uint8		public_key[P256_PUBLIC_LEN];
 
-	(void) app_current_key(application_arg(fcinfo, 0), public_key);
+	/*
+	 * A public key is for everyone; making the first one (and "default"
+	 * itself) is for a role that may use the application.
+	 */
+	if (app_existing_key(app, public_key) == 0)
+	{
+		app_require_use(app);
+		(void) app_current_key(app, public_key);
+	}
 	PG_RETURN_TEXT_P(public_key_text(public_key));
 }
 

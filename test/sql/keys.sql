@@ -91,6 +91,42 @@ FROM (VALUES
 ) AS t(call), LATERAL regress.try(t.call) AS r;
 \x off
 RESET ROLE;
+
+-- Not even a grant of the table (what pg_read_all_data gives on every
+-- table and schema) reads a key: webpush.vapid_keys has row-level security
+-- and no policy.
+GRANT USAGE ON SCHEMA webpush TO regress_webpush_app;
+GRANT SELECT ON webpush.vapid_keys TO regress_webpush_app;
+SET ROLE regress_webpush_app;
+SELECT count(*) AS keys_read FROM webpush.vapid_keys;
+RESET ROLE;
+REVOKE SELECT ON webpush.vapid_keys FROM regress_webpush_app;
+REVOKE USAGE ON SCHEMA webpush FROM regress_webpush_app;
+
+-- An ordinary role reads a public key but makes none: not an application's
+-- first key, nor "default" once a superuser deleted it.
+SELECT webpush_application('regress-keyless', 'mailto:ops@example.com') IS NOT NULL AS created;
+DELETE FROM webpush.vapid_keys WHERE application = 'regress-keyless';
+BEGIN;
+DELETE FROM webpush.application_roles WHERE application = 'default';
+DELETE FROM webpush.vapid_keys WHERE application = 'default';
+DELETE FROM webpush.applications WHERE name = 'default';
+SET ROLE regress_webpush_app;
+\x on
+SELECT t.call, r.state, r.message
+FROM (VALUES
+    ($$SELECT webpush_keys('regress-keyless')$$),
+    ($$SELECT webpush_keys()$$)
+) AS t(call), LATERAL regress.try(t.call) AS r;
+\x off
+RESET ROLE;
+SELECT count(*) AS keys_made FROM webpush.vapid_keys WHERE application IN ('regress-keyless', 'default');
+SELECT count(*) AS default_made FROM webpush.applications WHERE name = 'default';
+ROLLBACK;
+-- A role that may use it makes the first key, as before.
+SELECT webpush_keys('regress-keyless') IS NOT NULL AS first_key;
+DELETE FROM webpush.vapid_keys WHERE application = 'regress-keyless';
+DELETE FROM webpush.applications WHERE name = 'regress-keyless';
 DROP ROLE regress_webpush_app;
 
 -- Every SECURITY DEFINER function pins search_path.

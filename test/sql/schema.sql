@@ -313,6 +313,25 @@ DROP INDEX webpush.messages_pending_idx;
 ALTER EXTENSION webpush UPDATE;
 SELECT pg_catalog.pg_get_indexdef('webpush.messages_pending_idx'::regclass);
 
+-- A webpush_sender or webpush_monitor that can log in stops the update to
+-- 0.4, as it stops CREATE EXTENSION: earlier versions used the role they
+-- found, whoever had made it.
+-- (Without the context, which PostgreSQL 18 gives with the script's text.)
+\set SHOW_CONTEXT never
+DROP EXTENSION webpush;
+CREATE EXTENSION webpush VERSION '0.3';
+ALTER ROLE webpush_monitor LOGIN;
+ALTER EXTENSION webpush UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'webpush';
+ALTER ROLE webpush_monitor NOLOGIN;
+ALTER EXTENSION webpush UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'webpush';
+DROP EXTENSION webpush;
+ALTER ROLE webpush_sender LOGIN;
+CREATE EXTENSION webpush;
+ALTER ROLE webpush_sender NOLOGIN;
+\set SHOW_CONTEXT errors
+
 \c :"home"
 DROP DATABASE regression_webpush_schema_04;
 DROP DATABASE regression_webpush_schema_01;
