@@ -109,7 +109,7 @@ endif
 ifdef WEBPUSH_TEST_HOOKS
 OBJS += src/sql/test_hooks.o
 PG_CPPFLAGS += -DWEBPUSH_TEST_HOOKS
-ISOLATION = claim settle cancel cancel_recall recall_limit cancel_intake move moves unsubscribe retire quota quota_notify recall
+ISOLATION = claim settle cancel cancel_recall recall_limit cancel_intake move moves unsubscribe retire quota quota_notify recall keys_race
 # The specs are in test/isolation/specs, their output in test/isolation/expected.
 ISOLATION_OPTS = --inputdir=test/isolation
 endif

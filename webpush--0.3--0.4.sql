@@ -29,7 +29,7 @@ BEGIN
                       WHERE g.rolname OPERATOR(pg_catalog.=) r AND m.admin_option AND NOT a.rolsuper) THEN
             RAISE EXCEPTION 'role "%" can log in or is administered by a role that is not a superuser', r
                 USING ERRCODE = 'insufficient_privilege',
-                      HINT = pg_catalog.format('A superuser checks who made it, runs ALTER ROLE %I NOLOGIN and revokes the ADMIN OPTION on it, then updates again.', r);
+                      HINT = pg_catalog.format('A superuser checks who made it, runs ALTER ROLE %I NOLOGIN and revokes the ADMIN OPTION on it (REVOKE ADMIN OPTION FOR %I FROM ... CASCADE), then updates again.', r, r);
         END IF;
     END LOOP;
 END

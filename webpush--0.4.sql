@@ -89,7 +89,7 @@ BEGIN
                       WHERE g.rolname OPERATOR(pg_catalog.=) r AND m.admin_option AND NOT a.rolsuper) THEN
             RAISE EXCEPTION 'role "%" exists, and can log in or is administered by a role that is not a superuser', r
                 USING ERRCODE = 'insufficient_privilege',
-                      HINT = pg_catalog.format('A superuser checks who made it, then drops it (DROP ROLE %I) or runs ALTER ROLE %I NOLOGIN and revokes the ADMIN OPTION on it; CREATE EXTENSION makes it again.', r, r);
+                      HINT = pg_catalog.format('A superuser checks who made it, then drops it (DROP ROLE %I) or runs ALTER ROLE %I NOLOGIN and revokes the ADMIN OPTION on it (REVOKE ADMIN OPTION FOR %I FROM ... CASCADE); CREATE EXTENSION makes it again.', r, r, r);
         END IF;
     END LOOP;
 END

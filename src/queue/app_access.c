@@ -230,8 +230,10 @@ app_require_use_by(const char *app, Oid role)
 	 * webpush_sender's privileges: anyone else would not be let in, and
 	 * must not make the application again once a superuser deleted it.
 	 */
-	if (strcmp(app, APP_DEFAULT_NAME) == 0 && is_sender(role) && app_ensure_default())
+	if (strcmp(app, APP_DEFAULT_NAME) == 0 && is_sender(role))
 	{
+		/* Made here, or by a session whose INSERT this one waited for. */
+		(void) app_ensure_default();
 		CommandCounterIncrement();
 		if (app_may_use(app, role))
 			return;
