@@ -388,6 +388,13 @@ REVOKE ALL ON webpush.messages FROM PUBLIC;
 GRANT SELECT (id, application, ttl, urgency, topic, send_at, expires_at, dedupe_key,
               recipients, pending, created_at, cancelled_at)
     ON webpush.messages TO webpush_monitor;
+-- Payloads, and a one-off send's endpoint and keys, for no role that reads
+-- every table (pg_read_all_data): only webpush_monitor's policy.  The
+-- extension's functions and the worker run as the owner or a superuser,
+-- which row-level security does not hold back.
+ALTER TABLE webpush.messages ENABLE ROW LEVEL SECURITY;
+CREATE POLICY messages_for_monitor ON webpush.messages FOR SELECT
+    USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE'));
 SELECT pg_catalog.pg_extension_config_dump('webpush.messages', '');
 SELECT pg_catalog.pg_extension_config_dump(
     pg_catalog.pg_get_serial_sequence('webpush.messages', 'id'), '');
@@ -512,6 +519,10 @@ REVOKE ALL ON webpush.history FROM PUBLIC;
 GRANT SELECT (message_id, subscription_id, outcome, status, attempts, reason,
               created_at, finished_at, application)
     ON webpush.history TO webpush_monitor;
+-- Endpoints and message locations likewise (see webpush.messages).
+ALTER TABLE webpush.history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY history_for_monitor ON webpush.history FOR SELECT
+    USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE'));
 SELECT pg_catalog.pg_extension_config_dump(
     pg_catalog.pg_get_serial_sequence('webpush.history', 'id'), '');
 

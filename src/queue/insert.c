@@ -27,8 +27,9 @@
  * is settled once per version of each table (the relcache says when one
  * changes, insert_target.c): each column set here is found by name, and
  * its base type must be the type of the value set.  A table where that fails, or with what
- * these helpers do not run (rules, row-level security, statement triggers
- * and transition tables, partitioning), takes enqueue.c's statement, where
+ * these helpers do not run (rules, row-level security that applies to the
+ * role inserting, statement triggers and transition tables, partitioning),
+ * takes enqueue.c's statement, where
  * PostgreSQL coerces or refuses the values itself; so do sends with a
  * dedupe_key, whose ON CONFLICT does the deduplication, and sends at a
  * local time, whose deliveries each have their own time.

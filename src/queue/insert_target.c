@@ -6,8 +6,9 @@
  * Each column insert.c sets is found by name, and its base type must be
  * the type of the value set; the defaults of the others and the CHECK
  * constraints are planned; what insert.c cannot do as an INSERT would
- * (rules, row-level security, statement triggers and transition tables,
- * partitioning) makes the table unusable here, and enqueue.c's statement
+ * (rules, row-level security that applies to the role inserting,
+ * statement triggers and transition tables, partitioning) makes the
+ * table unusable here, and enqueue.c's statement
  * inserts instead.  All of it is kept in a memory context per table and
  * forgotten when the relcache says the table changed, or when a
  * transaction that may have changed it aborts.
@@ -43,6 +44,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -225,10 +227,11 @@ is_set_column(const TargetTable *t, AttrNumber attnum)
 
 /*
  * Whether the executor's helpers insert into rel as an INSERT statement
- * would.  Rules and row-level security are the rewriter's and the
- * planner's, statement triggers and transition tables ModifyTable's, and
- * a partition's constraint or a partitioned table's routing more than
- * these inserts check: those tables take the statement.
+ * would.  Rules are the rewriter's, statement triggers and transition
+ * tables ModifyTable's, and a partition's constraint or a partitioned
+ * table's routing more than these inserts check: those tables take the
+ * statement.  Row-level security depends on the role inserting, and is
+ * checked at each insert (target_open).
  */
 static bool
 insertable(Relation rel)
@@ -238,7 +241,6 @@ insertable(Relation rel)
 	return rel->rd_rel->relkind == RELKIND_RELATION &&
 		!rel->rd_rel->relispartition &&
 		!rel->rd_rel->relhasrules &&
-		!rel->rd_rel->relrowsecurity &&
 		(trig == NULL ||
 		 !(trig->trig_insert_before_statement || trig->trig_insert_after_statement ||
 		   trig->trig_insert_new_table));
@@ -438,6 +440,18 @@ target_open(TargetTable *t, Relation *out)
 		if (!t->usable)
 			return false;
 		rel = table_open(t->relid, RowExclusiveLock);
+
+		/*
+		 * Row-level security that applies to the role inserting (not the
+		 * table's owner, as the extension's own functions run) is the
+		 * planner's: the statement inserts.
+		 */
+		if (rel->rd_rel->relrowsecurity &&
+			check_enable_rls(t->relid, InvalidOid, true) == RLS_ENABLED)
+		{
+			table_close(rel, NoLock);
+			return false;
+		}
 		if (t->valid)
 		{
 			*out = rel;
