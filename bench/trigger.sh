@@ -11,6 +11,9 @@
 #   TRIGGER_CLIENTS  pgbench clients (8)
 #   TRIGGER_PERF=1   print a perf profile of one backend during the run with the trigger
 #   TRIGGER_SQL      a statement run before measuring (experiments)
+#   TRIGGER_SETTINGS extra postgresql.conf lines, ';'-separated (say
+#                    'fsync = on' for the server's own durability: the
+#                    test cluster runs with fsync off)
 #   TRIGGER_DRAIN=0  leave out the run with the worker draining
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +25,7 @@ seconds=${TRIGGER_SECONDS:-10}
 clients=${TRIGGER_CLIENTS:-8}
 test/make-tls.sh "$WEBPUSH_TEST_TLS"
 test/cluster.sh init "$PGDATA"
+[ -z "${TRIGGER_SETTINGS:-}" ] || tr ';' '\n' <<< "$TRIGGER_SETTINGS" >> "$PGDATA/postgresql.conf"
 pg_ctl start -w -l "$work/postgres.log" >/dev/null
 # The worker serves "postgres"; the benchmark runs in "bench", served by none.
 createdb -h "$PGHOST" bench
@@ -50,11 +54,13 @@ run() {
 }
 triggers=("" "EXECUTE FUNCTION notify_order()"
           "EXECUTE FUNCTION webpush_notify('user_id', 'Order received', 'Your {item} is on its way', '/orders/{id}')"
-          "EXECUTE FUNCTION log_order()")
-names=("no trigger" "PL/pgSQL trigger" "webpush_notify()" "PL/pgSQL INSERT")
-# Rounds of the four (the last, a PL/pgSQL trigger inserting into a log
-# table of its own, is the yardstick: what one INSERT from PL/pgSQL costs
-# with no extension), interleaved, so that the machine's drift over the
+          "EXECUTE FUNCTION log_order()" "EXECUTE FUNCTION perform_only()")
+names=("no trigger" "PL/pgSQL trigger" "webpush_notify()" "PL/pgSQL INSERT" "PL/pgSQL PERFORM")
+# Rounds of the five, interleaved (the last two are yardsticks with no
+# extension: a PL/pgSQL trigger inserting into a log table of its own,
+# what one INSERT from PL/pgSQL costs; and the PL/pgSQL form's PERFORM
+# calling a built-in function that does nothing, what PL/pgSQL costs
+# around the extension's functions), so that the machine's drift over the
 # runs touches each the same.  Each trigger's cost is also taken round by
 # round against that round's run without a trigger (a paired comparison):
 # on a shared virtual machine the TPS of runs a minute apart differ by
@@ -63,7 +69,7 @@ names=("no trigger" "PL/pgSQL trigger" "webpush_notify()" "PL/pgSQL INSERT")
 rounds=${TRIGGER_ROUNDS:-5}
 declare -A tps cpu
 for r in $(seq "$rounds"); do
-    for i in 0 1 2 3; do
+    for i in 0 1 2 3 4; do
         psql -Xqc 'DROP TRIGGER IF EXISTS orders_notify ON orders' 2>/dev/null
         [ -n "${triggers[$i]}" ] &&
             psql -Xqc "CREATE TRIGGER orders_notify AFTER INSERT ON orders FOR EACH ROW ${triggers[$i]}"
@@ -80,7 +86,7 @@ wait
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 echo "pgbench: $clients clients, $seconds s a run, $rounds rounds (tps of each run; median; CPU per transaction, median)"
 plain=$(echo "${tps[0]}" | median)
-for i in 0 1 2 3; do
+for i in 0 1 2 3 4; do
     t=$(echo "${tps[$i]}" | median)
     c=$(echo "${cpu[$i]}" | median)
     awk -v n="${names[$i]}" -v runs="${tps[$i]}" -v t="$t" -v c="$c" -v p="$plain" 'BEGIN {
@@ -88,7 +94,7 @@ for i in 0 1 2 3; do
         if (p != t) printf "; costs %.0f%% of the insert'"'"'s tps", 100 * (1 - t / p);
         printf "\n" }'
 done
-for i in 1 2 3; do
+for i in 1 2 3 4; do
     paired=$(paste -d' ' <(echo "${tps[0]}" | tr ' ' '\n' | grep .) <(echo "${tps[$i]}" | tr ' ' '\n' | grep .) |
         awk '{ printf "%.1f\n", 100 * (1 - $2 / $1) }')
     awk -v n="${names[$i]}" -v m="$(echo "$paired" | median)" -v all="$(echo "$paired" | sort -n | tr '\n' ' ')" 'BEGIN {

@@ -5,7 +5,9 @@
 # PL/pgSQL trigger, with the tutorial's webpush_notify() and with the
 # PL/pgSQL form calling webpush_send_user, and with a PL/pgSQL trigger that
 # inserts a row into a log table of its own (no extension: what one INSERT
-# from a PL/pgSQL trigger costs); the cost of an insert is the
+# from a PL/pgSQL trigger costs), and with the PL/pgSQL form's PERFORM
+# calling a built-in function that does nothing (what PL/pgSQL costs
+# around the extension's functions); the cost of an insert is the
 # difference between the two runs divided by 2,000 (the start-up and the
 # first firing's set-up cancel out).  Instructions, unlike TPS on a shared
 # machine, repeat to within 0.5% from run to run.
@@ -14,7 +16,7 @@
 # whose binaries come first on PATH (BENCH_MODE=trigger-callgrind
 # scripts/bench.sh sets that up).  Takes about two minutes.
 #   CALLGRIND_KINDS  which triggers to measure ("none noop notify plpgsql
-#                    plinsert")
+#                    plinsert perform")
 #   CALLGRIND_KEEP   a directory to keep the profiles in (KIND.N.cg), for
 #                    callgrind_annotate --inclusive=yes
 set -euo pipefail
@@ -40,9 +42,10 @@ declare -A trigger=(
     [noop]="EXECUTE FUNCTION noop()"
     [notify]="EXECUTE FUNCTION webpush_notify('user_id', 'Order received', 'Your {item} is on its way', '/orders/{id}')"
     [plpgsql]="EXECUTE FUNCTION notify_order()"
-    [plinsert]="EXECUTE FUNCTION log_order()")
+    [plinsert]="EXECUTE FUNCTION log_order()"
+    [perform]="EXECUTE FUNCTION perform_only()")
 declare -A per
-for kind in ${CALLGRIND_KINDS:-none noop notify plpgsql plinsert}; do
+for kind in ${CALLGRIND_KINDS:-none noop notify plpgsql plinsert perform}; do
     declare -A total=()
     for n in 1000 3000; do
         {

@@ -80,7 +80,7 @@ if [ "${BENCH_MODE:-}" = "trigger" ]; then
     [ -n "${TRIGGER_PERF:-}" ] && { paranoid=$(cat /proc/sys/kernel/perf_event_paranoid); "${sudo[@]}" sysctl -qw kernel.perf_event_paranoid=-1; }
     (as_test_user webpush-bench-tree env TRIGGER_SECONDS="${TRIGGER_SECONDS:-}" TRIGGER_ROUNDS="${TRIGGER_ROUNDS:-}" \
         TRIGGER_CLIENTS="${TRIGGER_CLIENTS:-}" TRIGGER_PERF="${TRIGGER_PERF:-}" \
-        TRIGGER_SQL="${TRIGGER_SQL:-}" TRIGGER_DRAIN="${TRIGGER_DRAIN:-}" bash bench/trigger.sh)
+        TRIGGER_SQL="${TRIGGER_SQL:-}" TRIGGER_SETTINGS="${TRIGGER_SETTINGS:-}" TRIGGER_DRAIN="${TRIGGER_DRAIN:-}" bash bench/trigger.sh)
     exit
 fi
 if [ "${BENCH_MODE:-}" = "trigger-callgrind" ]; then
