@@ -130,12 +130,15 @@ CREATE POLICY applications_of_role ON webpush.applications FOR SELECT
     USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(name));
 -- No policy on the keys: pg_read_all_data reads none (webpush--0.4.sql).
 ALTER TABLE webpush.vapid_keys ENABLE ROW LEVEL SECURITY;
--- Messages and history: webpush_monitor's rows only (webpush--0.4.sql).
+-- Messages, history and intake: webpush_monitor's rows only (webpush--0.4.sql).
 ALTER TABLE webpush.messages ENABLE ROW LEVEL SECURITY;
 CREATE POLICY messages_for_monitor ON webpush.messages FOR SELECT
     USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE'));
 ALTER TABLE webpush.history ENABLE ROW LEVEL SECURITY;
 CREATE POLICY history_for_monitor ON webpush.history FOR SELECT
+    USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE'));
+ALTER TABLE webpush.intake ENABLE ROW LEVEL SECURITY;
+CREATE POLICY intake_for_monitor ON webpush.intake FOR SELECT
     USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE'));
 -- webpush_keys() makes a key only for a role that may use the application.
 COMMENT ON FUNCTION webpush_keys(text) IS

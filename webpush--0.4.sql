@@ -472,6 +472,16 @@ COMMENT ON TABLE webpush.intake IS
 ALTER TABLE webpush.intake REPLICA IDENTITY FULL;
 REVOKE ALL ON webpush.intake FROM PUBLIC;
 GRANT SELECT (id, application, ttl, urgency, queued_at) ON webpush.intake TO webpush_monitor;
+-- Payloads and users for no role that reads every table (pg_read_all_data):
+-- only webpush_monitor's policy, as on webpush.messages.  The rows are the
+-- extension's own writes, made as its owner (webpush_send_user) or, for
+-- webpush_notify(), with nothing of anyone's run (no trigger, default,
+-- CHECK or index on the table), where the owner's row-level security
+-- would hold back nothing: none applies to the owner unless FORCE ROW
+-- LEVEL SECURITY says so, and then the insert is the owner's statement.
+ALTER TABLE webpush.intake ENABLE ROW LEVEL SECURITY;
+CREATE POLICY intake_for_monitor ON webpush.intake FOR SELECT
+    USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE'));
 SELECT pg_catalog.pg_extension_config_dump('webpush.intake', '');
 
 -- What became of each delivery that left webpush.deliveries, and of each

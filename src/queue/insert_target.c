@@ -406,7 +406,8 @@ target_load(TargetTable *t)
 	plan_defaults(t, rel);
 	plan_checks(t, rel);
 	t->plain = rel->trigdesc == NULL && t->ndefaults == 0 && !has_generated(desc) &&
-		(desc->constr == NULL || desc->constr->num_check == 0) && builtin_indexes(rel);
+		(desc->constr == NULL || desc->constr->num_check == 0) && builtin_indexes(rel) &&
+		!(rel->rd_rel->relrowsecurity && rel->rd_rel->relforcerowsecurity);
 	t->usable = ok;
 	table_close(rel, NoLock);
 }

@@ -48,8 +48,9 @@ typedef struct TargetTable
 	bool		row_at_a_time;	/* no batches (BEFORE ROW triggers, volatile
 								 * defaults, generated columns) */
 	bool		plain;			/* an insert runs nothing of anyone's: no
-								 * trigger, CHECK, default, generated column
-								 * or index of anything but built-in parts */
+								 * trigger, CHECK, default, generated column,
+								 * index of anything but built-in parts or
+								 * row-level security the owner is held to */
 	Oid			relid;
 	AttrNumber	key_attnum;
 	Expr	   *key_default;	/* the key's default, planned; NULL: none */

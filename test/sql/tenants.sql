@@ -182,26 +182,30 @@ SELECT id FROM regress_deleted;
 DROP TABLE regress_deleted;
 
 -- A role that reads every table (pg_read_all_data gives USAGE and SELECT
--- on all) reads no message and no history: both have row-level security,
--- whose policy lets webpush_monitor read what its column grants allow.
+-- on all) reads no message, no history and no trigger's notification
+-- waiting in the intake: all three have row-level security, whose policy
+-- lets webpush_monitor read what its column grants allow.
 INSERT INTO webpush.history (message_id, subscription_id, endpoint, outcome, status, attempts,
                              created_at, application, location)
 VALUES (1, 1, 'https://push.example.com/tenant/x', 'delivered', 201, 1, now(), 'default',
         'https://push.example.com/m/x');
 CREATE ROLE regress_reader;
 GRANT USAGE ON SCHEMA webpush TO regress_reader;
-GRANT SELECT ON webpush.messages, webpush.history TO regress_reader;
+GRANT SELECT ON webpush.messages, webpush.history, webpush.intake TO regress_reader;
 SELECT (SELECT count(*) > 0 FROM webpush.messages) AS messages_stored,
-       (SELECT count(*) > 0 FROM webpush.history) AS history_stored;
+       (SELECT count(*) > 0 FROM webpush.history) AS history_stored,
+       (SELECT count(*) > 0 FROM webpush.intake) AS intake_stored;
 SET ROLE regress_reader;
 SELECT (SELECT count(*) FROM webpush.messages) AS messages_read,
-       (SELECT count(*) FROM webpush.history) AS history_read;
+       (SELECT count(*) FROM webpush.history) AS history_read,
+       (SELECT count(*) FROM webpush.intake) AS intake_read;
 RESET ROLE;
 SET ROLE regress_watcher;
 SELECT (SELECT count(*) > 0 FROM webpush.messages) AS monitor_reads_messages,
-       (SELECT count(*) > 0 FROM webpush.history) AS monitor_reads_history;
+       (SELECT count(*) > 0 FROM webpush.history) AS monitor_reads_history,
+       (SELECT count(*) > 0 FROM webpush.intake) AS monitor_reads_intake;
 RESET ROLE;
-REVOKE ALL ON webpush.messages, webpush.history FROM regress_reader;
+REVOKE ALL ON webpush.messages, webpush.history, webpush.intake FROM regress_reader;
 REVOKE USAGE ON SCHEMA webpush FROM regress_reader;
 DROP ROLE regress_reader;
 DELETE FROM webpush.history WHERE endpoint = 'https://push.example.com/tenant/x';
