@@ -83,7 +83,7 @@ DATA = webpush--0.4.sql \
 	webpush--0.1.sql webpush--0.1--0.2.sql webpush--0.2--0.3.sql webpush--0.3--0.4.sql
 PGFILEDESC = "webpush - Web Push notifications from PostgreSQL"
 
-REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants receipts search_path schema dba_tables local_time frequency_caps rates
+REGRESS = setup encrypt keys subscriptions send_errors notification broadcast applications triggers messages tenants receipts search_path schema dba_tables local_time frequency_caps rates secrets
 # The pg_regress files are in test/sql and test/expected.
 REGRESS_OPTS = --inputdir=test
 

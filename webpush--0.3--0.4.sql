@@ -954,3 +954,32 @@ CREATE POLICY recalls_of_role ON webpush.recalls FOR SELECT
     USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(application));
 COMMENT ON FUNCTION webpush_cancel(bigint) IS
     'Cancels the deliveries of a message that are not in flight (recorded as cancelled) and queues a DELETE (webpush.recalls) of each delivered copy a push service holds at its Location within the TTL; returns how many of both';
+
+-- Secrets where no policy reaches: never sampled by ANALYZE, kept in
+-- their row, not in a TOAST table (webpush--0.4.sql).
+ALTER TABLE webpush.vapid_keys ALTER COLUMN private_key SET STATISTICS 0;
+ALTER TABLE webpush.subscriptions
+    ALTER COLUMN endpoint SET STATISTICS 0, ALTER COLUMN endpoint SET STORAGE MAIN,
+    ALTER COLUMN p256dh SET STATISTICS 0,
+    ALTER COLUMN auth SET STATISTICS 0;
+ALTER TABLE webpush.messages
+    ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN payload SET STORAGE MAIN,
+    ALTER COLUMN endpoint SET STATISTICS 0, ALTER COLUMN endpoint SET STORAGE MAIN,
+    ALTER COLUMN p256dh SET STATISTICS 0,
+    ALTER COLUMN auth SET STATISTICS 0;
+ALTER TABLE webpush.intake
+    ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN payload SET STORAGE MAIN;
+ALTER TABLE webpush.history
+    ALTER COLUMN endpoint SET STATISTICS 0, ALTER COLUMN endpoint SET STORAGE MAIN,
+    ALTER COLUMN location SET STATISTICS 0, ALTER COLUMN location SET STORAGE MAIN;
+ALTER TABLE webpush.recalls
+    ALTER COLUMN location SET STATISTICS 0, ALTER COLUMN location SET STORAGE MAIN;
+-- Samples ANALYZE took of them before: SET STATISTICS 0 keeps the next
+-- ANALYZE from taking more, not the old ones from staying.
+DELETE FROM pg_catalog.pg_statistic s
+    USING pg_catalog.pg_attribute a, pg_catalog.pg_class c
+    WHERE a.attrelid OPERATOR(pg_catalog.=) s.starelid
+      AND a.attnum OPERATOR(pg_catalog.=) s.staattnum
+      AND c.oid OPERATOR(pg_catalog.=) a.attrelid
+      AND c.relnamespace OPERATOR(pg_catalog.=) 'webpush'::pg_catalog.regnamespace
+      AND a.attstattarget OPERATOR(pg_catalog.=) 0;

@@ -587,6 +587,36 @@ ALTER TABLE webpush.recalls ENABLE ROW LEVEL SECURITY;
 CREATE POLICY recalls_of_role ON webpush.recalls FOR SELECT
     USING (pg_catalog.pg_has_role('webpush_monitor', 'USAGE') OR webpush.may_use(application));
 
+-- Secrets where no policy reaches -------------------------------------------
+
+-- Row-level security holds back rows, not what PostgreSQL keeps of them
+-- elsewhere, which a role that reads every table (pg_read_all_data) reads
+-- too: ANALYZE's samples of each column, in pg_statistic, and values too
+-- long for their row, in the table's TOAST table.  The columns that hold
+-- private keys, payloads, endpoints, subscription keys and message
+-- locations are never sampled (STATISTICS 0: no statement filters or
+-- sorts on them but a subscription's endpoint, found through its unique
+-- index) and stay in their row (STORAGE MAIN: compressed there, and out
+-- of line only for a row that would not fit in a page, which the limits
+-- of a payload, 4,096 bytes, and of an endpoint, 2,048, never make).
+ALTER TABLE webpush.vapid_keys ALTER COLUMN private_key SET STATISTICS 0;
+ALTER TABLE webpush.subscriptions
+    ALTER COLUMN endpoint SET STATISTICS 0, ALTER COLUMN endpoint SET STORAGE MAIN,
+    ALTER COLUMN p256dh SET STATISTICS 0,
+    ALTER COLUMN auth SET STATISTICS 0;
+ALTER TABLE webpush.messages
+    ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN payload SET STORAGE MAIN,
+    ALTER COLUMN endpoint SET STATISTICS 0, ALTER COLUMN endpoint SET STORAGE MAIN,
+    ALTER COLUMN p256dh SET STATISTICS 0,
+    ALTER COLUMN auth SET STATISTICS 0;
+ALTER TABLE webpush.intake
+    ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN payload SET STORAGE MAIN;
+ALTER TABLE webpush.history
+    ALTER COLUMN endpoint SET STATISTICS 0, ALTER COLUMN endpoint SET STORAGE MAIN,
+    ALTER COLUMN location SET STATISTICS 0, ALTER COLUMN location SET STORAGE MAIN;
+ALTER TABLE webpush.recalls
+    ALTER COLUMN location SET STATISTICS 0, ALTER COLUMN location SET STORAGE MAIN;
+
 -- Views -----------------------------------------------------------------------
 
 -- Every operator and function below is schema-qualified: a view binds them

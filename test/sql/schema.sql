@@ -156,13 +156,13 @@ UNION ALL
 -- Columns by their position among the live columns: a dropped column
 -- leaves no trace in what a query sees.
 SELECT format('column|%s|%s|position %s|type %s|typmod %s|not null %s|default %s|identity %s'
-              '|generated %s|collation %s|storage %s|acl %s',
+              '|generated %s|collation %s|storage %s|statistics %s|acl %s',
               a.attrelid::regclass, a.attname,
               row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum),
               format_type(a.atttypid, a.atttypmod), a.atttypmod, a.attnotnull,
               pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated,
               CASE WHEN a.attcollation = 0 THEN '' ELSE a.attcollation::regcollation::text END,
-              a.attstorage, fp.acl(a.attacl))
+              a.attstorage, COALESCE(a.attstattarget, -1), fp.acl(a.attacl))
 FROM rels c
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
