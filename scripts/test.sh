@@ -7,7 +7,8 @@
 #   scripts/test.sh             everything CI runs:
 #                                 the suite on the system's PostgreSQL 15,
 #                                 the browser kit in Debian's chromium included;
-#                                 the suite on PostgreSQL 18, less the browser;
+#                                 the suite on PostgreSQL 18 and on 13, less
+#                                 the browser;
 #                                 pg_upgrade from 15 to 18 with notifications
 #                                 queued;
 #                                 the .deb built, installed and demonstrated
@@ -69,6 +70,7 @@ case "$mode" in
     all)
         suite_system
         suite_on 18
+        suite_on 13
         upgrade_test
         echo "#### the Debian package"
         scripts/test-deb.sh
