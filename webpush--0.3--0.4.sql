@@ -957,23 +957,54 @@ COMMENT ON FUNCTION webpush_cancel(bigint) IS
 
 -- Secrets where no policy reaches: never sampled by ANALYZE, kept in
 -- their row, not in a TOAST table (webpush--0.4.sql).
-ALTER TABLE webpush.vapid_keys ALTER COLUMN private_key SET STATISTICS 0;
+ALTER TABLE webpush.vapid_keys
+    ALTER COLUMN private_key SET STATISTICS 0, ALTER COLUMN private_key SET STORAGE MAIN;
 ALTER TABLE webpush.subscriptions
     ALTER COLUMN endpoint SET STATISTICS 0, ALTER COLUMN endpoint SET STORAGE MAIN,
-    ALTER COLUMN p256dh SET STATISTICS 0,
-    ALTER COLUMN auth SET STATISTICS 0;
+    ALTER COLUMN p256dh SET STATISTICS 0, ALTER COLUMN p256dh SET STORAGE MAIN,
+    ALTER COLUMN auth SET STATISTICS 0, ALTER COLUMN auth SET STORAGE MAIN;
 ALTER TABLE webpush.messages
     ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN payload SET STORAGE MAIN,
     ALTER COLUMN endpoint SET STATISTICS 0, ALTER COLUMN endpoint SET STORAGE MAIN,
-    ALTER COLUMN p256dh SET STATISTICS 0,
-    ALTER COLUMN auth SET STATISTICS 0;
+    ALTER COLUMN p256dh SET STATISTICS 0, ALTER COLUMN p256dh SET STORAGE MAIN,
+    ALTER COLUMN auth SET STATISTICS 0, ALTER COLUMN auth SET STORAGE MAIN;
 ALTER TABLE webpush.intake
-    ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN payload SET STORAGE MAIN;
+    ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN payload SET STORAGE MAIN,
+    ALTER COLUMN user_id SET STATISTICS 0, ALTER COLUMN user_id SET STORAGE MAIN,
+    ALTER COLUMN source SET STATISTICS 0, ALTER COLUMN source SET STORAGE MAIN;
 ALTER TABLE webpush.history
     ALTER COLUMN endpoint SET STATISTICS 0, ALTER COLUMN endpoint SET STORAGE MAIN,
     ALTER COLUMN location SET STATISTICS 0, ALTER COLUMN location SET STORAGE MAIN;
 ALTER TABLE webpush.recalls
     ALTER COLUMN location SET STATISTICS 0, ALTER COLUMN location SET STORAGE MAIN;
+-- Values stored out of line before: SET STORAGE decides where the next
+-- values go, not where the stored ones are, so each row that may have had
+-- one (a row too long to be stored whole: over about 2 kB once
+-- compressed) is written again, whole.  The TOAST table's old chunks are
+-- dead once this commits.
+UPDATE webpush.subscriptions s
+   SET endpoint = s.endpoint OPERATOR(pg_catalog.||) '',
+       p256dh = s.p256dh OPERATOR(pg_catalog.||) ''::pg_catalog.bytea,
+       auth = s.auth OPERATOR(pg_catalog.||) ''::pg_catalog.bytea
+ WHERE pg_catalog.pg_column_size(s.*) OPERATOR(pg_catalog.>) 1800;
+UPDATE webpush.messages m
+   SET payload = m.payload OPERATOR(pg_catalog.||) ''::pg_catalog.bytea,
+       endpoint = m.endpoint OPERATOR(pg_catalog.||) '',
+       p256dh = m.p256dh OPERATOR(pg_catalog.||) ''::pg_catalog.bytea,
+       auth = m.auth OPERATOR(pg_catalog.||) ''::pg_catalog.bytea
+ WHERE pg_catalog.pg_column_size(m.*) OPERATOR(pg_catalog.>) 1800;
+UPDATE webpush.intake i
+   SET payload = i.payload OPERATOR(pg_catalog.||) ''::pg_catalog.bytea,
+       user_id = i.user_id OPERATOR(pg_catalog.||) '',
+       source = i.source OPERATOR(pg_catalog.||) ''
+ WHERE pg_catalog.pg_column_size(i.*) OPERATOR(pg_catalog.>) 1800;
+UPDATE webpush.history h
+   SET endpoint = h.endpoint OPERATOR(pg_catalog.||) '',
+       location = h.location OPERATOR(pg_catalog.||) ''
+ WHERE pg_catalog.pg_column_size(h.*) OPERATOR(pg_catalog.>) 1800;
+UPDATE webpush.recalls r
+   SET location = r.location OPERATOR(pg_catalog.||) ''
+ WHERE pg_catalog.pg_column_size(r.*) OPERATOR(pg_catalog.>) 1800;
 -- Samples ANALYZE took of them before: SET STATISTICS 0 keeps the next
 -- ANALYZE from taking more, not the old ones from staying.
 DELETE FROM pg_catalog.pg_statistic s

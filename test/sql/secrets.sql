@@ -51,8 +51,19 @@ INSERT INTO regress_long
 SELECT 'user-2', encode(decode(string_agg(md5(i::text), ''), 'hex'), 'base64')
 FROM generate_series(1, 140) i;
 SELECT count(*) AS long_payloads_queued FROM webpush.intake WHERE octet_length(payload) > 2500;
-SELECT reltoastrelid::regclass AS intake_toast FROM pg_class WHERE oid = 'webpush.intake'::regclass \gset
-SELECT count(*) AS intake_toasted FROM :intake_toast;
+-- A one-off send of a long payload that compresses well: a row too long
+-- for a page's quarter, whose other columns (the subscription's keys) a
+-- TOAST table would take before it compresses the payload.
+SELECT webpush_send(jsonb_build_object(
+           'endpoint', 'https://push.example.com/secrets/long',
+           'keys', jsonb_build_object(
+               'p256dh', 'BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4',
+               'auth', 'BTBZMqHH6r4Tts7J_aSIgg')), repeat('secret payload ', 200)) > 0 AS long_one_off_queued;
+-- No table of the extension has stored anything in its TOAST table.
+SELECT c.relname AS toasted
+FROM pg_class c
+WHERE c.relnamespace = 'webpush'::regnamespace AND c.relkind = 'r' AND c.reltoastrelid <> 0
+  AND pg_relation_size(c.reltoastrelid) > 0;
 
 -- After ANALYZE, the secret columns have no samples; the others, which
 -- the planner uses, have.
@@ -74,8 +85,8 @@ WHERE c.relnamespace = 'webpush'::regnamespace AND c.relkind = 'r'
                                  ('recalls', 'location'), ('recalls', 'application'))
 ORDER BY 1, 2;
 
--- Samples ANALYZE took under 0.3, whose columns had statistics, go with
--- the update to 0.4.
+-- Samples ANALYZE took under 0.3, whose columns had statistics, and
+-- values it stored out of their rows go with the update to 0.4.
 \c :"home"
 DROP DATABASE regression_webpush_secrets;
 CREATE DATABASE regression_webpush_secrets TEMPLATE template0;
@@ -87,6 +98,16 @@ INSERT INTO webpush.vapid_keys (application, private_key, public_key, current)
 SELECT 'default', decode(md5(i::text) || md5(i::text), 'hex'),
        decode('04' || repeat(md5(i::text), 4), 'hex'), i = 1
 FROM generate_series(1, 3) i;
+-- A subscription whose endpoint (1,900 bytes that do not compress) 0.3
+-- stored out of its row.
+INSERT INTO webpush.subscriptions (endpoint, p256dh, auth, user_id, application, key_id)
+SELECT 'https://push.example.com/' || encode(decode(string_agg(md5(i::text), ''), 'hex'), 'base64'),
+       decode('04' || repeat(md5('p'), 4), 'hex'), decode(md5('a'), 'hex'), 'user-1', 'default',
+       (SELECT id FROM webpush.vapid_keys WHERE current)
+FROM generate_series(1, 88) i;
+SELECT reltoastrelid::regclass AS subscriptions_toast FROM pg_class
+WHERE oid = 'webpush.subscriptions'::regclass \gset
+SELECT count(*) > 0 AS endpoint_toasted_in_0_3 FROM :subscriptions_toast;
 ANALYZE webpush.vapid_keys;
 SELECT count(*) AS private_key_samples_in_0_3 FROM pg_statistic
 WHERE starelid = 'webpush.vapid_keys'::regclass
@@ -97,6 +118,8 @@ SELECT count(*) AS private_key_samples_in_0_4 FROM pg_statistic
 WHERE starelid = 'webpush.vapid_keys'::regclass
   AND staattnum = (SELECT attnum FROM pg_attribute
                    WHERE attrelid = 'webpush.vapid_keys'::regclass AND attname = 'private_key');
+SELECT count(*) AS endpoint_toasted_in_0_4 FROM :subscriptions_toast;
+SELECT octet_length(endpoint) AS endpoint_length FROM webpush.subscriptions;
 
 \c :"home"
 DROP DATABASE regression_webpush_secrets;
