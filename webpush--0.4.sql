@@ -594,12 +594,13 @@ CREATE POLICY recalls_of_role ON webpush.recalls FOR SELECT
 -- too: ANALYZE's samples of each column, in pg_statistic, and values too
 -- long for their row, in the table's TOAST table.  The columns that hold
 -- private keys, payloads, endpoints, subscription keys and message
--- locations, and the intake's users and source rows, are never sampled (STATISTICS 0: no statement filters or
--- sorts on them but a subscription's endpoint, found through its unique
--- index) and stay in their row (STORAGE MAIN: compressed there, and out
--- of line only for a row that would not fit in a page once every other
--- column is, which the limits of a payload, 4,096 bytes, and of an
--- endpoint, 2,048, never make on their own).
+-- locations, and the intake's users and sources, are never sampled
+-- (STATISTICS 0: no statement filters or sorts on them but a
+-- subscription's endpoint, found through its unique index) and stay in
+-- their row (STORAGE MAIN: compressed there, and out of line only for a
+-- row that would not fit in a page once every other column is, which the
+-- limits of a payload, 4,096 bytes, and of an endpoint, 2,048, never make
+-- on their own).
 ALTER TABLE webpush.vapid_keys
     ALTER COLUMN private_key SET STATISTICS 0, ALTER COLUMN private_key SET STORAGE MAIN;
 ALTER TABLE webpush.subscriptions
